@@ -1,0 +1,225 @@
+//! The `/dev/pktmap` ioctls, their `#[repr(C)]` arguments, and the shared-memory layouts.
+//!
+//! Numbers follow the kernel's `_IOC` encoding (`include/uapi/asm-generic/ioctl.h`): direction in
+//! bits 30..32, argument size in bits 16..30, the magic in bits 8..16 and the number in bits 0..8.
+//! `include/pktmap.h` repeats every number and struct for C users; a host test checks they agree.
+//!
+//! | ioctl | argument | errors |
+//! |---|---|---|
+//! | [`POOL_CREATE`] | [`PoolCreate`] in, `id` out | `EINVAL` bad geometry or flags, `ENOMEM`, `ENOSPC` too many pools |
+//! | [`POOL_INFO`] | [`PoolInfo`], `id` in, the rest out | `EINVAL` unknown id |
+//! | [`POOL_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id (also the second destroy) |
+//! | [`RING_CREATE`] | [`RingCreate`] in, `id` out | `EINVAL` bad entries, flags or pool, `ENOMEM`, `ENOSPC` |
+//! | [`RING_INFO`] | [`RingInfo`], `id` in, the rest out | `EINVAL` unknown id |
+//! | [`RING_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id |
+//!
+//! Any other command is `ENOTTY`; an unreadable or unwritable argument is `EFAULT`.
+
+use core::mem::size_of;
+
+/// The ioctl magic of `/dev/pktmap` (`'P'`).
+pub const MAGIC: u32 = b'P' as u32;
+
+/// `_IOC_WRITE`: userspace writes the argument.
+pub const IOC_WRITE: u32 = 1;
+/// `_IOC_READ`: userspace reads the argument back.
+pub const IOC_READ: u32 = 2;
+
+/// `_IOC(dir, MAGIC, nr, size)`: builds an ioctl number.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ioc, IOC_READ, IOC_WRITE};
+/// // _IOWR('P', 1, 16)
+/// assert_eq!(ioc(IOC_READ | IOC_WRITE, 1, 16), 0xc010_5001);
+/// ```
+pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | (((size as u32) & 0x3fff) << 16) | (MAGIC << 8) | (nr & 0xff)
+}
+
+/// `POOL_CREATE`, `_IOWR('P', 1, struct pktmap_pool_create)`: create a packet-buffer pool.
+pub const POOL_CREATE: u32 = ioc(IOC_READ | IOC_WRITE, 1, size_of::<PoolCreate>());
+/// `POOL_INFO`, `_IOWR('P', 2, struct pktmap_pool_info)`: describe a pool.
+pub const POOL_INFO: u32 = ioc(IOC_READ | IOC_WRITE, 2, size_of::<PoolInfo>());
+/// `POOL_DESTROY`, `_IOW('P', 3, struct pktmap_id)`: destroy a pool (mappings keep its pages).
+pub const POOL_DESTROY: u32 = ioc(IOC_WRITE, 3, size_of::<ResourceId>());
+/// `RING_CREATE`, `_IOWR('P', 4, struct pktmap_ring_create)`: create a descriptor ring.
+pub const RING_CREATE: u32 = ioc(IOC_READ | IOC_WRITE, 4, size_of::<RingCreate>());
+/// `RING_INFO`, `_IOWR('P', 5, struct pktmap_ring_info)`: describe a ring.
+pub const RING_INFO: u32 = ioc(IOC_READ | IOC_WRITE, 5, size_of::<RingInfo>());
+/// `RING_DESTROY`, `_IOW('P', 6, struct pktmap_id)`: destroy a ring (mappings keep its pages).
+pub const RING_DESTROY: u32 = ioc(IOC_WRITE, 6, size_of::<ResourceId>());
+
+/// [`PoolCreate::flags`]: serve pages from the fault handler instead of at `mmap` time.
+pub const POOL_LAZY: u32 = 1;
+/// Every [`PoolCreate::flags`] bit the driver knows.
+pub const POOL_FLAGS: u32 = POOL_LAZY;
+
+/// The smallest packet buffer, in bytes.
+pub const MIN_BUF_SIZE: u32 = 256;
+/// The largest packet buffer, in bytes.
+pub const MAX_BUF_SIZE: u32 = 65536;
+/// The largest pool, in bytes; larger requests are `EINVAL` before anything is allocated.
+pub const MAX_POOL_BYTES: u64 = 256 << 20;
+/// The most ring entries.
+pub const MAX_RING_ENTRIES: u32 = 32768;
+/// The most live pools, and separately rings, in one open file.
+pub const MAX_RESOURCES: u32 = 1024;
+
+/// `struct pktmap_pool_create`: the argument of [`POOL_CREATE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolCreate {
+    /// Bytes per buffer: a power of two from [`MIN_BUF_SIZE`] to [`MAX_BUF_SIZE`].
+    pub buf_size: u32,
+    /// Number of buffers, at least 1; the pool is at most [`MAX_POOL_BYTES`].
+    pub buf_count: u32,
+    /// [`POOL_LAZY`] or 0.
+    pub flags: u32,
+    /// Out: the new pool's id (never 0).
+    pub id: u32,
+}
+
+/// `struct pktmap_pool_info`: the argument of [`POOL_INFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolInfo {
+    /// In: the pool's id.
+    pub id: u32,
+    /// Out: bytes per buffer.
+    pub buf_size: u32,
+    /// Out: number of buffers.
+    pub buf_count: u32,
+    /// Out: the flags it was created with.
+    pub flags: u32,
+    /// Out: its size in bytes, a whole number of pages.
+    pub bytes: u64,
+    /// Out: the `mmap` offset that maps it.
+    pub mmap_offset: u64,
+}
+
+/// `struct pktmap_ring_create`: the argument of [`RING_CREATE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingCreate {
+    /// Number of descriptors: a power of two from 1 to [`MAX_RING_ENTRIES`].
+    pub entries: u32,
+    /// The pool whose buffers the descriptors name (must exist in this open file).
+    pub pool_id: u32,
+    /// Must be 0.
+    pub flags: u32,
+    /// Out: the new ring's id (never 0).
+    pub id: u32,
+}
+
+/// `struct pktmap_ring_info`: the argument of [`RING_INFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingInfo {
+    /// In: the ring's id.
+    pub id: u32,
+    /// Out: number of descriptors.
+    pub entries: u32,
+    /// Out: the pool it was created for.
+    pub pool_id: u32,
+    /// Out: 0.
+    pub flags: u32,
+    /// Out: its size in bytes, a whole number of pages.
+    pub bytes: u64,
+    /// Out: the `mmap` offset that maps it.
+    pub mmap_offset: u64,
+}
+
+/// `struct pktmap_id`: the argument of the destroy ioctls.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceId {
+    /// The pool or ring id.
+    pub id: u32,
+}
+
+/// `struct pktmap_state`: the STATE page (map type STATE, id 0), read-only, written by the
+/// driver. Counters are device-wide. Gauges go back to their baseline when everything is freed;
+/// event counters only grow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// [`STATE_MAGIC`], so a reader knows it mapped the right page.
+    pub magic: u64,
+    /// Gauge: live pools (including destroyed pools that are still mapped).
+    pub pools: u64,
+    /// Gauge: live rings (including destroyed rings that are still mapped).
+    pub rings: u64,
+    /// Gauge: pages allocated for pools and rings.
+    pub pages_allocated: u64,
+    /// Event counter: pages inserted into user mappings, at `mmap` time or by a fault.
+    pub pages_mapped: u64,
+    /// Event counter: page faults the `.fault` handler served.
+    pub faults_served: u64,
+    /// Gauge: live VMAs that map a pktmap resource (including STATE).
+    pub live_mappings: u64,
+}
+
+/// The first word of the STATE page: `"pktmap\0\x01"` read as a little-endian `u64`.
+pub const STATE_MAGIC: u64 = u64::from_le_bytes(*b"pktmap\0\x01");
+
+/// `struct pktmap_ring_header`: the first bytes of a ring mapping, followed at
+/// [`RING_DESC_OFFSET`] by `entries` [`RingDesc`]s.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingHeader {
+    /// Free-running index of the next descriptor the producer fills.
+    pub producer: u32,
+    /// Free-running index of the next descriptor the consumer takes.
+    pub consumer: u32,
+    /// Number of descriptors (a power of two).
+    pub entries: u32,
+    /// The pool whose buffers the descriptors name.
+    pub pool_id: u32,
+}
+
+/// Where the descriptors start in a ring mapping (one cache line after the header).
+pub const RING_DESC_OFFSET: u64 = 64;
+
+/// `struct pktmap_desc`: one ring descriptor, naming a buffer of the ring's pool.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingDesc {
+    /// Index of the buffer in the pool.
+    pub buf: u32,
+    /// Bytes used in the buffer.
+    pub len: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_sizes_are_the_abi() {
+        assert_eq!(size_of::<PoolCreate>(), 16);
+        assert_eq!(size_of::<PoolInfo>(), 32);
+        assert_eq!(size_of::<RingCreate>(), 16);
+        assert_eq!(size_of::<RingInfo>(), 32);
+        assert_eq!(size_of::<ResourceId>(), 4);
+        assert_eq!(size_of::<State>(), 56);
+        assert_eq!(size_of::<RingHeader>(), 16);
+        assert_eq!(size_of::<RingDesc>(), 8);
+        assert!(size_of::<RingHeader>() as u64 <= RING_DESC_OFFSET);
+    }
+
+    #[test]
+    fn ioctl_numbers() {
+        assert_eq!(POOL_CREATE, 0xc010_5001);
+        assert_eq!(POOL_INFO, 0xc020_5002);
+        assert_eq!(POOL_DESTROY, 0x4004_5003);
+        assert_eq!(RING_CREATE, 0xc010_5004);
+        assert_eq!(RING_INFO, 0xc020_5005);
+        assert_eq!(RING_DESTROY, 0x4004_5006);
+    }
+
+    #[test]
+    fn state_magic_spells_pktmap() {
+        assert_eq!(&STATE_MAGIC.to_le_bytes()[..6], b"pktmap");
+    }
+}

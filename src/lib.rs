@@ -1,0 +1,4 @@
+//! pktmap: map kernel-bypass resources by encoding what to map in the `mmap` offset.
+#![deny(unsafe_code)]
+
+pub mod offset;
