@@ -2,3 +2,4 @@
 #![deny(unsafe_code)]
 
 pub mod offset;
+pub mod resource;

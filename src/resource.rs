@@ -1,0 +1,683 @@
+//! Map a resource: [`MapFlags`], [`MapOptions`] and the [`Mapping`] that unmaps on drop.
+//!
+//! This is pktmap's `oo_resource_mmap`, and the only module that calls `mmap`, `munmap`,
+//! `madvise`, `msync` and `mlock`.
+//!
+//! - [`MapFlags::READONLY`] maps `PROT_READ` only, otherwise `PROT_READ | PROT_WRITE`.
+//! - [`MapFlags::FIXED`] maps at the caller's address. The safe entry points use
+//!   `MAP_FIXED_NOREPLACE`, so an occupied range is `EEXIST` and nothing is clobbered; only the
+//!   `unsafe` [`MapOptions::map_replacing`] may replace existing memory.
+//! - [`MapFlags::POPULATE`] is a promise: after `Ok`, touching any page of the mapping takes no
+//!   page fault. It is kept with `MADV_POPULATE_READ`/`MADV_POPULATE_WRITE`, which report the
+//!   errno that stopped them where `MAP_POPULATE` fails silently; on failure the mapping is
+//!   removed and the error returned, never a half-populated mapping.
+//!
+//! Errors are [`std::io::Error`]s carrying the kernel's errno ([`io::Error::kind`] follows it)
+//! and a [`MapError`] with the context: layout, type, id, offset and length. [`errno`] reads the
+//! errno back out of either kind of error.
+//!
+//! # Safety
+//! A [`Mapping`] owns its address range: it came from a successful `mmap` and is unmapped
+//! exactly once, in `Drop` or [`Mapping::unmap`]. Its memory may be shared with the kernel or
+//! other processes, which may write it at any time, so the safe accessors copy
+//! ([`Mapping::read_at`], [`Mapping::write_at`]) and slices are `unsafe`.
+#![allow(unsafe_code)]
+
+use crate::offset::{Layout, PKTMAP};
+use bitflags::bitflags;
+use rustix::fd::AsFd;
+use rustix::mm::{self, Advice, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
+use std::ffi::c_void;
+use std::fmt;
+use std::io;
+use std::ptr::{self, NonNull};
+
+bitflags! {
+    /// How to map a resource: Onload's `OO_MMAP_FLAG_*` bits.
+    ///
+    /// Parse raw bits with [`MapFlags::from_raw`], which rejects unknown bits.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::resource::MapFlags;
+    /// let f = MapFlags::from_raw(5).unwrap();
+    /// assert_eq!(f, MapFlags::READONLY | MapFlags::POPULATE);
+    /// assert!(MapFlags::from_raw(8).is_err());
+    /// ```
+    #[repr(transparent)]
+    #[derive(Copy, Clone, Eq, PartialEq, Hash, Debug)]
+    pub struct MapFlags: u32 {
+        /// `OO_MMAP_FLAG_READONLY`: `PROT_READ` only (otherwise `PROT_READ | PROT_WRITE`).
+        const READONLY = 1;
+        /// `OO_MMAP_FLAG_FIXED`: map at the caller's address (`MAP_FIXED_NOREPLACE`, or
+        /// `MAP_FIXED` through the `unsafe` [`MapOptions::map_replacing`]).
+        const FIXED = 2;
+        /// `OO_MMAP_FLAG_POPULATE`: prefault every page (`MADV_POPULATE_READ`/`_WRITE`),
+        /// failing with the errno that stopped it.
+        const POPULATE = 4;
+    }
+}
+
+impl MapFlags {
+    /// Parses raw flag bits strictly.
+    ///
+    /// # Errors
+    /// `EINVAL` if any bit other than `READONLY`, `FIXED` and `POPULATE` is set.
+    pub fn from_raw(bits: u32) -> io::Result<Self> {
+        Self::from_bits(bits).ok_or_else(|| {
+            invalid_input(format!(
+                "unknown map flag bits {:#x}",
+                bits & !Self::all().bits()
+            ))
+        })
+    }
+
+    fn prot(self) -> ProtFlags {
+        if self.contains(Self::READONLY) {
+            ProtFlags::READ
+        } else {
+            ProtFlags::READ | ProtFlags::WRITE
+        }
+    }
+}
+
+/// The context of a failed mapping call, carried inside the [`io::Error`] it returned.
+#[derive(Debug)]
+pub struct MapError {
+    what: Context,
+    source: io::Error,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Context {
+    /// `step` is the call that failed: `mmap`, or `madvise(MADV_POPULATE)` after it.
+    Map {
+        step: &'static str,
+        layout: &'static Layout,
+        offset: u64,
+        len: usize,
+    },
+    Call(&'static str),
+}
+
+impl MapError {
+    /// The errno the kernel gave, or `EINVAL` for a request refused before any call.
+    pub fn errno(&self) -> i32 {
+        errno(&self.source).unwrap_or(libc::EINVAL)
+    }
+
+    /// The `mmap` offset of the request, if the failure concerned one.
+    pub fn offset(&self) -> Option<u64> {
+        match self.what {
+            Context::Map { offset, .. } => Some(offset),
+            Context::Call(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.what {
+            Context::Map {
+                step,
+                layout,
+                offset,
+                len,
+            } => {
+                write!(f, "{step} of {len} bytes at offset {offset:#x}")?;
+                if let Ok((t, id)) = layout.decode(offset) {
+                    let name = layout.type_name(t).unwrap_or("type");
+                    write!(f, " ({} {name} {t} id {id})", layout.name)?;
+                }
+            }
+            Context::Call(call) => f.write_str(call)?,
+        }
+        write!(f, ": {}", self.source)
+    }
+}
+
+impl std::error::Error for MapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn with_context(what: Context, source: io::Error) -> io::Error {
+    let kind = source.kind();
+    io::Error::new(kind, MapError { what, source })
+}
+
+fn invalid_input(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn os(e: rustix::io::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+/// The errno inside an error from this crate: the OS error itself, or the one a [`MapError`]
+/// carries; `EINVAL` for input refused before any call. `None` for other errors.
+///
+/// # Examples
+/// ```
+/// use pktmap::resource::{errno, MapFlags};
+/// let e = MapFlags::from_raw(0x10).unwrap_err();
+/// assert_eq!(errno(&e), Some(libc::EINVAL));
+/// ```
+pub fn errno(e: &io::Error) -> Option<i32> {
+    if let Some(n) = e.raw_os_error() {
+        return Some(n);
+    }
+    match e.get_ref() {
+        Some(inner) => match inner.downcast_ref::<MapError>() {
+            Some(m) => Some(m.errno()),
+            None => (e.kind() == io::ErrorKind::InvalidInput).then_some(libc::EINVAL),
+        },
+        None => (e.kind() == io::ErrorKind::InvalidInput).then_some(libc::EINVAL),
+    }
+}
+
+/// How to map: length, flags, sharing and (with FIXED) the address.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::resource::{MapFlags, MapOptions};
+/// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+/// let fd = memfd_create("pool", MemfdFlags::CLOEXEC)?;
+/// ftruncate(&fd, 8192)?;
+/// let m = MapOptions::new(8192).flags(MapFlags::POPULATE).map(&fd, 0)?;
+/// m.write_at(4096, b"hello")?;
+/// let mut buf = [0; 5];
+/// m.read_at(4096, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MapOptions {
+    len: usize,
+    flags: MapFlags,
+    private: bool,
+    addr: Option<NonNull<c_void>>,
+    layout: &'static Layout,
+}
+
+impl MapOptions {
+    /// Options to map `len` bytes, shared, read-write, anywhere.
+    pub fn new(len: usize) -> Self {
+        Self {
+            len,
+            flags: MapFlags::empty(),
+            private: false,
+            addr: None,
+            layout: &PKTMAP,
+        }
+    }
+
+    /// Sets the [`MapFlags`].
+    pub fn flags(mut self, flags: MapFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Maps `MAP_PRIVATE`: writes are copied on write and never reach the resource.
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
+    }
+
+    /// The address to map at; required with [`MapFlags::FIXED`], ignored without it.
+    pub fn at(mut self, addr: NonNull<c_void>) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
+    /// The layout used to name the offset in error messages (default [`PKTMAP`]).
+    pub fn layout(mut self, layout: &'static Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// `mmap(addr, len, prot, MAP_SHARED | flags, fd, offset)`—Map a resource.
+    ///
+    /// With [`MapFlags::FIXED`] the mapping goes exactly at the [`at`](Self::at) address or
+    /// fails with `EEXIST` if anything is mapped there; nothing existing is replaced.
+    ///
+    /// # Errors
+    /// The kernel's errno (with context) from `mmap` or from populating. `EINVAL` before any
+    /// call for a zero length, or FIXED without an address.
+    ///
+    /// # References
+    /// - [Linux `mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html)
+    /// - [Linux `madvise(2)`](https://man7.org/linux/man-pages/man2/madvise.2.html)
+    #[doc(alias = "mmap")]
+    pub fn map<Fd: AsFd>(&self, fd: Fd, offset: u64) -> io::Result<Mapping> {
+        // SAFETY: without `replace`, the call either maps fresh address space (null hint) or
+        // uses MAP_FIXED_NOREPLACE, which never replaces an existing mapping; neither can
+        // invalidate memory the program already uses.
+        unsafe { self.map_inner(fd.as_fd(), offset, false) }
+    }
+
+    /// `mmap(addr, len, prot, MAP_SHARED | MAP_FIXED | flags, fd, offset)`—Map a resource over
+    /// whatever is at the [`at`](Self::at) address.
+    ///
+    /// # Safety
+    /// With [`MapFlags::FIXED`], any existing mapping in `[addr, addr + len)` is replaced. The
+    /// caller must own that range and have no live references into it (for example, a range it
+    /// reserved with `PROT_NONE`), exactly as for `mmap` with `MAP_FIXED`.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    pub unsafe fn map_replacing<Fd: AsFd>(&self, fd: Fd, offset: u64) -> io::Result<Mapping> {
+        // SAFETY: The caller guarantees the range may be replaced.
+        unsafe { self.map_inner(fd.as_fd(), offset, true) }
+    }
+
+    /// # Safety
+    /// If `replace`, as [`map_replacing`](Self::map_replacing).
+    unsafe fn map_inner(
+        &self,
+        fd: rustix::fd::BorrowedFd<'_>,
+        offset: u64,
+        replace: bool,
+    ) -> io::Result<Mapping> {
+        let ctx = Context::Map {
+            step: "mmap",
+            layout: self.layout,
+            offset,
+            len: self.len,
+        };
+        let fail = |e: io::Error| with_context(ctx, e);
+        if self.len == 0 {
+            // POSIX: "If len is zero, mmap() shall fail and no mapping shall be established."
+            return Err(fail(io::Error::from_raw_os_error(libc::EINVAL)));
+        }
+        let fixed = self.flags.contains(MapFlags::FIXED);
+        let mut sys = if self.private {
+            SysMapFlags::PRIVATE
+        } else {
+            SysMapFlags::SHARED
+        };
+        let hint = match (fixed, self.addr) {
+            (false, _) => ptr::null_mut(),
+            (true, Some(addr)) => {
+                sys |= if replace {
+                    SysMapFlags::FIXED
+                } else {
+                    SysMapFlags::FIXED_NOREPLACE
+                };
+                addr.as_ptr()
+            }
+            (true, None) => return Err(fail(io::Error::from_raw_os_error(libc::EINVAL))),
+        };
+        // SAFETY: A null hint or MAP_FIXED_NOREPLACE cannot clobber existing memory; with
+        // MAP_FIXED (`replace`) the caller guarantees the range may be replaced.
+        let p = unsafe { mm::mmap(hint, self.len, self.flags.prot(), sys, fd, offset) }
+            .map_err(|e| fail(os(e)))?;
+        // `mmap_min_addr` keeps page 0 unmappable, so success never returns null.
+        let ptr =
+            NonNull::new(p).ok_or_else(|| fail(io::Error::from_raw_os_error(libc::EINVAL)))?;
+        // INVARIANT: `ptr` came from a successful `mmap` of `self.len` bytes.
+        let mapping = Mapping {
+            raw: RawMapping { ptr, len: self.len },
+            flags: self.flags,
+        };
+        if fixed && Some(ptr) != self.addr {
+            // Kernels before 4.17 treat MAP_FIXED_NOREPLACE as a hint; dropping unmaps ours.
+            return Err(fail(io::Error::from_raw_os_error(libc::EEXIST)));
+        }
+        if self.flags.contains(MapFlags::POPULATE) {
+            mapping.populate_raw().map_err(|e| {
+                let populate = Context::Map {
+                    step: "madvise(MADV_POPULATE)",
+                    layout: self.layout,
+                    offset,
+                    len: self.len,
+                };
+                with_context(populate, os(e))
+            })?;
+        }
+        Ok(mapping)
+    }
+}
+
+/// `mmap(NULL, len, prot, MAP_SHARED | flags, fd, offset)`—Map `len` bytes of a resource.
+///
+/// Shorthand for [`MapOptions::new(len).flags(flags).map(fd, offset)`](MapOptions::map);
+/// [`MapFlags::FIXED`] needs an address, so it is `EINVAL` here: use [`MapOptions::at`].
+///
+/// # Errors
+/// As [`MapOptions::map`].
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::offset::{pktmap, PKTMAP};
+/// use pktmap::resource::{map, MapFlags};
+/// let dev = std::fs::File::open("/dev/pktmap")?;
+/// let state = map(&dev, PKTMAP.encode(pktmap::STATE, 0).unwrap(), 4096, MapFlags::READONLY)?;
+/// # Ok(()) }
+/// ```
+#[doc(alias = "mmap")]
+pub fn map<Fd: AsFd>(fd: Fd, offset: u64, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    MapOptions::new(len).flags(flags).map(fd, offset)
+}
+
+/// `mmap` of `(map_type, map_id)` encoded with `layout`—Map a resource by name.
+///
+/// # Errors
+/// `EINVAL` (before any call) if the layout cannot encode the pair; otherwise as
+/// [`MapOptions::map`].
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::offset::{pktmap, PKTMAP};
+/// use pktmap::resource::{map_resource, MapFlags};
+/// let dev = std::fs::OpenOptions::new().read(true).write(true).open("/dev/pktmap")?;
+/// let pool = map_resource(&dev, &PKTMAP, pktmap::POOL, 1, 1 << 20, MapFlags::POPULATE)?;
+/// # Ok(()) }
+/// ```
+pub fn map_resource<Fd: AsFd>(
+    fd: Fd,
+    layout: &'static Layout,
+    map_type: u32,
+    map_id: u64,
+    len: usize,
+    flags: MapFlags,
+) -> io::Result<Mapping> {
+    let offset = layout.encode(map_type, map_id).map_err(|e| {
+        invalid_input(format!(
+            "{} cannot encode type {map_type} id {map_id}: {e}",
+            layout.name
+        ))
+    })?;
+    MapOptions::new(len)
+        .flags(flags)
+        .layout(layout)
+        .map(fd, offset)
+}
+
+/// The one owner of a mapped range.
+///
+/// # Invariants
+/// `ptr` came from a successful `mmap` of `len` bytes (`len > 0`) and is unmapped exactly once,
+/// in `Drop` (or by [`Mapping::unmap`], which forgets the value afterwards).
+#[derive(Debug)]
+struct RawMapping {
+    ptr: NonNull<c_void>,
+    len: usize,
+}
+
+impl Drop for RawMapping {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the range is ours and still mapped. munmap of a range
+        // we mapped can only fail for bad arguments, which the invariants exclude; like memmap2,
+        // ignore the result, as Drop cannot report it.
+        let _ = unsafe { mm::munmap(self.ptr.as_ptr(), self.len) };
+    }
+}
+
+/// A mapped resource, unmapped on drop.
+///
+/// The memory may be shared with a driver or another process that writes it at any time, so
+/// the safe accessors copy and slices are `unsafe`.
+#[derive(Debug)]
+pub struct Mapping {
+    raw: RawMapping,
+    flags: MapFlags,
+}
+
+// SAFETY: A Mapping is an address range owned by the process, not by a thread; every access
+// through it is a copy through raw pointers or an `unsafe` slice whose caller answers for races.
+unsafe impl Send for Mapping {}
+// SAFETY: As for Send: shared references only allow copies (`read_at`, `write_at`), which are
+// plain loads and stores of bytes whose concurrent use the memory model of shared mappings
+// already has to allow (the device writes them too).
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// The first byte.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.raw.ptr.as_ptr().cast()
+    }
+
+    /// The first byte, for writing; `None` if mapped [`MapFlags::READONLY`].
+    pub fn as_mut_ptr(&self) -> Option<*mut u8> {
+        (!self.is_readonly()).then(|| self.raw.ptr.as_ptr().cast())
+    }
+
+    /// The mapped length in bytes (never 0).
+    pub fn len(&self) -> usize {
+        self.raw.len
+    }
+
+    /// Always `false`: a mapping is never empty (`mmap` refuses zero lengths).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The flags it was mapped with.
+    pub fn flags(&self) -> MapFlags {
+        self.flags
+    }
+
+    /// Whether it is mapped `PROT_READ` only.
+    pub fn is_readonly(&self) -> bool {
+        self.flags.contains(MapFlags::READONLY)
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len() => Ok(()),
+            _ => Err(invalid_input(format!(
+                "range {offset}+{len} outside a mapping of {} bytes",
+                self.len()
+            ))),
+        }
+    }
+
+    /// Copies `buf.len()` bytes out of the mapping, starting `offset` bytes in.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the range is outside the mapping.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+        self.check_range(offset, buf.len())?;
+        // SAFETY: The range is inside the mapping (checked above), which is mapped and
+        // readable by the type invariants; `buf` is a distinct Rust allocation.
+        unsafe { ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copies `data` into the mapping, starting `offset` bytes in.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the range is outside the mapping; `EACCES` if it is read-only.
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> io::Result<()> {
+        self.check_range(offset, data.len())?;
+        let p = self
+            .as_mut_ptr()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EACCES))?;
+        // SAFETY: The range is inside the mapping (checked above), which is mapped writable
+        // (not READONLY); `data` is a distinct Rust allocation.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p.add(offset), data.len()) };
+        Ok(())
+    }
+
+    /// The mapping as a byte slice.
+    ///
+    /// # Safety
+    /// Nothing may write the mapped memory while the slice lives: not this process, not the
+    /// driver, not another process sharing it.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: Mapped and readable for `len` bytes by the type invariants; the caller
+        // guarantees no concurrent writes.
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len()) }
+    }
+
+    /// The mapping as a mutable byte slice.
+    ///
+    /// # Safety
+    /// The mapping must be writable (not READONLY, else the first write faults), and nothing
+    /// else may read or write the mapped memory while the slice lives.
+    #[allow(clippy::mut_from_ref)] // The memory is not owned by `self`'s borrow; see # Safety.
+    pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
+        // SAFETY: Mapped for `len` bytes by the type invariants; the caller guarantees
+        // writability and exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.raw.ptr.as_ptr().cast(), self.len()) }
+    }
+
+    fn call(&self, what: &'static str, r: rustix::io::Result<()>) -> io::Result<()> {
+        r.map_err(|e| with_context(Context::Call(what), os(e)))
+    }
+
+    /// Prefaults every page: `MADV_POPULATE_WRITE` if writable, else `MADV_POPULATE_READ`.
+    ///
+    /// # Errors
+    /// The errno that stopped it (`EFAULT` for a page the resource cannot back, `ENOMEM`, ...).
+    pub fn populate(&self) -> io::Result<()> {
+        self.call("madvise(MADV_POPULATE)", self.populate_raw())
+    }
+
+    fn populate_raw(&self) -> rustix::io::Result<()> {
+        let advice = if self.is_readonly() {
+            Advice::LinuxPopulateRead
+        } else {
+            Advice::LinuxPopulateWrite
+        };
+        // SAFETY: Populating only faults pages in; it never changes their contents or the
+        // mapping, and the range is ours by the type invariants.
+        unsafe { mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice) }
+    }
+
+    /// `msync(MS_SYNC)`—Writes changes back to the resource and waits.
+    ///
+    /// # Errors
+    /// The kernel's errno.
+    #[doc(alias = "msync")]
+    pub fn flush(&self) -> io::Result<()> {
+        // SAFETY: msync only writes back; the range is ours by the type invariants.
+        let r = unsafe { mm::msync(self.raw.ptr.as_ptr(), self.len(), MsyncFlags::SYNC) };
+        self.call("msync(MS_SYNC)", r)
+    }
+
+    /// `madvise(advice)`—Gives the kernel a hint about the whole mapping.
+    ///
+    /// # Safety
+    /// Some advice changes contents: `MADV_DONTNEED` or `MADV_REMOVE` drop pages, after which
+    /// private pages read back as zeros. The caller must hold no assumption that breaks.
+    ///
+    /// # Errors
+    /// The kernel's errno.
+    #[doc(alias = "madvise")]
+    pub unsafe fn advise(&self, advice: Advice) -> io::Result<()> {
+        // SAFETY: The range is ours by the type invariants; the caller answers for the advice.
+        let r = unsafe { mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice) };
+        self.call("madvise", r)
+    }
+
+    /// `mlock`—Locks every page in memory (faulting them in).
+    ///
+    /// # Errors
+    /// The kernel's errno (`ENOMEM` or `EPERM` past `RLIMIT_MEMLOCK`).
+    #[doc(alias = "mlock")]
+    pub fn lock(&self) -> io::Result<()> {
+        // SAFETY: mlock does not change contents; the range is ours by the type invariants.
+        let r = unsafe { mm::mlock(self.raw.ptr.as_ptr(), self.len()) };
+        self.call("mlock", r)
+    }
+
+    /// `munlock`—Undoes [`lock`](Self::lock).
+    ///
+    /// # Errors
+    /// The kernel's errno.
+    #[doc(alias = "munlock")]
+    pub fn unlock(&self) -> io::Result<()> {
+        // SAFETY: munlock does not change contents; the range is ours by the type invariants.
+        let r = unsafe { mm::munlock(self.raw.ptr.as_ptr(), self.len()) };
+        self.call("munlock", r)
+    }
+
+    /// `munmap`—Unmaps now and reports the errno, which `Drop` cannot.
+    ///
+    /// # Errors
+    /// The kernel's errno; the range is given up either way.
+    #[doc(alias = "munmap")]
+    pub fn unmap(self) -> io::Result<()> {
+        let (p, len) = (self.raw.ptr.as_ptr(), self.len());
+        std::mem::forget(self);
+        // SAFETY: By the type invariants the range is ours and mapped; `self` was forgotten, so
+        // Drop will not unmap it a second time.
+        let r = unsafe { mm::munmap(p, len) };
+        r.map_err(|e| with_context(Context::Call("munmap"), os(e)))
+    }
+
+    /// Gives up ownership: returns the address and length, which the caller must `munmap`.
+    pub fn into_raw(self) -> (NonNull<c_void>, usize) {
+        let raw = (self.raw.ptr, self.raw.len);
+        std::mem::forget(self);
+        raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+
+    fn memfd(len: u64) -> rustix::fd::OwnedFd {
+        let fd = memfd_create("pktmap-test", MemfdFlags::CLOEXEC).unwrap();
+        ftruncate(&fd, len).unwrap();
+        fd
+    }
+
+    #[test]
+    fn flags_are_onloads_bits() {
+        assert_eq!(MapFlags::READONLY.bits(), 1);
+        assert_eq!(MapFlags::FIXED.bits(), 2);
+        assert_eq!(MapFlags::POPULATE.bits(), 4);
+        assert_eq!(MapFlags::from_raw(7).unwrap(), MapFlags::all());
+        for bad in [8, 0x80, 0x8000_0000, u32::MAX] {
+            let e = MapFlags::from_raw(bad).unwrap_err();
+            assert_eq!(errno(&e), Some(libc::EINVAL));
+        }
+    }
+
+    #[test]
+    fn error_names_the_resource_and_keeps_errno() {
+        let fd = memfd(4096);
+        let off = PKTMAP.encode(crate::offset::pktmap::POOL, 3).unwrap();
+        let e = map(&fd, off, 4096, MapFlags::POPULATE).unwrap_err();
+        // The memfd is one page; its page at `off` is beyond EOF, so populating faults: SIGBUS
+        // becomes EFAULT from MADV_POPULATE.
+        assert_eq!(errno(&e), Some(libc::EFAULT), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains("POOL") && msg.contains("id 3"), "{msg}");
+        assert_eq!(
+            e.get_ref()
+                .unwrap()
+                .downcast_ref::<MapError>()
+                .unwrap()
+                .offset(),
+            Some(off)
+        );
+    }
+
+    #[test]
+    fn read_write_bounds() {
+        let fd = memfd(4096);
+        let m = map(&fd, 0, 4096, MapFlags::empty()).unwrap();
+        assert!(m.write_at(4090, b"abcdef").is_ok());
+        assert!(m.write_at(4091, b"abcdef").is_err());
+        assert!(m.read_at(usize::MAX, &mut [0; 2]).is_err());
+        let ro = map(&fd, 0, 4096, MapFlags::READONLY).unwrap();
+        assert_eq!(
+            errno(&ro.write_at(0, b"x").unwrap_err()),
+            Some(libc::EACCES)
+        );
+        let mut b = [0; 6];
+        ro.read_at(4090, &mut b).unwrap();
+        assert_eq!(&b, b"abcdef");
+        assert!(ro.as_mut_ptr().is_none());
+    }
+}
