@@ -352,10 +352,10 @@ impl MapOptions {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::offset::{pktmap, PKTMAP};
+/// use pktmap::offset::{resource_type, PKTMAP};
 /// use pktmap::resource::{map, MapFlags};
 /// let dev = std::fs::File::open("/dev/pktmap")?;
-/// let state = map(&dev, PKTMAP.encode(pktmap::STATE, 0).unwrap(), 4096, MapFlags::READONLY)?;
+/// let state = map(&dev, PKTMAP.encode(resource_type::STATE, 0).unwrap(), 4096, MapFlags::READONLY)?;
 /// # Ok(()) }
 /// ```
 #[doc(alias = "mmap")]
@@ -372,10 +372,10 @@ pub fn map<Fd: AsFd>(fd: Fd, offset: u64, len: usize, flags: MapFlags) -> io::Re
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::offset::{pktmap, PKTMAP};
+/// use pktmap::offset::{resource_type, PKTMAP};
 /// use pktmap::resource::{map_resource, MapFlags};
 /// let dev = std::fs::OpenOptions::new().read(true).write(true).open("/dev/pktmap")?;
-/// let pool = map_resource(&dev, &PKTMAP, pktmap::POOL, 1, 1 << 20, MapFlags::POPULATE)?;
+/// let pool = map_resource(&dev, &PKTMAP, resource_type::POOL, 1, 1 << 20, MapFlags::POPULATE)?;
 /// # Ok(()) }
 /// ```
 pub fn map_resource<Fd: AsFd>(
@@ -612,6 +612,20 @@ impl Mapping {
         r.map_err(|e| with_context(Context::Call("munmap"), os(e)))
     }
 
+    /// Takes ownership of a mapped range, to unmap it on drop.
+    ///
+    /// # Safety
+    /// `[ptr, ptr + len)` must be a live mapping (from `mmap`, or [`Mapping::into_raw`]) that
+    /// nothing else will unmap, with `len > 0`, and `flags` must not claim more access than
+    /// it has (READONLY if it is mapped `PROT_READ`).
+    pub unsafe fn from_raw(ptr: NonNull<c_void>, len: usize, flags: MapFlags) -> Self {
+        // INVARIANT: The caller hands over a live mapping of `len` bytes that only we unmap.
+        Mapping {
+            raw: RawMapping { ptr, len },
+            flags,
+        }
+    }
+
     /// Gives up ownership: returns the address and length, which the caller must `munmap`.
     pub fn into_raw(self) -> (NonNull<c_void>, usize) {
         let raw = (self.raw.ptr, self.raw.len);
@@ -646,7 +660,9 @@ mod tests {
     #[test]
     fn error_names_the_resource_and_keeps_errno() {
         let fd = memfd(4096);
-        let off = PKTMAP.encode(crate::offset::pktmap::POOL, 3).unwrap();
+        let off = PKTMAP
+            .encode(crate::offset::resource_type::POOL, 3)
+            .unwrap();
         let e = map(&fd, off, 4096, MapFlags::POPULATE).unwrap_err();
         // The memfd is one page; its page at `off` is beyond EOF, so populating faults: SIGBUS
         // becomes EFAULT from MADV_POPULATE.

@@ -11,7 +11,7 @@
 //!
 //! | layout | type field | id field | types |
 //! |---|---|---|---|
-//! | [`PKTMAP`] | bits 12..15 | bits 15..47 | [`pktmap`] |
+//! | [`PKTMAP`] | bits 12..15 | bits 15..47 | [`resource_type`] |
 //! | [`ONLOAD`] | bits 12..15 | bits 15..64 | [`onload`] |
 //! | [`IO_URING`] | bits 27..32 | bits 16..27, [`io_uring::PBUF_RING`] only | [`io_uring`] |
 //! | [`AF_XDP`] | bits 31..33 | none | [`af_xdp`] |
@@ -96,10 +96,10 @@ pub struct TypeInfo {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{pktmap, PKTMAP};
-/// let off = PKTMAP.encode(pktmap::POOL, 7).unwrap();
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// let off = PKTMAP.encode(resource_type::POOL, 7).unwrap();
 /// assert_eq!(off, 7 << 15 | 1 << 12);
-/// assert_eq!(PKTMAP.decode(off), Ok((pktmap::POOL, 7)));
+/// assert_eq!(PKTMAP.decode(off), Ok((resource_type::POOL, 7)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
@@ -284,9 +284,9 @@ impl Layout {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_abi::codec::{pktmap, PKTMAP, PAGE_SHIFT};
-    /// let off = PKTMAP.encode(pktmap::RING, 9).unwrap();
-    /// assert_eq!(PKTMAP.decode_pgoff(off >> PAGE_SHIFT), Ok((pktmap::RING, 9)));
+    /// use pktmap_abi::codec::{resource_type, PKTMAP, PAGE_SHIFT};
+    /// let off = PKTMAP.encode(resource_type::RING, 9).unwrap();
+    /// assert_eq!(PKTMAP.decode_pgoff(off >> PAGE_SHIFT), Ok((resource_type::RING, 9)));
     /// ```
     pub const fn decode_pgoff(&self, pgoff: u64) -> Result<(u32, u64), DecodeError> {
         if pgoff > u64::MAX >> PAGE_SHIFT {
@@ -328,7 +328,7 @@ impl Layout {
 }
 
 /// Map types of the [`PKTMAP`] layout, the `/dev/pktmap` driver's resources.
-pub mod pktmap {
+pub mod resource_type {
     use super::TypeInfo;
 
     /// The read-only state page (id 0): the driver's counters.
@@ -370,7 +370,7 @@ pub const PKTMAP: Layout = Layout {
         shift: PAGE_SHIFT + 3,
         width: 32,
     },
-    types: Some(pktmap::TYPES),
+    types: Some(resource_type::TYPES),
 };
 
 /// Map types of the [`ONLOAD`] layout (`OO_MMAP_TYPE_*` in onload's `mmap_base.h`).
@@ -581,7 +581,11 @@ mod tests {
     fn pktmap_fields_match_design() {
         assert_eq!(PKTMAP.type_field.mask(), 0x7000);
         assert_eq!(PKTMAP.id_field.mask(), 0xffff_ffff << 15);
-        for &t in &[pktmap::STATE, pktmap::POOL, pktmap::RING] {
+        for &t in &[
+            resource_type::STATE,
+            resource_type::POOL,
+            resource_type::RING,
+        ] {
             for &id in &[0u64, 1, 0x7fff_ffff, 0xffff_ffff] {
                 let off = PKTMAP.encode(t, id).unwrap();
                 assert_eq!(off, id << 15 | (t as u64) << 12);
@@ -688,7 +692,7 @@ mod tests {
 
     #[test]
     fn type_names() {
-        assert_eq!(PKTMAP.type_name(pktmap::POOL), Some("POOL"));
+        assert_eq!(PKTMAP.type_name(resource_type::POOL), Some("POOL"));
         assert_eq!(AF_XDP.type_name(af_xdp::COMPLETION), Some("COMPLETION"));
         assert_eq!(VFIO.type_name(0), None);
     }

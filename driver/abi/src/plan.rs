@@ -8,7 +8,7 @@
 //! is `EINVAL`; a length that, rounded up to pages, exceeds the resource is `EINVAL`; asking to
 //! write the read-only STATE page is `EPERM`.
 
-use super::codec::{pktmap, DecodeError, PAGE_SHIFT, PAGE_SIZE, PKTMAP};
+use super::codec::{resource_type, DecodeError, PAGE_SHIFT, PAGE_SIZE, PKTMAP};
 use super::ioctl::{
     PoolCreate, RingCreate, MAX_BUF_SIZE, MAX_POOL_BYTES, MAX_RING_ENTRIES, MIN_BUF_SIZE,
     POOL_FLAGS, POOL_LAZY, RING_DESC_OFFSET,
@@ -84,7 +84,7 @@ pub enum Fill {
 /// What the driver does for an accepted `mmap` request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Plan {
-    /// The map type ([`pktmap::STATE`], [`pktmap::POOL`] or [`pktmap::RING`]).
+    /// The map type ([`resource_type::STATE`], [`resource_type::POOL`] or [`resource_type::RING`]).
     pub map_type: u32,
     /// The resource id.
     pub id: u32,
@@ -180,14 +180,14 @@ pub const fn pages_for(bytes: u64) -> Option<u64> {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{pktmap, PKTMAP};
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
 /// use pktmap_abi::plan::{plan_mmap, Fill, MmapRequest, PlanError, Resource};
 /// let table = |t: u32, id: u32| match (t, id) {
-///     (pktmap::STATE, 0) => Some(Resource::State),
-///     (pktmap::POOL, 1) => Some(Resource::Pool { pages: 4, lazy: true }),
+///     (resource_type::STATE, 0) => Some(Resource::State),
+///     (resource_type::POOL, 1) => Some(Resource::Pool { pages: 4, lazy: true }),
 ///     _ => None,
 /// };
-/// let pgoff = PKTMAP.encode(pktmap::POOL, 1).unwrap() >> 12;
+/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> 12;
 /// let plan = plan_mmap(&MmapRequest { pgoff, len: 2 * 4096, write: true }, table).unwrap();
 /// assert_eq!((plan.pages, plan.fill), (2, Fill::Lazy));
 /// let too_long = MmapRequest { pgoff, len: 5 * 4096, write: true };
@@ -205,9 +205,9 @@ pub fn plan_mmap(
     let resource = lookup(map_type, id).ok_or(PlanError::UnknownResource)?;
     let kind_matches = matches!(
         (map_type, resource),
-        (pktmap::STATE, Resource::State)
-            | (pktmap::POOL, Resource::Pool { .. })
-            | (pktmap::RING, Resource::Ring { .. })
+        (resource_type::STATE, Resource::State)
+            | (resource_type::POOL, Resource::Pool { .. })
+            | (resource_type::RING, Resource::Ring { .. })
     );
     if !kind_matches {
         return Err(PlanError::UnknownResource);
@@ -329,18 +329,18 @@ mod tests {
 
     fn table(t: u32, id: u32) -> Option<Resource> {
         match (t, id) {
-            (pktmap::STATE, 0) => Some(Resource::State),
-            (pktmap::POOL, 1) => Some(Resource::Pool {
+            (resource_type::STATE, 0) => Some(Resource::State),
+            (resource_type::POOL, 1) => Some(Resource::Pool {
                 pages: 16,
                 lazy: false,
             }),
-            (pktmap::POOL, 2) => Some(Resource::Pool {
+            (resource_type::POOL, 2) => Some(Resource::Pool {
                 pages: 16,
                 lazy: true,
             }),
-            (pktmap::RING, 1) => Some(Resource::Ring { pages: 2 }),
+            (resource_type::RING, 1) => Some(Resource::Ring { pages: 2 }),
             // A table that lies about the kind is refused, not trusted.
-            (pktmap::RING, 9) => Some(Resource::State),
+            (resource_type::RING, 9) => Some(Resource::State),
             _ => None,
         }
     }
@@ -355,14 +355,14 @@ mod tests {
 
     #[test]
     fn accepts_each_kind() {
-        let p = plan_mmap(&req(pktmap::STATE, 0, 4096, false), table).unwrap();
+        let p = plan_mmap(&req(resource_type::STATE, 0, 4096, false), table).unwrap();
         assert!(p.read_only);
         assert_eq!(p.fill, Fill::Eager);
-        let p = plan_mmap(&req(pktmap::POOL, 1, 16 * 4096, true), table).unwrap();
+        let p = plan_mmap(&req(resource_type::POOL, 1, 16 * 4096, true), table).unwrap();
         assert_eq!((p.pages, p.fill, p.read_only), (16, Fill::Eager, false));
-        let p = plan_mmap(&req(pktmap::POOL, 2, 4096, true), table).unwrap();
+        let p = plan_mmap(&req(resource_type::POOL, 2, 4096, true), table).unwrap();
         assert_eq!((p.pages, p.fill), (1, Fill::Lazy));
-        let p = plan_mmap(&req(pktmap::RING, 1, 100, true), table).unwrap();
+        let p = plan_mmap(&req(resource_type::RING, 1, 100, true), table).unwrap();
         assert_eq!(p.pages, 1);
     }
 
@@ -370,42 +370,42 @@ mod tests {
     fn refuses_with_the_right_errno() {
         let cases = [
             (
-                req(pktmap::STATE, 0, 4096, true),
+                req(resource_type::STATE, 0, 4096, true),
                 PlanError::ReadOnly,
                 errno::EPERM,
             ),
             (
-                req(pktmap::STATE, 0, 8192, false),
+                req(resource_type::STATE, 0, 8192, false),
                 PlanError::TooLong,
                 errno::EINVAL,
             ),
             (
-                req(pktmap::STATE, 1, 4096, false),
+                req(resource_type::STATE, 1, 4096, false),
                 PlanError::UnknownResource,
                 errno::EINVAL,
             ),
             (
-                req(pktmap::POOL, 3, 4096, false),
+                req(resource_type::POOL, 3, 4096, false),
                 PlanError::UnknownResource,
                 errno::EINVAL,
             ),
             (
-                req(pktmap::POOL, 1, 17 * 4096, false),
+                req(resource_type::POOL, 1, 17 * 4096, false),
                 PlanError::TooLong,
                 errno::EINVAL,
             ),
             (
-                req(pktmap::POOL, 1, 0, false),
+                req(resource_type::POOL, 1, 0, false),
                 PlanError::ZeroLength,
                 errno::EINVAL,
             ),
             (
-                req(pktmap::RING, 9, 4096, false),
+                req(resource_type::RING, 9, 4096, false),
                 PlanError::UnknownResource,
                 errno::EINVAL,
             ),
             (
-                req(pktmap::RING, 1, u64::MAX, false),
+                req(resource_type::RING, 1, u64::MAX, false),
                 PlanError::TooLong,
                 errno::EINVAL,
             ),

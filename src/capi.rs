@@ -1,0 +1,141 @@
+//! The C ABI of `include/pktmap.h`: OpenOnload's `oo_resource_mmap` contract over [`PKTMAP`].
+//!
+//! Both functions return 0 or `-errno` and leave the caller's `errno` exactly as it was, as
+//! `oo_resource_mmap` does. They never unwind: every failure is an errno.
+//!
+//! # Safety
+//! These are `extern "C"` entry points taking raw pointers from C; each documents what the
+//! caller must guarantee. The mapping they return is owned by the caller, who gives it back with
+//! `pktmap_resource_munmap`.
+#![allow(unsafe_code)]
+
+use crate::offset::PKTMAP;
+use crate::resource::{errno, MapFlags, MapOptions, Mapping};
+use rustix::fd::BorrowedFd;
+use std::ffi::{c_int, c_uint, c_ulong, c_void};
+use std::ptr::NonNull;
+
+/// Restores the caller's `errno` when dropped.
+struct SavedErrno(c_int);
+
+impl SavedErrno {
+    fn save() -> Self {
+        // SAFETY: `__errno_location` returns this thread's errno slot, always valid to read.
+        Self(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: `__errno_location` returns this thread's errno slot, always valid to write.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
+/// `int pktmap_resource_mmap(int fd, uint8_t map_type, unsigned long map_id, unsigned bytes,
+/// int flags, void **p_out)`—Map `(map_type, map_id)` of a `/dev/pktmap` file.
+///
+/// The offset is `PKTMAP.encode(map_type, map_id)`. Flags are `PKTMAP_MMAP_FLAG_READONLY` (1),
+/// `_FIXED` (2) and `_POPULATE` (4). With FIXED the mapping goes at `*p_out` and replaces what
+/// is there (`MAP_FIXED`, as Onload: reserve the range first). On success `*p_out` is the
+/// address; on failure `*p_out` is left as it was.
+///
+/// # Safety
+/// `fd` must be an open file descriptor or negative. `p_out` must be null or valid for reading
+/// and writing a pointer. With FIXED, the caller must own `[*p_out, *p_out + bytes)`.
+///
+/// # Errors
+/// Returns `-errno`: `-EINVAL` for unknown flag bits, a type or id the layout cannot encode, or
+/// zero bytes; `-EFAULT` for a null `p_out`; `-EBADF` for a negative fd; otherwise the errno of
+/// `mmap` or of populating.
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::{pktmap_resource_mmap, pktmap_resource_munmap};
+/// use rustix::fd::AsRawFd;
+/// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+/// let fd = memfd_create("pool", MemfdFlags::CLOEXEC).unwrap();
+/// ftruncate(&fd, 1 << 20).unwrap();
+/// let mut p = std::ptr::null_mut();
+/// // SAFETY: `fd` is open and `p` is a valid out-pointer.
+/// let rc = unsafe { pktmap_resource_mmap(fd.as_raw_fd(), 1, 2, 4096, 4, &mut p) };
+/// assert_eq!(rc, 0);
+/// // SAFETY: `p` is the 4096-byte mapping returned above.
+/// assert_eq!(unsafe { pktmap_resource_munmap(p, 4096) }, 0);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn pktmap_resource_mmap(
+    fd: c_int,
+    map_type: u8,
+    map_id: c_ulong,
+    bytes: c_uint,
+    flags: c_int,
+    p_out: *mut *mut c_void,
+) -> c_int {
+    let _errno = SavedErrno::save();
+    if p_out.is_null() {
+        return -libc::EFAULT;
+    }
+    if fd < 0 {
+        // Checked here because `BorrowedFd` must never hold -1.
+        return -libc::EBADF;
+    }
+    let Ok(flags) = u32::try_from(flags)
+        .map_err(drop)
+        .and_then(|f| MapFlags::from_raw(f).map_err(drop))
+    else {
+        return -libc::EINVAL;
+    };
+    #[allow(clippy::useless_conversion)] // `c_ulong` is `u32` on 32-bit targets.
+    let Ok(offset) = PKTMAP.encode(u32::from(map_type), u64::from(map_id)) else {
+        return -libc::EINVAL;
+    };
+    let Ok(len) = usize::try_from(bytes) else {
+        return -libc::EINVAL;
+    };
+    let mut opts = MapOptions::new(len).flags(flags);
+    if flags.contains(MapFlags::FIXED) {
+        // SAFETY: The caller guarantees `p_out` is valid for reads.
+        let Some(addr) = NonNull::new(unsafe { *p_out }) else {
+            return -libc::EINVAL;
+        };
+        opts = opts.at(addr);
+    }
+    // SAFETY: `fd` is non-negative and the caller guarantees it is open for this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    // SAFETY: Only with FIXED does this replace memory, and then the caller guarantees it owns
+    // the range (Onload's MAP_FIXED contract).
+    let mapped = unsafe { opts.map_replacing(fd, offset) };
+    match mapped {
+        Ok(mapping) => {
+            let (p, _) = mapping.into_raw();
+            // SAFETY: The caller guarantees `p_out` is valid for writes.
+            unsafe { *p_out = p.as_ptr() };
+            0
+        }
+        Err(e) => -errno(&e).unwrap_or(libc::EINVAL),
+    }
+}
+
+/// `int pktmap_resource_munmap(void *p, int bytes)`—Unmap what `pktmap_resource_mmap` mapped.
+///
+/// # Safety
+/// `[p, p + bytes)` must be a mapping the caller owns (from `pktmap_resource_mmap`) with no live
+/// references into it.
+///
+/// # Errors
+/// Returns `-errno`: `-EINVAL` for a negative length or what `munmap` refuses.
+#[no_mangle]
+pub unsafe extern "C" fn pktmap_resource_munmap(p: *mut c_void, bytes: c_int) -> c_int {
+    let _errno = SavedErrno::save();
+    let (Some(p), Ok(len @ 1..)) = (NonNull::new(p), usize::try_from(bytes)) else {
+        // munmap(2): "EINVAL ... length was 0" (and a null or negative one is never ours).
+        return -libc::EINVAL;
+    };
+    // SAFETY: The caller owns the mapped range and holds no references into it.
+    let mapping = unsafe { Mapping::from_raw(p, len, MapFlags::empty()) };
+    match mapping.unmap() {
+        Ok(()) => 0,
+        Err(e) => -errno(&e).unwrap_or(libc::EINVAL),
+    }
+}
