@@ -1,0 +1,2 @@
+//! Work in progress (issue 5).
+fn main() {}
