@@ -1,0 +1,186 @@
+/*
+ * The C contract of pktmap_resource_mmap / pktmap_resource_munmap, checked on memfd-backed
+ * resources (no driver needed). Built and run by tests/capi.rs against libpktmap.a and
+ * libpktmap.so.
+ *
+ *   capi_test          run the checks; prints one line per check and "N passed, M failed"
+ *   capi_test --abi    print every header constant and struct size as "NAME VALUE" lines
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pktmap.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                   \
+	do {                                               \
+		if (cond) {                                \
+			passed++;                          \
+			printf("ok   ");                   \
+		} else {                                   \
+			failed++;                          \
+			printf("FAIL ");                   \
+		}                                          \
+		printf(__VA_ARGS__);                       \
+		printf("  [%s]\n", #cond);                 \
+	} while (0)
+
+#define POOL_ID 3
+#define FILE_BYTES (1 << 20)
+
+static int pool_fd(void)
+{
+	int fd = memfd_create("pktmap-capi", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, FILE_BYTES) < 0) {
+		perror("memfd");
+		exit(2);
+	}
+	return fd;
+}
+
+/* Runs fn in a child and returns the signal that killed it, or 0. */
+static int child_signal(void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		fn(arg);
+		_exit(0);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+}
+
+static void write_byte(void *p)
+{
+	*(volatile char *)p = 1;
+}
+
+static void print_abi(void)
+{
+#define P(name) printf("%s %llu\n", #name, (unsigned long long)(name))
+	P(PKTMAP_TYPE_SHIFT);
+	P(PKTMAP_ID_SHIFT);
+	P(PKTMAP_ID_WIDTH);
+	P(PKTMAP_TYPE_STATE);
+	P(PKTMAP_TYPE_POOL);
+	P(PKTMAP_TYPE_RING);
+	P(PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 7));
+	P(PKTMAP_MMAP_FLAG_READONLY);
+	P(PKTMAP_MMAP_FLAG_FIXED);
+	P(PKTMAP_MMAP_FLAG_POPULATE);
+	P(PKTMAP_POOL_LAZY);
+	P(PKTMAP_MIN_BUF_SIZE);
+	P(PKTMAP_MAX_BUF_SIZE);
+	P(PKTMAP_MAX_POOL_BYTES);
+	P(PKTMAP_MAX_RING_ENTRIES);
+	P(PKTMAP_MAX_RESOURCES);
+	P(PKTMAP_IOC_POOL_CREATE);
+	P(PKTMAP_IOC_POOL_INFO);
+	P(PKTMAP_IOC_POOL_DESTROY);
+	P(PKTMAP_IOC_RING_CREATE);
+	P(PKTMAP_IOC_RING_INFO);
+	P(PKTMAP_IOC_RING_DESTROY);
+	P(PKTMAP_STATE_MAGIC);
+	P(PKTMAP_RING_DESC_OFFSET);
+	P(sizeof(struct pktmap_pool_create));
+	P(sizeof(struct pktmap_pool_info));
+	P(sizeof(struct pktmap_ring_create));
+	P(sizeof(struct pktmap_ring_info));
+	P(sizeof(struct pktmap_id));
+	P(sizeof(struct pktmap_state));
+	P(sizeof(struct pktmap_ring_header));
+	P(sizeof(struct pktmap_desc));
+#undef P
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--abi") == 0) {
+		print_abi();
+		return 0;
+	}
+	long page = sysconf(_SC_PAGESIZE);
+	int fd = pool_fd();
+	off_t pool_off = (off_t)PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, POOL_ID);
+	void *p = NULL;
+	int rc;
+
+	/* A plain shared mapping reaches the file at the encoded offset. */
+	errno = 4242;
+	rc = pktmap_resource_mmap(fd, PKTMAP_TYPE_POOL, POOL_ID, 2 * page, 0, &p);
+	CHECK(rc == 0 && p != NULL, "map POOL %d: rc %d", POOL_ID, rc);
+	CHECK(errno == 4242, "success leaves errno alone (%d)", errno);
+	memcpy((char *)p + page, "hello", 5);
+	char buf[5] = { 0 };
+	CHECK(pread(fd, buf, 5, pool_off + page) == 5 && memcmp(buf, "hello", 5) == 0,
+	      "write through the mapping lands at offset %#llx + page", (unsigned long long)pool_off);
+	errno = 4242;
+	CHECK(pktmap_resource_munmap(p, 2 * page) == 0 && errno == 4242, "munmap: 0, errno kept");
+
+	/* Failures return -errno and leave errno and *p_out alone. */
+	struct {
+		const char *what;
+		int fd;
+		int type;
+		unsigned long id;
+		unsigned bytes;
+		int flags;
+		int want;
+	} bad[] = {
+		{ "unknown flag bit 8", fd, PKTMAP_TYPE_POOL, 1, 4096, 8, -EINVAL },
+		{ "negative flags", fd, PKTMAP_TYPE_POOL, 1, 4096, -1, -EINVAL },
+		{ "unknown type 3", fd, 3, 1, 4096, 0, -EINVAL },
+		{ "type 200 outside the field", fd, 200, 1, 4096, 0, -EINVAL },
+		{ "id beyond 32 bits", fd, PKTMAP_TYPE_POOL, 1ul << 32, 4096, 0, -EINVAL },
+		{ "zero bytes", fd, PKTMAP_TYPE_POOL, 1, 0, 0, -EINVAL },
+		{ "negative fd", -1, PKTMAP_TYPE_POOL, 1, 4096, 0, -EBADF },
+		{ "closed fd", 1000, PKTMAP_TYPE_POOL, 1, 4096, 0, -EBADF },
+		{ "POPULATE past the end of the file", fd, PKTMAP_TYPE_POOL, 1000, 4096,
+		  PKTMAP_MMAP_FLAG_POPULATE, -EFAULT },
+		{ "FIXED at address 0", fd, PKTMAP_TYPE_POOL, 1, 4096, PKTMAP_MMAP_FLAG_FIXED,
+		  -EINVAL },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		void *out = NULL;
+		errno = 4242;
+		rc = pktmap_resource_mmap(bad[i].fd, bad[i].type, bad[i].id, bad[i].bytes,
+					  bad[i].flags, &out);
+		CHECK(rc == bad[i].want && errno == 4242 && out == NULL,
+		      "%s: rc %d (want %d), errno %d", bad[i].what, rc, bad[i].want, errno);
+	}
+	errno = 4242;
+	rc = pktmap_resource_mmap(fd, PKTMAP_TYPE_POOL, 1, 4096, 0, NULL);
+	CHECK(rc == -EFAULT && errno == 4242, "null p_out: rc %d", rc);
+	errno = 4242;
+	rc = pktmap_resource_munmap((char *)p + 1, 4096);
+	CHECK(rc == -EINVAL && errno == 4242, "munmap of an unaligned address: rc %d", rc);
+	CHECK(pktmap_resource_munmap(p, -1) == -EINVAL, "munmap of a negative length");
+
+	/* READONLY: reads work, a write kills with SIGSEGV. */
+	rc = pktmap_resource_mmap(fd, PKTMAP_TYPE_POOL, POOL_ID, page, PKTMAP_MMAP_FLAG_READONLY, &p);
+	CHECK(rc == 0 && memcmp(p, "\0\0\0\0", 4) == 0, "READONLY map reads");
+	CHECK(child_signal(write_byte, p) == SIGSEGV, "READONLY write faults with SIGSEGV");
+	pktmap_resource_munmap(p, page);
+
+	/* FIXED maps exactly at *p_out over a reserved range (Onload's MAP_FIXED contract). */
+	void *reserve = mmap(NULL, 4 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *want = (char *)reserve + page;
+	p = want;
+	rc = pktmap_resource_mmap(fd, PKTMAP_TYPE_POOL, POOL_ID, 2 * page,
+				  PKTMAP_MMAP_FLAG_FIXED | PKTMAP_MMAP_FLAG_POPULATE, &p);
+	CHECK(rc == 0 && p == want, "FIXED lands at the reserved address (rc %d)", rc);
+	CHECK(memcmp((char *)p + page, "hello", 5) == 0, "FIXED mapping shows the resource");
+	munmap(reserve, 4 * page);
+
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

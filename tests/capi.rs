@@ -1,0 +1,179 @@
+//! The C ABI: compiles `tests/c/capi_test.c` against `include/pktmap.h` and links it to
+//! `libpktmap.a` and `libpktmap.so`, runs it, and checks the header against `pktmap-abi`.
+
+use pktmap_abi::codec::{resource_type, PKTMAP};
+use pktmap_abi::ioctl;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `target/<profile>`, where cargo put `libpktmap.a` and `libpktmap.so` for this test.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/capi-<hash>
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn compile(linkage: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = lib_dir();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("capi_test_{linkage}"));
+    let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cc.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1"])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(root.join("tests/c/capi_test.c"))
+        .arg("-o")
+        .arg(&out);
+    match linkage {
+        "static" => {
+            let lib = dir.join("libpktmap.a");
+            assert!(
+                lib.exists(),
+                "{} missing: cargo builds it with the lib",
+                lib.display()
+            );
+            cc.arg(lib).args(["-lpthread", "-ldl", "-lm", "-lgcc_s"]);
+        }
+        _ => {
+            let lib = dir.join("libpktmap.so");
+            assert!(
+                lib.exists(),
+                "{} missing: cargo builds it with the lib",
+                lib.display()
+            );
+            cc.arg("-L").arg(&dir).arg("-lpktmap");
+            cc.arg(format!("-Wl,-rpath,{}", dir.display()));
+        }
+    }
+    let status = cc
+        .status()
+        .expect("a C compiler (cc) is needed for the C ABI test");
+    assert!(status.success(), "compiling capi_test.c ({linkage}) failed");
+    out
+}
+
+fn run_checks(linkage: &str) {
+    let exe = compile(linkage);
+    let out = Command::new(&exe).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "C checks failed ({linkage}): {last}\n{stdout}"
+    );
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+    let passed: u32 = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 20, "only {passed} C checks ran");
+}
+
+#[test]
+fn c_contract_static() {
+    run_checks("static");
+}
+
+#[test]
+fn c_contract_shared() {
+    run_checks("shared");
+}
+
+#[test]
+fn header_matches_abi() {
+    let out = Command::new(compile("static"))
+        .arg("--abi")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let got: HashMap<&str, u64> = text
+        .lines()
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k, v.parse().unwrap())
+        })
+        .collect();
+    let size = |n: usize| n as u64;
+    let want: &[(&str, u64)] = &[
+        ("PKTMAP_TYPE_SHIFT", PKTMAP.type_field.shift.into()),
+        ("PKTMAP_ID_SHIFT", PKTMAP.id_field.shift.into()),
+        ("PKTMAP_ID_WIDTH", PKTMAP.id_field.width.into()),
+        ("PKTMAP_TYPE_STATE", resource_type::STATE.into()),
+        ("PKTMAP_TYPE_POOL", resource_type::POOL.into()),
+        ("PKTMAP_TYPE_RING", resource_type::RING.into()),
+        (
+            "PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 7)",
+            PKTMAP.encode(resource_type::POOL, 7).unwrap(),
+        ),
+        (
+            "PKTMAP_MMAP_FLAG_READONLY",
+            pktmap::resource::MapFlags::READONLY.bits().into(),
+        ),
+        (
+            "PKTMAP_MMAP_FLAG_FIXED",
+            pktmap::resource::MapFlags::FIXED.bits().into(),
+        ),
+        (
+            "PKTMAP_MMAP_FLAG_POPULATE",
+            pktmap::resource::MapFlags::POPULATE.bits().into(),
+        ),
+        ("PKTMAP_POOL_LAZY", ioctl::POOL_LAZY.into()),
+        ("PKTMAP_MIN_BUF_SIZE", ioctl::MIN_BUF_SIZE.into()),
+        ("PKTMAP_MAX_BUF_SIZE", ioctl::MAX_BUF_SIZE.into()),
+        ("PKTMAP_MAX_POOL_BYTES", ioctl::MAX_POOL_BYTES),
+        ("PKTMAP_MAX_RING_ENTRIES", ioctl::MAX_RING_ENTRIES.into()),
+        ("PKTMAP_MAX_RESOURCES", ioctl::MAX_RESOURCES.into()),
+        ("PKTMAP_IOC_POOL_CREATE", ioctl::POOL_CREATE.into()),
+        ("PKTMAP_IOC_POOL_INFO", ioctl::POOL_INFO.into()),
+        ("PKTMAP_IOC_POOL_DESTROY", ioctl::POOL_DESTROY.into()),
+        ("PKTMAP_IOC_RING_CREATE", ioctl::RING_CREATE.into()),
+        ("PKTMAP_IOC_RING_INFO", ioctl::RING_INFO.into()),
+        ("PKTMAP_IOC_RING_DESTROY", ioctl::RING_DESTROY.into()),
+        ("PKTMAP_STATE_MAGIC", ioctl::STATE_MAGIC),
+        ("PKTMAP_RING_DESC_OFFSET", ioctl::RING_DESC_OFFSET),
+        (
+            "sizeof(struct pktmap_pool_create)",
+            size(size_of::<ioctl::PoolCreate>()),
+        ),
+        (
+            "sizeof(struct pktmap_pool_info)",
+            size(size_of::<ioctl::PoolInfo>()),
+        ),
+        (
+            "sizeof(struct pktmap_ring_create)",
+            size(size_of::<ioctl::RingCreate>()),
+        ),
+        (
+            "sizeof(struct pktmap_ring_info)",
+            size(size_of::<ioctl::RingInfo>()),
+        ),
+        (
+            "sizeof(struct pktmap_id)",
+            size(size_of::<ioctl::ResourceId>()),
+        ),
+        (
+            "sizeof(struct pktmap_state)",
+            size(size_of::<ioctl::State>()),
+        ),
+        (
+            "sizeof(struct pktmap_ring_header)",
+            size(size_of::<ioctl::RingHeader>()),
+        ),
+        (
+            "sizeof(struct pktmap_desc)",
+            size(size_of::<ioctl::RingDesc>()),
+        ),
+    ];
+    for (name, value) in want {
+        assert_eq!(
+            got.get(name),
+            Some(value),
+            "{name} differs between pktmap.h and pktmap-abi"
+        );
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "pktmap.h prints values this test does not check"
+    );
+}
