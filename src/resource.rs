@@ -273,6 +273,57 @@ impl MapOptions {
         unsafe { self.map_inner(fd.as_fd(), offset, true) }
     }
 
+    /// `mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)`—Map fresh zeroed memory that
+    /// no file backs, such as an AF_XDP UMEM or the buffers of an io_uring provided-buffer ring.
+    ///
+    /// [`private`](Self::private) and the layout are ignored (anonymous memory is always private
+    /// to the process and its children); [`MapFlags::POPULATE`] and [`MapFlags::READONLY`] apply.
+    ///
+    /// # Errors
+    /// The kernel's errno (with context). `EINVAL` before any call for a zero length or
+    /// [`MapFlags::FIXED`], which anonymous memory does not need.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let umem = MapOptions::new(1 << 20).flags(MapFlags::POPULATE).map_anonymous()?;
+    /// umem.write_at(4096, b"frame")?;
+    /// let mut b = [0; 5];
+    /// umem.read_at(4096, &mut b)?;
+    /// assert_eq!(&b, b"frame");
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "mmap")]
+    pub fn map_anonymous(&self) -> io::Result<Mapping> {
+        let fail = |e: io::Error| with_context(Context::Call("mmap(MAP_ANONYMOUS)"), e);
+        if self.len == 0 || self.flags.contains(MapFlags::FIXED) {
+            return Err(fail(io::Error::from_raw_os_error(libc::EINVAL)));
+        }
+        // SAFETY: A null hint without MAP_FIXED only ever takes fresh address space, so no
+        // existing memory can be replaced.
+        let p = unsafe {
+            mm::mmap_anonymous(
+                ptr::null_mut(),
+                self.len,
+                self.flags.prot(),
+                SysMapFlags::PRIVATE,
+            )
+        }
+        .map_err(|e| fail(os(e)))?;
+        let ptr =
+            NonNull::new(p).ok_or_else(|| fail(io::Error::from_raw_os_error(libc::EINVAL)))?;
+        // INVARIANT: `ptr` came from a successful `mmap` of `self.len` bytes.
+        let mapping = Mapping {
+            raw: RawMapping { ptr, len: self.len },
+            flags: self.flags,
+        };
+        if self.flags.contains(MapFlags::POPULATE) {
+            mapping.populate()?;
+        }
+        Ok(mapping)
+    }
+
     /// # Safety
     /// If `replace`, as [`map_replacing`](Self::map_replacing).
     unsafe fn map_inner(
@@ -695,5 +746,28 @@ mod tests {
         ro.read_at(4090, &mut b).unwrap();
         assert_eq!(&b, b"abcdef");
         assert!(ro.as_mut_ptr().is_none());
+    }
+
+    #[test]
+    fn anonymous_is_zeroed_private_and_strict() {
+        let m = MapOptions::new(8192)
+            .flags(MapFlags::POPULATE)
+            .map_anonymous()
+            .unwrap();
+        let mut b = [1; 16];
+        m.read_at(8192 - 16, &mut b).unwrap();
+        assert_eq!(b, [0; 16]);
+        m.write_at(0, b"umem").unwrap();
+        let ro = MapOptions::new(4096)
+            .flags(MapFlags::READONLY)
+            .map_anonymous()
+            .unwrap();
+        assert!(ro.as_mut_ptr().is_none());
+        for bad in [
+            MapOptions::new(0),
+            MapOptions::new(4096).flags(MapFlags::FIXED),
+        ] {
+            assert_eq!(errno(&bad.map_anonymous().unwrap_err()), Some(libc::EINVAL));
+        }
     }
 }
