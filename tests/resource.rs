@@ -1,0 +1,400 @@
+//! Flag semantics of `pktmap::resource` on memfd-backed resources (no driver needed).
+//!
+//! Each test makes its own memfd; fault counts are per thread (`RUSAGE_THREAD`), so tests can
+//! run in parallel.
+
+use pktmap::offset::{resource_type, PKTMAP};
+use pktmap::resource::{errno, map, map_resource, MapFlags, MapOptions, Mapping};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+use std::ffi::c_void;
+use std::io;
+use std::ptr::NonNull;
+
+const PAGE: usize = 4096;
+
+fn memfd(name: &str, len: usize) -> OwnedFd {
+    let fd = memfd_create(name, MemfdFlags::CLOEXEC).unwrap();
+    ftruncate(&fd, len as u64).unwrap();
+    fd
+}
+
+/// Minor faults this thread has taken so far.
+fn minor_faults() -> i64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_THREAD reports the calling thread.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    // SAFETY: getrusage succeeded and filled `ru`.
+    unsafe { ru.assume_init() }.ru_minflt
+}
+
+/// Writes one byte to every page through raw pointers and returns the faults it took.
+fn touch_write(m: &Mapping) -> i64 {
+    let p = m.as_mut_ptr().unwrap();
+    let before = minor_faults();
+    for off in (0..m.len()).step_by(PAGE) {
+        // SAFETY: `off` is inside the writable mapping.
+        unsafe { p.add(off).write_volatile(0xa5) };
+    }
+    minor_faults() - before
+}
+
+/// Reads one byte of every page and returns the faults it took.
+fn touch_read(m: &Mapping) -> i64 {
+    let p = m.as_ptr();
+    let before = minor_faults();
+    for off in (0..m.len()).step_by(PAGE) {
+        // SAFETY: `off` is inside the readable mapping.
+        std::hint::black_box(unsafe { p.add(off).read_volatile() });
+    }
+    minor_faults() - before
+}
+
+/// A memfd whose pages all exist already (the host stand-in for driver-owned buffers).
+fn filled(name: &str, pages: usize) -> OwnedFd {
+    let fd = memfd(name, pages * PAGE);
+    let first = map(&fd, 0, pages * PAGE, MapFlags::empty()).unwrap();
+    touch_write(&first);
+    fd
+}
+
+fn is_mapped(name: &str) -> bool {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .contains(&format!("memfd:{name} "))
+}
+
+#[test]
+fn populate_leaves_no_fault_to_take() {
+    const PAGES: usize = 256;
+    let fd = filled("populate-existing", PAGES);
+    let m = map(&fd, 0, PAGES * PAGE, MapFlags::POPULATE).unwrap();
+    assert_eq!(
+        touch_write(&m),
+        0,
+        "POPULATE: write touches of existing pages"
+    );
+    let ro = map(
+        &fd,
+        0,
+        PAGES * PAGE,
+        MapFlags::POPULATE | MapFlags::READONLY,
+    )
+    .unwrap();
+    assert_eq!(touch_read(&ro), 0, "POPULATE | READONLY: read touches");
+
+    let fresh = memfd("populate-fresh", PAGES * PAGE);
+    let m = map(&fresh, 0, PAGES * PAGE, MapFlags::POPULATE).unwrap();
+    assert_eq!(touch_write(&m), 0, "POPULATE: write touches of fresh pages");
+}
+
+#[test]
+fn without_populate_each_written_page_faults() {
+    const PAGES: usize = 256;
+    let fd = filled("fault-in", PAGES);
+    let m = map(&fd, 0, PAGES * PAGE, MapFlags::empty()).unwrap();
+    let faults = touch_write(&m);
+    // Write faults on a shared mapping are taken one page at a time (no fault-around).
+    assert!(
+        faults >= PAGES as i64,
+        "{faults} faults for {PAGES} written pages"
+    );
+    assert_eq!(touch_write(&m), 0, "a second pass finds every page mapped");
+}
+
+#[test]
+fn populate_failure_reports_errno_and_leaves_nothing_mapped() {
+    let name = "populate-past-eof";
+    let fd = memfd(name, 4 * PAGE);
+    // Pages 2..6 of a 4-page file: mmap succeeds, populating pages 4 and 5 hits SIGBUS.
+    let e = MapOptions::new(4 * PAGE)
+        .flags(MapFlags::POPULATE)
+        .map(&fd, 2 * PAGE as u64)
+        .unwrap_err();
+    assert_eq!(errno(&e), Some(libc::EFAULT), "{e}");
+    assert!(e.to_string().contains("MADV_POPULATE"), "{e}");
+    assert!(
+        !is_mapped(name),
+        "a failed POPULATE left the mapping behind"
+    );
+    // Without POPULATE the same request maps (and would SIGBUS on touch).
+    let m = MapOptions::new(4 * PAGE).map(&fd, 2 * PAGE as u64).unwrap();
+    assert!(is_mapped(name));
+    drop(m);
+    assert!(!is_mapped(name), "drop unmaps");
+}
+
+/// Runs `f` in a forked child; returns the signal that killed it, or `None` if it exited 0.
+fn in_child(f: impl FnOnce()) -> Option<i32> {
+    // SAFETY: The child only runs `f` (plain memory accesses) and `_exit`, both fine after
+    // fork in a multi-threaded process.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        f();
+        // SAFETY: Leaves the child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is writable.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    if libc::WIFSIGNALED(status) {
+        Some(libc::WTERMSIG(status))
+    } else {
+        assert_eq!(libc::WEXITSTATUS(status), 0);
+        None
+    }
+}
+
+#[test]
+fn readonly_write_faults_with_sigsegv() {
+    let fd = filled("readonly", 1);
+    let ro = map(&fd, 0, PAGE, MapFlags::READONLY).unwrap();
+    assert!(ro.as_mut_ptr().is_none());
+    let p = ro.as_ptr() as *mut u8;
+    // SAFETY (in the child): the write is the point of the test; the page is PROT_READ.
+    let sig = in_child(|| unsafe { p.write_volatile(1) });
+    assert_eq!(sig, Some(libc::SIGSEGV));
+    let mut b = [0];
+    ro.read_at(0, &mut b).unwrap();
+    assert_eq!(b, [0xa5], "the child's write did not land");
+}
+
+#[test]
+fn fixed_refuses_an_occupied_range_and_never_clobbers() {
+    let fd = filled("fixed", 4);
+    let other = memfd("fixed-other", 4 * PAGE);
+    let victim = map(&other, 0, 4 * PAGE, MapFlags::empty()).unwrap();
+    victim.write_at(PAGE, b"keep").unwrap();
+    let at = NonNull::new(victim.as_ptr() as *mut c_void).unwrap();
+    for addr in [
+        at,
+        NonNull::new(victim.as_ptr().wrapping_add(PAGE) as *mut c_void).unwrap(),
+    ] {
+        let e = MapOptions::new(2 * PAGE)
+            .flags(MapFlags::FIXED)
+            .at(addr)
+            .map(&fd, 0)
+            .unwrap_err();
+        assert_eq!(errno(&e), Some(libc::EEXIST), "{e}");
+    }
+    let mut b = [0; 4];
+    victim.read_at(PAGE, &mut b).unwrap();
+    assert_eq!(&b, b"keep");
+
+    // FIXED without an address is refused before any call.
+    let e = MapOptions::new(PAGE)
+        .flags(MapFlags::FIXED)
+        .map(&fd, 0)
+        .unwrap_err();
+    assert_eq!(errno(&e), Some(libc::EINVAL));
+}
+
+#[test]
+fn fixed_maps_exactly_at_a_free_address() {
+    let fd = filled("fixed-free", 4);
+    // Find free space by mapping and unmapping; MAP_FIXED_NOREPLACE makes a lost race an
+    // EEXIST, never a clobber.
+    let probe = map(&fd, 0, 4 * PAGE, MapFlags::READONLY).unwrap();
+    let (addr, len) = probe.into_raw();
+    // SAFETY: `addr` is the mapping `into_raw` gave us; nothing else uses it.
+    unsafe { Mapping::from_raw(addr, len, MapFlags::READONLY) }
+        .unmap()
+        .unwrap();
+    let m = MapOptions::new(4 * PAGE)
+        .flags(MapFlags::FIXED | MapFlags::POPULATE)
+        .at(addr)
+        .map(&fd, 0)
+        .unwrap();
+    assert_eq!(m.as_ptr() as *mut c_void, addr.as_ptr());
+    assert_eq!(touch_write(&m), 0);
+}
+
+#[test]
+fn map_replacing_replaces_a_reservation() {
+    let fd = filled("replace", 2);
+    let reserve = MapOptions::new(8 * PAGE).map_anonymous().unwrap();
+    let (base, len) = reserve.into_raw();
+    let addr = NonNull::new(base.as_ptr().wrapping_byte_add(2 * PAGE)).unwrap();
+    // SAFETY: [addr, addr + 2 pages) lies inside our own reservation, which nothing references.
+    let m = unsafe {
+        MapOptions::new(2 * PAGE)
+            .flags(MapFlags::FIXED)
+            .at(addr)
+            .map_replacing(&fd, 0)
+    }
+    .unwrap();
+    assert_eq!(m.as_ptr() as *mut c_void, addr.as_ptr());
+    let mut b = [0];
+    m.read_at(PAGE, &mut b).unwrap();
+    assert_eq!(b, [0xa5], "the file's page replaced the reservation");
+    let (p, n) = m.into_raw();
+    assert_eq!((p, n), (addr, 2 * PAGE));
+    // SAFETY: The whole reservation (now partly the file mapping) is ours; one munmap ends both.
+    unsafe { Mapping::from_raw(base, len, MapFlags::empty()) }
+        .unmap()
+        .unwrap();
+}
+
+#[test]
+fn shared_writes_are_seen_across_mappings_and_fork() {
+    let fd = memfd("shared", 2 * PAGE);
+    let off = PAGE as u64;
+    let a = map(&fd, off, PAGE, MapFlags::empty()).unwrap();
+    let b = map(&fd, off, PAGE, MapFlags::POPULATE).unwrap();
+    a.write_at(100, b"from a").unwrap();
+    let mut buf = [0; 6];
+    b.read_at(100, &mut buf).unwrap();
+    assert_eq!(&buf, b"from a");
+
+    let p = b.as_mut_ptr().unwrap();
+    let sig = in_child(|| {
+        let msg = b"from child";
+        // SAFETY: `p` is the child's inherited copy of the shared, writable mapping `b`.
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), p.add(200), msg.len()) };
+    });
+    assert_eq!(sig, None);
+    let mut buf = [0; 10];
+    a.read_at(200, &mut buf).unwrap();
+    assert_eq!(
+        &buf, b"from child",
+        "a child's MAP_SHARED write is seen by the parent"
+    );
+}
+
+#[test]
+fn private_writes_stay_private() {
+    let fd = memfd("private", PAGE);
+    let shared = map(&fd, 0, PAGE, MapFlags::empty()).unwrap();
+    shared.write_at(0, b"original").unwrap();
+    let private = MapOptions::new(PAGE)
+        .private()
+        .flags(MapFlags::POPULATE)
+        .map(&fd, 0)
+        .unwrap();
+    private.write_at(0, b"changed!").unwrap();
+    let mut buf = [0; 8];
+    shared.read_at(0, &mut buf).unwrap();
+    assert_eq!(
+        &buf, b"original",
+        "MAP_PRIVATE writes must not reach the resource"
+    );
+    let mut file = [0; 8];
+    rustix::io::pread(&fd, &mut file, 0).unwrap();
+    assert_eq!(&file, b"original");
+    private.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"changed!");
+}
+
+#[test]
+fn bad_requests_return_the_kernels_errno() {
+    let fd = memfd("errno", PAGE);
+    // SAFETY: mmap only passes the number to the kernel; no fd this high is open.
+    let closed = unsafe { BorrowedFd::borrow_raw(1_000_000) };
+    let cases: Vec<(&str, io::Result<Mapping>, i32)> = vec![
+        (
+            "bad fd",
+            map(closed, 0, PAGE, MapFlags::empty()),
+            libc::EBADF,
+        ),
+        (
+            "zero length",
+            map(&fd, 0, 0, MapFlags::empty()),
+            libc::EINVAL,
+        ),
+        (
+            "unaligned offset",
+            map(&fd, 100, PAGE, MapFlags::empty()),
+            libc::EINVAL,
+        ),
+        (
+            "unknown type",
+            map_resource(&fd, &PKTMAP, 3, 0, PAGE, MapFlags::empty()),
+            libc::EINVAL,
+        ),
+        (
+            "type outside the field",
+            map_resource(&fd, &PKTMAP, 8, 0, PAGE, MapFlags::empty()),
+            libc::EINVAL,
+        ),
+        (
+            "id outside the field",
+            map_resource(
+                &fd,
+                &PKTMAP,
+                resource_type::POOL,
+                1 << 32,
+                PAGE,
+                MapFlags::empty(),
+            ),
+            libc::EINVAL,
+        ),
+        (
+            "write-only file",
+            map(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/null")
+                    .unwrap()
+                    .as_fd(),
+                0,
+                PAGE,
+                MapFlags::READONLY,
+            ),
+            libc::EACCES,
+        ),
+        (
+            "length overflow",
+            map(&fd, 0, usize::MAX, MapFlags::empty()),
+            libc::ENOMEM,
+        ),
+    ];
+    for (what, got, want) in cases {
+        let e = got.err().unwrap_or_else(|| panic!("{what}: mapped"));
+        assert_eq!(errno(&e), Some(want), "{what}: {e}");
+        assert_eq!(
+            e.kind(),
+            io::Error::from_raw_os_error(want).kind(),
+            "{what}"
+        );
+    }
+    let e = MapFlags::from_raw(0x10).unwrap_err();
+    assert_eq!(errno(&e), Some(libc::EINVAL));
+}
+
+#[test]
+fn errors_name_what_was_asked() {
+    let fd = memfd("named", PAGE);
+    // SAFETY: mmap only passes the number to the kernel; no fd this high is open.
+    let closed = unsafe { BorrowedFd::borrow_raw(1_000_000) };
+    let e = map_resource(
+        closed,
+        &PKTMAP,
+        resource_type::RING,
+        9,
+        PAGE,
+        MapFlags::empty(),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("RING") && msg.contains("id 9") && msg.contains("0x"),
+        "{msg}"
+    );
+    assert!(msg.contains("Bad file descriptor"), "{msg}");
+    drop(fd);
+}
+
+#[test]
+fn flush_lock_and_advise_work() {
+    let fd = memfd("calls", 4 * PAGE);
+    let m = map(&fd, 0, 4 * PAGE, MapFlags::POPULATE).unwrap();
+    m.write_at(0, b"x").unwrap();
+    m.flush().unwrap();
+    m.lock().unwrap();
+    m.unlock().unwrap();
+    // SAFETY: MADV_WILLNEED only reads ahead; contents are unchanged.
+    unsafe { m.advise(rustix::mm::Advice::WillNeed) }.unwrap();
+    m.unmap().unwrap();
+}
