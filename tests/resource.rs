@@ -153,8 +153,10 @@ fn readonly_write_faults_with_sigsegv() {
     let ro = map(&fd, 0, PAGE, MapFlags::READONLY).unwrap();
     assert!(ro.as_mut_ptr().is_none());
     let p = ro.as_ptr() as *mut u8;
-    // SAFETY (in the child): the write is the point of the test; the page is PROT_READ.
-    let sig = in_child(|| unsafe { p.write_volatile(1) });
+    let sig = in_child(|| {
+        // SAFETY: The pointer is valid; the page is PROT_READ and the fault is the point.
+        unsafe { p.write_volatile(1) }
+    });
     assert_eq!(sig, Some(libc::SIGSEGV));
     let mut b = [0];
     ro.read_at(0, &mut b).unwrap();
