@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# The program the guest runs against /dev/pktmap: the workspace crate driver/guest
+# (package pktmap-guest) when it exists, else the small C probe scripts/guest/probe.c.
+# Either is a static binary that prints one line per check and closes with
+# `N passed, M failed`. Sourced by scripts/guest-test after lib/common.sh.
+
+PKTMAP_GUEST_TARGET=x86_64-unknown-linux-gnu
+
+# Fails unless $1 is a statically linked ELF (the initramfs has no libc).
+check_static() {
+    if readelf -l "$1" | grep -q 'Requesting program interpreter'; then
+        die "$1 is dynamically linked; the guest has no libc"
+    fi
+}
+
+build_guest_program() {
+    local log="$PKTMAP_OUT/guest-program-build.log" bin
+    mkdir -p "$PKTMAP_OUT"
+    if [ -f "$PKTMAP_REPO/driver/guest/Cargo.toml" ] && [ -z "${PKTMAP_GUEST_PROBE:-}" ]; then
+        say "guest program: cargo build -p pktmap-guest (static)"
+        (
+            cd "$PKTMAP_REPO"
+            RUSTFLAGS='-C target-feature=+crt-static' cargo build --release \
+                -p pktmap-guest --target "$PKTMAP_GUEST_TARGET"
+        ) >"$log" 2>&1 || {
+            cat "$log" >&2
+            die "building pktmap-guest failed (log: $log)"
+        }
+        bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
+    else
+        say "guest program: scripts/guest/probe.c (driver/guest not present)"
+        bin="$PKTMAP_OUT/probe"
+        run_logged "$log" gcc -static -O2 -Wall -Wextra -Werror -std=gnu11 \
+            -o "$bin" "$PKTMAP_REPO/scripts/guest/probe.c" || die "building the probe failed"
+    fi
+    [ -x "$bin" ] || die "no guest program at $bin"
+    check_static "$bin"
+    PKTMAP_GUEST_BIN="$bin"
+    export PKTMAP_GUEST_BIN
+}

@@ -1,0 +1,31 @@
+# shellcheck shell=bash
+# The initramfs: busybox, scripts/guest/init as /init, pktmap.ko and the guest program,
+# packed by the kernel tree's own usr/gen_init_cpio (device nodes without root, and the same
+# bytes every time). Sourced by scripts/guest-test after lib/common.sh and lib/kernel.sh.
+
+build_initramfs() {
+    local spec="$PKTMAP_OUT/initramfs.list" busybox
+    busybox="$(command -v busybox || true)"
+    [ -n "$busybox" ] || busybox=/bin/busybox
+    # busybox-static's binary must not need a loader in the guest.
+    check_static "$busybox"
+    cat >"$spec" <<SPEC
+dir /dev 0755 0 0
+nod /dev/console 0600 0 0 c 5 1
+nod /dev/null 0666 0 0 c 1 3
+dir /bin 0755 0 0
+dir /sbin 0755 0 0
+dir /proc 0755 0 0
+dir /sys 0755 0 0
+dir /tmp 1777 0 0
+file /bin/busybox $busybox 0755 0 0
+slink /bin/sh busybox 0777 0 0
+file /init $PKTMAP_REPO/scripts/guest/init 0755 0 0
+file /pktmap.ko $PKTMAP_KO 0644 0 0
+file /guest-test $PKTMAP_GUEST_BIN 0755 0 0
+SPEC
+    PKTMAP_INITRAMFS="$PKTMAP_OUT/initramfs.cpio.gz"
+    "$PKTMAP_KDIR/usr/gen_init_cpio" "$spec" | gzip -1 >"$PKTMAP_INITRAMFS" ||
+        die "packing the initramfs failed"
+    export PKTMAP_INITRAMFS
+}

@@ -1,0 +1,29 @@
+# shellcheck shell=bash
+# pktmap.ko: built from a copy of driver/kmod and driver/abi/src (so the checkout stays clean
+# and the module's `#[path = "../abi/src"]` resolves the same way), with warnings as errors.
+# Sourced by scripts/guest-test after lib/common.sh, lib/deps.sh and lib/kernel.sh.
+
+build_module() {
+    local build="$PKTMAP_OUT/kmod-build" vars log
+    mapfile -t vars < <(kernel_make_vars)
+    log="$PKTMAP_OUT/module-build.log"
+    rm -rf "$build"
+    mkdir -p "$build/driver/kmod" "$build/driver/abi"
+    cp -a "$PKTMAP_REPO/driver/kmod/." "$build/driver/kmod/"
+    cp -a "$PKTMAP_REPO/driver/abi/src" "$build/driver/abi/src"
+    (
+        export PATH
+        PATH="$(kernel_path)"
+        make -C "$build/driver/kmod" KDIR="$PKTMAP_KDIR" "${vars[@]}" KRUSTFLAGS=-Dwarnings
+    ) >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "module build failed (log: $log)"
+    }
+    # rustc warnings are already errors; modpost and C warnings are not, so look for them.
+    if grep -E '(^|[^A-Za-z])(warning|WARNING):' "$log" >&2; then
+        die "module build printed warnings (log: $log)"
+    fi
+    PKTMAP_KO="$build/driver/kmod/pktmap.ko"
+    [ -f "$PKTMAP_KO" ] || die "no pktmap.ko after the module build"
+    export PKTMAP_KO
+}

@@ -1,0 +1,70 @@
+# shellcheck shell=bash
+# Boots the guest under QEMU (TCG; this machine's /dev/kvm cannot start a guest) with a hard
+# timeout, keeps its serial console in $PKTMAP_OUT/console.log, and judges the run.
+# Sourced by scripts/guest-test after lib/common.sh.
+
+PKTMAP_QEMU_TIMEOUT="${PKTMAP_QEMU_TIMEOUT:-600}"
+
+# Lines that mean the kernel complained, whatever the tests said.
+PKTMAP_KERNEL_TROUBLE='WARNING:|BUG:|Oops|Call Trace|Kernel panic|general protection fault|panicked at|UBSAN:|KASAN:|INFO: task .* blocked|possible recursive locking|circular locking dependency'
+
+boot_guest() {
+    local log="$PKTMAP_OUT/console.log" rc=0
+    PKTMAP_CONSOLE="$log"
+    export PKTMAP_CONSOLE
+    # oops=panic + panic=-1: an oops ends the run at once instead of hanging a test.
+    timeout --kill-after=10 "$PKTMAP_QEMU_TIMEOUT" qemu-system-x86_64 \
+        -accel tcg -cpu max -smp 2 -m 512M \
+        -nographic -no-reboot \
+        -kernel "$PKTMAP_BZIMAGE" -initrd "$PKTMAP_INITRAMFS" \
+        -append "console=ttyS0 panic=-1 oops=panic" \
+        </dev/null 2>&1 | tr -d '\r' >"$log" || rc=$? # pipefail: QEMU's status
+    PKTMAP_QEMU_RC="$rc"
+    export PKTMAP_QEMU_RC
+}
+
+# Prints the guest's results and sets PKTMAP_CLOSING to its `N passed, M failed` line;
+# returns non-zero unless everything passed.
+judge_guest() {
+    local log="$PKTMAP_CONSOLE" ok=1 closing trouble
+    if [ "$PKTMAP_QEMU_RC" -eq 124 ] || [ "$PKTMAP_QEMU_RC" -eq 137 ]; then
+        printf 'guest-test: QEMU timed out after %ss\n' "$PKTMAP_QEMU_TIMEOUT" >&2
+        ok=0
+    elif [ "$PKTMAP_QEMU_RC" -ne 0 ]; then
+        printf 'guest-test: QEMU exited with %s\n' "$PKTMAP_QEMU_RC" >&2
+        ok=0
+    fi
+    # The test program's own lines.
+    sed -n '/^pktmap-guest: tests begin$/,/^pktmap-guest: tests end/p' "$log" |
+        grep -v '^pktmap-guest: tests ' || true
+    grep -q '^pktmap-guest: insmod ok$' "$log" || {
+        echo "guest-test: the module did not load" >&2
+        ok=0
+    }
+    grep -q '^pktmap-guest: rmmod ok$' "$log" || {
+        echo "guest-test: rmmod pktmap did not succeed" >&2
+        ok=0
+    }
+    grep -q '^pktmap-guest: done$' "$log" || {
+        echo "guest-test: the guest did not reach the end of /init" >&2
+        ok=0
+    }
+    trouble="$(grep -E "$PKTMAP_KERNEL_TROUBLE" "$log" | sort -u || true)"
+    if [ -n "$trouble" ]; then
+        printf 'guest-test: the guest kernel log has trouble:\n%s\n' "$trouble" >&2
+        ok=0
+    fi
+    closing="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)"
+    if [ -z "$closing" ]; then
+        echo "guest-test: the guest program printed no 'N passed, M failed' line" >&2
+        ok=0
+    elif ! [[ "$closing" =~ ^([0-9]+)\ passed,\ 0\ failed ]] || [ "${BASH_REMATCH[1]}" -eq 0 ]; then
+        ok=0
+    fi
+    if [ "$ok" -ne 1 ]; then
+        printf -- '--- last 60 lines of %s ---\n' "$log" >&2
+        tail -n 60 "$log" >&2
+    fi
+    PKTMAP_CLOSING="$closing"
+    [ "$ok" -eq 1 ]
+}
