@@ -1,4 +1,24 @@
 //! pktmap: map kernel-bypass resources by encoding what to map in the `mmap` offset.
+//!
+//! A packet-processing program asks for a resource by `(type, id)`; [`offset`] encodes the pair
+//! into the `mmap` offset with a [`Layout`](offset::Layout) (the OpenOnload
+//! `oo_resource_mmap` idea), [`resource`] maps it with [`MapFlags`](resource::MapFlags) and
+//! hands back a [`Mapping`](resource::Mapping) that unmaps on drop, and the driver decodes
+//! `vma->vm_pgoff` with the very same codec (`pktmap-abi`). [`capi`] is the C face:
+//! `pktmap_resource_mmap` with Onload's exact contract.
+//!
+//! # Examples
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! use pktmap::offset::ResourceType;
+//! use pktmap::resource::{map, MapFlags};
+//! let dev = std::fs::OpenOptions::new().read(true).write(true).open("/dev/pktmap")?;
+//! let state = map(&dev, ResourceType::State.offset(0), 4096, MapFlags::READONLY)?;
+//! let mut magic = [0; 6];
+//! state.read_at(0, &mut magic)?;
+//! assert_eq!(&magic, b"pktmap");
+//! # Ok(()) }
+//! ```
 #![deny(unsafe_code)]
 
 pub mod capi;
