@@ -22,5 +22,6 @@
 #![deny(unsafe_code)]
 
 pub mod capi;
+pub mod device;
 pub mod offset;
 pub mod resource;

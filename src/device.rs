@@ -1,0 +1,315 @@
+//! [`Device`]: an open `/dev/pktmap`, its ioctls, and typed mapping of its resources.
+//!
+//! Each open file is an independent context: pools and rings created through one [`Device`]
+//! are invisible to another. Mappings hold a reference on their resource in the driver, so
+//! destroying a pool or dropping the `Device` while mapped is safe; the pages go away with the
+//! last mapping.
+//!
+//! # Safety
+//! The ioctls pass pointers to `#[repr(C)]` structs of `pktmap-abi` whose sizes are encoded in
+//! the ioctl numbers; each call site says why its pointer is valid.
+#![allow(unsafe_code)]
+
+use crate::offset::ResourceType;
+use crate::resource::{MapFlags, MapOptions, Mapping};
+use pktmap_abi::ioctl::{self, PoolCreate, PoolInfo, ResourceId, RingCreate, RingInfo, State};
+use std::ffi::c_ulong;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+/// The device node the driver registers.
+pub const DEVICE_PATH: &str = "/dev/pktmap";
+
+/// How a pool's pages reach a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fill {
+    /// Every page is inserted at `mmap` time.
+    Eager,
+    /// Pages are inserted by the fault handler as they are touched (or prefaulted by
+    /// [`MapFlags::POPULATE`]).
+    Lazy,
+}
+
+/// An open `/dev/pktmap`: one independent context of pools and rings.
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::device::{Device, Fill};
+/// use pktmap::resource::MapFlags;
+/// let dev = Device::open()?;
+/// let pool = dev.create_pool(2048, 512, Fill::Lazy)?;
+/// let bufs = dev.map_pool(pool.id, MapFlags::POPULATE)?;
+/// bufs.write_at(0, b"packet")?;
+/// let mut seen = [0; 6];
+/// dev.read_resource(pktmap::offset::ResourceType::Pool, pool.id, &mut seen)?;
+/// assert_eq!(&seen, b"packet");
+/// println!("{:?}", dev.state()?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Device {
+    file: File,
+}
+
+impl Device {
+    /// Opens [`DEVICE_PATH`] read-write.
+    ///
+    /// # Errors
+    /// `ENOENT` if the driver is not loaded, or the `open` errno.
+    pub fn open() -> io::Result<Self> {
+        Self::open_path(DEVICE_PATH)
+    }
+
+    /// Opens the device at `path` read-write.
+    ///
+    /// # Errors
+    /// The `open` errno.
+    pub fn open_path(path: impl AsRef<Path>) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)?;
+        Ok(Self { file })
+    }
+
+    /// Issues `cmd` with `arg` as its in/out argument.
+    fn ioctl<T>(&self, cmd: u32, arg: &mut T) -> io::Result<()> {
+        // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes
+        // `size_of::<T>()` as its argument size, so the driver reads and writes within it.
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `POOL_CREATE`—Creates a pool of `buf_count` buffers of `buf_size` bytes.
+    ///
+    /// # Errors
+    /// `EINVAL` for a size that is not a power of two in 256..=65536, a zero count or a pool
+    /// over 256 MiB; `ENOSPC` past 1024 pools; `ENOMEM`.
+    pub fn create_pool(&self, buf_size: u32, buf_count: u32, fill: Fill) -> io::Result<PoolInfo> {
+        let flags = match fill {
+            Fill::Eager => 0,
+            Fill::Lazy => ioctl::POOL_LAZY,
+        };
+        self.create_pool_raw(PoolCreate {
+            buf_size,
+            buf_count,
+            flags,
+            id: 0,
+        })
+    }
+
+    /// `POOL_CREATE` with a raw argument, for callers that test the driver's checks.
+    ///
+    /// # Errors
+    /// As [`create_pool`](Self::create_pool).
+    pub fn create_pool_raw(&self, mut req: PoolCreate) -> io::Result<PoolInfo> {
+        self.ioctl(ioctl::POOL_CREATE, &mut req)?;
+        self.pool_info(req.id)
+    }
+
+    /// `POOL_INFO`—Describes pool `id`.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown id.
+    pub fn pool_info(&self, id: u32) -> io::Result<PoolInfo> {
+        let mut info = PoolInfo {
+            id,
+            ..PoolInfo::default()
+        };
+        self.ioctl(ioctl::POOL_INFO, &mut info)?;
+        Ok(info)
+    }
+
+    /// `POOL_DESTROY`—Destroys pool `id`; its mappings stay valid until unmapped.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown (or already destroyed) id.
+    pub fn destroy_pool(&self, id: u32) -> io::Result<()> {
+        self.ioctl(ioctl::POOL_DESTROY, &mut ResourceId { id })
+    }
+
+    /// `RING_CREATE`—Creates a ring of `entries` descriptors naming buffers of `pool_id`.
+    ///
+    /// # Errors
+    /// `EINVAL` for entries that are not a power of two up to 32768 or an unknown pool;
+    /// `ENOSPC`; `ENOMEM`.
+    pub fn create_ring(&self, entries: u32, pool_id: u32) -> io::Result<RingInfo> {
+        self.create_ring_raw(RingCreate {
+            entries,
+            pool_id,
+            flags: 0,
+            id: 0,
+        })
+    }
+
+    /// `RING_CREATE` with a raw argument, for callers that test the driver's checks.
+    ///
+    /// # Errors
+    /// As [`create_ring`](Self::create_ring).
+    pub fn create_ring_raw(&self, mut req: RingCreate) -> io::Result<RingInfo> {
+        self.ioctl(ioctl::RING_CREATE, &mut req)?;
+        self.ring_info(req.id)
+    }
+
+    /// `RING_INFO`—Describes ring `id`.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown id.
+    pub fn ring_info(&self, id: u32) -> io::Result<RingInfo> {
+        let mut info = RingInfo {
+            id,
+            ..RingInfo::default()
+        };
+        self.ioctl(ioctl::RING_INFO, &mut info)?;
+        Ok(info)
+    }
+
+    /// `RING_DESTROY`—Destroys ring `id`; its mappings stay valid until unmapped.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown (or already destroyed) id.
+    pub fn destroy_ring(&self, id: u32) -> io::Result<()> {
+        self.ioctl(ioctl::RING_DESTROY, &mut ResourceId { id })
+    }
+
+    /// Maps `len` bytes of resource `(ty, id)`.
+    ///
+    /// # Errors
+    /// As [`MapOptions::map`]: `EINVAL` for an unknown resource or a length beyond it, `EPERM`
+    /// for writable STATE.
+    pub fn map(
+        &self,
+        ty: ResourceType,
+        id: u32,
+        len: usize,
+        flags: MapFlags,
+    ) -> io::Result<Mapping> {
+        MapOptions::new(len)
+            .flags(flags)
+            .map(&self.file, ty.offset(id))
+    }
+
+    /// Maps the read-only STATE page.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map).
+    pub fn map_state(&self) -> io::Result<Mapping> {
+        self.map(ResourceType::State, 0, 4096, MapFlags::READONLY)
+    }
+
+    /// Maps all of pool `id`.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown id, else as [`map`](Self::map).
+    pub fn map_pool(&self, id: u32, flags: MapFlags) -> io::Result<Mapping> {
+        let len = usize::try_from(self.pool_info(id)?.bytes).map_err(io::Error::other)?;
+        self.map(ResourceType::Pool, id, len, flags)
+    }
+
+    /// Maps all of ring `id`.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown id, else as [`map`](Self::map).
+    pub fn map_ring(&self, id: u32, flags: MapFlags) -> io::Result<Mapping> {
+        let len = usize::try_from(self.ring_info(id)?.bytes).map_err(io::Error::other)?;
+        self.map(ResourceType::Ring, id, len, flags)
+    }
+
+    /// `pread(fd, buf, len, offset)`—Reads a resource from its first byte through the driver's
+    /// own view.
+    ///
+    /// The file position is the resource's `mmap` offset, decoded as strictly as for `mmap`;
+    /// the data always starts at the resource's byte 0. Returns the bytes read: `buf.len()`, or
+    /// fewer at the end of the resource.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown resource.
+    #[doc(alias = "pread")]
+    pub fn read_resource(&self, ty: ResourceType, id: u32, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read_at(buf, ty.offset(id))
+    }
+
+    /// `pwrite(fd, data, len, offset)`—Writes a resource from its first byte through the
+    /// driver's own view.
+    ///
+    /// Returns the bytes written: `data.len()`, or fewer at the end of the resource.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown resource, `EPERM` for STATE.
+    #[doc(alias = "pwrite")]
+    pub fn write_resource(&self, ty: ResourceType, id: u32, data: &[u8]) -> io::Result<usize> {
+        self.file.write_at(data, ty.offset(id))
+    }
+
+    /// Reads the STATE counters (device-wide) through `pread`.
+    ///
+    /// # Errors
+    /// The `pread` errno; `InvalidData` if the page does not start with the STATE magic.
+    pub fn state(&self) -> io::Result<State> {
+        let mut raw = [0u8; std::mem::size_of::<State>()];
+        let n = self.read_resource(ResourceType::State, 0, &mut raw)?;
+        let state = state_from_bytes(&raw[..n])?;
+        Ok(state)
+    }
+}
+
+/// Parses the STATE page's first bytes.
+///
+/// # Errors
+/// `InvalidData` for a short buffer or a wrong magic.
+///
+/// # Examples
+/// ```
+/// use pktmap::device::state_from_bytes;
+/// use pktmap_abi::ioctl::STATE_MAGIC;
+/// let mut page = [0u8; 56];
+/// page[..8].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
+/// page[8] = 2; // two pools
+/// assert_eq!(state_from_bytes(&page).unwrap().pools, 2);
+/// assert!(state_from_bytes(&[0; 56]).is_err());
+/// ```
+pub fn state_from_bytes(bytes: &[u8]) -> io::Result<State> {
+    let mut words = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()));
+    let mut next = || {
+        words
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short STATE page"))
+    };
+    let state = State {
+        magic: next()?,
+        pools: next()?,
+        rings: next()?,
+        pages_allocated: next()?,
+        pages_mapped: next()?,
+        faults_served: next()?,
+        live_mappings: next()?,
+    };
+    if state.magic != ioctl::STATE_MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "STATE magic {:#x}, want {:#x}",
+                state.magic,
+                ioctl::STATE_MAGIC
+            ),
+        ));
+    }
+    Ok(state)
+}
+
+impl AsFd for Device {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
