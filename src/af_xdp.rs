@@ -1,0 +1,1 @@
+//! AF_XDP mapped through pktmap (in progress, issue 5).
