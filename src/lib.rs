@@ -21,7 +21,13 @@
 //! ```
 #![deny(unsafe_code)]
 
+#[cfg(feature = "af-xdp")]
+pub mod af_xdp;
+pub mod bench;
 pub mod capi;
 pub mod device;
+#[cfg(feature = "io-uring")]
+pub mod io_uring;
+pub mod maps;
 pub mod offset;
 pub mod resource;
