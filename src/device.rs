@@ -77,6 +77,14 @@ impl Device {
         Ok(Self { file })
     }
 
+    /// Another handle on the same open file: the same context, the same pools and rings.
+    ///
+    /// # Errors
+    /// The `dup` errno.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self { file: self.file.try_clone()? })
+    }
+
     /// Issues `cmd` with `arg` as its in/out argument.
     fn ioctl<T>(&self, cmd: u32, arg: &mut T) -> io::Result<()> {
         // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes

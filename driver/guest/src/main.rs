@@ -1,0 +1,82 @@
+//! The tests that run inside the QEMU guest against `pktmap.ko`.
+//!
+//! ```text
+//! pktmap-guest check                 every rule of DESIGN.md and every bad input
+//! pktmap-guest stress SECS PROCS     concurrent create/map/touch/unmap/destroy, bounded in time
+//! ```
+//!
+//! Each check prints `ok   name` or `FAIL name: detail`; the run ends with `N passed, M failed`
+//! and exits non-zero if anything failed. The program is statically linked and runs as `/init`'s
+//! child in a busybox initramfs (see `scripts/guest-test`).
+
+mod checks;
+mod stress;
+mod sys;
+
+use std::process::ExitCode;
+
+/// Counts checks and prints each one.
+#[derive(Default)]
+pub struct Report {
+    passed: u32,
+    failed: u32,
+}
+
+impl Report {
+    /// Records one check.
+    pub fn check(&mut self, name: &str, ok: bool, detail: impl std::fmt::Display) {
+        if ok {
+            self.passed += 1;
+            println!("ok   {name}");
+        } else {
+            self.failed += 1;
+            println!("FAIL {name}: {detail}");
+        }
+    }
+
+    /// Records that `r` failed with exactly `want` (an errno).
+    pub fn errno<T: std::fmt::Debug>(&mut self, name: &str, r: std::io::Result<T>, want: i32) {
+        match r {
+            Ok(v) => self.check(
+                name,
+                false,
+                format!("succeeded ({v:?}), want {}", sys::errno_name(want)),
+            ),
+            Err(e) => {
+                let got = pktmap::resource::errno(&e);
+                self.check(
+                    name,
+                    got == Some(want),
+                    format!("got {e}, want {}", sys::errno_name(want)),
+                );
+            }
+        }
+    }
+
+    fn finish(&self) -> ExitCode {
+        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let mut report = Report::default();
+    match args.get(1).map(String::as_str) {
+        Some("check") => checks::run(&mut report),
+        Some("stress") => {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+            let procs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
+            stress::run(&mut report, secs, procs);
+        }
+        _ => {
+            eprintln!("usage: pktmap-guest check | stress SECS PROCS");
+            return ExitCode::from(2);
+        }
+    }
+    report.finish()
+}

@@ -1,0 +1,170 @@
+//! The raw calls the checks need beyond `pktmap`: fork, faults, mprotect, mremap, raw ioctl.
+//!
+//! Every unsafe block says why it is sound; the checks themselves stay safe.
+#![allow(unsafe_code)]
+
+use std::ffi::c_void;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// Runs `f` in a forked child; returns the signal that killed it, or `None` if it exited 0.
+/// A child that exits non-zero is reported as `Some(-status)`.
+pub fn in_child(f: impl FnOnce()) -> Option<i32> {
+    wait_child(spawn_child(|| {
+        f();
+        0
+    }))
+}
+
+/// Forks a child that runs `f` and exits with its status. Call only from a single-threaded
+/// process (the checks and the stress parent are).
+pub fn spawn_child(f: impl FnOnce() -> i32) -> libc::pid_t {
+    // SAFETY: The caller is single-threaded, so the child is a full copy; it runs `f` and
+    // leaves with `_exit`, never returning into the parent's code.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        let status = f();
+        // SAFETY: Ends the child without running the parent's destructors or atexit hooks;
+        // flush what it printed first.
+        unsafe {
+            libc::fflush(std::ptr::null_mut());
+            libc::_exit(status)
+        };
+    }
+    pid
+}
+
+/// Waits for `pid`; returns the signal that killed it, `Some(-status)` for a non-zero exit,
+/// or `None` for exit 0.
+pub fn wait_child(pid: libc::pid_t) -> Option<i32> {
+    let mut status = 0;
+    // SAFETY: `pid` is our child and `status` is writable.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid, "waitpid: {}", io::Error::last_os_error());
+    if libc::WIFSIGNALED(status) {
+        Some(libc::WTERMSIG(status))
+    } else if libc::WEXITSTATUS(status) == 0 {
+        None
+    } else {
+        Some(-libc::WEXITSTATUS(status))
+    }
+}
+
+/// Minor faults this process has taken.
+pub fn minor_faults() -> i64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is a writable rusage.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+    assert_eq!(rc, 0);
+    // SAFETY: getrusage succeeded and filled `ru`.
+    unsafe { ru.assume_init() }.ru_minflt
+}
+
+/// Writes one byte at `p` (volatile).
+///
+/// # Safety
+/// `p` must be mapped writable, or the caller must expect the fault (in a child).
+pub unsafe fn poke(p: *mut u8, v: u8) {
+    // SAFETY: The caller's contract.
+    unsafe { p.write_volatile(v) }
+}
+
+/// Reads one byte at `p` (volatile).
+///
+/// # Safety
+/// `p` must be mapped readable, or the caller must expect the fault (in a child).
+pub unsafe fn peek(p: *const u8) -> u8 {
+    // SAFETY: The caller's contract.
+    unsafe { p.read_volatile() }
+}
+
+fn result(rc: i64) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `mprotect(p, len, PROT_READ | PROT_WRITE)`.
+pub fn mprotect_rw(p: *const u8, len: usize) -> io::Result<()> {
+    // SAFETY: Adding write to a mapping we own changes no memory; the kernel refuses if the
+    // mapping may not become writable.
+    result(
+        unsafe { libc::mprotect(p as *mut c_void, len, libc::PROT_READ | libc::PROT_WRITE) }.into(),
+    )
+}
+
+/// `mremap(p, len, new_len, 0)`: grow in place only (never moves).
+pub fn mremap_grow(p: *const u8, len: usize, new_len: usize) -> io::Result<()> {
+    // SAFETY: Without MREMAP_MAYMOVE the mapping either grows in place into free space or the
+    // call fails; no existing memory is touched.
+    let r = unsafe { libc::mremap(p as *mut c_void, len, new_len, 0) };
+    if r == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `munmap(p, len)` of part of a mapping the caller owns.
+///
+/// # Safety
+/// Nothing may use `[p, p + len)` afterwards.
+pub unsafe fn munmap(p: *const u8, len: usize) -> io::Result<()> {
+    // SAFETY: The caller's contract.
+    result(unsafe { libc::munmap(p as *mut c_void, len) }.into())
+}
+
+/// `mmap` with raw protections and flags, for requests `pktmap::resource` would refuse to
+/// make (writable STATE under MAP_PRIVATE, odd offsets). Unmaps on success and returns `Ok`.
+pub fn mmap_probe(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    prot: i32,
+    flags: i32,
+    offset: u64,
+) -> io::Result<()> {
+    // SAFETY: A null hint without MAP_FIXED only takes fresh address space.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            flags,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `p` is the mapping just made, used by nothing else.
+    result(unsafe { libc::munmap(p, len) }.into())
+}
+
+/// `ioctl(fd, cmd, arg)` with an arbitrary pointer (possibly null), for bad-argument checks.
+pub fn ioctl_raw(fd: BorrowedFd<'_>, cmd: u32, arg: *mut c_void) -> io::Result<()> {
+    // SAFETY: The kernel validates `arg` with copy_from_user/copy_to_user; a bad pointer is
+    // EFAULT, never a write into our memory outside what `cmd` describes (the callers pass null
+    // or a struct of the encoded size).
+    result(unsafe { libc::ioctl(fd.as_raw_fd(), std::ffi::c_ulong::from(cmd), arg) }.into())
+}
+
+/// The symbolic name of an errno, for messages.
+pub fn errno_name(e: i32) -> String {
+    let name = match e {
+        libc::EPERM => "EPERM",
+        libc::EBADF => "EBADF",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EFAULT => "EFAULT",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::ENOTTY => "ENOTTY",
+        libc::ENOSPC => "ENOSPC",
+        _ => return format!("errno {e}"),
+    };
+    name.to_string()
+}
