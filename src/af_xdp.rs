@@ -1,1 +1,0 @@
-//! AF_XDP mapped through pktmap (in progress, issue 5).
