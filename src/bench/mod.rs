@@ -1,0 +1,1335 @@
+//! The POPULATE-vs-fault-in matrix behind `pktmap bench` and `cargo bench`.
+//!
+//! Each *cell* maps `len` bytes of a [`Backing`] in one [`Mode`], then touches every 4 KiB
+//! page once (a one-byte write, or a read for [`Mode::ReadFault`]), and reports the cost per
+//! 4 KiB page of both phases together, the minor faults each phase took (from
+//! `getrusage(RUSAGE_THREAD)`, so they prove whether POPULATE really pre-faulted), and the
+//! spread over repetitions. Unmapping and freeing are not timed.
+//!
+//! The modes of one (backing, size) *group* run round-robin, one repetition of each per round,
+//! starting from a different mode every round, so drift on a noisy machine (a VM, other jobs)
+//! hits them alike instead of biasing whichever ran last.
+//!
+//! | backing | what is mapped each repetition |
+//! |---|---|
+//! | [`Backing::Existing`] | a second mapping of a memfd whose pages were filled once, up front: the host stand-in for driver-owned buffers |
+//! | [`Backing::Fresh`] | a new memfd: every page is allocated and zeroed by the fault |
+//! | [`Backing::Hugetlb`] | a new `MFD_HUGETLB` memfd of 2 MiB pages, reserved for the run through `/proc/sys/vm/nr_hugepages` ([`HugePages`]) and given back after |
+//! | [`Backing::UringPbuf`] | an io_uring provided-buffer ring the kernel allocated (`IOU_PBUF_RING_MMAP`), at `IORING_OFF_PBUF_RING`, encoded with [`IO_URING`](crate::offset::IO_URING) |
+//!
+//! # Examples
+//! ```
+//! # fn main() -> std::io::Result<()> {
+//! use pktmap::bench::{Backing, Mode, Target};
+//! let mut t = Target::new(Backing::Existing, 64 * 4096)?;
+//! let s = t.run(Mode::WriteFault)?;
+//! assert_eq!(s.pages, 64);
+//! // A write to a page of a fresh mapping takes one fault, even if the page exists.
+//! assert!(s.touch_faults >= 60);
+//! let s = t.run(Mode::MadvPopulate)?;
+//! assert!(s.touch_faults <= 4, "POPULATE pre-faulted every page");
+//! # Ok(()) }
+//! ```
+
+mod sys;
+
+#[cfg(feature = "cli")]
+pub mod plot;
+
+use crate::offset::{io_uring, IO_URING, PKTMAP};
+use crate::resource::{MapFlags, MapOptions, Mapping};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+use std::fmt::{self, Write as _};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The page size the matrix reports costs per.
+pub const PAGE: usize = 4096;
+/// The hugetlb page size the matrix uses (the x86-64 default, `MFD_HUGE_2MB`).
+pub const HUGE_PAGE: usize = 2 << 20;
+
+/// What memory a cell maps.
+///
+/// # Examples
+/// ```
+/// use pktmap::bench::Backing;
+/// assert_eq!(Backing::Hugetlb.name(), "hugetlb");
+/// assert!(!Backing::Hugetlb.supports(4096));
+/// assert!(Backing::Hugetlb.supports(2 << 20));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backing {
+    /// A second mapping of a memfd filled once up front (pages exist in the page cache).
+    Existing,
+    /// A new memfd each repetition (every page allocated and zeroed on first fault).
+    Fresh,
+    /// A new hugetlb memfd (2 MiB pages) each repetition.
+    Hugetlb,
+    /// An io_uring provided-buffer ring allocated by the kernel, mapped again each repetition.
+    UringPbuf,
+}
+
+impl Backing {
+    /// Every backing, in report order.
+    pub const ALL: [Backing; 4] = [
+        Backing::Existing,
+        Backing::Fresh,
+        Backing::Hugetlb,
+        Backing::UringPbuf,
+    ];
+
+    /// A short name for tables, JSON and the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backing::Existing => "existing",
+            Backing::Fresh => "fresh",
+            Backing::Hugetlb => "hugetlb",
+            Backing::UringPbuf => "io_uring-pbuf",
+        }
+    }
+
+    /// One line saying what is mapped.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backing::Existing => "second mapping of an already-filled memfd",
+            Backing::Fresh => "new memfd each repetition (pages allocated and zeroed)",
+            Backing::Hugetlb => "new MFD_HUGETLB memfd, 2 MiB pages, each repetition",
+            Backing::UringPbuf => "io_uring provided-buffer ring (IOU_PBUF_RING_MMAP)",
+        }
+    }
+
+    /// Whether a mapping of `len` bytes can be measured: a positive multiple of the page size
+    /// (2 MiB for hugetlb); for io_uring a power of two up to the kernel's largest ring
+    /// (32768 entries of 16 bytes, 512 KiB).
+    pub fn supports(self, len: usize) -> bool {
+        match self {
+            Backing::Existing | Backing::Fresh => len > 0 && len % PAGE == 0,
+            Backing::Hugetlb => len > 0 && len % HUGE_PAGE == 0,
+            Backing::UringPbuf => len.is_power_of_two() && (PAGE..=PBUF_MAX_LEN).contains(&len),
+        }
+    }
+
+    /// A rough cost per 4 KiB page and repetition, setup and teardown included, in ns; only
+    /// for [`Plan::estimate`].
+    fn rough_ns_per_page(self) -> f64 {
+        match self {
+            Backing::Existing => 1_000.0,
+            Backing::Fresh => 4_000.0,
+            Backing::Hugetlb => 800.0,
+            Backing::UringPbuf => 300.0,
+        }
+    }
+}
+
+impl fmt::Display for Backing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The largest io_uring provided-buffer ring: 32768 entries of 16 bytes.
+pub const PBUF_MAX_LEN: usize = 32768 * 16;
+
+/// How the pages of a cell's mapping are brought in.
+///
+/// # Examples
+/// ```
+/// use pktmap::bench::Mode;
+/// assert_eq!(Mode::MadvPopulate.name(), "MADV_POPULATE_WRITE");
+/// assert_eq!(Mode::from_key("write_fault"), Some(Mode::WriteFault));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// `mmap(MAP_POPULATE)`: the kernel faults pages in (for reading, on a shared mapping)
+    /// before `mmap` returns, and fails silently.
+    MapPopulate,
+    /// pktmap's [`MapFlags::POPULATE`]: `mmap` then `MADV_POPULATE_WRITE`, which reports errors.
+    MadvPopulate,
+    /// Plain `mmap`; the touch loop's writes fault each page in.
+    WriteFault,
+    /// Plain `mmap`; the touch loop reads instead, so read faults (with fault-around) map
+    /// the pages.
+    ReadFault,
+}
+
+impl Mode {
+    /// Every mode, in report order.
+    pub const ALL: [Mode; 4] = [
+        Mode::MapPopulate,
+        Mode::MadvPopulate,
+        Mode::WriteFault,
+        Mode::ReadFault,
+    ];
+
+    /// The name tables and plots use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::MapPopulate => "MAP_POPULATE",
+            Mode::MadvPopulate => "MADV_POPULATE_WRITE",
+            Mode::WriteFault => "write fault-in",
+            Mode::ReadFault => "read fault-in",
+        }
+    }
+
+    /// The key JSON and the command line use.
+    pub fn key(self) -> &'static str {
+        match self {
+            Mode::MapPopulate => "map_populate",
+            Mode::MadvPopulate => "madv_populate_write",
+            Mode::WriteFault => "write_fault",
+            Mode::ReadFault => "read_fault",
+        }
+    }
+
+    /// The mode whose [`key`](Self::key) is `key`.
+    pub fn from_key(key: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// Whether the touch loop writes (all modes but [`Mode::ReadFault`]).
+    pub fn writes(self) -> bool {
+        self != Mode::ReadFault
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One repetition of one cell: what it cost and how many faults each phase took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// 4 KiB pages mapped and touched.
+    pub pages: u64,
+    /// Nanoseconds in `mmap` (and populating, for the POPULATE modes).
+    pub map_ns: u64,
+    /// Nanoseconds touching every page once.
+    pub touch_ns: u64,
+    /// Minor faults taken while mapping (`MAP_POPULATE`/`MADV_POPULATE` fault on the
+    /// thread's behalf, so they count here).
+    pub map_faults: u64,
+    /// Minor faults taken while touching: about 0 when populating worked.
+    pub touch_faults: u64,
+}
+
+impl Sample {
+    /// Map and touch time per 4 KiB page, in ns.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::Sample;
+    /// let s = Sample { pages: 4, map_ns: 300, touch_ns: 100, ..Sample::default() };
+    /// assert_eq!(s.ns_per_page(), 100.0);
+    /// ```
+    pub fn ns_per_page(&self) -> f64 {
+        (self.map_ns + self.touch_ns) as f64 / self.pages.max(1) as f64
+    }
+}
+
+/// A prepared (backing, size): the memfd or ring to map, set up once for all repetitions.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::bench::{Backing, Mode, Target};
+/// let mut t = Target::new(Backing::Fresh, 16 * 4096)?;
+/// let s = t.run(Mode::ReadFault)?;
+/// assert_eq!(s.pages, 16);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Target {
+    backing: Backing,
+    len: usize,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Existing(OwnedFd),
+    Fresh,
+    Hugetlb,
+    #[cfg(feature = "io-uring")]
+    Uring(sys::PbufRing),
+}
+
+fn os(e: rustix::io::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+fn memfd(len: usize, huge: bool) -> io::Result<OwnedFd> {
+    let flags = if huge {
+        MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB | MemfdFlags::HUGE_2MB
+    } else {
+        MemfdFlags::CLOEXEC
+    };
+    let fd = memfd_create("pktmap-bench", flags).map_err(os)?;
+    ftruncate(&fd, len as u64).map_err(os)?;
+    Ok(fd)
+}
+
+fn touch(m: &Mapping, write: bool) -> io::Result<u8> {
+    let mut acc = 0u8;
+    let mut byte = [0u8; 1];
+    for off in (0..m.len()).step_by(PAGE) {
+        if write {
+            m.write_at(off, &[off as u8 | 1])?;
+        } else {
+            m.read_at(off, &mut byte)?;
+            acc ^= byte[0];
+        }
+    }
+    Ok(acc)
+}
+
+impl Target {
+    /// Prepares `len` bytes of `backing`: fills the memfd of [`Backing::Existing`], registers
+    /// the ring of [`Backing::UringPbuf`].
+    ///
+    /// # Errors
+    /// `EINVAL` if the backing does not support `len` ([`Backing::supports`]); `ENOSYS` for
+    /// io_uring when built without the `io-uring` feature; otherwise the errno of the setup.
+    pub fn new(backing: Backing, len: usize) -> io::Result<Self> {
+        if !backing.supports(len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{backing} cannot map {len} bytes"),
+            ));
+        }
+        let state = match backing {
+            Backing::Existing => {
+                let fd = memfd(len, false)?;
+                // Fill every page through a first mapping, then unmap it: the pages stay in
+                // the memfd's page cache.
+                let m = MapOptions::new(len).map(&fd, 0)?;
+                touch(&m, true)?;
+                m.unmap()?;
+                State::Existing(fd)
+            }
+            Backing::Fresh => State::Fresh,
+            Backing::Hugetlb => State::Hugetlb,
+            #[cfg(feature = "io-uring")]
+            Backing::UringPbuf => State::Uring(sys::PbufRing::new(len)?),
+            #[cfg(not(feature = "io-uring"))]
+            Backing::UringPbuf => return Err(io::Error::from_raw_os_error(libc::ENOSYS)),
+        };
+        Ok(Self {
+            backing,
+            len,
+            state,
+        })
+    }
+
+    /// The backing.
+    pub fn backing(&self) -> Backing {
+        self.backing
+    }
+
+    /// The mapping length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always `false`: a target maps at least one page.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The number of 4 KiB pages.
+    pub fn pages(&self) -> u64 {
+        (self.len / PAGE) as u64
+    }
+
+    /// One repetition: map in `mode`, touch every page, unmap; times and faults of both
+    /// phases.
+    ///
+    /// # Errors
+    /// The errno of `memfd_create`, `mmap` or populating (for hugetlb, `ENOMEM` when the
+    /// reserved pages run out).
+    pub fn run(&mut self, mode: Mode) -> io::Result<Sample> {
+        let owned;
+        let (fd, offset, layout) = match &self.state {
+            State::Existing(fd) => (fd.as_fd(), 0, &PKTMAP),
+            State::Fresh | State::Hugetlb => {
+                owned = memfd(self.len, matches!(self.state, State::Hugetlb))?;
+                (owned.as_fd(), 0, &PKTMAP)
+            }
+            #[cfg(feature = "io-uring")]
+            State::Uring(ring) => {
+                let off = IO_URING
+                    .encode(io_uring::PBUF_RING, u64::from(ring.bgid))
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                (ring.fd.as_fd(), off, &IO_URING)
+            }
+        };
+        let f0 = sys::minor_faults()?;
+        let t0 = Instant::now();
+        let m = match mode {
+            Mode::MapPopulate => sys::map_populate(fd, offset, self.len)?,
+            Mode::MadvPopulate => MapOptions::new(self.len)
+                .flags(MapFlags::POPULATE)
+                .layout(layout)
+                .map(fd, offset)?,
+            Mode::WriteFault | Mode::ReadFault => {
+                MapOptions::new(self.len).layout(layout).map(fd, offset)?
+            }
+        };
+        let map_ns = t0.elapsed().as_nanos() as u64;
+        let f1 = sys::minor_faults()?;
+        let t1 = Instant::now();
+        std::hint::black_box(touch(&m, mode.writes())?);
+        let touch_ns = t1.elapsed().as_nanos() as u64;
+        let f2 = sys::minor_faults()?;
+        drop(m);
+        Ok(Sample {
+            pages: self.pages(),
+            map_ns,
+            touch_ns,
+            map_faults: f1.saturating_sub(f0),
+            touch_faults: f2.saturating_sub(f1),
+        })
+    }
+}
+
+/// Median, extremes and count of a set of values.
+///
+/// # Examples
+/// ```
+/// use pktmap::bench::Stats;
+/// let s = Stats::of(&[3.0, 1.0, 2.0, 10.0]).unwrap();
+/// assert_eq!((s.n, s.median, s.min, s.max), (4, 2.5, 1.0, 10.0));
+/// assert!(Stats::of(&[]).is_none());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    /// How many values.
+    pub n: usize,
+    /// The median (the mean of the two middle values for an even count).
+    pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+impl Stats {
+    /// The statistics of `values`, or `None` if there are none (NaNs sort last).
+    pub fn of(values: &[f64]) -> Option<Stats> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Stats {
+            n,
+            median,
+            min: v[0],
+            max: v[n - 1],
+        })
+    }
+}
+
+/// The result of one cell: the samples' statistics per 4 KiB page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// What was mapped.
+    pub backing: Backing,
+    /// The mapping length in bytes.
+    pub len: usize,
+    /// How pages were brought in.
+    pub mode: Mode,
+    /// Map + touch ns per page over the repetitions.
+    pub ns_per_page: Stats,
+    /// The median of the map phase alone, ns per page.
+    pub map_ns_per_page: f64,
+    /// The median of the touch phase alone, ns per page.
+    pub touch_ns_per_page: f64,
+    /// Minor faults per page in the map phase, over all repetitions.
+    pub map_faults_per_page: f64,
+    /// Minor faults per page in the touch phase, over all repetitions.
+    pub touch_faults_per_page: f64,
+}
+
+impl Cell {
+    /// Summarizes the samples of one cell; `None` without samples.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Backing, Cell, Mode, Sample};
+    /// let s = |ns, f| Sample { pages: 10, map_ns: 0, touch_ns: ns, map_faults: 0, touch_faults: f };
+    /// let c = Cell::from_samples(Backing::Fresh, 40960, Mode::WriteFault,
+    ///                            &[s(1000, 10), s(3000, 10), s(2000, 9)]).unwrap();
+    /// assert_eq!(c.ns_per_page.median, 200.0);
+    /// assert!((c.touch_faults_per_page - 29.0 / 30.0).abs() < 1e-9);
+    /// ```
+    pub fn from_samples(
+        backing: Backing,
+        len: usize,
+        mode: Mode,
+        samples: &[Sample],
+    ) -> Option<Cell> {
+        let per_page = |f: fn(&Sample) -> f64| -> Vec<f64> { samples.iter().map(f).collect() };
+        let ns_per_page = Stats::of(&per_page(Sample::ns_per_page))?;
+        let map = Stats::of(&per_page(|s| s.map_ns as f64 / s.pages.max(1) as f64))?;
+        let touch = Stats::of(&per_page(|s| s.touch_ns as f64 / s.pages.max(1) as f64))?;
+        let pages: u64 = samples.iter().map(|s| s.pages).sum::<u64>().max(1);
+        let sum = |f: fn(&Sample) -> u64| samples.iter().map(f).sum::<u64>() as f64;
+        Some(Cell {
+            backing,
+            len,
+            mode,
+            ns_per_page,
+            map_ns_per_page: map.median,
+            touch_ns_per_page: touch.median,
+            map_faults_per_page: sum(|s| s.map_faults) / pages as f64,
+            touch_faults_per_page: sum(|s| s.touch_faults) / pages as f64,
+        })
+    }
+
+    /// 4 KiB pages per mapping.
+    pub fn pages(&self) -> u64 {
+        (self.len / PAGE) as u64
+    }
+}
+
+/// How long and how often each group runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The (backing, size) groups, in order.
+    pub groups: Vec<(Backing, usize)>,
+    /// The modes each group measures.
+    pub modes: Vec<Mode>,
+    /// Rounds (one repetition of every mode) run and thrown away first, per group.
+    pub warmup: usize,
+    /// At least this many measured rounds per group.
+    pub min_rounds: usize,
+    /// At most this many measured rounds per group.
+    pub max_rounds: usize,
+    /// Keep adding rounds (up to `max_rounds`) until a group has run this long.
+    pub budget: Duration,
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+impl Plan {
+    /// The default matrix: 4 KiB to 256 MiB for memfds, 2 MiB to 256 MiB for hugetlb,
+    /// 4 KiB to 512 KiB (the largest ring) for io_uring, all four modes, at least 5 measured
+    /// rounds and about 1.5 s per group.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::Plan;
+    /// let p = Plan::standard();
+    /// assert!(p.groups.iter().any(|&(_, len)| len == 256 << 20));
+    /// assert!(p.estimate() < std::time::Duration::from_secs(120));
+    /// ```
+    pub fn standard() -> Plan {
+        let memfd = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 256 * MIB];
+        let mut groups = Vec::new();
+        for backing in [Backing::Existing, Backing::Fresh] {
+            groups.extend(memfd.iter().map(|&len| (backing, len)));
+        }
+        groups.extend([2 * MIB, 16 * MIB, 256 * MIB].map(|len| (Backing::Hugetlb, len)));
+        groups.extend([4 * KIB, 64 * KIB, PBUF_MAX_LEN].map(|len| (Backing::UringPbuf, len)));
+        Plan {
+            groups,
+            modes: Mode::ALL.to_vec(),
+            warmup: 1,
+            min_rounds: 5,
+            max_rounds: 1000,
+            budget: Duration::from_millis(1500),
+        }
+    }
+
+    /// A small, fast plan (for tests and `--quick`): up to 2 MiB, 3 rounds, 50 ms per group.
+    pub fn quick() -> Plan {
+        let mut groups = Vec::new();
+        for backing in [Backing::Existing, Backing::Fresh] {
+            groups.extend([4 * KIB, 256 * KIB, 2 * MIB].map(|len| (backing, len)));
+        }
+        groups.push((Backing::Hugetlb, 2 * MIB));
+        groups.extend([4 * KIB, 64 * KIB].map(|len| (Backing::UringPbuf, len)));
+        Plan {
+            groups,
+            modes: Mode::ALL.to_vec(),
+            warmup: 1,
+            min_rounds: 3,
+            max_rounds: 100,
+            budget: Duration::from_millis(50),
+        }
+    }
+
+    /// Keeps only the groups whose backing is in `backings`.
+    pub fn only(mut self, backings: &[Backing]) -> Plan {
+        self.groups.retain(|(b, _)| backings.contains(b));
+        self
+    }
+
+    /// A rough wall-clock estimate of [`run`]: each group's budget, or its minimum rounds if
+    /// they take longer, with a rough cost per page for each backing.
+    pub fn estimate(&self) -> Duration {
+        let secs: f64 = self
+            .groups
+            .iter()
+            .map(|&(backing, len)| {
+                let round = (len / PAGE) as f64
+                    * backing.rough_ns_per_page()
+                    * 1e-9
+                    * self.modes.len() as f64
+                    + 50e-6;
+                let min = round * (self.warmup + self.min_rounds) as f64;
+                let max = round * (self.warmup + self.max_rounds) as f64;
+                self.budget.as_secs_f64().max(min).min(max)
+            })
+            .sum();
+        Duration::from_secs_f64(secs)
+    }
+
+    /// The 2 MiB pages the largest hugetlb group needs at once.
+    pub fn huge_pages_needed(&self) -> u64 {
+        self.groups
+            .iter()
+            .filter(|(b, _)| *b == Backing::Hugetlb)
+            .map(|&(_, len)| len.div_ceil(HUGE_PAGE) as u64)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Runs every mode of one prepared target round-robin, as [`run`] does for each group.
+///
+/// `stop` is polled between repetitions; when it returns `true` the group ends with
+/// `ErrorKind::Interrupted`.
+///
+/// # Errors
+/// The first repetition's error, or `Interrupted`.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::bench::{run_group, Backing, Mode, Target};
+/// use std::time::Duration;
+/// let mut t = Target::new(Backing::Existing, 8 * 4096)?;
+/// let cells = run_group(&mut t, &[Mode::WriteFault, Mode::ReadFault], 0, 3, 3,
+///                       Duration::ZERO, &mut || false)?;
+/// assert_eq!(cells.len(), 2);
+/// assert_eq!(cells[0].ns_per_page.n, 3);
+/// # Ok(()) }
+/// ```
+pub fn run_group(
+    target: &mut Target,
+    modes: &[Mode],
+    warmup: usize,
+    min_rounds: usize,
+    max_rounds: usize,
+    budget: Duration,
+    stop: &mut dyn FnMut() -> bool,
+) -> io::Result<Vec<Cell>> {
+    let mut samples: Vec<Vec<Sample>> = modes
+        .iter()
+        .map(|_| Vec::with_capacity(max_rounds.min(4096)))
+        .collect();
+    let start = Instant::now();
+    let mut round: usize = 0;
+    loop {
+        let measured = round.saturating_sub(warmup);
+        if measured >= max_rounds.max(1)
+            || (measured >= min_rounds.max(1) && start.elapsed() >= budget)
+        {
+            break;
+        }
+        for k in 0..modes.len() {
+            if stop() {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+            }
+            let i = (round + k) % modes.len();
+            let s = target.run(modes[i])?;
+            if round >= warmup {
+                samples[i].push(s);
+            }
+        }
+        round += 1;
+    }
+    Ok(modes
+        .iter()
+        .zip(&samples)
+        .filter_map(|(&mode, s)| Cell::from_samples(target.backing, target.len, mode, s))
+        .collect())
+}
+
+/// Where a run is, for a progress bar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Groups finished (or skipped).
+    pub done: usize,
+    /// Groups in the plan.
+    pub total: usize,
+    /// The group starting now, if any.
+    pub current: Option<(Backing, usize)>,
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// The plan's estimate.
+    pub estimate: Duration,
+}
+
+impl Progress {
+    /// One line: a bar `width` characters wide, the count, the group, elapsed and estimate.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Backing, Progress};
+    /// use std::time::Duration;
+    /// let p = Progress { done: 1, total: 4, current: Some((Backing::Fresh, 2 << 20)),
+    ///                    elapsed: Duration::from_secs(3), estimate: Duration::from_secs(12) };
+    /// assert_eq!(p.line(8), "[##------] 1/4 fresh 2 MiB  3s / ~12s");
+    /// ```
+    pub fn line(&self, width: usize) -> String {
+        let filled = (self.done * width).checked_div(self.total).unwrap_or(width);
+        let mut s = String::from("[");
+        s.extend(std::iter::repeat_n('#', filled));
+        s.extend(std::iter::repeat_n('-', width - filled.min(width)));
+        let _ = write!(s, "] {}/{}", self.done, self.total);
+        if let Some((b, len)) = self.current {
+            let _ = write!(s, " {b} {}", size_name(len));
+        }
+        let _ = write!(
+            s,
+            "  {}s / ~{}s",
+            self.elapsed.as_secs(),
+            self.estimate.as_secs()
+        );
+        s
+    }
+}
+
+/// A size in the largest binary unit that divides it: `4 KiB`, `2 MiB`, `1536 B`.
+///
+/// # Examples
+/// ```
+/// assert_eq!(pktmap::bench::size_name(256 << 20), "256 MiB");
+/// assert_eq!(pktmap::bench::size_name(512 << 10), "512 KiB");
+/// ```
+pub fn size_name(len: usize) -> String {
+    for (unit, name) in [(1 << 30, "GiB"), (MIB, "MiB"), (KIB, "KiB")] {
+        if len >= unit && len % unit == 0 {
+            return format!("{} {name}", len / unit);
+        }
+    }
+    format!("{len} B")
+}
+
+/// The machine a report was measured on.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Machine {
+    /// `/proc/cpuinfo`'s first `model name`.
+    pub cpu: String,
+    /// Online CPUs.
+    pub cores: usize,
+    /// `MemTotal`, in bytes.
+    pub memory: u64,
+    /// `/proc/sys/kernel/osrelease`.
+    pub kernel: String,
+    /// Whether `/sys/class/dmi/id/sys_vendor` or cpuinfo's `hypervisor` flag says VM.
+    pub virtualized: bool,
+    /// The 1-minute load average when the run started, and when it ended.
+    pub load: (f64, f64),
+    /// The UTC date the run started, `YYYY-MM-DD`.
+    pub date: String,
+}
+
+impl Machine {
+    /// Reads what `/proc` says about this machine (fields it cannot read stay empty).
+    ///
+    /// # Examples
+    /// ```
+    /// let m = pktmap::bench::Machine::read();
+    /// assert!(m.cores >= 1);
+    /// assert_eq!(m.date.len(), 10);
+    /// ```
+    pub fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let virtualized = cpuinfo
+            .lines()
+            .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"));
+        let memory = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| meminfo_field(&s, "MemTotal"))
+            .map_or(0, |kib| kib * 1024);
+        Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            virtualized,
+            load: (load_average(), 0.0),
+            date: utc_date(std::time::SystemTime::now()),
+        }
+    }
+
+    /// One line: `Intel Xeon, 2 cores, 24 GiB, Linux 6.18 (VM), load 0.5→0.7, 2026-11-22`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}, {} cores, {} GiB, Linux {}{}, load {:.2}→{:.2}, {}",
+            if self.cpu.is_empty() { "?" } else { &self.cpu },
+            self.cores,
+            (self.memory + (1 << 29)) >> 30,
+            self.kernel,
+            if self.virtualized { " (VM)" } else { "" },
+            self.load.0,
+            self.load.1,
+            self.date
+        )
+    }
+}
+
+/// The 1-minute load average from `/proc/loadavg` (0 if unreadable).
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn meminfo_field(meminfo: &str, key: &str) -> Option<u64> {
+    meminfo.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == key).then(|| v.split_whitespace().next()?.parse().ok())?
+    })
+}
+
+/// `YYYY-MM-DD` (UTC) of a time, by the civil-from-days algorithm (no calendar crate).
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// assert_eq!(pktmap::bench::utc_date(t), "2023-11-14");
+/// ```
+pub fn utc_date(t: std::time::SystemTime) -> String {
+    let days = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Howard Hinnant's days_from_civil inverse.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A temporary increase of `/proc/sys/vm/nr_hugepages`, put back on drop (and by the signal
+/// handler [`run`] installs, if the run is interrupted).
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::bench::HugePages;
+/// let dir = std::env::temp_dir().join(format!("pktmap-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let sysctl = dir.join("nr_hugepages");
+/// std::fs::write(&sysctl, "3\n")?;
+/// let r = HugePages::reserve_at(&sysctl, 5)?;
+/// assert_eq!(std::fs::read_to_string(&sysctl)?.trim(), "8");
+/// drop(r);
+/// assert_eq!(std::fs::read_to_string(&sysctl)?.trim(), "3");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct HugePages {
+    path: PathBuf,
+    previous: u64,
+    reserved: u64,
+    signal_restores: bool,
+}
+
+impl HugePages {
+    /// The sysctl that sets the hugetlb pool size.
+    pub const SYSCTL: &'static str = "/proc/sys/vm/nr_hugepages";
+
+    /// Makes at least `pages` 2 MiB pages free in the hugetlb pool, growing
+    /// [`SYSCTL`](Self::SYSCTL) by what is missing; the old value comes back on drop or
+    /// signal.
+    ///
+    /// # Errors
+    /// The error reading or writing the sysctl (`EACCES` without root).
+    pub fn reserve(pages: u64) -> io::Result<HugePages> {
+        let free = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| meminfo_field(&s, "HugePages_Free"))
+            .unwrap_or(0);
+        let mut r = Self::reserve_at(Path::new(Self::SYSCTL), pages.saturating_sub(free))?;
+        if r.reserved > 0 {
+            r.signal_restores = true;
+            sys::set_hugepages_restore(Some(r.previous));
+        }
+        Ok(r)
+    }
+
+    /// As [`reserve`](Self::reserve), but adds exactly `extra` pages to the number in the file
+    /// at `path` (no signal restore; for tests).
+    ///
+    /// # Errors
+    /// The error reading or writing `path`, or `InvalidData` if it holds no number.
+    pub fn reserve_at(path: &Path, extra: u64) -> io::Result<HugePages> {
+        let previous = read_number(path)?;
+        if extra > 0 {
+            std::fs::write(path, format!("{}\n", previous + extra))?;
+        }
+        Ok(HugePages {
+            path: path.to_path_buf(),
+            previous,
+            reserved: extra,
+            signal_restores: false,
+        })
+    }
+
+    /// The value before the reservation.
+    pub fn previous(&self) -> u64 {
+        self.previous
+    }
+
+    /// How many pages the pool grew by (the kernel may have found fewer: see
+    /// [`free_huge_pages`]).
+    pub fn reserved(&self) -> u64 {
+        self.reserved
+    }
+
+    /// Puts the previous value back now and reports the error `Drop` would ignore.
+    ///
+    /// # Errors
+    /// The error writing the sysctl.
+    pub fn restore(mut self) -> io::Result<()> {
+        self.restore_inner()
+    }
+
+    fn restore_inner(&mut self) -> io::Result<()> {
+        if self.signal_restores {
+            sys::set_hugepages_restore(None);
+            self.signal_restores = false;
+        }
+        if self.reserved == 0 {
+            return Ok(());
+        }
+        self.reserved = 0;
+        std::fs::write(&self.path, format!("{}\n", self.previous))
+    }
+}
+
+impl Drop for HugePages {
+    fn drop(&mut self) {
+        // Drop cannot report; `restore` does.
+        let _ = self.restore_inner();
+    }
+}
+
+fn read_number(path: &Path) -> io::Result<u64> {
+    std::fs::read_to_string(path)?
+        .trim()
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// `HugePages_Free` from `/proc/meminfo`: 2 MiB pages free in the hugetlb pool.
+pub fn free_huge_pages() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| meminfo_field(&s, "HugePages_Free"))
+        .unwrap_or(0)
+}
+
+/// A whole run: the machine, every measured cell and every skipped group with its reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// Where it ran.
+    pub machine: Machine,
+    /// The measured cells, group by group, mode by mode.
+    pub cells: Vec<Cell>,
+    /// Groups that could not run: (backing, size, why).
+    pub skipped: Vec<(Backing, usize, String)>,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+    /// The plan's estimate.
+    pub estimate: Duration,
+}
+
+/// Runs a plan: reserves hugetlb pages if it needs them (restoring the setting after, even on
+/// error or `SIGINT`), prepares each group and measures it with [`run_group`], calling
+/// `progress` before each group and once at the end. A group whose setup fails (no root for
+/// hugetlb, io_uring disabled) is skipped with its reason.
+///
+/// # Errors
+/// `Interrupted` on `SIGINT`/`SIGTERM`; otherwise the first error of a measured repetition.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::bench::{run, Backing, Plan};
+/// let plan = Plan { groups: vec![(Backing::Existing, 4 * 4096)], ..Plan::quick() };
+/// let report = run(&plan, &mut |_| {})?;
+/// assert_eq!(report.cells.len(), 4);
+/// # Ok(()) }
+/// ```
+pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Report> {
+    let mut machine = Machine::read();
+    let start = Instant::now();
+    let estimate = plan.estimate();
+    let interrupt = sys::Interrupt::install(false)?;
+    let mut skipped = Vec::new();
+    let needed = plan.huge_pages_needed();
+    let mut huge_err = None;
+    let _reservation = if needed > 0 {
+        match HugePages::reserve(needed) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                huge_err = Some(format!(
+                    "cannot reserve hugetlb pages in {}: {e}",
+                    HugePages::SYSCTL
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut cells = Vec::new();
+    let total = plan.groups.len();
+    for (done, &(backing, len)) in plan.groups.iter().enumerate() {
+        progress(&Progress {
+            done,
+            total,
+            current: Some((backing, len)),
+            elapsed: start.elapsed(),
+            estimate,
+        });
+        if interrupt.raised() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        }
+        if backing == Backing::Hugetlb {
+            if let Some(e) = &huge_err {
+                skipped.push((backing, len, e.clone()));
+                continue;
+            }
+            let free = free_huge_pages();
+            if (len / HUGE_PAGE) as u64 > free {
+                skipped.push((
+                    backing,
+                    len,
+                    format!("only {free} free 2 MiB hugetlb pages"),
+                ));
+                continue;
+            }
+        }
+        let mut target = match Target::new(backing, len) {
+            Ok(t) => t,
+            Err(e) => {
+                skipped.push((backing, len, format!("setup failed: {e}")));
+                continue;
+            }
+        };
+        let mut stop = || interrupt.raised();
+        cells.extend(run_group(
+            &mut target,
+            &plan.modes,
+            plan.warmup,
+            plan.min_rounds,
+            plan.max_rounds,
+            plan.budget,
+            &mut stop,
+        )?);
+    }
+    progress(&Progress {
+        done: total,
+        total,
+        current: None,
+        elapsed: start.elapsed(),
+        estimate,
+    });
+    machine.load.1 = load_average();
+    Ok(Report {
+        machine,
+        cells,
+        skipped,
+        elapsed: start.elapsed(),
+        estimate,
+    })
+}
+
+impl Report {
+    /// The cell of (backing, size, mode), if measured.
+    pub fn cell(&self, backing: Backing, len: usize, mode: Mode) -> Option<&Cell> {
+        self.cells
+            .iter()
+            .find(|c| c.backing == backing && c.len == len && c.mode == mode)
+    }
+
+    /// The (backing, size) groups measured, in order.
+    pub fn groups(&self) -> Vec<(Backing, usize)> {
+        let mut g: Vec<(Backing, usize)> = Vec::new();
+        for c in &self.cells {
+            if !g.contains(&(c.backing, c.len)) {
+                g.push((c.backing, c.len));
+            }
+        }
+        g
+    }
+
+    /// The modes measured, in order.
+    pub fn modes(&self) -> Vec<Mode> {
+        Mode::ALL
+            .into_iter()
+            .filter(|&m| self.cells.iter().any(|c| c.mode == m))
+            .collect()
+    }
+
+    /// A cell's median divided by the write fault-in median of its group (the baseline).
+    pub fn ratio(&self, cell: &Cell) -> Option<f64> {
+        let base = self.cell(cell.backing, cell.len, Mode::WriteFault)?;
+        (base.ns_per_page.median > 0.0).then(|| cell.ns_per_page.median / base.ns_per_page.median)
+    }
+
+    /// The text report: machine, a table of medians per 4 KiB page with min–max and the ratio
+    /// to write fault-in, a table of minor faults per page (map phase / touch phase), and the
+    /// skipped groups.
+    pub fn table(&self) -> String {
+        let modes = self.modes();
+        let mut out = String::new();
+        let _ = writeln!(out, "machine: {}", self.machine.summary());
+        let _ = writeln!(
+            out,
+            "\nns per 4 KiB page (map + touch every page): median [min–max], ratio to write fault-in"
+        );
+        let _ = write!(out, "{:<14}{:>8}", "backing", "size");
+        for m in &modes {
+            let _ = write!(out, "  {:<28}", m.name());
+        }
+        out.push('\n');
+        for (b, len) in self.groups() {
+            let _ = write!(out, "{:<14}{:>8}", b.name(), size_name(len));
+            for &m in &modes {
+                let text = match self.cell(b, len, m) {
+                    Some(c) => format!(
+                        "{} [{}–{}] {}",
+                        num(c.ns_per_page.median),
+                        num(c.ns_per_page.min),
+                        num(c.ns_per_page.max),
+                        self.ratio(c).map_or(String::new(), |r| format!("{r:.2}×"))
+                    ),
+                    None => "-".into(),
+                };
+                let _ = write!(out, "  {text:<28}");
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "\nminor faults per 4 KiB page (getrusage), while mapping / while touching"
+        );
+        let _ = write!(out, "{:<14}{:>8}", "backing", "size");
+        for m in &modes {
+            let _ = write!(out, "  {:<20}", m.name());
+        }
+        out.push('\n');
+        for (b, len) in self.groups() {
+            let _ = write!(out, "{:<14}{:>8}", b.name(), size_name(len));
+            for &m in &modes {
+                let text = match self.cell(b, len, m) {
+                    Some(c) => format!(
+                        "{:.3} / {:.3}",
+                        c.map_faults_per_page, c.touch_faults_per_page
+                    ),
+                    None => "-".into(),
+                };
+                let _ = write!(out, "  {text:<20}");
+            }
+            out.push('\n');
+        }
+        for (b, len, why) in &self.skipped {
+            let _ = writeln!(out, "skipped {b} {}: {why}", size_name(*len));
+        }
+        let _ = writeln!(
+            out,
+            "\n{} cells in {:.1} s (estimate {:.0} s)",
+            self.cells.len(),
+            self.elapsed.as_secs_f64(),
+            self.estimate.as_secs_f64()
+        );
+        out
+    }
+
+    /// The report as JSON (an object with `machine`, `cells`, `skipped`, `elapsed_s`).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Machine, Report};
+    /// let r = Report { machine: Machine::default(), cells: vec![], skipped: vec![],
+    ///                  elapsed: Default::default(), estimate: Default::default() };
+    /// assert!(r.to_json().starts_with("{\"machine\":{"));
+    /// ```
+    pub fn to_json(&self) -> String {
+        let m = &self.machine;
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "{{\"machine\":{{\"cpu\":{},\"cores\":{},\"memory\":{},\"kernel\":{},\"virtualized\":{},\"load_start\":{},\"load_end\":{},\"date\":{}}}",
+            json_str(&m.cpu),
+            m.cores,
+            m.memory,
+            json_str(&m.kernel),
+            m.virtualized,
+            json_num(m.load.0),
+            json_num(m.load.1),
+            json_str(&m.date)
+        );
+        s.push_str(",\"cells\":[");
+        for (i, c) in self.cells.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(
+                s,
+                "{{\"backing\":{},\"bytes\":{},\"pages\":{},\"mode\":{},\"reps\":{},\"ns_per_page\":{{\"median\":{},\"min\":{},\"max\":{}}},\"map_ns_per_page\":{},\"touch_ns_per_page\":{},\"map_faults_per_page\":{},\"touch_faults_per_page\":{},\"ratio_to_write_fault\":{}}}",
+                json_str(c.backing.name()),
+                c.len,
+                c.pages(),
+                json_str(c.mode.key()),
+                c.ns_per_page.n,
+                json_num(c.ns_per_page.median),
+                json_num(c.ns_per_page.min),
+                json_num(c.ns_per_page.max),
+                json_num(c.map_ns_per_page),
+                json_num(c.touch_ns_per_page),
+                json_num(c.map_faults_per_page),
+                json_num(c.touch_faults_per_page),
+                self.ratio(c).map_or("null".into(), json_num)
+            );
+        }
+        s.push_str("],\"skipped\":[");
+        for (i, (b, len, why)) in self.skipped.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(
+                s,
+                "{{\"backing\":{},\"bytes\":{len},\"reason\":{}}}",
+                json_str(b.name()),
+                json_str(why)
+            );
+        }
+        let _ = write!(
+            s,
+            "],\"elapsed_s\":{},\"estimate_s\":{}}}",
+            json_num(self.elapsed.as_secs_f64()),
+            json_num(self.estimate.as_secs_f64())
+        );
+        s
+    }
+}
+
+/// A number for the tables: no decimals from 100 up, one below.
+fn num(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// A JSON number (`null` for NaN and infinities, which JSON lacks).
+pub fn json_num(x: f64) -> String {
+    if x.is_finite() {
+        let s = format!("{x:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s.is_empty() || s == "-" {
+            "0".into()
+        } else {
+            s.into()
+        }
+    } else {
+        "null".into()
+    }
+}
+
+/// A JSON string literal, escaped.
+///
+/// # Examples
+/// ```
+/// assert_eq!(pktmap::bench::json_str("a\"b\\\n"), r#""a\"b\\\n""#);
+/// ```
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_numbers() {
+        assert_eq!(json_num(1.5), "1.5");
+        assert_eq!(json_num(2.0), "2");
+        assert_eq!(json_num(0.0), "0");
+        assert_eq!(json_num(f64::NAN), "null");
+        assert_eq!(json_num(0.06251), "0.0625");
+    }
+
+    #[test]
+    fn sizes_per_backing() {
+        assert!(Backing::UringPbuf.supports(PBUF_MAX_LEN));
+        assert!(!Backing::UringPbuf.supports(2 * PBUF_MAX_LEN));
+        assert!(!Backing::UringPbuf.supports(3 * PAGE));
+        assert!(!Backing::Existing.supports(100));
+        assert!(Target::new(Backing::Hugetlb, PAGE).is_err());
+    }
+
+    #[test]
+    fn estimate_counts_min_rounds() {
+        let p = Plan {
+            groups: vec![(Backing::Fresh, 256 * MIB)],
+            budget: Duration::ZERO,
+            ..Plan::standard()
+        };
+        // 6 rounds × 4 modes × 65536 pages × 4 µs ≈ 6.3 s.
+        let e = p.estimate().as_secs_f64();
+        assert!((6.0..7.0).contains(&e), "{e}");
+    }
+}

@@ -1,0 +1,138 @@
+//! The SVG plot of a [`Report`]: ns per 4 KiB page by mapping size, one panel per backing, one
+//! line per mode, with the min–max spread as a vertical bar at each point (feature `cli`).
+
+use super::{size_name, Mode, Report};
+use plotters::prelude::*;
+use std::io;
+
+const COLORS: [RGBColor; 4] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xff, 0x7f, 0x0e),
+];
+
+fn color(mode: Mode) -> RGBColor {
+    let i = Mode::ALL.iter().position(|&m| m == mode).unwrap_or(0);
+    COLORS[i % COLORS.len()]
+}
+
+fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// Renders the report as an SVG document (log–log axes: bytes mapped, ns per 4 KiB page).
+///
+/// # Errors
+/// A drawing error from plotters (as `io::ErrorKind::Other`).
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::bench::{plot, run, Backing, Plan};
+/// let plan = Plan { groups: vec![(Backing::Existing, 4096), (Backing::Existing, 65536)],
+///                   ..Plan::quick() };
+/// let svg = plot::svg(&run(&plan, &mut |_| {})?)?;
+/// assert!(svg.starts_with("<svg") && svg.contains("MAP_POPULATE"));
+/// # Ok(()) }
+/// ```
+pub fn svg(report: &Report) -> io::Result<String> {
+    let mut out = String::new();
+    {
+        let backings: Vec<_> = super::Backing::ALL
+            .into_iter()
+            .filter(|&b| report.cells.iter().any(|c| c.backing == b))
+            .collect();
+        let cols = 2u32;
+        let rows = (backings.len() as u32).div_ceil(cols).max(1);
+        let root = SVGBackend::with_string(&mut out, (1000, 40 + 360 * rows)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let title = format!(
+            "pktmap bench: ns per 4 KiB page (map + touch), median and min–max — {}",
+            report.machine.date
+        );
+        let root = root.titled(&title, ("sans-serif", 18)).map_err(plot_err)?;
+        let panels = root.split_evenly((rows as usize, cols as usize));
+        for (panel, &backing) in panels.iter().zip(&backings) {
+            let cells: Vec<_> = report
+                .cells
+                .iter()
+                .filter(|c| c.backing == backing)
+                .collect();
+            let xmin = cells.iter().map(|c| c.len).min().unwrap_or(4096) as f64;
+            let xmax = cells.iter().map(|c| c.len).max().unwrap_or(4096) as f64;
+            let ymin = cells
+                .iter()
+                .map(|c| c.ns_per_page.min)
+                .fold(f64::INFINITY, f64::min)
+                .max(1.0);
+            let ymax = cells.iter().map(|c| c.ns_per_page.max).fold(1.0, f64::max);
+            let mut chart = ChartBuilder::on(panel)
+                .caption(
+                    format!("{} ({})", backing.name(), backing.describe()),
+                    ("sans-serif", 14),
+                )
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(50)
+                .build_cartesian_2d(
+                    ((xmin / 1.5)..(xmax * 1.5)).log_scale(),
+                    ((ymin / 1.5)..(ymax * 1.5)).log_scale(),
+                )
+                .map_err(plot_err)?;
+            chart
+                .configure_mesh()
+                .x_desc("bytes mapped")
+                .y_desc("ns per 4 KiB page")
+                .x_label_formatter(&|x| size_name(*x as usize))
+                .y_label_formatter(&|y| format!("{y:.0}"))
+                .light_line_style(WHITE.mix(0.0))
+                .draw()
+                .map_err(plot_err)?;
+            for mode in report.modes() {
+                let mut pts: Vec<_> = cells.iter().filter(|c| c.mode == mode).collect();
+                pts.sort_by_key(|c| c.len);
+                if pts.is_empty() {
+                    continue;
+                }
+                let col = color(mode);
+                chart
+                    .draw_series(LineSeries::new(
+                        pts.iter().map(|c| (c.len as f64, c.ns_per_page.median)),
+                        col.stroke_width(2),
+                    ))
+                    .map_err(plot_err)?
+                    .label(mode.name())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
+                    });
+                chart
+                    .draw_series(pts.iter().map(|c| {
+                        Circle::new((c.len as f64, c.ns_per_page.median), 3, col.filled())
+                    }))
+                    .map_err(plot_err)?;
+                chart
+                    .draw_series(pts.iter().map(|c| {
+                        PathElement::new(
+                            vec![
+                                (c.len as f64, c.ns_per_page.min),
+                                (c.len as f64, c.ns_per_page.max),
+                            ],
+                            col.mix(0.6).stroke_width(1),
+                        )
+                    }))
+                    .map_err(plot_err)?;
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK.mix(0.3))
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(("sans-serif", 11))
+                .draw()
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(out)
+}

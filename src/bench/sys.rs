@@ -1,0 +1,248 @@
+//! The few raw calls the benchmark needs that [`crate::resource`] does not make.
+//!
+//! - [`map_populate`]: `mmap` with `MAP_POPULATE`, the kernel's own prefault, which the library
+//!   deliberately does not use (it fails silently); the matrix measures it as the baseline the
+//!   library's `MADV_POPULATE_WRITE` is compared with. The range is handed to
+//!   [`Mapping::from_raw`], so it is unmapped by `resource.rs` like any other mapping.
+//! - [`minor_faults`]: `getrusage(RUSAGE_THREAD)`, the thread's minor fault count.
+//! - [`Interrupt`]: a `SIGINT`/`SIGTERM` handler that writes a hugetlb reservation back
+//!   (async-signal-safe `open`/`write`/`close`) and sets a flag, so a run stops between
+//!   repetitions.
+//! - [`PbufRing`] (feature `io-uring`): an io_uring instance with one kernel-allocated
+//!   provided-buffer ring to map.
+//!
+//! # Safety
+//! Each `unsafe` block below is one syscall whose pointer arguments are either null (a fresh
+//! `mmap` hint), a local of the right type, or a `static`; the signal handler makes only
+//! async-signal-safe calls; the [`Mapping`] made from the
+//! `MAP_POPULATE` range owns it from then on, so it is unmapped exactly once.
+#![allow(unsafe_code)]
+
+use crate::resource::{MapFlags, Mapping};
+use rustix::fd::AsFd;
+use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
+use std::io;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset)`.
+///
+/// # Errors
+/// The errno from `mmap`. `MAP_POPULATE` itself never fails: pages it could not fault in are
+/// left unmapped, which is why the library uses `MADV_POPULATE_WRITE` instead.
+pub(crate) fn map_populate<Fd: AsFd>(fd: Fd, offset: u64, len: usize) -> io::Result<Mapping> {
+    let prot = ProtFlags::READ | ProtFlags::WRITE;
+    let flags = SysMapFlags::SHARED | SysMapFlags::POPULATE;
+    // SAFETY: A null hint without MAP_FIXED makes the kernel pick unused address space, so no
+    // existing memory can be replaced ("always sound", memmap2).
+    let p = unsafe { mm::mmap(ptr::null_mut(), len, prot, flags, fd.as_fd(), offset) }
+        .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
+    let p = NonNull::new(p).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `[p, p + len)` was just mapped read-write by the call above, `len > 0` (mmap
+    // refuses 0 with EINVAL), and nothing else knows the address, so the Mapping is its only
+    // owner.
+    Ok(unsafe { Mapping::from_raw(p, len, MapFlags::empty()) })
+}
+
+/// `getrusage(RUSAGE_THREAD)`—The calling thread's minor fault count (`ru_minflt`).
+///
+/// Faults taken on behalf of `MAP_POPULATE` and `MADV_POPULATE_*` (through `get_user_pages`)
+/// are counted here too, as the thread's own.
+///
+/// # Errors
+/// The errno from `getrusage` (none expected for `RUSAGE_THREAD`).
+pub(crate) fn minor_faults() -> io::Result<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; getrusage writes only into it.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getrusage succeeded, so it filled the struct (it was zeroed before anyway, and
+    // `rusage` is plain integers, for which all-zero is valid).
+    let usage = unsafe { usage.assume_init() };
+    Ok(u64::try_from(usage.ru_minflt).unwrap_or(0))
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static EXIT_ON_SIGNAL: AtomicBool = AtomicBool::new(false);
+/// The `nr_hugepages` value to write back if a signal arrives; `u64::MAX` when nothing is
+/// reserved.
+static RESTORE_HUGEPAGES: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// `/proc/sys/vm/nr_hugepages`, NUL-terminated for `open(2)` in the signal handler.
+const NR_HUGEPAGES: &[u8] = b"/proc/sys/vm/nr_hugepages\0";
+
+/// Records the value the signal handler writes back to `/proc/sys/vm/nr_hugepages`, or
+/// `None` once it has been restored.
+pub(crate) fn set_hugepages_restore(previous: Option<u64>) {
+    RESTORE_HUGEPAGES.store(previous.unwrap_or(u64::MAX), Ordering::SeqCst);
+}
+
+/// Writes the recorded `nr_hugepages` back with async-signal-safe calls only (`open`, `write`,
+/// `close`, no allocation).
+fn restore_hugepages_from_handler() {
+    let value = RESTORE_HUGEPAGES.swap(u64::MAX, Ordering::SeqCst);
+    if value == u64::MAX {
+        return;
+    }
+    let mut digits = [0u8; 20];
+    let mut n = value;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // SAFETY: `NR_HUGEPAGES` is a NUL-terminated path; open, write and close are
+    // async-signal-safe (signal-safety(7)) and `digits[i..]` is a live stack buffer.
+    unsafe {
+        let fd = libc::open(
+            NR_HUGEPAGES.as_ptr().cast(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if fd >= 0 {
+            let _ = libc::write(fd, digits[i..].as_ptr().cast(), digits.len() - i);
+            let _ = libc::close(fd);
+        }
+    }
+}
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    restore_hugepages_from_handler();
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    if EXIT_ON_SIGNAL.load(Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe; 130 is the shell's code for death by SIGINT.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+/// While alive, `SIGINT` and `SIGTERM` put back a hugetlb reservation (if any) and then either
+/// set a flag the run polls or exit; dropping it restores the previous handlers.
+#[derive(Debug)]
+pub(crate) struct Interrupt {
+    old: [(libc::c_int, libc::sigaction); 2],
+}
+
+impl Interrupt {
+    /// Installs the handler; with `exit`, a signal ends the process (status 130) after the
+    /// reservation is put back, for callers that cannot poll [`raised`](Self::raised).
+    pub(crate) fn install(exit: bool) -> io::Result<Self> {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        EXIT_ON_SIGNAL.store(exit, Ordering::SeqCst);
+        let mut old = [libc::SIGINT, libc::SIGTERM].map(|sig| {
+            // SAFETY: `sigaction` is plain data; all-zero is a valid (SIG_DFL) value.
+            (sig, unsafe { std::mem::zeroed::<libc::sigaction>() })
+        });
+        for (sig, old) in old.iter_mut() {
+            // SAFETY: As above, all-zero is valid; we fill in the handler next.
+            let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+            new.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            new.sa_flags = libc::SA_RESTART;
+            // SAFETY: `new` and `old` are valid sigaction structs; the handler only makes
+            // async-signal-safe calls.
+            if unsafe { libc::sigaction(*sig, &new, old) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(Self { old })
+    }
+
+    /// Whether a signal arrived since [`install`](Self::install).
+    pub(crate) fn raised(&self) -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        for (sig, old) in &self.old {
+            // SAFETY: `old` is the disposition sigaction returned for `sig`; reinstalling it
+            // is always valid. Nothing to report from Drop on failure.
+            let _ = unsafe { libc::sigaction(*sig, old, ptr::null_mut()) };
+        }
+    }
+}
+
+/// An io_uring instance with one provided-buffer ring, allocated by the kernel
+/// (`IOU_PBUF_RING_MMAP`) so that it has to be mapped at
+/// `IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT`.
+#[cfg(feature = "io-uring")]
+#[derive(Debug)]
+pub(crate) struct PbufRing {
+    /// The io_uring file; its mmap handler serves the ring.
+    pub(crate) fd: rustix::fd::OwnedFd,
+    /// The buffer group id (the id the IO_URING layout encodes).
+    pub(crate) bgid: u16,
+}
+
+#[cfg(feature = "io-uring")]
+impl PbufRing {
+    /// The largest ring: the kernel refuses `ring_entries >= 65536`, and entries are powers of
+    /// two of 16 bytes each, so 32768 entries, 512 KiB.
+    pub(crate) const MAX_LEN: usize = 32768 * 16;
+
+    /// `io_uring_setup` then `IORING_REGISTER_PBUF_RING` with `IOU_PBUF_RING_MMAP` for a ring of
+    /// `len` bytes (a power of two from 4 KiB to [`MAX_LEN`](Self::MAX_LEN)).
+    pub(crate) fn new(len: usize) -> io::Result<Self> {
+        use rustix::io_uring::{
+            io_uring_buf_reg, io_uring_params, io_uring_register_with, io_uring_setup,
+            IoringRegisterFlags, IoringRegisterOp,
+        };
+        if !len.is_power_of_two() || !(4096..=Self::MAX_LEN).contains(&len) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let os = |e: rustix::io::Errno| io::Error::from_raw_os_error(e.raw_os_error());
+        let mut params = io_uring_params::default();
+        // SAFETY: No ATTACH_WQ flag, so `wq_fd` is not read; `params` is a valid struct the
+        // kernel fills in.
+        let fd = unsafe { io_uring_setup(4, &mut params) }.map_err(os)?;
+        let bgid = 0;
+        let mut reg = io_uring_buf_reg::default();
+        reg.ring_entries = u32::try_from(len / 16).map_err(|_| os(rustix::io::Errno::INVAL))?;
+        reg.bgid = bgid;
+        // IOU_PBUF_RING_MMAP (include/uapi/linux/io_uring.h): the kernel allocates the ring and
+        // the application mmaps it; `ring_addr` stays 0.
+        reg.flags =
+            linux_raw_sys::io_uring::io_uring_register_pbuf_ring_flags::IOU_PBUF_RING_MMAP as u16;
+        // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call, nr_args is 1
+        // as the opcode requires, and with IOU_PBUF_RING_MMAP the kernel reads no user memory
+        // beyond `reg`.
+        unsafe {
+            io_uring_register_with(
+                &fd,
+                IoringRegisterOp::RegisterPbufRing,
+                IoringRegisterFlags::empty(),
+                (&reg as *const io_uring_buf_reg).cast(),
+                1,
+            )
+        }
+        .map_err(os)?;
+        Ok(Self { fd, bgid })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_faults_count_a_first_touch() {
+        let before = minor_faults().unwrap();
+        let v = vec![1u8; 1 << 20];
+        std::hint::black_box(&v);
+        assert!(minor_faults().unwrap() > before);
+    }
+
+    #[test]
+    fn map_populate_maps_a_memfd() {
+        let fd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&fd, 8192).unwrap();
+        let m = map_populate(&fd, 0, 8192).unwrap();
+        m.write_at(4096, b"x").unwrap();
+        assert_eq!(m.len(), 8192);
+    }
+}
