@@ -23,10 +23,12 @@
 
 #[cfg(feature = "af-xdp")]
 pub mod af_xdp;
+pub mod bench;
 pub mod capi;
 pub mod device;
 #[cfg(feature = "io-uring")]
 pub mod io_uring;
+pub mod maps;
 pub mod maps;
 pub mod offset;
 pub mod resource;
