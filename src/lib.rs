@@ -29,6 +29,5 @@ pub mod device;
 #[cfg(feature = "io-uring")]
 pub mod io_uring;
 pub mod maps;
-pub mod maps;
 pub mod offset;
 pub mod resource;
