@@ -442,7 +442,8 @@ struct PktmapModule {
 impl kernel::Module for PktmapModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let device = Device::new()?;
-        let registration = Registration::<Context>::register(c_str!("pktmap"), 0o600, module, device)?;
+        let registration =
+            Registration::<Context>::register(c_str!("pktmap"), 0o600, module, device)?;
         pr_info!("/dev/pktmap registered (minor {})\n", registration.minor());
         Ok(Self {
             _registration: registration,

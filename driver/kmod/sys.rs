@@ -95,9 +95,11 @@ const _: () = {
 /// `MISC_DYNAMIC_MINOR`: let the misc core pick a minor.
 const MISC_DYNAMIC_MINOR: c_int = 255;
 
+// Declared with an opaque pointer: rustc's `improper_ctypes` lint follows `*mut MiscDevice`
+// down to bindgen's empty `struct mod_arch_specific` (through `fops->owner`) and rejects it.
 extern "C" {
-    fn misc_register(misc: *mut MiscDevice) -> c_int;
-    fn misc_deregister(misc: *mut MiscDevice);
+    fn misc_register(misc: *mut c_void) -> c_int;
+    fn misc_deregister(misc: *mut c_void);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -502,7 +504,10 @@ impl<T: FileOps> FileVtable<T> {
     ///
     /// VFS contract for `mmap`: called from `mmap_region` with the mmap lock held for write and
     /// a new VMA that is not yet visible to any other thread.
-    unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
         // SAFETY: The VFS only calls this between a successful `open` and `release`.
         let state = unsafe { Self::state(file) };
         // SAFETY: `vma` is the new, not yet inserted VMA of this `mmap` call, exclusively ours
@@ -602,7 +607,7 @@ impl<T: FileOps> Registration<T> {
         // SAFETY: `misc` is a fully initialized `struct miscdevice` whose `name` and `fops`
         // outlive the registration (`'static` name; `fops` in the same pinned allocation,
         // which `Drop` deregisters before freeing).
-        to_result(unsafe { misc_register(misc) })?;
+        to_result(unsafe { misc_register(misc.cast()) })?;
         // INVARIANT: registered above; `inner` is pinned and owned by the returned value.
         let reg = Self { inner };
         // SAFETY: `misc_register` returned; the misc core wrote these fields before that.
@@ -632,7 +637,7 @@ impl<T: FileOps> Drop for Registration<T> {
         // SAFETY: By the type invariants the device is registered and this is the only
         // deregistration. Files still open keep the module (and so this memory) alive through
         // `fops->owner`, so no open file can outlive `fops`.
-        unsafe { misc_deregister(self.inner.misc.get()) };
+        unsafe { misc_deregister(self.inner.misc.get().cast()) };
     }
 }
 
@@ -803,9 +808,8 @@ impl NewVma<'_> {
         // SAFETY: As in `insert_page`; `pages` holds `num` pointers to pages owned by live
         // `SharedPage`s (borrowed by the caller for this call), and the whole range
         // `addr .. addr + num * PAGE_SIZE` is inside the VMA (checked above).
-        let ret = unsafe {
-            bindings::vm_insert_pages(self.raw(), addr, pages.as_mut_ptr(), &mut num)
-        };
+        let ret =
+            unsafe { bindings::vm_insert_pages(self.raw(), addr, pages.as_mut_ptr(), &mut num) };
         to_result(ret)?;
         if num != 0 {
             return Err(EFAULT);

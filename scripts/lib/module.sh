@@ -3,6 +3,22 @@
 # and the module's `#[path = "../abi/src"]` resolves the same way), with warnings as errors.
 # Sourced by scripts/guest-test after lib/common.sh, lib/deps.sh and lib/kernel.sh.
 
+# Compiles scripts/layout: it only builds if sys.rs's hand-written C layouts match the headers.
+check_layouts() {
+    local build="$PKTMAP_OUT/layout-build" vars log="$PKTMAP_OUT/layout-build.log"
+    mapfile -t vars < <(kernel_make_vars)
+    rm -rf "$build"
+    cp -a "$PKTMAP_REPO/scripts/layout" "$build"
+    (
+        export PATH
+        PATH="$(kernel_path)"
+        make -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules
+    ) >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "struct layouts in driver/kmod/sys.rs no longer match the kernel headers"
+    }
+}
+
 build_module() {
     local build="$PKTMAP_OUT/kmod-build" vars log
     mapfile -t vars < <(kernel_make_vars)
