@@ -16,6 +16,7 @@
 //! | [`Backing::Fresh`] | a new memfd: every page is allocated and zeroed by the fault |
 //! | [`Backing::Hugetlb`] | a new `MFD_HUGETLB` memfd of 2 MiB pages, reserved for the run through `/proc/sys/vm/nr_hugepages` ([`HugePages`]) and given back after |
 //! | [`Backing::UringPbuf`] | an io_uring provided-buffer ring the kernel allocated (`IOU_PBUF_RING_MMAP`), at `IORING_OFF_PBUF_RING`, encoded with [`IO_URING`](crate::offset::IO_URING) |
+//! | [`Backing::EagerPool`], [`Backing::LazyPool`] | a `/dev/pktmap` pool ([`Device`]) created once; eager pools insert every page at `mmap`, lazy ones from the fault handler ([`Target::with_device`], `pktmap bench --device`) |
 //!
 //! # Examples
 //! ```
@@ -36,8 +37,10 @@ mod sys;
 #[cfg(feature = "cli")]
 pub mod plot;
 
-use crate::offset::{io_uring, IO_URING, PKTMAP};
+use crate::device::{Device, Fill};
+use crate::offset::{io_uring, ResourceType, IO_URING, PKTMAP};
 use crate::resource::{MapFlags, MapOptions, Mapping};
+use pktmap_abi::ioctl::MAX_POOL_BYTES;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 use std::fmt::{self, Write as _};
@@ -69,16 +72,27 @@ pub enum Backing {
     Hugetlb,
     /// An io_uring provided-buffer ring allocated by the kernel, mapped again each repetition.
     UringPbuf,
+    /// A `/dev/pktmap` pool whose pages the driver inserts at `mmap` time ([`Fill::Eager`]).
+    EagerPool,
+    /// A `/dev/pktmap` pool whose pages the driver's fault handler inserts ([`Fill::Lazy`]).
+    LazyPool,
 }
 
 impl Backing {
     /// Every backing, in report order.
-    pub const ALL: [Backing; 4] = [
+    pub const ALL: [Backing; 6] = [
         Backing::Existing,
         Backing::Fresh,
         Backing::Hugetlb,
         Backing::UringPbuf,
+        Backing::EagerPool,
+        Backing::LazyPool,
     ];
+
+    /// Whether the backing is a `/dev/pktmap` pool (needs [`Target::with_device`]).
+    pub fn needs_device(self) -> bool {
+        matches!(self, Backing::EagerPool | Backing::LazyPool)
+    }
 
     /// A short name for tables, JSON and the command line.
     pub fn name(self) -> &'static str {
@@ -87,6 +101,8 @@ impl Backing {
             Backing::Fresh => "fresh",
             Backing::Hugetlb => "hugetlb",
             Backing::UringPbuf => "io_uring-pbuf",
+            Backing::EagerPool => "pktmap-eager",
+            Backing::LazyPool => "pktmap-lazy",
         }
     }
 
@@ -97,6 +113,8 @@ impl Backing {
             Backing::Fresh => "new memfd each repetition (pages allocated and zeroed)",
             Backing::Hugetlb => "new MFD_HUGETLB memfd, 2 MiB pages, each repetition",
             Backing::UringPbuf => "io_uring provided-buffer ring (IOU_PBUF_RING_MMAP)",
+            Backing::EagerPool => "/dev/pktmap pool, pages inserted at mmap",
+            Backing::LazyPool => "/dev/pktmap pool, pages inserted by the fault handler",
         }
     }
 
@@ -108,6 +126,9 @@ impl Backing {
             Backing::Existing | Backing::Fresh => len > 0 && len % PAGE == 0,
             Backing::Hugetlb => len > 0 && len % HUGE_PAGE == 0,
             Backing::UringPbuf => len.is_power_of_two() && (PAGE..=PBUF_MAX_LEN).contains(&len),
+            Backing::EagerPool | Backing::LazyPool => {
+                len > 0 && len % PAGE == 0 && len as u64 <= MAX_POOL_BYTES
+            }
         }
     }
 
@@ -119,6 +140,8 @@ impl Backing {
             Backing::Fresh => 4_000.0,
             Backing::Hugetlb => 800.0,
             Backing::UringPbuf => 300.0,
+            Backing::EagerPool => 500.0,
+            Backing::LazyPool => 1_500.0,
         }
     }
 }
@@ -255,6 +278,7 @@ enum State {
     Hugetlb,
     #[cfg(feature = "io-uring")]
     Uring(sys::PbufRing),
+    Pool(Device, u32),
 }
 
 fn os(e: rustix::io::Errno) -> io::Error {
@@ -316,11 +340,53 @@ impl Target {
             Backing::UringPbuf => State::Uring(sys::PbufRing::new(len)?),
             #[cfg(not(feature = "io-uring"))]
             Backing::UringPbuf => return Err(io::Error::from_raw_os_error(libc::ENOSYS)),
+            Backing::EagerPool | Backing::LazyPool => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{backing} needs a device: use Target::with_device"),
+                ))
+            }
         };
         Ok(Self {
             backing,
             len,
             state,
+        })
+    }
+
+    /// Prepares a pool of `len` bytes (4 KiB buffers) on the `/dev/pktmap` at `device`:
+    /// [`Backing::EagerPool`] or [`Backing::LazyPool`]; other backings ignore `device`.
+    ///
+    /// # Errors
+    /// `ENOENT` if the driver is not loaded; the errno of `POOL_CREATE`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::bench::{Backing, Mode, Target};
+    /// let mut t = Target::with_device(Backing::LazyPool, 1 << 20, "/dev/pktmap".as_ref())?;
+    /// assert!(t.run(Mode::MadvPopulate)?.touch_faults == 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_device(backing: Backing, len: usize, device: &Path) -> io::Result<Self> {
+        let fill = match backing {
+            Backing::EagerPool => Fill::Eager,
+            Backing::LazyPool => Fill::Lazy,
+            _ => return Self::new(backing, len),
+        };
+        if !backing.supports(len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{backing} cannot map {len} bytes"),
+            ));
+        }
+        let dev = Device::open_path(device)?;
+        let count = u32::try_from(len / PAGE).map_err(io::Error::other)?;
+        let pool = dev.create_pool(PAGE as u32, count, fill)?;
+        Ok(Self {
+            backing,
+            len,
+            state: State::Pool(dev, pool.id),
         })
     }
 
@@ -365,6 +431,7 @@ impl Target {
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 (ring.fd.as_fd(), off, &IO_URING)
             }
+            State::Pool(dev, id) => (dev.as_fd(), ResourceType::Pool.offset(*id), &PKTMAP),
         };
         let f0 = sys::minor_faults()?;
         let t0 = Instant::now();
@@ -517,6 +584,8 @@ pub struct Plan {
     pub max_rounds: usize,
     /// Keep adding rounds (up to `max_rounds`) until a group has run this long.
     pub budget: Duration,
+    /// The `/dev/pktmap` the pool backings map, if any.
+    pub device: Option<PathBuf>,
 }
 
 const KIB: usize = 1024;
@@ -549,6 +618,7 @@ impl Plan {
             min_rounds: 5,
             max_rounds: 1000,
             budget: Duration::from_millis(1500),
+            device: None,
         }
     }
 
@@ -567,7 +637,19 @@ impl Plan {
             min_rounds: 3,
             max_rounds: 100,
             budget: Duration::from_millis(50),
+            device: None,
         }
+    }
+
+    /// Adds eager and lazy pool groups of the `/dev/pktmap` at `device`, at the memfd sizes
+    /// (4 KiB to 256 MiB).
+    pub fn with_device_pools(mut self, device: &Path) -> Plan {
+        self.device = Some(device.to_path_buf());
+        for backing in [Backing::EagerPool, Backing::LazyPool] {
+            let sizes = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 256 * MIB];
+            self.groups.extend(sizes.map(|len| (backing, len)));
+        }
+        self
     }
 
     /// Keeps only the groups whose backing is in `backings`.
@@ -1043,7 +1125,11 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Repor
                 continue;
             }
         }
-        let mut target = match Target::new(backing, len) {
+        let prepared = match (&plan.device, backing.needs_device()) {
+            (Some(dev), true) => Target::with_device(backing, len, dev),
+            _ => Target::new(backing, len),
+        };
+        let mut target = match prepared {
             Ok(t) => t,
             Err(e) => {
                 skipped.push((backing, len, format!("setup failed: {e}")));
