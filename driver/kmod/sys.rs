@@ -687,6 +687,7 @@ impl NewVma<'_> {
     }
 
     /// The length in bytes (a whole number of pages).
+    #[allow(clippy::len_without_is_empty, reason = "a VMA is never empty")]
     pub fn len(&self) -> usize {
         self.end() - self.start()
     }

@@ -67,6 +67,11 @@ kernel_path() {
     printf '%s' "$out"
 }
 
+# `make` with the kernel build's PATH (see kernel_path).
+kmake() {
+    env PATH="$(kernel_path)" make "$@"
+}
+
 # Runs a command with its output in LOG, printing the log's tail if it fails.
 run_logged() {
     local log="$1"

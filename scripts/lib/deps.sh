@@ -4,10 +4,11 @@
 
 # Debian 12 packages the pipeline needs. `rustc-web` (1.96) is the rustc the kernel build
 # uses: `make rustavailable` accepts it and `rust-web-src` puts the `core` sources where its
-# sysroot expects them (/usr/lib/rustlib/src/rust). Installing qemu-system-x86 may remove
-# qemu-utils (a backports version conflict); nothing here needs qemu-utils.
+# sysroot expects them (/usr/lib/rustlib/src/rust); `rust-web-clippy` is its clippy-driver,
+# for the module's `CLIPPY=1` build. Installing qemu-system-x86 may remove qemu-utils (a
+# backports version conflict); nothing here needs qemu-utils.
 PKTMAP_APT_PACKAGES=(
-    linux-source-6.12 rustc-web rust-web-src cargo-web libclang-dev clang
+    linux-source-6.12 rustc-web rust-web-src rust-web-clippy cargo-web libclang-dev clang
     qemu-system-x86 busybox-static build-essential bc bison flex libelf-dev libssl-dev cpio
 )
 

@@ -86,26 +86,19 @@ kernel_build() {
     tar -xf "$PKTMAP_KERNEL_TARBALL" -C "$tmp"
     mv "$tmp/linux-source-6.12" "$tmp/linux"
     src="$tmp/linux"
-    (
-        export PATH
-        PATH="$(kernel_path)"
-        cd "$src"
-        make "${vars[@]}" rustavailable
-        make "${vars[@]}" tinyconfig
-        scripts/kconfig/merge_config.sh -m .config "$PKTMAP_KERNEL_CONFIG"
-        make "${vars[@]}" olddefconfig
-    ) >"$tmp/config.log" 2>&1 || {
+    {
+        kmake -C "$src" "${vars[@]}" rustavailable &&
+            kmake -C "$src" "${vars[@]}" tinyconfig &&
+            (cd "$src" && scripts/kconfig/merge_config.sh -m .config "$PKTMAP_KERNEL_CONFIG") &&
+            kmake -C "$src" "${vars[@]}" olddefconfig
+    } >"$tmp/config.log" 2>&1 || {
         tail -n 30 "$tmp/config.log" >&2
         die "kernel configuration failed (log: $tmp/config.log)"
     }
     kernel_check_config "$src/.config" || die "kernel config fragment did not apply"
     grep -qx 'CONFIG_RUST=y' "$src/.config" || die "CONFIG_RUST is not enabled"
     say "kernel: make -j$PKTMAP_JOBS (log: $log)"
-    (
-        export PATH
-        PATH="$(kernel_path)"
-        make -C "$src" "${vars[@]}" -j"$PKTMAP_JOBS" all
-    ) >"$log" 2>&1 || {
+    kmake -C "$src" "${vars[@]}" -j"$PKTMAP_JOBS" all >"$log" 2>&1 || {
         tail -n 40 "$log" >&2
         die "kernel build failed (log: $log)"
     }

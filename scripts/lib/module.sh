@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # pktmap.ko: built from a copy of driver/kmod and driver/abi/src (so the checkout stays clean
-# and the module's `#[path = "../abi/src"]` resolves the same way), with warnings as errors.
+# and the module's `#[path = "../abi/src"]` resolves the same way), with the kernel's clippy
+# lints on and warnings as errors.
 # Sourced by scripts/guest-test after lib/common.sh, lib/deps.sh and lib/kernel.sh.
 
 # Compiles scripts/layout: it only builds if sys.rs's hand-written C layouts match the headers.
@@ -9,11 +10,7 @@ check_layouts() {
     mapfile -t vars < <(kernel_make_vars)
     rm -rf "$build"
     cp -a "$PKTMAP_REPO/scripts/layout" "$build"
-    (
-        export PATH
-        PATH="$(kernel_path)"
-        make -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules
-    ) >"$log" 2>&1 || {
+    kmake -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules >"$log" 2>&1 || {
         cat "$log" >&2
         die "struct layouts in driver/kmod/sys.rs no longer match the kernel headers"
     }
@@ -27,11 +24,10 @@ build_module() {
     mkdir -p "$build/driver/kmod" "$build/driver/abi"
     cp -a "$PKTMAP_REPO/driver/kmod/." "$build/driver/kmod/"
     cp -a "$PKTMAP_REPO/driver/abi/src" "$build/driver/abi/src"
-    (
-        export PATH
-        PATH="$(kernel_path)"
-        make -C "$build/driver/kmod" KDIR="$PKTMAP_KDIR" "${vars[@]}" KRUSTFLAGS=-Dwarnings
-    ) >"$log" 2>&1 || {
+    # CLIPPY=1: the kernel's clippy lints (undocumented_unsafe_blocks, …) on the module and
+    # the shared codec; clippy-driver also compiles, so this is the one build.
+    kmake -C "$build/driver/kmod" KDIR="$PKTMAP_KDIR" "${vars[@]}" KRUSTFLAGS=-Dwarnings \
+        CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver >"$log" 2>&1 || {
         cat "$log" >&2
         die "module build failed (log: $log)"
     }

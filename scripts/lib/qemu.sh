@@ -66,5 +66,6 @@ judge_guest() {
         tail -n 60 "$log" >&2
     fi
     PKTMAP_CLOSING="$closing"
+    export PKTMAP_CLOSING
     [ "$ok" -eq 1 ]
 }
