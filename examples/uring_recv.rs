@@ -6,8 +6,10 @@
 //! ```
 //!
 //! A sender thread sends `N` datagrams of `BYTES` bytes (default 100000 of 64) to a socket on
-//! 127.0.0.1, never more than `W` ahead of the receiver (default 256), so the socket buffer never
-//! overflows. The receiver keeps RECV requests with `IOSQE_BUFFER_SELECT` in flight; the kernel
+//! 127.0.0.1, never more than `W` ahead of the receiver, so the socket buffer never overflows:
+//! the program asks for an 8 MiB receive buffer (`SO_RCVBUFFORCE` as root, else `SO_RCVBUF`,
+//! capped by `net.core.rmem_max`) and by default sets `W` to what the buffer it got holds, at
+//! most 256. The receiver keeps RECV requests with `IOSQE_BUFFER_SELECT` in flight; the kernel
 //! picks a buffer from the ring for each datagram, the completion names it, the program reads
 //! the datagram in place and hands the buffer back. Everything stops after `S` seconds
 //! (default 10) even if datagrams are missing. Nothing leaves the loopback interface.
@@ -27,7 +29,7 @@ struct Args {
     count: u64,
     secs: u64,
     size: usize,
-    window: u64,
+    window: Option<u64>,
 }
 
 fn args() -> Args {
@@ -35,7 +37,7 @@ fn args() -> Args {
         count: 100_000,
         secs: 10,
         size: 64,
-        window: 256,
+        window: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -44,7 +46,7 @@ fn args() -> Args {
             ("--count", Some(v)) => a.count = v,
             ("--secs", Some(v)) => a.secs = v,
             ("--size", Some(v)) => a.size = (v as usize).clamp(8, BUF_SIZE as usize),
-            ("--window", Some(v)) => a.window = v.max(1),
+            ("--window", Some(v)) => a.window = Some(v.max(1)),
             _ => {
                 eprintln!("usage: uring_recv [--count N] [--secs S] [--size BYTES] [--window W]");
                 std::process::exit(2);
@@ -76,7 +78,17 @@ fn main() -> std::io::Result<()> {
     let rx = UdpSocket::bind("127.0.0.1:0")?;
     let tx = UdpSocket::bind("127.0.0.1:0")?;
     tx.connect(rx.local_addr()?)?;
+    let want = 8 << 20;
+    let _ = rustix::net::sockopt::set_socket_recv_buffer_size_force(&rx, want)
+        .or_else(|_| rustix::net::sockopt::set_socket_recv_buffer_size(&rx, want));
+    let rcvbuf = rustix::net::sockopt::socket_recv_buffer_size(&rx)?;
+    // A datagram costs its payload rounded up to a power of two, twice, plus the skb: a
+    // generous bound on its `truesize` against the buffer.
+    let cost = (a.size.next_power_of_two() * 2 + 1024) as u64;
+    let window = a.window.unwrap_or((rcvbuf as u64 / cost).clamp(1, 256));
+    println!("receive buffer {rcvbuf} bytes; at most {window} datagrams in flight");
     let received = AtomicU64::new(0);
+    let sent_total = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let deadline = Instant::now() + Duration::from_secs(a.secs);
     let start = Instant::now();
@@ -86,13 +98,14 @@ fn main() -> std::io::Result<()> {
             let mut d = vec![0u8; a.size];
             let mut sent = 0;
             while sent < a.count && !stop.load(Ordering::Relaxed) {
-                if sent - received.load(Ordering::Acquire) >= a.window {
+                if sent - received.load(Ordering::Acquire) >= window {
                     std::hint::spin_loop();
                     continue;
                 }
                 d[..8].copy_from_slice(&sent.to_le_bytes());
                 tx.send(&d)?;
                 sent += 1;
+                sent_total.store(sent, Ordering::Release);
             }
             Ok(sent)
         });
@@ -100,7 +113,13 @@ fn main() -> std::io::Result<()> {
         let mut armed = 0;
         let (mut got, mut bytes, mut bad) = (0u64, 0u64, 0u64);
         let result = (|| -> std::io::Result<()> {
+            let mut progress = Instant::now();
             while got < a.count && Instant::now() < deadline {
+                // Everything sent and nothing new for a while: the rest was lost.
+                let all_sent = sent_total.load(Ordering::Acquire) == a.count;
+                if all_sent && progress.elapsed() > Duration::from_millis(500) {
+                    break;
+                }
                 while armed < IN_FLIGHT {
                     // SAFETY: `rx` and `bufs` live until after the last completion is reaped:
                     // the loop ends before either is dropped, and the ring is torn down first.
@@ -133,6 +152,7 @@ fn main() -> std::io::Result<()> {
                     bytes += len as u64;
                     bufs.recycle(bid)?;
                     got += 1;
+                    progress = Instant::now();
                     received.store(got, Ordering::Release);
                 }
             }

@@ -211,3 +211,47 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
         eprintln!("{ring:?} ring of {size} bytes, {over} asked: pktmap EINVAL, raw mmap EINVAL");
     }
 }
+
+/// The path of an example binary `cargo test` built next to this test's binary, if any.
+fn example(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+#[test]
+fn the_xdp_echo_example_echoes_every_frame_and_cleans_up() {
+    if !require_root("xdp_echo example test") {
+        return;
+    }
+    let Some(bin) = example("xdp_echo") else {
+        // `cargo test` builds examples; `cargo test --test af_xdp` alone does not.
+        eprintln!("!!! SKIPPED: examples/xdp_echo is not built (run plain `cargo test`)");
+        return;
+    };
+    let child = std::process::Command::new(bin)
+        .args(["--count", "20000", "--secs", "20"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&child.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&child.stderr));
+    assert!(child.status.success(), "xdp_echo failed");
+    assert!(text.contains("20000 frames sent, 20000 echoes back (0 wrong, 0 lost)"));
+    // Its namespaces are gone: none named after its pid is left.
+    let pid = child_pid(&text).expect("namespace name in the output");
+    let list = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        !list.contains(&format!("pktmap-{pid}-")),
+        "left behind: {list}"
+    );
+}
+
+/// The pid in the example's "veth pair: pktmap-<pid>-<n>-a/..." line.
+fn child_pid(text: &str) -> Option<u32> {
+    let rest = &text[text.find("veth pair: pktmap-")? + "veth pair: pktmap-".len()..];
+    rest.split('-').next()?.parse().ok()
+}

@@ -240,3 +240,31 @@ fn the_rings_map_once_each_and_queues_work_empty() {
         .unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ETIME));
 }
+
+/// The path of an example binary `cargo test` built next to this test's binary, if any.
+fn example(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+#[test]
+fn the_uring_recv_example_moves_every_datagram() {
+    if uring(8).is_none() {
+        return;
+    }
+    let Some(bin) = example("uring_recv") else {
+        // `cargo test` builds examples; `cargo test --test io_uring` alone does not.
+        eprintln!("!!! SKIPPED: examples/uring_recv is not built (run plain `cargo test`)");
+        return;
+    };
+    let out = std::process::Command::new(bin)
+        .args(["--count", "20000", "--secs", "20", "--size", "200"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "uring_recv failed");
+    assert!(text.contains("received 20000/20000") && text.contains("0 malformed"));
+    assert!(text.contains("PBUF_RING offset 0x80000000"));
+}
