@@ -52,6 +52,12 @@ use std::time::Duration;
 pub use rustix::io_uring::io_uring_sqe;
 
 /// The layout io_uring's offsets follow: [`IO_URING`], for naming a mapping by (type, id).
+///
+/// # Examples
+/// ```
+/// use pktmap::io_uring::{Region, LAYOUT};
+/// assert_eq!(LAYOUT.decode(0x8002_0000).unwrap(), (Region::PbufRing { bgid: 2 }.map_type(), 2));
+/// ```
 pub const LAYOUT: &Layout = &IO_URING;
 
 /// `sizeof(struct io_uring_buf)`: one entry of a provided-buffer ring.
@@ -217,6 +223,14 @@ impl IoUring {
     }
 
     /// The parameters the kernel returned: ring sizes, features and ring offsets.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// assert_eq!(ring.params().cq_entries, 16); // the kernel doubles the CQ
+    /// # Ok(()) }
+    /// ```
     pub fn params(&self) -> &io_uring_params {
         &self.params
     }
@@ -587,6 +601,16 @@ fn read_u32(m: &Mapping, off: u32) -> io::Result<u32> {
 /// # Invariants
 /// `head` and `ktail` point into `_ring`, `sqes` to `entries` SQEs in `_sqes`; both mappings
 /// live as long as the queue. `tail` is our producer index, published by [`sync`](Self::sync).
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// let ring = pktmap::io_uring::IoUring::new(8)?;
+/// let (mut sq, _cq) = ring.queues()?;
+/// assert_eq!((sq.capacity(), sq.pending()), (8, 0));
+/// sq.sync(); // publishes nothing new
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct SubmissionQueue {
     head: *const AtomicU32,
@@ -700,6 +724,15 @@ impl Cqe {
 /// # Invariants
 /// `khead` and `ktail` point into `_ring`, `cqes` to `mask + 1` CQEs in it; the mapping lives
 /// as long as the queue.
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// let ring = pktmap::io_uring::IoUring::new(8)?;
+/// let (_sq, mut cq) = ring.queues()?;
+/// assert!(cq.pop().is_none());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct CompletionQueue {
     khead: *const AtomicU32,
@@ -779,6 +812,17 @@ pub fn recv_with_buffer_select(fd: BorrowedFd<'_>, bgid: u16, user_data: u64) ->
 ///
 /// # Invariants
 /// `ktail` points to the tail field inside `ring`, which lives as long as the value.
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// let ring = pktmap::io_uring::IoUring::new(8)?;
+/// let mut bufs = ring.register_buf_ring(1, 32, 4096)?;
+/// assert_eq!((bufs.bgid(), bufs.entries(), bufs.buf_size()), (1, 32, 4096));
+/// assert_eq!(bufs.buffers().len(), 32 * 4096);
+/// bufs.recycle(0)?; // after a completion handed buffer 0 out
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct BufRing<'a> {
     uring: &'a IoUring,

@@ -45,6 +45,12 @@ use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The layout AF_XDP's offsets follow: [`AF_XDP`], for naming a mapping by (type, id).
+///
+/// # Examples
+/// ```
+/// use pktmap::af_xdp::{Ring, LAYOUT};
+/// assert_eq!(LAYOUT.decode(0x1_8000_0000).unwrap(), (Ring::Completion.map_type(), 0));
+/// ```
 pub const LAYOUT: &Layout = &AF_XDP;
 
 fn invalid(msg: String) -> io::Error {
@@ -176,6 +182,12 @@ impl Default for RingSizes {
 
 impl RingSizes {
     /// The size of `ring`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::af_xdp::{Ring, RingSizes};
+    /// assert_eq!(RingSizes::default().get(Ring::Tx), 2048);
+    /// ```
     pub fn get(&self, ring: Ring) -> u32 {
         match ring {
             Ring::Rx => self.rx,
@@ -214,6 +226,14 @@ impl Umem {
     /// # Errors
     /// `EINVAL` before any call if `frame_size` is not a power of two in `2048..=PAGE_SIZE`
     /// (the kernel's rule for aligned chunks) or `frames` is 0; else the `mmap` errno.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
+    /// assert!(pktmap::af_xdp::Umem::new(8, 1000).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn new(frames: u32, frame_size: u32) -> io::Result<Self> {
         if !frame_size.is_power_of_two()
             || !(2048..=PAGE_SIZE as u32).contains(&frame_size)
@@ -238,22 +258,54 @@ impl Umem {
     }
 
     /// The frame size.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
+    /// assert_eq!(umem.frame_size(), 4096);
+    /// # Ok(()) }
+    /// ```
     pub fn frame_size(&self) -> u32 {
         self.frame_size
     }
 
     /// The number of frames.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
+    /// assert_eq!(umem.frames(), 8);
+    /// # Ok(()) }
+    /// ```
     pub fn frames(&self) -> u32 {
         self.frames
     }
 
     /// The UMEM address of every frame, in order.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
+    /// assert_eq!(umem.frame_addrs().last(), Some(7 * 4096));
+    /// # Ok(()) }
+    /// ```
     pub fn frame_addrs(&self) -> impl Iterator<Item = u64> {
         let size = u64::from(self.frame_size);
         (0..u64::from(self.frames)).map(move |i| i * size)
     }
 
     /// The memory, as mapped.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
+    /// assert_eq!(umem.mapping().len(), 8 * 4096);
+    /// # Ok(()) }
+    /// ```
     pub fn mapping(&self) -> &Mapping {
         &self.mem
     }
@@ -262,6 +314,16 @@ impl Umem {
     ///
     /// # Errors
     /// `EINVAL` if the range is outside the UMEM.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
+    /// let mut b = [1; 4];
+    /// umem.read(4096, &mut b)?;
+    /// assert_eq!(b, [0; 4]);
+    /// # Ok(()) }
+    /// ```
     pub fn read(&self, addr: u64, out: &mut [u8]) -> io::Result<()> {
         self.mem.read_at(self.index(addr)?, out)
     }
@@ -270,6 +332,15 @@ impl Umem {
     ///
     /// # Errors
     /// `EINVAL` if the range is outside the UMEM.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
+    /// umem.write(4096, b"eth")?;
+    /// assert!(umem.write(8 * 4096, b"x").is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, addr: u64, data: &[u8]) -> io::Result<()> {
         self.mem.write_at(self.index(addr)?, data)
     }
@@ -327,6 +398,16 @@ impl XskSocket {
     /// # Errors
     /// `EINVAL` before any call if a ring size is not a power of two; else the kernel's errno
     /// (`EPERM` without `CAP_NET_RAW`, `EAFNOSUPPORT` without AF_XDP).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::resource::MapFlags;
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// assert_eq!(sock.sizes(), RingSizes::default());
+    /// # Ok(()) }
+    /// ```
     pub fn new(umem: Umem, sizes: RingSizes) -> io::Result<Self> {
         if let Some(r) = Ring::ALL
             .into_iter()
@@ -366,6 +447,16 @@ impl XskSocket {
 
     /// The bytes the kernel allocated for `ring`: its descriptors' offset plus the entries
     /// (libxdp's `off.desc + size * entry`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::resource::MapFlags;
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// assert!(sock.ring_len(Ring::Rx) >= 2048 * 16);
+    /// # Ok(()) }
+    /// ```
     pub fn ring_len(&self, ring: Ring) -> usize {
         ring.offsets(&self.offsets).desc as usize
             + self.sizes.get(ring) as usize * ring.entry_size()
@@ -378,6 +469,17 @@ impl XskSocket {
     /// rounded up to pages (the kernel's `xsk_mmap` refuses it with `EINVAL` as well); else the
     /// kernel's errno.
     #[doc(alias = "mmap")]
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::resource::MapFlags;
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let rx = sock.map(Ring::Rx, sock.ring_len(Ring::Rx), MapFlags::POPULATE)?;
+    /// assert!(sock.map(Ring::Rx, 1 << 30, MapFlags::empty()).is_err()); // EINVAL, no syscall
+    /// # Ok(()) }
+    /// ```
     pub fn map(&self, ring: Ring, len: usize, flags: MapFlags) -> io::Result<Mapping> {
         let size = self.ring_len(ring);
         let page = PAGE_SIZE as usize;
@@ -399,6 +501,17 @@ impl XskSocket {
     /// # Errors
     /// `EINVAL` before the syscall for an offset that names no ring; else as
     /// [`map`](Self::map).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::resource::MapFlags;
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let e = sock.map_offset(0x4000_0000, 4096, MapFlags::empty()).unwrap_err();
+    /// assert_eq!(pktmap::resource::errno(&e), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn map_offset(&self, offset: u64, len: usize, flags: MapFlags) -> io::Result<Mapping> {
         self.map(Ring::from_offset(offset)?, len, flags)
     }
@@ -409,6 +522,16 @@ impl XskSocket {
     /// # Errors
     /// As [`map`](Self::map), then the `bind` errno (`ENODEV` for an interface outside the
     /// socket's namespace, `EINVAL` for a queue it lacks, `EBUSY` if the queue has a socket).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::resource::MapFlags;
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let xsk = sock.bind(2, 0)?; // ifindex 2, queue 0
+    /// # Ok(()) }
+    /// ```
     pub fn bind(self, ifindex: u32, queue: u32) -> io::Result<Xsk> {
         let m = |r: Ring| self.map(r, self.ring_len(r), MapFlags::POPULATE);
         let (rx, tx, fill, comp) = (
@@ -590,23 +713,64 @@ impl AsFd for Xsk {
 
 impl Xsk {
     /// The UMEM.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// assert_eq!(xsk.umem().frames(), 64);
+    /// # Ok(()) }
+    /// ```
     pub fn umem(&self) -> &Umem {
         &self.umem
     }
 
     /// Gives frames at these UMEM addresses to the kernel to receive into; returns how many
     /// fit in the FILL ring.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// assert_eq!(xsk.fill(&[0, 2048, 4096]), 3);
+    /// # Ok(()) }
+    /// ```
     pub fn fill(&mut self, addrs: &[u64]) -> usize {
         self.fill.push(addrs)
     }
 
     /// Moves up to `max` received descriptors from the RX ring into `out`; returns how many.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut rx = Vec::new();
+    /// let n = xsk.recv(&mut rx, 64);
+    /// assert_eq!(n, rx.len());
+    /// # Ok(()) }
+    /// ```
     pub fn recv(&mut self, out: &mut Vec<XdpDesc>, max: usize) -> usize {
         self.rx.pop(out, max)
     }
 
     /// Queues frames to send on the TX ring; returns how many fit. Nothing leaves until
     /// [`kick`](Self::kick).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// xsk.umem().write(0, &[0xff; 60])?;
+    /// let d = XdpDesc { addr: 0, len: 60, options: XdpDescOptions::empty() };
+    /// assert_eq!(xsk.send(&[d]), 1);
+    /// xsk.kick()?;
+    /// # Ok(()) }
+    /// ```
     pub fn send(&mut self, descs: &[XdpDesc]) -> usize {
         self.tx.push(descs)
     }
@@ -616,6 +780,15 @@ impl Xsk {
     /// # Errors
     /// The kernel's errno, except the "try again" ones (`EAGAIN`, `EBUSY`, `ENOBUFS`), which
     /// mean it is busy and are not errors here.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// xsk.kick()?; // harmless with nothing queued
+    /// # Ok(()) }
+    /// ```
     pub fn kick(&self) -> io::Result<()> {
         match rustix::net::send(&self.fd, &[], SendFlags::DONTWAIT) {
             Ok(_) => Ok(()),
@@ -634,6 +807,17 @@ impl Xsk {
     }
 
     /// Moves up to `max` sent frames' addresses from the COMPLETION ring into `out`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut done = Vec::new();
+    /// xsk.completed(&mut done, 64);
+    /// xsk.fill(&done); // sent frames can receive again
+    /// # Ok(()) }
+    /// ```
     pub fn completed(&mut self, out: &mut Vec<u64>, max: usize) -> usize {
         self.comp.pop(out, max)
     }

@@ -174,6 +174,13 @@ impl XskRedirect {
     /// # Errors
     /// The `bpf()` errno: `EPERM` without `CAP_BPF` and `CAP_NET_ADMIN`, `ENODEV` for an
     /// interface not in this namespace, `EBUSY` if the interface has another XDP program.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// let redirect = pktmap::af_xdp::XskRedirect::attach(2, 4)?; // ifindex 2, queues 0..4
+    /// # Ok(()) }
+    /// ```
     pub fn attach(ifindex: u32, queues: u32) -> io::Result<Self> {
         let map = bpf_fd(
             BPF_MAP_CREATE,
@@ -228,6 +235,16 @@ impl XskRedirect {
     ///
     /// # Errors
     /// The `bpf()` errno (`E2BIG` for a queue past the map, `EINVAL` for a socket not bound).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskRedirect, XskSocket};
+    /// let redirect = XskRedirect::attach(2, 1)?;
+    /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// redirect.insert(0, &xsk)?;
+    /// # Ok(()) }
+    /// ```
     pub fn insert(&self, queue: u32, xsk: &impl AsFd) -> io::Result<()> {
         let value = xsk.as_fd().as_raw_fd() as u32;
         bpf(

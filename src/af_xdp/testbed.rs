@@ -23,9 +23,21 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// `0x88b5`: IEEE 802 "Local Experimental EtherType 1", which no real protocol uses.
+///
+/// # Examples
+/// ```
+/// assert_eq!(pktmap::af_xdp::testbed::ETHERTYPE.to_be_bytes(), [0x88, 0xb5]);
+/// ```
 pub const ETHERTYPE: u16 = 0x88b5;
 
 /// One end of the pair.
+///
+/// # Examples
+/// ```
+/// use pktmap::af_xdp::testbed::Side;
+/// assert_eq!(Side::B.ifname(), "peer0");
+/// assert_eq!(Side::A.mac()[0] & 0x02, 0x02); // locally administered
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
     /// Namespace `…-a`, interface `xsk0`, MAC `02:70:6b:00:00:0a`: where the AF_XDP socket goes.
@@ -126,6 +138,15 @@ impl VethPair {
     ///
     /// # Errors
     /// The failing `ip` command and its message; whatever was made is removed.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// let bed = VethPair::new()?;
+    /// drop(bed); // both namespaces are deleted
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> io::Result<Self> {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +182,15 @@ impl VethPair {
     }
 
     /// The name of a side's namespace.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// let bed = VethPair::new()?;
+    /// assert!(bed.netns(Side::A).ends_with("-a"));
+    /// # Ok(()) }
+    /// ```
     pub fn netns(&self, side: Side) -> &str {
         match side {
             Side::A => &self.ns[0],
@@ -175,6 +205,15 @@ impl VethPair {
     ///
     /// # Errors
     /// `open` or `setns` errno.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// let bed = VethPair::new()?;
+    /// std::thread::scope(|s| s.spawn(|| bed.enter(Side::B)).join().unwrap())?;
+    /// # Ok(()) }
+    /// ```
     pub fn enter(&self, side: Side) -> io::Result<()> {
         let f = std::fs::File::open(format!("/run/netns/{}", self.netns(side)))?;
         move_into_link_name_space(f.as_fd(), Some(LinkNameSpaceType::Network))
@@ -185,6 +224,15 @@ impl VethPair {
     ///
     /// # Errors
     /// If `ip` fails or prints something unexpected.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// let bed = VethPair::new()?;
+    /// println!("peer0 is {}", bed.ifindex(Side::B)?);
+    /// # Ok(()) }
+    /// ```
     pub fn ifindex(&self, side: Side) -> io::Result<u32> {
         let out = Command::new("ip")
             .args(["-n", self.netns(side), "-o", "link", "show", "dev"])
@@ -261,6 +309,16 @@ impl PacketSocket {
     ///
     /// # Errors
     /// The kernel's errno.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::testbed::{frame, PacketSocket, Side};
+    /// use std::time::Duration;
+    /// let peer = PacketSocket::bind(4)?;
+    /// peer.send(&frame(Side::A.mac(), Side::B.mac(), &[0; 46]))?;
+    /// # Ok(()) }
+    /// ```
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         rustix::net::send(&self.fd, frame, SendFlags::empty())
             .map(|_| ())
@@ -271,6 +329,17 @@ impl PacketSocket {
     ///
     /// # Errors
     /// `EAGAIN` (`WouldBlock`) when nothing came in time; else the kernel's errno.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::testbed::{frame, PacketSocket, Side};
+    /// use std::time::Duration;
+    /// let peer = PacketSocket::bind(4)?;
+    /// let mut buf = [0; 2048];
+    /// let n = peer.recv(&mut buf, Duration::from_secs(1))?;
+    /// # Ok(()) }
+    /// ```
     pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
         let os = |e: rustix::io::Errno| io::Error::from_raw_os_error(e.raw_os_error());
         sockopt::set_socket_timeout(&self.fd, sockopt::Timeout::Recv, Some(timeout)).map_err(os)?;
