@@ -60,6 +60,19 @@ pub use rustix::io_uring::io_uring_sqe;
 /// ```
 pub const LAYOUT: &Layout = &IO_URING;
 
+/// How `/proc/<pid>/maps` names the file of every io_uring mapping; its offset column is the
+/// `mmap` offset, which [`Region::from_offset`] names (measured on 6.18).
+///
+/// # Examples
+/// ```
+/// use pktmap::io_uring::{Region, MAPS_PATH};
+/// let line = "7fd55947f000-7fd559483000 rw-s 80000000 00:10 134868   anon_inode:[io_uring]";
+/// assert!(line.ends_with(MAPS_PATH));
+/// let off = u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap();
+/// assert_eq!(Region::from_offset(off).unwrap(), Region::PbufRing { bgid: 0 });
+/// ```
+pub const MAPS_PATH: &str = "anon_inode:[io_uring]";
+
 /// `sizeof(struct io_uring_buf)`: one entry of a provided-buffer ring.
 const BUF_ENTRY: usize = size_of::<io_uring_buf>();
 /// `sizeof(struct io_uring_cqe)` without `IORING_SETUP_CQE32`.

@@ -53,6 +53,21 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// ```
 pub const LAYOUT: &Layout = &AF_XDP;
 
+/// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file: `socket:[<inode>]`, as for
+/// any socket; the offset column is the `mmap` offset, which [`Ring::from_offset`] names
+/// (measured on 6.18). The UMEM is anonymous memory and has no name.
+///
+/// # Examples
+/// ```
+/// use pktmap::af_xdp::{Ring, MAPS_PATH_PREFIX};
+/// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
+/// let path = line.split_whitespace().last().unwrap();
+/// assert!(path.starts_with(MAPS_PATH_PREFIX));
+/// let off = u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap();
+/// assert_eq!(Ring::from_offset(off).unwrap(), Ring::Fill);
+/// ```
+pub const MAPS_PATH_PREFIX: &str = "socket:[";
+
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
