@@ -592,7 +592,8 @@ const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 
 impl Plan {
-    /// The default matrix: 4 KiB to 256 MiB for memfds, 2 MiB to 256 MiB for hugetlb,
+    /// The default matrix: 4 KiB to 256 MiB for memfds (64 MiB is the probe's size), 2 MiB
+    /// to 256 MiB for hugetlb,
     /// 4 KiB to 512 KiB (the largest ring) for io_uring, all four modes, at least 5 measured
     /// rounds and about 1.5 s per group.
     ///
@@ -604,12 +605,12 @@ impl Plan {
     /// assert!(p.estimate() < std::time::Duration::from_secs(120));
     /// ```
     pub fn standard() -> Plan {
-        let memfd = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 256 * MIB];
+        let memfd = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 64 * MIB, 256 * MIB];
         let mut groups = Vec::new();
         for backing in [Backing::Existing, Backing::Fresh] {
             groups.extend(memfd.iter().map(|&len| (backing, len)));
         }
-        groups.extend([2 * MIB, 16 * MIB, 256 * MIB].map(|len| (Backing::Hugetlb, len)));
+        groups.extend([2 * MIB, 16 * MIB, 64 * MIB, 256 * MIB].map(|len| (Backing::Hugetlb, len)));
         groups.extend([4 * KIB, 64 * KIB, PBUF_MAX_LEN].map(|len| (Backing::UringPbuf, len)));
         Plan {
             groups,
@@ -646,7 +647,7 @@ impl Plan {
     pub fn with_device_pools(mut self, device: &Path) -> Plan {
         self.device = Some(device.to_path_buf());
         for backing in [Backing::EagerPool, Backing::LazyPool] {
-            let sizes = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 256 * MIB];
+            let sizes = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 64 * MIB, 256 * MIB];
             self.groups.extend(sizes.map(|len| (backing, len)));
         }
         self

@@ -21,6 +21,22 @@ fn plot_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> io::Error {
     io::Error::other(e.to_string())
 }
 
+/// 1-2-5 steps from 1 ns to 1 s that fall inside `lo..hi`.
+fn y_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut v = Vec::new();
+    let mut decade = 1.0;
+    while decade < 1e9 {
+        for m in [1.0, 2.0, 5.0] {
+            let t = decade * m;
+            if t >= lo && t <= hi {
+                v.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    v
+}
+
 /// Renders the report as an SVG document (log–log axes: bytes mapped, ns per 4 KiB page).
 ///
 /// # Errors
@@ -66,7 +82,16 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .map(|c| c.ns_per_page.min)
                 .fold(f64::INFINITY, f64::min)
                 .max(1.0);
-            let ymax = cells.iter().map(|c| c.ns_per_page.max).fold(1.0, f64::max);
+            // Outliers (a preempted repetition) would squash the medians: the axis ends at 4×
+            // the largest median and longer spread bars are cut there.
+            let ymax = cells
+                .iter()
+                .map(|c| c.ns_per_page.median)
+                .fold(1.0, f64::max)
+                * 4.0;
+            let mut sizes: Vec<f64> = cells.iter().map(|c| c.len as f64).collect();
+            sizes.sort_by(f64::total_cmp);
+            sizes.dedup();
             let mut chart = ChartBuilder::on(panel)
                 .caption(
                     format!("{} ({})", backing.name(), backing.describe()),
@@ -76,8 +101,12 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .x_label_area_size(30)
                 .y_label_area_size(50)
                 .build_cartesian_2d(
-                    ((xmin / 1.5)..(xmax * 1.5)).log_scale(),
-                    ((ymin / 1.5)..(ymax * 1.5)).log_scale(),
+                    ((xmin / 1.5)..(xmax * 1.5))
+                        .log_scale()
+                        .with_key_points(sizes),
+                    ((ymin / 1.5)..ymax)
+                        .log_scale()
+                        .with_key_points(y_ticks(ymin / 1.5, ymax)),
                 )
                 .map_err(plot_err)?;
             chart
@@ -85,7 +114,13 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .x_desc("bytes mapped")
                 .y_desc("ns per 4 KiB page")
                 .x_label_formatter(&|x| size_name(*x as usize))
-                .y_label_formatter(&|y| format!("{y:.0}"))
+                .y_label_formatter(&|y| {
+                    if *y >= 1000.0 {
+                        format!("{} µs", super::json_num((y / 100.0).round() / 10.0))
+                    } else {
+                        format!("{y:.0} ns")
+                    }
+                })
                 .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(plot_err)?;
@@ -116,7 +151,7 @@ pub fn svg(report: &Report) -> io::Result<String> {
                         PathElement::new(
                             vec![
                                 (c.len as f64, c.ns_per_page.min),
-                                (c.len as f64, c.ns_per_page.max),
+                                (c.len as f64, c.ns_per_page.max.min(ymax)),
                             ],
                             col.mix(0.6).stroke_width(1),
                         )
