@@ -15,8 +15,9 @@
 //!
 //! What the kernel itself refuses keeps the kernel's errno. One surprise is kept as is: a buffer
 //! group that has no ring gives `ENOMEM`, not `EINVAL`, because `io_uring_get_unmapped_area`
-//! turns every lookup failure into `ENOMEM` (with `MAP_FIXED` that step is skipped and the
-//! `mmap` handler's `EINVAL` shows).
+//! turns every lookup failure into `ENOMEM`. And any address the caller chooses
+//! ([`MapFlags::FIXED`], which pktmap maps with `MAP_FIXED_NOREPLACE`, or raw `MAP_FIXED`) is
+//! `EINVAL`, ring or no ring: io_uring refuses to be mapped anywhere but where it picks.
 //!
 //! # Drop order
 //! A [`BufRing`] borrows its [`IoUring`] and unregisters its buffer group on drop, before the

@@ -185,8 +185,8 @@ fn unregistered_bgid_gives_the_kernels_errno() {
         "{e}"
     );
 
-    // With an address (pktmap's FIXED is MAP_FIXED_NOREPLACE), io_uring refuses every
-    // user-chosen address with EINVAL before it looks the group up.
+    // With an address (pktmap's FIXED is MAP_FIXED_NOREPLACE; raw MAP_FIXED) it is EINVAL:
+    // io_uring_get_unmapped_area refuses any address the caller chooses.
     let hole = MapOptions::new(PAGE).map_anonymous().unwrap();
     let (addr, len) = hole.into_raw();
     // SAFETY: `addr` is the page `hole` owned; nothing refers to it any more.
@@ -198,8 +198,8 @@ fn unregistered_bgid_gives_the_kernels_errno() {
         .map(&ring, region.offset().unwrap())
         .unwrap_err();
     assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap FIXED: {e}");
-    // SAFETY: MAP_FIXED over `addr`, a page this test owned and unmapped above; if the call
-    // succeeds it is unmapped at once.
+    // SAFETY: MAP_FIXED over `addr`, a page this test owned and unmapped above, which nothing
+    // refers to; a mapping made by mistake is unmapped at once.
     let raw = unsafe {
         mm::mmap(
             addr.as_ptr(),
@@ -210,9 +210,26 @@ fn unregistered_bgid_gives_the_kernels_errno() {
             region.offset().unwrap(),
         )
     };
+    if let Ok(p) = raw {
+        // SAFETY: `p` is the page just mapped, used by nothing.
+        unsafe { mm::munmap(p, PAGE) }.unwrap();
+    }
     assert_eq!(
         raw.map(|_| ()).map_err(|e| e.raw_os_error()),
         Err(libc::EINVAL)
+    );
+    // The same for a group that has a ring: io_uring refuses the address itself.
+    let _bufs = ring.register_buf_ring(10, 16, 256).unwrap();
+    let e = MapOptions::new(PAGE)
+        .flags(MapFlags::FIXED)
+        .at(addr)
+        .layout(pktmap::io_uring::LAYOUT)
+        .map(&ring, Region::PbufRing { bgid: 10 }.offset().unwrap())
+        .unwrap_err();
+    assert_eq!(
+        errno(&e),
+        Some(libc::EINVAL),
+        "pktmap FIXED, registered group: {e}"
     );
     eprintln!("unregistered bgid 9: pktmap ENOMEM / EINVAL (FIXED), raw mmap the same");
 
