@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpus, fuzz/corpus/<target>/seed-*, in each target's input format.
+
+The formats are documented at the top of each fuzz_targets/<target>.rs. Run it from anywhere
+after changing a format; it rewrites every seed-* file and removes seeds it no longer makes.
+"""
+
+import pathlib
+import struct
+
+CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
+U64_MAX = (1 << 64) - 1
+U32_MAX = (1 << 32) - 1
+
+# Layout indices in pktmap_abi::codec::LAYOUTS.
+PKTMAP, ONLOAD, IO_URING, AF_XDP, VFIO = range(5)
+
+
+def u64s(*values):
+    return b"".join(struct.pack("<Q", v) for v in values)
+
+
+# decode_any: little-endian u64 offsets, one per seed here.
+DECODE_ANY = {
+    "zero": 0,
+    "pktmap-pool-7": 7 << 15 | 1 << 12,
+    "pktmap-ring-max-id": 0xFFFF_FFFF << 15 | 2 << 12,
+    "pktmap-type-3": 3 << 12,
+    "pktmap-type-7": 7 << 12,
+    "pktmap-bit-47": 1 << 47,
+    "onload-dshm-5": 5 << 15 | 2 << 12,
+    "onload-ubuf-post-top-id": U64_MAX & ~0x7FFF | 3 << 12,
+    "io-uring-cq-ring": 0x0800_0000,
+    "io-uring-sqes": 0x1000_0000,
+    "io-uring-pbuf-2047": 0x8000_0000 | 2047 << 16,
+    "io-uring-sq-with-bgid": 0x1_0000,
+    "io-uring-type-3": 0x1800_0000,
+    "af-xdp-tx": 0x8000_0000,
+    "af-xdp-fill": 0x1_0000_0000,
+    "af-xdp-completion": 0x1_8000_0000,
+    "af-xdp-above": 0x2_0000_0000,
+    "vfio-bar2-1m": 2 << 40 | 0x10_0000,
+    "vfio-last-page": U64_MAX - 4095,
+    "u64-max": U64_MAX,
+    "bit-63": 1 << 63,
+    "misaligned-0x1001": 0x1001,
+    "misaligned-0x800": 0x800,
+    "pgoff-limit": U64_MAX >> 12,
+    "pgoff-overflow": 1 << 52,
+}
+
+
+def encode_decode(layout, map_type, map_id):
+    return struct.pack("<BIQ", layout, map_type, map_id)
+
+
+ENCODE_DECODE = {
+    "pktmap-state-0": (PKTMAP, 0, 0),
+    "pktmap-pool-7": (PKTMAP, 1, 7),
+    "pktmap-ring-max-id": (PKTMAP, 2, U32_MAX),
+    "pktmap-id-2-32": (PKTMAP, 1, 1 << 32),
+    "pktmap-type-3": (PKTMAP, 3, 0),
+    "pktmap-type-8": (PKTMAP, 8, 0),
+    "onload-ubuf-post-top-id": (ONLOAD, 3, (1 << 49) - 1),
+    "onload-id-2-49": (ONLOAD, 0, 1 << 49),
+    "onload-type-4": (ONLOAD, 4, 0),
+    "io-uring-sq-ring": (IO_URING, 0, 0),
+    "io-uring-sq-with-id": (IO_URING, 0, 1),
+    "io-uring-pbuf-2047": (IO_URING, 0x10, 2047),
+    "io-uring-pbuf-2048": (IO_URING, 0x10, 2048),
+    "io-uring-type-31": (IO_URING, 31, 0),
+    "io-uring-type-32": (IO_URING, 32, 0),
+    "af-xdp-completion": (AF_XDP, 3, 0),
+    "af-xdp-rx-with-id": (AF_XDP, 0, 1),
+    "af-xdp-type-4": (AF_XDP, 4, 0),
+    "vfio-last-page": (VFIO, (1 << 24) - 1, (1 << 40) - 4096),
+    "vfio-misaligned": (VFIO, 5, 0x800),
+    "vfio-id-2-40": (VFIO, 5, 1 << 40),
+    "vfio-type-2-24": (VFIO, 1 << 24, 0),
+    "all-max": (4, U32_MAX, U64_MAX),
+}
+
+# plan_request: see fuzz_targets/plan_request.rs for the format.
+RAW, TYPED, PICK, PICK_XOR = 0, 1, 2, 3
+STATE, POOL, RING = 0, 1, 2
+
+
+def mode(source, write=False, map_type=0):
+    return source << 1 | int(write) | map_type << 4
+
+
+def entry(map_type, kind, map_id, pages, lazy=False):
+    return struct.pack("<BIQ", map_type | kind << 2 | int(lazy) << 4, map_id, pages)
+
+
+# The table of plan.rs's unit tests: STATE 0, eager pool 1, lazy pool 2, ring 1, and a ring id
+# that the table wrongly files as the STATE page.
+TABLE = [
+    entry(STATE, STATE, 0, 1),
+    entry(POOL, POOL, 1, 16),
+    entry(POOL, POOL, 2, 16, lazy=True),
+    entry(RING, RING, 1, 2),
+    entry(RING, STATE, 9, 1),
+]
+
+
+def plan(mmap_mode, value, length, pool=(2048, 3, 1), ring=(1024, 1, 0, 1), table=TABLE):
+    out = struct.pack("<BQQ", mmap_mode, value, length)
+    out += struct.pack("<III", *pool)
+    out += struct.pack("<IIIB", *ring)
+    out += struct.pack("<B", len(table)) + b"".join(table)
+    return out
+
+
+PLAN_REQUEST = {
+    "state-read": plan(mode(TYPED, map_type=STATE), 0, 4096),
+    "state-write": plan(mode(TYPED, write=True, map_type=STATE), 0, 4096),
+    "state-two-pages": plan(mode(TYPED, map_type=STATE), 0, 8192),
+    "pool-full": plan(mode(PICK, write=True), 1, 16 * 4096),
+    "pool-one-page-over": plan(mode(PICK), 1, 16 * 4096 + 1),
+    "pool-lazy": plan(mode(PICK, write=True), 2, 4096),
+    "pool-zero-len": plan(mode(PICK), 1, 0),
+    "ring-len-max": plan(mode(PICK), 3, U64_MAX),
+    "ring-filed-as-state": plan(mode(PICK), 4, 4096),
+    "unknown-id": plan(mode(PICK_XOR), 8 << 32 | 5, 4096),  # pool 1, id xor 1
+    "unknown-type": plan(mode(TYPED, map_type=3), 0, 4096),
+    "pgoff-max": plan(mode(RAW), U64_MAX, 4096),
+    "pgoff-2-52": plan(mode(RAW), 1 << 52, 4096),
+    "pgoff-bit-35": plan(mode(RAW), 1 << 35, 4096),
+    "pool-256mib": plan(0, 0, 0, pool=(65536, 4096, 0)),
+    "pool-over-256mib": plan(0, 0, 0, pool=(65536, 4097, 0)),
+    "pool-smallest": plan(0, 0, 0, pool=(256, 1, 0)),
+    "pool-bad-size": plan(0, 0, 0, pool=(3000, 1, 0)),
+    "pool-size-2-17": plan(0, 0, 0, pool=(1 << 17, 1, 0)),
+    "pool-count-max": plan(0, 0, 0, pool=(65536, U32_MAX, 0)),
+    "pool-bad-flags": plan(0, 0, 0, pool=(2048, 1, 2)),
+    "ring-max-entries": plan(0, 0, 0, ring=(32768, 1, 0, 1)),
+    "ring-too-many": plan(0, 0, 0, ring=(65536, 1, 0, 1)),
+    "ring-not-pow2": plan(0, 0, 0, ring=(504, 1, 0, 1)),
+    "ring-flags": plan(0, 0, 0, ring=(8, 1, 1, 1)),
+    "ring-no-pool": plan(0, 0, 0, ring=(8, 7, 0, 0)),
+    "empty-table": plan(mode(TYPED, map_type=POOL), 1, 4096, table=[]),
+}
+
+
+def write(target, seeds):
+    folder = CORPUS / target
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("seed-*"):
+        old.unlink()
+    for name, data in seeds.items():
+        (folder / f"seed-{name}").write_bytes(data)
+    print(f"{target}: {len(seeds)} seeds")
+
+
+write("decode_any", {name: u64s(v) for name, v in DECODE_ANY.items()})
+write("encode_decode", {name: encode_decode(*v) for name, v in ENCODE_DECODE.items()})
+write("plan_request", PLAN_REQUEST)
