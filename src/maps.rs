@@ -16,10 +16,17 @@
 //! named AF_XDP if its offset is one of AF_XDP's four ring offsets; other socket kinds that
 //! mmap (`PACKET_MMAP`) at those offsets would be named the same.
 
+use crate::device::DEVICE_PATH;
 use crate::offset::{DecodeError, Layout, AF_XDP, IO_URING, PKTMAP};
 use std::fmt;
 use std::io;
 use std::str::FromStr;
+
+/// How `/proc/<pid>/maps` names every io_uring mapping (as `pktmap::io_uring::MAPS_PATH`).
+pub const IO_URING_MAPS_PATH: &str = "anon_inode:[io_uring]";
+/// How `/proc/<pid>/maps` begins the name of a socket mapping such as an AF_XDP ring (as
+/// `pktmap::af_xdp::MAPS_PATH_PREFIX`).
+pub const AF_XDP_MAPS_PATH_PREFIX: &str = "socket:[";
 
 /// One line of `/proc/<pid>/maps`.
 ///
@@ -138,11 +145,13 @@ impl Entry {
     pub fn layout(&self) -> Option<&'static Layout> {
         let path = self.path.as_deref()?;
         let path = path.strip_suffix(" (deleted)").unwrap_or(path);
-        if path == "/dev/pktmap" || path.starts_with("/dev/pktmap") {
+        // The same names as `device::DEVICE_PATH`, `io_uring::MAPS_PATH` and
+        // `af_xdp::MAPS_PATH_PREFIX` (those two are behind features; tests/maps.rs checks).
+        if path.starts_with(DEVICE_PATH) {
             Some(&PKTMAP)
-        } else if path == "anon_inode:[io_uring]" {
+        } else if path == IO_URING_MAPS_PATH {
             Some(&IO_URING)
-        } else if path.starts_with("socket:[")
+        } else if path.starts_with(AF_XDP_MAPS_PATH_PREFIX)
             || path.contains("XDP")
             || path.contains("xdp")
             || path.contains("xsk")

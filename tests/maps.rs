@@ -102,10 +102,9 @@ fn encode_and_decode_every_layout() {
         assert_eq!(out.trim(), offset, "{layout}");
         let (ok, out, err) = pktmap(&["decode", "--layout", layout, offset]);
         assert!(ok, "{layout}: {err}");
-        let want_id = if id.starts_with("0x") {
-            u64::from_str_radix(&id[2..], 16).unwrap().to_string()
-        } else {
-            id.to_string()
+        let want_id = match id.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).unwrap().to_string(),
+            None => id.to_string(),
         };
         assert_eq!(
             out.trim(),
@@ -152,5 +151,15 @@ fn bench_device_flag_fails_clearly_without_the_driver() {
     assert!(
         err.contains("--device /dev/pktmap") && err.contains("No such file"),
         "{err}"
+    );
+}
+
+#[test]
+fn path_names_match_the_modules_that_map_them() {
+    assert_eq!(maps::IO_URING_MAPS_PATH, pktmap::io_uring::MAPS_PATH);
+    #[cfg(feature = "af-xdp")]
+    assert_eq!(
+        maps::AF_XDP_MAPS_PATH_PREFIX,
+        pktmap::af_xdp::MAPS_PATH_PREFIX
     );
 }

@@ -15,7 +15,7 @@
 //! | [`Backing::Existing`] | a second mapping of a memfd whose pages were filled once, up front: the host stand-in for driver-owned buffers |
 //! | [`Backing::Fresh`] | a new memfd: every page is allocated and zeroed by the fault |
 //! | [`Backing::Hugetlb`] | a new `MFD_HUGETLB` memfd of 2 MiB pages, reserved for the run through `/proc/sys/vm/nr_hugepages` ([`HugePages`]) and given back after |
-//! | [`Backing::UringPbuf`] | an io_uring provided-buffer ring the kernel allocated (`IOU_PBUF_RING_MMAP`), at `IORING_OFF_PBUF_RING`, encoded with [`IO_URING`](crate::offset::IO_URING) |
+//! | [`Backing::UringPbuf`] | an io_uring provided-buffer ring the kernel allocated (`IOU_PBUF_RING_MMAP`), at `IORING_OFF_PBUF_RING`, encoded with [`IO_URING`] |
 //! | [`Backing::EagerPool`], [`Backing::LazyPool`] | a `/dev/pktmap` pool ([`Device`]) created once; eager pools insert every page at `mmap`, lazy ones from the fault handler ([`Target::with_device`], `pktmap bench --device`) |
 //!
 //! # Examples
@@ -1034,6 +1034,34 @@ fn read_number(path: &Path) -> io::Result<u64> {
         .trim()
         .parse()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// While alive, `SIGINT` and `SIGTERM` put back a [`HugePages`] reservation and end the
+/// process (status 130); dropping it restores the previous handlers.
+///
+/// For harnesses that cannot stop between repetitions (criterion); [`run`] installs its own
+/// handler that stops the run instead.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// let _guard = pktmap::bench::ExitOnSignal::install()?;
+/// // ... reserve hugetlb pages and measure ...
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ExitOnSignal {
+    _handler: sys::Interrupt,
+}
+
+impl ExitOnSignal {
+    /// Installs the handler.
+    ///
+    /// # Errors
+    /// The errno of `sigaction`.
+    pub fn install() -> io::Result<ExitOnSignal> {
+        sys::Interrupt::install(true).map(|h| ExitOnSignal { _handler: h })
+    }
 }
 
 /// `HugePages_Free` from `/proc/meminfo`: 2 MiB pages free in the hugetlb pool.
