@@ -1295,6 +1295,73 @@ impl Report {
         out
     }
 
+    /// The tables as Markdown, for the README: ns per 4 KiB page (median, min–max, ratio to
+    /// write fault-in) and minor faults per page (map / touch).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Machine, Report};
+    /// let r = Report { machine: Machine::default(), cells: vec![], skipped: vec![],
+    ///                  elapsed: Default::default(), estimate: Default::default() };
+    /// assert!(r.markdown().contains("| backing | size |"));
+    /// ```
+    pub fn markdown(&self) -> String {
+        let modes = self.modes();
+        let mut out = String::new();
+        let header = |out: &mut String, what: &str| {
+            let _ = write!(out, "| backing | size |");
+            for m in &modes {
+                let _ = write!(out, " {} |", m.name());
+            }
+            let _ = write!(out, "\n|---|---:|");
+            for _ in &modes {
+                out.push_str("---:|");
+            }
+            let _ = writeln!(out, "\n{what}");
+        };
+        header(&mut out, "");
+        out.pop();
+        for (b, len) in self.groups() {
+            let _ = write!(out, "| {} | {} |", b.name(), size_name(len));
+            for &m in &modes {
+                match self.cell(b, len, m) {
+                    Some(c) => {
+                        let _ = write!(
+                            out,
+                            " **{}** ({}–{}) {} |",
+                            num(c.ns_per_page.median),
+                            num(c.ns_per_page.min),
+                            num(c.ns_per_page.max),
+                            self.ratio(c).map_or(String::new(), |r| format!("{r:.2}×"))
+                        );
+                    }
+                    None => out.push_str(" – |"),
+                }
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+        header(&mut out, "");
+        out.pop();
+        for (b, len) in self.groups() {
+            let _ = write!(out, "| {} | {} |", b.name(), size_name(len));
+            for &m in &modes {
+                match self.cell(b, len, m) {
+                    Some(c) => {
+                        let _ = write!(
+                            out,
+                            " {:.3} / {:.3} |",
+                            c.map_faults_per_page, c.touch_faults_per_page
+                        );
+                    }
+                    None => out.push_str(" – |"),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     /// The report as JSON (an object with `machine`, `cells`, `skipped`, `elapsed_s`).
     ///
     /// # Examples

@@ -5,7 +5,7 @@
 //! pktmap encode [--layout L] TYPE [ID] [--json]
 //! pktmap decode [--layout L] OFFSET [--pgoff] [--json]
 //! pktmap maps [PID] [--all] [--json]
-//! pktmap bench [--quick] [--only B,...] [--json] [--plot PATH] [--device /dev/pktmap]
+//! pktmap bench [--quick] [--only B,...] [--json|--markdown] [--plot PATH] [--device /dev/pktmap]
 //! ```
 //!
 //! The logic lives in the library ([`pktmap::offset`], [`pktmap::maps`], [`pktmap::bench`]);
@@ -90,6 +90,9 @@ enum Command {
         /// Print the report as JSON on stdout (the table is not printed).
         #[arg(long)]
         json: bool,
+        /// Print the tables as Markdown (for the README) instead of text.
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
         /// Where to write the SVG plot.
         #[arg(long, default_value = "target/pktmap-bench.svg")]
         plot: PathBuf,
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
             budget,
             min_rounds,
             json,
+            markdown,
             plot,
             no_plot,
             device,
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
             budget,
             min_rounds,
             json,
+            markdown,
             plot: (!no_plot).then_some(plot),
             device,
         }),
@@ -339,6 +344,7 @@ struct BenchArgs {
     budget: Option<f64>,
     min_rounds: Option<usize>,
     json: bool,
+    markdown: bool,
     plot: Option<PathBuf>,
     device: Option<PathBuf>,
 }
@@ -400,6 +406,9 @@ fn run_bench(a: BenchArgs) -> io::Result<()> {
     })?;
     if a.json {
         println!("{}", report.to_json());
+    } else if a.markdown {
+        println!("{}\n", report.machine.summary());
+        print!("{}", report.markdown());
     } else {
         print!("{}", report.table());
     }
