@@ -1308,19 +1308,21 @@ impl Report {
     pub fn markdown(&self) -> String {
         let modes = self.modes();
         let mut out = String::new();
-        let header = |out: &mut String, what: &str| {
-            let _ = write!(out, "| backing | size |");
+        let header = |out: &mut String, caption: &str| {
+            let _ = write!(out, "{caption}\n\n| backing | size |");
             for m in &modes {
                 let _ = write!(out, " {} |", m.name());
             }
-            let _ = write!(out, "\n|---|---:|");
+            out.push_str("\n|---|---:|");
             for _ in &modes {
                 out.push_str("---:|");
             }
-            let _ = writeln!(out, "\n{what}");
+            out.push('\n');
         };
-        header(&mut out, "");
-        out.pop();
+        header(
+            &mut out,
+            "ns per 4 KiB page, map + touch every page: **median** (min–max), ratio to write fault-in",
+        );
         for (b, len) in self.groups() {
             let _ = write!(out, "| {} | {} |", b.name(), size_name(len));
             for &m in &modes {
@@ -1341,8 +1343,10 @@ impl Report {
             out.push('\n');
         }
         out.push('\n');
-        header(&mut out, "");
-        out.pop();
+        header(
+            &mut out,
+            "minor faults per 4 KiB page (getrusage): while mapping / while touching",
+        );
         for (b, len) in self.groups() {
             let _ = write!(out, "| {} | {} |", b.name(), size_name(len));
             for &m in &modes {
