@@ -3,10 +3,10 @@
 //! `pktmap`: the `/dev/pktmap` misc device, mapping packet-buffer pools into user space by an
 //! encoded `mmap` offset.
 //!
-//! This is the pipeline-proving version of the driver: every kernel hook the full driver needs
-//! is wired and exercised by the guest tests (per-open state, `ioctl`, `pread`/`pwrite`, `mmap`
-//! with eager insertion, `.open`/`.close`/`.fault`, `VM_DONTEXPAND`, clearing `VM_MAYWRITE`),
-//! over the STATE page and pools. Rings are not implemented yet (`RING_*` is `ENOTTY`).
+//! Every kernel hook the driver needs is wired and exercised by the guest tests: per-open state,
+//! `ioctl`, `pread`/`pwrite`, `mmap` with eager insertion, `.open`/`.close`/`.fault`,
+//! `VM_DONTEXPAND`, clearing `VM_MAYWRITE` — over the STATE page, pools (eager and lazy) and
+//! rings.
 //!
 //! All `unsafe` lives in [`sys`]; this file is safe code. The offset codec, the ioctl ABI and
 //! the request validation are the very files userspace compiles ([`abi`], pulled in by
@@ -50,7 +50,10 @@ pub mod abi {
 pub mod sys;
 
 use abi::codec::{resource_type, PKTMAP};
-use abi::ioctl::{self as abi_ioctl, PoolCreate, PoolInfo, ResourceId, State, STATE_MAGIC};
+use abi::ioctl::{
+    self as abi_ioctl, PoolCreate, PoolInfo, ResourceId, RingCreate, RingHeader, RingInfo, State,
+    STATE_MAGIC,
+};
 use abi::plan::{self, Fill, MmapRequest, PlanError, PoolGeometry, Resource};
 use sys::{Fault, FileOps, NewVma, Registration, SharedPage, UserIn, UserOut, VmOps};
 
@@ -117,55 +120,87 @@ fn gauge_sub(a: u64, b: u64, what: &str) -> u64 {
     })
 }
 
-/// A packet-buffer pool: its pages, allocated at `POOL_CREATE`.
-pub struct Pool {
+/// What a [`Buffer`] is.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A packet-buffer pool.
+    Pool(PoolGeometry),
+    /// A descriptor ring of `entries` descriptors naming buffers of pool `pool_id`.
+    Ring { entries: u32, pool_id: u32 },
+}
+
+/// A pool or a ring: its pages, allocated at `POOL_CREATE`/`RING_CREATE`, freed with the last
+/// reference (the open file's table, and each mapping).
+pub struct Buffer {
     device: Arc<Device>,
-    geometry: PoolGeometry,
+    kind: Kind,
     pages: KVVec<SharedPage>,
 }
 
-impl Pool {
-    fn new(device: &Arc<Device>, geometry: PoolGeometry) -> Result<Arc<Self>> {
-        let n = usize::try_from(geometry.pages).map_err(|_| ENOMEM)?;
-        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
+impl Buffer {
+    fn new(device: &Arc<Device>, kind: Kind, pages: u64) -> Result<Arc<Self>> {
+        let n = usize::try_from(pages).map_err(|_| ENOMEM)?;
+        let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            pages.push(SharedPage::new()?, GFP_KERNEL)?;
+            v.push(SharedPage::new()?, GFP_KERNEL)?;
         }
-        let pool = Arc::new(
-            Pool {
-                device: device.clone(),
-                geometry,
-                pages,
-            },
-            GFP_KERNEL,
-        )?;
+        // Counted before the `Buffer` exists, so its `Drop` (even when `Arc::new` fails and
+        // drops it) undoes exactly this.
         device.update(|s| {
-            s.pools += 1;
-            s.pages_allocated += geometry.pages;
+            match kind {
+                Kind::Pool(_) => s.pools += 1,
+                Kind::Ring { .. } => s.rings += 1,
+            }
+            s.pages_allocated += pages;
         });
-        Ok(pool)
+        let buffer = Buffer {
+            device: device.clone(),
+            kind,
+            pages: v,
+        };
+        Ok(Arc::new(buffer, GFP_KERNEL)?)
+    }
+
+    fn pages(&self) -> u64 {
+        self.pages.len() as u64
     }
 
     fn bytes(&self) -> u64 {
-        self.geometry.pages * PAGE_SIZE as u64
+        self.pages() * PAGE_SIZE as u64
+    }
+
+    /// What `plan_mmap` needs to know about it.
+    fn resource(&self) -> Resource {
+        match self.kind {
+            Kind::Pool(g) => Resource::Pool {
+                pages: self.pages(),
+                lazy: g.lazy,
+            },
+            Kind::Ring { .. } => Resource::Ring {
+                pages: self.pages(),
+            },
+        }
     }
 }
 
-impl Drop for Pool {
+impl Drop for Buffer {
     fn drop(&mut self) {
-        let pages = self.geometry.pages;
+        let (kind, pages) = (self.kind, self.pages());
         self.device.update(|s| {
-            s.pools = gauge_sub(s.pools, 1, "pools");
+            match kind {
+                Kind::Pool(_) => s.pools = gauge_sub(s.pools, 1, "pools"),
+                Kind::Ring { .. } => s.rings = gauge_sub(s.rings, 1, "rings"),
+            }
             s.pages_allocated = gauge_sub(s.pages_allocated, pages, "pages_allocated");
         });
     }
 }
 
-/// What an offset names: the STATE page or a pool.
+/// What an offset names: the STATE page, a pool or a ring.
 #[derive(Clone)]
 enum Target {
     State,
-    Pool(Arc<Pool>),
+    Buffer(Arc<Buffer>),
 }
 
 impl Target {
@@ -173,23 +208,69 @@ impl Target {
         match self {
             Target::State if index == 0 => Some(&device.state_page),
             Target::State => None,
-            Target::Pool(pool) => pool.pages.get(index),
+            Target::Buffer(b) => b.pages.get(index),
+        }
+    }
+}
+
+/// The pools, or the rings, of one open file: ids from 1, at most `MAX_RESOURCES` live.
+struct Namespace {
+    map: RBTree<u32, Arc<Buffer>>,
+    live: u32,
+    next_id: u32,
+}
+
+impl Namespace {
+    fn new() -> Self {
+        Self {
+            map: RBTree::new(),
+            live: 0,
+            next_id: 1,
         }
     }
 
-    fn pages(&self) -> usize {
-        match self {
-            Target::State => 1,
-            Target::Pool(pool) => pool.pages.len(),
+    fn full(&self) -> bool {
+        self.live >= abi_ioctl::MAX_RESOURCES
+    }
+
+    fn insert(&mut self, buffer: Arc<Buffer>) -> Result<u32> {
+        if self.full() {
+            return Err(ENOSPC);
         }
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).ok_or(ENOSPC)?;
+        self.map.try_create_and_insert(id, buffer, GFP_KERNEL)?;
+        self.live += 1;
+        Ok(id)
+    }
+
+    fn get(&self, id: u32) -> Option<Arc<Buffer>> {
+        self.map.get(&id).cloned()
+    }
+
+    fn remove(&mut self, id: u32) -> Option<Arc<Buffer>> {
+        let removed = self.map.remove(&id);
+        if removed.is_some() {
+            self.live -= 1;
+        }
+        removed
     }
 }
 
 /// The resources of one open file.
 struct Table {
-    pools: RBTree<u32, Arc<Pool>>,
-    live: u32,
-    next_id: u32,
+    pools: Namespace,
+    rings: Namespace,
+}
+
+impl Table {
+    fn namespace(&mut self, map_type: u32) -> &mut Namespace {
+        if map_type == resource_type::RING {
+            &mut self.rings
+        } else {
+            &mut self.pools
+        }
+    }
 }
 
 /// Per-open state: each open file is an independent context with its own resources.
@@ -203,19 +284,14 @@ pub struct Context {
 impl Context {
     /// Finds the resource of type `map_type` and id `id`.
     fn lookup(&self, map_type: u32, id: u32) -> Option<(Target, Resource)> {
-        match map_type {
-            resource_type::STATE if id == 0 => Some((Target::State, Resource::State)),
-            resource_type::POOL => {
-                let table = self.table.lock();
-                let pool = table.pools.get(&id)?.clone();
-                let resource = Resource::Pool {
-                    pages: pool.geometry.pages,
-                    lazy: pool.geometry.lazy,
-                };
-                Some((Target::Pool(pool), resource))
-            }
-            _ => None,
-        }
+        let buffer = match map_type {
+            resource_type::STATE if id == 0 => return Some((Target::State, Resource::State)),
+            resource_type::POOL => self.table.lock().pools.get(id)?,
+            resource_type::RING => self.table.lock().rings.get(id)?,
+            _ => return None,
+        };
+        let resource = buffer.resource();
+        Some((Target::Buffer(buffer), resource))
     }
 
     /// The resource a `pread`/`pwrite` position names (strictly decoded, no in-resource offset).
@@ -226,67 +302,106 @@ impl Context {
         self.lookup(map_type, id).map(|(t, _)| t).ok_or(EINVAL)
     }
 
-    fn pool(&self, id: u32) -> Result<Arc<Pool>> {
-        self.table.lock().pools.get(&id).cloned().ok_or(EINVAL)
-    }
-
-    fn pool_create(&self, arg: UserPtr) -> Result<isize> {
-        let mut req: PoolCreate = sys::read_user(arg)?;
-        let geometry = plan::check_pool(&req).map_err(plan_err)?;
-        {
-            let table = self.table.lock();
-            if table.live >= abi_ioctl::MAX_RESOURCES {
-                return Err(ENOSPC);
-            }
-        }
-        let pool = Pool::new(&self.device, geometry)?;
-        let id = {
-            let mut table = self.table.lock();
-            if table.live >= abi_ioctl::MAX_RESOURCES {
-                return Err(ENOSPC);
-            }
-            let id = table.next_id;
-            table.next_id = id.checked_add(1).ok_or(ENOSPC)?;
-            table.pools.try_create_and_insert(id, pool, GFP_KERNEL)?;
-            table.live += 1;
-            id
-        };
-        req.id = id;
-        if let Err(e) = sys::write_user(arg, &req) {
-            // The caller cannot learn the id: undo, so the pool does not leak until close.
-            let removed = self.remove_pool(id);
+    /// Stores a new buffer under a fresh id, tells user space the id through `report`, and
+    /// takes it back out if that fails (the caller could never name it).
+    fn publish(
+        &self,
+        map_type: u32,
+        buffer: Arc<Buffer>,
+        report: impl FnOnce(u32) -> Result,
+    ) -> Result<isize> {
+        let id = self.table.lock().namespace(map_type).insert(buffer)?;
+        if let Err(e) = report(id) {
+            let removed = self.table.lock().namespace(map_type).remove(id);
             drop(removed);
             return Err(e);
         }
         Ok(0)
     }
 
-    fn remove_pool(&self, id: u32) -> Option<Arc<Pool>> {
-        let mut table = self.table.lock();
-        let removed = table.pools.remove(&id);
-        if removed.is_some() {
-            table.live -= 1;
+    fn pool_create(&self, arg: UserPtr) -> Result<isize> {
+        let mut req: PoolCreate = sys::read_user(arg)?;
+        let geometry = plan::check_pool(&req).map_err(plan_err)?;
+        if self.table.lock().pools.full() {
+            return Err(ENOSPC);
         }
-        removed
+        let pool = Buffer::new(&self.device, Kind::Pool(geometry), geometry.pages)?;
+        self.publish(resource_type::POOL, pool, |id| {
+            req.id = id;
+            sys::write_user(arg, &req)
+        })
+    }
+
+    fn ring_create(&self, arg: UserPtr) -> Result<isize> {
+        let mut req: RingCreate = sys::read_user(arg)?;
+        let pages = {
+            let table = self.table.lock();
+            if table.rings.full() {
+                return Err(ENOSPC);
+            }
+            plan::check_ring(&req, |pool| table.pools.get(pool).is_some()).map_err(plan_err)?
+        };
+        let kind = Kind::Ring {
+            entries: req.entries,
+            pool_id: req.pool_id,
+        };
+        let ring = Buffer::new(&self.device, kind, pages)?;
+        let header = ring.pages.first().ok_or(EINVAL)?;
+        // Producer and consumer start at 0 (the page is zeroed).
+        header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
+        header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
+        self.publish(resource_type::RING, ring, |id| {
+            req.id = id;
+            sys::write_user(arg, &req)
+        })
+    }
+
+    fn info(&self, map_type: u32, id: u32) -> Result<(Arc<Buffer>, u64)> {
+        let buffer = self
+            .table
+            .lock()
+            .namespace(map_type)
+            .get(id)
+            .ok_or(EINVAL)?;
+        let offset = PKTMAP.encode(map_type, u64::from(id)).map_err(|_| EINVAL)?;
+        Ok((buffer, offset))
     }
 
     fn pool_info(&self, arg: UserPtr) -> Result<isize> {
         let mut info: PoolInfo = sys::read_user(arg)?;
-        let pool = self.pool(info.id)?;
-        info.buf_size = pool.geometry.buf_size;
-        info.buf_count = pool.geometry.buf_count;
-        info.flags = if pool.geometry.lazy {
-            abi_ioctl::POOL_LAZY
-        } else {
-            0
+        let (pool, offset) = self.info(resource_type::POOL, info.id)?;
+        let Kind::Pool(g) = pool.kind else {
+            return Err(EINVAL);
         };
+        info.buf_size = g.buf_size;
+        info.buf_count = g.buf_count;
+        info.flags = if g.lazy { abi_ioctl::POOL_LAZY } else { 0 };
         info.bytes = pool.bytes();
-        info.mmap_offset = PKTMAP
-            .encode(resource_type::POOL, u64::from(info.id))
-            .map_err(|_| EINVAL)?;
-        drop(pool);
+        info.mmap_offset = offset;
         sys::write_user(arg, &info)?;
         Ok(0)
+    }
+
+    fn ring_info(&self, arg: UserPtr) -> Result<isize> {
+        let mut info: RingInfo = sys::read_user(arg)?;
+        let (ring, offset) = self.info(resource_type::RING, info.id)?;
+        let Kind::Ring { entries, pool_id } = ring.kind else {
+            return Err(EINVAL);
+        };
+        info.entries = entries;
+        info.pool_id = pool_id;
+        info.flags = 0;
+        info.bytes = ring.bytes();
+        info.mmap_offset = offset;
+        sys::write_user(arg, &info)?;
+        Ok(0)
+    }
+
+    fn destroy(&self, map_type: u32, arg: UserPtr) -> Result<isize> {
+        let req: ResourceId = sys::read_user(arg)?;
+        // Mappings keep their own reference; the pages go with the last of them.
+        let removed = self.table.lock().namespace(map_type).remove(req.id);
+        removed.map(|_| 0).ok_or(EINVAL)
     }
 }
 
@@ -298,7 +413,7 @@ impl FileOps for Context {
             pin_init!(Self {
                 device: device.clone(),
                 table <- new_mutex!(
-                    Table { pools: RBTree::new(), live: 0, next_id: 1 },
+                    Table { pools: Namespace::new(), rings: Namespace::new() },
                     "pktmap::table"
                 ),
             }),
@@ -310,17 +425,15 @@ impl FileOps for Context {
         match cmd {
             abi_ioctl::POOL_CREATE => this.pool_create(arg),
             abi_ioctl::POOL_INFO => this.pool_info(arg),
-            abi_ioctl::POOL_DESTROY => {
-                let req: ResourceId = sys::read_user(arg)?;
-                // Mappings keep their own reference; the pages go with the last of them.
-                let removed = this.remove_pool(req.id).ok_or(EINVAL)?;
-                drop(removed);
-                Ok(0)
-            }
+            abi_ioctl::POOL_DESTROY => this.destroy(resource_type::POOL, arg),
+            abi_ioctl::RING_CREATE => this.ring_create(arg),
+            abi_ioctl::RING_INFO => this.ring_info(arg),
+            abi_ioctl::RING_DESTROY => this.destroy(resource_type::RING, arg),
             _ => Err(ENOTTY),
         }
     }
 
+    /// Reads the resource from its start; a buffer longer than the resource gets a short read.
     fn read(this: ArcBorrow<'_, Self>, out: &mut UserOut, pos: i64) -> Result {
         // The lookup takes and drops the table lock; the copies below run with no lock held.
         let target = this.target_at(pos)?;
@@ -336,13 +449,12 @@ impl FileOps for Context {
         Ok(())
     }
 
+    /// Writes the resource from its start; a buffer longer than the resource gets a short
+    /// write. The STATE page is `EPERM`.
     fn write(this: ArcBorrow<'_, Self>, input: &mut UserIn, pos: i64) -> Result {
         let target = this.target_at(pos)?;
         if matches!(target, Target::State) {
             return Err(EPERM);
-        }
-        if input.remaining() > target.pages() * PAGE_SIZE {
-            return Err(EINVAL);
         }
         let mut index = 0;
         while input.remaining() > 0 {

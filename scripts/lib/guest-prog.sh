@@ -1,10 +1,14 @@
 # shellcheck shell=bash
 # The program the guest runs against /dev/pktmap: the workspace crate driver/guest
 # (package pktmap-guest) when it exists, else the small C probe scripts/guest/probe.c.
-# Either is a static binary that prints one line per check and closes with
-# `N passed, M failed`. Sourced by scripts/guest-test after lib/common.sh.
+# Either is a static binary that prints one line per check and closes each run with
+# `N passed, M failed`. PKTMAP_GUEST_RUNS gets one line of arguments per run.
+# Sourced by scripts/guest-test after lib/common.sh.
 
 PKTMAP_GUEST_TARGET=x86_64-unknown-linux-gnu
+# pktmap-guest's bounded stress run: seconds and processes.
+PKTMAP_STRESS_SECS="${PKTMAP_STRESS_SECS:-10}"
+PKTMAP_STRESS_PROCS="${PKTMAP_STRESS_PROCS:-4}"
 
 # Fails unless $1 is a statically linked ELF (the initramfs has no libc).
 check_static() {
@@ -27,14 +31,16 @@ build_guest_program() {
             die "building pktmap-guest failed (log: $log)"
         }
         bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
+        PKTMAP_GUEST_RUNS="check"$'\n'"stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
     else
         say "guest program: scripts/guest/probe.c (driver/guest not present)"
         bin="$PKTMAP_OUT/probe"
         run_logged "$log" gcc -static -O2 -Wall -Wextra -Werror -std=gnu11 \
             -o "$bin" "$PKTMAP_REPO/scripts/guest/probe.c" || die "building the probe failed"
+        PKTMAP_GUEST_RUNS="" # one run, no arguments
     fi
     [ -x "$bin" ] || die "no guest program at $bin"
     check_static "$bin"
     PKTMAP_GUEST_BIN="$bin"
-    export PKTMAP_GUEST_BIN
+    export PKTMAP_GUEST_BIN PKTMAP_GUEST_RUNS
 }

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# The initramfs: busybox, scripts/guest/init as /init, pktmap.ko and the guest program,
-# packed by the kernel tree's own usr/gen_init_cpio (device nodes without root, and the same
-# bytes every time). Sourced by scripts/guest-test after lib/common.sh and lib/kernel.sh.
+# The initramfs: busybox, scripts/guest/init as /init, pktmap.ko, the guest program and
+# /guest-runs (its argument lines), packed by the kernel tree's own usr/gen_init_cpio (device
+# nodes without root, and the same bytes every time). Sourced by scripts/guest-test after lib/common.sh and lib/kernel.sh.
 
 build_initramfs() {
     local spec="$PKTMAP_OUT/initramfs.list" busybox
@@ -9,6 +9,7 @@ build_initramfs() {
     [ -n "$busybox" ] || busybox=/bin/busybox
     # busybox-static's binary must not need a loader in the guest.
     check_static "$busybox"
+    printf '%s\n' "$PKTMAP_GUEST_RUNS" >"$PKTMAP_OUT/guest-runs"
     cat >"$spec" <<SPEC
 dir /dev 0755 0 0
 nod /dev/console 0600 0 0 c 5 1
@@ -23,6 +24,7 @@ slink /bin/sh busybox 0777 0 0
 file /init $PKTMAP_REPO/scripts/guest/init 0755 0 0
 file /pktmap.ko $PKTMAP_KO 0644 0 0
 file /guest-test $PKTMAP_GUEST_BIN 0755 0 0
+file /guest-runs $PKTMAP_OUT/guest-runs 0644 0 0
 SPEC
     PKTMAP_INITRAMFS="$PKTMAP_OUT/initramfs.cpio.gz"
     "$PKTMAP_KDIR/usr/gen_init_cpio" "$spec" | gzip -1 >"$PKTMAP_INITRAMFS" ||

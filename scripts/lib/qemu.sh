@@ -23,10 +23,11 @@ boot_guest() {
     export PKTMAP_QEMU_RC
 }
 
-# Prints the guest's results and sets PKTMAP_CLOSING to its `N passed, M failed` line;
-# returns non-zero unless everything passed.
+# Prints the guest's results and sets PKTMAP_CLOSING to the runs' summed
+# `N passed, M failed`; returns non-zero unless everything passed.
 judge_guest() {
-    local log="$PKTMAP_CONSOLE" ok=1 closing trouble
+    local log="$PKTMAP_CONSOLE" ok=1 trouble section runs closings exits
+    local passed=0 failed=0 line
     if [ "$PKTMAP_QEMU_RC" -eq 124 ] || [ "$PKTMAP_QEMU_RC" -eq 137 ]; then
         printf 'guest-test: QEMU timed out after %ss\n' "$PKTMAP_QEMU_TIMEOUT" >&2
         ok=0
@@ -34,9 +35,9 @@ judge_guest() {
         printf 'guest-test: QEMU exited with %s\n' "$PKTMAP_QEMU_RC" >&2
         ok=0
     fi
-    # The test program's own lines.
-    sed -n '/^pktmap-guest: tests begin$/,/^pktmap-guest: tests end/p' "$log" |
-        grep -v '^pktmap-guest: tests ' || true
+    # The test program's own lines (kernel messages may interleave; they are kept).
+    section="$(sed -n '/^pktmap-guest: tests begin$/,/^pktmap-guest: tests end$/p' "$log")"
+    printf '%s\n' "$section" | grep -v '^pktmap-guest: tests ' || true
     grep -q '^pktmap-guest: insmod ok$' "$log" || {
         echo "guest-test: the module did not load" >&2
         ok=0
@@ -54,18 +55,35 @@ judge_guest() {
         printf 'guest-test: the guest kernel log has trouble:\n%s\n' "$trouble" >&2
         ok=0
     fi
-    closing="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)"
-    if [ -z "$closing" ]; then
-        echo "guest-test: the guest program printed no 'N passed, M failed' line" >&2
+    # Every run must print its closing line and exit 0; the closing lines are summed.
+    runs="$(printf '%s\n' "$section" | grep -c '^pktmap-guest: run /guest-test' || true)"
+    exits="$(printf '%s\n' "$section" | grep -c '^pktmap-guest: run exit 0$' || true)"
+    closings="$(printf '%s\n' "$section" | grep -E '^[0-9]+ passed, [0-9]+ failed' || true)"
+    while IFS= read -r line; do
+        [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || continue
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+    done <<<"$closings"
+    if [ "$runs" -eq 0 ]; then
+        echo "guest-test: the guest program never ran" >&2
         ok=0
-    elif ! [[ "$closing" =~ ^([0-9]+)\ passed,\ 0\ failed ]] || [ "${BASH_REMATCH[1]}" -eq 0 ]; then
+    elif [ "$(printf '%s\n' "$closings" | grep -c . || true)" -ne "$runs" ]; then
+        echo "guest-test: a guest run printed no 'N passed, M failed' line" >&2
+        ok=0
+    fi
+    if [ "$exits" -ne "$runs" ]; then
+        echo "guest-test: a guest run exited non-zero" >&2
+        ok=0
+    fi
+    if [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
         ok=0
     fi
     if [ "$ok" -ne 1 ]; then
         printf -- '--- last 60 lines of %s ---\n' "$log" >&2
         tail -n 60 "$log" >&2
     fi
-    PKTMAP_CLOSING="$closing"
+    PKTMAP_CLOSING=""
+    [ "$runs" -eq 0 ] || PKTMAP_CLOSING="$passed passed, $failed failed"
     export PKTMAP_CLOSING
     [ "$ok" -eq 1 ]
 }
