@@ -59,6 +59,12 @@ pub struct Entry {
 }
 
 /// Why a line of `/proc/<pid>/maps` did not parse.
+///
+/// # Examples
+/// ```
+/// let e = "1000-2000 rw-s".parse::<pktmap::maps::Entry>().unwrap_err();
+/// assert_eq!(e.field, "offset");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
     /// Which field was missing or malformed.
@@ -130,6 +136,13 @@ impl Entry {
     }
 
     /// Whether the mapping is shared (`s`) rather than private (`p`).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::maps::Entry;
+    /// let e: Entry = "1000-3000 r--p 00000000 00:00 0".parse().unwrap();
+    /// assert!(!e.is_shared() && !e.is_empty() && e.len() == 0x2000);
+    /// ```
     pub fn is_shared(&self) -> bool {
         self.perms.ends_with('s')
     }
@@ -213,6 +226,13 @@ pub enum Name {
 
 impl Name {
     /// The type's name (`POOL`, `PBUF_RING`, `FILL`), if the mapping is a known resource.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::maps::Entry;
+    /// let e: Entry = "1000-2000 rw-s 100000000 00:09 5 socket:[5]".parse().unwrap();
+    /// assert_eq!(e.name().type_name(), Some("FILL"));
+    /// ```
     pub fn type_name(&self) -> Option<&'static str> {
         match self {
             Name::Resource {

@@ -90,6 +90,12 @@ impl Backing {
     ];
 
     /// Whether the backing is a `/dev/pktmap` pool (needs [`Target::with_device`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::Backing;
+    /// assert!(Backing::LazyPool.needs_device() && !Backing::Fresh.needs_device());
+    /// ```
     pub fn needs_device(self) -> bool {
         matches!(self, Backing::EagerPool | Backing::LazyPool)
     }
@@ -212,6 +218,13 @@ impl Mode {
     }
 
     /// Whether the touch loop writes (all modes but [`Mode::ReadFault`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::Mode;
+    /// assert!(Mode::MapPopulate.writes() && !Mode::ReadFault.writes());
+    /// assert_eq!(Mode::ReadFault.key(), "read_fault");
+    /// ```
     pub fn writes(self) -> bool {
         self != Mode::ReadFault
     }
@@ -406,6 +419,15 @@ impl Target {
     }
 
     /// The number of 4 KiB pages.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::bench::{Backing, Target};
+    /// let t = Target::new(Backing::Fresh, 1 << 20)?;
+    /// assert_eq!((t.pages(), t.len(), t.backing()), (256, 1 << 20, Backing::Fresh));
+    /// # Ok(()) }
+    /// ```
     pub fn pages(&self) -> u64 {
         (self.len / PAGE) as u64
     }
@@ -564,6 +586,14 @@ impl Cell {
     }
 
     /// 4 KiB pages per mapping.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Backing, Cell, Mode, Sample};
+    /// let s = Sample { pages: 2, ..Sample::default() };
+    /// let c = Cell::from_samples(Backing::Existing, 8192, Mode::ReadFault, &[s]).unwrap();
+    /// assert_eq!(c.pages(), 2);
+    /// ```
     pub fn pages(&self) -> u64 {
         (self.len / PAGE) as u64
     }
@@ -624,6 +654,15 @@ impl Plan {
     }
 
     /// A small, fast plan (for tests and `--quick`): up to 2 MiB, 3 rounds, 50 ms per group.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Backing, Plan};
+    /// let p = Plan::quick().only(&[Backing::Fresh]);
+    /// assert!(p.groups.iter().all(|&(b, _)| b == Backing::Fresh));
+    /// assert_eq!(p.huge_pages_needed(), 0);
+    /// assert_eq!(Plan::quick().huge_pages_needed(), 1);
+    /// ```
     pub fn quick() -> Plan {
         let mut groups = Vec::new();
         for backing in [Backing::Existing, Backing::Fresh] {
@@ -644,6 +683,13 @@ impl Plan {
 
     /// Adds eager and lazy pool groups of the `/dev/pktmap` at `device`, at the memfd sizes
     /// (4 KiB to 256 MiB).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Backing, Plan};
+    /// let p = Plan::quick().with_device_pools("/dev/pktmap".as_ref());
+    /// assert!(p.groups.contains(&(Backing::EagerPool, 4096)));
+    /// ```
     pub fn with_device_pools(mut self, device: &Path) -> Plan {
         self.device = Some(device.to_path_buf());
         for backing in [Backing::EagerPool, Backing::LazyPool] {
@@ -868,6 +914,12 @@ impl Machine {
     }
 
     /// One line: `Intel Xeon, 2 cores, 24 GiB, Linux 6.18 (VM), load 0.5→0.7, 2026-11-22`.
+    ///
+    /// # Examples
+    /// ```
+    /// let s = pktmap::bench::Machine::read().summary();
+    /// assert!(s.contains(" cores, "));
+    /// ```
     pub fn summary(&self) -> String {
         format!(
             "{}, {} cores, {} GiB, Linux {}{}, load {:.2}→{:.2}, {}",
@@ -884,6 +936,11 @@ impl Machine {
 }
 
 /// The 1-minute load average from `/proc/loadavg` (0 if unreadable).
+///
+/// # Examples
+/// ```
+/// assert!(pktmap::bench::load_average() >= 0.0);
+/// ```
 pub fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -956,6 +1013,16 @@ impl HugePages {
     /// Makes at least `pages` 2 MiB pages free in the hugetlb pool, growing
     /// [`SYSCTL`](Self::SYSCTL) by what is missing; the old value comes back on drop or
     /// signal.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::bench::{free_huge_pages, HugePages};
+    /// let r = HugePages::reserve(128)?; // needs root
+    /// assert!(free_huge_pages() >= 128, "the kernel may find fewer contiguous pages");
+    /// r.restore()?; // or drop it
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The error reading or writing the sysctl (`EACCES` without root).
@@ -1065,6 +1132,12 @@ impl ExitOnSignal {
 }
 
 /// `HugePages_Free` from `/proc/meminfo`: 2 MiB pages free in the hugetlb pool.
+///
+/// # Examples
+/// ```
+/// let free = pktmap::bench::free_huge_pages(); // 0 unless the pool was grown
+/// # let _ = free;
+/// ```
 pub fn free_huge_pages() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -1229,6 +1302,20 @@ impl Report {
     /// The text report: machine, a table of medians per 4 KiB page with min–max and the ratio
     /// to write fault-in, a table of minor faults per page (map phase / touch phase), and the
     /// skipped groups.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::bench::{run, Backing, Mode, Plan};
+    /// let plan = Plan { groups: vec![(Backing::Existing, 8 * 4096)], ..Plan::quick() };
+    /// let r = run(&plan, &mut |_| {})?;
+    /// assert_eq!(r.groups(), vec![(Backing::Existing, 8 * 4096)]);
+    /// assert_eq!(r.modes().len(), 4);
+    /// let write = r.cell(Backing::Existing, 8 * 4096, Mode::WriteFault).unwrap();
+    /// assert_eq!(r.ratio(write), Some(1.0));
+    /// assert!(r.table().contains("write fault-in"));
+    /// # Ok(()) }
+    /// ```
     pub fn table(&self) -> String {
         let modes = self.modes();
         let mut out = String::new();
@@ -1445,6 +1532,12 @@ fn num(x: f64) -> String {
 }
 
 /// A JSON number (`null` for NaN and infinities, which JSON lacks).
+///
+/// # Examples
+/// ```
+/// use pktmap::bench::json_num;
+/// assert_eq!((json_num(0.5), json_num(3.0), json_num(f64::INFINITY)), ("0.5".into(), "3".into(), "null".into()));
+/// ```
 pub fn json_num(x: f64) -> String {
     if x.is_finite() {
         let s = format!("{x:.4}");
