@@ -55,7 +55,7 @@ use abi::ioctl::{
     STATE_MAGIC,
 };
 use abi::plan::{self, Fill, MmapRequest, PlanError, PoolGeometry, Resource};
-use sys::{Fault, FileOps, NewVma, Registration, SharedPage, UserIn, UserOut, VmOps};
+use sys::{Fault, FileOps, Mapped, NewVma, Registration, SharedPage, UserIn, UserOut, VmOps};
 
 module! {
     type: PktmapModule,
@@ -468,7 +468,7 @@ impl FileOps for Context {
         Ok(())
     }
 
-    fn mmap(this: ArcBorrow<'_, Self>, mut vma: NewVma<'_>) -> Result {
+    fn mmap(this: ArcBorrow<'_, Self>, mut vma: NewVma<'_>) -> Result<Mapped> {
         let req = MmapRequest {
             pgoff: vma.pgoff() as u64,
             len: vma.len() as u64,
@@ -510,8 +510,7 @@ impl FileOps for Context {
             s.pages_mapped += inserted;
             s.live_mappings += 1;
         });
-        vma.set_ops(mapping);
-        Ok(())
+        Ok(vma.set_ops(mapping))
     }
 }
 

@@ -379,8 +379,9 @@ pub trait FileOps: Sized + Send + Sync + 'static {
         Err(EINVAL)
     }
 
-    /// `mmap(2)`: set up the new VMA, or refuse with an errno.
-    fn mmap(_this: ArcBorrow<'_, Self>, _vma: NewVma<'_>) -> Result {
+    /// `mmap(2)`: set up the new VMA and end with [`NewVma::set_ops`] or [`NewVma::finish`]
+    /// (whose [`Mapped`] is the only way to succeed), or refuse with an errno.
+    fn mmap(_this: ArcBorrow<'_, Self>, _vma: NewVma<'_>) -> Result<Mapped> {
         Err(ENODEV)
     }
 }
@@ -514,7 +515,7 @@ impl<T: FileOps> FileVtable<T> {
         // until we return (function safety requirement).
         let vma = unsafe { NewVma::from_raw(vma) };
         match T::mmap(state, vma) {
-            Ok(()) => 0,
+            Ok(Mapped(())) => 0,
             Err(e) => e.to_errno(),
         }
     }
@@ -818,13 +819,19 @@ impl NewVma<'_> {
         Ok(())
     }
 
-    /// Attaches `M`'s `.open`/`.close`/`.fault` and the per-mapping state `data`; this ends the
-    /// setup, so call it last, when nothing can fail any more.
+    /// Ends a setup that needs no per-mapping hooks: `mmap` succeeds.
+    pub fn finish(self) -> Mapped {
+        Mapped(())
+    }
+
+    /// Attaches `M`'s `.open`/`.close`/`.fault` and the per-mapping state `data`, and ends the
+    /// setup: `mmap` succeeds with the returned [`Mapped`]. (If `mmap` failed after this, the
+    /// kernel would drop the VMA without `.close` and leak `data`; [`Mapped`] rules that out.)
     ///
     /// Also sets `VM_MIXEDMAP` now (what `vm_insert_page` does on first use): the fault handler
     /// then inserts pages under the mmap *read* lock, where `vm_insert_page` would otherwise
     /// trip its `BUG_ON(mmap_read_trylock())` check.
-    pub fn set_ops<M: VmOps>(mut self, data: Arc<M>) {
+    pub fn set_ops<M: VmOps>(mut self, data: Arc<M>) -> Mapped {
         self.update_flags(bindings::VM_MIXEDMAP, 0);
         let raw = self.raw();
         // SAFETY: The VMA is ours (type invariants). `vm_private_data` takes ownership of one
@@ -833,8 +840,13 @@ impl NewVma<'_> {
             (*raw).vm_private_data = data.into_foreign().cast_mut();
             (*raw).vm_ops = VmVtable::<M>::TABLE;
         }
+        Mapped(())
     }
 }
+
+/// Proof that an `mmap` handler finished its VMA ([`NewVma::set_ops`] or [`NewVma::finish`]);
+/// [`FileOps::mmap`] can only succeed by returning one.
+pub struct Mapped(());
 
 /// One page fault in a mapping that has [`VmOps`].
 ///
