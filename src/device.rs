@@ -82,7 +82,9 @@ impl Device {
     /// # Errors
     /// The `dup` errno.
     pub fn try_clone(&self) -> io::Result<Self> {
-        Ok(Self { file: self.file.try_clone()? })
+        Ok(Self {
+            file: self.file.try_clone()?,
+        })
     }
 
     /// Issues `cmd` with `arg` as its in/out argument.
