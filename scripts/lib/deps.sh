@@ -54,7 +54,7 @@ ensure_bindgen() {
     cargo="$(command -v cargo || true)"
     [ -n "$cargo" ] || cargo=/usr/bin/cargo
     [ -x "$cargo" ] || die "no cargo to build bindgen-cli with"
-    say "bindgen: cargo install bindgen-cli $PKTMAP_BINDGEN_VERSION (cold cache, ~3-5 min)"
+    say "bindgen: cargo install bindgen-cli $PKTMAP_BINDGEN_VERSION (cold cache, ~3-7 min)"
     mkdir -p "$PKTMAP_CACHE" "$PKTMAP_OUT"
     # Install into a private root and rename it, so an interrupted install is never used.
     root="$PKTMAP_CACHE/bindgen-$PKTMAP_BINDGEN_VERSION.tmp.$$"

@@ -121,7 +121,7 @@ ensure_kernel() {
     if [ -f "$dir/done" ]; then
         say "kernel: cached ($dir)"
     else
-        say "building kernel (cold cache, ~10 min) into $dir"
+        say "building kernel (cold cache, ~8-13 min) into $dir"
         kernel_build "$dir"
     fi
     kernel_prune "$dir"
