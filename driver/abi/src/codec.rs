@@ -46,6 +46,7 @@ impl Field {
     pub const NONE: Field = Field { shift: 0, width: 0 };
 
     /// The largest value the field can hold (0 for [`Field::NONE`]).
+    #[inline]
     pub const fn max(self) -> u64 {
         match u64::MAX.checked_shr(64u32.saturating_sub(self.width)) {
             Some(m) if self.width > 0 => m,
@@ -54,6 +55,7 @@ impl Field {
     }
 
     /// The bits of an offset the field occupies.
+    #[inline]
     pub const fn mask(self) -> u64 {
         match self.max().checked_shl(self.shift) {
             Some(m) => m,
@@ -62,6 +64,7 @@ impl Field {
     }
 
     /// Reads the field out of `offset`.
+    #[inline]
     pub const fn get(self, offset: u64) -> u64 {
         match (offset & self.mask()).checked_shr(self.shift) {
             Some(v) => v,
@@ -70,6 +73,7 @@ impl Field {
     }
 
     /// Places `value` into the field, or `None` if it does not fit.
+    #[inline]
     pub const fn put(self, value: u64) -> Option<u64> {
         if value > self.max() {
             return None;
@@ -178,6 +182,7 @@ impl Layout {
     /// assert_eq!(IO_URING.type_info(io_uring::PBUF_RING).unwrap().name, "PBUF_RING");
     /// assert!(IO_URING.type_info(3).is_none());
     /// ```
+    #[inline]
     pub const fn type_info(&self, map_type: u32) -> Option<&'static TypeInfo> {
         let Some(types) = self.types else {
             return None;
@@ -193,6 +198,7 @@ impl Layout {
     }
 
     /// Whether `map_type` is valid here, and if so whether it may carry an id.
+    #[inline]
     const fn check_type(&self, map_type: u32) -> Result<bool, ()> {
         if map_type as u64 > self.type_field.max() {
             return Err(());
@@ -220,6 +226,7 @@ impl Layout {
     /// assert_eq!(IO_URING.decode(0x8003_0000), Ok((io_uring::PBUF_RING, 3)));
     /// assert_eq!(IO_URING.encode(io_uring::SQ_RING, 3), Err(EncodeError::IdNotAllowed));
     /// ```
+    #[inline]
     pub const fn encode(&self, map_type: u32, map_id: u64) -> Result<u64, EncodeError> {
         let has_id = match self.check_type(map_type) {
             Ok(has_id) => has_id,
@@ -258,6 +265,7 @@ impl Layout {
     /// assert_eq!(AF_XDP.decode(0x1000), Err(DecodeError::StrayBits));
     /// assert_eq!(AF_XDP.decode(0x10), Err(DecodeError::Misaligned));
     /// ```
+    #[inline]
     pub const fn decode(&self, offset: u64) -> Result<(u32, u64), DecodeError> {
         if offset & (PAGE_SIZE - 1) != 0 {
             return Err(DecodeError::Misaligned);
@@ -288,6 +296,7 @@ impl Layout {
     /// let off = PKTMAP.encode(resource_type::RING, 9).unwrap();
     /// assert_eq!(PKTMAP.decode_pgoff(off >> PAGE_SHIFT), Ok((resource_type::RING, 9)));
     /// ```
+    #[inline]
     pub const fn decode_pgoff(&self, pgoff: u64) -> Result<(u32, u64), DecodeError> {
         if pgoff > u64::MAX >> PAGE_SHIFT {
             return Err(DecodeError::StrayBits);
@@ -296,6 +305,7 @@ impl Layout {
     }
 
     /// The name of `map_type` in this layout, if the layout lists it.
+    #[inline]
     pub const fn type_name(&self, map_type: u32) -> Option<&'static str> {
         match self.type_info(map_type) {
             Some(info) => Some(info.name),
@@ -305,6 +315,7 @@ impl Layout {
 
     /// Whether the layout is well formed: fields inside 64 bits, not overlapping, a type field
     /// of at most 32 bits, and listed types that fit it. Every layout here is checked by a test.
+    #[inline]
     pub const fn is_valid(&self) -> bool {
         let t = self.type_field;
         let i = self.id_field;
