@@ -6,18 +6,39 @@ use pktmap_abi::ioctl;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
-/// `target/<profile>`, where cargo put `libpktmap.a` and `libpktmap.so` for this test.
-fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/capi-<hash>
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+/// `libpktmap.a` and `libpktmap.so`, built once per test run.
+///
+/// `cargo test` builds the library only as an rlib for its tests, so ask cargo for the C
+/// libraries (a no-op when they are fresh) and take their paths from its artifact messages.
+fn c_libs() -> &'static (PathBuf, PathBuf) {
+    static LIBS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    LIBS.get_or_init(|| {
+        let out = Command::new(env!("CARGO"))
+            .args(["build", "--lib", "--message-format=json-render-diagnostics"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("running cargo build --lib");
+        assert!(out.status.success(), "cargo build --lib failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let find = |suffix: &str| {
+            text.split('"')
+                .filter(|s| s.ends_with(suffix))
+                .map(PathBuf::from)
+                .next_back()
+                .unwrap_or_else(|| panic!("cargo built no {suffix}"))
+        };
+        (find("/libpktmap.a"), find("/libpktmap.so"))
+    })
 }
 
-fn compile(linkage: &str) -> PathBuf {
+/// Builds `capi_test.c` linked `linkage` (`static` or `shared`) as `capi_test_<name>`; each
+/// test uses its own name, so no test runs a binary another is writing.
+fn compile(linkage: &str, name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = lib_dir();
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("capi_test_{linkage}"));
+    let (static_lib, shared_lib) = c_libs();
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("capi_test_{name}"));
     let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
     cc.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1"])
         .arg("-I")
@@ -27,22 +48,12 @@ fn compile(linkage: &str) -> PathBuf {
         .arg(&out);
     match linkage {
         "static" => {
-            let lib = dir.join("libpktmap.a");
-            assert!(
-                lib.exists(),
-                "{} missing: cargo builds it with the lib",
-                lib.display()
-            );
-            cc.arg(lib).args(["-lpthread", "-ldl", "-lm", "-lgcc_s"]);
+            cc.arg(static_lib)
+                .args(["-lpthread", "-ldl", "-lm", "-lgcc_s"]);
         }
         _ => {
-            let lib = dir.join("libpktmap.so");
-            assert!(
-                lib.exists(),
-                "{} missing: cargo builds it with the lib",
-                lib.display()
-            );
-            cc.arg("-L").arg(&dir).arg("-lpktmap");
+            let dir = shared_lib.parent().unwrap();
+            cc.arg("-L").arg(dir).arg("-lpktmap");
             cc.arg(format!("-Wl,-rpath,{}", dir.display()));
         }
     }
@@ -54,7 +65,7 @@ fn compile(linkage: &str) -> PathBuf {
 }
 
 fn run_checks(linkage: &str) {
-    let exe = compile(linkage);
+    let exe = compile(linkage, linkage);
     let out = Command::new(&exe).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     print!("{stdout}");
@@ -80,7 +91,7 @@ fn c_contract_shared() {
 
 #[test]
 fn header_matches_abi() {
-    let out = Command::new(compile("static"))
+    let out = Command::new(compile("static", "abi"))
         .arg("--abi")
         .output()
         .unwrap();
