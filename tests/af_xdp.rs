@@ -7,6 +7,8 @@
 //! skip, except under `CI=true`, where they fail. Traffic never leaves the pair; it is bounded
 //! in count, and every wait in time. Namespace names carry the pid, so parallel runs are safe.
 
+mod common;
+
 use pktmap::af_xdp::testbed::{frame, require_root, PacketSocket, Side, VethPair, ETHERTYPE};
 use pktmap::af_xdp::{Ring, RingSizes, Umem, XdpDesc, XdpDescOptions, Xsk, XskRedirect, XskSocket};
 use pktmap::resource::{errno, MapFlags};
@@ -213,22 +215,12 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
 }
 
 /// The path of an example binary `cargo test` built next to this test's binary, if any.
-fn example(name: &str) -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
-
 #[test]
 fn the_xdp_echo_example_echoes_every_frame_and_cleans_up() {
     if !require_root("xdp_echo example test") {
         return;
     }
-    let Some(bin) = example("xdp_echo") else {
-        // `cargo test` builds examples; `cargo test --test af_xdp` alone does not.
-        eprintln!("!!! SKIPPED: examples/xdp_echo is not built (run plain `cargo test`)");
-        return;
-    };
+    let bin = common::cargo_artifact(&["--example", "xdp_echo"], "xdp_echo");
     let child = std::process::Command::new(bin)
         .args(["--count", "20000", "--secs", "20"])
         .output()

@@ -1,6 +1,8 @@
 //! The C ABI: compiles `tests/c/capi_test.c` against `include/pktmap.h` and links it to
 //! `libpktmap.a` and `libpktmap.so`, runs it, and checks the header against `pktmap-abi`.
 
+mod common;
+
 use pktmap_abi::codec::{resource_type, PKTMAP};
 use pktmap_abi::ioctl;
 use std::collections::HashMap;
@@ -9,27 +11,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// `libpktmap.a` and `libpktmap.so`, built once per test run.
-///
-/// `cargo test` builds the library only as an rlib for its tests, so ask cargo for the C
-/// libraries (a no-op when they are fresh) and take their paths from its artifact messages.
 fn c_libs() -> &'static (PathBuf, PathBuf) {
     static LIBS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     LIBS.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--lib", "--message-format=json-render-diagnostics"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("running cargo build --lib");
-        assert!(out.status.success(), "cargo build --lib failed");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let find = |suffix: &str| {
-            text.split('"')
-                .filter(|s| s.ends_with(suffix))
-                .map(PathBuf::from)
-                .next_back()
-                .unwrap_or_else(|| panic!("cargo built no {suffix}"))
-        };
-        (find("/libpktmap.a"), find("/libpktmap.so"))
+        (
+            common::cargo_artifact(&["--lib"], "libpktmap.a"),
+            common::cargo_artifact(&["--lib"], "libpktmap.so"),
+        )
     })
 }
 

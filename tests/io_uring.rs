@@ -6,6 +6,8 @@
 //! needs no root; if the kernel refuses it (`kernel.io_uring_disabled`, seccomp), the tests say
 //! so loudly and skip, except under `CI=true`, where they fail.
 
+mod common;
+
 use pktmap::io_uring::{recv_with_buffer_select, IoUring, Region};
 use pktmap::resource::{errno, MapFlags, MapOptions};
 use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
@@ -259,22 +261,12 @@ fn the_rings_map_once_each_and_queues_work_empty() {
 }
 
 /// The path of an example binary `cargo test` built next to this test's binary, if any.
-fn example(name: &str) -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
-
 #[test]
 fn the_uring_recv_example_moves_every_datagram() {
     if uring(8).is_none() {
         return;
     }
-    let Some(bin) = example("uring_recv") else {
-        // `cargo test` builds examples; `cargo test --test io_uring` alone does not.
-        eprintln!("!!! SKIPPED: examples/uring_recv is not built (run plain `cargo test`)");
-        return;
-    };
+    let bin = common::cargo_artifact(&["--example", "uring_recv"], "uring_recv");
     let out = std::process::Command::new(bin)
         .args(["--count", "20000", "--secs", "20", "--size", "200"])
         .output()

@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Runs `cargo build <args>` for this package (a no-op when fresh) and returns the path of the
+/// artifact whose file name is `file_name`, taken from cargo's JSON messages.
+///
+/// `cargo test` builds the library only as an rlib and builds examples only when it is asked
+/// for all targets, so tests that need the C libraries or an example binary build them here
+/// rather than skip.
+pub fn cargo_artifact(args: &[&str], file_name: &str) -> PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .arg("build")
+        .args(args)
+        .arg("--message-format=json-render-diagnostics")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("running cargo build");
+    assert!(out.status.success(), "cargo build {args:?} failed");
+    let suffix = format!("/{file_name}");
+    String::from_utf8_lossy(&out.stdout)
+        .split('"')
+        .filter(|s| s.ends_with(&suffix))
+        .map(PathBuf::from)
+        .next_back()
+        .unwrap_or_else(|| panic!("cargo build {args:?} produced no {file_name}"))
+}
