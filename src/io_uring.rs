@@ -375,12 +375,15 @@ impl IoUring {
             ktail: atomic_u32(&sq_ring, o.tail)?,
             mask: read_u32(&sq_ring, o.ring_mask)?,
             entries: p.sq_entries,
-            sqes: at(&sqes, 0, sq_entries * SQE_SIZE, 64)?.cast(),
+            sqes: sqes.ptr_at(0, sq_entries * SQE_SIZE, 64)?.cast(),
             tail: 0,
             _sqes: sqes,
             _ring: sq_ring,
         };
-        let array: *mut u32 = at(sq.ring(), o.array as usize, sq_entries * 4, 4)?.cast();
+        let array: *mut u32 = sq
+            .ring()
+            .ptr_at(o.array as usize, sq_entries * 4, 4)?
+            .cast();
         for i in 0..p.sq_entries {
             // SAFETY: `array` has `sq_entries` u32 slots inside the mapping (checked by `at`);
             // nothing is submitted yet, so the kernel does not read them concurrently.
@@ -394,12 +397,7 @@ impl IoUring {
             khead: atomic_u32(&cq_ring, o.head)?,
             ktail: atomic_u32(&cq_ring, o.tail)?,
             mask: read_u32(&cq_ring, o.ring_mask)?,
-            cqes: at(
-                &cq_ring,
-                o.cqes as usize,
-                p.cq_entries as usize * CQE_SIZE,
-                8,
-            )?,
+            cqes: cq_ring.ptr_at(o.cqes as usize, p.cq_entries as usize * CQE_SIZE, 8)?,
             _ring: cq_ring,
         };
         Ok((sq, cq))
@@ -536,7 +534,7 @@ impl IoUring {
             .map(region, entries as usize * BUF_ENTRY, MapFlags::POPULATE)
             .and_then(|m| {
                 // The tail is the `resv` u16 of entry 0 (offset 14 of `struct io_uring_buf_ring`).
-                let ktail = at(&m, 14, 2, 2)?.cast::<AtomicU16>().cast_const();
+                let ktail = m.ptr_at(14, 2, 2)?.cast::<AtomicU16>().cast_const();
                 Ok((m, ktail))
             });
         let (mapping, ktail) = match mapped {
@@ -584,24 +582,10 @@ impl IoUring {
     }
 }
 
-/// A pointer `off..off + len` bytes into `m`, aligned to `align`, or `EINVAL`.
-fn at(m: &Mapping, off: usize, len: usize, align: usize) -> io::Result<*mut u8> {
-    let base = m
-        .as_mut_ptr()
-        .ok_or_else(|| invalid("ring mapped read-only".into()))?;
-    let fits = off.checked_add(len).is_some_and(|end| end <= m.len());
-    if !fits || off % align != 0 {
-        return Err(invalid(format!(
-            "kernel ring offset {off}+{len} does not fit a mapping of {} bytes",
-            m.len()
-        )));
-    }
-    // SAFETY: `off + len <= m.len()`, so the result stays inside the mapping.
-    Ok(unsafe { base.add(off) })
-}
-
 fn atomic_u32(m: &Mapping, off: u32) -> io::Result<*const AtomicU32> {
-    Ok(at(m, off as usize, 4, 4)?.cast::<AtomicU32>().cast_const())
+    Ok(m.ptr_at(off as usize, 4, 4)?
+        .cast::<AtomicU32>()
+        .cast_const())
 }
 
 fn read_u32(m: &Mapping, off: u32) -> io::Result<u32> {
@@ -924,7 +908,7 @@ impl BufRing<'_> {
         }
         let ring = self.mapping();
         let off = (self.tail & self.mask) as usize * BUF_ENTRY;
-        let slot = at(ring, off, BUF_ENTRY, 8)?;
+        let slot = ring.ptr_at(off, BUF_ENTRY, 8)?;
         // SAFETY: Inside the buffer area: `bid < entries` buffers of `buf_size` bytes.
         let addr = unsafe {
             self.bufs

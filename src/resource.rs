@@ -311,17 +311,28 @@ impl MapOptions {
             )
         }
         .map_err(|e| fail(os(e)))?;
-        let ptr =
-            NonNull::new(p).ok_or_else(|| fail(io::Error::from_raw_os_error(libc::EINVAL)))?;
-        // INVARIANT: `ptr` came from a successful `mmap` of `self.len` bytes.
-        let mapping = Mapping {
-            raw: RawMapping { ptr, len: self.len },
-            flags: self.flags,
-        };
+        // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
+        let mapping = unsafe { self.adopt(p) }.map_err(fail)?;
         if self.flags.contains(MapFlags::POPULATE) {
             mapping.populate()?;
         }
         Ok(mapping)
+    }
+
+    /// Takes ownership of what a successful `mmap` of `self.len` bytes returned.
+    ///
+    /// # Safety
+    /// `p` must be the result of a successful `mmap` of `self.len` bytes with `self.flags`'
+    /// protections, not owned by anything else.
+    unsafe fn adopt(&self, p: *mut c_void) -> io::Result<Mapping> {
+        // `mmap_min_addr` keeps page 0 unmappable, so success never returns null.
+        let ptr = NonNull::new(p).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // INVARIANT: By the safety contract, `ptr` came from a successful `mmap` of `self.len`
+        // bytes that nothing else owns.
+        Ok(Mapping {
+            raw: RawMapping { ptr, len: self.len },
+            flags: self.flags,
+        })
     }
 
     /// # Safety
@@ -365,15 +376,9 @@ impl MapOptions {
         // MAP_FIXED (`replace`) the caller guarantees the range may be replaced.
         let p = unsafe { mm::mmap(hint, self.len, self.flags.prot(), sys, fd, offset) }
             .map_err(|e| fail(os(e)))?;
-        // `mmap_min_addr` keeps page 0 unmappable, so success never returns null.
-        let ptr =
-            NonNull::new(p).ok_or_else(|| fail(io::Error::from_raw_os_error(libc::EINVAL)))?;
-        // INVARIANT: `ptr` came from a successful `mmap` of `self.len` bytes.
-        let mapping = Mapping {
-            raw: RawMapping { ptr, len: self.len },
-            flags: self.flags,
-        };
-        if fixed && Some(ptr) != self.addr {
+        // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
+        let mapping = unsafe { self.adopt(p) }.map_err(fail)?;
+        if fixed && NonNull::new(p) != self.addr {
             // Kernels before 4.17 treat MAP_FIXED_NOREPLACE as a hint; dropping unmaps ours.
             return Err(fail(io::Error::from_raw_os_error(libc::EEXIST)));
         }
@@ -526,6 +531,40 @@ impl Mapping {
                 self.len()
             ))),
         }
+    }
+
+    /// A writable pointer to `len` bytes at `offset`, checked to lie inside the mapping and be
+    /// aligned to `align` bytes: where a kernel-described structure (a ring's producer index, a
+    /// descriptor array) lives in the mapping.
+    ///
+    /// # Errors
+    /// `InvalidInput` if the range is outside the mapping or misaligned, or the mapping is
+    /// read-only.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// let producer = m.ptr_at(64, 4, 4)?.cast::<u32>();
+    /// assert!(m.ptr_at(4094, 4, 1).is_err());
+    /// assert!(m.ptr_at(2, 4, 4).is_err());
+    /// # let _ = producer;
+    /// # Ok(()) }
+    /// ```
+    pub fn ptr_at(&self, offset: usize, len: usize, align: usize) -> io::Result<*mut u8> {
+        self.check_range(offset, len)?;
+        let base = self
+            .as_mut_ptr()
+            .ok_or_else(|| invalid_input("mapping is read-only".into()))?;
+        if align == 0 || (base as usize).wrapping_add(offset) % align != 0 {
+            return Err(invalid_input(format!(
+                "offset {offset} is not aligned to {align} bytes"
+            )));
+        }
+        // SAFETY: `offset + len <= self.len()` (checked above), so the result stays inside the
+        // mapping.
+        Ok(unsafe { base.add(offset) })
     }
 
     /// Copies `buf.len()` bytes out of the mapping, starting `offset` bytes in.

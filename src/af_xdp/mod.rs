@@ -571,23 +571,6 @@ impl XskSocket {
     }
 }
 
-/// A pointer `off..off + len` bytes into `m`, aligned to `align`, or `EINVAL`.
-fn at(m: &Mapping, off: u64, len: usize, align: usize) -> io::Result<*mut u8> {
-    let base = m
-        .as_mut_ptr()
-        .ok_or_else(|| invalid("ring mapped read-only".into()))?;
-    let off = usize::try_from(off).unwrap_or(usize::MAX);
-    let fits = off.checked_add(len).is_some_and(|end| end <= m.len());
-    if !fits || off % align != 0 {
-        return Err(invalid(format!(
-            "kernel ring offset {off}+{len} does not fit a mapping of {} bytes",
-            m.len()
-        )));
-    }
-    // SAFETY: `off + len <= m.len()`, so the result stays inside the mapping.
-    Ok(unsafe { base.add(off) })
-}
-
 /// The part both ring directions share.
 ///
 /// # Invariants
@@ -605,10 +588,22 @@ struct Shared<T> {
 
 impl<T> Shared<T> {
     fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> io::Result<Self> {
-        let producer = at(&map, o.producer, 4, 4)?.cast::<AtomicU32>().cast_const();
-        let consumer = at(&map, o.consumer, 4, 4)?.cast::<AtomicU32>().cast_const();
+        let producer = map
+            .ptr_at(usize::try_from(o.producer).unwrap_or(usize::MAX), 4, 4)?
+            .cast::<AtomicU32>()
+            .cast_const();
+        let consumer = map
+            .ptr_at(usize::try_from(o.consumer).unwrap_or(usize::MAX), 4, 4)?
+            .cast::<AtomicU32>()
+            .cast_const();
         let n = entries as usize * size_of::<T>();
-        let desc = at(&map, o.desc, n, std::mem::align_of::<T>())?.cast::<T>();
+        let desc = map
+            .ptr_at(
+                usize::try_from(o.desc).unwrap_or(usize::MAX),
+                n,
+                std::mem::align_of::<T>(),
+            )?
+            .cast::<T>();
         // INVARIANT: all three were checked to lie inside `map`.
         Ok(Self {
             producer,
