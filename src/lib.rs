@@ -31,3 +31,8 @@ pub mod io_uring;
 pub mod maps;
 pub mod offset;
 pub mod resource;
+
+/// The README's Rust examples, compiled (and, where not `no_run`, run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
