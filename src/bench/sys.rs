@@ -1,9 +1,9 @@
 //! The few raw calls the benchmark needs that [`crate::resource`] does not make.
 //!
 //! - [`map_populate`]: `mmap` with `MAP_POPULATE`, the kernel's own prefault, which the library
-//!   deliberately does not use (it fails silently); the matrix measures it as the baseline the
-//!   library's `MADV_POPULATE_WRITE` is compared with. The range is handed to
-//!   [`Mapping::from_raw`], so it is unmapped by `resource.rs` like any other mapping.
+//!   deliberately does not offer (it fails silently); the matrix measures it as the baseline the
+//!   library's `MADV_POPULATE_WRITE` is compared with. `resource.rs` makes the call (it is the
+//!   only module that maps), through the crate-private `MapOptions::kernel_populate`.
 //! - [`minor_faults`]: `getrusage(RUSAGE_THREAD)`, the thread's minor fault count.
 //! - [`Interrupt`]: a `SIGINT`/`SIGTERM` handler that writes a hugetlb reservation back
 //!   (async-signal-safe `open`/`write`/`close`) and sets a flag, so a run stops between
@@ -14,15 +14,13 @@
 //! # Safety
 //! Each `unsafe` block below is one syscall whose pointer arguments are either null (a fresh
 //! `mmap` hint), a local of the right type, or a `static`; the signal handler makes only
-//! async-signal-safe calls; the [`Mapping`] made from the
-//! `MAP_POPULATE` range owns it from then on, so it is unmapped exactly once.
+//! async-signal-safe calls.
 #![allow(unsafe_code)]
 
-use crate::resource::{MapFlags, Mapping};
+use crate::resource::{MapOptions, Mapping};
 use rustix::fd::AsFd;
-use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
 use std::io;
-use std::ptr::{self, NonNull};
+use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset)`.
@@ -31,17 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// The errno from `mmap`. `MAP_POPULATE` itself never fails: pages it could not fault in are
 /// left unmapped, which is why the library uses `MADV_POPULATE_WRITE` instead.
 pub(crate) fn map_populate<Fd: AsFd>(fd: Fd, offset: u64, len: usize) -> io::Result<Mapping> {
-    let prot = ProtFlags::READ | ProtFlags::WRITE;
-    let flags = SysMapFlags::SHARED | SysMapFlags::POPULATE;
-    // SAFETY: A null hint without MAP_FIXED makes the kernel pick unused address space, so no
-    // existing memory can be replaced ("always sound", memmap2).
-    let p = unsafe { mm::mmap(ptr::null_mut(), len, prot, flags, fd.as_fd(), offset) }
-        .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
-    let p = NonNull::new(p).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `[p, p + len)` was just mapped read-write by the call above, `len > 0` (mmap
-    // refuses 0 with EINVAL), and nothing else knows the address, so the Mapping is its only
-    // owner.
-    Ok(unsafe { Mapping::from_raw(p, len, MapFlags::empty()) })
+    MapOptions::new(len).kernel_populate().map(fd, offset)
 }
 
 /// `getrusage(RUSAGE_THREAD)`—The calling thread's minor fault count (`ru_minflt`).
