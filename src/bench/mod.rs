@@ -8,7 +8,8 @@
 //!
 //! The modes of one (backing, size) *group* run round-robin, one repetition of each per round,
 //! starting from a different mode every round, so drift on a noisy machine (a VM, other jobs)
-//! hits them alike instead of biasing whichever ran last.
+//! hits them alike instead of biasing whichever ran last. The eager and the lazy pool of one
+//! size run as one group the same way ([`run_interleaved`]), so their ratio is fair too.
 //!
 //! | backing | what is mapped each repetition |
 //! |---|---|
@@ -138,6 +139,30 @@ impl Backing {
         }
     }
 
+    /// The faults per 4 KiB page the driver's `.fault` handler serves for a pool backing in
+    /// `mode`, (while mapping, while touching); `None` for backings that are not pools.
+    ///
+    /// An eager pool's pages are all inserted at `mmap`, so nothing faults. A lazy pool
+    /// serves one fault per page: during `mmap` when populating (`MAP_POPULATE` and
+    /// `MADV_POPULATE_WRITE` fault through `get_user_pages`), else on the first touch.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Backing, Mode};
+    /// assert_eq!(Backing::EagerPool.served_faults(Mode::WriteFault), Some((0.0, 0.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::WriteFault), Some((0.0, 1.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::MadvPopulate), Some((1.0, 0.0)));
+    /// assert_eq!(Backing::Fresh.served_faults(Mode::WriteFault), None);
+    /// ```
+    pub fn served_faults(self, mode: Mode) -> Option<(f64, f64)> {
+        match (self, mode) {
+            (Backing::EagerPool, _) => Some((0.0, 0.0)),
+            (Backing::LazyPool, Mode::MapPopulate | Mode::MadvPopulate) => Some((1.0, 0.0)),
+            (Backing::LazyPool, Mode::WriteFault | Mode::ReadFault) => Some((0.0, 1.0)),
+            _ => None,
+        }
+    }
+
     /// A rough cost per 4 KiB page and repetition, setup and teardown included, in ns; only
     /// for [`Plan::estimate`].
     fn rough_ns_per_page(self) -> f64 {
@@ -250,6 +275,11 @@ pub struct Sample {
     pub map_faults: u64,
     /// Minor faults taken while touching: about 0 when populating worked.
     pub touch_faults: u64,
+    /// Faults the driver's `.fault` handler served while mapping (the STATE page's
+    /// `faults_served`), for the `/dev/pktmap` pool backings; 0 for the others.
+    pub map_served: u64,
+    /// Faults the driver's `.fault` handler served while touching; 0 unless a pool backing.
+    pub touch_served: u64,
 }
 
 impl Sample {
@@ -291,8 +321,13 @@ enum State {
     Hugetlb,
     #[cfg(feature = "io-uring")]
     Uring(sys::PbufRing),
-    Pool(Device, u32),
+    /// The device, the pool id, and the device's STATE page mapped read-only, whose
+    /// `faults_served` counter is read between the phases (a load, not a syscall).
+    Pool(Device, u32, Mapping),
 }
+
+/// The byte offset of `faults_served` in the STATE page.
+const FAULTS_SERVED: usize = std::mem::offset_of!(pktmap_abi::ioctl::State, faults_served);
 
 fn os(e: rustix::io::Errno) -> io::Error {
     io::Error::from_raw_os_error(e.raw_os_error())
@@ -396,10 +431,17 @@ impl Target {
         let dev = Device::open_path(device)?;
         let count = u32::try_from(len / PAGE).map_err(io::Error::other)?;
         let pool = dev.create_pool(PAGE as u32, count, fill)?;
+        // Prefaulted, so reading the counter never faults inside a measured phase.
+        let state = dev.map(
+            ResourceType::State,
+            0,
+            PAGE,
+            MapFlags::READONLY | MapFlags::POPULATE,
+        )?;
         Ok(Self {
             backing,
             len,
-            state: State::Pool(dev, pool.id),
+            state: State::Pool(dev, pool.id, state),
         })
     }
 
@@ -453,8 +495,9 @@ impl Target {
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 (ring.fd.as_fd(), off, &IO_URING)
             }
-            State::Pool(dev, id) => (dev.as_fd(), ResourceType::Pool.offset(*id), &PKTMAP),
+            State::Pool(dev, id, _) => (dev.as_fd(), ResourceType::Pool.offset(*id), &PKTMAP),
         };
+        let s0 = self.faults_served()?;
         let f0 = sys::minor_faults()?;
         let t0 = Instant::now();
         let m = match mode {
@@ -469,10 +512,12 @@ impl Target {
         };
         let map_ns = t0.elapsed().as_nanos() as u64;
         let f1 = sys::minor_faults()?;
+        let s1 = self.faults_served()?;
         let t1 = Instant::now();
         std::hint::black_box(touch(&m, mode.writes())?);
         let touch_ns = t1.elapsed().as_nanos() as u64;
         let f2 = sys::minor_faults()?;
+        let s2 = self.faults_served()?;
         drop(m);
         Ok(Sample {
             pages: self.pages(),
@@ -480,7 +525,22 @@ impl Target {
             touch_ns,
             map_faults: f1.saturating_sub(f0),
             touch_faults: f2.saturating_sub(f1),
+            map_served: s1.saturating_sub(s0),
+            touch_served: s2.saturating_sub(s1),
         })
+    }
+
+    /// The driver's `faults_served` counter (device-wide), read from the mapped STATE page;
+    /// 0 for backings that are not `/dev/pktmap` pools.
+    fn faults_served(&self) -> io::Result<u64> {
+        match &self.state {
+            State::Pool(_, _, state) => {
+                let mut word = [0u8; 8];
+                state.read_at(FAULTS_SERVED, &mut word)?;
+                Ok(u64::from_ne_bytes(word))
+            }
+            _ => Ok(0),
+        }
     }
 }
 
@@ -547,6 +607,9 @@ pub struct Cell {
     pub map_faults_per_page: f64,
     /// Minor faults per page in the touch phase, over all repetitions.
     pub touch_faults_per_page: f64,
+    /// Faults the driver served per page while mapping and while touching, over all
+    /// repetitions; `None` unless the backing is a `/dev/pktmap` pool.
+    pub served_per_page: Option<(f64, f64)>,
 }
 
 impl Cell {
@@ -555,11 +618,12 @@ impl Cell {
     /// # Examples
     /// ```
     /// use pktmap::bench::{Backing, Cell, Mode, Sample};
-    /// let s = |ns, f| Sample { pages: 10, map_ns: 0, touch_ns: ns, map_faults: 0, touch_faults: f };
+    /// let s = |ns, f| Sample { pages: 10, touch_ns: ns, touch_faults: f, ..Sample::default() };
     /// let c = Cell::from_samples(Backing::Fresh, 40960, Mode::WriteFault,
     ///                            &[s(1000, 10), s(3000, 10), s(2000, 9)]).unwrap();
     /// assert_eq!(c.ns_per_page.median, 200.0);
     /// assert!((c.touch_faults_per_page - 29.0 / 30.0).abs() < 1e-9);
+    /// assert_eq!(c.served_per_page, None); // only pool backings count the driver's faults
     /// ```
     pub fn from_samples(
         backing: Backing,
@@ -582,6 +646,12 @@ impl Cell {
             touch_ns_per_page: touch.median,
             map_faults_per_page: sum(|s| s.map_faults) / pages as f64,
             touch_faults_per_page: sum(|s| s.touch_faults) / pages as f64,
+            served_per_page: backing.needs_device().then(|| {
+                (
+                    sum(|s| s.map_served) / pages as f64,
+                    sum(|s| s.touch_served) / pages as f64,
+                )
+            }),
         })
     }
 
@@ -681,20 +751,35 @@ impl Plan {
         }
     }
 
-    /// Adds eager and lazy pool groups of the `/dev/pktmap` at `device`, at the memfd sizes
-    /// (4 KiB to 256 MiB).
+    /// Adds eager and lazy pool groups of the `/dev/pktmap` at `device`, at the sizes the plan
+    /// maps memfds at ([`Plan::standard`]: 4 KiB to 256 MiB; [`Plan::quick`]: up to 2 MiB),
+    /// or at the standard sizes if it has no memfd group.
     ///
     /// # Examples
     /// ```
     /// use pktmap::bench::{Backing, Plan};
     /// let p = Plan::quick().with_device_pools("/dev/pktmap".as_ref());
     /// assert!(p.groups.contains(&(Backing::EagerPool, 4096)));
+    /// assert!(p.groups.iter().all(|&(_, len)| len <= 2 << 20));
+    /// let p = Plan::standard().with_device_pools("/dev/pktmap".as_ref());
+    /// assert!(p.groups.contains(&(Backing::LazyPool, 256 << 20)));
     /// ```
     pub fn with_device_pools(mut self, device: &Path) -> Plan {
         self.device = Some(device.to_path_buf());
+        let mut sizes: Vec<usize> = Vec::new();
+        for &(b, len) in &self.groups {
+            if matches!(b, Backing::Existing | Backing::Fresh)
+                && Backing::EagerPool.supports(len)
+                && !sizes.contains(&len)
+            {
+                sizes.push(len);
+            }
+        }
+        if sizes.is_empty() {
+            sizes = vec![4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 64 * MIB, 256 * MIB];
+        }
         for backing in [Backing::EagerPool, Backing::LazyPool] {
-            let sizes = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 64 * MIB, 256 * MIB];
-            self.groups.extend(sizes.map(|len| (backing, len)));
+            self.groups.extend(sizes.iter().map(|&len| (backing, len)));
         }
         self
     }
@@ -765,35 +850,79 @@ pub fn run_group(
     budget: Duration,
     stop: &mut dyn FnMut() -> bool,
 ) -> io::Result<Vec<Cell>> {
-    let mut samples: Vec<Vec<Sample>> = modes
-        .iter()
+    run_interleaved(
+        std::slice::from_mut(target),
+        modes,
+        warmup,
+        min_rounds,
+        max_rounds,
+        budget,
+        stop,
+    )
+}
+
+/// As [`run_group`], for several prepared targets at once: every round runs every (target,
+/// mode) pair once, starting from a different pair each round, so drift hits the targets
+/// alike and their ratio can be trusted. [`run`] measures an eager and a lazy pool of the same
+/// size this way. The cells come target by target, mode by mode.
+///
+/// # Errors
+/// The first repetition's error, or `Interrupted`.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::bench::{run_interleaved, Backing, Mode, Target};
+/// use std::time::Duration;
+/// let mut ts = [Target::new(Backing::Existing, 4 * 4096)?, Target::new(Backing::Fresh, 4 * 4096)?];
+/// let cells = run_interleaved(&mut ts, &[Mode::WriteFault], 0, 2, 2, Duration::ZERO,
+///                             &mut || false)?;
+/// assert_eq!(cells.iter().map(|c| c.backing).collect::<Vec<_>>(),
+///            [Backing::Existing, Backing::Fresh]);
+/// # Ok(()) }
+/// ```
+pub fn run_interleaved(
+    targets: &mut [Target],
+    modes: &[Mode],
+    warmup: usize,
+    min_rounds: usize,
+    max_rounds: usize,
+    budget: Duration,
+    stop: &mut dyn FnMut() -> bool,
+) -> io::Result<Vec<Cell>> {
+    let pairs = targets.len() * modes.len();
+    let mut samples: Vec<Vec<Sample>> = (0..pairs)
         .map(|_| Vec::with_capacity(max_rounds.min(4096)))
         .collect();
     let start = Instant::now();
     let mut round: usize = 0;
     loop {
         let measured = round.saturating_sub(warmup);
-        if measured >= max_rounds.max(1)
+        if pairs == 0
+            || measured >= max_rounds.max(1)
             || (measured >= min_rounds.max(1) && start.elapsed() >= budget)
         {
             break;
         }
-        for k in 0..modes.len() {
+        for k in 0..pairs {
             if stop() {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
             }
-            let i = (round + k) % modes.len();
-            let s = target.run(modes[i])?;
+            let i = (round + k) % pairs;
+            let s = targets[i / modes.len()].run(modes[i % modes.len()])?;
             if round >= warmup {
                 samples[i].push(s);
             }
         }
         round += 1;
     }
-    Ok(modes
+    Ok(samples
         .iter()
-        .zip(&samples)
-        .filter_map(|(&mode, s)| Cell::from_samples(target.backing, target.len, mode, s))
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let t = &targets[i / modes.len()];
+            Cell::from_samples(t.backing, t.len, modes[i % modes.len()], s)
+        })
         .collect())
 }
 
@@ -917,15 +1046,23 @@ impl Machine {
     ///
     /// # Examples
     /// ```
-    /// let s = pktmap::bench::Machine::read().summary();
+    /// use pktmap::bench::Machine;
+    /// let s = Machine::read().summary();
     /// assert!(s.contains(" cores, "));
+    /// let guest = Machine { cores: 2, memory: 512 << 20, ..Machine::default() };
+    /// assert!(guest.summary().contains("2 cores, 512 MiB,"));
     /// ```
     pub fn summary(&self) -> String {
         format!(
-            "{}, {} cores, {} GiB, Linux {}{}, load {:.2}→{:.2}, {}",
+            "{}, {} cores, {}, Linux {}{}, load {:.2}→{:.2}, {}",
             if self.cpu.is_empty() { "?" } else { &self.cpu },
             self.cores,
-            (self.memory + (1 << 29)) >> 30,
+            // A small VM (the QEMU guest: 512 MiB) in MiB, not as "0 GiB".
+            if self.memory >= 1 << 30 {
+                format!("{} GiB", (self.memory + (1 << 29)) >> 30)
+            } else {
+                format!("{} MiB", (self.memory + (1 << 19)) >> 20)
+            },
             self.kernel,
             if self.virtualized { " (VM)" } else { "" },
             self.load.0,
@@ -1145,6 +1282,17 @@ pub fn free_huge_pages() -> u64 {
         .unwrap_or(0)
 }
 
+/// One check of [`Report::fault_checks`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultCheck {
+    /// What was expected of which cell, e.g. `pktmap-lazy 64 KiB write fault-in: ...`.
+    pub name: String,
+    /// Whether the cell met it.
+    pub ok: bool,
+    /// What was measured.
+    pub detail: String,
+}
+
 /// A whole run: the machine, every measured cell and every skipped group with its reason.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -1163,7 +1311,9 @@ pub struct Report {
 /// Runs a plan: reserves hugetlb pages if it needs them (restoring the setting after, even on
 /// error or `SIGINT`), prepares each group and measures it with [`run_group`], calling
 /// `progress` before each group and once at the end. A group whose setup fails (no root for
-/// hugetlb, io_uring disabled) is skipped with its reason.
+/// hugetlb, io_uring disabled) is skipped with its reason. An eager pool group runs
+/// interleaved with the lazy pool group of the same size ([`run_interleaved`]; both pools
+/// exist at once); the cells still come in the plan's order.
 ///
 /// # Errors
 /// `Interrupted` on `SIGINT`/`SIGTERM`; otherwise the first error of a measured repetition.
@@ -1201,7 +1351,12 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Repor
     };
     let mut cells = Vec::new();
     let total = plan.groups.len();
+    // Groups measured together with an earlier one (the lazy half of an eager/lazy pair).
+    let mut taken = vec![false; total];
     for (done, &(backing, len)) in plan.groups.iter().enumerate() {
+        if taken[done] {
+            continue;
+        }
         progress(&Progress {
             done,
             total,
@@ -1227,20 +1382,29 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Repor
                 continue;
             }
         }
-        let prepared = match (&plan.device, backing.needs_device()) {
+        let prepare = |backing: Backing| match (&plan.device, backing.needs_device()) {
             (Some(dev), true) => Target::with_device(backing, len, dev),
             _ => Target::new(backing, len),
         };
-        let mut target = match prepared {
-            Ok(t) => t,
-            Err(e) => {
-                skipped.push((backing, len, format!("setup failed: {e}")));
-                continue;
+        // An eager pool runs interleaved with the lazy pool of the same size, if planned.
+        let partner = plan
+            .groups
+            .iter()
+            .position(|&g| g == (Backing::LazyPool, len))
+            .filter(|&j| backing == Backing::EagerPool && j > done);
+        let mut targets = Vec::new();
+        for b in std::iter::once(backing).chain(partner.map(|_| Backing::LazyPool)) {
+            match prepare(b) {
+                Ok(t) => targets.push(t),
+                Err(e) => skipped.push((b, len, format!("setup failed: {e}"))),
             }
-        };
+        }
+        if let Some(j) = partner {
+            taken[j] = true;
+        }
         let mut stop = || interrupt.raised();
-        cells.extend(run_group(
-            &mut target,
+        cells.extend(run_interleaved(
+            &mut targets,
             &plan.modes,
             plan.warmup,
             plan.min_rounds,
@@ -1256,6 +1420,10 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Repor
         elapsed: start.elapsed(),
         estimate,
     });
+    // In the plan's order (a pair's lazy cells were measured with the eager ones).
+    let order = |b: Backing, len: usize| plan.groups.iter().position(|&g| g == (b, len));
+    cells.sort_by_key(|c| order(c.backing, c.len));
+    skipped.sort_by_key(|(b, len, _)| order(*b, *len));
     machine.load.1 = load_average();
     Ok(Report {
         machine,
@@ -1291,6 +1459,136 @@ impl Report {
             .into_iter()
             .filter(|&m| self.cells.iter().any(|c| c.mode == m))
             .collect()
+    }
+
+    /// Checks the fault accounting of every `/dev/pktmap` pool cell against
+    /// [`Backing::served_faults`]: the faults the driver served per page in each phase must be
+    /// exactly as expected, and the thread's minor faults per phase within 0.1 of them (each
+    /// served fault is one minor fault; nothing else should fault). A skipped pool group is a
+    /// failed check, and with no pool cell at all the result is one failed check, so a run
+    /// that measured nothing cannot pass.
+    ///
+    /// No timing is checked: the numbers are counts.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::bench::{Backing, Cell, Machine, Mode, Report, Sample};
+    /// let s = Sample { pages: 16, touch_faults: 16, touch_served: 16, ..Sample::default() };
+    /// let cell = Cell::from_samples(Backing::LazyPool, 65536, Mode::WriteFault, &[s]).unwrap();
+    /// let mut r = Report { machine: Machine::default(), cells: vec![cell], skipped: vec![],
+    ///                      elapsed: Default::default(), estimate: Default::default() };
+    /// let checks = r.fault_checks();
+    /// assert!(checks.len() == 1 && checks[0].ok, "{checks:?}");
+    /// r.cells.clear();
+    /// assert!(!r.fault_checks()[0].ok);
+    /// ```
+    pub fn fault_checks(&self) -> Vec<FaultCheck> {
+        let mut out = Vec::new();
+        for c in &self.cells {
+            let Some((want_map, want_touch)) = c.backing.served_faults(c.mode) else {
+                continue;
+            };
+            let (map, touch) = c.served_per_page.unwrap_or((f64::NAN, f64::NAN));
+            let near = |x: f64, want: f64, tol: f64| (x - want).abs() <= tol;
+            let ok = near(map, want_map, 1e-9)
+                && near(touch, want_touch, 1e-9)
+                && near(c.map_faults_per_page, want_map, 0.1)
+                && near(c.touch_faults_per_page, want_touch, 0.1);
+            let expect = match (want_map > 0.0, want_touch > 0.0) {
+                (false, false) => "no fault while mapping or touching",
+                (true, false) => "1 fault per page served while mapping, none on touch",
+                (false, true) => "no fault while mapping, 1 per page served on touch",
+                (true, true) => "faults while mapping and touching",
+            };
+            out.push(FaultCheck {
+                name: format!("{} {} {}: {expect}", c.backing, size_name(c.len), c.mode),
+                ok,
+                detail: format!(
+                    "per page, mapping / touching: served {map:.3} / {touch:.3}, \
+                     minor {:.3} / {:.3}, {} reps",
+                    c.map_faults_per_page, c.touch_faults_per_page, c.ns_per_page.n
+                ),
+            });
+        }
+        for (b, len, why) in self.skipped.iter().filter(|(b, _, _)| b.needs_device()) {
+            out.push(FaultCheck {
+                name: format!("{b} {} measured", size_name(*len)),
+                ok: false,
+                detail: why.clone(),
+            });
+        }
+        if out.is_empty() {
+            out.push(FaultCheck {
+                name: "pool groups measured (pktmap-eager, pktmap-lazy)".into(),
+                ok: false,
+                detail: "no pool cell in the report".into(),
+            });
+        }
+        out
+    }
+
+    /// The tables only a `--device` run has: the faults the driver served, and eager against
+    /// lazy. Empty without pool cells.
+    fn device_tables(&self) -> Vec<Table> {
+        let modes = self.modes();
+        let mut tables = Vec::new();
+        let pools: Vec<(Backing, usize)> = self
+            .groups()
+            .into_iter()
+            .filter(|(b, _)| b.needs_device())
+            .collect();
+        if pools.is_empty() {
+            return tables;
+        }
+        let mut served = Table {
+            caption: "faults the driver served per 4 KiB page (STATE faults_served): while mapping / while touching".into(),
+            header: ["backing", "size"].map(String::from).to_vec(),
+            rows: Vec::new(),
+        };
+        served
+            .header
+            .extend(modes.iter().map(|m| m.name().to_string()));
+        for &(b, len) in &pools {
+            let mut row = vec![b.name().to_string(), size_name(len)];
+            row.extend(modes.iter().map(|&m| {
+                match self.cell(b, len, m).and_then(|c| c.served_per_page) {
+                    Some((map, touch)) => format!("{map:.3} / {touch:.3}"),
+                    None => "-".into(),
+                }
+            }));
+            served.rows.push(row);
+        }
+        tables.push(served);
+        let mut vs = Table {
+            caption:
+                "pktmap-eager ÷ pktmap-lazy: median ns per page (map + touch), same size and mode"
+                    .into(),
+            header: vec!["size".into()],
+            rows: Vec::new(),
+        };
+        vs.header.extend(modes.iter().map(|m| m.name().to_string()));
+        for &(b, len) in &pools {
+            if b != Backing::EagerPool || !pools.contains(&(Backing::LazyPool, len)) {
+                continue;
+            }
+            let mut row = vec![size_name(len)];
+            row.extend(modes.iter().map(|&m| {
+                match (
+                    self.cell(Backing::EagerPool, len, m),
+                    self.cell(Backing::LazyPool, len, m),
+                ) {
+                    (Some(e), Some(l)) if l.ns_per_page.median > 0.0 => {
+                        format!("{:.2}×", e.ns_per_page.median / l.ns_per_page.median)
+                    }
+                    _ => "-".into(),
+                }
+            }));
+            vs.rows.push(row);
+        }
+        if !vs.rows.is_empty() {
+            tables.push(vs);
+        }
+        tables
     }
 
     /// A cell's median divided by the write fault-in median of its group (the baseline).
@@ -1369,6 +1667,9 @@ impl Report {
             }
             out.push('\n');
         }
+        for t in self.device_tables() {
+            out.push_str(&t.text());
+        }
         for (b, len, why) in &self.skipped {
             let _ = writeln!(out, "skipped {b} {}: {why}", size_name(*len));
         }
@@ -1383,7 +1684,8 @@ impl Report {
     }
 
     /// The tables as Markdown, for the README: ns per 4 KiB page (median, min–max, ratio to
-    /// write fault-in) and minor faults per page (map / touch).
+    /// write fault-in) and minor faults per page (map / touch); with `/dev/pktmap` pools also
+    /// the faults the driver served per page and the eager ÷ lazy ratios.
     ///
     /// # Examples
     /// ```
@@ -1450,10 +1752,14 @@ impl Report {
             }
             out.push('\n');
         }
+        for t in self.device_tables() {
+            out.push_str(&t.markdown());
+        }
         out
     }
 
-    /// The report as JSON (an object with `machine`, `cells`, `skipped`, `elapsed_s`).
+    /// The report as JSON (an object with `machine`, `cells`, `skipped`, `elapsed_s`); pool cells
+    /// also carry `map_served_per_page` and `touch_served_per_page`.
     ///
     /// # Examples
     /// ```
@@ -1484,7 +1790,7 @@ impl Report {
             }
             let _ = write!(
                 s,
-                "{{\"backing\":{},\"bytes\":{},\"pages\":{},\"mode\":{},\"reps\":{},\"ns_per_page\":{{\"median\":{},\"min\":{},\"max\":{}}},\"map_ns_per_page\":{},\"touch_ns_per_page\":{},\"map_faults_per_page\":{},\"touch_faults_per_page\":{},\"ratio_to_write_fault\":{}}}",
+                "{{\"backing\":{},\"bytes\":{},\"pages\":{},\"mode\":{},\"reps\":{},\"ns_per_page\":{{\"median\":{},\"min\":{},\"max\":{}}},\"map_ns_per_page\":{},\"touch_ns_per_page\":{},\"map_faults_per_page\":{},\"touch_faults_per_page\":{},{}\"ratio_to_write_fault\":{}}}",
                 json_str(c.backing.name()),
                 c.len,
                 c.pages(),
@@ -1497,6 +1803,11 @@ impl Report {
                 json_num(c.touch_ns_per_page),
                 json_num(c.map_faults_per_page),
                 json_num(c.touch_faults_per_page),
+                c.served_per_page.map_or(String::new(), |(map, touch)| format!(
+                    "\"map_served_per_page\":{},\"touch_served_per_page\":{},",
+                    json_num(map),
+                    json_num(touch)
+                )),
                 self.ratio(c).map_or("null".into(), json_num)
             );
         }
@@ -1519,6 +1830,68 @@ impl Report {
             json_num(self.estimate.as_secs_f64())
         );
         s
+    }
+}
+
+/// A table of [`Report::device_tables`]: its caption, column names and rows of text; the
+/// first column is text, the others numbers.
+struct Table {
+    caption: String,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// Fixed-width text, left-aligned, after a blank line and the caption.
+    fn text(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut l = String::new();
+            for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+                let pad = w - cell.chars().count();
+                if i > 0 {
+                    l.push_str("  ");
+                }
+                l.push_str(cell);
+                l.extend(std::iter::repeat_n(' ', pad));
+            }
+            l.truncate(l.trim_end().len());
+            l.push('\n');
+            l
+        };
+        let mut out = format!("\n{}\n", self.caption);
+        out.push_str(&line(&self.header));
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+
+    /// Markdown, after a blank line and the caption.
+    fn markdown(&self) -> String {
+        let mut out = format!("\n{}\n\n|", self.caption);
+        for h in &self.header {
+            let _ = write!(out, " {h} |");
+        }
+        out.push_str("\n|---|");
+        for _ in 1..self.header.len() {
+            out.push_str("---:|");
+        }
+        out.push('\n');
+        for row in &self.rows {
+            out.push('|');
+            for cell in row {
+                let cell = if cell == "-" { "–" } else { cell };
+                let _ = write!(out, " {cell} |");
+            }
+            out.push('\n');
+        }
+        out
     }
 }
 
@@ -1598,6 +1971,108 @@ mod tests {
         assert!(!Backing::UringPbuf.supports(3 * PAGE));
         assert!(!Backing::Existing.supports(100));
         assert!(Target::new(Backing::Hugetlb, PAGE).is_err());
+    }
+
+    fn report(cells: Vec<Cell>) -> Report {
+        Report {
+            machine: Machine::default(),
+            cells,
+            skipped: vec![],
+            elapsed: Duration::ZERO,
+            estimate: Duration::ZERO,
+        }
+    }
+
+    /// A pool cell of 16 pages whose repetitions took these faults (minor = served).
+    fn pool_cell(backing: Backing, mode: Mode, map: u64, touch: u64) -> Cell {
+        let s = Sample {
+            pages: 16,
+            map_ns: 1600,
+            touch_ns: 1600,
+            map_faults: map,
+            touch_faults: touch,
+            map_served: map,
+            touch_served: touch,
+        };
+        Cell::from_samples(backing, 16 * PAGE, mode, &[s, s]).unwrap()
+    }
+
+    #[test]
+    fn fault_checks_follow_the_driver_contract() {
+        let good = vec![
+            pool_cell(Backing::EagerPool, Mode::WriteFault, 0, 0),
+            pool_cell(Backing::EagerPool, Mode::MadvPopulate, 0, 0),
+            pool_cell(Backing::LazyPool, Mode::MapPopulate, 16, 0),
+            pool_cell(Backing::LazyPool, Mode::ReadFault, 0, 16),
+        ];
+        let checks = report(good.clone()).fault_checks();
+        assert_eq!(checks.len(), 4);
+        assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+        assert!(checks[3]
+            .name
+            .starts_with("pktmap-lazy 64 KiB read fault-in: "));
+
+        // Each way the accounting can be wrong fails exactly its cell.
+        let bad = [
+            pool_cell(Backing::EagerPool, Mode::WriteFault, 0, 16), // eager faulted
+            pool_cell(Backing::LazyPool, Mode::MadvPopulate, 0, 16), // populate did nothing
+            pool_cell(Backing::LazyPool, Mode::WriteFault, 0, 15),  // one page missed
+        ];
+        for cell in bad {
+            let checks = report(vec![good[0].clone(), cell.clone()]).fault_checks();
+            assert!(checks[0].ok && !checks[1].ok, "{cell:?}: {checks:?}");
+        }
+        // A stray minor fault is tolerated; a stray served fault is not.
+        let mut stray = pool_cell(Backing::LazyPool, Mode::WriteFault, 0, 16);
+        stray.touch_faults_per_page += 0.05;
+        assert!(report(vec![stray.clone()]).fault_checks()[0].ok);
+        stray.served_per_page = Some((0.0, 1.05));
+        assert!(!report(vec![stray.clone()]).fault_checks()[0].ok);
+        stray.served_per_page = None;
+        assert!(!report(vec![stray]).fault_checks()[0].ok);
+    }
+
+    #[test]
+    fn fault_checks_fail_without_pool_cells() {
+        let s = Sample {
+            pages: 1,
+            touch_faults: 1,
+            ..Sample::default()
+        };
+        let memfd = Cell::from_samples(Backing::Fresh, PAGE, Mode::WriteFault, &[s]).unwrap();
+        let checks = report(vec![memfd]).fault_checks();
+        assert!(checks.len() == 1 && !checks[0].ok, "{checks:?}");
+        let mut r = report(vec![pool_cell(Backing::EagerPool, Mode::WriteFault, 0, 0)]);
+        r.skipped
+            .push((Backing::LazyPool, 16 * PAGE, "setup failed: ENOMEM".into()));
+        let checks = r.fault_checks();
+        assert!(checks[0].ok && !checks[1].ok, "{checks:?}");
+        assert_eq!(checks[1].detail, "setup failed: ENOMEM");
+    }
+
+    #[test]
+    fn device_tables_show_served_faults_and_eager_over_lazy() {
+        let mut eager = pool_cell(Backing::EagerPool, Mode::WriteFault, 0, 0);
+        eager.ns_per_page.median = 25.0;
+        let mut lazy = pool_cell(Backing::LazyPool, Mode::WriteFault, 0, 16);
+        lazy.ns_per_page.median = 100.0;
+        let r = report(vec![eager, lazy]);
+        let md = r.markdown();
+        assert!(
+            md.contains("| pktmap-lazy | 64 KiB | 0.000 / 1.000 |"),
+            "{md}"
+        );
+        assert!(md.contains("| 64 KiB | 0.25× |"), "{md}");
+        let text = r.table();
+        assert!(text.contains("faults the driver served"), "{text}");
+        assert!(text.contains("64 KiB  0.25×"), "{text}");
+        // Without pools: neither table.
+        let s = Sample {
+            pages: 1,
+            ..Sample::default()
+        };
+        let memfd = Cell::from_samples(Backing::Fresh, PAGE, Mode::WriteFault, &[s]).unwrap();
+        assert!(!report(vec![memfd]).markdown().contains("driver served"));
     }
 
     #[test]

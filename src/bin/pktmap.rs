@@ -6,7 +6,11 @@
 //! pktmap decode [--layout L] OFFSET [--pgoff] [--json]
 //! pktmap maps [PID] [--all] [--json]
 //! pktmap bench [--quick] [--only B,...] [--json|--markdown] [--plot PATH] [--device /dev/pktmap]
+//!              [--check] [--json-out PATH] [--markdown-out PATH]
 //! ```
+//!
+//! `scripts/guest-test` runs `bench --device /dev/pktmap --check` inside the QEMU guest, against
+//! `pktmap.ko` (`--quick` by default, the full matrix with `--bench`).
 //!
 //! The logic lives in the library ([`pktmap::offset`], [`pktmap::maps`], [`pktmap::bench`]);
 //! this file parses arguments and prints.
@@ -78,7 +82,8 @@ enum Command {
         /// A small, fast matrix (sizes up to 2 MiB).
         #[arg(long)]
         quick: bool,
-        /// Only these backings (comma-separated): existing, fresh, hugetlb, io_uring-pbuf.
+        /// Only these backings (comma-separated): existing, fresh, hugetlb, io_uring-pbuf,
+        /// pktmap-eager, pktmap-lazy (the last two need --device).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Seconds each (backing, size) group runs at least (default 1.5; 0.05 with --quick).
@@ -102,6 +107,16 @@ enum Command {
         /// Also measure eager and lazy pools of this /dev/pktmap (needs the driver loaded).
         #[arg(long, value_name = "PATH")]
         device: Option<PathBuf>,
+        /// Check the pools' fault accounting (what the driver served, the minor faults) and
+        /// print `ok`/`FAIL` lines and `N passed, M failed`; exit 1 if a check failed.
+        #[arg(long, requires = "device")]
+        check: bool,
+        /// Also write the report as JSON to this file.
+        #[arg(long, value_name = "PATH")]
+        json_out: Option<PathBuf>,
+        /// Also write the machine line and the Markdown tables to this file.
+        #[arg(long, value_name = "PATH")]
+        markdown_out: Option<PathBuf>,
     },
 }
 
@@ -130,6 +145,9 @@ fn main() -> ExitCode {
             plot,
             no_plot,
             device,
+            check,
+            json_out,
+            markdown_out,
         } => run_bench(BenchArgs {
             quick,
             only,
@@ -139,6 +157,9 @@ fn main() -> ExitCode {
             markdown,
             plot: (!no_plot).then_some(plot),
             device,
+            check,
+            json_out,
+            markdown_out,
         }),
     };
     match result {
@@ -347,6 +368,18 @@ struct BenchArgs {
     markdown: bool,
     plot: Option<PathBuf>,
     device: Option<PathBuf>,
+    check: bool,
+    json_out: Option<PathBuf>,
+    markdown_out: Option<PathBuf>,
+}
+
+/// Writes `text` to `path`, creating its directory.
+fn write_file(path: &std::path::Path, text: &str) -> io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
 fn run_bench(a: BenchArgs) -> io::Result<()> {
@@ -404,21 +437,40 @@ fn run_bench(a: BenchArgs) -> io::Result<()> {
         }
         let _ = io::stderr().flush();
     })?;
+    let markdown = || format!("{}\n\n{}", report.machine.summary(), report.markdown());
     if a.json {
         println!("{}", report.to_json());
     } else if a.markdown {
-        println!("{}\n", report.machine.summary());
-        print!("{}", report.markdown());
+        print!("{}", markdown());
     } else {
         print!("{}", report.table());
     }
+    if let Some(path) = &a.json_out {
+        write_file(path, &format!("{}\n", report.to_json()))?;
+    }
+    if let Some(path) = &a.markdown_out {
+        write_file(path, &markdown())?;
+    }
     if let Some(path) = &a.plot {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(path, bench::plot::svg(&report)?)?;
+        write_file(path, &bench::plot::svg(&report)?)?;
         let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
         eprintln!("plot: {}", shown.display());
+    }
+    if a.check {
+        // The guest's format: one `ok`/`FAIL` line per check, then `N passed, M failed`.
+        let checks = report.fault_checks();
+        let failed = checks.iter().filter(|c| !c.ok).count();
+        for c in &checks {
+            let tag = if c.ok { "ok  " } else { "FAIL" };
+            println!("{tag} {} ({})", c.name, c.detail);
+        }
+        println!("{} passed, {failed} failed", checks.len() - failed);
+        if failed > 0 {
+            return Err(io::Error::other(format!(
+                "{failed} of {} fault checks failed",
+                checks.len()
+            )));
+        }
     }
     Ok(())
 }
