@@ -2,7 +2,8 @@
 # The program the guest runs against /dev/pktmap: the workspace crate driver/guest
 # (package pktmap-guest) when it exists, else the small C probe scripts/guest/probe.c.
 # Either is a static binary that prints one line per check and closes each run with
-# `N passed, M failed`. PKTMAP_GUEST_RUNS gets one line of arguments per run.
+# `N passed, M failed`. PKTMAP_GUEST_RUNS gets one command line per run (the program is
+# /guest-test in the guest).
 # Sourced by scripts/guest-test after lib/common.sh.
 
 PKTMAP_GUEST_TARGET=x86_64-unknown-linux-gnu
@@ -31,13 +32,13 @@ build_guest_program() {
             die "building pktmap-guest failed (log: $log)"
         }
         bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
-        PKTMAP_GUEST_RUNS="check"$'\n'"stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
+        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
     else
         say "guest program: scripts/guest/probe.c (driver/guest not present)"
         bin="$PKTMAP_OUT/probe"
         run_logged "$log" gcc -static -O2 -Wall -Wextra -Werror -std=gnu11 \
             -o "$bin" "$PKTMAP_REPO/scripts/guest/probe.c" || die "building the probe failed"
-        PKTMAP_GUEST_RUNS="" # one run, no arguments
+        PKTMAP_GUEST_RUNS="/guest-test" # one run, no arguments
     fi
     [ -x "$bin" ] || die "no guest program at $bin"
     check_static "$bin"

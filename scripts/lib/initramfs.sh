@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# The initramfs: busybox, scripts/guest/init as /init, pktmap.ko, the guest program and
-# /guest-runs (its argument lines), packed by the kernel tree's own usr/gen_init_cpio (device
-# nodes without root, and the same bytes every time). Sourced by scripts/guest-test after lib/common.sh and lib/kernel.sh.
+# The initramfs: busybox, scripts/guest/init as /init, pktmap.ko, the guest program, the
+# static `pktmap` (/pktmap, for the bench run) and /guest-runs (one command line per run),
+# packed by the kernel tree's own usr/gen_init_cpio (device nodes without root, and the same
+# bytes every time). Sourced by scripts/guest-test after lib/common.sh and lib/kernel.sh.
 
 build_initramfs() {
     local spec="$PKTMAP_OUT/initramfs.list" busybox
@@ -26,6 +27,7 @@ file /pktmap.ko $PKTMAP_KO 0644 0 0
 file /guest-test $PKTMAP_GUEST_BIN 0755 0 0
 file /guest-runs $PKTMAP_OUT/guest-runs 0644 0 0
 SPEC
+    [ -z "${PKTMAP_BENCH_BIN:-}" ] || printf 'file /pktmap %s 0755 0 0\n' "$PKTMAP_BENCH_BIN" >>"$spec"
     PKTMAP_INITRAMFS="$PKTMAP_OUT/initramfs.cpio.gz"
     "$PKTMAP_KDIR/usr/gen_init_cpio" "$spec" | gzip -1 >"$PKTMAP_INITRAMFS" ||
         die "packing the initramfs failed"

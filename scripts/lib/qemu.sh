@@ -4,6 +4,7 @@
 # Sourced by scripts/guest-test after lib/common.sh.
 
 PKTMAP_QEMU_TIMEOUT="${PKTMAP_QEMU_TIMEOUT:-600}"
+PKTMAP_QEMU_MEM="${PKTMAP_QEMU_MEM:-512M}"
 
 # Lines that mean the kernel complained, whatever the tests said.
 PKTMAP_KERNEL_TROUBLE='WARNING:|BUG:|Oops|Call Trace|Kernel panic|general protection fault|panicked at|UBSAN:|KASAN:|INFO: task .* blocked|possible recursive locking|circular locking dependency'
@@ -14,13 +15,37 @@ boot_guest() {
     export PKTMAP_CONSOLE
     # oops=panic + panic=-1: an oops ends the run at once instead of hanging a test.
     timeout --kill-after=10 "$PKTMAP_QEMU_TIMEOUT" qemu-system-x86_64 \
-        -accel tcg -cpu max -smp 2 -m 512M \
+        -accel tcg -cpu max -smp 2 -m "$PKTMAP_QEMU_MEM" \
         -nographic -no-reboot \
         -kernel "$PKTMAP_BZIMAGE" -initrd "$PKTMAP_INITRAMFS" \
         -append "console=ttyS0 panic=-1 oops=panic" \
         </dev/null 2>&1 | tr -d '\r' >"$log" || rc=$? # pipefail: QEMU's status
     PKTMAP_QEMU_RC="$rc"
     export PKTMAP_QEMU_RC
+}
+
+# Copies each file the guest sent (`pktmap-guest: file NAME begin` ... `end` on the console)
+# to $PKTMAP_OUT/NAME, after removing what an earlier run left there; fails unless every name
+# in PKTMAP_GUEST_FILES arrived.
+collect_guest_files() {
+    local name ok=0
+    for name in ${PKTMAP_GUEST_FILES:-}; do
+        rm -f "${PKTMAP_OUT:?}/$name"
+    done
+    awk -v dir="$PKTMAP_OUT" '
+        /^pktmap-guest: file [A-Za-z0-9._-]+ begin$/ { out = dir "/" $3; printf "" >out; next }
+        /^pktmap-guest: file [A-Za-z0-9._-]+ end$/ { if (out != "") close(out); out = ""; next }
+        out != "" { print >out }
+    ' "$PKTMAP_CONSOLE" || return 1
+    for name in ${PKTMAP_GUEST_FILES:-}; do
+        if [ -s "$PKTMAP_OUT/$name" ]; then
+            say "guest file: $PKTMAP_OUT/$name"
+        else
+            printf 'guest-test: the guest sent no %s\n' "$name" >&2
+            ok=1
+        fi
+    done
+    return "$ok"
 }
 
 # Prints the guest's results and sets PKTMAP_CLOSING to the runs' summed
@@ -57,7 +82,7 @@ judge_guest() {
         ok=0
     fi
     # Every run must print its closing line and exit 0; the closing lines are summed.
-    runs="$(printf '%s\n' "$section" | grep -c '^pktmap-guest: run /guest-test' || true)"
+    runs="$(printf '%s\n' "$section" | grep -c '^pktmap-guest: run /' || true)"
     exits="$(printf '%s\n' "$section" | grep -c '^pktmap-guest: run exit 0$' || true)"
     closings="$(printf '%s\n' "$section" | grep -E '^[0-9]+ passed, [0-9]+ failed' || true)"
     while IFS= read -r line; do
@@ -76,6 +101,7 @@ judge_guest() {
         echo "guest-test: a guest run exited non-zero" >&2
         ok=0
     fi
+    collect_guest_files || ok=0
     if [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
         ok=0
     fi
