@@ -648,46 +648,20 @@ fn bad_ioctls(r: &mut Report, dev: &Device, pool: u32) {
             id: 0,
         })
     };
-    r.errno(
-        "POOL_CREATE buf_size 0: EINVAL",
-        create(0, 1, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "POOL_CREATE buf_size 1000 (not a power of two): EINVAL",
-        create(1000, 1, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "POOL_CREATE buf_size 128: EINVAL",
-        create(128, 1, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "POOL_CREATE buf_size 131072: EINVAL",
-        create(131072, 1, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "POOL_CREATE buf_count 0: EINVAL",
-        create(2048, 0, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "POOL_CREATE 65536 x 65536 (4 GiB): EINVAL",
-        create(65536, 65536, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "POOL_CREATE 65536 x u32::MAX: EINVAL",
-        create(65536, u32::MAX, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "POOL_CREATE unknown flag 2: EINVAL",
-        create(2048, 1, 2),
-        libc::EINVAL,
-    );
+    let bad_pools = [
+        ("buf_size 0", 0, 1, 0),
+        ("buf_size 1000 (not a power of two)", 1000, 1, 0),
+        ("buf_size 128", 128, 1, 0),
+        ("buf_size 131072", 131072, 1, 0),
+        ("buf_count 0", 2048, 0, 0),
+        ("65536 x 65536 (4 GiB)", 65536, 65536, 0),
+        ("65536 x u32::MAX", 65536, u32::MAX, 0),
+        ("unknown flag 2", 2048, 1, 2),
+    ];
+    for (what, buf_size, buf_count, flags) in bad_pools {
+        let name = format!("POOL_CREATE {what}: EINVAL");
+        r.errno(&name, create(buf_size, buf_count, flags), libc::EINVAL);
+    }
     r.check(
         "refused POOL_CREATEs allocate nothing",
         state(dev).pages_allocated == before.pages_allocated && state(dev).pools == before.pools,
@@ -711,31 +685,17 @@ fn bad_ioctls(r: &mut Report, dev: &Device, pool: u32) {
             id: 0,
         })
     };
-    r.errno(
-        "RING_CREATE 0 entries: EINVAL",
-        ring(0, pool, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "RING_CREATE 100 entries: EINVAL",
-        ring(100, pool, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "RING_CREATE 65536 entries: EINVAL",
-        ring(65536, pool, 0),
-        libc::EINVAL,
-    );
-    r.errno(
-        "RING_CREATE flags 1: EINVAL",
-        ring(8, pool, 1),
-        libc::EINVAL,
-    );
-    r.errno(
-        "RING_CREATE on an unknown pool: EINVAL",
-        ring(8, 999_999, 0),
-        libc::EINVAL,
-    );
+    let bad_rings = [
+        ("0 entries", 0, pool, 0),
+        ("100 entries", 100, pool, 0),
+        ("65536 entries", 65536, pool, 0),
+        ("flags 1", 8, pool, 1),
+        ("on an unknown pool", 8, 999_999, 0),
+    ];
+    for (what, entries, pool_id, flags) in bad_rings {
+        let name = format!("RING_CREATE {what}: EINVAL");
+        r.errno(&name, ring(entries, pool_id, flags), libc::EINVAL);
+    }
     let fd = dev.as_fd();
     r.errno(
         "unknown ioctl: ENOTTY",
