@@ -1436,6 +1436,21 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Repor
     })
 }
 
+/// How [`Report`] lays out a table: fixed-width text columns, or Markdown.
+#[derive(Clone, Copy)]
+enum Grid {
+    Text(usize),
+    Markdown,
+}
+
+/// `map / touch` minor faults per page of a cell.
+fn faults_text(c: &Cell) -> String {
+    format!(
+        "{:.3} / {:.3}",
+        c.map_faults_per_page, c.touch_faults_per_page
+    )
+}
+
 impl Report {
     /// The cell of (backing, size, mode), if measured.
     pub fn cell(&self, backing: Backing, len: usize, mode: Mode) -> Option<&Cell> {
@@ -1599,6 +1614,60 @@ impl Report {
         (base.ns_per_page.median > 0.0).then(|| cell.ns_per_page.median / base.ns_per_page.median)
     }
 
+    /// One table of the report: a caption, a row per (backing, size), a column per mode with
+    /// `text(cell)` in it (a dash where the cell was not measured).
+    fn grid(&self, style: Grid, caption: &str, text: impl Fn(&Cell) -> String) -> String {
+        let modes = self.modes();
+        let mut out = String::new();
+        match style {
+            Grid::Text(width) => {
+                let _ = write!(out, "{caption}\n{:<14}{:>8}", "backing", "size");
+                for m in &modes {
+                    let _ = write!(out, "  {:<width$}", m.name());
+                }
+            }
+            Grid::Markdown => {
+                let _ = write!(out, "{caption}\n\n| backing | size |");
+                for m in &modes {
+                    let _ = write!(out, " {} |", m.name());
+                }
+                out.push_str("\n|---|---:|");
+                for _ in &modes {
+                    out.push_str("---:|");
+                }
+            }
+        }
+        out.push('\n');
+        for (backing, len) in self.groups() {
+            let (b, size) = (backing.name(), size_name(len));
+            match style {
+                Grid::Text(_) => _ = write!(out, "{b:<14}{size:>8}"),
+                Grid::Markdown => _ = write!(out, "| {b} | {size} |"),
+            }
+            for &m in &modes {
+                let t = self.cell(backing, len, m).map_or_else(|| "–".into(), &text);
+                match style {
+                    Grid::Text(width) => _ = write!(out, "  {t:<width$}"),
+                    Grid::Markdown => _ = write!(out, " {t} |"),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// `median [min–max] ratio` of a cell, the median wrapped in `strong` and the range in
+    /// `open`/`close`.
+    fn ns_text(&self, c: &Cell, strong: &str, open: &str, close: &str) -> String {
+        format!(
+            "{strong}{}{strong} {open}{}–{}{close} {}",
+            num(c.ns_per_page.median),
+            num(c.ns_per_page.min),
+            num(c.ns_per_page.max),
+            self.ratio(c).map_or(String::new(), |r| format!("{r:.2}×"))
+        )
+    }
+
     /// The text report: machine, a table of medians per 4 KiB page with min–max and the ratio
     /// to write fault-in, a table of minor faults per page (map phase / touch phase), and the
     /// skipped groups.
@@ -1617,58 +1686,18 @@ impl Report {
     /// # Ok(()) }
     /// ```
     pub fn table(&self) -> String {
-        let modes = self.modes();
         let mut out = String::new();
         let _ = writeln!(out, "machine: {}", self.machine.summary());
-        let _ = writeln!(
-            out,
-            "\nns per 4 KiB page (map + touch every page): median [min–max], ratio to write fault-in"
-        );
-        let _ = write!(out, "{:<14}{:>8}", "backing", "size");
-        for m in &modes {
-            let _ = write!(out, "  {:<28}", m.name());
-        }
-        out.push('\n');
-        for (b, len) in self.groups() {
-            let _ = write!(out, "{:<14}{:>8}", b.name(), size_name(len));
-            for &m in &modes {
-                let text = match self.cell(b, len, m) {
-                    Some(c) => format!(
-                        "{} [{}–{}] {}",
-                        num(c.ns_per_page.median),
-                        num(c.ns_per_page.min),
-                        num(c.ns_per_page.max),
-                        self.ratio(c).map_or(String::new(), |r| format!("{r:.2}×"))
-                    ),
-                    None => "-".into(),
-                };
-                let _ = write!(out, "  {text:<28}");
-            }
-            out.push('\n');
-        }
-        let _ = writeln!(
-            out,
-            "\nminor faults per 4 KiB page (getrusage), while mapping / while touching"
-        );
-        let _ = write!(out, "{:<14}{:>8}", "backing", "size");
-        for m in &modes {
-            let _ = write!(out, "  {:<20}", m.name());
-        }
-        out.push('\n');
-        for (b, len) in self.groups() {
-            let _ = write!(out, "{:<14}{:>8}", b.name(), size_name(len));
-            for &m in &modes {
-                let text = match self.cell(b, len, m) {
-                    Some(c) => format!(
-                        "{:.3} / {:.3}",
-                        c.map_faults_per_page, c.touch_faults_per_page
-                    ),
-                    None => "-".into(),
-                };
-                let _ = write!(out, "  {text:<20}");
-            }
-            out.push('\n');
-        }
+        out.push_str(&self.grid(
+            Grid::Text(28),
+            "\nns per 4 KiB page (map + touch every page): median [min–max], ratio to write fault-in",
+            |c| self.ns_text(c, "", "[", "]"),
+        ));
+        out.push_str(&self.grid(
+            Grid::Text(20),
+            "\nminor faults per 4 KiB page (getrusage), while mapping / while touching",
+            faults_text,
+        ));
         for t in self.device_tables() {
             out.push_str(&t.text());
         }
@@ -1697,63 +1726,18 @@ impl Report {
     /// assert!(r.markdown().contains("| backing | size |"));
     /// ```
     pub fn markdown(&self) -> String {
-        let modes = self.modes();
         let mut out = String::new();
-        let header = |out: &mut String, caption: &str| {
-            let _ = write!(out, "{caption}\n\n| backing | size |");
-            for m in &modes {
-                let _ = write!(out, " {} |", m.name());
-            }
-            out.push_str("\n|---|---:|");
-            for _ in &modes {
-                out.push_str("---:|");
-            }
-            out.push('\n');
-        };
-        header(
-            &mut out,
+        out.push_str(&self.grid(
+            Grid::Markdown,
             "ns per 4 KiB page, map + touch every page: **median** (min–max), ratio to write fault-in",
-        );
-        for (b, len) in self.groups() {
-            let _ = write!(out, "| {} | {} |", b.name(), size_name(len));
-            for &m in &modes {
-                match self.cell(b, len, m) {
-                    Some(c) => {
-                        let _ = write!(
-                            out,
-                            " **{}** ({}–{}) {} |",
-                            num(c.ns_per_page.median),
-                            num(c.ns_per_page.min),
-                            num(c.ns_per_page.max),
-                            self.ratio(c).map_or(String::new(), |r| format!("{r:.2}×"))
-                        );
-                    }
-                    None => out.push_str(" – |"),
-                }
-            }
-            out.push('\n');
-        }
+            |c| self.ns_text(c, "**", "(", ")"),
+        ));
         out.push('\n');
-        header(
-            &mut out,
+        out.push_str(&self.grid(
+            Grid::Markdown,
             "minor faults per 4 KiB page (getrusage): while mapping / while touching",
-        );
-        for (b, len) in self.groups() {
-            let _ = write!(out, "| {} | {} |", b.name(), size_name(len));
-            for &m in &modes {
-                match self.cell(b, len, m) {
-                    Some(c) => {
-                        let _ = write!(
-                            out,
-                            " {:.3} / {:.3} |",
-                            c.map_faults_per_page, c.touch_faults_per_page
-                        );
-                    }
-                    None => out.push_str(" – |"),
-                }
-            }
-            out.push('\n');
-        }
+            faults_text,
+        ));
         for t in self.device_tables() {
             out.push_str(&t.markdown());
         }
