@@ -16,7 +16,7 @@
 //! | [`Backing::Existing`] | a second mapping of a memfd whose pages were filled once, up front: the host stand-in for driver-owned buffers |
 //! | [`Backing::Fresh`] | a new memfd: every page is allocated and zeroed by the fault |
 //! | [`Backing::Hugetlb`] | a new `MFD_HUGETLB` memfd of 2 MiB pages, reserved for the run through `/proc/sys/vm/nr_hugepages` ([`HugePages`]) and given back after |
-//! | [`Backing::UringPbuf`] | an io_uring provided-buffer ring the kernel allocated (`IOU_PBUF_RING_MMAP`), at `IORING_OFF_PBUF_RING`, encoded with [`IO_URING`](crate::offset::IO_URING) |
+//! | [`Backing::UringPbuf`] | an io_uring provided-buffer ring the kernel allocated (`IOU_PBUF_RING_MMAP`), at `IORING_OFF_PBUF_RING`, encoded with the [`IO_URING` layout](crate::offset::IO_URING) |
 //! | [`Backing::EagerPool`], [`Backing::LazyPool`] | a `/dev/pktmap` pool ([`Device`]) created once; eager pools insert every page at `mmap`, lazy ones from the fault handler ([`Target::with_device`], `pktmap bench --device`) |
 //!
 //! # Examples
