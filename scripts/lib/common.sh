@@ -67,9 +67,10 @@ kernel_path() {
     printf '%s' "$out"
 }
 
-# `make` with the kernel build's PATH (see kernel_path).
+# `make` with the kernel build's PATH (see kernel_path), and bindgen reading clang-19's
+# headers through libclang-19, the clang that compiles the kernel (lib/kernel.sh).
 kmake() {
-    env PATH="$(kernel_path)" make "$@"
+    env PATH="$(kernel_path)" LIBCLANG_PATH=/usr/lib/llvm-19/lib make "$@"
 }
 
 # Runs a command with its output in LOG, printing the log's tail if it fails.

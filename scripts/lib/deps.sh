@@ -8,7 +8,8 @@
 # for the module's `CLIPPY=1` build. Installing qemu-system-x86 may remove qemu-utils (a
 # backports version conflict); nothing here needs qemu-utils.
 PKTMAP_APT_PACKAGES=(
-    linux-source-6.12 rustc-web rust-web-src rust-web-clippy cargo-web libclang-dev clang
+    linux-source-6.12 rustc-web rust-web-src rust-web-clippy cargo-web libclang-dev clang libclang-19-dev
+    clang-19 lld-19 llvm-19
     qemu-system-x86 busybox-static build-essential bc bison flex libelf-dev libssl-dev cpio
 )
 

@@ -6,11 +6,13 @@
 PKTMAP_KERNEL_CONFIG="$PKTMAP_REPO/scripts/kernel.config"
 PKTMAP_KERNEL_TARBALL="/usr/src/linux-source-6.12.tar.xz"
 # Bump when the build recipe below changes in a way the other key inputs do not show.
-PKTMAP_KERNEL_RECIPE=1
+PKTMAP_KERNEL_RECIPE=2
 
-# The make variables every kernel and module build gets: Debian's rustc, our bindgen.
+# The make variables every kernel and module build gets: Debian's rustc, our bindgen, and
+# clang-19 (LLVM=-19) as the C compiler: 6.12's CONFIG_RUST allows KASAN only with a clang-built
+# kernel (`depends on !KASAN || CC_IS_CLANG`), so the module must be built by the same clang.
 kernel_make_vars() {
-    printf '%s\n' RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc "BINDGEN=$PKTMAP_BINDGEN"
+    printf '%s\n' RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc "BINDGEN=$PKTMAP_BINDGEN" LLVM=-19
 }
 
 # The key: everything that changes the kernel we would build.
@@ -21,6 +23,8 @@ kernel_key_inputs() {
     printf 'rustc-web=%s\n' "$(pkg_version rustc-web)"
     printf 'bindgen=%s\n' "$("$PKTMAP_BINDGEN" --version)"
     printf 'gcc=%s\n' "$(gcc -dumpfullversion)"
+    printf 'clang-19=%s\n' "$(pkg_version clang-19)"
+    printf 'lld-19=%s\n' "$(pkg_version lld-19)"
 }
 
 kernel_key() {
