@@ -23,7 +23,6 @@
 
 #[cfg(feature = "af-xdp")]
 pub mod af_xdp;
-pub mod bench;
 pub mod capi;
 pub mod device;
 #[cfg(feature = "io-uring")]

@@ -200,7 +200,6 @@ pub struct MapOptions {
     private: bool,
     addr: Option<NonNull<c_void>>,
     layout: &'static Layout,
-    kernel_populate: bool,
 }
 
 impl MapOptions {
@@ -212,7 +211,6 @@ impl MapOptions {
             private: false,
             addr: None,
             layout: &PKTMAP,
-            kernel_populate: false,
         }
     }
 
@@ -237,14 +235,6 @@ impl MapOptions {
     /// The layout used to name the offset in error messages (default [`PKTMAP`]).
     pub fn layout(mut self, layout: &'static Layout) -> Self {
         self.layout = layout;
-        self
-    }
-
-    /// Adds the kernel's own `MAP_POPULATE` to the `mmap` call: the baseline the benchmarks
-    /// compare [`MapFlags::POPULATE`] with. Not public, because `MAP_POPULATE` fails silently:
-    /// pages it could not fault in are simply left unmapped.
-    pub(crate) fn kernel_populate(mut self) -> Self {
-        self.kernel_populate = true;
         self
     }
 
@@ -370,9 +360,6 @@ impl MapOptions {
         } else {
             SysMapFlags::SHARED
         };
-        if self.kernel_populate {
-            sys |= SysMapFlags::POPULATE;
-        }
         let hint = match (fixed, self.addr) {
             (false, _) => ptr::null_mut(),
             (true, Some(addr)) => {

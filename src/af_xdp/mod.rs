@@ -6,14 +6,13 @@
 //! registers the UMEM (`XDP_UMEM_REG`), sizes the four rings and reads their offsets
 //! (`XDP_MMAP_OFFSETS`); [`XskSocket::bind`] maps the four rings and binds to a queue, in that
 //! order, because the kernel refuses `mmap` once the socket is bound (`EBUSY`). Frames reach
-//! the socket only through an XDP program that redirects into an XSKMAP: [`XskRedirect`].
+//! the socket only through an XDP program that redirects into an XSKMAP (libxdp's, the
+//! application's own, or the test bed's `XskRedirect`).
 //!
 //! pktmap checks before the syscall what the kernel also refuses, so the errno is the same
 //! (`EINVAL`), but the message names the ring and its size: an offset that matches no ring
 //! (the kernel's `xsk_mmap` only compares against the four `XDP_*PGOFF_*` values) and a length
 //! longer than the page-rounded ring.
-//!
-//! [`testbed`] makes a veth pair in two fresh network namespaces, for examples and tests.
 //!
 //! # Drop order
 //! [`Xsk`] drops its ring mappings, then the socket, then the UMEM. The kernel pins the UMEM's
@@ -26,10 +25,6 @@
 //! as libxdp's `xsk.h` does.
 #![allow(unsafe_code)]
 
-pub mod redirect;
-pub mod testbed;
-
-pub use redirect::XskRedirect;
 pub use rustix::net::xdp::{XdpDesc, XdpDescOptions};
 
 use crate::offset::{af_xdp as types, Layout, AF_XDP, PAGE_SIZE};

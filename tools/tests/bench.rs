@@ -2,7 +2,7 @@
 //!
 //! No timing is asserted: only fault counts (deterministic enough) and bookkeeping.
 
-use pktmap::bench::{self, run_group, Backing, Cell, HugePages, Mode, Plan, Sample, Target};
+use pktmap_tools::bench::{self, run_group, Backing, Cell, HugePages, Mode, Plan, Sample, Target};
 use std::time::Duration;
 
 /// Shared-memory THP would fault 2 MiB at a time and change the counts; this checks the
@@ -208,7 +208,6 @@ fn report_tables_json_and_ratios() {
     assert_eq!(json.matches("\"mode\":").count(), 8);
     assert!(json.contains("\"touch_faults_per_page\":"));
     assert!(json.contains("\"mode\":\"madv_populate_write\""));
-    #[cfg(feature = "cli")]
     {
         let svg = bench::plot::svg(&r).unwrap();
         assert!(svg.contains("<svg") && svg.contains("read fault-in"));
