@@ -10,7 +10,7 @@
 #![allow(unsafe_code)]
 
 use crate::offset::PKTMAP;
-use crate::resource::{errno, MapFlags, MapOptions, Mapping};
+use crate::resource::{MapFlags, MapOptions, Mapping};
 use rustix::fd::BorrowedFd;
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
 use std::ptr::NonNull;
@@ -113,7 +113,8 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
             unsafe { *p_out = p.as_ptr() };
             0
         }
-        Err(e) => -errno(&e).unwrap_or(libc::EINVAL),
+        // Every error the library makes carries an errno; EINVAL is only a fallback.
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
 }
 
@@ -136,6 +137,6 @@ pub unsafe extern "C" fn pktmap_resource_munmap(p: *mut c_void, bytes: c_int) ->
     let mapping = unsafe { Mapping::from_raw(p, len, MapFlags::empty()) };
     match mapping.unmap() {
         Ok(()) => 0,
-        Err(e) => -errno(&e).unwrap_or(libc::EINVAL),
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
 }

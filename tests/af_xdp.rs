@@ -10,7 +10,7 @@
 mod common;
 
 use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskSocket};
-use pktmap::resource::{errno, MapFlags};
+use pktmap::resource::MapFlags;
 use pktmap_testbed::{
     echo, frame, require_root, PacketSocket, Side, VethPair, XskRedirect, ETHERTYPE,
 };
@@ -149,7 +149,7 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
     let sock = XskSocket::new(Umem::new(64, 2048).unwrap(), sizes).unwrap();
     for off in [0x4000_0000u64, 0x1000, 0x2_0000_0000, 0x8000_1000] {
         let e = sock.map_offset(off, PAGE, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
         assert_eq!(
             raw_mmap(&sock, off, PAGE),
             Err(libc::EINVAL),
@@ -164,7 +164,7 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
         assert_eq!(raw_mmap(&sock, ring.offset(), fits), Ok(()));
         let over = fits + PAGE;
         let e = sock.map(ring, over, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap {ring:?}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {ring:?}: {e}");
         assert!(e.to_string().contains(ring.name()), "{e}");
         assert_eq!(raw_mmap(&sock, ring.offset(), over), Err(libc::EINVAL));
         eprintln!("{ring:?} ring of {size} bytes, {over} asked: pktmap EINVAL, raw mmap EINVAL");
