@@ -13,7 +13,7 @@
 use crate::offset::{ResourceType, PKTMAP};
 use crate::resource::{MapFlags, MapOptions, Mapping};
 use crate::{Error, Result};
-use pktmap_abi::ioctl::{self, PoolCreate, PoolInfo, ResourceId, RingCreate, RingInfo, State};
+use pktmap_abi::ioctl::{self, ResourceId};
 use std::ffi::c_ulong;
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -23,15 +23,15 @@ use std::path::Path;
 /// The device node the driver registers.
 pub const DEVICE_PATH: &str = "/dev/pktmap";
 
-/// How a pool's pages reach a mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Fill {
-    /// Every page is inserted at `mmap` time.
-    Eager,
-    /// Pages are inserted by the fault handler as they are touched (or prefaulted by
-    /// [`MapFlags::POPULATE`]).
-    Lazy,
-}
+/// How a pool's pages reach a mapping: [`Fill::Eager`] inserts every page at `mmap` time,
+/// [`Fill::Lazy`] from the fault handler as pages are touched (or prefaulted by
+/// [`MapFlags::POPULATE`]). The driver's own enum (`pktmap_abi::plan::Fill`), so both sides
+/// name it alike.
+pub use pktmap_abi::plan::Fill;
+
+/// The ioctl arguments and results [`Device`] hands out and takes, as the driver defines them
+/// (`pktmap-abi`, `#[repr(C)]`, mirrored by `include/pktmap.h`).
+pub use pktmap_abi::ioctl::{PoolCreate, PoolInfo, RingCreate, RingInfo, State, STATE_MAGIC};
 
 /// An open `/dev/pktmap`: one independent context of pools and rings.
 ///
@@ -296,7 +296,7 @@ impl Device {
 /// # Examples
 /// ```
 /// use pktmap::device::state_from_bytes;
-/// use pktmap_abi::ioctl::STATE_MAGIC;
+/// use pktmap::device::STATE_MAGIC;
 /// let mut page = [0u8; 56];
 /// page[..8].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
 /// page[8] = 2; // two pools
@@ -321,14 +321,10 @@ pub fn state_from_bytes(bytes: &[u8]) -> Result<State> {
         faults_served: next()?,
         live_mappings: next()?,
     };
-    if state.magic != ioctl::STATE_MAGIC {
+    if state.magic != STATE_MAGIC {
         return Err(Error::refused(
             libc::EIO,
-            format!(
-                "STATE magic {:#x}, want {:#x}",
-                state.magic,
-                ioctl::STATE_MAGIC
-            ),
+            format!("STATE magic {:#x}, want {:#x}", state.magic, STATE_MAGIC),
         ));
     }
     Ok(state)

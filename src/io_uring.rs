@@ -39,9 +39,8 @@ use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::io_uring::{
     io_uring_buf, io_uring_buf_reg, io_uring_cqe, io_uring_enter, io_uring_enter_arg,
-    io_uring_getevents_arg, io_uring_params, io_uring_ptr, io_uring_register, io_uring_setup,
-    IoringEnterFlags, IoringFeatureFlags, IoringOp, IoringRegisterOp, IoringSetupFlags,
-    IoringSqeFlags, Timespec,
+    io_uring_getevents_arg, io_uring_ptr, io_uring_register, io_uring_setup, IoringEnterFlags,
+    IoringFeatureFlags, IoringOp, IoringRegisterOp, IoringSetupFlags, IoringSqeFlags, Timespec,
 };
 use std::ffi::c_void;
 use std::mem::size_of;
@@ -50,7 +49,7 @@ use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub use rustix::io_uring::io_uring_sqe;
+pub use rustix::io_uring::{io_uring_params, io_uring_sqe};
 
 /// The layout io_uring's offsets follow: [`IO_URING`], for naming a mapping by (type, id).
 ///

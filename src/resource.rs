@@ -28,7 +28,10 @@ use crate::error::{Context, Error, Result};
 use crate::offset::{Layout, PAGE_SIZE};
 use bitflags::bitflags;
 use rustix::fd::AsFd;
-use rustix::mm::{self, Advice, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
+use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
+
+/// The advice [`Mapping::advise`] takes (`MADV_*`), re-exported from rustix.
+pub use rustix::mm::Advice;
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 

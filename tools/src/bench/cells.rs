@@ -1,4 +1,4 @@
-//! What one repetition maps and touches: [`Backing`], [`Mode`], [`Target`] and its [`Sample`].
+//! What one repetition maps and touches: [`Backing`], [`Mode`], [`Subject`] and its [`Sample`].
 
 use super::sys;
 use pktmap::device::{Device, Fill};
@@ -53,7 +53,7 @@ impl Backing {
         Backing::LazyPool,
     ];
 
-    /// Whether the backing is a `/dev/pktmap` pool (needs [`Target::with_device`]).
+    /// Whether the backing is a `/dev/pktmap` pool (needs [`Subject::with_device`]).
     ///
     /// # Examples
     /// ```
@@ -127,7 +127,7 @@ impl Backing {
     }
 
     /// A rough cost per 4 KiB page and repetition, setup and teardown included, in ns; only
-    /// for [`Plan::estimate`](crate::bench::Plan::estimate).
+    /// for [`Schedule::estimate`](crate::bench::Schedule::estimate).
     pub(crate) fn rough_ns_per_page(self) -> f64 {
         match self {
             Backing::Existing => 1_000.0,
@@ -264,21 +264,21 @@ impl Sample {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::{Backing, Mode, Target};
-/// let mut t = Target::new(Backing::Fresh, 16 * 4096)?;
+/// use pktmap_tools::bench::{Backing, Mode, Subject};
+/// let mut t = Subject::new(Backing::Fresh, 16 * 4096)?;
 /// let s = t.run(Mode::ReadFault)?;
 /// assert_eq!(s.pages, 16);
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct Target {
+pub struct Subject {
     backing: Backing,
     len: usize,
-    state: State,
+    state: Prepared,
 }
 
 #[derive(Debug)]
-enum State {
+enum Prepared {
     Existing(OwnedFd),
     Fresh,
     Hugetlb,
@@ -289,7 +289,7 @@ enum State {
 }
 
 /// The byte offset of `faults_served` in the STATE page.
-const FAULTS_SERVED: usize = std::mem::offset_of!(pktmap_abi::ioctl::State, faults_served);
+const FAULTS_SERVED: usize = std::mem::offset_of!(pktmap::device::State, faults_served);
 
 fn memfd(len: usize, huge: bool) -> io::Result<OwnedFd> {
     let flags = if huge {
@@ -316,7 +316,7 @@ fn touch(m: &Mapping, write: bool) -> io::Result<u8> {
     Ok(acc)
 }
 
-impl Target {
+impl Subject {
     /// Prepares `len` bytes of `backing`: fills the memfd of [`Backing::Existing`], registers
     /// the ring of [`Backing::UringPbuf`].
     ///
@@ -338,15 +338,15 @@ impl Target {
                 let m = MapOptions::new(len).map(&fd, 0)?;
                 touch(&m, true)?;
                 m.unmap()?;
-                State::Existing(fd)
+                Prepared::Existing(fd)
             }
-            Backing::Fresh => State::Fresh,
-            Backing::Hugetlb => State::Hugetlb,
-            Backing::UringPbuf => State::Uring(sys::PbufRing::new(len)?),
+            Backing::Fresh => Prepared::Fresh,
+            Backing::Hugetlb => Prepared::Hugetlb,
+            Backing::UringPbuf => Prepared::Uring(sys::PbufRing::new(len)?),
             Backing::EagerPool | Backing::LazyPool => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("{backing} needs a device: use Target::with_device"),
+                    format!("{backing} needs a device: use Subject::with_device"),
                 ))
             }
         };
@@ -366,8 +366,8 @@ impl Target {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap_tools::bench::{Backing, Mode, Target};
-    /// let mut t = Target::with_device(Backing::LazyPool, 1 << 20, "/dev/pktmap".as_ref())?;
+    /// use pktmap_tools::bench::{Backing, Mode, Subject};
+    /// let mut t = Subject::with_device(Backing::LazyPool, 1 << 20, "/dev/pktmap".as_ref())?;
     /// assert!(t.run(Mode::MadvPopulate)?.touch_faults == 0);
     /// # Ok(()) }
     /// ```
@@ -396,7 +396,7 @@ impl Target {
         Ok(Self {
             backing,
             len,
-            state: State::Pool(dev, pool.id, state),
+            state: Prepared::Pool(dev, pool.id, state),
         })
     }
 
@@ -420,8 +420,8 @@ impl Target {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap_tools::bench::{Backing, Target};
-    /// let t = Target::new(Backing::Fresh, 1 << 20)?;
+    /// use pktmap_tools::bench::{Backing, Subject};
+    /// let t = Subject::new(Backing::Fresh, 1 << 20)?;
     /// assert_eq!((t.pages(), t.len(), t.backing()), (256, 1 << 20, Backing::Fresh));
     /// # Ok(()) }
     /// ```
@@ -438,18 +438,18 @@ impl Target {
     pub fn run(&mut self, mode: Mode) -> io::Result<Sample> {
         let owned;
         let (fd, offset, layout) = match &self.state {
-            State::Existing(fd) => (fd.as_fd(), 0, &PKTMAP),
-            State::Fresh | State::Hugetlb => {
-                owned = memfd(self.len, matches!(self.state, State::Hugetlb))?;
+            Prepared::Existing(fd) => (fd.as_fd(), 0, &PKTMAP),
+            Prepared::Fresh | Prepared::Hugetlb => {
+                owned = memfd(self.len, matches!(self.state, Prepared::Hugetlb))?;
                 (owned.as_fd(), 0, &PKTMAP)
             }
-            State::Uring(ring) => {
+            Prepared::Uring(ring) => {
                 let off = IO_URING
                     .encode(io_uring::PBUF_RING, u64::from(ring.bgid))
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 (ring.fd.as_fd(), off, &IO_URING)
             }
-            State::Pool(dev, id, _) => (dev.as_fd(), ResourceType::Pool.offset(*id), &PKTMAP),
+            Prepared::Pool(dev, id, _) => (dev.as_fd(), ResourceType::Pool.offset(*id), &PKTMAP),
         };
         let s0 = self.faults_served()?;
         let f0 = sys::minor_faults()?;
@@ -488,7 +488,7 @@ impl Target {
     /// 0 for backings that are not `/dev/pktmap` pools.
     fn faults_served(&self) -> io::Result<u64> {
         match &self.state {
-            State::Pool(_, _, state) => {
+            Prepared::Pool(_, _, state) => {
                 let mut word = [0u8; 8];
                 state.read_at(FAULTS_SERVED, &mut word)?;
                 Ok(u64::from_ne_bytes(word))

@@ -17,7 +17,7 @@
 //! | [`Backing::Fresh`] | a new memfd: every page is allocated and zeroed by the fault |
 //! | [`Backing::Hugetlb`] | a new `MFD_HUGETLB` memfd of 2 MiB pages, reserved for the run through `/proc/sys/vm/nr_hugepages` ([`HugePages`]) and given back after |
 //! | [`Backing::UringPbuf`] | an io_uring provided-buffer ring the kernel allocated (`IOU_PBUF_RING_MMAP`), at `IORING_OFF_PBUF_RING`, encoded with the [`IO_URING` layout](pktmap::offset::IO_URING) |
-//! | [`Backing::EagerPool`], [`Backing::LazyPool`] | a `/dev/pktmap` pool ([`Device`](pktmap::device::Device)) created once; eager pools insert every page at `mmap`, lazy ones from the fault handler ([`Target::with_device`], `pktmap bench --device`) |
+//! | [`Backing::EagerPool`], [`Backing::LazyPool`] | a `/dev/pktmap` pool ([`Device`](pktmap::device::Device)) created once; eager pools insert every page at `mmap`, lazy ones from the fault handler ([`Subject::with_device`], `pktmap bench --device`) |
 //!
 //! The harness is split by concern: [`cells`] (what one repetition maps and touches),
 //! [`stats`] (medians and cells), [`schedule`] (plans, round-robin groups, the run),
@@ -27,8 +27,8 @@
 //! # Examples
 //! ```
 //! # fn main() -> std::io::Result<()> {
-//! use pktmap_tools::bench::{Backing, Mode, Target};
-//! let mut t = Target::new(Backing::Existing, 64 * 4096)?;
+//! use pktmap_tools::bench::{Backing, Mode, Subject};
+//! let mut t = Subject::new(Backing::Existing, 64 * 4096)?;
 //! let s = t.run(Mode::WriteFault)?;
 //! assert_eq!(s.pages, 64);
 //! // A write to a page of a fresh mapping takes one fault, even if the page exists.
@@ -46,10 +46,10 @@ pub mod schedule;
 pub mod stats;
 mod sys;
 
-pub use cells::{Backing, Mode, Sample, Target, HUGE_PAGE, PAGE, PBUF_MAX_LEN};
+pub use cells::{Backing, Mode, Sample, Subject, HUGE_PAGE, PAGE, PBUF_MAX_LEN};
 pub use machine::{free_huge_pages, load_average, utc_date, ExitOnSignal, HugePages, Machine};
 pub use report::{size_name, FaultCheck, Report};
-pub use schedule::{run, run_group, run_interleaved, Plan, Progress};
+pub use schedule::{run, run_group, run_interleaved, Progress, Schedule};
 pub use stats::{Cell, Stats};
 
 pub(crate) const KIB: usize = 1024;
@@ -66,7 +66,7 @@ mod tests {
         assert!(!Backing::UringPbuf.supports(2 * PBUF_MAX_LEN));
         assert!(!Backing::UringPbuf.supports(3 * PAGE));
         assert!(!Backing::Existing.supports(100));
-        assert!(Target::new(Backing::Hugetlb, PAGE).is_err());
+        assert!(Subject::new(Backing::Hugetlb, PAGE).is_err());
     }
 
     fn report(cells: Vec<Cell>) -> Report {
@@ -173,10 +173,10 @@ mod tests {
 
     #[test]
     fn estimate_counts_min_rounds() {
-        let p = Plan {
+        let p = Schedule {
             groups: vec![(Backing::Fresh, 256 * MIB)],
             budget: Duration::ZERO,
-            ..Plan::standard()
+            ..Schedule::standard()
         };
         // 6 rounds × 4 modes × 65536 pages × 4 µs ≈ 6.3 s.
         let e = p.estimate().as_secs_f64();

@@ -45,9 +45,9 @@ fn y_ticks(lo: f64, hi: f64) -> Vec<f64> {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::{plot, run, Backing, Plan};
-/// let plan = Plan { groups: vec![(Backing::Existing, 4096), (Backing::Existing, 65536)],
-///                   ..Plan::quick() };
+/// use pktmap_tools::bench::{plot, run, Backing, Schedule};
+/// let plan = Schedule { groups: vec![(Backing::Existing, 4096), (Backing::Existing, 65536)],
+///                   ..Schedule::quick() };
 /// let svg = plot::svg(&run(&plan, &mut |_| {})?)?;
 /// assert!(svg.starts_with("<svg") && svg.contains("MAP_POPULATE"));
 /// # Ok(()) }

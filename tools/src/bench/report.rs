@@ -286,8 +286,8 @@ impl Report {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap_tools::bench::{run, Backing, Mode, Plan};
-    /// let plan = Plan { groups: vec![(Backing::Existing, 8 * 4096)], ..Plan::quick() };
+    /// use pktmap_tools::bench::{run, Backing, Mode, Schedule};
+    /// let plan = Schedule { groups: vec![(Backing::Existing, 8 * 4096)], ..Schedule::quick() };
     /// let r = run(&plan, &mut |_| {})?;
     /// assert_eq!(r.groups(), vec![(Backing::Existing, 8 * 4096)]);
     /// assert_eq!(r.modes().len(), 4);

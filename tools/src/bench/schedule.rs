@@ -1,9 +1,9 @@
-//! How long and in which order groups run: [`Plan`], the round-robin [`run_group`] and
+//! How long and in which order groups run: [`Schedule`], the round-robin [`run_group`] and
 //! [`run_interleaved`], [`Progress`], and the whole [`run`].
 
 use super::machine::{free_huge_pages, load_average, HugePages, Machine};
 use super::{
-    size_name, sys, Backing, Cell, Mode, Report, Sample, Target, HUGE_PAGE, KIB, MIB, PAGE,
+    size_name, sys, Backing, Cell, Mode, Report, Sample, Subject, HUGE_PAGE, KIB, MIB, PAGE,
     PBUF_MAX_LEN,
 };
 use std::fmt::Write as _;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// How long and how often each group runs.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Plan {
+pub struct Schedule {
     /// The (backing, size) groups, in order.
     pub groups: Vec<(Backing, usize)>,
     /// The modes each group measures.
@@ -30,7 +30,7 @@ pub struct Plan {
     pub device: Option<PathBuf>,
 }
 
-impl Plan {
+impl Schedule {
     /// The default matrix: 4 KiB to 256 MiB for memfds (64 MiB is the probe's size), 2 MiB
     /// to 256 MiB for hugetlb,
     /// 4 KiB to 512 KiB (the largest ring) for io_uring, all four modes, at least 5 measured
@@ -38,12 +38,12 @@ impl Plan {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_tools::bench::Plan;
-    /// let p = Plan::standard();
+    /// use pktmap_tools::bench::Schedule;
+    /// let p = Schedule::standard();
     /// assert!(p.groups.iter().any(|&(_, len)| len == 256 << 20));
     /// assert!(p.estimate() < std::time::Duration::from_secs(120));
     /// ```
-    pub fn standard() -> Plan {
+    pub fn standard() -> Schedule {
         let memfd = [4 * KIB, 64 * KIB, 2 * MIB, 16 * MIB, 64 * MIB, 256 * MIB];
         let mut groups = Vec::new();
         for backing in [Backing::Existing, Backing::Fresh] {
@@ -51,7 +51,7 @@ impl Plan {
         }
         groups.extend([2 * MIB, 16 * MIB, 64 * MIB, 256 * MIB].map(|len| (Backing::Hugetlb, len)));
         groups.extend([4 * KIB, 64 * KIB, PBUF_MAX_LEN].map(|len| (Backing::UringPbuf, len)));
-        Plan {
+        Schedule {
             groups,
             modes: Mode::ALL.to_vec(),
             warmup: 1,
@@ -66,20 +66,20 @@ impl Plan {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_tools::bench::{Backing, Plan};
-    /// let p = Plan::quick().only(&[Backing::Fresh]);
+    /// use pktmap_tools::bench::{Backing, Schedule};
+    /// let p = Schedule::quick().only(&[Backing::Fresh]);
     /// assert!(p.groups.iter().all(|&(b, _)| b == Backing::Fresh));
     /// assert_eq!(p.huge_pages_needed(), 0);
-    /// assert_eq!(Plan::quick().huge_pages_needed(), 1);
+    /// assert_eq!(Schedule::quick().huge_pages_needed(), 1);
     /// ```
-    pub fn quick() -> Plan {
+    pub fn quick() -> Schedule {
         let mut groups = Vec::new();
         for backing in [Backing::Existing, Backing::Fresh] {
             groups.extend([4 * KIB, 256 * KIB, 2 * MIB].map(|len| (backing, len)));
         }
         groups.push((Backing::Hugetlb, 2 * MIB));
         groups.extend([4 * KIB, 64 * KIB].map(|len| (Backing::UringPbuf, len)));
-        Plan {
+        Schedule {
             groups,
             modes: Mode::ALL.to_vec(),
             warmup: 1,
@@ -91,19 +91,19 @@ impl Plan {
     }
 
     /// Adds eager and lazy pool groups of the `/dev/pktmap` at `device`, at the sizes the plan
-    /// maps memfds at ([`Plan::standard`]: 4 KiB to 256 MiB; [`Plan::quick`]: up to 2 MiB),
+    /// maps memfds at ([`Schedule::standard`]: 4 KiB to 256 MiB; [`Schedule::quick`]: up to 2 MiB),
     /// or at the standard sizes if it has no memfd group.
     ///
     /// # Examples
     /// ```
-    /// use pktmap_tools::bench::{Backing, Plan};
-    /// let p = Plan::quick().with_device_pools("/dev/pktmap".as_ref());
+    /// use pktmap_tools::bench::{Backing, Schedule};
+    /// let p = Schedule::quick().with_device_pools("/dev/pktmap".as_ref());
     /// assert!(p.groups.contains(&(Backing::EagerPool, 4096)));
     /// assert!(p.groups.iter().all(|&(_, len)| len <= 2 << 20));
-    /// let p = Plan::standard().with_device_pools("/dev/pktmap".as_ref());
+    /// let p = Schedule::standard().with_device_pools("/dev/pktmap".as_ref());
     /// assert!(p.groups.contains(&(Backing::LazyPool, 256 << 20)));
     /// ```
-    pub fn with_device_pools(mut self, device: &Path) -> Plan {
+    pub fn with_device_pools(mut self, device: &Path) -> Schedule {
         self.device = Some(device.to_path_buf());
         let mut sizes: Vec<usize> = Vec::new();
         for &(b, len) in &self.groups {
@@ -124,7 +124,7 @@ impl Plan {
     }
 
     /// Keeps only the groups whose backing is in `backings`.
-    pub fn only(mut self, backings: &[Backing]) -> Plan {
+    pub fn only(mut self, backings: &[Backing]) -> Schedule {
         self.groups.retain(|(b, _)| backings.contains(b));
         self
     }
@@ -171,9 +171,9 @@ impl Plan {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::{run_group, Backing, Mode, Target};
+/// use pktmap_tools::bench::{run_group, Backing, Mode, Subject};
 /// use std::time::Duration;
-/// let mut t = Target::new(Backing::Existing, 8 * 4096)?;
+/// let mut t = Subject::new(Backing::Existing, 8 * 4096)?;
 /// let cells = run_group(&mut t, &[Mode::WriteFault, Mode::ReadFault], 0, 3, 3,
 ///                       Duration::ZERO, &mut || false)?;
 /// assert_eq!(cells.len(), 2);
@@ -181,7 +181,7 @@ impl Plan {
 /// # Ok(()) }
 /// ```
 pub fn run_group(
-    target: &mut Target,
+    target: &mut Subject,
     modes: &[Mode],
     warmup: usize,
     min_rounds: usize,
@@ -211,9 +211,9 @@ pub fn run_group(
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::{run_interleaved, Backing, Mode, Target};
+/// use pktmap_tools::bench::{run_interleaved, Backing, Mode, Subject};
 /// use std::time::Duration;
-/// let mut ts = [Target::new(Backing::Existing, 4 * 4096)?, Target::new(Backing::Fresh, 4 * 4096)?];
+/// let mut ts = [Subject::new(Backing::Existing, 4 * 4096)?, Subject::new(Backing::Fresh, 4 * 4096)?];
 /// let cells = run_interleaved(&mut ts, &[Mode::WriteFault], 0, 2, 2, Duration::ZERO,
 ///                             &mut || false)?;
 /// assert_eq!(cells.iter().map(|c| c.backing).collect::<Vec<_>>(),
@@ -221,7 +221,7 @@ pub fn run_group(
 /// # Ok(()) }
 /// ```
 pub fn run_interleaved(
-    targets: &mut [Target],
+    targets: &mut [Subject],
     modes: &[Mode],
     warmup: usize,
     min_rounds: usize,
@@ -323,13 +323,13 @@ impl Progress {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::{run, Backing, Plan};
-/// let plan = Plan { groups: vec![(Backing::Existing, 4 * 4096)], ..Plan::quick() };
+/// use pktmap_tools::bench::{run, Backing, Schedule};
+/// let plan = Schedule { groups: vec![(Backing::Existing, 4 * 4096)], ..Schedule::quick() };
 /// let report = run(&plan, &mut |_| {})?;
 /// assert_eq!(report.cells.len(), 4);
 /// # Ok(()) }
 /// ```
-pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Report> {
+pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<Report> {
     let mut machine = Machine::read();
     let start = Instant::now();
     let estimate = plan.estimate();
@@ -385,8 +385,8 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&Progress)) -> io::Result<Repor
             }
         }
         let prepare = |backing: Backing| match (&plan.device, backing.needs_device()) {
-            (Some(dev), true) => Target::with_device(backing, len, dev),
-            _ => Target::new(backing, len),
+            (Some(dev), true) => Subject::with_device(backing, len, dev),
+            _ => Subject::new(backing, len),
         };
         // An eager pool runs interleaved with the lazy pool of the same size, if planned.
         let partner = plan

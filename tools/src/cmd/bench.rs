@@ -2,7 +2,7 @@
 
 use super::invalid;
 use clap::Args;
-use pktmap_tools::bench::{self, Backing, Plan};
+use pktmap_tools::bench::{self, Backing, Schedule};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -131,9 +131,9 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
         }
     }
     let mut plan = if a.quick {
-        Plan::quick()
+        Schedule::quick()
     } else {
-        Plan::standard()
+        Schedule::standard()
     };
     if let Some(dev) = &a.device {
         // Fail early and clearly rather than skipping every pool group.
