@@ -3,10 +3,12 @@
 //! The device-wide state: the STATE page, the counters it shows, and the page budget.
 //!
 //! Counters are atomics, so no fault, `mmap` or `.close` of any process serialises on a lock of
-//! ours. The STATE page is republished after every change under a seqcount (the `sequence`
-//! word: odd while the page is being written), by whichever thread wins a try-lock; a thread
-//! that loses leaves a `dirty` mark the winner sees before it lets go, so the page never
-//! misses a change and no thread ever waits for another.
+//! ours. The event counters a fault changes (`pages_mapped`, `faults_served`) live in the STATE
+//! page itself and are incremented there atomically, so a fault publishes nothing else. The
+//! gauges are republished after every change under a seqcount (the `sequence` word: odd while
+//! the page is being written), by whichever thread wins a try-lock; a thread that loses leaves
+//! a `dirty` mark the winner sees before it lets go, so the page never misses a change and no
+//! thread ever waits for another.
 #![forbid(unsafe_code)]
 
 use crate::abi::ioctl::{State, STATE_MAGIC};
@@ -16,7 +18,8 @@ use core::mem::offset_of;
 use core::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
-/// The counters of [`State`], one atomic each.
+/// The gauges of [`State`], one atomic each (the event counters live in the page:
+/// [`Device::count_event`]).
 #[derive(Default)]
 pub struct Counters {
     /// Live pools.
@@ -25,12 +28,17 @@ pub struct Counters {
     pub rings: AtomicU64,
     /// Pages held by live pools and rings.
     pub pages_allocated: AtomicU64,
-    /// Pages inserted into user mappings.
-    pub pages_mapped: AtomicU64,
-    /// Faults served.
-    pub faults_served: AtomicU64,
     /// Live VMAs.
     pub live_mappings: AtomicU64,
+}
+
+/// An event counter of [`State`], kept in the STATE page itself.
+#[derive(Clone, Copy)]
+pub enum Event {
+    /// `pages_mapped`: pages inserted into user mappings.
+    PagesMapped,
+    /// `faults_served`: faults the `.fault` handler served.
+    FaultsServed,
 }
 
 /// Adds `n` to a counter.
@@ -62,17 +70,17 @@ pub struct Device {
     sequence: AtomicU64,
 }
 
-/// The offset of each published word in the STATE page (all but `sequence`).
-const WORDS: [usize; 8] = [
+/// The offset of each word the publisher writes (the gauges, magic and budget).
+const WORDS: [usize; 6] = [
     offset_of!(State, magic),
     offset_of!(State, pools),
     offset_of!(State, rings),
     offset_of!(State, pages_allocated),
-    offset_of!(State, pages_mapped),
-    offset_of!(State, faults_served),
     offset_of!(State, live_mappings),
     offset_of!(State, pages_budget),
 ];
+const PAGES_MAPPED: usize = offset_of!(State, pages_mapped);
+const FAULTS_SERVED: usize = offset_of!(State, faults_served);
 const SEQUENCE: usize = offset_of!(State, sequence);
 
 impl Device {
@@ -104,6 +112,16 @@ impl Device {
         self.publish();
     }
 
+    /// Adds `n` to an event counter, in the STATE page (no publication needed).
+    pub fn count_event(&self, event: Event, n: u64) {
+        let offset = match event {
+            Event::PagesMapped => PAGES_MAPPED,
+            Event::FaultsServed => FAULTS_SERVED,
+        };
+        // A `#[repr(C)]` offset of a `u64`: aligned and inside the page, so it cannot fail.
+        let _ = self.state_page.fetch_add_u64(offset, n);
+    }
+
     /// Reserves `pages` of the device-wide budget for a new pool or ring.
     ///
     /// # Errors
@@ -125,8 +143,8 @@ impl Device {
         self.update(|c| sub(&c.pages_allocated, pages, "pages_allocated"));
     }
 
-    /// The words of `State` as the counters are now.
-    fn words(&self) -> [u64; 8] {
+    /// The words the publisher writes, as the counters are now (in [`WORDS`] order).
+    fn words(&self) -> [u64; 6] {
         let c = &self.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
@@ -134,8 +152,6 @@ impl Device {
             load(&c.pools),
             load(&c.rings),
             load(&c.pages_allocated),
-            load(&c.pages_mapped),
-            load(&c.faults_served),
             load(&c.live_mappings),
             self.budget.get(),
         ]
@@ -186,6 +202,7 @@ impl Device {
             }
             fence(Ordering::Acquire);
             let w = WORDS.map(load);
+            let (pages_mapped, faults_served) = (load(PAGES_MAPPED), load(FAULTS_SERVED));
             fence(Ordering::Acquire);
             if load(SEQUENCE) == before {
                 return State {
@@ -193,10 +210,10 @@ impl Device {
                     pools: w[1],
                     rings: w[2],
                     pages_allocated: w[3],
-                    pages_mapped: w[4],
-                    faults_served: w[5],
-                    live_mappings: w[6],
-                    pages_budget: w[7],
+                    pages_mapped,
+                    faults_served,
+                    live_mappings: w[4],
+                    pages_budget: w[5],
                     sequence: before,
                 };
             }

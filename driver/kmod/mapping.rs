@@ -6,7 +6,7 @@
 use crate::abi::plan::{self, Fill, MmapRequest};
 use crate::buffer::Target;
 use crate::context::Context;
-use crate::device::{self, Device};
+use crate::device::{self, Device, Event};
 use crate::plan_err;
 use crate::sys::{
     mm::virt::{flags, Mapped, VmaNew},
@@ -77,10 +77,8 @@ pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
         }
         Fill::Lazy => 0,
     };
-    device.update(|c| {
-        device::add(&c.pages_mapped, inserted);
-        device::add(&c.live_mappings, 1);
-    });
+    device.count_event(Event::PagesMapped, inserted);
+    device.update(|c| device::add(&c.live_mappings, 1));
     Ok(vm_ops::attach(vma, mapping))
 }
 
@@ -99,10 +97,9 @@ impl VmOps for Mapping {
         let page = this.target.page(&this.device, index).ok_or(EFAULT)?;
         match fault.vma().vm_insert_page(fault.address(), page.as_page()) {
             Ok(()) => {
-                this.device.update(|c| {
-                    device::add(&c.pages_mapped, 1);
-                    device::add(&c.faults_served, 1);
-                });
+                // The fault path's only bookkeeping: two atomic adds in the STATE page.
+                this.device.count_event(Event::PagesMapped, 1);
+                this.device.count_event(Event::FaultsServed, 1);
                 Ok(())
             }
             // A concurrent fault of the same page mapped it first.

@@ -150,11 +150,15 @@ pub struct ResourceId {
 ///
 /// # Consistent snapshots
 ///
-/// The driver publishes all words under [`sequence`](Self::sequence), a seqcount: it makes the
-/// sequence odd, stores the other words, then makes it even again. A reader of a mapping takes
-/// a snapshot by reading `sequence` (retry while odd), the words, then `sequence` again, and
-/// retries if it changed. `pread` of STATE does exactly that in the driver and returns one
-/// consistent snapshot (with an even `sequence`).
+/// The driver publishes the gauges (and `magic`, `pages_budget`) under
+/// [`sequence`](Self::sequence), a seqcount: it makes the sequence odd, stores the words, then
+/// makes it even again. A reader of a mapping takes a snapshot by reading `sequence` (retry
+/// while odd), the words, then `sequence` again, and retries if it changed. `pread` of STATE
+/// does exactly that in the driver and returns one consistent snapshot (with an even
+/// `sequence`). The event counters [`pages_mapped`](Self::pages_mapped) and
+/// [`faults_served`](Self::faults_served) are incremented in place, atomically, by the fault
+/// path (which so takes no lock and publishes nothing else); each is exact when read, and may be
+/// newer than the gauges of the same snapshot.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct State {

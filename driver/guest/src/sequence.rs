@@ -665,7 +665,7 @@ impl Model {
                 } else {
                     let maywrite = !is_state && (!shared || write) && (fd.writable || !shared);
                     let file = fd.file;
-                    self.maps.push(Map {
+                    let mut map = Map {
                         file,
                         obj,
                         shared,
@@ -679,7 +679,16 @@ impl Model {
                                 copy: None,
                             })
                             .collect(),
-                    });
+                    };
+                    // MAP_POPULATE of a private writable mapping faults every page for write,
+                    // which breaks copy-on-write up front: each page is a private copy of the
+                    // resource as it is now, and later changes to the resource stay unseen.
+                    if populate && write && !shared {
+                        for p in 0..pages {
+                            map.pages[p].copy = Some(self.page_view(&map, p));
+                        }
+                    }
+                    self.maps.push(map);
                     Expect::Ok
                 };
                 Step::Mmap {

@@ -98,6 +98,24 @@ impl SharedPage {
         }))
     }
 
+    /// Adds `n` to the 64-bit word at byte `offset` atomically (`atomic64_add` on the page's
+    /// memory), for counters that live in the page itself.
+    ///
+    /// # Errors
+    /// `EINVAL` if `offset` is not 8-byte aligned or the word does not fit in the page.
+    pub fn fetch_add_u64(&self, offset: usize, n: u64) -> Result {
+        Self::check_word::<u64>(offset)?;
+        self.with_mapped(|base| {
+            // SAFETY: `base + offset` is an aligned word inside the mapped page (checked above),
+            // valid for the call. Every other access to it is atomic or a volatile word load
+            // (this driver's, and user space's through read-only mappings), none of them
+            // through a Rust reference, so an atomic view of it is sound.
+            let word = unsafe { core::sync::atomic::AtomicU64::from_ptr(base.add(offset).cast()) };
+            word.fetch_add(n, core::sync::atomic::Ordering::Relaxed);
+        });
+        Ok(())
+    }
+
     /// Stores `value` at byte `offset` with one volatile 32-bit write (`WRITE_ONCE`).
     ///
     /// # Errors
