@@ -71,7 +71,7 @@ boot_guest() {
         -nographic -no-reboot \
         -kernel "$PKTMAP_BZIMAGE" -initrd "$PKTMAP_INITRAMFS" \
         -append "console=ttyS0 panic=-1 oops=panic" \
-        </dev/null 2>&1 | tr -d '\r' >"$log" || rc=$? # pipefail: QEMU's status
+        </dev/null 2>&1 | stdbuf -oL tr -d '\r' >"$log" || rc=$? # pipefail: QEMU's status; line-buffered, so a long soak shows progress
     PKTMAP_QEMU_RC="$rc"
     export PKTMAP_QEMU_RC
 }
