@@ -233,7 +233,19 @@ impl Device {
     /// # Errors
     /// `EINVAL` for an unknown id, else as [`map`](Self::map).
     pub fn map_pool(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
-        let len = usize::try_from(self.pool_info(id)?.bytes)
+        let info = self.pool_info(id)?;
+        if info.flags & ioctl::POOL_LAZY == 0 {
+            // An eager pool's pages are all inserted, writable, at `mmap`: POPULATE's promise
+            // holds without a pass over them (the driver said so through POOL_INFO).
+            let len = usize::try_from(info.bytes)
+                .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
+            return MapOptions::new(len)
+                .flags(flags)
+                .layout(&PKTMAP)
+                .present()
+                .map(&self.file, ResourceType::Pool.offset(id));
+        }
+        let len = usize::try_from(info.bytes)
             .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
         self.map(ResourceType::Pool, id, len, flags)
     }
