@@ -24,6 +24,7 @@
 //! |---|---|---|
 //! | READONLY | `MADV_POPULATE_READ` | nothing can write it |
 //! | private (anonymous memory, `MapOptions::private`) | `MADV_POPULATE_WRITE` | only a write fault breaks copy on write |
+//! | one page | `MADV_POPULATE_WRITE` | always enough, and as cheap as a read populate and the probe below |
 //! | shared, writable | `MADV_POPULATE_READ`, then a probe: one atomic no-op write (`fetch_or(0)`) to the first page, counting the thread's minor faults (`getrusage(RUSAGE_THREAD)`) around it. No fault: the read populate mapped writable entries, done. A fault: the backing wants write notification, so `MADV_POPULATE_WRITE` follows | the protection a read fault installs is the mapping's `vm_page_prot`, the same for every page of a fresh mapping, so one page answers for all; the probe is atomic and changes no byte, so a concurrent writer (the driver, another process) loses nothing |
 //! | a `/dev/pktmap` eager pool ([`Device::map_pool`](crate::device::Device::map_pool)) | none | the driver inserted every page, writable, at `mmap` (its `PoolInfo` says eager) |
 //!
@@ -617,7 +618,9 @@ impl Mapping {
         if self.is_readonly() {
             return (READ, self.madvise_raw(Advice::LinuxPopulateRead));
         }
-        if !self.shared {
+        // One page: a write populate costs one fault, as a read populate would before the
+        // probe, so the probe could only add its cost.
+        if !self.shared || self.len() <= PAGE_SIZE as usize {
             return (WRITE, self.madvise_raw(Advice::LinuxPopulateWrite));
         }
         if let Err(e) = self.madvise_raw(Advice::LinuxPopulateRead) {
