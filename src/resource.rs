@@ -25,7 +25,8 @@
 //! | READONLY | `MADV_POPULATE_READ` | nothing can write it |
 //! | private (anonymous memory, `MapOptions::private`) | `MADV_POPULATE_WRITE` | only a write fault breaks copy on write |
 //! | one page | `MADV_POPULATE_WRITE` | always enough, and as cheap as a read populate and the probe below |
-//! | shared, writable | `MADV_POPULATE_READ`, then a probe: one atomic no-op write (`fetch_or(0)`) to the first page, counting the thread's minor faults (`getrusage(RUSAGE_THREAD)`) around it. No fault: the read populate mapped writable entries, done. A fault: the backing wants write notification, so `MADV_POPULATE_WRITE` follows | the protection a read fault installs is the mapping's `vm_page_prot`, the same for every page of a fresh mapping, so one page answers for all; the probe is atomic and changes no byte, so a concurrent writer (the driver, another process) loses nothing |
+//! | shared, writable, first page not resident (`mincore`: fresh memory, an uncached file) | `MADV_POPULATE_WRITE` | always enough; and where pages do not exist yet a read fault allocates one page anyway, after a fault-around that finds nothing |
+//! | shared, writable, first page resident | `MADV_POPULATE_READ` (fault-around maps up to 16 cached pages per fault), then a probe: one atomic no-op write (`fetch_or(0)`) to the first page, counting the thread's minor faults (`getrusage(RUSAGE_THREAD)`) around it. No fault: the read populate mapped writable entries, done. A fault: the backing wants write notification, so `MADV_POPULATE_WRITE` follows | the protection a read fault installs is the mapping's `vm_page_prot`, the same for every page of a fresh mapping, so one page answers for all; the probe is atomic and changes no byte, so a concurrent writer (the driver, another process) loses nothing |
 //! | a `/dev/pktmap` eager pool ([`Device::map_pool`](crate::device::Device::map_pool)) | none | the driver inserted every page, writable, at `mmap` (its `PoolInfo` says eager) |
 //!
 //! Measured with `pktmap bench` (the README's performance section), the shmem path costs what
@@ -623,6 +624,15 @@ impl Mapping {
         if !self.shared || self.len() <= PAGE_SIZE as usize {
             return (WRITE, self.madvise_raw(Advice::LinuxPopulateWrite));
         }
+        // A read populate wins where pages already exist (the kernel's fault-around maps up
+        // to 16 cached neighbours per fault); where they do not, each read fault still
+        // allocates one page and pays for a fault-around that finds nothing, so a write
+        // populate is cheaper. `mincore` of the first page tells which (the page cache, for a
+        // file or shmem; the page table otherwise). Either way the promise holds: a write
+        // populate always suffices, and a read populate is checked by the probe below.
+        if !self.first_page_resident() {
+            return (WRITE, self.madvise_raw(Advice::LinuxPopulateWrite));
+        }
         if let Err(e) = self.madvise_raw(Advice::LinuxPopulateRead) {
             return (READ, Err(e));
         }
@@ -637,6 +647,16 @@ impl Mapping {
         // SAFETY: Populating only faults pages in; it never changes their contents or the
         // mapping, and the range is ours by the type invariants.
         unsafe { mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice) }
+    }
+
+    /// `mincore` of the first page: whether it is resident (in the page cache for a file or
+    /// shmem, or mapped). `false` when the kernel cannot tell, which only costs speed.
+    fn first_page_resident(&self) -> bool {
+        let mut vec = [0u8; 1];
+        // SAFETY: The first page is inside the mapping (never empty) by the type invariants,
+        // and `vec` has room for the one page's status byte that mincore writes.
+        let rc = unsafe { libc::mincore(self.raw.ptr.as_ptr(), 1, vec.as_mut_ptr()) };
+        rc == 0 && vec[0] & 1 == 1
     }
 
     /// Whether writing the first page faults: one atomic no-op write (`fetch_or(0)`, which
