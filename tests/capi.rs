@@ -179,23 +179,31 @@ fn header_matches_abi() {
 }
 
 /// `scripts/install-c` into a temporary prefix, then the contract program built with nothing
-/// but `pkg-config --cflags --libs pktmap` (shared) and `pkg-config --static` with `-static`
-/// (static), run, and checked: the C user's whole path, never skipped (it fails if cargo-c
-/// cannot be installed).
+/// but `pkg-config --cflags --libs pktmap` (shared) and, from a `--static-only` prefix,
+/// `pkg-config --static --cflags --libs pktmap` (static), run, and checked: the C user's whole
+/// path, never skipped (it fails if cargo-c cannot be installed).
 #[test]
 fn installs_with_pkg_config_static_and_shared() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("c-prefix");
-    let _ = std::fs::remove_dir_all(&prefix);
-    let status = Command::new(root.join("scripts/install-c"))
-        .arg(&prefix)
-        .status()
-        .expect("running scripts/install-c");
-    assert!(
-        status.success(),
-        "scripts/install-c {} failed",
-        prefix.display()
-    );
+    let install = |name: &str, args: &[&str]| {
+        let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&prefix);
+        let status = Command::new(root.join("scripts/install-c"))
+            .args(args)
+            .arg(&prefix)
+            .status()
+            .expect("running scripts/install-c");
+        assert!(
+            status.success(),
+            "scripts/install-c {args:?} {} failed",
+            prefix.display()
+        );
+        prefix
+    };
+    let prefix = install("c-prefix", &[]);
+    let static_prefix = install("c-prefix-static", &["--static-only"]);
+    assert!(static_prefix.join("lib/libpktmap.a").exists());
+    assert!(!static_prefix.join("lib/libpktmap.so").exists());
     let lib = prefix.join("lib");
     for f in ["libpktmap.a", "libpktmap.so", "pkgconfig/pktmap.pc"] {
         assert!(lib.join(f).exists(), "{f} not installed");
@@ -224,7 +232,7 @@ fn installs_with_pkg_config_static_and_shared() {
         .unwrap()
         .is_symlink());
 
-    let pkg_config = |args: &[&str]| -> Vec<String> {
+    let pkg_config = |lib: &Path, args: &[&str]| -> Vec<String> {
         let out = Command::new("pkg-config")
             .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
             .args(args)
@@ -246,10 +254,10 @@ fn installs_with_pkg_config_static_and_shared() {
             .arg("-o")
             .arg(&exe);
         if linkage == "static" {
-            cc.arg("-static")
-                .args(pkg_config(&["--static", "--cflags", "--libs"]));
+            let lib = static_prefix.join("lib");
+            cc.args(pkg_config(&lib, &["--static", "--cflags", "--libs"]));
         } else {
-            cc.args(pkg_config(&["--cflags", "--libs"]));
+            cc.args(pkg_config(&lib, &["--cflags", "--libs"]));
         }
         let status = cc.status().expect("a C compiler (cc)");
         assert!(
