@@ -23,7 +23,7 @@
 //! ([`Mapping::read_at`], [`Mapping::write_at`]) and slices are `unsafe`.
 #![allow(unsafe_code)]
 
-use crate::offset::{Layout, PKTMAP};
+use crate::offset::{Layout, Region, PAGE_SIZE, PKTMAP};
 use bitflags::bitflags;
 use rustix::fd::AsFd;
 use rustix::mm::{self, Advice, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
@@ -464,6 +464,53 @@ pub fn map_resource<Fd: AsFd>(
     MapOptions::new(len)
         .flags(flags)
         .layout(layout)
+        .map(fd, offset)
+}
+
+/// `mmap` of a [`Region`] of `fd`—Map a region by what it is, with its length checked once.
+///
+/// `size` is the region's size in bytes as the kernel allocated it, when the caller knows it.
+/// A `len` longer than `size` rounded up to whole pages is refused with `EINVAL` before the
+/// syscall, naming the region: some kernels accept such a length and leave the tail of the
+/// mapping unbacked, so touching it raises `SIGBUS`.
+///
+/// # Errors
+/// `EINVAL` (before any call) if the region does not encode or `len` is too long; otherwise as
+/// [`MapOptions::map`].
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::offset::{ResourceId, ResourceType};
+/// use pktmap::resource::{map_region, MapFlags};
+/// let dev = std::fs::File::open("/dev/pktmap")?;
+/// let state = ResourceId { ty: ResourceType::State, id: 0 };
+/// let m = map_region(&dev, state, Some(4096), 4096, MapFlags::READONLY)?;
+/// assert!(map_region(&dev, state, Some(4096), 8192, MapFlags::READONLY).is_err());
+/// # Ok(()) }
+/// ```
+pub fn map_region<R: Region, Fd: AsFd>(
+    fd: Fd,
+    region: R,
+    size: Option<usize>,
+    len: usize,
+    flags: MapFlags,
+) -> io::Result<Mapping> {
+    let offset = region.offset()?;
+    if let Some(size) = size {
+        let page = PAGE_SIZE as usize;
+        let limit = size.checked_next_multiple_of(page).unwrap_or(usize::MAX);
+        if len > limit {
+            return Err(invalid_input(format!(
+                "{} {} is {size} bytes ({limit} page-rounded); refusing to map {len}",
+                R::LAYOUT.name,
+                region.name()
+            )));
+        }
+    }
+    MapOptions::new(len)
+        .flags(flags)
+        .layout(R::LAYOUT)
         .map(fd, offset)
 }
 
