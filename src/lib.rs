@@ -31,6 +31,7 @@ pub mod io_uring;
 pub mod maps;
 pub mod offset;
 pub mod resource;
+pub mod sock_diag;
 pub mod volatile;
 
 /// The README's Rust examples, compiled (and, where not `no_run`, run) as doctests.

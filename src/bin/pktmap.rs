@@ -320,6 +320,7 @@ fn list_maps(pid: Option<u32>, all: bool, json: bool) -> io::Result<()> {
                     Name::Undecodable { layout, .. } => {
                         (json_str(layout.name), "null".into(), "null".into())
                     }
+                    Name::PacketMmap => (json_str("af_packet"), json_str("PACKET_MMAP"), "null".into()),
                     Name::Unknown => ("null".into(), "null".into(), "null".into()),
                 };
                 format!(
