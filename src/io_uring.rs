@@ -47,13 +47,13 @@
 
 use crate::offset::{io_uring as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
+use crate::{Error, Result};
 use linux_raw_sys::io_uring::io_uring_register_pbuf_ring_flags::IOU_PBUF_RING_MMAP;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::io_uring::{
     io_uring_buf, io_uring_buf_reg, io_uring_enter, io_uring_enter_arg, io_uring_getevents_arg,
-    io_uring_params, io_uring_ptr, io_uring_register, io_uring_setup, IoringEnterFlags,
-    IoringFeatureFlags, IoringOp, IoringRecvFlags, IoringRegisterOp, IoringSetupFlags,
-    IoringSqFlags, IoringSqeFlags, Timespec,
+    io_uring_ptr, io_uring_register, io_uring_setup, IoringEnterFlags, IoringFeatureFlags,
+    IoringOp, IoringRecvFlags, IoringRegisterOp, IoringSqFlags, IoringSqeFlags, Timespec,
 };
 use std::ffi::c_void;
 use std::io;
@@ -63,7 +63,7 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-pub use rustix::io_uring::{io_uring_sqe, IoringCqeFlags};
+pub use rustix::io_uring::{io_uring_params, io_uring_sqe, IoringCqeFlags, IoringSetupFlags};
 
 /// The layout io_uring's offsets follow: [`IO_URING`], for naming a mapping by (type, id).
 ///
@@ -102,14 +102,6 @@ const CQE_SIZE: usize = 16;
 const SQE_SIZE: usize = 64;
 /// `IORING_REGISTER_MEM_REGION`, which rustix's [`IoringRegisterOp`] lacks.
 const REGISTER_MEM_REGION: libc::c_uint = 34;
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-fn os(e: rustix::io::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
-}
 
 /// One region of an io_uring instance that `mmap` can map.
 ///
@@ -248,7 +240,7 @@ impl IoUring {
     /// # References
     /// - [Linux `io_uring_setup(2)`](https://man7.org/linux/man-pages/man2/io_uring_setup.2.html)
     #[doc(alias = "io_uring_setup")]
-    pub fn new(entries: u32) -> io::Result<Self> {
+    pub fn new(entries: u32) -> Result<Self> {
         Self::with_params(entries, io_uring_params::default())
     }
 
@@ -276,16 +268,16 @@ impl IoUring {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "io_uring_setup")]
-    pub fn with_params(entries: u32, mut params: io_uring_params) -> io::Result<Self> {
+    pub fn with_params(entries: u32, mut params: io_uring_params) -> Result<Self> {
         if params.flags.contains(IoringSetupFlags::NO_MMAP) {
-            return Err(invalid(
-                "IORING_SETUP_NO_MMAP rings live in the caller's memory: nothing to map".into(),
+            return Err(Error::invalid(
+                "IORING_SETUP_NO_MMAP rings live in the caller's memory: nothing to map",
             ));
         }
         // SAFETY: `params` is a valid io_uring_params. Without NO_MMAP (refused above) the
         // kernel reads no user address from it; an ATTACH_WQ `wq_fd` is an fd number the
         // kernel looks up and refuses if it is not an io_uring. It writes the offsets back.
-        let fd = unsafe { io_uring_setup(entries, &mut params) }.map_err(os)?;
+        let fd = unsafe { io_uring_setup(entries, &mut params) }.map_err(Error::from)?;
         Ok(Self::from_params(fd, params))
     }
 
@@ -351,10 +343,10 @@ impl IoUring {
     /// let (sq, cq) = ring.queues()?;
     /// # Ok(()) }
     /// ```
-    pub fn adopt(fd: BorrowedFd<'_>, flags: IoringSetupFlags) -> io::Result<Self> {
+    pub fn adopt(fd: BorrowedFd<'_>, flags: IoringSetupFlags) -> Result<Self> {
         if flags.contains(IoringSetupFlags::NO_MMAP) {
-            return Err(invalid(
-                "IORING_SETUP_NO_MMAP rings live in the caller's memory: nothing to map".into(),
+            return Err(Error::invalid(
+                "IORING_SETUP_NO_MMAP rings live in the caller's memory: nothing to map",
             ));
         }
         let fd = fd.try_clone_to_owned()?;
@@ -364,10 +356,10 @@ impl IoUring {
         probe.cq_entries = cq_entries;
         // SAFETY: A zeroed io_uring_params with layout flags and CQSIZE only: the kernel reads
         // no user address or fd from it.
-        let probe_fd = unsafe { io_uring_setup(sq_entries, &mut probe) }.map_err(os)?;
+        let probe_fd = unsafe { io_uring_setup(sq_entries, &mut probe) }.map_err(Error::from)?;
         drop(probe_fd);
         if (probe.sq_entries, probe.cq_entries) != (sq_entries, cq_entries) {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "io_uring of {sq_entries}/{cq_entries} entries: the kernel sizes a new one \
                  {}/{}",
                 probe.sq_entries, probe.cq_entries
@@ -384,8 +376,8 @@ impl IoUring {
     ///
     /// # Errors
     /// The kernel's errno (`EMFILE`).
-    pub fn try_clone_fd(&self) -> io::Result<OwnedFd> {
-        self.fd.try_clone()
+    pub fn try_clone_fd(&self) -> Result<OwnedFd> {
+        Ok(self.fd.try_clone()?)
     }
 
     /// The parameters: ring sizes, setup flags, features and ring offsets.
@@ -469,14 +461,14 @@ impl IoUring {
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::{IoUring, Region};
-    /// use pktmap::resource::{errno, MapFlags};
+    /// use pktmap::resource::MapFlags;
     /// let ring = IoUring::new(8)?;
     /// let e = ring.map(Region::Sqes, 1 << 20, MapFlags::empty()).unwrap_err();
-    /// assert_eq!(errno(&e), Some(libc::EINVAL)); // the kernel would have accepted it
+    /// assert_eq!(e.raw_os_error(), Some(libc::EINVAL)); // the kernel would have accepted it
     /// # Ok(()) }
     /// ```
     #[doc(alias = "mmap")]
-    pub fn map(&self, region: Region, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    pub fn map(&self, region: Region, len: usize, flags: MapFlags) -> Result<Mapping> {
         map_region(&self.fd, region, self.region_len(region), len, flags)
     }
 
@@ -492,13 +484,13 @@ impl IoUring {
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::IoUring;
-    /// use pktmap::resource::{errno, MapFlags};
+    /// use pktmap::resource::MapFlags;
     /// let ring = IoUring::new(8)?;
     /// let e = ring.map_offset(0x1000, 4096, MapFlags::empty()).unwrap_err();
-    /// assert_eq!(errno(&e), Some(libc::EINVAL));
+    /// assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     /// # Ok(()) }
     /// ```
-    pub fn map_offset(&self, offset: u64, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    pub fn map_offset(&self, offset: u64, len: usize, flags: MapFlags) -> Result<Mapping> {
         self.map(Region::from_offset(offset)?, len, flags)
     }
 
@@ -520,8 +512,8 @@ impl IoUring {
     /// assert!(cq.pop().is_none());
     /// # Ok(()) }
     /// ```
-    pub fn queues(&self) -> io::Result<(SubmissionQueue, CompletionQueue)> {
-        let full = |r: Region| -> io::Result<Mapping> {
+    pub fn queues(&self) -> Result<(SubmissionQueue, CompletionQueue)> {
+        let full = |r: Region| -> Result<Mapping> {
             let len = self.region_len(r).unwrap_or(0);
             self.map(r, len, MapFlags::POPULATE)
         };
@@ -531,12 +523,12 @@ impl IoUring {
             full(Region::CqRing)?,
         );
         let p = &self.params;
-        let agree = |m: &Mapping, what: &str, off: u32, want: u32| -> io::Result<()> {
+        let agree = |m: &Mapping, what: &str, off: u32, want: u32| -> Result<()> {
             let got = m.load::<u32>(off as usize)?;
             if got == want {
                 Ok(())
             } else {
-                Err(invalid(format!(
+                Err(Error::invalid(format!(
                     "io_uring {what} is {got} in the ring, {want} in the parameters"
                 )))
             }
@@ -595,8 +587,9 @@ impl IoUring {
     /// when it sleeps.
     ///
     /// # Errors
-    /// The kernel's errno: `ETIME` when the timeout passed first (completions that did arrive
-    /// are in the CQ ring all the same), `EINTR`, `EBUSY` when the CQ ring is full, ...
+    /// The kernel's errno: `ETIME` (kind [`TimedOut`](std::io::ErrorKind::TimedOut)) when the
+    /// timeout passed first (completions that did arrive are in the CQ ring all the same),
+    /// `EINTR`, `EBUSY` when the CQ ring is full, ...
     ///
     /// # Examples
     /// ```no_run
@@ -605,6 +598,7 @@ impl IoUring {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// let e = ring.enter(0, 1, Some(Duration::from_millis(10))).unwrap_err();
     /// assert_eq!(e.raw_os_error(), Some(libc::ETIME));
+    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     /// # Ok(()) }
     /// ```
     ///
@@ -616,7 +610,7 @@ impl IoUring {
         to_submit: u32,
         min_complete: u32,
         timeout: Option<Duration>,
-    ) -> io::Result<u32> {
+    ) -> Result<u32> {
         self.enter_flags(to_submit, min_complete, timeout, IoringEnterFlags::empty())
     }
 
@@ -641,7 +635,7 @@ impl IoUring {
         sq: &mut SubmissionQueue,
         min_complete: u32,
         timeout: Option<Duration>,
-    ) -> io::Result<u32> {
+    ) -> Result<u32> {
         sq.sync();
         if !sq.sqpoll {
             return self.enter(sq.pending(), min_complete, timeout);
@@ -662,7 +656,7 @@ impl IoUring {
         min_complete: u32,
         timeout: Option<Duration>,
         flags: IoringEnterFlags,
-    ) -> io::Result<u32> {
+    ) -> Result<u32> {
         let wait = if min_complete > 0 {
             flags | IoringEnterFlags::GETEVENTS
         } else {
@@ -694,7 +688,12 @@ impl IoUring {
             // SAFETY: As above; the flags carry no extended argument.
             _ => unsafe { io_uring_enter(&self.fd, to_submit, min_complete, wait) },
         };
-        r.map_err(os)
+        r.map_err(|e| match Error::from(e).during("io_uring_enter") {
+            e if e.raw_os_error() == Some(libc::ETIME) => {
+                e.reported_as(std::io::ErrorKind::TimedOut)
+            }
+            e => e,
+        })
     }
 
     /// Registers a provided-buffer ring for buffer group `bgid` with `IOU_PBUF_RING_MMAP`,
@@ -718,11 +717,11 @@ impl IoUring {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "IORING_REGISTER_PBUF_RING")]
-    pub fn register_buf_ring(&self, bgid: u16, entries: u16, buf_size: u32) -> io::Result<BufRing> {
+    pub fn register_buf_ring(&self, bgid: u16, entries: u16, buf_size: u32) -> Result<BufRing> {
         let len = (entries as usize)
             .checked_mul(buf_size as usize)
             .filter(|&l| l > 0)
-            .ok_or_else(|| invalid(format!("{entries} buffers of {buf_size} bytes")))?;
+            .ok_or_else(|| Error::invalid(format!("{entries} buffers of {buf_size} bytes")))?;
         let mem = MapOptions::new(len)
             .flags(MapFlags::POPULATE)
             .map_anonymous()?;
@@ -759,18 +758,18 @@ impl IoUring {
         entries: u16,
         buf_size: u32,
         mem: Mapping,
-    ) -> io::Result<BufRing> {
+    ) -> Result<BufRing> {
         let region = Region::PbufRing { bgid };
         region.offset()?;
         if !entries.is_power_of_two() || buf_size == 0 {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "provided-buffer ring of {entries} entries of {buf_size} bytes: entries must be \
                  a power of two up to 32768 and buffers non-empty"
             )));
         }
         let need = entries as usize * buf_size as usize;
         if need > mem.len() || mem.is_readonly() {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "{entries} buffers of {buf_size} bytes need {need} writable bytes; the memory \
                  has {} ({})",
                 mem.len(),
@@ -796,7 +795,7 @@ impl IoUring {
                 1,
             )
         }
-        .map_err(os)?;
+        .map_err(Error::from)?;
         let size = entries as usize * BUF_ENTRY;
         lock(&self.pbufs).push((bgid, size));
         // Until the BufRing exists, a failure must unregister the group by hand.
@@ -852,10 +851,10 @@ impl IoUring {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "IORING_REGISTER_MEM_REGION")]
-    pub fn register_mem_region(&self, size: usize) -> io::Result<u64> {
+    pub fn register_mem_region(&self, size: usize) -> Result<u64> {
         let page = crate::offset::PAGE_SIZE as usize;
         if size == 0 || size % page != 0 {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "a memory region of {size} bytes: must be whole pages"
             )));
         }
@@ -886,13 +885,15 @@ impl IoUring {
             )
         };
         if r < 0 {
-            return Err(io::Error::last_os_error());
+            return Err(
+                Error::from(io::Error::last_os_error()).during("IORING_REGISTER_MEM_REGION")
+            );
         }
         let offset = desc.mmap_offset;
         match Region::from_offset(offset) {
             Ok(Region::Param) => {}
             _ => {
-                return Err(invalid(format!(
+                return Err(Error::invalid(format!(
                     "the kernel put the memory region at {offset:#x}, not a PARAM_REGION offset"
                 )))
             }
@@ -903,7 +904,7 @@ impl IoUring {
 }
 
 /// The SQ and CQ sizes `/proc/self/fdinfo/<fd>` shows for an io_uring fd (`SqMask`, `CqMask`).
-fn fdinfo_sizes(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+fn fdinfo_sizes(fd: BorrowedFd<'_>) -> Result<(u32, u32)> {
     let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
     let text = std::fs::read_to_string(&path)?;
     let mask = |key: &str| -> Option<u32> {
@@ -913,7 +914,7 @@ fn fdinfo_sizes(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
     };
     match (mask("SqMask:"), mask("CqMask:")) {
         (Some(sq), Some(cq)) => Ok((sq, cq)),
-        _ => Err(invalid(format!(
+        _ => Err(Error::invalid(format!(
             "{path}: not an io_uring (no SqMask/CqMask)"
         ))),
     }
@@ -926,7 +927,7 @@ fn forget_buf_ring(fd: &OwnedFd, table: &PbufTable, bgid: u16) {
     lock(table).retain(|(g, _)| *g != bgid);
 }
 
-fn unregister_buf_ring(fd: &OwnedFd, bgid: u16) -> io::Result<()> {
+fn unregister_buf_ring(fd: &OwnedFd, bgid: u16) -> Result<()> {
     let mut reg = io_uring_buf_reg::default();
     reg.bgid = bgid;
     // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call.
@@ -938,7 +939,7 @@ fn unregister_buf_ring(fd: &OwnedFd, bgid: u16) -> io::Result<()> {
             1,
         )
     };
-    r.map(|_| ()).map_err(os)
+    r.map(|_| ()).map_err(Error::from)
 }
 
 /// The submission queue: the SQ ring and the SQE array, both mapped through pktmap.
@@ -1082,8 +1083,8 @@ impl Cqe {
     ///
     /// # Errors
     /// The errno when `res` is negative.
-    pub fn result(&self) -> io::Result<u32> {
-        u32::try_from(self.res).map_err(|_| io::Error::from_raw_os_error(-self.res))
+    pub fn result(&self) -> Result<u32> {
+        u32::try_from(self.res).map_err(|_| Error::from_errno(-self.res))
     }
 }
 
@@ -1270,9 +1271,9 @@ impl BufRing {
     /// bufs.read(3, &mut head)?;
     /// # Ok(()) }
     /// ```
-    pub fn read(&self, bid: u16, out: &mut [u8]) -> io::Result<()> {
+    pub fn read(&self, bid: u16, out: &mut [u8]) -> Result<()> {
         if bid >= self.entries || out.len() > self.buf_size as usize {
-            return Err(invalid(format!("buffer {bid} [..{}]", out.len())));
+            return Err(Error::invalid(format!("buffer {bid} [..{}]", out.len())));
         }
         self.bufs
             .read_at(bid as usize * self.buf_size as usize, out)
@@ -1298,9 +1299,12 @@ impl BufRing {
     ///
     /// # Errors
     /// `EINVAL` if `bid` is out of range.
-    pub fn recycle(&mut self, bid: u16) -> io::Result<()> {
+    pub fn recycle(&mut self, bid: u16) -> Result<()> {
         if bid >= self.entries {
-            return Err(invalid(format!("buffer id {bid} >= {}", self.entries)));
+            return Err(Error::invalid(format!(
+                "buffer id {bid} >= {}",
+                self.entries
+            )));
         }
         let entry = (self.tail & self.mask) as usize * BUF_ENTRY;
         let addr = self.bufs.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size);
@@ -1363,7 +1367,7 @@ mod tests {
         }
         for r in [Region::PbufRing { bgid: 2048 }, Region::Zcrx { id: 2048 }] {
             let e = r.offset().unwrap_err();
-            assert_eq!(crate::resource::errno(&e), Some(libc::EINVAL));
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
         }
         assert_eq!(
             MAPS_PATH,
@@ -1374,7 +1378,7 @@ mod tests {
         );
         for bad in [0x8003_1000, 0x10, 0x2001_0000, 0x2800_0000, 0x1_8000_0000] {
             let e = Region::from_offset(bad).unwrap_err();
-            assert_eq!(crate::resource::errno(&e), Some(libc::EINVAL), "{bad:#x}");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{bad:#x}");
         }
     }
 }

@@ -23,9 +23,9 @@
 
 #[cfg(feature = "af-xdp")]
 pub mod af_xdp;
-pub mod bench;
 pub mod capi;
 pub mod device;
+mod error;
 #[cfg(feature = "io-uring")]
 pub mod io_uring;
 pub mod maps;
@@ -33,6 +33,8 @@ pub mod offset;
 pub mod resource;
 pub mod sock_diag;
 pub mod volatile;
+
+pub use error::{Error, Result};
 
 /// The README's Rust examples, compiled (and, where not `no_run`, run) as doctests.
 #[cfg(doctest)]

@@ -19,8 +19,8 @@
 
 pub use pktmap_abi::codec::*;
 
+use crate::{Error, Result};
 use std::fmt;
-use std::io;
 
 /// How `/proc/<pid>/maps` shows the file a region is mapped from: what the kernel says the
 /// file is, which is what [`crate::maps`] checks before it decodes an offset with a layout.
@@ -113,10 +113,12 @@ pub trait Region: Copy + fmt::Debug + Sized {
     ///
     /// # Errors
     /// `EINVAL` if the layout cannot encode the pair (an id too large for its field).
-    fn offset(self) -> io::Result<u64> {
+    fn offset(self) -> Result<u64> {
         Self::LAYOUT
             .encode(self.map_type(), self.map_id())
-            .map_err(|e| invalid(format!("{} cannot encode {self:?}: {e}", Self::LAYOUT.name)))
+            .map_err(|e| {
+                Error::invalid(format!("{} cannot encode {self:?}: {e}", Self::LAYOUT.name))
+            })
     }
 
     /// The region an `mmap` offset names, decoded strictly.
@@ -124,17 +126,13 @@ pub trait Region: Copy + fmt::Debug + Sized {
     /// # Errors
     /// `EINVAL` if the offset is misaligned, sets bits outside the layout's fields, or names
     /// a type this kind does not have.
-    fn from_offset(offset: u64) -> io::Result<Self> {
+    fn from_offset(offset: u64) -> Result<Self> {
         let bad = |why: &dyn fmt::Display| {
-            invalid(format!("{} offset {offset:#x}: {why}", Self::LAYOUT.name))
+            Error::invalid(format!("{} offset {offset:#x}: {why}", Self::LAYOUT.name))
         };
         let (t, id) = Self::LAYOUT.decode(offset).map_err(|e| bad(&e))?;
         Self::from_type_id(t, id).ok_or_else(|| bad(&"not a region of this kind"))
     }
-}
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
 /// A resource of the `/dev/pktmap` driver: a [`ResourceType`] and its id.

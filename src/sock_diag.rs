@@ -26,8 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+use crate::{Error, Result};
 use rustix::net::{netlink, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
-use std::io;
 
 /// `AF_XDP`.
 pub const AF_XDP: u8 = 44;
@@ -93,7 +93,7 @@ pub struct PacketSocket {
 ///
 /// # Errors
 /// The kernel's errno: `ENOENT` when `xsk_diag` is not in the kernel.
-pub fn xdp_sockets() -> io::Result<Vec<XdpSocket>> {
+pub fn xdp_sockets() -> Result<Vec<XdpSocket>> {
     let show = XDP_SHOW_INFO | XDP_SHOW_RING_CFG | XDP_SHOW_UMEM;
     let mut out = Vec::new();
     dump(AF_XDP, show, |inode, attrs| {
@@ -138,7 +138,7 @@ pub fn xdp_sockets() -> io::Result<Vec<XdpSocket>> {
 /// }
 /// # Ok(()) }
 /// ```
-pub fn packet_sockets() -> io::Result<Vec<PacketSocket>> {
+pub fn packet_sockets() -> Result<Vec<PacketSocket>> {
     let mut out = Vec::new();
     dump(AF_PACKET, PACKET_SHOW_RING_CFG, |inode, attrs| {
         let mut s = PacketSocket {
@@ -165,10 +165,10 @@ pub fn packet_sockets() -> io::Result<Vec<PacketSocket>> {
 /// # Errors
 /// The kernel's errno: `ENODATA` (or `EOPNOTSUPP`) if `path` is not a socket, `ENOENT`,
 /// `EACCES`.
-pub fn protocol_name(path: &str) -> io::Result<String> {
+pub fn protocol_name(path: &str) -> Result<String> {
     let mut buf = [0u8; 64];
     let n = rustix::fs::getxattr(path, "system.sockprotoname", &mut buf)
-        .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
+        .map_err(|e| Error::from(e).during("getxattr(system.sockprotoname)"))?;
     let name = &buf[..n];
     let name = name.strip_suffix(b"\0").unwrap_or(name);
     Ok(String::from_utf8_lossy(name).into_owned())
@@ -186,8 +186,8 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-fn malformed() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "malformed sock_diag reply")
+fn malformed() -> Error {
+    Error::refused(libc::EBADMSG, "malformed sock_diag reply")
 }
 
 /// Dumps every socket of `family` with `show` and calls `each(inode, attributes)`.
@@ -195,15 +195,14 @@ fn malformed() -> io::Error {
 /// The request (`xdp_diag_req` and `packet_diag_req` have the same shape): family, protocol,
 /// pad, inode, show, cookie[2]. Each reply: family, type, u16, inode, cookie[2], then
 /// netlink attributes.
-fn dump(family: u8, show: u32, mut each: impl FnMut(u32, Vec<(u16, &[u8])>)) -> io::Result<()> {
-    let os = |e: rustix::io::Errno| io::Error::from_raw_os_error(e.raw_os_error());
+fn dump(family: u8, show: u32, mut each: impl FnMut(u32, Vec<(u16, &[u8])>)) -> Result<()> {
     let fd = rustix::net::socket_with(
         AddressFamily::NETLINK,
         SocketType::RAW,
         SocketFlags::CLOEXEC,
         Some(netlink::SOCK_DIAG),
     )
-    .map_err(os)?;
+    .map_err(Error::from)?;
     let mut req = Vec::with_capacity(NLMSG_HDR + 20);
     req.extend_from_slice(&((NLMSG_HDR + 20) as u32).to_ne_bytes());
     req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -214,10 +213,11 @@ fn dump(family: u8, show: u32, mut each: impl FnMut(u32, Vec<(u16, &[u8])>)) -> 
     req.extend_from_slice(&0u32.to_ne_bytes()); // inode: all
     req.extend_from_slice(&show.to_ne_bytes());
     req.extend_from_slice(&[0xff; 8]); // cookie: INET_DIAG_NOCOOKIE
-    rustix::net::send(&fd, &req, SendFlags::empty()).map_err(os)?;
+    rustix::net::send(&fd, &req, SendFlags::empty()).map_err(Error::from)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let (n, _) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty()).map_err(os)?;
+        let (n, _) =
+            rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty()).map_err(Error::from)?;
         let mut msgs = &buf[..n];
         if msgs.is_empty() {
             return Err(malformed());
@@ -233,7 +233,7 @@ fn dump(family: u8, show: u32, mut each: impl FnMut(u32, Vec<(u16, &[u8])>)) -> 
                     return if err == 0 {
                         Ok(())
                     } else {
-                        Err(io::Error::from_raw_os_error(-err))
+                        Err(Error::from_errno(-err).during("sock_diag"))
                     };
                 }
                 _ => {

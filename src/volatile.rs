@@ -44,7 +44,7 @@
 #![allow(unsafe_code)]
 
 use crate::resource::Mapping;
-use std::io;
+use crate::{Error, Result};
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
@@ -91,17 +91,17 @@ unsafe impl IntoBytes for rustix::io_uring::io_uring_sqe {}
 impl Mapping {
     /// The address of `len` bytes at `offset`, checked to lie inside the mapping and be aligned
     /// to `align`.
-    fn checked(&self, offset: usize, len: usize, align: usize) -> io::Result<*const u8> {
+    fn checked(&self, offset: usize, len: usize, align: usize) -> Result<*const u8> {
         let inside = offset.checked_add(len).is_some_and(|end| end <= self.len());
         if !inside {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "{len} bytes at offset {offset} do not fit a mapping of {} bytes",
                 self.len()
             )));
         }
         let addr = (self.as_ptr() as usize).wrapping_add(offset);
         if align == 0 || addr % align != 0 {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "offset {offset} is not aligned to {align} bytes"
             )));
         }
@@ -110,10 +110,10 @@ impl Mapping {
         Ok(unsafe { self.as_ptr().add(offset) })
     }
 
-    fn checked_mut(&self, offset: usize, len: usize, align: usize) -> io::Result<*mut u8> {
+    fn checked_mut(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8> {
         let p = self.checked(offset, len, align)?;
         if self.is_readonly() {
-            return Err(io::Error::from_raw_os_error(libc::EACCES));
+            return Err(Error::refused(libc::EACCES, "the mapping is read-only"));
         }
         Ok(p.cast_mut())
     }
@@ -136,7 +136,7 @@ impl Mapping {
     /// assert!(m.atomic_u32(4096).is_err());
     /// # Ok(()) }
     /// ```
-    pub fn atomic_u32(&self, offset: usize) -> io::Result<&AtomicU32> {
+    pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
         let p = self.checked_mut(offset, 4, align_of::<AtomicU32>())?;
         // SAFETY: `p` is 4 aligned bytes inside the mapping (checked), which lives as long as
         // the borrow of `self`; every party touches the word atomically (module docs).
@@ -156,7 +156,7 @@ impl Mapping {
     /// assert!(m.atomic_u16(15).is_err());
     /// # Ok(()) }
     /// ```
-    pub fn atomic_u16(&self, offset: usize) -> io::Result<&AtomicU16> {
+    pub fn atomic_u16(&self, offset: usize) -> Result<&AtomicU16> {
         let p = self.checked_mut(offset, 2, align_of::<AtomicU16>())?;
         // SAFETY: As for `atomic_u32`, for 2 aligned bytes.
         Ok(unsafe { AtomicU16::from_ptr(p.cast()) })
@@ -177,7 +177,7 @@ impl Mapping {
     /// assert!(m.atomic_u64(4).is_err());
     /// # Ok(()) }
     /// ```
-    pub fn atomic_u64(&self, offset: usize) -> io::Result<&AtomicU64> {
+    pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
         let p = self.checked_mut(offset, 8, align_of::<AtomicU64>())?;
         // SAFETY: As for `atomic_u32`, for 8 aligned bytes.
         Ok(unsafe { AtomicU64::from_ptr(p.cast()) })
@@ -196,7 +196,7 @@ impl Mapping {
     /// assert_eq!(m.load::<u16>(100)?, 7);
     /// # Ok(()) }
     /// ```
-    pub fn load<T: FromBytes>(&self, offset: usize) -> io::Result<T> {
+    pub fn load<T: FromBytes>(&self, offset: usize) -> Result<T> {
         let p = self.checked(offset, size_of::<T>(), align_of::<T>())?;
         // SAFETY: `p` is an aligned `T` inside the readable mapping (checked); any bit pattern
         // is a valid `T` (`FromBytes`).
@@ -216,7 +216,7 @@ impl Mapping {
     /// assert!(m.store(4090, 1u64).is_err());
     /// # Ok(()) }
     /// ```
-    pub fn store<T: IntoBytes>(&self, offset: usize, value: T) -> io::Result<()> {
+    pub fn store<T: IntoBytes>(&self, offset: usize, value: T) -> Result<()> {
         let p = self.checked_mut(offset, size_of::<T>(), align_of::<T>())?;
         // SAFETY: `p` is an aligned `T` inside the writable mapping (checked).
         unsafe { p.cast::<T>().write_volatile(value) };
@@ -237,10 +237,10 @@ impl Mapping {
     /// assert!(m.array::<u32>(4, 1024).is_err());
     /// # Ok(()) }
     /// ```
-    pub fn array<T>(&self, offset: usize, len: usize) -> io::Result<VolatileArray<'_, T>> {
+    pub fn array<T>(&self, offset: usize, len: usize) -> Result<VolatileArray<'_, T>> {
         let bytes = len
             .checked_mul(size_of::<T>())
-            .ok_or_else(|| invalid(format!("{len} entries overflow")))?;
+            .ok_or_else(|| Error::invalid(format!("{len} entries overflow")))?;
         self.checked(offset, bytes, align_of::<T>())?;
         // INVARIANT: `len` values of `T` at `offset` fit the mapping, aligned (checked above).
         Ok(VolatileArray {
@@ -277,9 +277,12 @@ impl<T> VolatileArray<'_, T> {
     }
 
     /// The byte offset of entry `index` in the mapping.
-    fn at(&self, index: usize) -> io::Result<usize> {
+    fn at(&self, index: usize) -> Result<usize> {
         if index >= self.len {
-            return Err(invalid(format!("index {index} >= {} entries", self.len)));
+            return Err(Error::invalid(format!(
+                "index {index} >= {} entries",
+                self.len
+            )));
         }
         // By the type invariants the whole array fits the mapping, so this cannot overflow.
         Ok(self.offset + index * size_of::<T>())
@@ -289,7 +292,7 @@ impl<T> VolatileArray<'_, T> {
     ///
     /// # Errors
     /// `EINVAL` if `index >= len`.
-    pub fn get(&self, index: usize) -> io::Result<T>
+    pub fn get(&self, index: usize) -> Result<T>
     where
         T: FromBytes,
     {
@@ -300,7 +303,7 @@ impl<T> VolatileArray<'_, T> {
     ///
     /// # Errors
     /// `EINVAL` if `index >= len`; `EACCES` if the mapping is read-only.
-    pub fn set(&self, index: usize, value: T) -> io::Result<()>
+    pub fn set(&self, index: usize, value: T) -> Result<()>
     where
         T: IntoBytes,
     {
@@ -308,13 +311,9 @@ impl<T> VolatileArray<'_, T> {
     }
 }
 
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::resource::{errno, MapFlags, MapOptions};
+    use crate::resource::{MapFlags, MapOptions};
     use std::sync::atomic::Ordering;
 
     #[test]
@@ -334,13 +333,19 @@ mod tests {
         let a = m.array::<u64>(4096, 512).unwrap();
         a.set(511, 9).unwrap();
         assert_eq!(m.load::<u64>(8184).unwrap(), 9);
-        assert_eq!(errno(&a.get(512).unwrap_err()), Some(libc::EINVAL));
+        assert_eq!(a.get(512).unwrap_err().raw_os_error(), Some(libc::EINVAL));
         let ro = MapOptions::new(4096)
             .flags(MapFlags::READONLY)
             .map_anonymous()
             .unwrap();
-        assert_eq!(errno(&ro.atomic_u32(0).unwrap_err()), Some(libc::EACCES));
-        assert_eq!(errno(&ro.store(0, 1u8).unwrap_err()), Some(libc::EACCES));
+        assert_eq!(
+            ro.atomic_u32(0).unwrap_err().raw_os_error(),
+            Some(libc::EACCES)
+        );
+        assert_eq!(
+            ro.store(0, 1u8).unwrap_err().raw_os_error(),
+            Some(libc::EACCES)
+        );
         assert_eq!(ro.load::<u32>(0).unwrap(), 0);
     }
 

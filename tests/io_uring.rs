@@ -10,7 +10,7 @@ mod common;
 
 use pktmap::io_uring::{recv_with_buffer_select, IoUring, Region};
 use pktmap::offset::Region as _;
-use pktmap::resource::{errno, MapFlags, MapOptions};
+use pktmap::resource::{MapFlags, MapOptions};
 use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
@@ -144,14 +144,14 @@ fn stray_bits_are_refused_though_the_kernel_ignores_them() {
     for stray in [0x1000u64, 0x8000, 0x4000] {
         let off = good | stray;
         let e = ring.map_offset(off, PAGE, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
         assert_eq!(raw_mmap(&ring, off, PAGE), Ok(entry0), "raw {off:#x}");
         eprintln!("offset {off:#x}: pktmap EINVAL, raw mmap maps buffer group 3");
     }
     // Bits above the region bits: the kernel masks to 32 bits of region and group.
     let high = good | 1 << 40;
     let e = ring.map_offset(high, PAGE, MapFlags::empty()).unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     eprintln!(
         "offset {high:#x}: pktmap EINVAL, raw mmap {:?}",
         raw_mmap(&ring, high, PAGE)
@@ -168,7 +168,7 @@ fn oversize_lengths_are_refused_though_the_kernel_accepts_them() {
         ring.map(region, fits, MapFlags::empty()).unwrap();
         let over = fits + PAGE;
         let e = ring.map(region, over, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "{region:?}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{region:?}: {e}");
         let raw = raw_mmap(&ring, region.offset().unwrap(), over);
         assert!(raw.is_ok(), "{region:?}: the kernel accepts {over} bytes");
         eprintln!("{region:?} of {size} bytes, {over} asked: pktmap EINVAL, raw mmap accepts");
@@ -181,7 +181,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
     let region = Region::PbufRing { bgid: 9 };
     let e = ring.map(region, PAGE, MapFlags::empty()).unwrap_err();
     let raw = raw_mmap(&ring, region.offset().unwrap(), PAGE);
-    assert_eq!(errno(&e), Some(libc::ENOMEM), "pktmap: {e}");
+    assert_eq!(e.raw_os_error(), Some(libc::ENOMEM), "pktmap: {e}");
     assert_eq!(raw, Err(libc::ENOMEM));
     assert!(
         e.to_string().contains("PBUF_RING") && e.to_string().contains("id 9"),
@@ -200,7 +200,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
         .layout(pktmap::io_uring::LAYOUT)
         .map(&ring, region.offset().unwrap())
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap FIXED: {e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap FIXED: {e}");
     // SAFETY: MAP_FIXED over `addr`, a page this test owned and unmapped above, which nothing
     // refers to; a mapping made by mistake is unmapped at once.
     let raw = unsafe {
@@ -230,7 +230,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
         .map(&ring, Region::PbufRing { bgid: 10 }.offset().unwrap())
         .unwrap_err();
     assert_eq!(
-        errno(&e),
+        e.raw_os_error(),
         Some(libc::EINVAL),
         "pktmap FIXED, registered group: {e}"
     );
@@ -240,7 +240,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
     let e = ring
         .map(Region::PbufRing { bgid: 2048 }, PAGE, MapFlags::empty())
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     let aliased = 0x8000_0000u64 | 2048 << 16;
     eprintln!(
         "bgid 2048: pktmap EINVAL, raw mmap at {aliased:#x} {:?}",
@@ -372,11 +372,11 @@ fn adopts_rings_made_by_the_io_uring_crate() {
     // A flag the ring does not have that makes its rings longer (CQE32 doubles the CQEs) is
     // caught: populating the pages past the kernel's region faults, EFAULT, no SIGBUS later.
     let e = IoUring::adopt(plain.as_fd(), F::CQE32).unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EFAULT), "{e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
     // Not an io_uring at all.
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let e = IoUring::adopt(sock.as_fd(), F::empty()).unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL), "{e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
 }
 
 /// Setup flags pass through: an SQPOLL ring submits with no `io_uring_enter` for the
@@ -416,7 +416,7 @@ fn setup_flags_pass_through_sqpoll() {
         p
     })
     .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
 }
 
 /// Buffer rings over memory the caller made: a hugetlb memfd (2 MiB pages this test reserves)
@@ -460,13 +460,15 @@ fn buffer_rings_in_the_callers_memory() {
     // Too little memory, or read-only memory, is refused before any registration.
     let small = MapOptions::new(4096).map_anonymous().unwrap();
     let e = ring.register_buf_ring_in(7, 4, 2048, small).unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     let ro = MapOptions::new(8192)
         .flags(MapFlags::READONLY)
         .map_anonymous()
         .unwrap();
     assert_eq!(
-        errno(&ring.register_buf_ring_in(7, 4, 2048, ro).unwrap_err()),
+        ring.register_buf_ring_in(7, 4, 2048, ro)
+            .unwrap_err()
+            .raw_os_error(),
         Some(libc::EINVAL)
     );
 
@@ -511,7 +513,11 @@ fn mem_region_maps_at_the_offset_the_kernel_returned() {
     let e = ring
         .map(Region::Param, 3 * PAGE, MapFlags::empty())
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL), "longer than the region");
+    assert_eq!(
+        e.raw_os_error(),
+        Some(libc::EINVAL),
+        "longer than the region"
+    );
     let named = pktmap::maps::read(None)
         .unwrap()
         .into_iter()
@@ -520,7 +526,7 @@ fn mem_region_maps_at_the_offset_the_kernel_returned() {
     assert_eq!(named.name().to_string(), "io_uring PARAM_REGION");
     // A second region: the kernel's own EBUSY.
     assert_eq!(
-        errno(&ring.register_mem_region(PAGE).unwrap_err()),
+        ring.register_mem_region(PAGE).unwrap_err().raw_os_error(),
         Some(libc::EBUSY)
     );
     eprintln!("MEM_REGION at {off:#x}: mapped twice through pktmap, named PARAM_REGION");
@@ -552,10 +558,10 @@ fn bgid_2048_registers_but_never_maps() {
         );
     }
     let e = ring.register_buf_ring(2048, 16, 256).unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL), "{e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
     let e = ring
         .map(Region::PbufRing { bgid: 2048 }, PAGE, MapFlags::empty())
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     eprintln!("bgid 2048: registered by the kernel, ENOMEM at every offset; pktmap EINVAL");
 }

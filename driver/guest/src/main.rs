@@ -35,7 +35,12 @@ impl Report {
     }
 
     /// Records that `r` failed with exactly `want` (an errno).
-    pub fn errno<T: std::fmt::Debug>(&mut self, name: &str, r: std::io::Result<T>, want: i32) {
+    pub fn errno<T: std::fmt::Debug, E: Into<pktmap::Error>>(
+        &mut self,
+        name: &str,
+        r: Result<T, E>,
+        want: i32,
+    ) {
         match r {
             Ok(v) => self.check(
                 name,
@@ -43,7 +48,8 @@ impl Report {
                 format!("succeeded ({v:?}), want {}", sys::errno_name(want)),
             ),
             Err(e) => {
-                let got = pktmap::resource::errno(&e);
+                let e: pktmap::Error = e.into();
+                let got = e.raw_os_error();
                 self.check(
                     name,
                     got == Some(want),
