@@ -31,6 +31,8 @@ pub mod io_uring;
 pub mod maps;
 pub mod offset;
 pub mod resource;
+pub mod sock_diag;
+pub mod volatile;
 
 pub use error::{Error, Result};
 

@@ -46,7 +46,7 @@
 #![allow(unsafe_code)]
 
 use crate::error::{Context, Error, Result};
-use crate::offset::{Layout, PAGE_SIZE};
+use crate::offset::{Layout, Region, PAGE_SIZE};
 use bitflags::bitflags;
 use rustix::fd::AsFd;
 use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
@@ -430,6 +430,53 @@ fn thread_minor_faults() -> rustix::io::Result<u64> {
     // before).
     let usage = unsafe { usage.assume_init() };
     Ok(u64::try_from(usage.ru_minflt).unwrap_or(0))
+}
+
+/// `mmap` of a [`Region`] of `fd`—Map a region by what it is, with its length checked once.
+///
+/// `size` is the region's size in bytes as the kernel allocated it, when the caller knows it.
+/// A `len` longer than `size` rounded up to whole pages is refused with `EINVAL` before the
+/// syscall, naming the region: some kernels accept such a length and leave the tail of the
+/// mapping unbacked, so touching it raises `SIGBUS`.
+///
+/// # Errors
+/// `EINVAL` (before any call) if the region does not encode or `len` is too long; otherwise as
+/// [`MapOptions::map`].
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::offset::{ResourceId, ResourceType};
+/// use pktmap::resource::{map_region, MapFlags};
+/// let dev = std::fs::File::open("/dev/pktmap")?;
+/// let state = ResourceId { ty: ResourceType::State, id: 0 };
+/// let m = map_region(&dev, state, Some(4096), 4096, MapFlags::READONLY)?;
+/// assert!(map_region(&dev, state, Some(4096), 8192, MapFlags::READONLY).is_err());
+/// # Ok(()) }
+/// ```
+pub fn map_region<R: Region, Fd: AsFd>(
+    fd: Fd,
+    region: R,
+    size: Option<usize>,
+    len: usize,
+    flags: MapFlags,
+) -> Result<Mapping> {
+    let offset = region.offset()?;
+    if let Some(size) = size {
+        let page = PAGE_SIZE as usize;
+        let limit = size.checked_next_multiple_of(page).unwrap_or(usize::MAX);
+        if len > limit {
+            return Err(Error::invalid(format!(
+                "{} {} is {size} bytes ({limit} page-rounded); refusing to map {len}",
+                R::LAYOUT.name,
+                region.name()
+            )));
+        }
+    }
+    MapOptions::new(len)
+        .flags(flags)
+        .layout(R::LAYOUT)
+        .map(fd, offset)
 }
 
 /// The one owner of a mapped range.

@@ -10,6 +10,7 @@
 mod common;
 
 use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskSocket};
+use pktmap::offset::Region as _;
 use pktmap::resource::MapFlags;
 use pktmap_testbed::{
     echo, frame, require_root, PacketSocket, Side, VethPair, XskRedirect, ETHERTYPE,
@@ -161,12 +162,15 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
         let size = sock.ring_len(ring);
         let fits = size.div_ceil(PAGE) * PAGE;
         sock.map(ring, fits, MapFlags::POPULATE).unwrap();
-        assert_eq!(raw_mmap(&sock, ring.offset(), fits), Ok(()));
+        assert_eq!(raw_mmap(&sock, ring.offset().unwrap(), fits), Ok(()));
         let over = fits + PAGE;
         let e = sock.map(ring, over, MapFlags::empty()).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {ring:?}: {e}");
         assert!(e.to_string().contains(ring.name()), "{e}");
-        assert_eq!(raw_mmap(&sock, ring.offset(), over), Err(libc::EINVAL));
+        assert_eq!(
+            raw_mmap(&sock, ring.offset().unwrap(), over),
+            Err(libc::EINVAL)
+        );
         eprintln!("{ring:?} ring of {size} bytes, {over} asked: pktmap EINVAL, raw mmap EINVAL");
     }
 }

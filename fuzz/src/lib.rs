@@ -102,7 +102,8 @@ pub const MODELS: [ModelLayout; 5] = [
         ]),
     },
     // io_uring.h: IORING_OFF_MMAP_MASK = 0xf8000000, IORING_OFF_PBUF_SHIFT = 16; SQ_RING 0,
-    // CQ_RING 0x8000000, SQES 0x10000000 (no id), PBUF_RING 0x80000000 (id = bgid).
+    // CQ_RING 0x8000000, SQES 0x10000000 (no id), PBUF_RING 0x80000000 (id = bgid);
+    // io_uring/memmap.h: PARAM_REGION 0x20000000 (no id), ZCRX_REGION 0x30000000 (id = zcrx id).
     ModelLayout {
         name: "io_uring",
         type_mask: 0xf800_0000,
@@ -111,6 +112,8 @@ pub const MODELS: [ModelLayout; 5] = [
             (0x0, false),
             (0x0800_0000, false),
             (0x1000_0000, false),
+            (0x2000_0000, false),
+            (0x3000_0000, true),
             (0x8000_0000, true),
         ]),
     },
