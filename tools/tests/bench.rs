@@ -218,7 +218,7 @@ fn report_tables_json_and_ratios() {
         "MAP_POPULATE",
         "memmap2 populate()",
         "MADV_POPULATE_WRITE",
-        "the best peer",
+        "÷ best peer",
         "write fault-in",
         "read fault-in",
         "64 KiB",
