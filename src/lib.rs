@@ -30,6 +30,7 @@ mod error;
 pub mod io_uring;
 pub mod maps;
 pub mod offset;
+pub mod reservation;
 pub mod resource;
 pub mod sock_diag;
 pub mod volatile;
