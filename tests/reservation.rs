@@ -84,6 +84,7 @@ fn resources_mapped_contiguously_and_slots_given_back() {
     assert_eq!(perms_at(base), "unmapped", "the reservation unmaps last");
 }
 
+#[cfg(feature = "io-uring")]
 #[test]
 fn a_refused_slot_leaves_the_reservation_whole() {
     let ring = match pktmap::io_uring::IoUring::new(8) {
