@@ -111,7 +111,9 @@ struct pktmap_id {
 #define PKTMAP_IOC_RING_INFO _IOWR(PKTMAP_IOC_MAGIC, 5, struct pktmap_ring_info)
 #define PKTMAP_IOC_RING_DESTROY _IOW(PKTMAP_IOC_MAGIC, 6, struct pktmap_id)
 
-/* The STATE page (type STATE, id 0): device-wide counters written by the driver. */
+/* The STATE page (type STATE, id 0): device-wide counters written by the driver under a
+ * seqcount: read `sequence` (retry while odd), the words, then `sequence` again (retry if it
+ * changed). pread(2) of STATE returns one consistent snapshot. */
 #define PKTMAP_STATE_MAGIC 0x010070616d746b70ull /* "pktmap\0\x01" little-endian */
 struct pktmap_state {
 	uint64_t magic;
@@ -121,6 +123,8 @@ struct pktmap_state {
 	uint64_t pages_mapped;    /* event counter */
 	uint64_t faults_served;   /* event counter */
 	uint64_t live_mappings;   /* gauge */
+	uint64_t pages_budget;    /* setting: the page_budget module parameter */
+	uint64_t sequence;        /* seqcount: odd while the driver updates the page */
 };
 
 /* A ring mapping: this header, then at PKTMAP_RING_DESC_OFFSET `entries` descriptors. */

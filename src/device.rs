@@ -233,7 +233,19 @@ impl Device {
     /// # Errors
     /// `EINVAL` for an unknown id, else as [`map`](Self::map).
     pub fn map_pool(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
-        let len = usize::try_from(self.pool_info(id)?.bytes)
+        let info = self.pool_info(id)?;
+        if info.flags & ioctl::POOL_LAZY == 0 {
+            // An eager pool's pages are all inserted, writable, at `mmap`: POPULATE's promise
+            // holds without a pass over them (the driver said so through POOL_INFO).
+            let len = usize::try_from(info.bytes)
+                .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
+            return MapOptions::new(len)
+                .flags(flags)
+                .layout(&PKTMAP)
+                .present()
+                .map(&self.file, ResourceType::Pool.offset(id));
+        }
+        let len = usize::try_from(info.bytes)
             .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
         self.map(ResourceType::Pool, id, len, flags)
     }
@@ -276,14 +288,25 @@ impl Device {
         r.map_err(|e| Error::from(e).during("pwrite"))
     }
 
-    /// Reads the STATE counters (device-wide) through `pread`.
+    /// Reads the STATE counters (device-wide) through `pread`: one consistent snapshot (the
+    /// driver reads the page under its `sequence` seqcount).
     ///
     /// # Errors
-    /// The `pread` errno; `EIO` if the page does not start with the STATE magic.
+    /// The `pread` errno; `EIO` if the page does not start with the STATE magic or the
+    /// snapshot is not consistent (an odd `sequence`, which the driver never returns).
     pub fn state(&self) -> Result<State> {
         let mut raw = [0u8; std::mem::size_of::<State>()];
         let n = self.read_resource(ResourceType::State, 0, &mut raw)?;
         let state = state_from_bytes(&raw[..n])?;
+        if !state.is_consistent() {
+            return Err(Error::refused(
+                libc::EIO,
+                format!(
+                    "STATE snapshot taken mid-update (sequence {})",
+                    state.sequence
+                ),
+            ));
+        }
         Ok(state)
     }
 }
@@ -297,11 +320,11 @@ impl Device {
 /// ```
 /// use pktmap::device::state_from_bytes;
 /// use pktmap::device::STATE_MAGIC;
-/// let mut page = [0u8; 56];
+/// let mut page = [0u8; 72];
 /// page[..8].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
 /// page[8] = 2; // two pools
 /// assert_eq!(state_from_bytes(&page).unwrap().pools, 2);
-/// assert!(state_from_bytes(&[0; 56]).is_err());
+/// assert!(state_from_bytes(&[0; 72]).is_err());
 /// ```
 pub fn state_from_bytes(bytes: &[u8]) -> Result<State> {
     let mut words = bytes
@@ -312,15 +335,11 @@ pub fn state_from_bytes(bytes: &[u8]) -> Result<State> {
             .next()
             .ok_or_else(|| Error::refused(libc::EIO, "short STATE page"))
     };
-    let state = State {
-        magic: next()?,
-        pools: next()?,
-        rings: next()?,
-        pages_allocated: next()?,
-        pages_mapped: next()?,
-        faults_served: next()?,
-        live_mappings: next()?,
-    };
+    let mut w = [0u64; 9];
+    for word in &mut w {
+        *word = next()?;
+    }
+    let state = State::from_words(w);
     if state.magic != STATE_MAGIC {
         return Err(Error::refused(
             libc::EIO,

@@ -3,6 +3,7 @@
 //! ```text
 //! pktmap-guest check                 every rule of DESIGN.md and every bad input
 //! pktmap-guest stress SECS PROCS     concurrent create/map/touch/unmap/destroy, bounded in time
+//! pktmap-guest faults SECS 1,2       faults per second the driver serves from 1, then 2 threads
 //! ```
 //!
 //! Each check prints `ok   name` or `FAIL name: detail`; the run ends with `N passed, M failed`
@@ -10,6 +11,7 @@
 //! child in a busybox initramfs (see `scripts/guest-test`).
 
 mod checks;
+mod faults;
 mod stress;
 mod sys;
 
@@ -79,8 +81,16 @@ fn main() -> ExitCode {
             let procs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
             stress::run(&mut report, secs, procs);
         }
+        Some("faults") => {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+            for threads in args.get(3).map_or("1,2", String::as_str).split(',') {
+                let threads = threads.parse().unwrap_or(1);
+                let rate = faults::run(secs, threads);
+                report.check(&format!("faults from {threads} threads"), rate > 0.0, rate);
+            }
+        }
         _ => {
-            eprintln!("usage: pktmap-guest check | stress SECS PROCS");
+            eprintln!("usage: pktmap-guest check | stress SECS PROCS | faults SECS THREADS,...");
             return ExitCode::from(2);
         }
     }

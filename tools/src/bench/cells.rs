@@ -5,7 +5,7 @@ use pktmap::device::{Device, Fill};
 use pktmap::offset::{io_uring, ResourceType, IO_URING, PKTMAP};
 use pktmap::resource::{MapFlags, MapOptions, Mapping};
 use pktmap_abi::ioctl::MAX_POOL_BYTES;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 use std::fmt;
 use std::io;
@@ -106,22 +106,22 @@ impl Backing {
     /// `mode`, (while mapping, while touching); `None` for backings that are not pools.
     ///
     /// An eager pool's pages are all inserted at `mmap`, so nothing faults. A lazy pool
-    /// serves one fault per page: during `mmap` when populating (`MAP_POPULATE` and
-    /// `MADV_POPULATE_WRITE` fault through `get_user_pages`), else on the first touch.
+    /// serves one fault per page: during `mmap` when populating (every populate faults through
+    /// `get_user_pages`), else on the first touch.
     ///
     /// # Examples
     /// ```
     /// use pktmap_tools::bench::{Backing, Mode};
     /// assert_eq!(Backing::EagerPool.served_faults(Mode::WriteFault), Some((0.0, 0.0)));
     /// assert_eq!(Backing::LazyPool.served_faults(Mode::WriteFault), Some((0.0, 1.0)));
-    /// assert_eq!(Backing::LazyPool.served_faults(Mode::MadvPopulate), Some((1.0, 0.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::Pktmap), Some((1.0, 0.0)));
     /// assert_eq!(Backing::Fresh.served_faults(Mode::WriteFault), None);
     /// ```
     pub fn served_faults(self, mode: Mode) -> Option<(f64, f64)> {
         match (self, mode) {
             (Backing::EagerPool, _) => Some((0.0, 0.0)),
-            (Backing::LazyPool, Mode::MapPopulate | Mode::MadvPopulate) => Some((1.0, 0.0)),
             (Backing::LazyPool, Mode::WriteFault | Mode::ReadFault) => Some((0.0, 1.0)),
+            (Backing::LazyPool, _) => Some((1.0, 0.0)),
             _ => None,
         }
     }
@@ -149,21 +149,34 @@ impl fmt::Display for Backing {
 /// The largest io_uring provided-buffer ring: 32768 entries of 16 bytes.
 pub const PBUF_MAX_LEN: usize = 32768 * 16;
 
-/// How the pages of a cell's mapping are brought in.
+/// How the pages of a cell's mapping are brought in: pktmap's POPULATE, its peers (the
+/// kernel's `MAP_POPULATE`, memmap2, the raw `madvise` calls), and plain fault-in.
 ///
 /// # Examples
 /// ```
 /// use pktmap_tools::bench::Mode;
-/// assert_eq!(Mode::MadvPopulate.name(), "MADV_POPULATE_WRITE");
+/// assert_eq!(Mode::Pktmap.name(), "pktmap POPULATE");
 /// assert_eq!(Mode::from_key("write_fault"), Some(Mode::WriteFault));
+/// assert!(Mode::Memmap2Populate.is_peer() && !Mode::Pktmap.is_peer());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
+    /// pktmap's [`MapFlags::POPULATE`] as a user calls it ([`MapOptions::map`], or
+    /// `Device::map_pool` for a pool): a read populate where it maps pages writable, a write
+    /// populate where needed, none where the driver inserted every page; reports errors.
+    Pktmap,
     /// `mmap(MAP_POPULATE)`: the kernel faults pages in (for reading, on a shared mapping)
     /// before `mmap` returns, and fails silently.
     MapPopulate,
-    /// pktmap's [`MapFlags::POPULATE`]: `mmap` then `MADV_POPULATE_WRITE`, which reports errors.
-    MadvPopulate,
+    /// memmap2 `MmapOptions::new().populate().map_raw(fd)`: `MAP_POPULATE` through memmap2,
+    /// what a Rust user would pick instead.
+    Memmap2Populate,
+    /// memmap2 `map_raw(fd)` then `advise(Advice::PopulateWrite)`.
+    Memmap2PopulateWrite,
+    /// Raw `mmap` then `madvise(MADV_POPULATE_READ)`.
+    MadvPopulateRead,
+    /// Raw `mmap` then `madvise(MADV_POPULATE_WRITE)`.
+    MadvPopulateWrite,
     /// Plain `mmap`; the touch loop's writes fault each page in.
     WriteFault,
     /// Plain `mmap`; the touch loop reads instead, so read faults (with fault-around) map
@@ -172,10 +185,14 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Every mode, in report order.
-    pub const ALL: [Mode; 4] = [
+    /// Every mode, in report order: pktmap first, then its peers, then fault-in.
+    pub const ALL: [Mode; 8] = [
+        Mode::Pktmap,
         Mode::MapPopulate,
-        Mode::MadvPopulate,
+        Mode::Memmap2Populate,
+        Mode::Memmap2PopulateWrite,
+        Mode::MadvPopulateRead,
+        Mode::MadvPopulateWrite,
         Mode::WriteFault,
         Mode::ReadFault,
     ];
@@ -183,8 +200,12 @@ impl Mode {
     /// The name tables and plots use.
     pub fn name(self) -> &'static str {
         match self {
+            Mode::Pktmap => "pktmap POPULATE",
             Mode::MapPopulate => "MAP_POPULATE",
-            Mode::MadvPopulate => "MADV_POPULATE_WRITE",
+            Mode::Memmap2Populate => "memmap2 populate()",
+            Mode::Memmap2PopulateWrite => "memmap2 PopulateWrite",
+            Mode::MadvPopulateRead => "MADV_POPULATE_READ",
+            Mode::MadvPopulateWrite => "MADV_POPULATE_WRITE",
             Mode::WriteFault => "write fault-in",
             Mode::ReadFault => "read fault-in",
         }
@@ -193,8 +214,12 @@ impl Mode {
     /// The key JSON and the command line use.
     pub fn key(self) -> &'static str {
         match self {
+            Mode::Pktmap => "pktmap_populate",
             Mode::MapPopulate => "map_populate",
-            Mode::MadvPopulate => "madv_populate_write",
+            Mode::Memmap2Populate => "memmap2_populate",
+            Mode::Memmap2PopulateWrite => "memmap2_populate_write",
+            Mode::MadvPopulateRead => "madv_populate_read",
+            Mode::MadvPopulateWrite => "madv_populate_write",
             Mode::WriteFault => "write_fault",
             Mode::ReadFault => "read_fault",
         }
@@ -203,6 +228,19 @@ impl Mode {
     /// The mode whose [`key`](Self::key) is `key`.
     pub fn from_key(key: &str) -> Option<Mode> {
         Mode::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// Whether the mode is one of pktmap POPULATE's peers: another way to prefault every page
+    /// before the first touch (the kernel's, memmap2's, the raw `madvise` calls).
+    pub fn is_peer(self) -> bool {
+        matches!(
+            self,
+            Mode::MapPopulate
+                | Mode::Memmap2Populate
+                | Mode::Memmap2PopulateWrite
+                | Mode::MadvPopulateRead
+                | Mode::MadvPopulateWrite
+        )
     }
 
     /// Whether the touch loop writes (all modes but [`Mode::ReadFault`]).
@@ -368,7 +406,7 @@ impl Subject {
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap_tools::bench::{Backing, Mode, Subject};
     /// let mut t = Subject::with_device(Backing::LazyPool, 1 << 20, "/dev/pktmap".as_ref())?;
-    /// assert!(t.run(Mode::MadvPopulate)?.touch_faults == 0);
+    /// assert!(t.run(Mode::Pktmap)?.touch_faults == 0);
     /// # Ok(()) }
     /// ```
     pub fn with_device(backing: Backing, len: usize, device: &Path) -> io::Result<Self> {
@@ -454,21 +492,55 @@ impl Subject {
         let s0 = self.faults_served()?;
         let f0 = sys::minor_faults()?;
         let t0 = Instant::now();
-        let m = match mode {
-            Mode::MapPopulate => sys::map_populate(fd, offset, self.len)?,
-            Mode::MadvPopulate => MapOptions::new(self.len)
-                .flags(MapFlags::POPULATE)
-                .layout(layout)
-                .map(fd, offset)?,
+        let len = self.len;
+        let memmap2 = || {
+            let mut o = memmap2::MmapOptions::new();
+            o.len(len).offset(offset);
+            o
+        };
+        let m: sys::Mapped = match mode {
+            Mode::Pktmap => match &self.state {
+                // As a user maps a pool: POOL_INFO, then the map (no pass for an eager pool).
+                Prepared::Pool(dev, id, _) => {
+                    sys::Mapped::Pktmap(dev.map_pool(*id, MapFlags::POPULATE)?)
+                }
+                _ => sys::Mapped::Pktmap(
+                    MapOptions::new(len)
+                        .flags(MapFlags::POPULATE)
+                        .layout(layout)
+                        .map(fd, offset)?,
+                ),
+            },
+            Mode::MapPopulate => sys::Mapped::Pktmap(sys::map_populate(fd, offset, len)?),
+            Mode::Memmap2Populate => {
+                sys::Mapped::Memmap2(memmap2().populate().map_raw(fd.as_raw_fd())?)
+            }
+            Mode::Memmap2PopulateWrite => {
+                let m = memmap2().map_raw(fd.as_raw_fd())?;
+                m.advise(memmap2::Advice::PopulateWrite)?;
+                sys::Mapped::Memmap2(m)
+            }
+            Mode::MadvPopulateRead => sys::Mapped::Pktmap(sys::map_madvise(
+                fd,
+                offset,
+                len,
+                rustix::mm::Advice::LinuxPopulateRead,
+            )?),
+            Mode::MadvPopulateWrite => sys::Mapped::Pktmap(sys::map_madvise(
+                fd,
+                offset,
+                len,
+                rustix::mm::Advice::LinuxPopulateWrite,
+            )?),
             Mode::WriteFault | Mode::ReadFault => {
-                MapOptions::new(self.len).layout(layout).map(fd, offset)?
+                sys::Mapped::Pktmap(MapOptions::new(len).layout(layout).map(fd, offset)?)
             }
         };
         let map_ns = t0.elapsed().as_nanos() as u64;
         let f1 = sys::minor_faults()?;
         let s1 = self.faults_served()?;
         let t1 = Instant::now();
-        std::hint::black_box(touch(&m, mode.writes())?);
+        std::hint::black_box(m.touch(mode.writes()));
         let touch_ns = t1.elapsed().as_nanos() as u64;
         let f2 = sys::minor_faults()?;
         let s2 = self.faults_served()?;

@@ -219,10 +219,85 @@ impl Report {
         tables
     }
 
-    /// A cell's median divided by the write fault-in median of its group (the baseline).
+    /// A cell's median divided by pktmap POPULATE's median in its group: above 1, that mode
+    /// costs more than pktmap's POPULATE.
     pub fn ratio(&self, cell: &Cell) -> Option<f64> {
-        let base = self.cell(cell.backing, cell.len, Mode::WriteFault)?;
+        let base = self.cell(cell.backing, cell.len, Mode::Pktmap)?;
         (base.ns_per_page.median > 0.0).then(|| cell.ns_per_page.median / base.ns_per_page.median)
+    }
+
+    /// pktmap POPULATE's median divided by its best peer's in group (backing, size), with
+    /// that peer: the number the POPULATE goals are about (at most 1.2, aim 1.05).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_tools::bench::{Backing, Cell, Machine, Mode, Report, Sample};
+    /// let cell = |mode, ns| {
+    ///     let s = Sample { pages: 1, map_ns: ns, ..Sample::default() };
+    ///     Cell::from_samples(Backing::Existing, 4096, mode, &[s]).unwrap()
+    /// };
+    /// let r = Report { machine: Machine::default(), skipped: vec![],
+    ///                  cells: vec![cell(Mode::Pktmap, 105), cell(Mode::MapPopulate, 100),
+    ///                              cell(Mode::Memmap2Populate, 120), cell(Mode::WriteFault, 50)],
+    ///                  elapsed: Default::default(), estimate: Default::default() };
+    /// assert_eq!(r.vs_best_peer(Backing::Existing, 4096), Some((1.05, Mode::MapPopulate)));
+    /// ```
+    pub fn vs_best_peer(&self, backing: Backing, len: usize) -> Option<(f64, Mode)> {
+        let ours = self.cell(backing, len, Mode::Pktmap)?.ns_per_page.median;
+        let best = self
+            .cells
+            .iter()
+            .filter(|c| c.backing == backing && c.len == len && c.mode.is_peer())
+            .min_by(|a, b| a.ns_per_page.median.total_cmp(&b.ns_per_page.median))?;
+        (best.ns_per_page.median > 0.0).then(|| (ours / best.ns_per_page.median, best.mode))
+    }
+
+    /// One line per backing: pktmap POPULATE against its best peer over the sizes measured
+    /// (range and geometric mean of the ratios, the ratio and peer at the largest size), and
+    /// the faults a touch took after POPULATE, the promise. The report's first lines.
+    pub fn conclusions(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for backing in Backing::ALL {
+            let sizes: Vec<usize> = self
+                .groups()
+                .into_iter()
+                .filter(|(b, _)| *b == backing)
+                .map(|(_, len)| len)
+                .collect();
+            let ratios: Vec<(usize, f64, Mode)> = sizes
+                .iter()
+                .filter_map(|&len| self.vs_best_peer(backing, len).map(|(r, m)| (len, r, m)))
+                .collect();
+            let Some(&(last_len, last_r, last_peer)) = ratios.last() else {
+                continue;
+            };
+            let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), r| {
+                (lo.min(r.1), hi.max(r.1))
+            });
+            let geo = (ratios.iter().map(|r| r.1.ln()).sum::<f64>() / ratios.len() as f64).exp();
+            let touch = self
+                .cells
+                .iter()
+                .filter(|c| c.backing == backing && c.mode == Mode::Pktmap)
+                .map(|c| c.touch_faults_per_page)
+                .fold(0.0f64, f64::max);
+            let verdict = if hi <= 1.05 {
+                "at the kernel's best"
+            } else if hi <= 1.2 {
+                "within 1.2× of the best peer"
+            } else {
+                "SLOWER than the best peer"
+            };
+            out.push(format!(
+                "{backing}: pktmap POPULATE is {lo:.2}–{hi:.2}× the best peer over {}–{} \
+                 (geomean {geo:.2}×; {}: {last_r:.2}× {last_peer}), {verdict}; \
+                 touch faults after it {touch:.3}/page",
+                size_name(sizes[0]),
+                size_name(*sizes.last().unwrap_or(&sizes[0])),
+                size_name(last_len),
+            ));
+        }
+        out
     }
 
     /// One table of the report: a caption, a row per (backing, size), a column per mode with
@@ -234,13 +309,13 @@ impl Report {
             Grid::Text(width) => {
                 let _ = write!(out, "{caption}\n{:<14}{:>8}", "backing", "size");
                 for m in &modes {
-                    let _ = write!(out, "  {:<width$}", m.name());
+                    let _ = write!(out, "  {:<width$}", mode_label(*m));
                 }
             }
             Grid::Markdown => {
                 let _ = write!(out, "{caption}\n\n| backing | size |");
                 for m in &modes {
-                    let _ = write!(out, " {} |", m.name());
+                    let _ = write!(out, " {} |", mode_label(*m));
                 }
                 out.push_str("\n|---|---:|");
                 for _ in &modes {
@@ -268,20 +343,40 @@ impl Report {
     }
 
     /// `median [min–max] ratio` of a cell, the median wrapped in `strong` and the range in
-    /// `open`/`close`.
+    /// `open`/`close` (no range when `open` is empty).
     fn ns_text(&self, c: &Cell, strong: &str, open: &str, close: &str) -> String {
+        let range = if open.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " {open}{}–{}{close}",
+                num(c.ns_per_page.min),
+                num(c.ns_per_page.max)
+            )
+        };
         format!(
-            "{strong}{}{strong} {open}{}–{}{close} {}",
+            "{strong}{}{strong}{range} {}",
             num(c.ns_per_page.median),
-            num(c.ns_per_page.min),
-            num(c.ns_per_page.max),
             self.ratio(c).map_or(String::new(), |r| format!("{r:.2}×"))
         )
     }
 
-    /// The text report: machine, a table of medians per 4 KiB page with min–max and the ratio
-    /// to write fault-in, a table of minor faults per page (map phase / touch phase), and the
-    /// skipped groups.
+    /// The heading lines: what the columns are and what to conclude.
+    fn legend(&self, out: &mut String, bullet: &str) {
+        let _ = writeln!(
+            out,
+            "{bullet}★ pktmap POPULATE (MapFlags::POPULATE): its peers are MAP_POPULATE, memmap2 \
+             and the raw MADV_POPULATE_* calls; ratios are ÷ pktmap POPULATE; lower is better"
+        );
+        for line in self.conclusions() {
+            let _ = writeln!(out, "{bullet}{line}");
+        }
+    }
+
+    /// The text report: machine, the legend and one conclusion per backing (pktmap POPULATE
+    /// against its best peer), a table of medians per 4 KiB page with the ratio to pktmap
+    /// POPULATE, a table of minor faults per page (map phase / touch phase), and the skipped
+    /// groups.
     ///
     /// # Examples
     /// ```
@@ -290,19 +385,21 @@ impl Report {
     /// let plan = Schedule { groups: vec![(Backing::Existing, 8 * 4096)], ..Schedule::quick() };
     /// let r = run(&plan, &mut |_| {})?;
     /// assert_eq!(r.groups(), vec![(Backing::Existing, 8 * 4096)]);
-    /// assert_eq!(r.modes().len(), 4);
-    /// let write = r.cell(Backing::Existing, 8 * 4096, Mode::WriteFault).unwrap();
-    /// assert_eq!(r.ratio(write), Some(1.0));
-    /// assert!(r.table().contains("write fault-in"));
+    /// assert_eq!(r.modes().len(), 8);
+    /// let ours = r.cell(Backing::Existing, 8 * 4096, Mode::Pktmap).unwrap();
+    /// assert_eq!(r.ratio(ours), Some(1.0));
+    /// assert!(r.table().lines().nth(1).unwrap().contains("★ pktmap POPULATE"));
+    /// assert!(r.table().lines().nth(2).unwrap().starts_with("existing: pktmap POPULATE is "));
     /// # Ok(()) }
     /// ```
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "machine: {}", self.machine.summary());
+        self.legend(&mut out, "");
         out.push_str(&self.grid(
-            Grid::Text(28),
-            "\nns per 4 KiB page (map + touch every page): median [min–max], ratio to write fault-in",
-            |c| self.ns_text(c, "", "[", "]"),
+            Grid::Text(22),
+            "\nns per 4 KiB page (map + touch every page): median, ratio ÷ pktmap POPULATE (min–max in --json and --markdown)",
+            |c| self.ns_text(c, "", "", ""),
         ));
         out.push_str(&self.grid(
             Grid::Text(20),
@@ -325,9 +422,10 @@ impl Report {
         out
     }
 
-    /// The tables as Markdown, for the README: ns per 4 KiB page (median, min–max, ratio to
-    /// write fault-in) and minor faults per page (map / touch); with `/dev/pktmap` pools also
-    /// the faults the driver served per page and the eager ÷ lazy ratios.
+    /// The tables as Markdown, for the README: the legend and conclusions as a list, ns per
+    /// 4 KiB page (median, min–max, ratio ÷ pktmap POPULATE) and minor faults per page (map /
+    /// touch); with `/dev/pktmap` pools also the faults the driver served per page and the
+    /// eager ÷ lazy ratios.
     ///
     /// # Examples
     /// ```
@@ -338,9 +436,11 @@ impl Report {
     /// ```
     pub fn markdown(&self) -> String {
         let mut out = String::new();
+        self.legend(&mut out, "- ");
+        out.push('\n');
         out.push_str(&self.grid(
             Grid::Markdown,
-            "ns per 4 KiB page, map + touch every page: **median** (min–max), ratio to write fault-in",
+            "ns per 4 KiB page, map + touch every page: **median** (min–max), ratio ÷ pktmap POPULATE",
             |c| self.ns_text(c, "**", "(", ")"),
         ));
         out.push('\n');
@@ -386,7 +486,7 @@ impl Report {
                     "touch_ns_per_page": c.touch_ns_per_page,
                     "map_faults_per_page": c.map_faults_per_page,
                     "touch_faults_per_page": c.touch_faults_per_page,
-                    "ratio_to_write_fault": self.ratio(c),
+                    "ratio_to_pktmap_populate": self.ratio(c),
                 });
                 if let Some((map, touch)) = c.served_per_page {
                     v["map_served_per_page"] = json!(map);
@@ -411,6 +511,7 @@ impl Report {
                 "load_end": m.load.1,
                 "date": m.date,
             },
+            "conclusions": self.conclusions(),
             "cells": cells,
             "skipped": skipped,
             "elapsed_s": self.elapsed.as_secs_f64(),
@@ -479,6 +580,15 @@ impl Table {
             out.push('\n');
         }
         out
+    }
+}
+
+/// A mode's column title: pktmap's POPULATE marked with a star.
+fn mode_label(m: Mode) -> String {
+    if m == Mode::Pktmap {
+        format!("★{}", m.name())
+    } else {
+        m.name().to_string()
     }
 }
 

@@ -132,8 +132,12 @@ impl Schedule {
     /// A rough wall-clock estimate of [`run`]: each group's budget, or its minimum rounds if
     /// they take longer, with a rough cost per page for each backing.
     pub fn estimate(&self) -> Duration {
-        let secs: f64 = self
-            .groups
+        Duration::from_secs_f64(self.group_estimates().iter().sum())
+    }
+
+    /// The estimate of each group, in seconds, in plan order.
+    fn group_estimates(&self) -> Vec<f64> {
+        self.groups
             .iter()
             .map(|&(backing, len)| {
                 let round = (len / PAGE) as f64
@@ -145,8 +149,7 @@ impl Schedule {
                 let max = round * (self.warmup + self.max_rounds) as f64;
                 self.budget.as_secs_f64().max(min).min(max)
             })
-            .sum();
-        Duration::from_secs_f64(secs)
+            .collect()
     }
 
     /// The 2 MiB pages the largest hugetlb group needs at once.
@@ -276,7 +279,8 @@ pub struct Progress {
     pub current: Option<(Backing, usize)>,
     /// Time since the run started.
     pub elapsed: Duration,
-    /// The plan's estimate.
+    /// The estimated total run time: the plan's at first, then the time so far plus the
+    /// remaining groups' estimates scaled by how the finished groups compared with theirs.
     pub estimate: Duration,
 }
 
@@ -326,13 +330,14 @@ impl Progress {
 /// use pktmap_tools::bench::{run, Backing, Schedule};
 /// let plan = Schedule { groups: vec![(Backing::Existing, 4 * 4096)], ..Schedule::quick() };
 /// let report = run(&plan, &mut |_| {})?;
-/// assert_eq!(report.cells.len(), 4);
+/// assert_eq!(report.cells.len(), 8); // one per mode
 /// # Ok(()) }
 /// ```
 pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<Report> {
     let mut machine = Machine::read();
     let start = Instant::now();
     let estimate = plan.estimate();
+    let estimates = plan.group_estimates();
     let interrupt = sys::Interrupt::install(false)?;
     let mut skipped = Vec::new();
     let needed = plan.huge_pages_needed();
@@ -359,12 +364,24 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
         if taken[done] {
             continue;
         }
+        // The estimate updates: the groups still to run, scaled by how the finished ones
+        // compared with their own estimates on this machine.
+        let elapsed = start.elapsed().as_secs_f64();
+        let (finished, left): (f64, f64) = (
+            estimates[..done].iter().sum(),
+            estimates[done..].iter().sum(),
+        );
+        let scale = if finished > 0.0 && elapsed > 0.0 {
+            elapsed / finished
+        } else {
+            1.0
+        };
         progress(&Progress {
             done,
             total,
             current: Some((backing, len)),
             elapsed: start.elapsed(),
-            estimate,
+            estimate: Duration::from_secs_f64(elapsed + left * scale),
         });
         if interrupt.raised() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
@@ -420,7 +437,7 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
         total,
         current: None,
         elapsed: start.elapsed(),
-        estimate,
+        estimate: start.elapsed(),
     });
     // In the plan's order (a pair's lazy cells were measured with the eager ones).
     let order = |b: Backing, len: usize| plan.groups.iter().position(|&g| g == (b, len));
