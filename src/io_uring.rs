@@ -1186,6 +1186,25 @@ pub fn recv_multishot(fd: BorrowedFd<'_>, bgid: u16, user_data: u64) -> io_uring
     sqe
 }
 
+/// An SQE for `IORING_OP_ASYNC_CANCEL`: cancels the request whose `user_data` is `target`
+/// (its completion then carries `-ECANCELED`); this entry completes with 0, or `-ENOENT` if
+/// nothing matched.
+///
+/// # Examples
+/// ```
+/// let sqe = pktmap::io_uring::cancel(99, 1);
+/// assert_eq!(sqe.user_data.u64_(), 1);
+/// ```
+pub fn cancel(target: u64, user_data: u64) -> io_uring_sqe {
+    let mut sqe = io_uring_sqe {
+        opcode: IoringOp::AsyncCancel,
+        user_data: user_data.into(),
+        ..Default::default()
+    };
+    sqe.addr_or_splice_off_in.user_data = target.into();
+    sqe
+}
+
 /// An SQE for `IORING_OP_NOP`: completes at once with `res` 0, for testing and wakeups.
 ///
 /// # Examples

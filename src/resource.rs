@@ -479,6 +479,38 @@ pub fn map_region<R: Region, Fd: AsFd>(
         .map(fd, offset)
 }
 
+/// `mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE [| MAP_FIXED])`—
+/// Address space that holds nothing, for [`crate::reservation`]: fresh (`at` is `None`), or
+/// laid back over a range the caller owns.
+///
+/// # Safety
+/// With `at`, `[at, at + len)` must belong to the caller (a reservation's own range) and
+/// nothing may refer to memory in it: whatever is mapped there is replaced.
+pub(crate) unsafe fn reserve_raw(
+    at: Option<NonNull<c_void>>,
+    len: usize,
+) -> Result<NonNull<c_void>> {
+    let (hint, fixed) = match at {
+        Some(a) => (a.as_ptr(), SysMapFlags::FIXED),
+        None => (ptr::null_mut(), SysMapFlags::empty()),
+    };
+    let sys = SysMapFlags::PRIVATE | SysMapFlags::NORESERVE | fixed;
+    // SAFETY: Without `at`, a null hint takes fresh address space; with it, the caller
+    // guarantees the range is theirs to replace.
+    let p = unsafe { mm::mmap_anonymous(hint, len, ProtFlags::empty(), sys) }
+        .map_err(|e| Error::from(e).during("mmap(PROT_NONE)"))?;
+    NonNull::new(p).ok_or_else(|| Error::from_errno(libc::ENOMEM))
+}
+
+/// `munmap(addr, len)` of a range [`reserve_raw`] made.
+///
+/// # Safety
+/// The range must belong to the caller, and nothing may refer to memory in it.
+pub(crate) unsafe fn unmap_raw(addr: NonNull<c_void>, len: usize) -> Result<()> {
+    // SAFETY: The caller owns the range and nothing refers to it.
+    unsafe { mm::munmap(addr.as_ptr(), len) }.map_err(|e| Error::from(e).during("munmap"))
+}
+
 /// The one owner of a mapped range.
 ///
 /// # Invariants

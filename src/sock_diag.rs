@@ -2,8 +2,8 @@
 //! the socket file system's `system.sockprotoname` attribute.
 //!
 //! [`crate::maps`] uses these to name a `socket:[inode]` mapping by what the socket is, never
-//! by its offset, and `af_xdp` (feature `af-xdp`) uses [`xdp_sockets`] to learn the ring sizes of an
-//! AF_XDP socket it adopts.
+//! by its offset. [`xdp_sockets`] also reports an AF_XDP socket's ring sizes and UMEM, where
+//! the kernel has `xsk_diag`.
 //!
 //! - `sock_diag` (`NETLINK_SOCK_DIAG`, `SOCK_DIAG_BY_FAMILY` dumps) is the kernel's own
 //!   interface. It reports the sockets of the caller's network namespace, and each family

@@ -565,3 +565,66 @@ fn bgid_2048_registers_but_never_maps() {
     assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     eprintln!("bgid 2048: registered by the kernel, ENOMEM at every offset; pktmap EINVAL");
 }
+
+/// One multishot RECV: a completion per datagram, each flagged MORE while the request stays
+/// armed, each in its own buffer of the group.
+#[test]
+fn multishot_recv_completes_once_per_datagram() {
+    let Some(ring) = uring(16) else { return };
+    const N: u32 = 8;
+    let mut bufs = ring.register_buf_ring(11, 16, 2048).unwrap();
+    let (mut sq, mut cq) = ring.queues().unwrap();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sqe = pktmap::io_uring::recv_multishot(rx.as_fd(), 11, 99);
+    // SAFETY: `rx` and `bufs` outlive every completion: the request is cancelled below, and
+    // its last completion reaped, before either drops.
+    assert!(unsafe { sq.push(&sqe) });
+    ring.submit(&mut sq, 0, None).unwrap();
+    for i in 0..N {
+        tx.send_to(&payload(i), rx.local_addr().unwrap()).unwrap();
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < N as usize && Instant::now() < deadline {
+        let _ = ring.enter(0, 1, Some(Duration::from_millis(200)));
+        while let Some(c) = cq.pop() {
+            assert_eq!(c.user_data, 99);
+            assert!(c.more(), "multishot stays armed: {c:?}");
+            let bid = c.buffer_id().expect("a buffer");
+            let mut data = vec![0; c.result().unwrap() as usize];
+            bufs.read(bid, &mut data).unwrap();
+            got.push(u32::from_le_bytes(data[4..8].try_into().unwrap()));
+            assert_eq!(data, payload(*got.last().unwrap()));
+            bufs.recycle(bid).unwrap();
+        }
+    }
+    assert_eq!(
+        got,
+        (0..N).collect::<Vec<_>>(),
+        "one completion per datagram, in order"
+    );
+    // SAFETY: A cancel names only a user_data.
+    assert!(unsafe { sq.push(&pktmap::io_uring::cancel(99, 100)) });
+    ring.submit(&mut sq, 0, None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut done = Vec::new();
+    while done.len() < 2 && Instant::now() < deadline {
+        let _ = ring.enter(0, 1, Some(Duration::from_millis(200)));
+        done.extend(std::iter::from_fn(|| cq.pop()));
+    }
+    let ended = done
+        .iter()
+        .find(|c| c.user_data == 99)
+        .expect("the RECV ends");
+    assert!(!ended.more());
+    assert_eq!(
+        ended.result().unwrap_err().raw_os_error(),
+        Some(libc::ECANCELED)
+    );
+    let cancel = done
+        .iter()
+        .find(|c| c.user_data == 100)
+        .expect("the cancel completes");
+    assert_eq!(cancel.res, 0);
+}

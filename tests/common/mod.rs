@@ -9,6 +9,7 @@ use std::process::Command;
 /// `cargo test` builds the library only as an rlib and builds examples only when it is asked
 /// for all targets, so tests that need the C libraries or an example binary build them here
 /// rather than skip.
+#[allow(dead_code)] // Used by some of the test binaries that include this module.
 pub fn cargo_artifact(args: &[&str], file_name: &str) -> PathBuf {
     let out = Command::new(env!("CARGO"))
         .arg("build")
