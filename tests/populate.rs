@@ -6,9 +6,11 @@
 //! does not); these tests check the outcome, with the thread's minor fault counter
 //! (`getrusage(RUSAGE_THREAD)`). Writes store the byte they read, so no content changes.
 //!
-//! Counts, never times. The hugetlb test reserves two 2 MiB pages through
-//! `/proc/sys/vm/nr_hugepages` and puts the old value back; without root it skips loudly,
-//! except under `CI=true`, where it fails.
+//! Counts, never times. The hugetlb test reserves a 2 MiB page through
+//! `/proc/sys/vm/nr_hugepages` (`common::HugePages`) and puts the old value back; it fails,
+//! saying why, where it cannot.
+
+mod common;
 
 use pktmap::resource::{map, MapFlags, MapOptions, Mapping};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
@@ -152,54 +154,10 @@ fn anonymous_memory() {
     assert_no_faults("anonymous", &m, Some(&plain));
 }
 
-/// Two free 2 MiB hugetlb pages for the test, the old pool size put back on drop.
-struct HugePages(Option<u64>);
-
-impl HugePages {
-    const SYSCTL: &'static str = "/proc/sys/vm/nr_hugepages";
-
-    fn reserve(pages: u64) -> Result<Self, String> {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
-        let free: u64 = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("HugePages_Free:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if free >= pages {
-            return Ok(Self(None));
-        }
-        let old: u64 = std::fs::read_to_string(Self::SYSCTL)
-            .map_err(|e| e.to_string())?
-            .trim()
-            .parse()
-            .map_err(|e| format!("{e}"))?;
-        std::fs::write(Self::SYSCTL, format!("{}\n", old + pages - free))
-            .map_err(|e| format!("{}: {e}", Self::SYSCTL))?;
-        Ok(Self(Some(old)))
-    }
-}
-
-impl Drop for HugePages {
-    fn drop(&mut self) {
-        if let Some(old) = self.0 {
-            let _ = std::fs::write(Self::SYSCTL, format!("{old}\n"));
-        }
-    }
-}
-
 #[test]
 fn hugetlb_memfd() {
     const HUGE: usize = 2 << 20;
-    let _pages = match HugePages::reserve(2) {
-        Ok(p) => p,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("cannot reserve hugetlb pages ({e}); CI=true, so this fails")
-        }
-        Err(e) => {
-            eprintln!("!!! SKIPPED hugetlb populate test: cannot reserve hugetlb pages ({e})");
-            return;
-        }
-    };
+    let _pages = common::HugePages::reserve(1);
     let fd = memfd(HUGE, MemfdFlags::HUGETLB | MemfdFlags::HUGE_2MB);
     let m = map(&fd, 0, HUGE, MapFlags::POPULATE).unwrap();
     assert_no_faults("hugetlb memfd, 2 MiB", &m, None);
