@@ -545,7 +545,8 @@ impl XskSocket {
     /// `umem` is the memory the socket registered with `XDP_UMEM_REG` (use
     /// [`Umem::from_mapping`], with [`Mapping::from_raw`] for memory another library
     /// mapped), and `sizes` the ring sizes it set (0 for a ring it has not); the kernel checks
-    /// them: each ring must map at `sizes`, and not one page more.
+    /// them: `XDP_DIAG` where the kernel has `xsk_diag`, and always its `mmap` length limit
+    /// (each ring must map at `sizes`, and not one page more).
     ///
     /// # Errors
     /// `EINVAL` before any call for a size that is neither 0 nor a power of two; the kernel's
@@ -573,6 +574,23 @@ impl XskSocket {
         let fd = fd.try_clone_to_owned()?;
         let offsets = sockopt::xdp_mmap_offsets(&fd)
             .map_err(|e| Error::from(e).during("getsockopt(XDP_MMAP_OFFSETS)"))?;
+        // Where the kernel has xsk_diag, it says the sizes outright.
+        let inode = rustix::fs::fstat(&fd)?.st_ino;
+        if let Ok(all) = crate::sock_diag::xdp_sockets() {
+            if let Some(k) = all.iter().find(|k| u64::from(k.inode) == inode) {
+                let said = RingSizes {
+                    rx: k.rx.unwrap_or(0),
+                    tx: k.tx.unwrap_or(0),
+                    fill: k.fill.unwrap_or(0),
+                    completion: k.completion.unwrap_or(0),
+                };
+                if said != sizes {
+                    return Err(Error::invalid(format!(
+                        "adopted socket's rings are {said:?} (XDP_DIAG), not {sizes:?}"
+                    )));
+                }
+            }
+        }
         let sock = Self {
             fd,
             offsets,
