@@ -113,7 +113,7 @@ impl Device {
             buf_size,
             buf_count,
             flags,
-            id: 0,
+            ..PoolCreate::default()
         })
     }
 

@@ -375,9 +375,12 @@ impl Context {
         };
         info.buf_size = g.buf_size;
         info.buf_count = g.buf_count;
-        info.flags = if g.lazy { abi_ioctl::POOL_LAZY } else { 0 };
+        info.flags = g.kind.flag();
         info.bytes = pool.bytes();
         info.mmap_offset = offset;
+        info.fault_around = g.fault_around;
+        info.cache = g.cache.value();
+        info.chunk_bytes = g.chunk_pages * PAGE_SIZE as u64;
         sys::write_user(arg, &info)?;
         Ok(0)
     }

@@ -55,7 +55,9 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use crate::abi::ioctl::{PoolCreate, PoolInfo, ResourceId, RingCreate, RingInfo, State};
+use crate::abi::ioctl::{
+    PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo, State,
+};
 
 // ---------------------------------------------------------------------------------------------
 // struct miscdevice: declared here because 6.12's rust/bindings/bindings_helper.h does not
@@ -120,8 +122,10 @@ macro_rules! pod {
 }
 
 pod! {
-    PoolCreate => 4 * 4;
-    PoolInfo => 4 * 4 + 2 * 8;
+    PoolCreate => 6 * 4 + 8;
+    PoolInfo => 4 * 4 + 2 * 8 + 2 * 4 + 8;
+    PoolChunk => 2 * 4 + 2 * 8;
+    PoolExport => 4 * 4;
     RingCreate => 4 * 4;
     RingInfo => 4 * 4 + 2 * 8;
     ResourceId => 4;

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,15 @@ static void print_abi(void)
 	P(PKTMAP_MMAP_FLAG_FIXED);
 	P(PKTMAP_MMAP_FLAG_POPULATE);
 	P(PKTMAP_POOL_LAZY);
+	P(PKTMAP_POOL_CONTIG);
+	P(PKTMAP_POOL_HUGE);
+	P(PKTMAP_CACHE_WB);
+	P(PKTMAP_CACHE_WC);
+	P(PKTMAP_DEFAULT_FAULT_AROUND);
+	P(PKTMAP_MAX_FAULT_AROUND);
+	P(PKTMAP_HUGE_CHUNK_PAGES);
+	P(PKTMAP_MAX_CONTIG_CHUNK_PAGES);
+	P(PKTMAP_EXPORT_READONLY);
 	P(PKTMAP_MIN_BUF_SIZE);
 	P(PKTMAP_MAX_BUF_SIZE);
 	P(PKTMAP_MAX_POOL_BYTES);
@@ -89,6 +99,8 @@ static void print_abi(void)
 	P(PKTMAP_IOC_RING_CREATE);
 	P(PKTMAP_IOC_RING_INFO);
 	P(PKTMAP_IOC_RING_DESTROY);
+	P(PKTMAP_IOC_POOL_CHUNK);
+	P(PKTMAP_IOC_POOL_EXPORT);
 	P(PKTMAP_STATE_MAGIC);
 	P(PKTMAP_RING_DESC_OFFSET);
 	P(sizeof(struct pktmap_pool_create));
@@ -99,6 +111,14 @@ static void print_abi(void)
 	P(sizeof(struct pktmap_state));
 	P(sizeof(struct pktmap_ring_header));
 	P(sizeof(struct pktmap_desc));
+	P(sizeof(struct pktmap_pool_chunk));
+	P(sizeof(struct pktmap_pool_export));
+	P(offsetof(struct pktmap_pool_create, fault_around));
+	P(offsetof(struct pktmap_pool_create, reserved));
+	P(offsetof(struct pktmap_pool_info, fault_around));
+	P(offsetof(struct pktmap_pool_info, chunk_bytes));
+	P(offsetof(struct pktmap_pool_chunk, phys));
+	P(offsetof(struct pktmap_pool_export, fd));
 #undef P
 }
 
