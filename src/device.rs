@@ -29,7 +29,8 @@ pub enum Fill {
     /// Every page is inserted at `mmap` time.
     Eager,
     /// Pages are inserted by the fault handler as they are touched (or prefaulted by
-    /// [`MapFlags::POPULATE`]).
+    /// [`MapFlags::POPULATE`]), one page per fault (`fault_around` 1); for more per fault, see
+    /// [`PoolOptions::lazy`](crate::pool::PoolOptions::lazy).
     Lazy,
 }
 
@@ -105,14 +106,15 @@ impl Device {
     /// `EINVAL` for a size that is not a power of two in 256..=65536, a zero count or a pool
     /// over 256 MiB; `ENOSPC` past 1024 pools; `ENOMEM`.
     pub fn create_pool(&self, buf_size: u32, buf_count: u32, fill: Fill) -> io::Result<PoolInfo> {
-        let flags = match fill {
-            Fill::Eager => 0,
-            Fill::Lazy => ioctl::POOL_LAZY,
+        let (flags, fault_around) = match fill {
+            Fill::Eager => (0, 0),
+            Fill::Lazy => (ioctl::POOL_LAZY, 1),
         };
         self.create_pool_raw(PoolCreate {
             buf_size,
             buf_count,
             flags,
+            fault_around,
             ..PoolCreate::default()
         })
     }

@@ -30,6 +30,7 @@ pub mod device;
 pub mod io_uring;
 pub mod maps;
 pub mod offset;
+pub mod pool;
 pub mod resource;
 
 /// The README's Rust examples, compiled (and, where not `no_run`, run) as doctests.
