@@ -144,6 +144,8 @@ struct pktmap_state {
 	uint64_t pages_mapped;    /* event counter */
 	uint64_t faults_served;   /* event counter */
 	uint64_t live_mappings;   /* gauge */
+	uint64_t pmd_faults;      /* event counter: faults served by one 2 MiB entry */
+	uint64_t pool_files;      /* gauge: live pool file descriptors */
 };
 
 /* A ring mapping: this header, then at PKTMAP_RING_DESC_OFFSET `entries` descriptors. */

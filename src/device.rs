@@ -283,11 +283,11 @@ impl Device {
 /// ```
 /// use pktmap::device::state_from_bytes;
 /// use pktmap_abi::ioctl::STATE_MAGIC;
-/// let mut page = [0u8; 56];
+/// let mut page = [0u8; 72];
 /// page[..8].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
 /// page[8] = 2; // two pools
 /// assert_eq!(state_from_bytes(&page).unwrap().pools, 2);
-/// assert!(state_from_bytes(&[0; 56]).is_err());
+/// assert!(state_from_bytes(&[0; 72]).is_err());
 /// ```
 pub fn state_from_bytes(bytes: &[u8]) -> io::Result<State> {
     let mut words = bytes
@@ -306,6 +306,8 @@ pub fn state_from_bytes(bytes: &[u8]) -> io::Result<State> {
         pages_mapped: next()?,
         faults_served: next()?,
         live_mappings: next()?,
+        pmd_faults: next()?,
+        pool_files: next()?,
     };
     if state.magic != ioctl::STATE_MAGIC {
         return Err(io::Error::new(

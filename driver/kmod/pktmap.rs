@@ -104,6 +104,8 @@ impl Device {
             (offset_of!(State, pages_mapped), c.pages_mapped),
             (offset_of!(State, faults_served), c.faults_served),
             (offset_of!(State, live_mappings), c.live_mappings),
+            (offset_of!(State, pmd_faults), c.pmd_faults),
+            (offset_of!(State, pool_files), c.pool_files),
         ];
         for (offset, value) in words {
             // Offsets of a `#[repr(C)]` struct of `u64`s: aligned and inside the page.

@@ -129,7 +129,7 @@ pod! {
     RingCreate => 4 * 4;
     RingInfo => 4 * 4 + 2 * 8;
     ResourceId => 4;
-    State => 7 * 8;
+    State => 9 * 8;
 }
 
 /// Copies a `T` in from user memory at `arg` (an ioctl argument).

@@ -246,6 +246,11 @@ pub struct State {
     pub faults_served: u64,
     /// Gauge: live VMAs that map a pktmap resource (including STATE).
     pub live_mappings: u64,
+    /// Event counter: faults served with one 2 MiB (PMD) entry; each also counts once in
+    /// `faults_served` and 512 times in `pages_mapped`.
+    pub pmd_faults: u64,
+    /// Gauge: live pool file descriptors (files from [`POOL_EXPORT`]).
+    pub pool_files: u64,
 }
 
 /// The first word of the STATE page: `"pktmap\0\x01"` read as a little-endian `u64`.
@@ -292,7 +297,7 @@ mod tests {
         assert_eq!(size_of::<RingCreate>(), 16);
         assert_eq!(size_of::<RingInfo>(), 32);
         assert_eq!(size_of::<ResourceId>(), 4);
-        assert_eq!(size_of::<State>(), 56);
+        assert_eq!(size_of::<State>(), 72);
         assert_eq!(size_of::<RingHeader>(), 16);
         assert_eq!(size_of::<RingDesc>(), 8);
         assert!(size_of::<RingHeader>() as u64 <= RING_DESC_OFFSET);

@@ -3,6 +3,8 @@
 //! ```text
 //! pktmap-guest check                 every rule of DESIGN.md and every bad input
 //! pktmap-guest stress SECS PROCS     concurrent create/map/touch/unmap/destroy, bounded in time
+//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
 //!
 //! Each check prints `ok   name` or `FAIL name: detail`; the run ends with `N passed, M failed`
@@ -10,6 +12,7 @@
 //! child in a busybox initramfs (see `scripts/guest-test`).
 
 mod checks;
+mod pools;
 mod stress;
 mod sys;
 
@@ -68,13 +71,20 @@ fn main() -> ExitCode {
     let mut report = Report::default();
     match args.get(1).map(String::as_str) {
         Some("check") => checks::run(&mut report),
+        Some("pools") => pools::run(&mut report),
+        Some("pool-peer") => match (args.get(2), args.get(3)) {
+            (Some(mode), Some(sock)) => pools::peer(&mut report, mode, sock),
+            _ => report.check("pool-peer MODE SOCKET", false, "missing arguments"),
+        },
         Some("stress") => {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
             let procs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
             stress::run(&mut report, secs, procs);
         }
         _ => {
-            eprintln!("usage: pktmap-guest check | stress SECS PROCS");
+            eprintln!(
+                "usage: pktmap-guest check | stress SECS PROCS | pools | pool-peer MODE SOCKET"
+            );
             return ExitCode::from(2);
         }
     }
