@@ -132,6 +132,13 @@ pod! {
     State => 9 * 8;
 }
 
+/// Whether the calling task has `CAP_SYS_ADMIN` (`capable`, which also records the use for
+/// auditing).
+pub fn capable_sys_admin() -> bool {
+    // SAFETY: `capable` only reads the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) }
+}
+
 /// Copies a `T` in from user memory at `arg` (an ioctl argument).
 ///
 /// # Errors
@@ -178,6 +185,11 @@ impl SharedPage {
 
     fn as_ptr(&self) -> *mut bindings::page {
         self.0.as_ptr()
+    }
+
+    /// The page's physical address.
+    pub fn phys(&self) -> u64 {
+        crate::pfn::page_phys(self.as_ptr())
     }
 
     /// Runs `f` with the page's kernel address.
@@ -299,6 +311,54 @@ impl UserOut {
     }
 }
 
+impl UserOut {
+    /// Copies `len` bytes at byte `offset` of `chunk` to the next `len` bytes of the user
+    /// buffer.
+    ///
+    /// # Errors
+    /// `EINVAL` if the span leaves the chunk or the buffer; `EFAULT` as in
+    /// [`copy_from_page`](Self::copy_from_page).
+    pub fn copy_from_chunk(&mut self, chunk: &crate::pfn::Chunk, offset: usize, len: usize) -> Result {
+        let src = chunk.span(offset, len)?;
+        if len > self.remaining() {
+            return Err(EINVAL);
+        }
+        let dst = self.addr.checked_add(self.done).ok_or(EFAULT)?;
+        // SAFETY: `src .. src + len` lies inside the chunk's kernel mapping (`Chunk::span`),
+        // which lives while `chunk` is borrowed. `copy_to_user` checks the user range itself.
+        let left = unsafe { bindings::copy_to_user(dst as *mut c_void, src.cast(), len as c_ulong) };
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        self.done += len;
+        Ok(())
+    }
+}
+
+impl UserIn {
+    /// Copies the next `len` bytes of the user buffer into `chunk` at byte `offset`.
+    ///
+    /// # Errors
+    /// `EINVAL` if the span leaves the chunk or the buffer; `EFAULT` if user memory is not
+    /// readable.
+    pub fn copy_to_chunk(&mut self, chunk: &crate::pfn::Chunk, offset: usize, len: usize) -> Result {
+        let dst = chunk.span(offset, len)?;
+        if len > self.remaining() {
+            return Err(EINVAL);
+        }
+        let src = self.addr.checked_add(self.done).ok_or(EFAULT)?;
+        // SAFETY: `dst .. dst + len` lies inside the chunk's kernel mapping (`Chunk::span`);
+        // concurrent user-space accesses through a mapping are byte races of C code, as for
+        // pages.
+        let left = unsafe { bindings::copy_from_user(dst.cast(), src as *const c_void, len as c_ulong) };
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        self.done += len;
+        Ok(())
+    }
+}
+
 /// The user buffer of a `write`/`pwrite`: the driver copies it into pages.
 pub struct UserIn {
     addr: UserPtr,
@@ -387,6 +447,58 @@ pub trait FileOps: Sized + Send + Sync + 'static {
     /// (whose [`Mapped`] is the only way to succeed), or refuse with an errno.
     fn mmap(_this: ArcBorrow<'_, Self>, _vma: NewVma<'_>) -> Result<Mapped> {
         Err(ENODEV)
+    }
+
+    /// Where `mmap` at page offset `pgoff` should be placed: [`AreaAlign::Pmd`] asks
+    /// `get_unmapped_area` for a 2 MiB-aligned address (a hint or `MAP_FIXED` address is
+    /// still honoured as given).
+    fn area_align(_this: ArcBorrow<'_, Self>, _pgoff: usize) -> AreaAlign {
+        AreaAlign::Page
+    }
+}
+
+/// The alignment [`FileOps::area_align`] asks of `get_unmapped_area`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AreaAlign {
+    /// Any page-aligned address (`mm_get_unmapped_area`).
+    Page,
+    /// A 2 MiB-aligned address where the kernel can find one (`thp_get_unmapped_area` with
+    /// offset 0, so the mapping's first byte is PMD-aligned whatever `pgoff` encodes).
+    Pmd,
+}
+
+/// `get_unmapped_area` for `file` at `align`: the trampoline of both the device's and the pool
+/// files' `file_operations`.
+///
+/// # Safety
+///
+/// Called from the VFS's `get_unmapped_area` hook of `file` (so `current->mm` is the `mm`
+/// being mapped into, with its mmap lock held for write).
+pub(crate) unsafe fn get_unmapped_area(
+    file: *mut bindings::file,
+    addr: c_ulong,
+    len: c_ulong,
+    pgoff: c_ulong,
+    flags: c_ulong,
+    align: AreaAlign,
+) -> c_ulong {
+    match align {
+        // SAFETY: The caller's contract; offset 0 makes the first byte of the mapping the
+        // PMD-aligned one. It falls back to `mm_get_unmapped_area` when it cannot align.
+        AreaAlign::Pmd => unsafe { bindings::thp_get_unmapped_area(file, addr, len, 0, flags) },
+        // SAFETY: The caller's contract: `current` is the task whose `mm` is being mapped
+        // into. `get_task_mm` reads `current->mm` in C (Rust's bindgen view of `task_struct`
+        // is not trusted for field offsets) and takes a reference that `mmput` drops; it is
+        // never the last one (the task holds its own), so `mmput` does not sleep.
+        AreaAlign::Page => unsafe {
+            let mm = bindings::get_task_mm(bindings::get_current());
+            if mm.is_null() {
+                return ENOMEM.to_errno() as c_ulong;
+            }
+            let area = bindings::mm_get_unmapped_area(mm, file, addr, len, pgoff, flags);
+            bindings::mmput(mm);
+            area
+        },
     }
 }
 
@@ -524,6 +636,23 @@ impl<T: FileOps> FileVtable<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// VFS contract for `get_unmapped_area` on a file opened through [`Self::open`].
+    unsafe extern "C" fn get_unmapped_area(
+        file: *mut bindings::file,
+        addr: c_ulong,
+        len: c_ulong,
+        pgoff: c_ulong,
+        flags: c_ulong,
+    ) -> c_ulong {
+        // SAFETY: The VFS only calls this between a successful `open` and `release`.
+        let state = unsafe { Self::state(file) };
+        let align = T::area_align(state, pgoff);
+        // SAFETY: Called from this file's `get_unmapped_area` hook.
+        unsafe { get_unmapped_area(file, addr, len, pgoff, flags, align) }
+    }
+
     /// Builds the table; `owner` pins the module while a file is open.
     fn build(owner: *mut bindings::module) -> bindings::file_operations {
         bindings::file_operations {
@@ -535,6 +664,7 @@ impl<T: FileOps> FileVtable<T> {
             write: Some(Self::write),
             unlocked_ioctl: Some(Self::ioctl),
             mmap: Some(Self::mmap),
+            get_unmapped_area: Some(Self::get_unmapped_area),
             open: Some(Self::open),
             release: Some(Self::release),
             // SAFETY: All other fields of `file_operations` are nullable pointers or integer
@@ -666,7 +796,7 @@ impl NewVma<'_> {
     /// # Safety
     ///
     /// `vma` must be the new VMA of an `f_op->mmap` call in progress, used only during it.
-    unsafe fn from_raw(vma: *mut bindings::vm_area_struct) -> Self {
+    pub(crate) unsafe fn from_raw(vma: *mut bindings::vm_area_struct) -> Self {
         // INVARIANT: The caller's guarantee.
         Self {
             // SAFETY: The VFS never passes a null VMA.
@@ -675,8 +805,14 @@ impl NewVma<'_> {
         }
     }
 
-    fn raw(&self) -> *mut bindings::vm_area_struct {
+    pub(crate) fn raw(&self) -> *mut bindings::vm_area_struct {
         self.vma.as_ptr()
+    }
+
+    /// Whether the mapping is `MAP_SHARED` (`VM_MAYSHARE`: a shared mapping of a read-only
+    /// file has it without `VM_SHARED`).
+    pub fn may_share(&self) -> bool {
+        self.flags() & bindings::VM_MAYSHARE as usize != 0
     }
 
     /// The first user address of the mapping.
@@ -722,7 +858,7 @@ impl NewVma<'_> {
         self.flags() & bindings::VM_WRITE as usize != 0
     }
 
-    fn update_flags(&mut self, set: u32, clear: u32) {
+    pub(crate) fn update_flags(&mut self, set: u32, clear: u32) {
         let flags = (self.flags() | set as usize) & !(clear as usize);
         // SAFETY: By the type invariants the VMA is not yet visible to other threads, so a
         // plain write cannot race (this is what upstream `VmaNew::update_flags` does). The
@@ -850,7 +986,7 @@ impl NewVma<'_> {
 
 /// Proof that an `mmap` handler finished its VMA ([`NewVma::set_ops`] or [`NewVma::finish`]);
 /// [`FileOps::mmap`] can only succeed by returning one.
-pub struct Mapped(());
+pub struct Mapped(pub(crate) ());
 
 /// One page fault in a mapping that has [`VmOps`].
 ///
@@ -880,6 +1016,81 @@ impl Fault<'_> {
     /// The page-aligned user address that faulted.
     pub fn address(&self) -> usize {
         self.vmf().__bindgen_anon_1.address
+    }
+
+    /// The faulting VMA's `vm_start`, `vm_end` and `vm_pgoff` (after splits and `mremap`,
+    /// this VMA's own).
+    pub fn vma_geometry(&self) -> (usize, usize, usize) {
+        let vma = self.vmf().__bindgen_anon_1.vma;
+        // SAFETY: By the type invariants the VMA is valid and locked for read, so its start,
+        // end and offset do not change during the fault.
+        unsafe {
+            (
+                (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_start,
+                (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end,
+                (*vma).vm_pgoff,
+            )
+        }
+    }
+
+    /// Maps `pages` at consecutive user pages from `addr` (inside the faulting VMA) in batches
+    /// (`vm_insert_pages`), skipping pages another fault already mapped; returns how many
+    /// this call mapped.
+    ///
+    /// # Errors
+    /// `EINVAL` if the range leaves the VMA, else what `vm_insert_pages` returns other than
+    /// `EBUSY` (the pages mapped before the error stay mapped and are not counted).
+    pub fn insert_pages<'p>(
+        &self,
+        addr: usize,
+        pages: impl IntoIterator<Item = &'p SharedPage>,
+    ) -> Result<usize> {
+        const BATCH: usize = 16;
+        let (start, end, _) = self.vma_geometry();
+        let mut batch = [ptr::null_mut::<bindings::page>(); BATCH];
+        let (mut n, mut at, mut inserted) = (0, addr, 0);
+        let mut pages = pages.into_iter().peekable();
+        while pages.peek().is_some() {
+            for page in pages.by_ref().take(BATCH) {
+                batch[n] = page.as_ptr();
+                n += 1;
+            }
+            let last = at + (n - 1) * PAGE_SIZE;
+            if at < start || at % PAGE_SIZE != 0 || last >= end {
+                return Err(EINVAL);
+            }
+            let mut done = 0;
+            while done < n {
+                let mut left: c_ulong = n - done;
+                // SAFETY: By the type invariants the VMA is valid and locked for read, and
+                // `VM_MIXEDMAP` is set (`NewVma::set_ops`), so `vm_insert_pages` takes only
+                // the page-table locks. `batch[done..n]` are pages of live `SharedPage`s
+                // borrowed for this call, and `at .. at + left * PAGE_SIZE` is inside the VMA
+                // (checked above).
+                let ret = unsafe {
+                    bindings::vm_insert_pages(
+                        self.vmf().__bindgen_anon_1.vma,
+                        at + done * PAGE_SIZE,
+                        batch[done..n].as_mut_ptr(),
+                        &mut left,
+                    )
+                };
+                // `left` pages were not mapped; the first of them is the one that failed.
+                let mapped = (n - done) - left;
+                inserted += mapped;
+                done += mapped;
+                match to_result(ret) {
+                    Ok(()) if left == 0 => {}
+                    Ok(()) => return Err(EFAULT),
+                    // Already mapped by another fault: skip it.
+                    Err(e) if e == EBUSY => done += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            at += n * PAGE_SIZE;
+            n = 0;
+        }
+        Ok(inserted)
     }
 
     /// Whether the access was a write.
@@ -923,9 +1134,14 @@ pub trait VmOps: Sized + Send + Sync + 'static {
 }
 
 /// The `vm_operations_struct` trampolines for `M`.
-struct VmVtable<M: VmOps>(PhantomData<M>);
+pub(crate) struct VmVtable<M: VmOps>(PhantomData<M>);
 
 impl<M: VmOps> VmVtable<M> {
+    /// The `.open` trampoline, shared with the PFN-map table of [`crate::pfn`].
+    pub(crate) const OPEN: unsafe extern "C" fn(*mut bindings::vm_area_struct) = Self::open;
+    /// The `.close` trampoline, shared with the PFN-map table of [`crate::pfn`].
+    pub(crate) const CLOSE: unsafe extern "C" fn(*mut bindings::vm_area_struct) = Self::close;
+
     const TABLE_VALUE: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(Self::open),
         close: Some(Self::close),

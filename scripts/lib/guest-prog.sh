@@ -32,7 +32,7 @@ build_guest_program() {
             die "building pktmap-guest failed (log: $log)"
         }
         bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
-        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
+        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test pools"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
     else
         say "guest program: scripts/guest/probe.c (driver/guest not present)"
         bin="$PKTMAP_OUT/probe"
