@@ -134,7 +134,9 @@ struct pktmap_id {
 #define PKTMAP_IOC_POOL_CHUNK _IOWR(PKTMAP_IOC_MAGIC, 7, struct pktmap_pool_chunk)
 #define PKTMAP_IOC_POOL_EXPORT _IOWR(PKTMAP_IOC_MAGIC, 8, struct pktmap_pool_export)
 
-/* The STATE page (type STATE, id 0): device-wide counters written by the driver. */
+/* The STATE page (type STATE, id 0): device-wide counters written by the driver under a
+ * seqcount: read `sequence` (retry while odd), the words, then `sequence` again (retry if it
+ * changed). pread(2) of STATE returns one consistent snapshot. */
 #define PKTMAP_STATE_MAGIC 0x010070616d746b70ull /* "pktmap\0\x01" little-endian */
 struct pktmap_state {
 	uint64_t magic;
@@ -144,6 +146,8 @@ struct pktmap_state {
 	uint64_t pages_mapped;    /* event counter */
 	uint64_t faults_served;   /* event counter */
 	uint64_t live_mappings;   /* gauge */
+	uint64_t pages_budget;    /* setting: the page_budget module parameter */
+	uint64_t sequence;        /* seqcount: odd while the driver updates the page */
 	uint64_t pmd_faults;      /* event counter: faults served by one 2 MiB entry */
 	uint64_t pool_files;      /* gauge: live pool file descriptors */
 };

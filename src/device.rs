@@ -262,14 +262,25 @@ impl Device {
         self.file.write_at(data, ty.offset(id))
     }
 
-    /// Reads the STATE counters (device-wide) through `pread`.
+    /// Reads the STATE counters (device-wide) through `pread`: one consistent snapshot (the
+    /// driver reads the page under its `sequence` seqcount).
     ///
     /// # Errors
-    /// The `pread` errno; `InvalidData` if the page does not start with the STATE magic.
+    /// The `pread` errno; `InvalidData` if the page does not start with the STATE magic or the
+    /// snapshot is not consistent (an odd `sequence`, which the driver never returns).
     pub fn state(&self) -> io::Result<State> {
         let mut raw = [0u8; std::mem::size_of::<State>()];
         let n = self.read_resource(ResourceType::State, 0, &mut raw)?;
         let state = state_from_bytes(&raw[..n])?;
+        if !state.is_consistent() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "STATE snapshot taken mid-update (sequence {})",
+                    state.sequence
+                ),
+            ));
+        }
         Ok(state)
     }
 }
@@ -283,11 +294,11 @@ impl Device {
 /// ```
 /// use pktmap::device::state_from_bytes;
 /// use pktmap_abi::ioctl::STATE_MAGIC;
-/// let mut page = [0u8; 72];
+/// let mut page = [0u8; 88];
 /// page[..8].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
 /// page[8] = 2; // two pools
 /// assert_eq!(state_from_bytes(&page).unwrap().pools, 2);
-/// assert!(state_from_bytes(&[0; 72]).is_err());
+/// assert!(state_from_bytes(&[0; 88]).is_err());
 /// ```
 pub fn state_from_bytes(bytes: &[u8]) -> io::Result<State> {
     let mut words = bytes
@@ -298,17 +309,11 @@ pub fn state_from_bytes(bytes: &[u8]) -> io::Result<State> {
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short STATE page"))
     };
-    let state = State {
-        magic: next()?,
-        pools: next()?,
-        rings: next()?,
-        pages_allocated: next()?,
-        pages_mapped: next()?,
-        faults_served: next()?,
-        live_mappings: next()?,
-        pmd_faults: next()?,
-        pool_files: next()?,
-    };
+    let mut w = [0u64; ioctl::STATE_WORDS];
+    for word in &mut w {
+        *word = next()?;
+    }
+    let state = State::from_words(w);
     if state.magic != ioctl::STATE_MAGIC {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

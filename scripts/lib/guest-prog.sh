@@ -33,6 +33,8 @@ build_guest_program() {
         }
         bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
         PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test pools"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
+        # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2").
+        [ -z "${PKTMAP_GUEST_EXTRA:-}" ] || PKTMAP_GUEST_RUNS+=$'\n'"$PKTMAP_GUEST_EXTRA"
     else
         say "guest program: scripts/guest/probe.c (driver/guest not present)"
         bin="$PKTMAP_OUT/probe"

@@ -6,9 +6,9 @@
 //!
 //! | ioctl | argument | errors |
 //! |---|---|---|
-//! | [`POOL_CREATE`] | [`PoolCreate`] in, `id` out | `EINVAL` bad geometry or flags, `ENOMEM`, `ENOSPC` too many pools |
+//! | [`POOL_CREATE`] | [`PoolCreate`] in, `id` out | `EINVAL` bad geometry or flags, `ENOMEM`, `ENOSPC` too many pools or past the device's page budget, `EINTR` if the caller is killed meanwhile |
 //! | [`POOL_INFO`] | [`PoolInfo`], `id` in, the rest out | `EINVAL` unknown id |
-//! | [`POOL_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id (also the second destroy) |
+//! | [`POOL_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id (also the second destroy), `EBUSY` while a ring of this open file names the pool |
 //! | [`RING_CREATE`] | [`RingCreate`] in, `id` out | `EINVAL` bad entries, flags or pool, `ENOMEM`, `ENOSPC` |
 //! | [`RING_INFO`] | [`RingInfo`], `id` in, the rest out | `EINVAL` unknown id |
 //! | [`RING_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id |
@@ -18,7 +18,13 @@
 //! A pool's file descriptor (from [`POOL_EXPORT`]) answers [`POOL_INFO`] for id 0 and maps the
 //! pool at the offset `PKTMAP.encode(POOL, 0)`; every other ioctl on it is `ENOTTY`.
 //!
-//! Any other command is `ENOTTY`; an unreadable or unwritable argument is `EFAULT`.
+//! Any other command is `ENOTTY`; an unreadable or unwritable argument is `EFAULT`. The create
+//! and destroy ioctls need a file opened for writing (`O_WRONLY` or `O_RDWR`), else `EBADF`;
+//! the info ioctls work on any open.
+//!
+//! Pool and ring memory is charged to the memory cgroup of the task that creates it, and all
+//! pools and rings of the device together may hold at most `page_budget` pages (a module
+//! parameter, default three quarters of RAM at load time, shown in [`State::pages_budget`]).
 
 use core::mem::size_of;
 
@@ -229,6 +235,14 @@ pub struct ResourceId {
 /// `struct pktmap_state`: the STATE page (map type STATE, id 0), read-only, written by the
 /// driver. Counters are device-wide. Gauges go back to their baseline when everything is freed;
 /// event counters only grow.
+///
+/// # Consistent snapshots
+///
+/// The driver publishes all words under [`sequence`](Self::sequence), a seqcount: it makes the
+/// sequence odd, stores the other words, then makes it even again. A reader of a mapping takes
+/// a snapshot by reading `sequence` (retry while odd), the words, then `sequence` again, and
+/// retries if it changed. `pread` of STATE does exactly that in the driver and returns one
+/// consistent snapshot (with an even `sequence`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct State {
@@ -246,11 +260,70 @@ pub struct State {
     pub faults_served: u64,
     /// Gauge: live VMAs that map a pktmap resource (including STATE).
     pub live_mappings: u64,
+    /// Setting: the most pages all pools and rings of the device may hold at once (the
+    /// `page_budget` module parameter); a create past it is `ENOSPC`.
+    pub pages_budget: u64,
+    /// Seqcount: odd while the driver updates the page, incremented twice per update.
+    pub sequence: u64,
     /// Event counter: faults served with one 2 MiB (PMD) entry; each also counts once in
     /// `faults_served` and 512 times in `pages_mapped`.
     pub pmd_faults: u64,
     /// Gauge: live pool file descriptors (files from [`POOL_EXPORT`]).
     pub pool_files: u64,
+}
+
+/// The number of `u64` words of [`State`].
+pub const STATE_WORDS: usize = 11;
+
+impl State {
+    /// The words in page order.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::State;
+    /// let s = State { pools: 2, sequence: 4, pool_files: 1, ..State::default() };
+    /// assert_eq!(State::from_words(s.to_words()), s);
+    /// ```
+    pub const fn to_words(&self) -> [u64; STATE_WORDS] {
+        [
+            self.magic,
+            self.pools,
+            self.rings,
+            self.pages_allocated,
+            self.pages_mapped,
+            self.faults_served,
+            self.live_mappings,
+            self.pages_budget,
+            self.sequence,
+            self.pmd_faults,
+            self.pool_files,
+        ]
+    }
+
+    /// The state from its words in page order.
+    pub const fn from_words(w: [u64; STATE_WORDS]) -> Self {
+        let [magic, pools, rings, pages_allocated, pages_mapped, faults_served, live_mappings, pages_budget, sequence, pmd_faults, pool_files] =
+            w;
+        Self {
+            magic,
+            pools,
+            rings,
+            pages_allocated,
+            pages_mapped,
+            faults_served,
+            live_mappings,
+            pages_budget,
+            sequence,
+            pmd_faults,
+            pool_files,
+        }
+    }
+
+    /// Whether the snapshot was taken while no update was in progress (an even
+    /// [`sequence`](Self::sequence)).
+    pub const fn is_consistent(&self) -> bool {
+        self.sequence % 2 == 0
+    }
 }
 
 /// The first word of the STATE page: `"pktmap\0\x01"` read as a little-endian `u64`.
@@ -297,7 +370,8 @@ mod tests {
         assert_eq!(size_of::<RingCreate>(), 16);
         assert_eq!(size_of::<RingInfo>(), 32);
         assert_eq!(size_of::<ResourceId>(), 4);
-        assert_eq!(size_of::<State>(), 72);
+        assert_eq!(size_of::<State>(), 8 * STATE_WORDS);
+        assert_eq!(STATE_WORDS, 11);
         assert_eq!(size_of::<RingHeader>(), 16);
         assert_eq!(size_of::<RingDesc>(), 8);
         assert!(size_of::<RingHeader>() as u64 <= RING_DESC_OFFSET);

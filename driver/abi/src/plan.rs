@@ -4,18 +4,24 @@
 //! The kernel module calls these with what it read from the VMA or the ioctl argument and acts
 //! on the [`Plan`] or the errno; the host unit-tests and fuzzes the very same code.
 //!
-//! `mmap` rules (DESIGN.md): strict decode of `vm_pgoff` with [`PKTMAP`]; an unknown type or id
-//! is `EINVAL`; a length that, rounded up to pages, exceeds the resource is `EINVAL`; asking to
-//! write the read-only STATE page is `EPERM`.
+//! | request | rules | function |
+//! |---|---|---|
+//! | `mmap` | strict decode of `vm_pgoff` with [`PKTMAP`]; unknown type or id `EINVAL`; a length that, rounded up to pages, exceeds the resource `EINVAL`; writing the read-only STATE page `EPERM`; `PROT_EXEC` `EPERM`; every shared mapping without write (and every STATE mapping) loses `VM_MAYWRITE`, every mapping `VM_MAYEXEC` | [`plan_mmap`] |
+//! | `pread`/`pwrite`, `read`/`write` | the position is a resource's `mmap` offset, decoded as strictly; the copy starts at the resource's byte 0 and is clamped to its size; writing STATE `EPERM` | [`plan_io`] |
+//! | ioctl | unknown command `ENOTTY`; commands that change state need a writable open, else `EBADF` | [`check_ioctl`] |
+//! | `POOL_CREATE`, `RING_CREATE` | geometry and flags `EINVAL`; past the device-wide page budget `ENOSPC` | [`check_pool`], [`check_ring`], [`check_budget`] |
 //!
-//! Pools come in four kinds ([`PoolKind`]) and two cache attributes ([`Cache`]);
-//! [`check_pool`] accepts a [`PoolCreate`], [`plan_pool_map`] decides how a pool's VMA is
-//! filled, [`fault_window`] and [`huge_fault_chunk`] what one fault maps, and [`check_chunk`]
-//! and [`check_export`] check the `POOL_CHUNK` and `POOL_EXPORT` ioctls.
+//! | `POOL_CREATE` fields of the pool kinds | kind, fault-around, cache attribute, `reserved` `EINVAL` | [`check_pool`] |
+//! | pool `mmap` fill | `MAP_PRIVATE` of a contiguous or 2 MiB pool `EINVAL`; writable or private through a read-only pool file `EPERM` | [`plan_pool_map`] |
+//! | one fault | the lazy window, a 2 MiB entry or the 4 KiB fallback | [`fault_window`], [`huge_fault_chunk`] |
+//! | `POOL_CHUNK`, `POOL_EXPORT` | root only `EPERM`; unknown pool or chunk, flags, `reserved` `EINVAL` | [`check_chunk`], [`check_export`] |
+//!
+//! Lookups are generic over what the table hands back with a resource (`T`): the kernel gets its
+//! own reference to the resource back in the [`Plan`], so nothing is smuggled out of a closure.
 
 use super::codec::{resource_type, DecodeError, PAGE_SHIFT, PAGE_SIZE, PKTMAP};
 use super::ioctl::{
-    PoolChunk, PoolCreate, PoolExport, RingCreate, CACHE_WB, CACHE_WC, DEFAULT_FAULT_AROUND,
+    self, PoolChunk, PoolCreate, PoolExport, RingCreate, CACHE_WB, CACHE_WC, DEFAULT_FAULT_AROUND,
     EXPORT_FLAGS, EXPORT_READONLY, HUGE_CHUNK_PAGES, MAX_BUF_SIZE, MAX_CONTIG_CHUNK_PAGES,
     MAX_FAULT_AROUND, MAX_POOL_BYTES, MAX_RING_ENTRIES, MIN_BUF_SIZE, POOL_CONTIG, POOL_FLAGS,
     POOL_HUGE, POOL_LAZY, RING_DESC_OFFSET,
@@ -28,15 +34,21 @@ use core::ops::Range;
 pub mod errno {
     /// Operation not permitted.
     pub const EPERM: i32 = 1;
+    /// Bad file descriptor (here: not open for writing).
+    pub const EBADF: i32 = 9;
     /// Out of memory.
     pub const ENOMEM: i32 = 12;
+    /// Permission denied.
+    pub const EACCES: i32 = 13;
     /// Bad address.
     pub const EFAULT: i32 = 14;
+    /// Device or resource busy.
+    pub const EBUSY: i32 = 16;
     /// Invalid argument.
     pub const EINVAL: i32 = 22;
     /// Inappropriate ioctl for device.
     pub const ENOTTY: i32 = 25;
-    /// No space left (too many resources).
+    /// No space left (too many resources, or the device-wide page budget is spent).
     pub const ENOSPC: i32 = 28;
 }
 
@@ -78,6 +90,10 @@ pub struct MmapRequest {
     pub len: u64,
     /// Whether `VM_WRITE` is set.
     pub write: bool,
+    /// Whether `VM_SHARED` is set (`MAP_SHARED`).
+    pub shared: bool,
+    /// Whether `VM_EXEC` is set (`PROT_EXEC`).
+    pub exec: bool,
 }
 
 /// How the driver fills a mapping.
@@ -89,9 +105,10 @@ pub enum Fill {
     Lazy,
 }
 
-/// What the driver does for an accepted `mmap` request.
+/// What the driver does for an accepted `mmap` request; `target` is what the lookup handed
+/// back with the resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Plan {
+pub struct Plan<T> {
     /// The map type ([`resource_type::STATE`], [`resource_type::POOL`] or [`resource_type::RING`]).
     pub map_type: u32,
     /// The resource id.
@@ -102,8 +119,15 @@ pub struct Plan {
     pub pages: u64,
     /// Eager or lazy.
     pub fill: Fill,
-    /// Clear `VM_MAYWRITE` so `mprotect` can never add write (the STATE page).
+    /// The resource is read-only (the STATE page).
     pub read_only: bool,
+    /// Clear `VM_MAYWRITE`, so `mprotect` can never add write: every STATE mapping, and every
+    /// shared mapping made without write. (A private mapping may still copy on write.)
+    pub clear_maywrite: bool,
+    /// Clear `VM_MAYEXEC`, so `mprotect` can never add `PROT_EXEC` (every mapping).
+    pub clear_mayexec: bool,
+    /// What the lookup returned with the resource.
+    pub target: T,
 }
 
 /// Why a request was refused; [`PlanError::errno`] is what the caller gets.
@@ -124,6 +148,16 @@ pub enum PlanError {
     BadArgument,
     /// A request too large to allocate at all.
     TooLarge,
+    /// `PROT_EXEC`: pktmap resources hold data, never code.
+    Exec,
+    /// A command that changes state on a file not open for writing.
+    NotWritable,
+    /// An ioctl command the driver does not know.
+    UnknownCommand,
+    /// The device-wide page budget would be exceeded.
+    OverBudget,
+    /// The resource is in use (a pool that a ring names).
+    Busy,
     /// A `MAP_PRIVATE` mapping of a pool mapped by page frame number (contiguous and 2 MiB
     /// pools): copy-on-write of a PFN map is meaningless.
     PrivateMapping,
@@ -139,17 +173,22 @@ impl PlanError {
     /// use pktmap_abi::plan::{errno, PlanError};
     /// assert_eq!(PlanError::ReadOnly.errno(), errno::EPERM);
     /// assert_eq!(PlanError::TooLong.errno(), errno::EINVAL);
+    /// assert_eq!(PlanError::NotWritable.errno(), errno::EBADF);
     /// ```
     pub const fn errno(self) -> i32 {
         match self {
-            PlanError::ReadOnly | PlanError::NotPrivileged => errno::EPERM,
+            PlanError::ReadOnly | PlanError::Exec | PlanError::NotPrivileged => errno::EPERM,
+            PlanError::PrivateMapping => errno::EINVAL,
             PlanError::TooLarge => errno::ENOMEM,
+            PlanError::NotWritable => errno::EBADF,
+            PlanError::UnknownCommand => errno::ENOTTY,
+            PlanError::OverBudget => errno::ENOSPC,
+            PlanError::Busy => errno::EBUSY,
             PlanError::Decode(_)
             | PlanError::UnknownResource
             | PlanError::ZeroLength
             | PlanError::TooLong
-            | PlanError::BadArgument
-            | PlanError::PrivateMapping => errno::EINVAL,
+            | PlanError::BadArgument => errno::EINVAL,
         }
     }
 }
@@ -170,6 +209,11 @@ impl fmt::Display for PlanError {
             PlanError::ReadOnly => f.write_str("write access to a read-only resource"),
             PlanError::BadArgument => f.write_str("argument outside the contract"),
             PlanError::TooLarge => f.write_str("request too large to allocate"),
+            PlanError::Exec => f.write_str("resources cannot be mapped executable"),
+            PlanError::NotWritable => f.write_str("the file is not open for writing"),
+            PlanError::UnknownCommand => f.write_str("unknown ioctl command"),
+            PlanError::OverBudget => f.write_str("the device-wide page budget is spent"),
+            PlanError::Busy => f.write_str("the resource is in use"),
             PlanError::PrivateMapping => f.write_str("MAP_PRIVATE of a PFN-mapped pool"),
             PlanError::NotPrivileged => f.write_str("needs CAP_SYS_ADMIN"),
         }
@@ -186,39 +230,16 @@ pub const fn pages_for(bytes: u64) -> Option<u64> {
     }
 }
 
-/// Checks an `mmap` request against the open file's resources.
-///
-/// `lookup(map_type, id)` describes the resource, or `None` if there is none; it is called at
-/// most once, after the offset decoded.
-///
-/// # Errors
-/// [`PlanError`], whose [`errno`](PlanError::errno) the `mmap` handler returns.
-///
-/// # Examples
-/// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
-/// use pktmap_abi::plan::{plan_mmap, Fill, MmapRequest, PlanError, Resource};
-/// let table = |t: u32, id: u32| match (t, id) {
-///     (resource_type::STATE, 0) => Some(Resource::State),
-///     (resource_type::POOL, 1) => Some(Resource::Pool { pages: 4, lazy: true }),
-///     _ => None,
-/// };
-/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> 12;
-/// let plan = plan_mmap(&MmapRequest { pgoff, len: 2 * 4096, write: true }, table).unwrap();
-/// assert_eq!((plan.pages, plan.fill), (2, Fill::Lazy));
-/// let too_long = MmapRequest { pgoff, len: 5 * 4096, write: true };
-/// assert_eq!(plan_mmap(&too_long, table), Err(PlanError::TooLong));
-/// let state = MmapRequest { pgoff: 0, len: 4096, write: true };
-/// assert_eq!(plan_mmap(&state, table), Err(PlanError::ReadOnly));
-/// ```
-pub fn plan_mmap(
-    req: &MmapRequest,
-    lookup: impl FnOnce(u32, u32) -> Option<Resource>,
-) -> Result<Plan, PlanError> {
-    let (map_type, id) = PKTMAP.decode_pgoff(req.pgoff)?;
+/// Decodes a PKTMAP offset (in pages) and looks the resource up, refusing a table that
+/// answers with another kind of resource.
+fn find<T>(
+    pgoff: u64,
+    lookup: impl FnOnce(u32, u32) -> Option<(Resource, T)>,
+) -> Result<(u32, u32, Resource, T), PlanError> {
+    let (map_type, id) = PKTMAP.decode_pgoff(pgoff)?;
     // The PKTMAP id field is 32 bits wide, so every decoded id fits.
     let id = u32::try_from(id).map_err(|_| PlanError::Decode(DecodeError::StrayBits))?;
-    let resource = lookup(map_type, id).ok_or(PlanError::UnknownResource)?;
+    let (resource, target) = lookup(map_type, id).ok_or(PlanError::UnknownResource)?;
     let kind_matches = matches!(
         (map_type, resource),
         (resource_type::STATE, Resource::State)
@@ -228,6 +249,46 @@ pub fn plan_mmap(
     if !kind_matches {
         return Err(PlanError::UnknownResource);
     }
+    Ok((map_type, id, resource, target))
+}
+
+/// Checks an `mmap` request against the open file's resources.
+///
+/// `lookup(map_type, id)` describes the resource and hands back `T` (the kernel: its own
+/// reference to the resource), or `None` if there is none; it is called at most once, after
+/// the offset decoded.
+///
+/// # Errors
+/// [`PlanError`], whose [`errno`](PlanError::errno) the `mmap` handler returns.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::plan::{plan_mmap, Fill, MmapRequest, PlanError, Resource};
+/// let table = |t: u32, id: u32| match (t, id) {
+///     (resource_type::STATE, 0) => Some((Resource::State, "state")),
+///     (resource_type::POOL, 1) => Some((Resource::Pool { pages: 4, lazy: true }, "pool 1")),
+///     _ => None,
+/// };
+/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> 12;
+/// let rw = MmapRequest { pgoff, len: 2 * 4096, write: true, shared: true, exec: false };
+/// let plan = plan_mmap(&rw, table).unwrap();
+/// assert_eq!((plan.pages, plan.fill, plan.target), (2, Fill::Lazy, "pool 1"));
+/// assert!(!plan.clear_maywrite && plan.clear_mayexec);
+/// let ro = MmapRequest { write: false, ..rw };
+/// assert!(plan_mmap(&ro, table).unwrap().clear_maywrite);
+/// let too_long = MmapRequest { len: 5 * 4096, ..rw };
+/// assert_eq!(plan_mmap(&too_long, table), Err(PlanError::TooLong));
+/// let exec = MmapRequest { exec: true, ..ro };
+/// assert_eq!(plan_mmap(&exec, table), Err(PlanError::Exec));
+/// let state = MmapRequest { pgoff: 0, len: 4096, ..rw };
+/// assert_eq!(plan_mmap(&state, table), Err(PlanError::ReadOnly));
+/// ```
+pub fn plan_mmap<T>(
+    req: &MmapRequest,
+    lookup: impl FnOnce(u32, u32) -> Option<(Resource, T)>,
+) -> Result<Plan<T>, PlanError> {
+    let (map_type, id, resource, target) = find(req.pgoff, lookup)?;
     if req.len == 0 {
         return Err(PlanError::ZeroLength);
     }
@@ -238,6 +299,9 @@ pub fn plan_mmap(
     let read_only = matches!(resource, Resource::State);
     if read_only && req.write {
         return Err(PlanError::ReadOnly);
+    }
+    if req.exec {
+        return Err(PlanError::Exec);
     }
     let fill = match resource {
         Resource::Pool { lazy: true, .. } => Fill::Lazy,
@@ -250,7 +314,169 @@ pub fn plan_mmap(
         pages,
         fill,
         read_only,
+        clear_maywrite: read_only || (req.shared && !req.write),
+        clear_mayexec: true,
+        target,
     })
+}
+
+/// A `pread`/`pwrite` (or `read`/`write` at the file position) as the driver sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IoRequest {
+    /// The file position: a resource's `mmap` offset in bytes.
+    pub pos: i64,
+    /// The user buffer's length.
+    pub len: u64,
+    /// A write (`pwrite`) rather than a read.
+    pub write: bool,
+}
+
+/// What the driver copies for an accepted [`IoRequest`]: `len` bytes from the resource's byte
+/// 0; `target` is what the lookup handed back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IoPlan<T> {
+    /// The map type.
+    pub map_type: u32,
+    /// The resource id.
+    pub id: u32,
+    /// The resource as the table described it.
+    pub resource: Resource,
+    /// Bytes to copy: the request's length clamped to the resource.
+    pub len: u64,
+    /// What the lookup returned with the resource.
+    pub target: T,
+}
+
+/// Checks a `pread`/`pwrite` against the open file's resources.
+///
+/// The position must be exactly a resource's `mmap` offset (no in-resource offset: the codec
+/// is strict), and the copy always starts at the resource's first byte. `lookup` is as for
+/// [`plan_mmap`].
+///
+/// # Errors
+/// `EINVAL` for a negative position or one that does not name a resource of this file;
+/// `EPERM` for a write to STATE.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::plan::{plan_io, IoRequest, PlanError, Resource};
+/// let table = |t: u32, id: u32| match (t, id) {
+///     (resource_type::STATE, 0) => Some((Resource::State, ())),
+///     (resource_type::POOL, 1) => Some((Resource::Pool { pages: 2, lazy: false }, ())),
+///     _ => None,
+/// };
+/// let pos = PKTMAP.encode(resource_type::POOL, 1).unwrap() as i64;
+/// let long = IoRequest { pos, len: 1 << 20, write: true };
+/// assert_eq!(plan_io(&long, table).unwrap().len, 8192);
+/// // One page past POOL 1 is RING 1's offset, not "byte 4096 of pool 1".
+/// let next = IoRequest { pos: pos + 4096, len: 8, write: false };
+/// assert_eq!(plan_io(&next, table), Err(PlanError::UnknownResource));
+/// let state = IoRequest { pos: 0, len: 8, write: true };
+/// assert_eq!(plan_io(&state, table), Err(PlanError::ReadOnly));
+/// ```
+pub fn plan_io<T>(
+    req: &IoRequest,
+    lookup: impl FnOnce(u32, u32) -> Option<(Resource, T)>,
+) -> Result<IoPlan<T>, PlanError> {
+    let pos = u64::try_from(req.pos).map_err(|_| PlanError::BadArgument)?;
+    if pos & (PAGE_SIZE - 1) != 0 {
+        return Err(PlanError::Decode(DecodeError::Misaligned));
+    }
+    let (map_type, id, resource, target) = find(pos >> PAGE_SHIFT, lookup)?;
+    if req.write && matches!(resource, Resource::State) {
+        return Err(PlanError::ReadOnly);
+    }
+    let bytes = resource.pages().saturating_mul(PAGE_SIZE);
+    Ok(IoPlan {
+        map_type,
+        id,
+        resource,
+        len: req.len.min(bytes),
+        target,
+    })
+}
+
+/// An ioctl the driver knows, as [`check_ioctl`] admitted it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// [`POOL_CREATE`](super::ioctl::POOL_CREATE).
+    PoolCreate,
+    /// [`POOL_INFO`](super::ioctl::POOL_INFO).
+    PoolInfo,
+    /// [`POOL_DESTROY`](super::ioctl::POOL_DESTROY).
+    PoolDestroy,
+    /// [`RING_CREATE`](super::ioctl::RING_CREATE).
+    RingCreate,
+    /// [`RING_INFO`](super::ioctl::RING_INFO).
+    RingInfo,
+    /// [`RING_DESTROY`](super::ioctl::RING_DESTROY).
+    RingDestroy,
+    /// [`POOL_CHUNK`](super::ioctl::POOL_CHUNK).
+    PoolChunk,
+    /// [`POOL_EXPORT`](super::ioctl::POOL_EXPORT).
+    PoolExport,
+}
+
+impl Command {
+    /// Whether the command changes the open file's resources (and so needs a writable open).
+    pub const fn changes_state(self) -> bool {
+        !matches!(
+            self,
+            Command::PoolInfo | Command::RingInfo | Command::PoolChunk
+        )
+    }
+}
+
+/// Admits an ioctl: `writable` is whether the file was opened for writing.
+///
+/// # Errors
+/// `ENOTTY` for an unknown command; `EBADF` for a create, destroy or export on a read-only
+/// open (the errno `write(2)` gives on one).
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{POOL_CREATE, POOL_INFO};
+/// use pktmap_abi::plan::{check_ioctl, Command, PlanError};
+/// assert_eq!(check_ioctl(POOL_INFO, false), Ok(Command::PoolInfo));
+/// assert_eq!(check_ioctl(POOL_CREATE, false), Err(PlanError::NotWritable));
+/// assert_eq!(check_ioctl(0, true), Err(PlanError::UnknownCommand));
+/// ```
+pub const fn check_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError> {
+    let command = match cmd {
+        ioctl::POOL_CREATE => Command::PoolCreate,
+        ioctl::POOL_INFO => Command::PoolInfo,
+        ioctl::POOL_DESTROY => Command::PoolDestroy,
+        ioctl::RING_CREATE => Command::RingCreate,
+        ioctl::RING_INFO => Command::RingInfo,
+        ioctl::RING_DESTROY => Command::RingDestroy,
+        ioctl::POOL_CHUNK => Command::PoolChunk,
+        ioctl::POOL_EXPORT => Command::PoolExport,
+        _ => return Err(PlanError::UnknownCommand),
+    };
+    if command.changes_state() && !writable {
+        return Err(PlanError::NotWritable);
+    }
+    Ok(command)
+}
+
+/// Admits `pages` more pages when `allocated` are held device-wide against a budget of
+/// `budget`; returns the new total.
+///
+/// # Errors
+/// `ENOSPC` past the budget (or on overflow).
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::plan::{check_budget, PlanError};
+/// assert_eq!(check_budget(10, 6, 16), Ok(16));
+/// assert_eq!(check_budget(10, 7, 16), Err(PlanError::OverBudget));
+/// ```
+pub const fn check_budget(allocated: u64, pages: u64, budget: u64) -> Result<u64, PlanError> {
+    match allocated.checked_add(pages) {
+        Some(total) if total <= budget => Ok(total),
+        _ => Err(PlanError::OverBudget),
+    }
 }
 
 /// How a pool's memory is allocated and mapped ([`PoolCreate::flags`]).
@@ -659,9 +885,14 @@ pub fn check_ring(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ioctl::POOL_LAZY;
     use crate::ioctl::{PoolChunk, PoolExport};
 
-    fn table(t: u32, id: u32) -> Option<Resource> {
+    fn table(t: u32, id: u32) -> Option<(Resource, ())> {
+        describe(t, id).map(|r| (r, ()))
+    }
+
+    fn describe(t: u32, id: u32) -> Option<Resource> {
         match (t, id) {
             (resource_type::STATE, 0) => Some(Resource::State),
             (resource_type::POOL, 1) => Some(Resource::Pool {
@@ -684,6 +915,8 @@ mod tests {
             pgoff: PKTMAP.encode(t, id).unwrap() >> PAGE_SHIFT,
             len,
             write,
+            shared: true,
+            exec: false,
         }
     }
 
@@ -746,8 +979,7 @@ mod tests {
             (
                 MmapRequest {
                     pgoff: 3,
-                    len: 4096,
-                    write: false,
+                    ..req(resource_type::STATE, 0, 4096, false)
                 },
                 PlanError::Decode(DecodeError::UnknownType),
                 errno::EINVAL,
@@ -755,8 +987,7 @@ mod tests {
             (
                 MmapRequest {
                     pgoff: 1 << 40,
-                    len: 4096,
-                    write: false,
+                    ..req(resource_type::STATE, 0, 4096, false)
                 },
                 PlanError::Decode(DecodeError::StrayBits),
                 errno::EINVAL,
@@ -772,11 +1003,97 @@ mod tests {
     fn lookup_is_not_called_for_bad_offsets() {
         let r = MmapRequest {
             pgoff: u64::MAX,
-            len: 4096,
-            write: false,
+            ..req(resource_type::STATE, 0, 4096, false)
         };
-        let res = plan_mmap(&r, |_, _| panic!("looked up a bad offset"));
+        let res = plan_mmap(&r, |_, _| -> Option<(Resource, ())> {
+            panic!("looked up a bad offset")
+        });
         assert_eq!(res, Err(PlanError::Decode(DecodeError::StrayBits)));
+    }
+
+    #[test]
+    fn maywrite_and_mayexec() {
+        let shared_ro = req(resource_type::POOL, 1, 4096, false);
+        let p = plan_mmap(&shared_ro, table).unwrap();
+        assert!(p.clear_maywrite && p.clear_mayexec);
+        let private_ro = MmapRequest {
+            shared: false,
+            ..shared_ro
+        };
+        assert!(!plan_mmap(&private_ro, table).unwrap().clear_maywrite);
+        let state_private = MmapRequest {
+            shared: false,
+            ..req(resource_type::STATE, 0, 4096, false)
+        };
+        assert!(plan_mmap(&state_private, table).unwrap().clear_maywrite);
+        for (shared, write) in [(true, true), (true, false), (false, true), (false, false)] {
+            let exec = MmapRequest {
+                shared,
+                write,
+                exec: true,
+                ..shared_ro
+            };
+            assert_eq!(plan_mmap(&exec, table), Err(PlanError::Exec));
+        }
+    }
+
+    #[test]
+    fn io_addresses_exactly_one_resource() {
+        let pool = PKTMAP.encode(resource_type::POOL, 1).unwrap() as i64;
+        let io = |pos, len, write| plan_io(&IoRequest { pos, len, write }, table);
+        assert_eq!(io(pool, 100, true).unwrap().len, 100);
+        assert_eq!(io(pool, 1 << 30, false).unwrap().len, 16 * 4096);
+        assert_eq!(io(pool, 0, false).unwrap().len, 0);
+        assert_eq!(io(0, 8, false).unwrap().len, 8);
+        assert_eq!(io(0, 8, true), Err(PlanError::ReadOnly));
+        assert_eq!(io(-4096, 8, false), Err(PlanError::BadArgument));
+        assert_eq!(
+            io(pool + 1, 8, false),
+            Err(PlanError::Decode(DecodeError::Misaligned))
+        );
+        // Every page-aligned position past a pool names another resource or none, never the
+        // pool again: the position advancing after a `read` could not stay inside it.
+        for page in 1..64i64 {
+            if let Ok(p) = io(pool + page * 4096, 8, false) {
+                assert_ne!((p.map_type, p.id), (resource_type::POOL, 1));
+            }
+        }
+    }
+
+    #[test]
+    fn ioctl_admission() {
+        use crate::ioctl::*;
+        for (cmd, changes) in [
+            (POOL_CREATE, true),
+            (POOL_INFO, false),
+            (POOL_DESTROY, true),
+            (RING_CREATE, true),
+            (RING_INFO, false),
+            (RING_DESTROY, true),
+        ] {
+            assert!(check_ioctl(cmd, true).is_ok());
+            assert_eq!(check_ioctl(cmd, false).is_ok(), !changes, "{cmd:#x}");
+            if changes {
+                assert_eq!(check_ioctl(cmd, false).unwrap_err().errno(), errno::EBADF);
+            }
+        }
+        assert_eq!(
+            check_ioctl(ioc(IOC_READ, 99, 8), true),
+            Err(PlanError::UnknownCommand)
+        );
+        assert_eq!(PlanError::UnknownCommand.errno(), errno::ENOTTY);
+    }
+
+    #[test]
+    fn budget() {
+        assert_eq!(check_budget(0, 0, 0), Ok(0));
+        assert_eq!(check_budget(0, 1, 0), Err(PlanError::OverBudget));
+        assert_eq!(
+            check_budget(u64::MAX, 1, u64::MAX),
+            Err(PlanError::OverBudget)
+        );
+        assert_eq!(check_budget(5, 5, 10), Ok(10));
+        assert_eq!(PlanError::OverBudget.errno(), errno::ENOSPC);
     }
 
     #[test]
@@ -838,7 +1155,6 @@ mod tests {
             Err(PlanError::BadArgument)
         );
     }
-
     fn pool(
         flags: u32,
         fault_around: u32,

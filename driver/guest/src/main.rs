@@ -5,6 +5,7 @@
 //! pktmap-guest stress SECS PROCS     concurrent create/map/touch/unmap/destroy, bounded in time
 //! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
+//! pktmap-guest faults SECS 1,2       faults per second the driver serves from 1, then 2 threads
 //! ```
 //!
 //! Each check prints `ok   name` or `FAIL name: detail`; the run ends with `N passed, M failed`
@@ -12,6 +13,7 @@
 //! child in a busybox initramfs (see `scripts/guest-test`).
 
 mod checks;
+mod faults;
 mod pools;
 mod stress;
 mod sys;
@@ -81,9 +83,17 @@ fn main() -> ExitCode {
             let procs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
             stress::run(&mut report, secs, procs);
         }
+        Some("faults") => {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+            for threads in args.get(3).map_or("1,2", String::as_str).split(',') {
+                let threads = threads.parse().unwrap_or(1);
+                let rate = faults::run(secs, threads);
+                report.check(&format!("faults from {threads} threads"), rate > 0.0, rate);
+            }
+        }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | stress SECS PROCS | pools | pool-peer MODE SOCKET"
+                "usage: pktmap-guest check | stress SECS PROCS | pools | pool-peer MODE SOCKET | faults SECS THREADS,..."
             );
             return ExitCode::from(2);
         }

@@ -108,6 +108,14 @@ pub fn mremap_grow(p: *const u8, len: usize, new_len: usize) -> io::Result<()> {
     }
 }
 
+/// `madvise(p, len, MADV_DONTNEED)`: drops the pages of a mapping the caller owns (a device
+/// mapping faults them in again from the resource).
+pub fn madvise_dontneed(p: *const u8, len: usize) -> io::Result<()> {
+    // SAFETY: Dropping the page-table entries of our own shared device mapping changes no
+    // memory: the next access faults the same resource pages back in.
+    result(unsafe { libc::madvise(p as *mut c_void, len, libc::MADV_DONTNEED) }.into())
+}
+
 /// `munmap(p, len)` of part of a mapping the caller owns.
 ///
 /// # Safety

@@ -19,7 +19,10 @@
 //!
 //! C header: [`srctree/include/linux/anon_inodes.h`](srctree/include/linux/anon_inodes.h)
 
-use crate::sys::{self, AreaAlign, Mapped, NewVma};
+use super::mm::{
+    pfnmap::{self, AreaAlign},
+    virt::{Mapped, VmaNew},
+};
 use core::{mem::MaybeUninit, ptr::NonNull};
 use kernel::{
     c_str,
@@ -29,7 +32,6 @@ use kernel::{
     prelude::*,
     sync::{Arc, ArcBorrow},
     types::{ForeignOwnable, Opaque},
-    uaccess::UserPtr,
 };
 
 // Not in 6.12's Rust bindings (<linux/anon_inodes.h> is not in bindings_helper.h); exported
@@ -55,10 +57,10 @@ extern "C" {
 /// What a pool file does; implemented by the driver's export type.
 pub trait PoolFileOps: Sized + Send + Sync + 'static {
     /// `mmap(2)` through the pool file; `read_only` is whether it is a read-only export.
-    fn mmap(this: ArcBorrow<'_, Self>, vma: NewVma<'_>, read_only: bool) -> Result<Mapped>;
+    fn mmap(this: ArcBorrow<'_, Self>, vma: &VmaNew, read_only: bool) -> Result<Mapped>;
 
     /// `ioctl(2)` on the pool file.
-    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: UserPtr) -> Result<isize>;
+    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize>;
 
     /// The alignment `get_unmapped_area` should give a map at `pgoff`.
     fn area_align(this: ArcBorrow<'_, Self>, pgoff: usize) -> AreaAlign;
@@ -70,7 +72,7 @@ pub trait PoolFileOps: Sized + Send + Sync + 'static {
 /// The driver's one implementation of [`PoolFileOps`]; the `file_operations` below are a
 /// `static` (they must outlive every file, and `fops_put` reads them after `release`), so they
 /// name it rather than being generic.
-type Export = crate::PoolExport;
+type Export = crate::export::PoolExport;
 
 /// `struct file_operations` is not `Sync` (raw pointers); this one is immutable after
 /// initialization.
@@ -103,7 +105,7 @@ static POOL_FOPS: Fops = Fops(bindings::file_operations {
 unsafe fn export<'a>(file: *mut bindings::file) -> ArcBorrow<'a, Export> {
     // SAFETY: The caller's contract: `private_data` holds the reference `PendingFile::new`
     // stored, which only `release` takes back.
-    unsafe { Arc::<Export>::borrow((*file).private_data) }
+    unsafe { <Arc<Export> as ForeignOwnable>::borrow((*file).private_data) }
 }
 
 /// # Safety
@@ -113,7 +115,7 @@ unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
     let this = unsafe { export(file) };
     // SAFETY: `vma` is the new VMA of this `mmap` call, exclusively ours until we return.
-    let vma = unsafe { NewVma::from_raw(vma) };
+    let vma = unsafe { VmaNew::from_raw(vma) };
     let read_only = Export::read_only(this);
     match Export::mmap(this, vma, read_only) {
         Ok(_) => 0,
@@ -127,7 +129,7 @@ unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area
 unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
     let this = unsafe { export(file) };
-    from_result(|| Export::ioctl(this, cmd, arg as UserPtr))
+    from_result(|| Export::ioctl(this, cmd, arg))
 }
 
 /// # Safety
@@ -144,7 +146,7 @@ unsafe extern "C" fn get_unmapped_area(
     let this = unsafe { export(file) };
     let align = Export::area_align(this, pgoff);
     // SAFETY: Called from this file's `get_unmapped_area` hook.
-    unsafe { sys::get_unmapped_area(file, addr, len, pgoff, flags, align) }
+    unsafe { pfnmap::get_unmapped_area(file, addr, len, pgoff, flags, align) }
 }
 
 /// # Safety
@@ -153,7 +155,7 @@ unsafe extern "C" fn get_unmapped_area(
 unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: `private_data` holds the reference `PendingFile::new` stored; no other hook of
     // this file runs any more.
-    drop(unsafe { Arc::<Export>::from_foreign((*file).private_data) });
+    drop(unsafe { <Arc<Export> as ForeignOwnable>::from_foreign((*file).private_data) });
     0
 }
 
@@ -201,7 +203,7 @@ impl PendingFile {
                 // SAFETY: The file was not made, so the reference is still ours to drop, and
                 // the descriptor was reserved above and never installed.
                 unsafe {
-                    drop(Arc::<Export>::from_foreign(data));
+                    drop(<Arc<Export> as ForeignOwnable>::from_foreign(data));
                     bindings::put_unused_fd(fd);
                 }
                 Err(e)

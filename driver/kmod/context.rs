@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One open file of `/dev/pktmap`: its pools and rings, and every file operation on it but
+//! `mmap` (`mapping.rs`).
+//!
+//! # Locking
+//!
+//! Locks are taken in this order: 1. the mmap lock (held by the VFS around `mmap`, `.open`,
+//! `.close`, `.fault`), 2. a file's `Context::table`. The device counters are atomics. No lock
+//! of ours is held while copying to or from user memory (a copy may fault and take the mmap
+//! lock).
+#![forbid(unsafe_code)]
+
+use crate::abi::codec::{resource_type, PKTMAP};
+use crate::abi::ioctl::{
+    self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
+    RingCreate,
+    RingHeader, RingInfo, State,
+};
+use crate::abi::plan::{self, Command, IoRequest, Resource};
+use crate::buffer::{Buffer, Kind, PageRef, Target};
+use crate::export::PoolExport;
+use crate::device::Device;
+use crate::plan_err;
+use crate::sys::{
+    fs::File,
+    miscdevice::{MiscDevice, MiscDeviceRegistration},
+    mm::{
+        pfnmap::AreaAlign,
+        virt::{Mapped, VmaNew},
+    },
+    task,
+    uaccess::{self, UserIn, UserOut},
+};
+use core::mem::{offset_of, size_of};
+use kernel::{
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{Arc, ArcBorrow, Mutex},
+};
+
+/// The pools, or the rings, of one open file: ids from 1, at most `MAX_RESOURCES` live.
+struct Namespace {
+    map: RBTree<u32, Arc<Buffer>>,
+    live: u32,
+    next_id: u32,
+}
+
+impl Namespace {
+    fn new() -> Self {
+        Self {
+            map: RBTree::new(),
+            live: 0,
+            next_id: 1,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.live >= abi_ioctl::MAX_RESOURCES
+    }
+
+    fn insert(&mut self, buffer: Arc<Buffer>) -> Result<u32> {
+        if self.full() {
+            return Err(ENOSPC);
+        }
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).ok_or(ENOSPC)?;
+        self.map.try_create_and_insert(id, buffer, GFP_KERNEL)?;
+        self.live += 1;
+        Ok(id)
+    }
+
+    fn get(&self, id: u32) -> Option<Arc<Buffer>> {
+        self.map.get(&id).cloned()
+    }
+
+    fn remove(&mut self, id: u32) -> Option<Arc<Buffer>> {
+        let removed = self.map.remove(&id);
+        if removed.is_some() {
+            self.live -= 1;
+        }
+        removed
+    }
+}
+
+/// The resources of one open file.
+struct Table {
+    pools: Namespace,
+    rings: Namespace,
+}
+
+impl Table {
+    fn namespace(&mut self, map_type: u32) -> &mut Namespace {
+        if map_type == resource_type::RING {
+            &mut self.rings
+        } else {
+            &mut self.pools
+        }
+    }
+
+    /// Whether a ring of this table names pool `id`.
+    fn ring_names(&self, id: u32) -> bool {
+        self.rings
+            .map
+            .iter()
+            .any(|(_, ring)| matches!(ring.kind, Kind::Ring { pool_id, .. } if pool_id == id))
+    }
+}
+
+/// Per-open state: each open file is an independent context with its own resources.
+#[pin_data]
+pub struct Context {
+    device: Arc<Device>,
+    #[pin]
+    table: Mutex<Table>,
+}
+
+impl Context {
+    /// The device state.
+    pub fn device(&self) -> &Arc<Device> {
+        &self.device
+    }
+
+    /// Finds the resource of type `map_type` and id `id`, with a reference to it.
+    pub fn lookup(&self, map_type: u32, id: u32) -> Option<(Resource, Target)> {
+        let buffer = match map_type {
+            resource_type::STATE if id == 0 => return Some((Resource::State, Target::State)),
+            resource_type::POOL => self.table.lock().pools.get(id)?,
+            resource_type::RING => self.table.lock().rings.get(id)?,
+            _ => return None,
+        };
+        Some((buffer.resource(), Target::Buffer(buffer)))
+    }
+
+    /// Stores a new buffer under a fresh id, tells user space the id through `report`, and
+    /// takes it back out if that fails (the caller could never name it).
+    fn publish(
+        &self,
+        map_type: u32,
+        buffer: Arc<Buffer>,
+        report: impl FnOnce(u32) -> Result,
+    ) -> Result<isize> {
+        let id = self.table.lock().namespace(map_type).insert(buffer)?;
+        if let Err(e) = report(id) {
+            let removed = self.table.lock().namespace(map_type).remove(id);
+            drop(removed);
+            return Err(e);
+        }
+        Ok(0)
+    }
+
+    fn pool_create(&self, arg: usize) -> Result<isize> {
+        let mut req: PoolCreate = uaccess::read_user(arg)?;
+        let geometry = plan::check_pool(&req).map_err(plan_err)?;
+        if self.table.lock().pools.full() {
+            return Err(ENOSPC);
+        }
+        let pool = Buffer::new(&self.device, Kind::Pool(geometry), geometry.pages)?;
+        self.publish(resource_type::POOL, pool, |id| {
+            req.id = id;
+            uaccess::write_user(arg, &req)
+        })
+    }
+
+    fn ring_create(&self, arg: usize) -> Result<isize> {
+        let mut req: RingCreate = uaccess::read_user(arg)?;
+        let (pages, pool) = {
+            let table = self.table.lock();
+            if table.rings.full() {
+                return Err(ENOSPC);
+            }
+            let pool = table.pools.get(req.pool_id);
+            let pages = plan::check_ring(&req, |_| pool.is_some()).map_err(plan_err)?;
+            (pages, pool.ok_or(EINVAL)?)
+        };
+        let kind = Kind::Ring {
+            entries: req.entries,
+            pool_id: req.pool_id,
+            pool,
+        };
+        let ring = Buffer::new(&self.device, kind, pages)?;
+        let header = ring.backing.page(0).ok_or(EINVAL)?;
+        // Producer and consumer start at 0 (the page is zeroed).
+        header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
+        header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
+        self.publish(resource_type::RING, ring, |id| {
+            req.id = id;
+            uaccess::write_user(arg, &req)
+        })
+    }
+
+    fn info(&self, map_type: u32, id: u32) -> Result<(Arc<Buffer>, u64)> {
+        let buffer = self
+            .table
+            .lock()
+            .namespace(map_type)
+            .get(id)
+            .ok_or(EINVAL)?;
+        let offset = PKTMAP.encode(map_type, u64::from(id)).map_err(|_| EINVAL)?;
+        Ok((buffer, offset))
+    }
+
+    fn pool_info(&self, arg: usize) -> Result<isize> {
+        let info: PoolInfo = uaccess::read_user(arg)?;
+        let (pool, offset) = self.info(resource_type::POOL, info.id)?;
+        write_pool_info(arg, info, &pool, offset)
+    }
+
+    /// `POOL_CHUNK`: root only; the physical address of chunk `index` (a page, for a pool of
+    /// single pages).
+    fn pool_chunk(&self, arg: usize) -> Result<isize> {
+        let mut q: PoolChunk = uaccess::read_user(arg)?;
+        let mut found = None;
+        let (index, bytes) = plan::check_chunk(&q, task::capable_sys_admin(), |id| {
+            let b = self.table.lock().pools.get(id)?;
+            let g = b.geometry();
+            found = Some(b);
+            g
+        })
+        .map_err(plan_err)?;
+        let pool = found.ok_or(EINVAL)?;
+        let index = usize::try_from(index).map_err(|_| EINVAL)?;
+        q.phys = pool.backing.chunk_phys(index).ok_or(EINVAL)?;
+        q.bytes = bytes;
+        uaccess::write_user(arg, &q)?;
+        Ok(0)
+    }
+
+    /// `POOL_EXPORT`: a new pool file for pool `id`; the descriptor is reported before it is
+    /// installed, so a failed copy leaves none behind.
+    fn pool_export(&self, arg: usize) -> Result<isize> {
+        let mut req: PoolExportReq = uaccess::read_user(arg)?;
+        let read_only = plan::check_export(&req).map_err(plan_err)?;
+        let buffer = self.table.lock().pools.get(req.id).ok_or(EINVAL)?;
+        let pending = PoolExport::open_file(&self.device, buffer, read_only)?;
+        req.fd = pending.fd();
+        uaccess::write_user(arg, &req)?;
+        pending.install();
+        Ok(0)
+    }
+
+    fn ring_info(&self, arg: usize) -> Result<isize> {
+        let mut info: RingInfo = uaccess::read_user(arg)?;
+        let (ring, offset) = self.info(resource_type::RING, info.id)?;
+        let Kind::Ring {
+            entries, pool_id, ..
+        } = ring.kind
+        else {
+            return Err(EINVAL);
+        };
+        info.entries = entries;
+        info.pool_id = pool_id;
+        info.flags = 0;
+        info.bytes = ring.bytes();
+        info.mmap_offset = offset;
+        uaccess::write_user(arg, &info)?;
+        Ok(0)
+    }
+
+    fn destroy(&self, map_type: u32, arg: usize) -> Result<isize> {
+        let req: ResourceId = uaccess::read_user(arg)?;
+        let removed = {
+            let mut table = self.table.lock();
+            if table.namespace(map_type).get(req.id).is_none() {
+                return Err(EINVAL);
+            }
+            // A pool that a ring of this file names stays until the ring is destroyed, so
+            // RING_INFO never names a destroyed pool.
+            if map_type == resource_type::POOL && table.ring_names(req.id) {
+                return Err(plan_err(plan::PlanError::Busy));
+            }
+            table.namespace(map_type).remove(req.id)
+        };
+        // Mappings keep their own reference; the pages go with the last of them (dropped here,
+        // outside the table lock).
+        removed.map(|_| 0).ok_or(EINVAL)
+    }
+
+    /// `pread` of STATE: one consistent snapshot (then the rest of the page, zeros).
+    fn read_state(&self, out: &mut UserOut, len: usize) {
+        let words = self.device.snapshot().to_words();
+        let mut bytes = [0u8; size_of::<State>()];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        let head = len.min(bytes.len());
+        if out.copy_from_slice(&bytes[..head]) < head {
+            return;
+        }
+        let rest = len - head;
+        out.copy_from_page(self.device.state_page(), head, rest);
+    }
+}
+
+impl MiscDevice for Context {
+    type Ptr = Arc<Self>;
+    type RegistrationData = Arc<Device>;
+
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                device: misc.data().clone(),
+                table <- new_mutex!(
+                    Table { pools: Namespace::new(), rings: Namespace::new() },
+                    "pktmap::table"
+                ),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(this: ArcBorrow<'_, Self>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        match plan::check_ioctl(cmd, file.is_writable()).map_err(plan_err)? {
+            Command::PoolCreate => this.pool_create(arg),
+            Command::PoolInfo => this.pool_info(arg),
+            Command::PoolDestroy => this.destroy(resource_type::POOL, arg),
+            Command::RingCreate => this.ring_create(arg),
+            Command::RingInfo => this.ring_info(arg),
+            Command::RingDestroy => this.destroy(resource_type::RING, arg),
+            Command::PoolChunk => this.pool_chunk(arg),
+            Command::PoolExport => this.pool_export(arg),
+        }
+    }
+
+    /// Reads the resource the position names, from its byte 0; a buffer longer than the
+    /// resource gets a short read, and so does one that faults part-way (`EFAULT` only if
+    /// nothing was copied). The file position never moves: positions name resources, and one
+    /// page past a pool's offset is another resource's (see the driver README).
+    fn read(this: ArcBorrow<'_, Self>, _file: &File, out: &mut UserOut, pos: &mut i64) -> Result {
+        let req = IoRequest {
+            pos: *pos,
+            len: out.remaining() as u64,
+            write: false,
+        };
+        // The lookup takes and drops the table lock; the copies below run with no lock held.
+        let plan = plan::plan_io(&req, |t, id| this.lookup(t, id)).map_err(plan_err)?;
+        let len = usize::try_from(plan.len).map_err(|_| EINVAL)?;
+        match &plan.target {
+            Target::State => this.read_state(out, len),
+            target => {
+                let mut index = 0;
+                while out.copied() < len {
+                    let Some(page) = target.page_ref(&this.device, index) else {
+                        break;
+                    };
+                    let want = (len - out.copied()).min(PAGE_SIZE);
+                    let got = match page {
+                        PageRef::Shared(p) => out.copy_from_page(p, 0, want),
+                        PageRef::Chunk(c, off) => out.copy_from_chunk(c, off, want),
+                    };
+                    if got < want {
+                        break;
+                    }
+                    index += 1;
+                }
+            }
+        }
+        if out.copied() == 0 && len > 0 {
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+
+    /// Writes the resource the position names, from its byte 0, with the same short counts
+    /// as `read`; bytes past a fault in the user buffer are left as they were. STATE is
+    /// `EPERM`. The file position never moves.
+    fn write(this: ArcBorrow<'_, Self>, _file: &File, input: &mut UserIn, pos: &mut i64) -> Result {
+        let req = IoRequest {
+            pos: *pos,
+            len: input.remaining() as u64,
+            write: true,
+        };
+        let plan = plan::plan_io(&req, |t, id| this.lookup(t, id)).map_err(plan_err)?;
+        let len = usize::try_from(plan.len).map_err(|_| EINVAL)?;
+        let mut index = 0;
+        while input.copied() < len {
+            let Some(page) = plan.target.page_ref(&this.device, index) else {
+                break;
+            };
+            let want = (len - input.copied()).min(PAGE_SIZE);
+            let got = match page {
+                PageRef::Shared(p) => input.copy_to_page(p, 0, want)?,
+                PageRef::Chunk(c, off) => input.copy_to_chunk(c, off, want)?,
+            };
+            if got < want {
+                break;
+            }
+            index += 1;
+        }
+        if input.copied() == 0 && len > 0 {
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+
+    /// Nothing to write back: the pages are memory, already seen by every mapping, so
+    /// `fsync(2)` and `msync(MS_SYNC)` succeed.
+    fn fsync(_this: ArcBorrow<'_, Self>, _file: &File) -> Result {
+        Ok(())
+    }
+
+    fn mmap(this: ArcBorrow<'_, Self>, _file: &File, vma: &VmaNew) -> Result<Mapped> {
+        crate::mapping::mmap(this, vma)
+    }
+
+    /// 2 MiB pools ask for a 2 MiB-aligned address, so every chunk maps by one PMD entry.
+    fn area_align(this: ArcBorrow<'_, Self>, pgoff: usize) -> AreaAlign {
+        let pool = PKTMAP
+            .decode_pgoff(pgoff as u64)
+            .ok()
+            .filter(|&(t, _)| t == resource_type::POOL)
+            .and_then(|(_, id)| this.table.lock().pools.get(u32::try_from(id).ok()?));
+        crate::mapping::area_align(pool.as_deref())
+    }
+}
+
+/// Fills in `info` for `pool`, mapped at `offset`, and copies it out (`POOL_INFO` through the
+/// device and through a pool file).
+pub fn write_pool_info(arg: usize, mut info: PoolInfo, pool: &Buffer, offset: u64) -> Result<isize> {
+    let Kind::Pool(g) = pool.kind else {
+        return Err(EINVAL);
+    };
+    info.buf_size = g.buf_size;
+    info.buf_count = g.buf_count;
+    info.flags = g.kind.flag();
+    info.bytes = pool.bytes();
+    info.mmap_offset = offset;
+    info.fault_around = g.fault_around;
+    info.cache = g.cache.value();
+    info.chunk_bytes = g.chunk_pages * PAGE_SIZE as u64;
+    uaccess::write_user(arg, &info)?;
+    Ok(0)
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device-wide state: the STATE page, the counters it shows, and the page budget.
+//!
+//! Counters are atomics, so no fault, `mmap` or `.close` of any process serialises on a lock of
+//! ours. The STATE page is republished after every change under a seqcount (the `sequence`
+//! word: odd while the page is being written), by whichever thread wins a try-lock; a thread
+//! that loses leaves a `dirty` mark the winner sees before it lets go, so the page never
+//! misses a change and no thread ever waits for another.
+#![forbid(unsafe_code)]
+
+use crate::abi::ioctl::{State, STATE_MAGIC};
+use crate::abi::plan;
+use crate::sys::{module_param::ParamUlong, page::SharedPage};
+use core::mem::offset_of;
+use core::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use kernel::{prelude::*, sync::Arc};
+
+/// The counters of [`State`], one atomic each.
+#[derive(Default)]
+pub struct Counters {
+    /// Live pools.
+    pub pools: AtomicU64,
+    /// Live rings.
+    pub rings: AtomicU64,
+    /// Pages held by live pools and rings.
+    pub pages_allocated: AtomicU64,
+    /// Pages inserted into user mappings.
+    pub pages_mapped: AtomicU64,
+    /// Faults served.
+    pub faults_served: AtomicU64,
+    /// Live VMAs.
+    pub live_mappings: AtomicU64,
+    /// Faults served by one 2 MiB entry.
+    pub pmd_faults: AtomicU64,
+    /// Live pool files.
+    pub pool_files: AtomicU64,
+}
+
+/// Adds `n` to a counter.
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Subtracts `n` from a gauge; an underflow is a driver bug, reported instead of panicking.
+pub fn sub(counter: &AtomicU64, n: u64, what: &str) {
+    if counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(n))
+        .is_err()
+    {
+        pr_err!("gauge {} underflow (- {})\n", what, n);
+    }
+}
+
+/// Device-wide state, shared by every open file and mapping.
+pub struct Device {
+    state_page: SharedPage,
+    counters: Counters,
+    /// The `page_budget` module parameter.
+    budget: &'static ParamUlong,
+    /// Held (true) by the thread writing the STATE page.
+    publishing: AtomicBool,
+    /// A change the page does not show yet.
+    dirty: AtomicBool,
+    /// The STATE page's `sequence` word; written only by the thread holding `publishing`.
+    sequence: AtomicU64,
+}
+
+/// The offset of each published word in the STATE page (all but `sequence`).
+const WORDS: [usize; 10] = [
+    offset_of!(State, magic),
+    offset_of!(State, pools),
+    offset_of!(State, rings),
+    offset_of!(State, pages_allocated),
+    offset_of!(State, pages_mapped),
+    offset_of!(State, faults_served),
+    offset_of!(State, live_mappings),
+    offset_of!(State, pages_budget),
+    offset_of!(State, pmd_faults),
+    offset_of!(State, pool_files),
+];
+const SEQUENCE: usize = offset_of!(State, sequence);
+
+impl Device {
+    /// Makes the device state; `budget` is the `page_budget` parameter (already defaulted).
+    pub fn new(budget: &'static ParamUlong) -> Result<Arc<Self>> {
+        let dev = Arc::new(
+            Device {
+                state_page: SharedPage::new()?,
+                counters: Counters::default(),
+                budget,
+                publishing: AtomicBool::new(false),
+                dirty: AtomicBool::new(false),
+                sequence: AtomicU64::new(0),
+            },
+            GFP_KERNEL,
+        )?;
+        dev.publish();
+        Ok(dev)
+    }
+
+    /// The STATE page (mapped read-only by user space).
+    pub fn state_page(&self) -> &SharedPage {
+        &self.state_page
+    }
+
+    /// Changes counters with `f`, then republishes the STATE page.
+    pub fn update(&self, f: impl FnOnce(&Counters)) {
+        f(&self.counters);
+        self.publish();
+    }
+
+    /// Reserves `pages` of the device-wide budget for a new pool or ring.
+    ///
+    /// # Errors
+    /// `ENOSPC` if the pages held by all pools and rings would exceed the budget.
+    pub fn reserve(&self, pages: u64) -> Result {
+        let budget = self.budget.get();
+        self.counters
+            .pages_allocated
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                plan::check_budget(held, pages, budget).ok()
+            })
+            .map_err(|_| crate::plan_err(plan::PlanError::OverBudget))?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Gives back `pages` that [`reserve`](Self::reserve) took.
+    pub fn unreserve(&self, pages: u64) {
+        self.update(|c| sub(&c.pages_allocated, pages, "pages_allocated"));
+    }
+
+    /// The words of `State` as the counters are now.
+    fn words(&self) -> [u64; 10] {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        [
+            STATE_MAGIC,
+            load(&c.pools),
+            load(&c.rings),
+            load(&c.pages_allocated),
+            load(&c.pages_mapped),
+            load(&c.faults_served),
+            load(&c.live_mappings),
+            self.budget.get(),
+            load(&c.pmd_faults),
+            load(&c.pool_files),
+        ]
+    }
+
+    /// Writes the counters to the STATE page under the seqcount, unless another thread is
+    /// doing so (it will see `dirty` and write again).
+    fn publish(&self) {
+        // Every access to `dirty` and `publishing` is `SeqCst`: a thread that fails to take
+        // `publishing` stored `dirty` before, and the holder loads `dirty` after it lets go,
+        // so one of them writes the page after the change.
+        self.dirty.store(true, Ordering::SeqCst);
+        while self.dirty.load(Ordering::SeqCst) {
+            if self
+                .publishing
+                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                return;
+            }
+            self.dirty.store(false, Ordering::SeqCst);
+            let seq = self.sequence.load(Ordering::Relaxed);
+            let page = &self.state_page;
+            // The offsets are those of a `#[repr(C)]` struct of `u64`s: aligned and inside
+            // the page, so the stores cannot fail.
+            let _ = page.store_u64(SEQUENCE, seq.wrapping_add(1));
+            fence(Ordering::Release);
+            for (offset, value) in WORDS.iter().zip(self.words()) {
+                let _ = page.store_u64(*offset, value);
+            }
+            fence(Ordering::Release);
+            let _ = page.store_u64(SEQUENCE, seq.wrapping_add(2));
+            self.sequence.store(seq.wrapping_add(2), Ordering::Relaxed);
+            self.publishing.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// One consistent snapshot of the STATE page (the seqcount reader: retry while an update
+    /// is in progress or happened meanwhile).
+    pub fn snapshot(&self) -> State {
+        let page = &self.state_page;
+        let load = |offset| page.load_u64(offset).unwrap_or(0);
+        loop {
+            let before = load(SEQUENCE);
+            if before % 2 == 1 {
+                core::hint::spin_loop();
+                continue;
+            }
+            fence(Ordering::Acquire);
+            let w = WORDS.map(load);
+            fence(Ordering::Acquire);
+            if load(SEQUENCE) == before {
+                return State {
+                    magic: w[0],
+                    pools: w[1],
+                    rings: w[2],
+                    pages_allocated: w[3],
+                    pages_mapped: w[4],
+                    faults_served: w[5],
+                    live_mappings: w[6],
+                    pages_budget: w[7],
+                    sequence: before,
+                    pmd_faults: w[8],
+                    pool_files: w[9],
+                };
+            }
+        }
+    }
+}
