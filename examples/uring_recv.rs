@@ -134,7 +134,7 @@ fn main() -> std::io::Result<()> {
                     Ok(_) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
                     Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
                 while let Some(c) = cq.pop() {
                     armed -= 1;

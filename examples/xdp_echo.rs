@@ -15,8 +15,10 @@
 //!
 //! Needs root and iproute2.
 
-use pktmap::af_xdp::testbed::{frame, require_root, PacketSocket, Side, VethPair, ETHERTYPE};
-use pktmap::af_xdp::{Ring, RingSizes, Umem, XdpDesc, XdpDescOptions, Xsk, XskRedirect, XskSocket};
+use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskSocket};
+use pktmap_testbed::{
+    echo, frame, require_root, EchoStats, PacketSocket, Side, VethPair, XskRedirect,
+};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -51,63 +53,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// Counts kept by the AF_XDP side.
-#[derive(Default)]
-struct EchoStats {
-    received: u64,
-    echoed: u64,
-    other: u64,
-}
-
-/// Echoes every frame of our EtherType back with the MACs swapped, until `stop` or `deadline`.
-fn echo(xsk: &mut Xsk, stop: &AtomicBool, deadline: Instant) -> io::Result<EchoStats> {
-    let addrs: Vec<u64> = xsk.umem().frame_addrs().collect();
-    let filled = xsk.fill(&addrs);
-    let mut refill: Vec<u64> = addrs[filled..].to_vec();
-    let (mut rx, mut tx, mut done) = (Vec::new(), Vec::new(), Vec::new());
-    let mut st = EchoStats::default();
-    let mut in_flight = 0usize;
-    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        rx.clear();
-        xsk.recv(&mut rx, 64);
-        for d in &rx {
-            st.received += 1;
-            let mut hdr = [0u8; 14];
-            xsk.umem().read(d.addr, &mut hdr)?;
-            if hdr[12..14] != ETHERTYPE.to_be_bytes() {
-                st.other += 1;
-                refill.push(d.addr);
-                continue;
-            }
-            // Swap destination and source in place: the reply is the same UMEM frame.
-            xsk.umem().write(d.addr, &hdr[6..12])?;
-            xsk.umem().write(d.addr + 6, &hdr[..6])?;
-            tx.push(XdpDesc {
-                addr: d.addr,
-                len: d.len,
-                options: XdpDescOptions::empty(),
-            });
-        }
-        let n = xsk.send(&tx);
-        // The TX ring has as many slots as the UMEM has frames, so everything fits.
-        refill.extend(tx.drain(..).skip(n).map(|d| d.addr));
-        in_flight += n;
-        st.echoed += n as u64;
-        if in_flight > 0 {
-            xsk.kick()?;
-        }
-        done.clear();
-        in_flight -= xsk.completed(&mut done, 256);
-        refill.extend_from_slice(&done);
-        let n = xsk.fill(&refill);
-        refill.drain(..n);
-        if rx.is_empty() && done.is_empty() {
-            std::thread::sleep(Duration::from_micros(20));
-        }
-    }
-    Ok(st)
 }
 
 /// The peer's counts.

@@ -8,6 +8,7 @@
 #ifndef PKTMAP_H
 #define PKTMAP_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/ioctl.h>
 
@@ -38,11 +39,23 @@ extern "C" {
  * Map `bytes` bytes of resource (map_type, map_id) of the /dev/pktmap file `fd`, MAP_SHARED.
  * Returns 0 and stores the address in *p_out, or returns -errno and leaves *p_out alone.
  * errno is never changed. With PKTMAP_MMAP_FLAG_FIXED the address is read from *p_out.
+ *
+ * Two pairs do this. pktmap_resource_map/pktmap_resource_unmap take size_t lengths and can
+ * map and unmap anything. pktmap_resource_mmap/pktmap_resource_munmap are Onload's
+ * oo_resource_mmap signatures, kept for source compatibility: their lengths are `unsigned`
+ * and `int`, so pktmap_resource_munmap cannot unmap 2 GiB or more: unmap such a mapping with
+ * pktmap_resource_unmap (any mapping of either pair may be unmapped by either pair).
  */
+int pktmap_resource_map(int fd, uint8_t map_type, uint64_t map_id, size_t bytes, int flags,
+			void **p_out);
+
+/* Unmap `bytes` bytes at `p` that a map call returned. Returns 0 or -errno; errno is never
+ * changed. */
+int pktmap_resource_unmap(void *p, size_t bytes);
+
+/* Onload's pair: as above, with an `unsigned` length to map and an `int` one to unmap. */
 int pktmap_resource_mmap(int fd, uint8_t map_type, unsigned long map_id, unsigned bytes,
 			 int flags, void **p_out);
-
-/* Unmap what pktmap_resource_mmap mapped. Returns 0 or -errno; errno is never changed. */
 int pktmap_resource_munmap(void *p, int bytes);
 
 /* ---- The /dev/pktmap ioctls. ---- */

@@ -1,7 +1,11 @@
 //! The C ABI of `include/pktmap.h`: OpenOnload's `oo_resource_mmap` contract over [`PKTMAP`].
 //!
-//! Both functions return 0 or `-errno` and leave the caller's `errno` exactly as it was, as
-//! `oo_resource_mmap` does. They never unwind: every failure is an errno.
+//! Two pairs: Onload's own, [`pktmap_resource_mmap`] (an `unsigned` length) and
+//! [`pktmap_resource_munmap`] (an `int` length, so at most 2 GiB − 1), kept for source
+//! compatibility; and the `size_t` pair [`pktmap_resource_map`] and [`pktmap_resource_unmap`],
+//! which can map and unmap anything the address space holds. Every function returns 0 or
+//! `-errno` and leaves the caller's `errno` exactly as it was, as `oo_resource_mmap` does. They
+//! never unwind: every failure is an errno.
 //!
 //! # Safety
 //! These are `extern "C"` entry points taking raw pointers from C; each documents what the
@@ -10,7 +14,7 @@
 #![allow(unsafe_code)]
 
 use crate::offset::PKTMAP;
-use crate::resource::{errno, MapFlags, MapOptions, Mapping};
+use crate::resource::{MapFlags, MapOptions, Mapping};
 use rustix::fd::BorrowedFd;
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
 use std::ptr::NonNull;
@@ -72,6 +76,47 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
     flags: c_int,
     p_out: *mut *mut c_void,
 ) -> c_int {
+    #[allow(clippy::useless_conversion)] // `c_ulong` is `u32` on 32-bit targets.
+    let map_id = u64::from(map_id);
+    let Ok(len) = usize::try_from(bytes) else {
+        return -libc::EINVAL;
+    };
+    // SAFETY: The caller's guarantees are those `pktmap_resource_map` needs.
+    unsafe { pktmap_resource_map(fd, map_type, map_id, len, flags, p_out) }
+}
+
+/// `int pktmap_resource_map(int fd, uint8_t map_type, uint64_t map_id, size_t bytes, int flags,
+/// void **p_out)`—As [`pktmap_resource_mmap`], with a `size_t` length and a 64-bit id.
+///
+/// # Safety
+/// As [`pktmap_resource_mmap`].
+///
+/// # Errors
+/// As [`pktmap_resource_mmap`].
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::{pktmap_resource_map, pktmap_resource_unmap};
+/// use rustix::fd::AsRawFd;
+/// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+/// let fd = memfd_create("pool", MemfdFlags::CLOEXEC).unwrap();
+/// let len = 3usize << 30; // 3 GiB: more than an `int` (or `unsigned`) length can say
+/// ftruncate(&fd, (1 << 15) * 2 + len as u64).unwrap();
+/// let mut p = std::ptr::null_mut();
+/// // SAFETY: `fd` is open and `p` is a valid out-pointer.
+/// assert_eq!(unsafe { pktmap_resource_map(fd.as_raw_fd(), 1, 2, len, 0, &mut p) }, 0);
+/// // SAFETY: `p` is the mapping of `len` bytes returned above.
+/// assert_eq!(unsafe { pktmap_resource_unmap(p, len) }, 0);
+/// ```
+#[no_mangle]
+pub unsafe extern "C" fn pktmap_resource_map(
+    fd: c_int,
+    map_type: u8,
+    map_id: u64,
+    bytes: usize,
+    flags: c_int,
+    p_out: *mut *mut c_void,
+) -> c_int {
     let _errno = SavedErrno::save();
     if p_out.is_null() {
         return -libc::EFAULT;
@@ -86,14 +131,10 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
     else {
         return -libc::EINVAL;
     };
-    #[allow(clippy::useless_conversion)] // `c_ulong` is `u32` on 32-bit targets.
-    let Ok(offset) = PKTMAP.encode(u32::from(map_type), u64::from(map_id)) else {
+    let Ok(offset) = PKTMAP.encode(u32::from(map_type), map_id) else {
         return -libc::EINVAL;
     };
-    let Ok(len) = usize::try_from(bytes) else {
-        return -libc::EINVAL;
-    };
-    let mut opts = MapOptions::new(len).flags(flags);
+    let mut opts = MapOptions::new(bytes).flags(flags).layout(&PKTMAP);
     if flags.contains(MapFlags::FIXED) {
         // SAFETY: The caller guarantees `p_out` is valid for reads.
         let Some(addr) = NonNull::new(unsafe { *p_out }) else {
@@ -113,7 +154,8 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
             unsafe { *p_out = p.as_ptr() };
             0
         }
-        Err(e) => -errno(&e).unwrap_or(libc::EINVAL),
+        // Every error the library makes carries an errno; EINVAL is only a fallback.
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
 }
 
@@ -127,15 +169,33 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
 /// Returns `-errno`: `-EINVAL` for a negative length or what `munmap` refuses.
 #[no_mangle]
 pub unsafe extern "C" fn pktmap_resource_munmap(p: *mut c_void, bytes: c_int) -> c_int {
+    let Ok(len) = usize::try_from(bytes) else {
+        // munmap(2): "EINVAL ... length was 0" (and a negative one is never ours).
+        return -libc::EINVAL;
+    };
+    // SAFETY: The caller's guarantees are those `pktmap_resource_unmap` needs.
+    unsafe { pktmap_resource_unmap(p, len) }
+}
+
+/// `int pktmap_resource_unmap(void *p, size_t bytes)`—Unmap what `pktmap_resource_map` or
+/// `pktmap_resource_mmap` mapped, of any length.
+///
+/// # Safety
+/// As [`pktmap_resource_munmap`].
+///
+/// # Errors
+/// Returns `-errno`: `-EINVAL` for a null address, a zero length or what `munmap` refuses.
+#[no_mangle]
+pub unsafe extern "C" fn pktmap_resource_unmap(p: *mut c_void, bytes: usize) -> c_int {
     let _errno = SavedErrno::save();
-    let (Some(p), Ok(len @ 1..)) = (NonNull::new(p), usize::try_from(bytes)) else {
-        // munmap(2): "EINVAL ... length was 0" (and a null or negative one is never ours).
+    let (Some(p), len @ 1..) = (NonNull::new(p), bytes) else {
+        // munmap(2): "EINVAL ... length was 0" (and a null address is never ours).
         return -libc::EINVAL;
     };
     // SAFETY: The caller owns the mapped range and holds no references into it.
     let mapping = unsafe { Mapping::from_raw(p, len, MapFlags::empty()) };
     match mapping.unmap() {
         Ok(()) => 0,
-        Err(e) => -errno(&e).unwrap_or(libc::EINVAL),
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
 }

@@ -10,12 +10,12 @@
 //! the ioctl numbers; each call site says why its pointer is valid.
 #![allow(unsafe_code)]
 
-use crate::offset::ResourceType;
+use crate::offset::{ResourceType, PKTMAP};
 use crate::resource::{MapFlags, MapOptions, Mapping};
-use pktmap_abi::ioctl::{self, PoolCreate, PoolInfo, ResourceId, RingCreate, RingInfo, State};
+use crate::{Error, Result};
+use pktmap_abi::ioctl::{self, ResourceId};
 use std::ffi::c_ulong;
 use std::fs::{File, OpenOptions};
-use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
@@ -23,16 +23,16 @@ use std::path::Path;
 /// The device node the driver registers.
 pub const DEVICE_PATH: &str = "/dev/pktmap";
 
-/// How a pool's pages reach a mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Fill {
-    /// Every page is inserted at `mmap` time.
-    Eager,
-    /// Pages are inserted by the fault handler as they are touched (or prefaulted by
-    /// [`MapFlags::POPULATE`]), one page per fault (`fault_around` 1); for more per fault, see
-    /// [`PoolOptions::lazy`](crate::pool::PoolOptions::lazy).
-    Lazy,
-}
+/// How a pool's pages reach a mapping: [`Fill::Eager`] inserts every page at `mmap` time,
+/// [`Fill::Lazy`] from the fault handler as pages are touched (or prefaulted by
+/// [`MapFlags::POPULATE`]), one page per fault through [`Device::create_pool`] (for more per
+/// fault, see [`PoolOptions::lazy`](crate::pool::PoolOptions::lazy)). The driver's own enum (`pktmap_abi::plan::Fill`), so both sides
+/// name it alike.
+pub use pktmap_abi::plan::Fill;
+
+/// The ioctl arguments and results [`Device`] hands out and takes, as the driver defines them
+/// (`pktmap-abi`, `#[repr(C)]`, mirrored by `include/pktmap.h`).
+pub use pktmap_abi::ioctl::{PoolCreate, PoolInfo, RingCreate, RingInfo, State, STATE_MAGIC};
 
 /// An open `/dev/pktmap`: one independent context of pools and rings.
 ///
@@ -61,7 +61,7 @@ impl Device {
     ///
     /// # Errors
     /// `ENOENT` if the driver is not loaded, or the `open` errno.
-    pub fn open() -> io::Result<Self> {
+    pub fn open() -> Result<Self> {
         Self::open_path(DEVICE_PATH)
     }
 
@@ -69,12 +69,13 @@ impl Device {
     ///
     /// # Errors
     /// The `open` errno.
-    pub fn open_path(path: impl AsRef<Path>) -> io::Result<Self> {
+    pub fn open_path(path: impl AsRef<Path>) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
-            .open(path)?;
+            .open(path.as_ref())
+            .map_err(|e| Error::from(e).during("open"))?;
         Ok(Self { file })
     }
 
@@ -82,19 +83,19 @@ impl Device {
     ///
     /// # Errors
     /// The `dup` errno.
-    pub fn try_clone(&self) -> io::Result<Self> {
+    pub fn try_clone(&self) -> Result<Self> {
         Ok(Self {
             file: self.file.try_clone()?,
         })
     }
 
-    /// Issues `cmd` with `arg` as its in/out argument.
-    fn ioctl<T>(&self, cmd: u32, arg: &mut T) -> io::Result<()> {
+    /// Issues `cmd` (named `name` in errors) with `arg` as its in/out argument.
+    fn ioctl<T>(&self, name: &'static str, cmd: u32, arg: &mut T) -> Result<()> {
         // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes
         // `size_of::<T>()` as its argument size, so the driver reads and writes within it.
         let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
         if rc < 0 {
-            Err(io::Error::last_os_error())
+            Err(Error::from(std::io::Error::last_os_error()).during(name))
         } else {
             Ok(())
         }
@@ -105,7 +106,7 @@ impl Device {
     /// # Errors
     /// `EINVAL` for a size that is not a power of two in 256..=65536, a zero count or a pool
     /// over 256 MiB; `ENOSPC` past 1024 pools; `ENOMEM`.
-    pub fn create_pool(&self, buf_size: u32, buf_count: u32, fill: Fill) -> io::Result<PoolInfo> {
+    pub fn create_pool(&self, buf_size: u32, buf_count: u32, fill: Fill) -> Result<PoolInfo> {
         let (flags, fault_around) = match fill {
             Fill::Eager => (0, 0),
             Fill::Lazy => (ioctl::POOL_LAZY, 1),
@@ -123,8 +124,12 @@ impl Device {
     ///
     /// # Errors
     /// As [`create_pool`](Self::create_pool).
-    pub fn create_pool_raw(&self, mut req: PoolCreate) -> io::Result<PoolInfo> {
-        self.ioctl(ioctl::POOL_CREATE, &mut req)?;
+    pub fn create_pool_raw(&self, mut req: PoolCreate) -> Result<PoolInfo> {
+        self.ioctl(
+            "ioctl(PKTMAP_IOC_POOL_CREATE)",
+            ioctl::POOL_CREATE,
+            &mut req,
+        )?;
         self.pool_info(req.id)
     }
 
@@ -132,12 +137,12 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown id.
-    pub fn pool_info(&self, id: u32) -> io::Result<PoolInfo> {
+    pub fn pool_info(&self, id: u32) -> Result<PoolInfo> {
         let mut info = PoolInfo {
             id,
             ..PoolInfo::default()
         };
-        self.ioctl(ioctl::POOL_INFO, &mut info)?;
+        self.ioctl("ioctl(PKTMAP_IOC_POOL_INFO)", ioctl::POOL_INFO, &mut info)?;
         Ok(info)
     }
 
@@ -145,8 +150,12 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown (or already destroyed) id.
-    pub fn destroy_pool(&self, id: u32) -> io::Result<()> {
-        self.ioctl(ioctl::POOL_DESTROY, &mut ResourceId { id })
+    pub fn destroy_pool(&self, id: u32) -> Result<()> {
+        self.ioctl(
+            "ioctl(PKTMAP_IOC_POOL_DESTROY)",
+            ioctl::POOL_DESTROY,
+            &mut ResourceId { id },
+        )
     }
 
     /// `RING_CREATE`—Creates a ring of `entries` descriptors naming buffers of `pool_id`.
@@ -154,7 +163,7 @@ impl Device {
     /// # Errors
     /// `EINVAL` for entries that are not a power of two up to 32768 or an unknown pool;
     /// `ENOSPC`; `ENOMEM`.
-    pub fn create_ring(&self, entries: u32, pool_id: u32) -> io::Result<RingInfo> {
+    pub fn create_ring(&self, entries: u32, pool_id: u32) -> Result<RingInfo> {
         self.create_ring_raw(RingCreate {
             entries,
             pool_id,
@@ -167,8 +176,12 @@ impl Device {
     ///
     /// # Errors
     /// As [`create_ring`](Self::create_ring).
-    pub fn create_ring_raw(&self, mut req: RingCreate) -> io::Result<RingInfo> {
-        self.ioctl(ioctl::RING_CREATE, &mut req)?;
+    pub fn create_ring_raw(&self, mut req: RingCreate) -> Result<RingInfo> {
+        self.ioctl(
+            "ioctl(PKTMAP_IOC_RING_CREATE)",
+            ioctl::RING_CREATE,
+            &mut req,
+        )?;
         self.ring_info(req.id)
     }
 
@@ -176,12 +189,12 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown id.
-    pub fn ring_info(&self, id: u32) -> io::Result<RingInfo> {
+    pub fn ring_info(&self, id: u32) -> Result<RingInfo> {
         let mut info = RingInfo {
             id,
             ..RingInfo::default()
         };
-        self.ioctl(ioctl::RING_INFO, &mut info)?;
+        self.ioctl("ioctl(PKTMAP_IOC_RING_INFO)", ioctl::RING_INFO, &mut info)?;
         Ok(info)
     }
 
@@ -189,8 +202,12 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown (or already destroyed) id.
-    pub fn destroy_ring(&self, id: u32) -> io::Result<()> {
-        self.ioctl(ioctl::RING_DESTROY, &mut ResourceId { id })
+    pub fn destroy_ring(&self, id: u32) -> Result<()> {
+        self.ioctl(
+            "ioctl(PKTMAP_IOC_RING_DESTROY)",
+            ioctl::RING_DESTROY,
+            &mut ResourceId { id },
+        )
     }
 
     /// Maps `len` bytes of resource `(ty, id)`.
@@ -198,15 +215,10 @@ impl Device {
     /// # Errors
     /// As [`MapOptions::map`]: `EINVAL` for an unknown resource or a length beyond it, `EPERM`
     /// for writable STATE.
-    pub fn map(
-        &self,
-        ty: ResourceType,
-        id: u32,
-        len: usize,
-        flags: MapFlags,
-    ) -> io::Result<Mapping> {
+    pub fn map(&self, ty: ResourceType, id: u32, len: usize, flags: MapFlags) -> Result<Mapping> {
         MapOptions::new(len)
             .flags(flags)
+            .layout(&PKTMAP)
             .map(&self.file, ty.offset(id))
     }
 
@@ -214,25 +226,30 @@ impl Device {
     ///
     /// # Errors
     /// As [`map`](Self::map).
-    pub fn map_state(&self) -> io::Result<Mapping> {
+    pub fn map_state(&self) -> Result<Mapping> {
         self.map(ResourceType::State, 0, 4096, MapFlags::READONLY)
     }
 
     /// Maps all of pool `id`.
     ///
+    /// [`MapFlags::POPULATE`] keeps its promise for every pool kind: contiguous and 2 MiB pools
+    /// are page-frame maps, which the kernel's `MADV_POPULATE_*` refuses (`EINVAL`), so for
+    /// them the pages are brought in here instead (see [`crate::pool`]).
+    ///
     /// # Errors
     /// `EINVAL` for an unknown id, else as [`map`](Self::map).
-    pub fn map_pool(&self, id: u32, flags: MapFlags) -> io::Result<Mapping> {
-        let len = usize::try_from(self.pool_info(id)?.bytes).map_err(io::Error::other)?;
-        self.map(ResourceType::Pool, id, len, flags)
+    pub fn map_pool(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
+        let info = self.pool_info(id)?;
+        crate::pool::map_pool_at(&self.file, ResourceType::Pool.offset(id), &info, flags)
     }
 
     /// Maps all of ring `id`.
     ///
     /// # Errors
     /// `EINVAL` for an unknown id, else as [`map`](Self::map).
-    pub fn map_ring(&self, id: u32, flags: MapFlags) -> io::Result<Mapping> {
-        let len = usize::try_from(self.ring_info(id)?.bytes).map_err(io::Error::other)?;
+    pub fn map_ring(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
+        let len = usize::try_from(self.ring_info(id)?.bytes)
+            .map_err(|_| Error::refused(libc::ENOMEM, "ring larger than the address space"))?;
         self.map(ResourceType::Ring, id, len, flags)
     }
 
@@ -246,8 +263,9 @@ impl Device {
     /// # Errors
     /// `EINVAL` for an unknown resource.
     #[doc(alias = "pread")]
-    pub fn read_resource(&self, ty: ResourceType, id: u32, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.read_at(buf, ty.offset(id))
+    pub fn read_resource(&self, ty: ResourceType, id: u32, buf: &mut [u8]) -> Result<usize> {
+        let r = self.file.read_at(buf, ty.offset(id));
+        r.map_err(|e| Error::from(e).during("pread"))
     }
 
     /// `pwrite(fd, data, len, offset)`—Writes a resource from its first byte through the
@@ -258,23 +276,24 @@ impl Device {
     /// # Errors
     /// `EINVAL` for an unknown resource, `EPERM` for STATE.
     #[doc(alias = "pwrite")]
-    pub fn write_resource(&self, ty: ResourceType, id: u32, data: &[u8]) -> io::Result<usize> {
-        self.file.write_at(data, ty.offset(id))
+    pub fn write_resource(&self, ty: ResourceType, id: u32, data: &[u8]) -> Result<usize> {
+        let r = self.file.write_at(data, ty.offset(id));
+        r.map_err(|e| Error::from(e).during("pwrite"))
     }
 
     /// Reads the STATE counters (device-wide) through `pread`: one consistent snapshot (the
     /// driver reads the page under its `sequence` seqcount).
     ///
     /// # Errors
-    /// The `pread` errno; `InvalidData` if the page does not start with the STATE magic or the
+    /// The `pread` errno; `EIO` if the page does not start with the STATE magic or the
     /// snapshot is not consistent (an odd `sequence`, which the driver never returns).
-    pub fn state(&self) -> io::Result<State> {
+    pub fn state(&self) -> Result<State> {
         let mut raw = [0u8; std::mem::size_of::<State>()];
         let n = self.read_resource(ResourceType::State, 0, &mut raw)?;
         let state = state_from_bytes(&raw[..n])?;
         if !state.is_consistent() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
+            return Err(Error::refused(
+                libc::EIO,
                 format!(
                     "STATE snapshot taken mid-update (sequence {})",
                     state.sequence
@@ -288,40 +307,36 @@ impl Device {
 /// Parses the STATE page's first bytes.
 ///
 /// # Errors
-/// `InvalidData` for a short buffer or a wrong magic.
+/// `EIO` for a short buffer or a wrong magic.
 ///
 /// # Examples
 /// ```
 /// use pktmap::device::state_from_bytes;
-/// use pktmap_abi::ioctl::STATE_MAGIC;
+/// use pktmap::device::STATE_MAGIC;
 /// let mut page = [0u8; 88];
 /// page[..8].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
 /// page[8] = 2; // two pools
 /// assert_eq!(state_from_bytes(&page).unwrap().pools, 2);
 /// assert!(state_from_bytes(&[0; 88]).is_err());
 /// ```
-pub fn state_from_bytes(bytes: &[u8]) -> io::Result<State> {
+pub fn state_from_bytes(bytes: &[u8]) -> Result<State> {
     let mut words = bytes
         .chunks_exact(8)
         .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()));
     let mut next = || {
         words
             .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short STATE page"))
+            .ok_or_else(|| Error::refused(libc::EIO, "short STATE page"))
     };
     let mut w = [0u64; ioctl::STATE_WORDS];
     for word in &mut w {
         *word = next()?;
     }
     let state = State::from_words(w);
-    if state.magic != ioctl::STATE_MAGIC {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "STATE magic {:#x}, want {:#x}",
-                state.magic,
-                ioctl::STATE_MAGIC
-            ),
+    if state.magic != STATE_MAGIC {
+        return Err(Error::refused(
+            libc::EIO,
+            format!("STATE magic {:#x}, want {:#x}", state.magic, STATE_MAGIC),
         ));
     }
     Ok(state)

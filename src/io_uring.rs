@@ -33,24 +33,23 @@
 
 use crate::offset::{io_uring as types, Layout, IO_URING, PAGE_SIZE};
 use crate::resource::{MapFlags, MapOptions, Mapping};
+use crate::{Error, Result};
 use linux_raw_sys::io_uring::io_uring_register_pbuf_ring_flags::IOU_PBUF_RING_MMAP;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::io_uring::{
     io_uring_buf, io_uring_buf_reg, io_uring_cqe, io_uring_enter, io_uring_enter_arg,
-    io_uring_getevents_arg, io_uring_params, io_uring_ptr, io_uring_register, io_uring_setup,
-    IoringEnterFlags, IoringFeatureFlags, IoringOp, IoringRegisterOp, IoringSetupFlags,
-    IoringSqeFlags, Timespec,
+    io_uring_getevents_arg, io_uring_ptr, io_uring_register, io_uring_setup, IoringEnterFlags,
+    IoringFeatureFlags, IoringOp, IoringRegisterOp, IoringSetupFlags, IoringSqeFlags, Timespec,
 };
 use std::ffi::c_void;
-use std::io;
 use std::mem::size_of;
 use std::ptr;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub use rustix::io_uring::io_uring_sqe;
+pub use rustix::io_uring::{io_uring_params, io_uring_sqe};
 
 /// The layout io_uring's offsets follow: [`IO_URING`], for naming a mapping by (type, id).
 ///
@@ -80,14 +79,6 @@ const BUF_ENTRY: usize = size_of::<io_uring_buf>();
 const CQE_SIZE: usize = 16;
 /// `sizeof(struct io_uring_sqe)` without `IORING_SETUP_SQE128`.
 const SQE_SIZE: usize = 64;
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-fn os(e: rustix::io::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
-}
 
 /// `len` rounded up to whole pages, or `None` on overflow.
 fn page_round(len: usize) -> Option<usize> {
@@ -154,10 +145,10 @@ impl Region {
     /// # Errors
     /// `EINVAL` for a buffer group id above 2047: it does not fit under
     /// `IORING_OFF_MMAP_MASK`, so no offset maps it.
-    pub fn offset(self) -> io::Result<u64> {
+    pub fn offset(self) -> Result<u64> {
         IO_URING
             .encode(self.map_type(), self.map_id())
-            .map_err(|e| invalid(format!("io_uring cannot encode {self:?}: {e}")))
+            .map_err(|e| Error::invalid(format!("io_uring cannot encode {self:?}: {e}")))
     }
 
     /// The region an `mmap` offset names, decoded strictly.
@@ -165,10 +156,10 @@ impl Region {
     /// # Errors
     /// `EINVAL` if the offset is misaligned, sets bits outside the layout's fields (which the
     /// kernel ignores), or names a region the layout does not list.
-    pub fn from_offset(offset: u64) -> io::Result<Self> {
+    pub fn from_offset(offset: u64) -> Result<Self> {
         let (t, id) = IO_URING
             .decode(offset)
-            .map_err(|e| invalid(format!("io_uring offset {offset:#x}: {e}")))?;
+            .map_err(|e| Error::invalid(format!("io_uring offset {offset:#x}: {e}")))?;
         Ok(match t {
             types::SQ_RING => Self::SqRing,
             types::CQ_RING => Self::CqRing,
@@ -223,12 +214,12 @@ impl IoUring {
     /// # References
     /// - [Linux `io_uring_setup(2)`](https://man7.org/linux/man-pages/man2/io_uring_setup.2.html)
     #[doc(alias = "io_uring_setup")]
-    pub fn new(entries: u32) -> io::Result<Self> {
+    pub fn new(entries: u32) -> Result<Self> {
         let mut params = io_uring_params::default();
         params.flags = IoringSetupFlags::empty();
         // SAFETY: `params` is a valid, zeroed io_uring_params without ATTACH_WQ, so the kernel
         // reads no fd from it; it only writes the offsets back into it.
-        let fd = unsafe { io_uring_setup(entries, &mut params) }.map_err(os)?;
+        let fd = unsafe { io_uring_setup(entries, &mut params) }.map_err(Error::from)?;
         Ok(Self {
             fd,
             params,
@@ -298,19 +289,19 @@ impl IoUring {
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::{IoUring, Region};
-    /// use pktmap::resource::{errno, MapFlags};
+    /// use pktmap::resource::MapFlags;
     /// let ring = IoUring::new(8)?;
     /// let e = ring.map(Region::Sqes, 1 << 20, MapFlags::empty()).unwrap_err();
-    /// assert_eq!(errno(&e), Some(libc::EINVAL)); // the kernel would have accepted it
+    /// assert_eq!(e.raw_os_error(), Some(libc::EINVAL)); // the kernel would have accepted it
     /// # Ok(()) }
     /// ```
     #[doc(alias = "mmap")]
-    pub fn map(&self, region: Region, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    pub fn map(&self, region: Region, len: usize, flags: MapFlags) -> Result<Mapping> {
         let offset = region.offset()?;
         if let Some(size) = self.region_len(region) {
             let limit = page_round(size).unwrap_or(usize::MAX);
             if len > limit {
-                return Err(invalid(format!(
+                return Err(Error::invalid(format!(
                     "io_uring {} is {size} bytes ({limit} page-rounded); refusing to map {len}",
                     region.name()
                 )));
@@ -333,13 +324,13 @@ impl IoUring {
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::IoUring;
-    /// use pktmap::resource::{errno, MapFlags};
+    /// use pktmap::resource::MapFlags;
     /// let ring = IoUring::new(8)?;
     /// let e = ring.map_offset(0x1000, 4096, MapFlags::empty()).unwrap_err();
-    /// assert_eq!(errno(&e), Some(libc::EINVAL));
+    /// assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     /// # Ok(()) }
     /// ```
-    pub fn map_offset(&self, offset: u64, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    pub fn map_offset(&self, offset: u64, len: usize, flags: MapFlags) -> Result<Mapping> {
         self.map(Region::from_offset(offset)?, len, flags)
     }
 
@@ -357,8 +348,8 @@ impl IoUring {
     /// assert!(cq.pop().is_none());
     /// # Ok(()) }
     /// ```
-    pub fn queues(&self) -> io::Result<(SubmissionQueue, CompletionQueue)> {
-        let full = |r: Region| -> io::Result<Mapping> {
+    pub fn queues(&self) -> Result<(SubmissionQueue, CompletionQueue)> {
+        let full = |r: Region| -> Result<Mapping> {
             let len = self.region_len(r).unwrap_or(0);
             self.map(r, len, MapFlags::POPULATE)
         };
@@ -410,8 +401,9 @@ impl IoUring {
     /// `min_complete == 0` it only submits and never blocks; `timeout: None` waits without limit.
     ///
     /// # Errors
-    /// The kernel's errno: `ETIME` when the timeout passed first (completions that did arrive
-    /// are in the CQ ring all the same), `EINTR`, `EBUSY` when the CQ ring is full, ...
+    /// The kernel's errno: `ETIME` (kind [`TimedOut`](std::io::ErrorKind::TimedOut)) when the
+    /// timeout passed first (completions that did arrive are in the CQ ring all the same),
+    /// `EINTR`, `EBUSY` when the CQ ring is full, ...
     ///
     /// # Examples
     /// ```no_run
@@ -420,6 +412,7 @@ impl IoUring {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// let e = ring.enter(0, 1, Some(Duration::from_millis(10))).unwrap_err();
     /// assert_eq!(e.raw_os_error(), Some(libc::ETIME));
+    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
     /// # Ok(()) }
     /// ```
     ///
@@ -431,7 +424,7 @@ impl IoUring {
         to_submit: u32,
         min_complete: u32,
         timeout: Option<Duration>,
-    ) -> io::Result<u32> {
+    ) -> Result<u32> {
         let wait = if min_complete > 0 {
             IoringEnterFlags::GETEVENTS
         } else {
@@ -463,7 +456,12 @@ impl IoUring {
             // SAFETY: As above; the flags carry no extended argument.
             _ => unsafe { io_uring_enter(&self.fd, to_submit, min_complete, wait) },
         };
-        r.map_err(os)
+        r.map_err(|e| match Error::from(e).during("io_uring_enter") {
+            e if e.raw_os_error() == Some(libc::ETIME) => {
+                e.reported_as(std::io::ErrorKind::TimedOut)
+            }
+            e => e,
+        })
     }
 
     /// Registers a provided-buffer ring for buffer group `bgid` with `IOU_PBUF_RING_MMAP`, maps
@@ -487,30 +485,25 @@ impl IoUring {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "IORING_REGISTER_PBUF_RING")]
-    pub fn register_buf_ring(
-        &self,
-        bgid: u16,
-        entries: u16,
-        buf_size: u32,
-    ) -> io::Result<BufRing<'_>> {
+    pub fn register_buf_ring(&self, bgid: u16, entries: u16, buf_size: u32) -> Result<BufRing<'_>> {
         let region = Region::PbufRing { bgid };
         region.offset()?;
         if !entries.is_power_of_two() || buf_size == 0 {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "provided-buffer ring of {entries} entries of {buf_size} bytes: entries must be \
                  a power of two up to 32768 and buffers non-empty"
             )));
         }
         let bufs_len = (entries as usize)
             .checked_mul(buf_size as usize)
-            .ok_or_else(|| invalid("buffer area overflows usize".into()))?;
+            .ok_or_else(|| Error::invalid("buffer area overflows usize"))?;
         let bufs = MapOptions::new(bufs_len)
             .flags(MapFlags::POPULATE)
             .map_anonymous()?;
         {
             let mut table = self.pbufs.lock().unwrap_or_else(|e| e.into_inner());
             if table.iter().any(|(g, _)| *g == bgid) {
-                return Err(io::Error::from_raw_os_error(libc::EEXIST));
+                return Err(Error::from_errno(libc::EEXIST));
             }
             let mut reg = io_uring_buf_reg::default();
             reg.ring_entries = u32::from(entries);
@@ -526,7 +519,7 @@ impl IoUring {
                     1,
                 )
             }
-            .map_err(os)?;
+            .map_err(Error::from)?;
             table.push((bgid, u32::from(entries)));
         }
         // Until the BufRing exists, a failure must unregister the group by hand.
@@ -562,7 +555,7 @@ impl IoUring {
         Ok(ring)
     }
 
-    fn unregister_buf_ring(&self, bgid: u16) -> io::Result<()> {
+    fn unregister_buf_ring(&self, bgid: u16) -> Result<()> {
         let mut reg = io_uring_buf_reg::default();
         reg.bgid = bgid;
         // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call.
@@ -578,17 +571,17 @@ impl IoUring {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(g, _)| *g != bgid);
-        r.map(|_| ()).map_err(os)
+        r.map(|_| ()).map_err(Error::from)
     }
 }
 
-fn atomic_u32(m: &Mapping, off: u32) -> io::Result<*const AtomicU32> {
+fn atomic_u32(m: &Mapping, off: u32) -> Result<*const AtomicU32> {
     Ok(m.ptr_at(off as usize, 4, 4)?
         .cast::<AtomicU32>()
         .cast_const())
 }
 
-fn read_u32(m: &Mapping, off: u32) -> io::Result<u32> {
+fn read_u32(m: &Mapping, off: u32) -> Result<u32> {
     let p = atomic_u32(m, off)?;
     // SAFETY: `p` is an aligned u32 inside the live mapping `m` (checked by `atomic_u32`).
     Ok(unsafe { &*p }.load(Ordering::Acquire))
@@ -712,8 +705,8 @@ impl Cqe {
     ///
     /// # Errors
     /// The errno when `res` is negative.
-    pub fn result(&self) -> io::Result<u32> {
-        u32::try_from(self.res).map_err(|_| io::Error::from_raw_os_error(-self.res))
+    pub fn result(&self) -> Result<u32> {
+        u32::try_from(self.res).map_err(|_| Error::from_errno(-self.res))
     }
 }
 
@@ -874,9 +867,9 @@ impl BufRing<'_> {
     /// bufs.read(3, &mut head)?;
     /// # Ok(()) }
     /// ```
-    pub fn read(&self, bid: u16, out: &mut [u8]) -> io::Result<()> {
+    pub fn read(&self, bid: u16, out: &mut [u8]) -> Result<()> {
         if bid >= self.entries || out.len() > self.buf_size as usize {
-            return Err(invalid(format!("buffer {bid} [..{}]", out.len())));
+            return Err(Error::invalid(format!("buffer {bid} [..{}]", out.len())));
         }
         self.bufs
             .read_at(bid as usize * self.buf_size as usize, out)
@@ -902,9 +895,12 @@ impl BufRing<'_> {
     ///
     /// # Errors
     /// `EINVAL` if `bid` is out of range.
-    pub fn recycle(&mut self, bid: u16) -> io::Result<()> {
+    pub fn recycle(&mut self, bid: u16) -> Result<()> {
         if bid >= self.entries {
-            return Err(invalid(format!("buffer id {bid} >= {}", self.entries)));
+            return Err(Error::invalid(format!(
+                "buffer id {bid} >= {}",
+                self.entries
+            )));
         }
         let ring = self.mapping();
         let off = (self.tail & self.mask) as usize * BUF_ENTRY;
@@ -971,10 +967,10 @@ mod tests {
             assert_eq!(Region::from_offset(r.offset().unwrap()).unwrap(), r);
         }
         let e = Region::PbufRing { bgid: 2048 }.offset().unwrap_err();
-        assert_eq!(crate::resource::errno(&e), Some(libc::EINVAL));
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
         for bad in [0x8003_1000, 0x10, 0x2000_0000, 0x1_8000_0000] {
             let e = Region::from_offset(bad).unwrap_err();
-            assert_eq!(crate::resource::errno(&e), Some(libc::EINVAL), "{bad:#x}");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{bad:#x}");
         }
     }
 }

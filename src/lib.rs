@@ -23,15 +23,17 @@
 
 #[cfg(feature = "af-xdp")]
 pub mod af_xdp;
-pub mod bench;
 pub mod capi;
 pub mod device;
+mod error;
 #[cfg(feature = "io-uring")]
 pub mod io_uring;
 pub mod maps;
 pub mod offset;
 pub mod pool;
 pub mod resource;
+
+pub use error::{Error, Result};
 
 /// The README's Rust examples, compiled (and, where not `no_run`, run) as doctests.
 #[cfg(doctest)]

@@ -12,6 +12,9 @@
 //!
 //! Contiguous and 2 MiB pools are page-frame mappings: `MAP_PRIVATE` is refused with `EINVAL`
 //! (copy-on-write of a PFN map is meaningless), and so is every `MapOptions::private` request.
+//! The kernel's `MADV_POPULATE_*` refuses page-frame maps too (`EINVAL`), so
+//! [`MapFlags::POPULATE`] through [`MapOptions`] directly fails on them; [`Device::map_pool`]
+//! and [`PoolFile::map`] keep POPULATE's promise for every kind by other means.
 //!
 //! # Safety
 //! The ioctls pass pointers to `#[repr(C)]` structs of `pktmap-abi` whose sizes are encoded in
@@ -19,6 +22,7 @@
 #![allow(unsafe_code)]
 
 use crate::device::Device;
+use crate::error::{Error, Result};
 use crate::offset::ResourceType;
 use crate::resource::{MapFlags, MapOptions, Mapping};
 use pktmap_abi::ioctl::{self, PoolChunk, PoolCreate, PoolExport, PoolInfo};
@@ -33,12 +37,12 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 /// Issues `cmd` on `fd` with `arg` as its in/out argument.
-fn ioctl<T>(fd: BorrowedFd<'_>, cmd: u32, arg: &mut T) -> io::Result<()> {
+fn ioctl<T>(fd: BorrowedFd<'_>, name: &'static str, cmd: u32, arg: &mut T) -> Result<()> {
     // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes
     // `size_of::<T>()` as its argument size, so the driver reads and writes within it.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
     if rc < 0 {
-        Err(io::Error::last_os_error())
+        Err(Error::from(io::Error::last_os_error()).during(name))
     } else {
         Ok(())
     }
@@ -48,7 +52,7 @@ fn ioctl<T>(fd: BorrowedFd<'_>, cmd: u32, arg: &mut T) -> io::Result<()> {
 ///
 /// # Examples
 /// ```no_run
-/// # fn main() -> std::io::Result<()> {
+/// # fn main() -> std::Result<()> {
 /// use pktmap::device::Device;
 /// use pktmap::pool::PoolOptions;
 /// use pktmap::resource::MapFlags;
@@ -116,9 +120,45 @@ impl PoolOptions {
     /// (see `pktmap_abi::plan::check_pool`); `ENOMEM` when the memory (for contiguous and
     /// 2 MiB pools: physically contiguous chunks) cannot be had, in which case nothing is
     /// allocated; `ENOSPC` past the resource limit.
-    pub fn create(&self, dev: &Device) -> io::Result<PoolInfo> {
+    pub fn create(&self, dev: &Device) -> Result<PoolInfo> {
         dev.create_pool_raw(self.req)
     }
+}
+
+/// Maps all of the pool `info` describes, at `offset` of `fd`, keeping [`MapFlags::POPULATE`]'s
+/// promise for every kind.
+///
+/// Contiguous and 2 MiB pools are page-frame maps (`VM_PFNMAP`), which `MADV_POPULATE_*`
+/// refuses with `EINVAL`: a contiguous pool is already whole after `mmap` (`remap_pfn_range`),
+/// and a 2 MiB pool is brought in by reading one byte of every page here (one fault per 2 MiB
+/// entry, or per page where the address is not 2 MiB-aligned), so touching it afterwards takes
+/// no fault either way.
+pub(crate) fn map_pool_at<Fd: AsFd>(
+    fd: Fd,
+    offset: u64,
+    info: &PoolInfo,
+    flags: MapFlags,
+) -> Result<Mapping> {
+    let len = usize::try_from(info.bytes)
+        .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
+    let pfn_map = info.flags & (ioctl::POOL_CONTIG | ioctl::POOL_HUGE) != 0;
+    if !pfn_map || !flags.contains(MapFlags::POPULATE) {
+        return MapOptions::new(len).flags(flags).map(fd, offset);
+    }
+    let m = MapOptions::new(len)
+        .flags(flags - MapFlags::POPULATE)
+        .map(fd, offset)?;
+    if info.flags & ioctl::POOL_HUGE != 0 {
+        for at in (0..len).step_by(4096) {
+            let p = m.ptr_at(at, 1, 1)?;
+            // SAFETY: `p` is a byte inside the mapping just made (checked by `ptr_at`), which
+            // is readable; a volatile read is one the compiler must perform, so the page is
+            // really faulted in (the driver's pages may change under us: only the access
+            // matters, not the value).
+            std::hint::black_box(unsafe { p.read_volatile() });
+        }
+    }
+    Ok(m)
 }
 
 impl Device {
@@ -128,13 +168,13 @@ impl Device {
     /// # Errors
     /// `EPERM` without `CAP_SYS_ADMIN`; `EINVAL` for an unknown pool or an index past the last
     /// chunk (`bytes / chunk_bytes` of [`PoolInfo`]).
-    pub fn pool_chunk(&self, id: u32, index: u32) -> io::Result<PoolChunk> {
+    pub fn pool_chunk(&self, id: u32, index: u32) -> Result<PoolChunk> {
         let mut q = PoolChunk {
             id,
             index,
             ..PoolChunk::default()
         };
-        ioctl(self.as_fd(), ioctl::POOL_CHUNK, &mut q)?;
+        ioctl(self.as_fd(), "POOL_CHUNK", ioctl::POOL_CHUNK, &mut q)?;
         Ok(q)
     }
 
@@ -144,13 +184,13 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown pool; `EMFILE`, `ENOMEM`.
-    pub fn export_pool(&self, id: u32, read_only: bool) -> io::Result<PoolFile> {
+    pub fn export_pool(&self, id: u32, read_only: bool) -> Result<PoolFile> {
         let mut req = PoolExport {
             id,
             flags: if read_only { ioctl::EXPORT_READONLY } else { 0 },
             ..PoolExport::default()
         };
-        ioctl(self.as_fd(), ioctl::POOL_EXPORT, &mut req)?;
+        ioctl(self.as_fd(), "POOL_EXPORT", ioctl::POOL_EXPORT, &mut req)?;
         // SAFETY: On success the driver installed `req.fd` in our table for us alone.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(req.fd) };
         Ok(PoolFile { fd, read_only })
@@ -162,7 +202,7 @@ impl Device {
 ///
 /// # Examples
 /// ```no_run
-/// # fn main() -> std::io::Result<()> {
+/// # fn main() -> std::Result<()> {
 /// use pktmap::device::{Device, Fill};
 /// use pktmap::pool::PoolFile;
 /// use pktmap::resource::MapFlags;
@@ -198,22 +238,20 @@ impl PoolFile {
     ///
     /// # Errors
     /// The ioctl's errno (`ENOTTY` if the fd is not a pool file).
-    pub fn info(&self) -> io::Result<PoolInfo> {
+    pub fn info(&self) -> Result<PoolInfo> {
         let mut info = PoolInfo::default();
-        ioctl(self.fd.as_fd(), ioctl::POOL_INFO, &mut info)?;
+        ioctl(self.fd.as_fd(), "POOL_INFO", ioctl::POOL_INFO, &mut info)?;
         Ok(info)
     }
 
-    /// Maps all of the pool with `flags`.
+    /// Maps all of the pool with `flags` (with [`MapFlags::POPULATE`] kept for every pool kind,
+    /// as [`Device::map_pool`] does).
     ///
     /// # Errors
     /// `EACCES` for a writable map of a read-only file (add [`MapFlags::READONLY`]); else as
     /// [`MapOptions::map`].
-    pub fn map(&self, flags: MapFlags) -> io::Result<Mapping> {
-        let len = usize::try_from(self.info()?.bytes).map_err(io::Error::other)?;
-        MapOptions::new(len)
-            .flags(flags)
-            .map(&self.fd, ResourceType::Pool.offset(0))
+    pub fn map(&self, flags: MapFlags) -> Result<Mapping> {
+        map_pool_at(&self.fd, ResourceType::Pool.offset(0), &self.info()?, flags)
     }
 
     /// Sends the file descriptor over a connected UNIX socket (`SCM_RIGHTS`), with the one
@@ -221,15 +259,16 @@ impl PoolFile {
     ///
     /// # Errors
     /// The `sendmsg` errno.
-    pub fn send(&self, sock: &UnixStream) -> io::Result<()> {
+    pub fn send(&self, sock: &UnixStream) -> Result<()> {
         let fds = [self.fd.as_fd()];
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut cmsg = SendAncillaryBuffer::new(&mut space);
         if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
-            return Err(io::Error::other("SCM_RIGHTS buffer too small"));
+            return Err(io::Error::other("SCM_RIGHTS buffer too small").into());
         }
         let byte = [u8::from(self.read_only)];
-        rustix::net::sendmsg(sock, &[IoSlice::new(&byte)], &mut cmsg, SendFlags::empty())?;
+        rustix::net::sendmsg(sock, &[IoSlice::new(&byte)], &mut cmsg, SendFlags::empty())
+            .map_err(|e| Error::from(e).during("sendmsg"))?;
         Ok(())
     }
 
@@ -237,7 +276,7 @@ impl PoolFile {
     ///
     /// # Errors
     /// The `recvmsg` errno; `InvalidData` if the message carried no file descriptor.
-    pub fn recv(sock: &UnixStream) -> io::Result<Self> {
+    pub fn recv(sock: &UnixStream) -> Result<Self> {
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut cmsg = RecvAncillaryBuffer::new(&mut space);
         let mut byte = [0u8; 1];
@@ -246,7 +285,8 @@ impl PoolFile {
             &mut [IoSliceMut::new(&mut byte)],
             &mut cmsg,
             RecvFlags::CMSG_CLOEXEC,
-        )?;
+        )
+        .map_err(|e| Error::from(e).during("recvmsg"))?;
         let mut fd = None;
         for msg in cmsg.drain() {
             if let RecvAncillaryMessage::ScmRights(fds) = msg {

@@ -12,9 +12,10 @@
 //!   errno that stopped them where `MAP_POPULATE` fails silently; on failure the mapping is
 //!   removed and the error returned, never a half-populated mapping.
 //!
-//! Errors are [`std::io::Error`]s carrying the kernel's errno ([`io::Error::kind`] follows it)
-//! and a [`MapError`] with the context: layout, type, id, offset and length. [`errno`] reads the
-//! errno back out of either kind of error.
+//! Errors are [`Error`]s: `raw_os_error()` is the kernel's errno, or the errno pktmap refused
+//! the request with before any call (`EINVAL` for a zero length, a misaligned offset or FIXED
+//! without an address), and the message names the step, the offset and length, and the
+//! resource when the caller chose a layout ([`MapOptions::layout`], [`map_resource`]).
 //!
 //! # Safety
 //! A [`Mapping`] owns its address range: it came from a successful `mmap` and is unmapped
@@ -23,13 +24,15 @@
 //! ([`Mapping::read_at`], [`Mapping::write_at`]) and slices are `unsafe`.
 #![allow(unsafe_code)]
 
-use crate::offset::{Layout, PKTMAP};
+use crate::error::{Context, Error, Result};
+use crate::offset::{Layout, PAGE_SIZE};
 use bitflags::bitflags;
 use rustix::fd::AsFd;
-use rustix::mm::{self, Advice, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
+use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
+
+/// The advice [`Mapping::advise`] takes (`MADV_*`), re-exported from rustix.
+pub use rustix::mm::Advice;
 use std::ffi::c_void;
-use std::fmt;
-use std::io;
 use std::ptr::{self, NonNull};
 
 bitflags! {
@@ -63,9 +66,9 @@ impl MapFlags {
     ///
     /// # Errors
     /// `EINVAL` if any bit other than `READONLY`, `FIXED` and `POPULATE` is set.
-    pub fn from_raw(bits: u32) -> io::Result<Self> {
+    pub fn from_raw(bits: u32) -> Result<Self> {
         Self::from_bits(bits).ok_or_else(|| {
-            invalid_input(format!(
+            Error::invalid(format!(
                 "unknown map flag bits {:#x}",
                 bits & !Self::all().bits()
             ))
@@ -78,102 +81,6 @@ impl MapFlags {
         } else {
             ProtFlags::READ | ProtFlags::WRITE
         }
-    }
-}
-
-/// The context of a failed mapping call, carried inside the [`io::Error`] it returned.
-#[derive(Debug)]
-pub struct MapError {
-    what: Context,
-    source: io::Error,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Context {
-    /// `step` is the call that failed: `mmap`, or `madvise(MADV_POPULATE)` after it.
-    Map {
-        step: &'static str,
-        layout: &'static Layout,
-        offset: u64,
-        len: usize,
-    },
-    Call(&'static str),
-}
-
-impl MapError {
-    /// The errno the kernel gave, or `EINVAL` for a request refused before any call.
-    pub fn errno(&self) -> i32 {
-        errno(&self.source).unwrap_or(libc::EINVAL)
-    }
-
-    /// The `mmap` offset of the request, if the failure concerned one.
-    pub fn offset(&self) -> Option<u64> {
-        match self.what {
-            Context::Map { offset, .. } => Some(offset),
-            Context::Call(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for MapError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.what {
-            Context::Map {
-                step,
-                layout,
-                offset,
-                len,
-            } => {
-                write!(f, "{step} of {len} bytes at offset {offset:#x}")?;
-                if let Ok((t, id)) = layout.decode(offset) {
-                    let name = layout.type_name(t).unwrap_or("type");
-                    write!(f, " ({} {name} {t} id {id})", layout.name)?;
-                }
-            }
-            Context::Call(call) => f.write_str(call)?,
-        }
-        write!(f, ": {}", self.source)
-    }
-}
-
-impl std::error::Error for MapError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
-
-fn with_context(what: Context, source: io::Error) -> io::Error {
-    let kind = source.kind();
-    io::Error::new(kind, MapError { what, source })
-}
-
-fn invalid_input(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-fn os(e: rustix::io::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
-}
-
-/// The errno inside an error from this crate: the OS error itself, or the one a [`MapError`]
-/// carries; `EINVAL` for input refused before any call. `None` for other errors.
-///
-/// # Examples
-/// ```
-/// use pktmap::resource::{errno, MapFlags};
-/// let e = MapFlags::from_raw(0x10).unwrap_err();
-/// assert_eq!(errno(&e), Some(libc::EINVAL));
-/// ```
-pub fn errno(e: &io::Error) -> Option<i32> {
-    if let Some(n) = e.raw_os_error() {
-        return Some(n);
-    }
-    match e.get_ref() {
-        Some(inner) => match inner.downcast_ref::<MapError>() {
-            Some(m) => Some(m.errno()),
-            None => (e.kind() == io::ErrorKind::InvalidInput).then_some(libc::EINVAL),
-        },
-        None => (e.kind() == io::ErrorKind::InvalidInput).then_some(libc::EINVAL),
     }
 }
 
@@ -199,8 +106,7 @@ pub struct MapOptions {
     flags: MapFlags,
     private: bool,
     addr: Option<NonNull<c_void>>,
-    layout: &'static Layout,
-    kernel_populate: bool,
+    layout: Option<&'static Layout>,
 }
 
 impl MapOptions {
@@ -211,8 +117,7 @@ impl MapOptions {
             flags: MapFlags::empty(),
             private: false,
             addr: None,
-            layout: &PKTMAP,
-            kernel_populate: false,
+            layout: None,
         }
     }
 
@@ -234,17 +139,10 @@ impl MapOptions {
         self
     }
 
-    /// The layout used to name the offset in error messages (default [`PKTMAP`]).
+    /// The layout that names the offset in error messages (`pktmap POOL id 3`). Without one,
+    /// messages give the raw offset only: a plain file's offset means no resource.
     pub fn layout(mut self, layout: &'static Layout) -> Self {
-        self.layout = layout;
-        self
-    }
-
-    /// Adds the kernel's own `MAP_POPULATE` to the `mmap` call: the baseline the benchmarks
-    /// compare [`MapFlags::POPULATE`] with. Not public, because `MAP_POPULATE` fails silently:
-    /// pages it could not fault in are simply left unmapped.
-    pub(crate) fn kernel_populate(mut self) -> Self {
-        self.kernel_populate = true;
+        self.layout = Some(layout);
         self
     }
 
@@ -255,13 +153,14 @@ impl MapOptions {
     ///
     /// # Errors
     /// The kernel's errno (with context) from `mmap` or from populating. `EINVAL` before any
-    /// call for a zero length, or FIXED without an address.
+    /// call for a zero length, an offset that is not a multiple of the page size, or FIXED
+    /// without an [`at`](Self::at) address.
     ///
     /// # References
     /// - [Linux `mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html)
     /// - [Linux `madvise(2)`](https://man7.org/linux/man-pages/man2/madvise.2.html)
     #[doc(alias = "mmap")]
-    pub fn map<Fd: AsFd>(&self, fd: Fd, offset: u64) -> io::Result<Mapping> {
+    pub fn map<Fd: AsFd>(&self, fd: Fd, offset: u64) -> Result<Mapping> {
         // SAFETY: without `replace`, the call either maps fresh address space (null hint) or
         // uses MAP_FIXED_NOREPLACE, which never replaces an existing mapping; neither can
         // invalidate memory the program already uses.
@@ -278,7 +177,7 @@ impl MapOptions {
     ///
     /// # Errors
     /// As [`map`](Self::map).
-    pub unsafe fn map_replacing<Fd: AsFd>(&self, fd: Fd, offset: u64) -> io::Result<Mapping> {
+    pub unsafe fn map_replacing<Fd: AsFd>(&self, fd: Fd, offset: u64) -> Result<Mapping> {
         // SAFETY: The caller guarantees the range may be replaced.
         unsafe { self.map_inner(fd.as_fd(), offset, true) }
     }
@@ -305,10 +204,14 @@ impl MapOptions {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "mmap")]
-    pub fn map_anonymous(&self) -> io::Result<Mapping> {
-        let fail = |e: io::Error| with_context(Context::Call("mmap(MAP_ANONYMOUS)"), e);
-        if self.len == 0 || self.flags.contains(MapFlags::FIXED) {
-            return Err(fail(io::Error::from_raw_os_error(libc::EINVAL)));
+    pub fn map_anonymous(&self) -> Result<Mapping> {
+        if self.len == 0 {
+            return Err(Error::invalid("mmap(MAP_ANONYMOUS) of zero length"));
+        }
+        if self.flags.contains(MapFlags::FIXED) {
+            return Err(Error::invalid(
+                "mmap(MAP_ANONYMOUS) with FIXED: anonymous memory needs no address",
+            ));
         }
         // SAFETY: A null hint without MAP_FIXED only ever takes fresh address space, so no
         // existing memory can be replaced.
@@ -320,9 +223,9 @@ impl MapOptions {
                 SysMapFlags::PRIVATE,
             )
         }
-        .map_err(|e| fail(os(e)))?;
+        .map_err(|e| Error::from(e).during("mmap(MAP_ANONYMOUS)"))?;
         // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
-        let mapping = unsafe { self.adopt(p) }.map_err(fail)?;
+        let mapping = unsafe { self.adopt(p) };
         if self.flags.contains(MapFlags::POPULATE) {
             mapping.populate()?;
         }
@@ -334,15 +237,17 @@ impl MapOptions {
     /// # Safety
     /// `p` must be the result of a successful `mmap` of `self.len` bytes with `self.flags`'
     /// protections, not owned by anything else.
-    unsafe fn adopt(&self, p: *mut c_void) -> io::Result<Mapping> {
-        // `mmap_min_addr` keeps page 0 unmappable, so success never returns null.
-        let ptr = NonNull::new(p).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    unsafe fn adopt(&self, p: *mut c_void) -> Mapping {
+        // `mmap_min_addr` keeps page 0 unmappable, so success never returns null; a dangling
+        // pointer stands in should it ever (it is only ever unmapped, never dereferenced
+        // before the caller sees it).
+        let ptr = NonNull::new(p).unwrap_or(NonNull::dangling());
         // INVARIANT: By the safety contract, `ptr` came from a successful `mmap` of `self.len`
         // bytes that nothing else owns.
-        Ok(Mapping {
+        Mapping {
             raw: RawMapping { ptr, len: self.len },
             flags: self.flags,
-        })
+        }
     }
 
     /// # Safety
@@ -352,17 +257,27 @@ impl MapOptions {
         fd: rustix::fd::BorrowedFd<'_>,
         offset: u64,
         replace: bool,
-    ) -> io::Result<Mapping> {
-        let ctx = Context::Map {
-            step: "mmap",
-            layout: self.layout,
-            offset,
-            len: self.len,
+    ) -> Result<Mapping> {
+        let fail = |errno: i32, step: &'static str, why: Option<&'static str>| {
+            Error::from_errno(errno).with(Context::Map {
+                step,
+                layout: self.layout,
+                offset,
+                len: self.len,
+                why,
+            })
         };
-        let fail = |e: io::Error| with_context(ctx, e);
         if self.len == 0 {
             // POSIX: "If len is zero, mmap() shall fail and no mapping shall be established."
-            return Err(fail(io::Error::from_raw_os_error(libc::EINVAL)));
+            return Err(fail(libc::EINVAL, "mmap", Some("zero length")));
+        }
+        if offset % PAGE_SIZE != 0 {
+            // mmap(2): "EINVAL ... offset ... not aligned on a page boundary".
+            return Err(fail(
+                libc::EINVAL,
+                "mmap",
+                Some("the offset is not a multiple of the page size"),
+            ));
         }
         let fixed = self.flags.contains(MapFlags::FIXED);
         let mut sys = if self.private {
@@ -370,9 +285,6 @@ impl MapOptions {
         } else {
             SysMapFlags::SHARED
         };
-        if self.kernel_populate {
-            sys |= SysMapFlags::POPULATE;
-        }
         let hint = match (fixed, self.addr) {
             (false, _) => ptr::null_mut(),
             (true, Some(addr)) => {
@@ -383,28 +295,32 @@ impl MapOptions {
                 };
                 addr.as_ptr()
             }
-            (true, None) => return Err(fail(io::Error::from_raw_os_error(libc::EINVAL))),
+            (true, None) => {
+                return Err(fail(
+                    libc::EINVAL,
+                    "mmap",
+                    Some("FIXED needs the address from MapOptions::at"),
+                ))
+            }
         };
         // SAFETY: A null hint or MAP_FIXED_NOREPLACE cannot clobber existing memory; with
         // MAP_FIXED (`replace`) the caller guarantees the range may be replaced.
         let p = unsafe { mm::mmap(hint, self.len, self.flags.prot(), sys, fd, offset) }
-            .map_err(|e| fail(os(e)))?;
+            .map_err(|e| fail(e.raw_os_error(), "mmap", None))?;
         // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
-        let mapping = unsafe { self.adopt(p) }.map_err(fail)?;
+        let mapping = unsafe { self.adopt(p) };
         if fixed && NonNull::new(p) != self.addr {
             // Kernels before 4.17 treat MAP_FIXED_NOREPLACE as a hint; dropping unmaps ours.
-            return Err(fail(io::Error::from_raw_os_error(libc::EEXIST)));
+            return Err(fail(
+                libc::EEXIST,
+                "mmap",
+                Some("the kernel placed it elsewhere"),
+            ));
         }
         if self.flags.contains(MapFlags::POPULATE) {
-            mapping.populate_raw().map_err(|e| {
-                let populate = Context::Map {
-                    step: "madvise(MADV_POPULATE)",
-                    layout: self.layout,
-                    offset,
-                    len: self.len,
-                };
-                with_context(populate, os(e))
-            })?;
+            let (step, r) = mapping.populate_raw();
+            // On failure `mapping` drops here: unmapped, never half-populated.
+            r.map_err(|e| fail(e.raw_os_error(), step, None))?;
         }
         Ok(mapping)
     }
@@ -428,7 +344,7 @@ impl MapOptions {
 /// # Ok(()) }
 /// ```
 #[doc(alias = "mmap")]
-pub fn map<Fd: AsFd>(fd: Fd, offset: u64, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+pub fn map<Fd: AsFd>(fd: Fd, offset: u64, len: usize, flags: MapFlags) -> Result<Mapping> {
     MapOptions::new(len).flags(flags).map(fd, offset)
 }
 
@@ -454,9 +370,9 @@ pub fn map_resource<Fd: AsFd>(
     map_id: u64,
     len: usize,
     flags: MapFlags,
-) -> io::Result<Mapping> {
+) -> Result<Mapping> {
     let offset = layout.encode(map_type, map_id).map_err(|e| {
-        invalid_input(format!(
+        Error::invalid(format!(
             "{} cannot encode type {map_type} id {map_id}: {e}",
             layout.name
         ))
@@ -536,10 +452,10 @@ impl Mapping {
         self.flags.contains(MapFlags::READONLY)
     }
 
-    fn check_range(&self, offset: usize, len: usize) -> io::Result<()> {
+    fn check_range(&self, offset: usize, len: usize) -> Result<()> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len() => Ok(()),
-            _ => Err(invalid_input(format!(
+            _ => Err(Error::invalid(format!(
                 "range {offset}+{len} outside a mapping of {} bytes",
                 self.len()
             ))),
@@ -551,7 +467,7 @@ impl Mapping {
     /// descriptor array) lives in the mapping.
     ///
     /// # Errors
-    /// `InvalidInput` if the range is outside the mapping or misaligned, or the mapping is
+    /// `EINVAL` if the range is outside the mapping or misaligned, `EACCES` if the mapping is
     /// read-only.
     ///
     /// # Examples
@@ -565,13 +481,13 @@ impl Mapping {
     /// # let _ = producer;
     /// # Ok(()) }
     /// ```
-    pub fn ptr_at(&self, offset: usize, len: usize, align: usize) -> io::Result<*mut u8> {
+    pub fn ptr_at(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8> {
         self.check_range(offset, len)?;
         let base = self
             .as_mut_ptr()
-            .ok_or_else(|| invalid_input("mapping is read-only".into()))?;
+            .ok_or_else(|| Error::refused(libc::EACCES, "the mapping is read-only"))?;
         if align == 0 || (base as usize).wrapping_add(offset) % align != 0 {
-            return Err(invalid_input(format!(
+            return Err(Error::invalid(format!(
                 "offset {offset} is not aligned to {align} bytes"
             )));
         }
@@ -583,8 +499,8 @@ impl Mapping {
     /// Copies `buf.len()` bytes out of the mapping, starting `offset` bytes in.
     ///
     /// # Errors
-    /// `InvalidInput` if the range is outside the mapping.
-    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+    /// `EINVAL` if the range is outside the mapping.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         self.check_range(offset, buf.len())?;
         // SAFETY: The range is inside the mapping (checked above), which is mapped and
         // readable by the type invariants; `buf` is a distinct Rust allocation.
@@ -595,12 +511,12 @@ impl Mapping {
     /// Copies `data` into the mapping, starting `offset` bytes in.
     ///
     /// # Errors
-    /// `InvalidInput` if the range is outside the mapping; `EACCES` if it is read-only.
-    pub fn write_at(&self, offset: usize, data: &[u8]) -> io::Result<()> {
+    /// `EINVAL` if the range is outside the mapping; `EACCES` if it is read-only.
+    pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_range(offset, data.len())?;
         let p = self
             .as_mut_ptr()
-            .ok_or_else(|| io::Error::from_raw_os_error(libc::EACCES))?;
+            .ok_or_else(|| Error::refused(libc::EACCES, "the mapping is read-only"))?;
         // SAFETY: The range is inside the mapping (checked above), which is mapped writable
         // (not READONLY); `data` is a distinct Rust allocation.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p.add(offset), data.len()) };
@@ -630,27 +546,31 @@ impl Mapping {
         unsafe { std::slice::from_raw_parts_mut(self.raw.ptr.as_ptr().cast(), self.len()) }
     }
 
-    fn call(&self, what: &'static str, r: rustix::io::Result<()>) -> io::Result<()> {
-        r.map_err(|e| with_context(Context::Call(what), os(e)))
+    fn call(&self, what: &'static str, r: rustix::io::Result<()>) -> Result<()> {
+        r.map_err(|e| Error::from(e).during(what))
     }
 
     /// Prefaults every page: `MADV_POPULATE_WRITE` if writable, else `MADV_POPULATE_READ`.
     ///
     /// # Errors
     /// The errno that stopped it (`EFAULT` for a page the resource cannot back, `ENOMEM`, ...).
-    pub fn populate(&self) -> io::Result<()> {
-        self.call("madvise(MADV_POPULATE)", self.populate_raw())
+    pub fn populate(&self) -> Result<()> {
+        let (step, r) = self.populate_raw();
+        self.call(step, r)
     }
 
-    fn populate_raw(&self) -> rustix::io::Result<()> {
-        let advice = if self.is_readonly() {
-            Advice::LinuxPopulateRead
+    /// Populates and names the step taken.
+    fn populate_raw(&self) -> (&'static str, rustix::io::Result<()>) {
+        let (step, advice) = if self.is_readonly() {
+            ("madvise(MADV_POPULATE_READ)", Advice::LinuxPopulateRead)
         } else {
-            Advice::LinuxPopulateWrite
+            ("madvise(MADV_POPULATE_WRITE)", Advice::LinuxPopulateWrite)
         };
         // SAFETY: Populating only faults pages in; it never changes their contents or the
         // mapping, and the range is ours by the type invariants.
-        unsafe { mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice) }
+        (step, unsafe {
+            mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice)
+        })
     }
 
     /// `msync(MS_SYNC)`—Writes changes back to the resource and waits.
@@ -658,7 +578,7 @@ impl Mapping {
     /// # Errors
     /// The kernel's errno.
     #[doc(alias = "msync")]
-    pub fn flush(&self) -> io::Result<()> {
+    pub fn flush(&self) -> Result<()> {
         // SAFETY: msync only writes back; the range is ours by the type invariants.
         let r = unsafe { mm::msync(self.raw.ptr.as_ptr(), self.len(), MsyncFlags::SYNC) };
         self.call("msync(MS_SYNC)", r)
@@ -673,7 +593,7 @@ impl Mapping {
     /// # Errors
     /// The kernel's errno.
     #[doc(alias = "madvise")]
-    pub unsafe fn advise(&self, advice: Advice) -> io::Result<()> {
+    pub unsafe fn advise(&self, advice: Advice) -> Result<()> {
         // SAFETY: The range is ours by the type invariants; the caller answers for the advice.
         let r = unsafe { mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice) };
         self.call("madvise", r)
@@ -684,7 +604,7 @@ impl Mapping {
     /// # Errors
     /// The kernel's errno (`ENOMEM` or `EPERM` past `RLIMIT_MEMLOCK`).
     #[doc(alias = "mlock")]
-    pub fn lock(&self) -> io::Result<()> {
+    pub fn lock(&self) -> Result<()> {
         // SAFETY: mlock does not change contents; the range is ours by the type invariants.
         let r = unsafe { mm::mlock(self.raw.ptr.as_ptr(), self.len()) };
         self.call("mlock", r)
@@ -695,7 +615,7 @@ impl Mapping {
     /// # Errors
     /// The kernel's errno.
     #[doc(alias = "munlock")]
-    pub fn unlock(&self) -> io::Result<()> {
+    pub fn unlock(&self) -> Result<()> {
         // SAFETY: munlock does not change contents; the range is ours by the type invariants.
         let r = unsafe { mm::munlock(self.raw.ptr.as_ptr(), self.len()) };
         self.call("munlock", r)
@@ -706,13 +626,13 @@ impl Mapping {
     /// # Errors
     /// The kernel's errno; the range is given up either way.
     #[doc(alias = "munmap")]
-    pub fn unmap(self) -> io::Result<()> {
+    pub fn unmap(self) -> Result<()> {
         let (p, len) = (self.raw.ptr.as_ptr(), self.len());
         std::mem::forget(self);
         // SAFETY: By the type invariants the range is ours and mapped; `self` was forgotten, so
         // Drop will not unmap it a second time.
         let r = unsafe { mm::munmap(p, len) };
-        r.map_err(|e| with_context(Context::Call("munmap"), os(e)))
+        r.map_err(|e| Error::from(e).during("munmap"))
     }
 
     /// Takes ownership of a mapped range, to unmap it on drop.
@@ -740,6 +660,7 @@ impl Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::offset::PKTMAP;
     use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 
     fn memfd(len: u64) -> rustix::fd::OwnedFd {
@@ -756,7 +677,7 @@ mod tests {
         assert_eq!(MapFlags::from_raw(7).unwrap(), MapFlags::all());
         for bad in [8, 0x80, 0x8000_0000, u32::MAX] {
             let e = MapFlags::from_raw(bad).unwrap_err();
-            assert_eq!(errno(&e), Some(libc::EINVAL));
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
         }
     }
 
@@ -766,20 +687,17 @@ mod tests {
         let off = PKTMAP
             .encode(crate::offset::resource_type::POOL, 3)
             .unwrap();
-        let e = map(&fd, off, 4096, MapFlags::POPULATE).unwrap_err();
+        let e = map_resource(&fd, &PKTMAP, 1, 3, 4096, MapFlags::POPULATE).unwrap_err();
         // The memfd is one page; its page at `off` is beyond EOF, so populating faults: SIGBUS
         // becomes EFAULT from MADV_POPULATE.
-        assert_eq!(errno(&e), Some(libc::EFAULT), "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
         let msg = e.to_string();
-        assert!(msg.contains("POOL") && msg.contains("id 3"), "{msg}");
-        assert_eq!(
-            e.get_ref()
-                .unwrap()
-                .downcast_ref::<MapError>()
-                .unwrap()
-                .offset(),
-            Some(off)
-        );
+        assert!(msg.contains("(pktmap POOL id 3)"), "{msg}");
+        assert_eq!(e.offset(), Some(off));
+        // Without a layout the same request names no resource: a memfd offset is just bytes.
+        let e = map(&fd, off, 4096, MapFlags::POPULATE).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
+        assert!(!e.to_string().contains("pktmap"), "{e}");
     }
 
     #[test]
@@ -791,7 +709,7 @@ mod tests {
         assert!(m.read_at(usize::MAX, &mut [0; 2]).is_err());
         let ro = map(&fd, 0, 4096, MapFlags::READONLY).unwrap();
         assert_eq!(
-            errno(&ro.write_at(0, b"x").unwrap_err()),
+            ro.write_at(0, b"x").unwrap_err().raw_os_error(),
             Some(libc::EACCES)
         );
         let mut b = [0; 6];
@@ -819,7 +737,8 @@ mod tests {
             MapOptions::new(0),
             MapOptions::new(4096).flags(MapFlags::FIXED),
         ] {
-            assert_eq!(errno(&bad.map_anonymous().unwrap_err()), Some(libc::EINVAL));
+            let e = bad.map_anonymous().unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
         }
     }
 }

@@ -9,9 +9,11 @@
 
 mod common;
 
-use pktmap::af_xdp::testbed::{frame, require_root, PacketSocket, Side, VethPair, ETHERTYPE};
-use pktmap::af_xdp::{Ring, RingSizes, Umem, XdpDesc, XdpDescOptions, Xsk, XskRedirect, XskSocket};
-use pktmap::resource::{errno, MapFlags};
+use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskSocket};
+use pktmap::resource::MapFlags;
+use pktmap_testbed::{
+    echo, frame, require_root, PacketSocket, Side, VethPair, XskRedirect, ETHERTYPE,
+};
 use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -27,52 +29,6 @@ fn payload(seq: u32) -> Vec<u8> {
     p.extend_from_slice(&seq.to_le_bytes());
     p.extend((8..len).map(|i| (seq as u8).wrapping_mul(29).wrapping_add(i as u8)));
     p
-}
-
-/// Echoes every [`ETHERTYPE`] frame back with the MACs swapped until `stop` or `deadline`;
-/// returns (frames received, frames echoed).
-fn echo(xsk: &mut Xsk, stop: &AtomicBool, deadline: Instant) -> (u64, u64) {
-    let addrs: Vec<u64> = xsk.umem().frame_addrs().collect();
-    assert_eq!(xsk.fill(&addrs), addrs.len());
-    let (mut rx, mut tx, mut done, mut refill) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut received, mut echoed, mut in_flight) = (0u64, 0u64, 0usize);
-    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        rx.clear();
-        xsk.recv(&mut rx, 64);
-        for d in &rx {
-            received += 1;
-            let mut hdr = [0u8; 14];
-            xsk.umem().read(d.addr, &mut hdr).unwrap();
-            if hdr[12..14] != ETHERTYPE.to_be_bytes() {
-                refill.push(d.addr);
-                continue;
-            }
-            xsk.umem().write(d.addr, &hdr[6..12]).unwrap();
-            xsk.umem().write(d.addr + 6, &hdr[..6]).unwrap();
-            tx.push(XdpDesc {
-                addr: d.addr,
-                len: d.len,
-                options: XdpDescOptions::empty(),
-            });
-        }
-        let n = xsk.send(&tx);
-        assert_eq!(n, tx.len(), "TX ring full");
-        in_flight += n;
-        echoed += n as u64;
-        tx.clear();
-        if in_flight > 0 {
-            xsk.kick().unwrap();
-        }
-        done.clear();
-        in_flight -= xsk.completed(&mut done, 256);
-        refill.extend_from_slice(&done);
-        let n = xsk.fill(&refill);
-        refill.drain(..n);
-        if rx.is_empty() && done.is_empty() {
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    }
-    (received, echoed)
 }
 
 #[test]
@@ -105,9 +61,10 @@ fn frames_echo_end_to_end_through_rings_pktmap_mapped() {
                 }
             };
             ready_tx.send(Ok(())).unwrap();
-            let counts = echo(&mut xsk, &stop, deadline);
+            let st = echo(&mut xsk, &stop, deadline).unwrap();
             drop(redirect);
-            counts
+            assert_eq!(st.tx_full, 0, "TX ring full: {st:?}");
+            (st.received, st.echoed)
         });
         let ready = ready_rx.recv().unwrap();
         let peer = s.spawn(|| -> std::io::Result<u32> {
@@ -192,7 +149,7 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
     let sock = XskSocket::new(Umem::new(64, 2048).unwrap(), sizes).unwrap();
     for off in [0x4000_0000u64, 0x1000, 0x2_0000_0000, 0x8000_1000] {
         let e = sock.map_offset(off, PAGE, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
         assert_eq!(
             raw_mmap(&sock, off, PAGE),
             Err(libc::EINVAL),
@@ -207,7 +164,7 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
         assert_eq!(raw_mmap(&sock, ring.offset(), fits), Ok(()));
         let over = fits + PAGE;
         let e = sock.map(ring, over, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap {ring:?}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {ring:?}: {e}");
         assert!(e.to_string().contains(ring.name()), "{e}");
         assert_eq!(raw_mmap(&sock, ring.offset(), over), Err(libc::EINVAL));
         eprintln!("{ring:?} ring of {size} bytes, {over} asked: pktmap EINVAL, raw mmap EINVAL");

@@ -9,7 +9,7 @@
 mod common;
 
 use pktmap::io_uring::{recv_with_buffer_select, IoUring, Region};
-use pktmap::resource::{errno, MapFlags, MapOptions};
+use pktmap::resource::{MapFlags, MapOptions};
 use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
@@ -143,14 +143,14 @@ fn stray_bits_are_refused_though_the_kernel_ignores_them() {
     for stray in [0x1000u64, 0x8000, 0x4000] {
         let off = good | stray;
         let e = ring.map_offset(off, PAGE, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {off:#x}: {e}");
         assert_eq!(raw_mmap(&ring, off, PAGE), Ok(entry0), "raw {off:#x}");
         eprintln!("offset {off:#x}: pktmap EINVAL, raw mmap maps buffer group 3");
     }
     // Bits above the region bits: the kernel masks to 32 bits of region and group.
     let high = good | 1 << 40;
     let e = ring.map_offset(high, PAGE, MapFlags::empty()).unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     eprintln!(
         "offset {high:#x}: pktmap EINVAL, raw mmap {:?}",
         raw_mmap(&ring, high, PAGE)
@@ -167,7 +167,7 @@ fn oversize_lengths_are_refused_though_the_kernel_accepts_them() {
         ring.map(region, fits, MapFlags::empty()).unwrap();
         let over = fits + PAGE;
         let e = ring.map(region, over, MapFlags::empty()).unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EINVAL), "{region:?}: {e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{region:?}: {e}");
         let raw = raw_mmap(&ring, region.offset().unwrap(), over);
         assert!(raw.is_ok(), "{region:?}: the kernel accepts {over} bytes");
         eprintln!("{region:?} of {size} bytes, {over} asked: pktmap EINVAL, raw mmap accepts");
@@ -180,7 +180,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
     let region = Region::PbufRing { bgid: 9 };
     let e = ring.map(region, PAGE, MapFlags::empty()).unwrap_err();
     let raw = raw_mmap(&ring, region.offset().unwrap(), PAGE);
-    assert_eq!(errno(&e), Some(libc::ENOMEM), "pktmap: {e}");
+    assert_eq!(e.raw_os_error(), Some(libc::ENOMEM), "pktmap: {e}");
     assert_eq!(raw, Err(libc::ENOMEM));
     assert!(
         e.to_string().contains("PBUF_RING") && e.to_string().contains("id 9"),
@@ -199,7 +199,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
         .layout(pktmap::io_uring::LAYOUT)
         .map(&ring, region.offset().unwrap())
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL), "pktmap FIXED: {e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap FIXED: {e}");
     // SAFETY: MAP_FIXED over `addr`, a page this test owned and unmapped above, which nothing
     // refers to; a mapping made by mistake is unmapped at once.
     let raw = unsafe {
@@ -229,7 +229,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
         .map(&ring, Region::PbufRing { bgid: 10 }.offset().unwrap())
         .unwrap_err();
     assert_eq!(
-        errno(&e),
+        e.raw_os_error(),
         Some(libc::EINVAL),
         "pktmap FIXED, registered group: {e}"
     );
@@ -239,7 +239,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
     let e = ring
         .map(Region::PbufRing { bgid: 2048 }, PAGE, MapFlags::empty())
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     let aliased = 0x8000_0000u64 | 2048 << 16;
     eprintln!(
         "bgid 2048: pktmap EINVAL, raw mmap at {aliased:#x} {:?}",

@@ -1,17 +1,20 @@
 //! `pktmap::maps` on this process's real mappings, and the `pktmap` command line's `encode`,
-//! `decode` and `maps`. Needs the `cli` feature (the binary) and `io-uring` (a real ring to
-//! name).
-#![cfg(all(feature = "cli", feature = "io-uring"))]
+//! `decode` and `maps` (the `pktmap-tools` binary, built here). Needs `io-uring` (a real ring
+//! to name).
+#![cfg(feature = "io-uring")]
+
+mod common;
 
 use pktmap::maps::{self, Name};
 use pktmap::offset::{io_uring, IO_URING};
 use std::process::Command;
 
 fn pktmap(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pktmap"))
-        .args(args)
-        .output()
-        .expect("run pktmap");
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        common::cargo_artifact(&["-p", "pktmap-tools", "--bin", "pktmap"], "pktmap")
+    });
+    let out = Command::new(bin).args(args).output().expect("run pktmap");
     (
         out.status.success(),
         String::from_utf8(out.stdout).unwrap(),

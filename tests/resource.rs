@@ -4,7 +4,7 @@
 //! run in parallel.
 
 use pktmap::offset::{resource_type, PKTMAP};
-use pktmap::resource::{errno, map, map_resource, MapFlags, MapOptions, Mapping};
+use pktmap::resource::{map, map_resource, MapFlags, MapOptions, Mapping};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 use std::ffi::c_void;
@@ -112,7 +112,7 @@ fn populate_failure_reports_errno_and_leaves_nothing_mapped() {
         .flags(MapFlags::POPULATE)
         .map(&fd, 2 * PAGE as u64)
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EFAULT), "{e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
     assert!(e.to_string().contains("MADV_POPULATE"), "{e}");
     assert!(
         !is_mapped(name),
@@ -179,7 +179,7 @@ fn fixed_refuses_an_occupied_range_and_never_clobbers() {
             .at(addr)
             .map(&fd, 0)
             .unwrap_err();
-        assert_eq!(errno(&e), Some(libc::EEXIST), "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST), "{e}");
     }
     let mut b = [0; 4];
     victim.read_at(PAGE, &mut b).unwrap();
@@ -190,7 +190,7 @@ fn fixed_refuses_an_occupied_range_and_never_clobbers() {
         .flags(MapFlags::FIXED)
         .map(&fd, 0)
         .unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn bad_requests_return_the_kernels_errno() {
     let fd = memfd("errno", PAGE);
     // SAFETY: mmap only passes the number to the kernel; no fd this high is open.
     let closed = unsafe { BorrowedFd::borrow_raw(1_000_000) };
-    let cases: Vec<(&str, io::Result<Mapping>, i32)> = vec![
+    let cases: Vec<(&str, pktmap::Result<Mapping>, i32)> = vec![
         (
             "bad fd",
             map(closed, 0, PAGE, MapFlags::empty()),
@@ -354,7 +354,7 @@ fn bad_requests_return_the_kernels_errno() {
     ];
     for (what, got, want) in cases {
         let e = got.err().unwrap_or_else(|| panic!("{what}: mapped"));
-        assert_eq!(errno(&e), Some(want), "{what}: {e}");
+        assert_eq!(e.raw_os_error(), Some(want), "{what}: {e}");
         assert_eq!(
             e.kind(),
             io::Error::from_raw_os_error(want).kind(),
@@ -362,7 +362,7 @@ fn bad_requests_return_the_kernels_errno() {
         );
     }
     let e = MapFlags::from_raw(0x10).unwrap_err();
-    assert_eq!(errno(&e), Some(libc::EINVAL));
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
 }
 
 #[test]

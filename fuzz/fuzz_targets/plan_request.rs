@@ -14,6 +14,10 @@
 //! | 13 | `RingCreate` `entries`, `pool_id`, `flags` (`u32` each), then `pool_exists` (`u8`, bit 0) |
 //! | 1 | number of table entries, modulo 9 |
 //! | 13 each | entry: tag (`u8`: bits 0..2 map type, bits 2..4 kind 0 STATE / 1 POOL / 2 RING / 3 POOL, bit 4 lazy), id (`u32`), pages (`u64`) |
+//! | 1 | mmap mode, more: bit 0 `MAP_SHARED`, bit 1 `PROT_EXEC` |
+//!
+//! The lookup hands back the index of the entry it found, which the plan must carry through
+//! as its `target` (`plan_mmap` is generic over that payload).
 //!
 //! The table is searched first match first, as a driver's lookup would be; it may list kinds
 //! under the wrong type, unknown types, duplicates and absurd sizes on purpose.
@@ -42,16 +46,16 @@ struct Entry {
     resource: Resource,
 }
 
-fn lookup(table: &[Entry], map_type: u32, id: u32) -> Option<Resource> {
+fn lookup(table: &[Entry], map_type: u32, id: u32) -> Option<(Resource, usize)> {
     table
         .iter()
-        .find(|e| e.map_type == map_type && e.id == id)
-        .map(|e| e.resource)
+        .position(|e| e.map_type == map_type && e.id == id)
+        .map(|i| (table[i].resource, i))
 }
 
 /// DESIGN.md's `mmap` rules, in the order the errors are reported: decode, lookup, kind, zero
-/// length, too long, read only.
-fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
+/// length, too long, read only, exec; then which `VM_MAY*` bits go.
+fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanError> {
     // Strict decode of vm_pgoff with PKTMAP: the byte offset must fit in 64 bits, and only
     // bits 12..47 (type 12..15, id 15..47) may be set; types are STATE 0, POOL 1, RING 2.
     if req.pgoff >= 1 << 52 {
@@ -66,7 +70,7 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
         return Err(PlanError::Decode(DecodeError::UnknownType));
     }
     let id = (offset >> 15) as u32;
-    let resource = lookup(table, map_type, id).ok_or(PlanError::UnknownResource)?;
+    let (resource, index) = lookup(table, map_type, id).ok_or(PlanError::UnknownResource)?;
     let (resource_pages, read_only, fill) = match (map_type, resource) {
         (0, Resource::State) => (1, true, Fill::Eager),
         (POOL, Resource::Pool { pages, lazy }) => {
@@ -88,6 +92,10 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
     if read_only && req.write {
         return Err(PlanError::ReadOnly);
     }
+    // Resources hold data, never code.
+    if req.exec {
+        return Err(PlanError::Exec);
+    }
     Ok(Plan {
         map_type,
         id,
@@ -95,6 +103,11 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
         pages: pages as u64,
         fill,
         read_only,
+        // Read-only everywhere: STATE always, and any shared mapping made without write; a
+        // private mapping may still copy on write.
+        clear_maywrite: read_only || (req.shared && !req.write),
+        clear_mayexec: true,
+        target: index,
     })
 }
 
@@ -111,7 +124,7 @@ fn model_ring(req: &RingCreate, pool_exists: bool) -> Result<u64, PlanError> {
 /// Runs `plan_mmap` with a lookup that records how it was called, and checks it against the
 /// model, the errno mapping, and the lookup discipline (only after a good decode, with the
 /// decoded type and id).
-fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
+fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanError> {
     let asked: Cell<Option<(u32, u32)>> = Cell::new(None);
     let got = plan_mmap(req, |t, id| {
         asked.set(Some((t, id)));
@@ -133,7 +146,7 @@ fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
     }
     if let Err(e) = got {
         let want_errno = match e {
-            PlanError::ReadOnly => errno::EPERM,
+            PlanError::ReadOnly | PlanError::Exec => errno::EPERM,
             _ => errno::EINVAL,
         };
         assert_eq!(e.errno(), want_errno, "{e:?}");
@@ -155,6 +168,8 @@ fn check_maps_in_full(map_type: u32, resource: Resource, fill: Fill) {
         pgoff,
         len: bytes,
         write: true,
+        shared: true,
+        exec: false,
     };
     let plan = check_plan(&full, &table).expect("a whole new resource maps");
     assert_eq!((plan.pages, plan.fill), (resource.pages(), fill));
@@ -214,10 +229,13 @@ fuzz_target!(|data: &[u8]| {
         (3, Some(e)) => (u64::from(e.id) << 3 | u64::from(e.map_type)) ^ (value >> 32),
         _ => value,
     };
+    let more = r.u8();
     let req = MmapRequest {
         pgoff,
         len,
         write: mode & 1 != 0,
+        shared: more & 1 != 0,
+        exec: more & 2 != 0,
     };
     let _ = check_plan(&req, &table);
 

@@ -16,15 +16,16 @@ PKTMAP_BENCH="${PKTMAP_BENCH:-}"
 # Extra `pktmap bench` arguments for the full run (scripts/guest-test --bench ARGS...).
 PKTMAP_BENCH_ARGS=()
 
-# Builds target/x86_64-unknown-linux-gnu/release/pktmap statically and sets PKTMAP_BENCH_BIN.
+# Builds the `pktmap` binary of the tools crate (tools/, package pktmap-tools) statically into
+# target/x86_64-unknown-linux-gnu/release/pktmap and sets PKTMAP_BENCH_BIN.
 build_bench_program() {
     local log="$PKTMAP_OUT/bench-program-build.log" bin
     mkdir -p "$PKTMAP_OUT"
-    say "bench program: cargo build --bin pktmap --features cli (static)"
+    say "bench program: cargo build -p pktmap-tools --bin pktmap (static)"
     (
         cd "$PKTMAP_REPO"
-        RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --bin pktmap \
-            --features cli --target "$PKTMAP_GUEST_TARGET"
+        RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p pktmap-tools \
+            --bin pktmap --target "$PKTMAP_GUEST_TARGET"
     ) >"$log" 2>&1 || {
         cat "$log" >&2
         die "building pktmap failed (log: $log)"
@@ -48,7 +49,7 @@ add_bench_run() {
         run+=("${PKTMAP_BENCH_ARGS[@]}")
     else
         name=bench-quick
-        run+=(--quick --only "pktmap-eager,pktmap-lazy" --no-plot)
+        run+=(--quick --only "pktmap-eager,pktmap-lazy,pktmap-lazy16,pktmap-contig,pktmap-huge" --no-plot)
         PKTMAP_GUEST_FILES="$name.md $name.json"
     fi
     run+=(--markdown-out "/out/$name.md" --json-out "/out/$name.json")

@@ -6,14 +6,13 @@
 //! registers the UMEM (`XDP_UMEM_REG`), sizes the four rings and reads their offsets
 //! (`XDP_MMAP_OFFSETS`); [`XskSocket::bind`] maps the four rings and binds to a queue, in that
 //! order, because the kernel refuses `mmap` once the socket is bound (`EBUSY`). Frames reach
-//! the socket only through an XDP program that redirects into an XSKMAP: [`XskRedirect`].
+//! the socket only through an XDP program that redirects into an XSKMAP (libxdp's, the
+//! application's own, or the test bed's `XskRedirect`).
 //!
 //! pktmap checks before the syscall what the kernel also refuses, so the errno is the same
 //! (`EINVAL`), but the message names the ring and its size: an offset that matches no ring
 //! (the kernel's `xsk_mmap` only compares against the four `XDP_*PGOFF_*` values) and a length
 //! longer than the page-rounded ring.
-//!
-//! [`testbed`] makes a veth pair in two fresh network namespaces, for examples and tests.
 //!
 //! # Drop order
 //! [`Xsk`] drops its ring mappings, then the socket, then the UMEM. The kernel pins the UMEM's
@@ -26,20 +25,16 @@
 //! as libxdp's `xsk.h` does.
 #![allow(unsafe_code)]
 
-pub mod redirect;
-pub mod testbed;
-
-pub use redirect::XskRedirect;
 pub use rustix::net::xdp::{XdpDesc, XdpDescOptions};
 
 use crate::offset::{af_xdp as types, Layout, AF_XDP, PAGE_SIZE};
 use crate::resource::{MapFlags, MapOptions, Mapping};
+use crate::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::xdp::{
     SocketAddrXdp, SocketAddrXdpFlags, XdpMmapOffsets, XdpRingOffset, XdpUmemReg, XdpUmemRegFlags,
 };
 use rustix::net::{sockopt, AddressFamily, SendFlags, SocketFlags, SocketType};
-use std::io;
 use std::marker::PhantomData;
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,14 +62,6 @@ pub const LAYOUT: &Layout = &AF_XDP;
 /// assert_eq!(Ring::from_offset(off).unwrap(), Ring::Fill);
 /// ```
 pub const MAPS_PATH_PREFIX: &str = "socket:[";
-
-fn invalid(msg: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-fn os(e: rustix::io::Errno) -> io::Error {
-    io::Error::from_raw_os_error(e.raw_os_error())
-}
 
 /// One of an AF_XDP socket's four rings.
 ///
@@ -133,10 +120,10 @@ impl Ring {
     ///
     /// # Errors
     /// `EINVAL` if the offset is none of the four.
-    pub fn from_offset(offset: u64) -> io::Result<Self> {
+    pub fn from_offset(offset: u64) -> Result<Self> {
         let (t, _) = AF_XDP
             .decode(offset)
-            .map_err(|e| invalid(format!("af_xdp offset {offset:#x}: {e}")))?;
+            .map_err(|e| Error::invalid(format!("af_xdp offset {offset:#x}: {e}")))?;
         Ok(match t {
             types::RX => Self::Rx,
             types::TX => Self::Tx,
@@ -249,19 +236,19 @@ impl Umem {
     /// assert!(pktmap::af_xdp::Umem::new(8, 1000).is_err());
     /// # Ok(()) }
     /// ```
-    pub fn new(frames: u32, frame_size: u32) -> io::Result<Self> {
+    pub fn new(frames: u32, frame_size: u32) -> Result<Self> {
         if !frame_size.is_power_of_two()
             || !(2048..=PAGE_SIZE as u32).contains(&frame_size)
             || frames == 0
         {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "UMEM of {frames} frames of {frame_size} bytes: frames must be a power of two \
                  in 2048..=4096, and at least one"
             )));
         }
         let len = (frames as usize)
             .checked_mul(frame_size as usize)
-            .ok_or_else(|| invalid("UMEM size overflows usize".into()))?;
+            .ok_or_else(|| Error::invalid("UMEM size overflows usize"))?;
         let mem = MapOptions::new(len)
             .flags(MapFlags::POPULATE)
             .map_anonymous()?;
@@ -339,7 +326,7 @@ impl Umem {
     /// assert_eq!(b, [0; 4]);
     /// # Ok(()) }
     /// ```
-    pub fn read(&self, addr: u64, out: &mut [u8]) -> io::Result<()> {
+    pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<()> {
         self.mem.read_at(self.index(addr)?, out)
     }
 
@@ -356,12 +343,12 @@ impl Umem {
     /// assert!(umem.write(8 * 4096, b"x").is_err());
     /// # Ok(()) }
     /// ```
-    pub fn write(&self, addr: u64, data: &[u8]) -> io::Result<()> {
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result<()> {
         self.mem.write_at(self.index(addr)?, data)
     }
 
-    fn index(&self, addr: u64) -> io::Result<usize> {
-        usize::try_from(addr).map_err(|_| invalid(format!("UMEM address {addr:#x}")))
+    fn index(&self, addr: u64) -> Result<usize> {
+        usize::try_from(addr).map_err(|_| Error::invalid(format!("UMEM address {addr:#x}")))
     }
 
     fn reg(&self) -> XdpUmemReg {
@@ -423,12 +410,12 @@ impl XskSocket {
     /// assert_eq!(sock.sizes(), RingSizes::default());
     /// # Ok(()) }
     /// ```
-    pub fn new(umem: Umem, sizes: RingSizes) -> io::Result<Self> {
+    pub fn new(umem: Umem, sizes: RingSizes) -> Result<Self> {
         if let Some(r) = Ring::ALL
             .into_iter()
             .find(|&r| !sizes.get(r).is_power_of_two())
         {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "{} ring of {} entries: not a power of two",
                 r.name(),
                 sizes.get(r)
@@ -440,13 +427,13 @@ impl XskSocket {
             SocketFlags::CLOEXEC,
             None,
         )
-        .map_err(os)?;
-        sockopt::set_xdp_umem_reg(&fd, umem.reg()).map_err(os)?;
-        sockopt::set_xdp_umem_fill_ring_size(&fd, sizes.fill).map_err(os)?;
-        sockopt::set_xdp_umem_completion_ring_size(&fd, sizes.completion).map_err(os)?;
-        sockopt::set_xdp_rx_ring_size(&fd, sizes.rx).map_err(os)?;
-        sockopt::set_xdp_tx_ring_size(&fd, sizes.tx).map_err(os)?;
-        let offsets = sockopt::xdp_mmap_offsets(&fd).map_err(os)?;
+        .map_err(Error::from)?;
+        sockopt::set_xdp_umem_reg(&fd, umem.reg()).map_err(Error::from)?;
+        sockopt::set_xdp_umem_fill_ring_size(&fd, sizes.fill).map_err(Error::from)?;
+        sockopt::set_xdp_umem_completion_ring_size(&fd, sizes.completion).map_err(Error::from)?;
+        sockopt::set_xdp_rx_ring_size(&fd, sizes.rx).map_err(Error::from)?;
+        sockopt::set_xdp_tx_ring_size(&fd, sizes.tx).map_err(Error::from)?;
+        let offsets = sockopt::xdp_mmap_offsets(&fd).map_err(Error::from)?;
         Ok(Self {
             fd,
             offsets,
@@ -495,12 +482,12 @@ impl XskSocket {
     /// assert!(sock.map(Ring::Rx, 1 << 30, MapFlags::empty()).is_err()); // EINVAL, no syscall
     /// # Ok(()) }
     /// ```
-    pub fn map(&self, ring: Ring, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    pub fn map(&self, ring: Ring, len: usize, flags: MapFlags) -> Result<Mapping> {
         let size = self.ring_len(ring);
         let page = PAGE_SIZE as usize;
         let limit = size.div_ceil(page) * page;
         if len > limit {
-            return Err(invalid(format!(
+            return Err(Error::invalid(format!(
                 "af_xdp {} ring is {size} bytes ({limit} page-rounded); refusing to map {len}",
                 ring.name()
             )));
@@ -524,10 +511,10 @@ impl XskSocket {
     /// use pktmap::resource::MapFlags;
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let e = sock.map_offset(0x4000_0000, 4096, MapFlags::empty()).unwrap_err();
-    /// assert_eq!(pktmap::resource::errno(&e), Some(libc::EINVAL));
+    /// assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     /// # Ok(()) }
     /// ```
-    pub fn map_offset(&self, offset: u64, len: usize, flags: MapFlags) -> io::Result<Mapping> {
+    pub fn map_offset(&self, offset: u64, len: usize, flags: MapFlags) -> Result<Mapping> {
         self.map(Ring::from_offset(offset)?, len, flags)
     }
 
@@ -547,7 +534,7 @@ impl XskSocket {
     /// let xsk = sock.bind(2, 0)?; // ifindex 2, queue 0
     /// # Ok(()) }
     /// ```
-    pub fn bind(self, ifindex: u32, queue: u32) -> io::Result<Xsk> {
+    pub fn bind(self, ifindex: u32, queue: u32) -> Result<Xsk> {
         let m = |r: Ring| self.map(r, self.ring_len(r), MapFlags::POPULATE);
         let (rx, tx, fill, comp) = (
             m(Ring::Rx)?,
@@ -566,7 +553,7 @@ impl XskSocket {
             umem: self.umem,
         };
         let addr = SocketAddrXdp::new(SocketAddrXdpFlags::XDP_COPY, ifindex, queue);
-        rustix::net::bind(&xsk.fd, &addr).map_err(os)?;
+        rustix::net::bind(&xsk.fd, &addr).map_err(Error::from)?;
         Ok(xsk)
     }
 }
@@ -587,7 +574,7 @@ struct Shared<T> {
 }
 
 impl<T> Shared<T> {
-    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> io::Result<Self> {
+    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
         let producer = map
             .ptr_at(usize::try_from(o.producer).unwrap_or(usize::MAX), 4, 4)?
             .cast::<AtomicU32>()
@@ -632,7 +619,7 @@ impl<T> Shared<T> {
 struct Prod<T>(Shared<T>);
 
 impl<T: Copy> Prod<T> {
-    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> io::Result<Self> {
+    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
         Ok(Self(Shared::new(map, o, entries)?))
     }
 
@@ -660,7 +647,7 @@ impl<T: Copy> Prod<T> {
 struct Cons<T>(Shared<T>);
 
 impl<T: Copy> Cons<T> {
-    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> io::Result<Self> {
+    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
         Ok(Self(Shared::new(map, o, entries)?))
     }
 
@@ -799,7 +786,7 @@ impl Xsk {
     /// xsk.kick()?; // harmless with nothing queued
     /// # Ok(()) }
     /// ```
-    pub fn kick(&self) -> io::Result<()> {
+    pub fn kick(&self) -> Result<()> {
         match rustix::net::send(&self.fd, &[], SendFlags::DONTWAIT) {
             Ok(_) => Ok(()),
             Err(e)
@@ -812,7 +799,7 @@ impl Xsk {
             {
                 Ok(())
             }
-            Err(e) => Err(os(e)),
+            Err(e) => Err(Error::from(e)),
         }
     }
 
@@ -851,7 +838,7 @@ mod tests {
         }
         for bad in [0x1000, 0x4000_0000, 0x2_0000_0000, 0x8000_1000] {
             let e = Ring::from_offset(bad).unwrap_err();
-            assert_eq!(crate::resource::errno(&e), Some(libc::EINVAL), "{bad:#x}");
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{bad:#x}");
         }
         assert_eq!(size_of::<XdpDesc>(), 16);
     }

@@ -201,6 +201,24 @@ int main(int argc, char **argv)
 	CHECK(memcmp((char *)p + page, "hello", 5) == 0, "FIXED mapping shows the resource");
 	munmap(reserve, 4 * page);
 
+	/* The size_t pair maps and unmaps 3 GiB, which no `int` or `unsigned` length can say. */
+	int big = memfd_create("pktmap-capi-big", MFD_CLOEXEC);
+	size_t big_len = (size_t)3 << 30;
+	off_t big_off = (off_t)PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 1);
+	if (big < 0 || ftruncate(big, big_off + (off_t)big_len) < 0) {
+		perror("memfd");
+		exit(2);
+	}
+	errno = 4242;
+	p = NULL;
+	rc = pktmap_resource_map(big, PKTMAP_TYPE_POOL, 1, big_len, 0, &p);
+	CHECK(rc == 0 && p != NULL && errno == 4242, "size_t map of 3 GiB (rc %d)", rc);
+	((volatile char *)p)[big_len - 1] = 7;
+	CHECK(pktmap_resource_unmap(p, big_len) == 0 && errno == 4242, "size_t unmap of 3 GiB");
+	CHECK(pktmap_resource_unmap(NULL, 4096) == -EINVAL, "size_t unmap of NULL");
+	CHECK(pktmap_resource_unmap(p, 0) == -EINVAL, "size_t unmap of zero bytes");
+	close(big);
+
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -314,6 +314,17 @@ fn contiguous(r: &mut Report, dev: &Device) {
         }
         Err(e) => r.check("mmap contiguous pool", false, e),
     }
+    match dev.map_pool(info.id, MapFlags::POPULATE) {
+        Ok(m) => {
+            let taken = touch(&m, 0, m.len() / PAGE, 2);
+            r.check(
+                "contiguous pool + POPULATE (map_pool): no fault on touch",
+                taken == 0,
+                format!("minor faults on touch {taken}"),
+            );
+        }
+        Err(e) => r.check("contiguous pool + POPULATE (map_pool)", false, e),
+    }
     r.errno(
         "mmap a contiguous pool MAP_PRIVATE: EINVAL",
         MapOptions::new(PAGE).private().map(dev, info.mmap_offset),
@@ -446,6 +457,31 @@ fn huge(r: &mut Report, dev: &Device) {
         }
         Err(e) => r.check("mmap 2 MiB pool FIXED unaligned", false, e),
     }
+    // POPULATE through the library: the kernel's MADV_POPULATE refuses PFN maps, so map_pool
+    // brings the pages in itself; touching afterwards takes no fault.
+    let before = state(dev);
+    match dev.map_pool(info.id, MapFlags::POPULATE) {
+        Ok(m) => {
+            let mid = state(dev);
+            let taken = touch(&m, 0, m.len() / PAGE, 6);
+            r.check(
+                "2 MiB pool + POPULATE (map_pool): 4 PMD faults while mapping, none on touch",
+                mid.faults_served - before.faults_served == 4
+                    && mid.pmd_faults - before.pmd_faults == 4
+                    && served(dev, &before) == (4, 2048)
+                    && taken == 0,
+                format!("{:?}, minor faults on touch {taken}", served(dev, &before)),
+            );
+        }
+        Err(e) => r.check("2 MiB pool + POPULATE (map_pool)", false, e),
+    }
+    r.errno(
+        "2 MiB pool, raw MapOptions + POPULATE: EINVAL (MADV_POPULATE refuses PFN maps)",
+        MapOptions::new(PMD)
+            .flags(MapFlags::POPULATE)
+            .map(dev, info.mmap_offset),
+        libc::EINVAL,
+    );
     r.errno(
         "mmap a 2 MiB pool MAP_PRIVATE: EINVAL",
         MapOptions::new(PMD).private().map(dev, info.mmap_offset),
@@ -599,6 +635,7 @@ fn with_peer(r: &mut Report, mode: &str, file: &PoolFile, during: impl FnOnce(&m
     };
     let sent = listener
         .accept()
+        .map_err(pktmap::Error::from)
         .and_then(|(s, _)| file.send(&s).map(|()| s));
     r.check(
         &format!("{mode}: SCM_RIGHTS send of the pool fd"),
@@ -704,7 +741,7 @@ fn exported(r: &mut Report, dev: &Device) {
     // exits; the pool lives on in our file descriptor.
     let (ours, theirs) = UnixStream::pair().expect("socketpair");
     let creator = sys::spawn_child(move || {
-        let run = || -> std::io::Result<()> {
+        let run = || -> pktmap::Result<()> {
             let dev = Device::open()?;
             let info = PoolOptions::new(4096, 512).huge().create(&dev)?;
             dev.write_resource(ResourceType::Pool, info.id, b"from the creator")?;
@@ -773,7 +810,10 @@ fn raw_export(dev: &Device, id: u32, flags: u32) -> std::io::Result<()> {
 /// connects to SOCKET, receives a pool fd and checks what MODE says, printing `ok`/`FAIL`
 /// lines for the parent to collect.
 pub fn peer(r: &mut Report, mode: &str, socket: &str) {
-    let file = match UnixStream::connect(socket).and_then(|s| PoolFile::recv(&s)) {
+    let file = match UnixStream::connect(socket)
+        .map_err(pktmap::Error::from)
+        .and_then(|s| PoolFile::recv(&s))
+    {
         Ok(f) => f,
         Err(e) => return r.check("receive the pool fd", false, e),
     };

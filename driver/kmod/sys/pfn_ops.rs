@@ -70,6 +70,17 @@ impl PfnFault<'_> {
         }
     }
 
+    /// Whether the VMA may be written (`VM_WRITE`): a 2 MiB entry is then made writable and
+    /// dirty at once, so a write after a read (a populate) takes no second fault. A shared PFN
+    /// map has no dirty tracking to keep.
+    pub fn vma_writable(&self) -> bool {
+        let vma = self.vmf().__bindgen_anon_1.vma;
+        // SAFETY: By the type invariants the VMA is valid and locked for read, so its flags
+        // are stable.
+        let flags = unsafe { (*vma).__bindgen_anon_2.vm_flags };
+        flags & bindings::VM_WRITE as usize != 0
+    }
+
     /// Whether the access was a write.
     pub fn is_write(&self) -> bool {
         self.vmf().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
@@ -103,7 +114,8 @@ impl PfnFault<'_> {
         // shared (so not copy-on-write) VMA; the caller checked that the whole 2 MiB block
         // lies in the VMA (`plan::huge_fault_chunk`), and the frames are one live 2 MiB chunk
         // of the mapping's pool. A `pfn_t` without flags is a plain special mapping.
-        let ret = unsafe { bindings::vmf_insert_pfn_pmd(self.vmf.as_ptr(), pfn_t, self.is_write()) };
+        let ret =
+            unsafe { bindings::vmf_insert_pfn_pmd(self.vmf.as_ptr(), pfn_t, self.vma_writable()) };
         fault_result(ret)
     }
 }

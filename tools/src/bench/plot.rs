@@ -1,5 +1,5 @@
 //! The SVG plot of a [`Report`]: ns per 4 KiB page by mapping size, one panel per backing, one
-//! line per mode, with the min–max spread as a vertical bar at each point (feature `cli`).
+//! line per mode, with the min–max spread as a vertical bar at each point.
 
 use super::{size_name, Mode, Report};
 use plotters::prelude::*;
@@ -45,9 +45,9 @@ fn y_ticks(lo: f64, hi: f64) -> Vec<f64> {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::bench::{plot, run, Backing, Plan};
-/// let plan = Plan { groups: vec![(Backing::Existing, 4096), (Backing::Existing, 65536)],
-///                   ..Plan::quick() };
+/// use pktmap_tools::bench::{plot, run, Backing, Schedule};
+/// let plan = Schedule { groups: vec![(Backing::Existing, 4096), (Backing::Existing, 65536)],
+///                   ..Schedule::quick() };
 /// let svg = plot::svg(&run(&plan, &mut |_| {})?)?;
 /// assert!(svg.starts_with("<svg") && svg.contains("MAP_POPULATE"));
 /// # Ok(()) }
@@ -116,7 +116,7 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .x_label_formatter(&|x| size_name(*x as usize))
                 .y_label_formatter(&|y| {
                     if *y >= 1000.0 {
-                        format!("{} µs", super::json_num((y / 100.0).round() / 10.0))
+                        format!("{} µs", (y / 100.0).round() / 10.0)
                     } else {
                         format!("{y:.0} ns")
                     }

@@ -3,14 +3,14 @@
 //! `cargo bench --bench populate`. Throughput is in 4 KiB pages, so criterion's "elem/s" is
 //! pages per second; its time is the map + touch-every-page cost of one mapping (unmapping
 //! and freeing are not timed). The same cells as `pktmap bench`, through the same
-//! [`pktmap::bench::Target`]; `pktmap bench` adds the fault counts, the min–max table and
+//! [`pktmap_tools::bench::Subject`]; `pktmap bench` adds the fault counts, the min–max table and
 //! the plot. Hugetlb pages are reserved for the hugetlb group and given back after (also on
 //! Ctrl-C); without root that group is skipped.
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use pktmap::bench::{size_name, Backing, ExitOnSignal, HugePages, Mode, Target};
 use pktmap::resource::{map, MapFlags};
+use pktmap_tools::bench::{size_name, Backing, ExitOnSignal, HugePages, Mode, Subject};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 use rustix::mm::{mmap, munmap, MapFlags as SysMapFlags, ProtFlags};
 use std::hint::black_box;
@@ -23,7 +23,7 @@ fn matrix(c: &mut Criterion, backing: Backing, sizes: &[usize]) {
     let mut g = c.benchmark_group(format!("populate/{}", backing.name()));
     g.sampling_mode(SamplingMode::Flat);
     for &len in sizes {
-        let mut target = match Target::new(backing, len) {
+        let mut target = match Subject::new(backing, len) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("skipping {backing} {}: {e}", size_name(len));

@@ -2,7 +2,9 @@
 //!
 //! No timing is asserted: only fault counts (deterministic enough) and bookkeeping.
 
-use pktmap::bench::{self, run_group, Backing, Cell, HugePages, Mode, Plan, Sample, Target};
+use pktmap_tools::bench::{
+    self, run_group, Backing, Cell, HugePages, Mode, Sample, Schedule, Subject,
+};
 use std::time::Duration;
 
 /// Shared-memory THP would fault 2 MiB at a time and change the counts; this checks the
@@ -18,7 +20,7 @@ fn shmem_uses_small_pages() -> bool {
 }
 
 fn faults(backing: Backing, len: usize, mode: Mode) -> Cell {
-    let mut t = Target::new(backing, len).unwrap();
+    let mut t = Subject::new(backing, len).unwrap();
     let samples: Vec<Sample> = (0..3).map(|_| t.run(mode).unwrap()).collect();
     Cell::from_samples(backing, len, mode, &samples).unwrap()
 }
@@ -102,7 +104,7 @@ fn fresh_populate_allocates_while_mapping() {
 
 #[test]
 fn io_uring_rings_are_inserted_at_mmap() {
-    let mut t = match Target::new(Backing::UringPbuf, 64 << 10) {
+    let mut t = match Subject::new(Backing::UringPbuf, 64 << 10) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("skipping: no io_uring provided-buffer ring here: {e}");
@@ -130,7 +132,7 @@ fn hugetlb_faults_once_per_2mib() {
             }
         }
     };
-    let mut t = Target::new(Backing::Hugetlb, len).unwrap();
+    let mut t = Subject::new(Backing::Hugetlb, len).unwrap();
     let w = t.run(Mode::WriteFault).unwrap();
     assert_eq!(w.touch_faults, 2, "{w:?}");
     let p = t.run(Mode::MadvPopulate).unwrap();
@@ -139,7 +141,7 @@ fn hugetlb_faults_once_per_2mib() {
 
 #[test]
 fn groups_run_round_robin_with_warmup_and_limits() {
-    let mut t = Target::new(Backing::Existing, 4 << 12).unwrap();
+    let mut t = Subject::new(Backing::Existing, 4 << 12).unwrap();
     let modes = [Mode::WriteFault, Mode::ReadFault, Mode::MadvPopulate];
     let cells = run_group(&mut t, &modes, 2, 4, 10, Duration::ZERO, &mut || false).unwrap();
     assert_eq!(cells.len(), 3);
@@ -175,9 +177,9 @@ fn groups_run_round_robin_with_warmup_and_limits() {
 
 #[test]
 fn report_tables_json_and_ratios() {
-    let plan = Plan {
+    let plan = Schedule {
         groups: vec![(Backing::Existing, 16 << 12), (Backing::Fresh, 16 << 12)],
-        ..Plan::quick()
+        ..Schedule::quick()
     };
     let mut seen = Vec::new();
     let r = bench::run(&plan, &mut |p| seen.push(p.clone())).unwrap();
@@ -208,7 +210,6 @@ fn report_tables_json_and_ratios() {
     assert_eq!(json.matches("\"mode\":").count(), 8);
     assert!(json.contains("\"touch_faults_per_page\":"));
     assert!(json.contains("\"mode\":\"madv_populate_write\""));
-    #[cfg(feature = "cli")]
     {
         let svg = bench::plot::svg(&r).unwrap();
         assert!(svg.contains("<svg") && svg.contains("read fault-in"));
@@ -217,7 +218,7 @@ fn report_tables_json_and_ratios() {
 
 #[test]
 fn plans_fit_their_stated_time() {
-    let p = Plan::standard();
+    let p = Schedule::standard();
     assert!(p.groups.contains(&(Backing::Existing, 256 << 20)));
     assert!(p.groups.contains(&(Backing::Fresh, 4096)));
     assert_eq!(p.huge_pages_needed(), 128);
@@ -226,19 +227,19 @@ fn plans_fit_their_stated_time() {
         e > Duration::from_secs(5) && e < Duration::from_secs(120),
         "{e:?}"
     );
-    assert!(Plan::quick().estimate() < Duration::from_secs(5));
-    let only = Plan::standard().only(&[Backing::Hugetlb]);
+    assert!(Schedule::quick().estimate() < Duration::from_secs(5));
+    let only = Schedule::standard().only(&[Backing::Hugetlb]);
     assert!(only.groups.iter().all(|(b, _)| *b == Backing::Hugetlb));
-    let dev = Plan::standard().with_device_pools("/dev/pktmap".as_ref());
+    let dev = Schedule::standard().with_device_pools("/dev/pktmap".as_ref());
     assert!(dev.groups.contains(&(Backing::LazyPool, 256 << 20)));
 }
 
 #[test]
 fn device_backings_need_the_driver() {
-    let e = Target::new(Backing::EagerPool, 4096).unwrap_err();
+    let e = Subject::new(Backing::EagerPool, 4096).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let e =
-        Target::with_device(Backing::LazyPool, 4096, "/nonexistent/pktmap".as_ref()).unwrap_err();
+        Subject::with_device(Backing::LazyPool, 4096, "/nonexistent/pktmap".as_ref()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     assert!(!Backing::EagerPool.supports((256 << 20) + 4096));
 }

@@ -1,14 +1,15 @@
-//! The few raw calls the benchmark needs that [`crate::resource`] does not make.
+//! The few raw calls the benchmark needs that [`pktmap::resource`] does not make.
 //!
 //! - [`map_populate`]: `mmap` with `MAP_POPULATE`, the kernel's own prefault, which the library
 //!   deliberately does not offer (it fails silently); the matrix measures it as the baseline the
-//!   library's `MADV_POPULATE_WRITE` is compared with. `resource.rs` makes the call (it is the
-//!   only module that maps), through the crate-private `MapOptions::kernel_populate`.
+//!   library's POPULATE is compared with. The tools crate makes the raw call itself (the
+//!   library's `resource.rs` is the only place *in the library* that maps) and hands the range
+//!   to a [`Mapping`] to own.
 //! - [`minor_faults`]: `getrusage(RUSAGE_THREAD)`, the thread's minor fault count.
 //! - [`Interrupt`]: a `SIGINT`/`SIGTERM` handler that writes a hugetlb reservation back
 //!   (async-signal-safe `open`/`write`/`close`) and sets a flag, so a run stops between
 //!   repetitions.
-//! - [`PbufRing`] (feature `io-uring`): an io_uring instance with one kernel-allocated
+//! - [`PbufRing`]: an io_uring instance with one kernel-allocated
 //!   provided-buffer ring to map.
 //!
 //! # Safety
@@ -17,7 +18,7 @@
 //! async-signal-safe calls.
 #![allow(unsafe_code)]
 
-use crate::resource::{MapOptions, Mapping};
+use pktmap::resource::{MapFlags, Mapping};
 use rustix::fd::AsFd;
 use std::io;
 use std::ptr;
@@ -29,7 +30,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// The errno from `mmap`. `MAP_POPULATE` itself never fails: pages it could not fault in are
 /// left unmapped, which is why the library uses `MADV_POPULATE_WRITE` instead.
 pub(crate) fn map_populate<Fd: AsFd>(fd: Fd, offset: u64, len: usize) -> io::Result<Mapping> {
-    MapOptions::new(len).kernel_populate().map(fd, offset)
+    use rustix::mm::{mmap, MapFlags as SysMapFlags, ProtFlags};
+    // SAFETY: A null hint without MAP_FIXED only ever takes fresh address space.
+    let p = unsafe {
+        mmap(
+            ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            SysMapFlags::SHARED | SysMapFlags::POPULATE,
+            fd,
+            offset,
+        )
+    }?;
+    let p = ptr::NonNull::new(p).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `p` is the live `len`-byte read-write mapping just made, owned by nothing else.
+    Ok(unsafe { Mapping::from_raw(p, len, MapFlags::empty()) })
 }
 
 /// `getrusage(RUSAGE_THREAD)`—The calling thread's minor fault count (`ru_minflt`).
@@ -158,7 +173,6 @@ impl Drop for Interrupt {
 /// An io_uring instance with one provided-buffer ring, allocated by the kernel
 /// (`IOU_PBUF_RING_MMAP`) so that it has to be mapped at
 /// `IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT`.
-#[cfg(feature = "io-uring")]
 #[derive(Debug)]
 pub(crate) struct PbufRing {
     /// The io_uring file; its mmap handler serves the ring.
@@ -167,7 +181,6 @@ pub(crate) struct PbufRing {
     pub(crate) bgid: u16,
 }
 
-#[cfg(feature = "io-uring")]
 impl PbufRing {
     /// The largest ring: the kernel refuses `ring_entries >= 65536`, and entries are powers of
     /// two of 16 bytes each, so 32768 entries, 512 KiB.
@@ -183,14 +196,14 @@ impl PbufRing {
         if !len.is_power_of_two() || !(4096..=Self::MAX_LEN).contains(&len) {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        let os = |e: rustix::io::Errno| io::Error::from_raw_os_error(e.raw_os_error());
         let mut params = io_uring_params::default();
         // SAFETY: No ATTACH_WQ flag, so `wq_fd` is not read; `params` is a valid struct the
         // kernel fills in.
-        let fd = unsafe { io_uring_setup(4, &mut params) }.map_err(os)?;
+        let fd = unsafe { io_uring_setup(4, &mut params) }?;
         let bgid = 0;
         let mut reg = io_uring_buf_reg::default();
-        reg.ring_entries = u32::try_from(len / 16).map_err(|_| os(rustix::io::Errno::INVAL))?;
+        reg.ring_entries =
+            u32::try_from(len / 16).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         reg.bgid = bgid;
         // IOU_PBUF_RING_MMAP (include/uapi/linux/io_uring.h): the kernel allocates the ring and
         // the application mmaps it; `ring_addr` stays 0.
@@ -207,8 +220,7 @@ impl PbufRing {
                 (&reg as *const io_uring_buf_reg).cast(),
                 1,
             )
-        }
-        .map_err(os)?;
+        }?;
         Ok(Self { fd, bgid })
     }
 }

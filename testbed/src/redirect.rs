@@ -153,7 +153,8 @@ fn name16(name: &str) -> [u8; 16] {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::af_xdp::{RingSizes, Umem, XskSocket, XskRedirect};
+/// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+/// use pktmap_testbed::XskRedirect;
 /// let ifindex = 2;
 /// let redirect = XskRedirect::attach(ifindex, 1)?;
 /// let xsk = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(ifindex, 0)?;
@@ -178,7 +179,7 @@ impl XskRedirect {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// let redirect = pktmap::af_xdp::XskRedirect::attach(2, 4)?; // ifindex 2, queues 0..4
+    /// let redirect = pktmap_testbed::XskRedirect::attach(2, 4)?; // ifindex 2, queues 0..4
     /// # Ok(()) }
     /// ```
     pub fn attach(ifindex: u32, queues: u32) -> io::Result<Self> {
@@ -239,7 +240,8 @@ impl XskRedirect {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskRedirect, XskSocket};
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// use pktmap_testbed::XskRedirect;
     /// let redirect = XskRedirect::attach(2, 1)?;
     /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
     /// redirect.insert(0, &xsk)?;

@@ -6,8 +6,8 @@
 //! leave the pair. Namespaces are named `pktmap-<pid>-<n>-a` and `-b`, so parallel tests do not
 //! collide; the veth ends are made directly inside them (`xsk0` in a, `peer0` in b).
 //!
-//! Needs root (`ip netns add`) and iproute2's `ip`. [`require_root`] says so loudly, and fails
-//! under `CI=true`, where a skipped network test would hide a broken machine.
+//! Needs root (`ip netns add`) and iproute2's `ip`. [`require_root`](crate::require_root) says so
+//! loudly, and fails under `CI=true`, where a skipped network test would hide a broken machine.
 //!
 //! # Safety
 //! The one `unsafe` call is `bind(2)` of the packet socket to a `sockaddr_ll`, which rustix has
@@ -26,7 +26,7 @@ use std::time::Duration;
 ///
 /// # Examples
 /// ```
-/// assert_eq!(pktmap::af_xdp::testbed::ETHERTYPE.to_be_bytes(), [0x88, 0xb5]);
+/// assert_eq!(pktmap_testbed::ETHERTYPE.to_be_bytes(), [0x88, 0xb5]);
 /// ```
 pub const ETHERTYPE: u16 = 0x88b5;
 
@@ -34,7 +34,7 @@ pub const ETHERTYPE: u16 = 0x88b5;
 ///
 /// # Examples
 /// ```
-/// use pktmap::af_xdp::testbed::Side;
+/// use pktmap_testbed::Side;
 /// assert_eq!(Side::B.ifname(), "peer0");
 /// assert_eq!(Side::A.mac()[0] & 0x02, 0x02); // locally administered
 /// ```
@@ -68,38 +68,6 @@ fn mac_str(m: [u8; 6]) -> String {
     m.map(|b| format!("{b:02x}")).join(":")
 }
 
-/// Whether this process may make namespaces and AF_XDP sockets (root, and `ip` installed).
-///
-/// When it may not, prints a loud line naming `what` and returns `false` so the caller can
-/// skip, or panics when `CI=true`.
-///
-/// # Panics
-/// Under `CI=true`, when not root or `ip` is missing.
-///
-/// # Examples
-/// ```no_run
-/// if !pktmap::af_xdp::testbed::require_root("xdp_echo") {
-///     return;
-/// }
-/// ```
-pub fn require_root(what: &str) -> bool {
-    let root = rustix::process::geteuid().is_root();
-    let ip = Command::new("ip").arg("-V").output().is_ok();
-    if root && ip {
-        return true;
-    }
-    let why = if root {
-        "iproute2's `ip` is not installed (apt-get install iproute2)"
-    } else {
-        "it needs root (network namespaces, veth, AF_XDP, BPF)"
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what}: {why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("!!! SKIPPED {what}: {why}");
-    false
-}
-
 fn ip(args: &[&str]) -> io::Result<()> {
     let out = Command::new("ip").args(args).output()?;
     if out.status.success() {
@@ -117,7 +85,7 @@ fn ip(args: &[&str]) -> io::Result<()> {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::af_xdp::testbed::{Side, VethPair};
+/// use pktmap_testbed::{Side, VethPair};
 /// let bed = VethPair::new()?;
 /// std::thread::scope(|s| {
 ///     s.spawn(|| -> std::io::Result<()> {
@@ -142,7 +110,7 @@ impl VethPair {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// use pktmap_testbed::{Side, VethPair};
     /// let bed = VethPair::new()?;
     /// drop(bed); // both namespaces are deleted
     /// # Ok(()) }
@@ -186,7 +154,7 @@ impl VethPair {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// use pktmap_testbed::{Side, VethPair};
     /// let bed = VethPair::new()?;
     /// assert!(bed.netns(Side::A).ends_with("-a"));
     /// # Ok(()) }
@@ -209,7 +177,7 @@ impl VethPair {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// use pktmap_testbed::{Side, VethPair};
     /// let bed = VethPair::new()?;
     /// std::thread::scope(|s| s.spawn(|| bed.enter(Side::B)).join().unwrap())?;
     /// # Ok(()) }
@@ -228,7 +196,7 @@ impl VethPair {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::testbed::{Side, VethPair};
+    /// use pktmap_testbed::{Side, VethPair};
     /// let bed = VethPair::new()?;
     /// println!("peer0 is {}", bed.ifindex(Side::B)?);
     /// # Ok(()) }
@@ -263,7 +231,7 @@ impl Drop for VethPair {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::af_xdp::testbed::{frame, PacketSocket, Side};
+/// use pktmap_testbed::{frame, PacketSocket, Side};
 /// let peer = PacketSocket::bind(4)?;
 /// peer.send(&frame(Side::A.mac(), Side::B.mac(), b"hello"))?;
 /// # Ok(()) }
@@ -313,7 +281,7 @@ impl PacketSocket {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::testbed::{frame, PacketSocket, Side};
+    /// use pktmap_testbed::{frame, PacketSocket, Side};
     /// use std::time::Duration;
     /// let peer = PacketSocket::bind(4)?;
     /// peer.send(&frame(Side::A.mac(), Side::B.mac(), &[0; 46]))?;
@@ -333,7 +301,7 @@ impl PacketSocket {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::testbed::{frame, PacketSocket, Side};
+    /// use pktmap_testbed::{frame, PacketSocket, Side};
     /// use std::time::Duration;
     /// let peer = PacketSocket::bind(4)?;
     /// let mut buf = [0; 2048];
@@ -353,7 +321,7 @@ impl PacketSocket {
 ///
 /// # Examples
 /// ```
-/// use pktmap::af_xdp::testbed::{frame, Side, ETHERTYPE};
+/// use pktmap_testbed::{frame, Side, ETHERTYPE};
 /// let f = frame(Side::A.mac(), Side::B.mac(), b"hi");
 /// assert_eq!(&f[12..14], &ETHERTYPE.to_be_bytes());
 /// assert_eq!(&f[14..], b"hi");

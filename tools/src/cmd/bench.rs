@@ -1,0 +1,237 @@
+//! `pktmap bench`: the arguments, checked before anything is measured, and the output files.
+
+use super::invalid;
+use clap::Args;
+use pktmap_tools::bench::{self, Backing, Schedule};
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `pktmap bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A small, fast matrix (sizes up to 2 MiB).
+    #[arg(long)]
+    quick: bool,
+    /// Only these backings (comma-separated): existing, fresh, hugetlb, io_uring-pbuf,
+    /// pktmap-eager, pktmap-lazy (the last two need --device).
+    #[arg(long, value_delimiter = ',', value_parser = parse_backing)]
+    only: Vec<Backing>,
+    /// Seconds each (backing, size) group runs at least: finite and positive (default 1.5;
+    /// 0.05 with --quick).
+    #[arg(long, value_parser = parse_budget)]
+    budget: Option<f64>,
+    /// Measured rounds per group at least, 1 or more (default 5; 3 with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    min_rounds: Option<u32>,
+    /// Print the report as JSON on stdout (the table is not printed).
+    #[arg(long)]
+    json: bool,
+    /// Print the tables as Markdown (for the README) instead of text.
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
+    /// Where to write the SVG plot (default: pktmap-bench.svg in the workspace's target
+    /// directory, which follows CARGO_TARGET_DIR). Its directory must exist.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_plot")]
+    plot: Option<PathBuf>,
+    /// Do not write the plot.
+    #[arg(long)]
+    no_plot: bool,
+    /// Also measure eager and lazy pools of this /dev/pktmap (needs the driver loaded).
+    #[arg(long, value_name = "PATH")]
+    device: Option<PathBuf>,
+    /// Check the pools' fault accounting (what the driver served, the minor faults) and
+    /// print `ok`/`FAIL` lines and `N passed, M failed`; exit 1 if a check failed.
+    #[arg(long, requires = "device")]
+    check: bool,
+    /// Also write the report as JSON to this file (its directory must exist).
+    #[arg(long, value_name = "PATH")]
+    json_out: Option<PathBuf>,
+    /// Also write the machine line and the Markdown tables to this file (its directory must
+    /// exist).
+    #[arg(long, value_name = "PATH")]
+    markdown_out: Option<PathBuf>,
+}
+
+fn parse_backing(s: &str) -> Result<Backing, String> {
+    Backing::ALL
+        .into_iter()
+        .find(|b| b.name() == s)
+        .ok_or_else(|| {
+            let names: Vec<_> = Backing::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown backing {s}; one of {}", names.join(", "))
+        })
+}
+
+fn parse_budget(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s}"))?;
+    if secs.is_finite() && secs > 0.0 && Duration::try_from_secs_f64(secs).is_ok() {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "the budget must be a finite, positive number of seconds, not {s}"
+        ))
+    }
+}
+
+/// The plot's default path: `pktmap-bench.svg` in the target directory cargo used for this
+/// workspace (`CARGO_TARGET_DIR` when set at run or build time, else `<workspace>/target`).
+fn default_plot_path() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    dir.join("pktmap-bench.svg")
+}
+
+/// Refuses an output path whose directory does not exist or that is a directory, before
+/// anything is measured: nothing is created but the file itself.
+fn check_output(flag: &str, path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(invalid(format!(
+            "{flag} {}: directory {} does not exist (create it first)",
+            path.display(),
+            dir.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(invalid(format!(
+            "{flag} {}: is a directory",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> io::Result<()> {
+    std::fs::write(path, text)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+}
+
+/// Runs the bench as the arguments say.
+pub fn run(a: BenchArgs) -> io::Result<()> {
+    let plot = if a.no_plot {
+        None
+    } else {
+        Some(a.plot.clone().unwrap_or_else(default_plot_path))
+    };
+    for (flag, path) in [
+        ("--plot", plot.as_ref()),
+        ("--json-out", a.json_out.as_ref()),
+        ("--markdown-out", a.markdown_out.as_ref()),
+    ] {
+        if let Some(p) = path {
+            check_output(flag, p)?;
+        }
+    }
+    let mut plan = if a.quick {
+        Schedule::quick()
+    } else {
+        Schedule::standard()
+    };
+    if let Some(dev) = &a.device {
+        // Fail early and clearly rather than skipping every pool group.
+        pktmap::device::Device::open_path(dev).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "--device {}: {e} (the pktmap driver runs in the QEMU guest the scripts/ boot)",
+                    dev.display()
+                ),
+            )
+        })?;
+        plan = plan.with_device_pools(dev);
+    } else if let Some(b) = a.only.iter().find(|b| b.needs_device()) {
+        return Err(invalid(format!(
+            "--only {b} needs --device /dev/pktmap (the driver's pools)"
+        )));
+    }
+    if !a.only.is_empty() {
+        plan = plan.only(&a.only);
+    }
+    if plan.groups.is_empty() {
+        return Err(invalid("the plan has no group to measure".into()));
+    }
+    if let Some(s) = a.budget {
+        plan.budget = Duration::from_secs_f64(s);
+    }
+    if let Some(n) = a.min_rounds {
+        plan.min_rounds = n as usize;
+    }
+    eprintln!(
+        "pktmap bench: {} groups × {} modes, estimated {:.0} s",
+        plan.groups.len(),
+        plan.modes.len(),
+        plan.estimate().as_secs_f64().ceil()
+    );
+    let tty = io::stderr().is_terminal();
+    let report = bench::run(&plan, &mut |p| {
+        let line = p.line(30);
+        if tty {
+            eprint!("\r\x1b[2K{line}");
+            if p.current.is_none() {
+                eprintln!();
+            }
+        } else {
+            eprintln!("{line}");
+        }
+        let _ = io::stderr().flush();
+    })?;
+    if report.cells.is_empty() {
+        let why: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(b, len, why)| format!("{b} {}: {why}", bench::size_name(*len)))
+            .collect();
+        return Err(io::Error::other(format!(
+            "nothing was measured ({})",
+            if why.is_empty() {
+                "no group ran".into()
+            } else {
+                why.join("; ")
+            }
+        )));
+    }
+    let markdown = || format!("{}\n\n{}", report.machine.summary(), report.markdown());
+    if a.json {
+        println!("{}", report.to_json());
+    } else if a.markdown {
+        print!("{}", markdown());
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(path) = &a.json_out {
+        write_file(path, &format!("{}\n", report.to_json()))?;
+    }
+    if let Some(path) = &a.markdown_out {
+        write_file(path, &markdown())?;
+    }
+    if let Some(path) = &plot {
+        write_file(path, &bench::plot::svg(&report)?)?;
+        let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        eprintln!("plot: {}", shown.display());
+    }
+    if a.check {
+        // The guest's format: one `ok`/`FAIL` line per check, then `N passed, M failed`.
+        let checks = report.fault_checks();
+        let failed = checks.iter().filter(|c| !c.ok).count();
+        for c in &checks {
+            let tag = if c.ok { "ok  " } else { "FAIL" };
+            println!("{tag} {} ({})", c.name, c.detail);
+        }
+        println!("{} passed, {failed} failed", checks.len() - failed);
+        if failed > 0 {
+            return Err(io::Error::other(format!(
+                "{failed} of {} fault checks failed",
+                checks.len()
+            )));
+        }
+    }
+    Ok(())
+}
