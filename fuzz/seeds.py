@@ -104,11 +104,15 @@ TABLE = [
 ]
 
 
-def plan(mmap_mode, value, length, pool=(2048, 3, 1), ring=(1024, 1, 0, 1), table=TABLE):
+SHARED, EXEC = 1, 2
+
+
+def plan(mmap_mode, value, length, pool=(2048, 3, 1), ring=(1024, 1, 0, 1), table=TABLE, more=SHARED):
     out = struct.pack("<BQQ", mmap_mode, value, length)
     out += struct.pack("<III", *pool)
     out += struct.pack("<IIIB", *ring)
     out += struct.pack("<B", len(table)) + b"".join(table)
+    out += struct.pack("<B", more)
     return out
 
 
@@ -140,6 +144,48 @@ PLAN_REQUEST = {
     "ring-flags": plan(0, 0, 0, ring=(8, 1, 1, 1)),
     "ring-no-pool": plan(0, 0, 0, ring=(8, 7, 0, 0)),
     "empty-table": plan(mode(TYPED, map_type=POOL), 1, 4096, table=[]),
+    "pool-shared-read-only": plan(mode(PICK), 1, 4096),
+    "pool-private-read-only": plan(mode(PICK), 1, 4096, more=0),
+    "pool-exec": plan(mode(PICK), 1, 4096, more=SHARED | EXEC),
+    "state-private-exec": plan(mode(TYPED, map_type=STATE), 0, 4096, more=EXEC),
+}
+
+
+# plan_io: see fuzz_targets/plan_io.rs for the format.
+def io(io_mode, value, length, table=TABLE):
+    out = struct.pack("<BQQ", io_mode, value, length)
+    out += struct.pack("<B", len(table)) + b"".join(table)
+    return out
+
+
+IO_RAW, IO_ENTRY, IO_PAGES, IO_BYTES = 0, 1, 2, 3
+PLAN_IO = {
+    "state-read": io(IO_ENTRY << 1, 0, 72),
+    "state-write": io(IO_ENTRY << 1 | 1, 0, 8),
+    "pool-write-long": io(IO_ENTRY << 1 | 1, 1, 1 << 30),
+    "pool-read-zero": io(IO_ENTRY << 1, 1, 0),
+    "pool-next-page": io(IO_PAGES << 1, 1 | 1 << 8, 4096),
+    "pool-plus-8": io(IO_BYTES << 1, 1 | 8 << 8, 4096),
+    "ring-read": io(IO_ENTRY << 1, 3, 4096),
+    "negative": io(IO_RAW, U64_MAX & ~0xFFF, 8),
+    "raw-bit-47": io(IO_RAW, 1 << 47, 8),
+    "empty-table": io(IO_ENTRY << 1, 0, 8, table=[]),
+}
+
+
+# admission: see fuzz_targets/admission.rs for the format.
+def admission(pick, writable, raw, held, budget, requests):
+    out = struct.pack("<BIQQ", pick << 1 | int(writable), raw, held, budget)
+    out += struct.pack("<B", len(requests)) + u64s(*requests)
+    return out
+
+
+ADMISSION = {
+    "create-read-only": admission(0, False, 0, 0, 100, [10, 90, 1]),
+    "info-read-only": admission(1, False, 0, 0, 0, [0, 1]),
+    "destroy-writable": admission(2, True, 0, 50, 50, [0]),
+    "unknown-raw": admission(6, True, 0xC010_5007, 0, 1, [1]),
+    "near-overflow": admission(3, True, 0, U64_MAX - 1, U64_MAX, [1, 1, 1 << 63]),
 }
 
 
@@ -156,6 +202,8 @@ def write(target, seeds):
 write("decode_any", {name: u64s(v) for name, v in DECODE_ANY.items()})
 write("encode_decode", {name: encode_decode(*v) for name, v in ENCODE_DECODE.items()})
 write("plan_request", PLAN_REQUEST)
+write("plan_io", PLAN_IO)
+write("admission", ADMISSION)
 
 MIB = 1 << 20
 

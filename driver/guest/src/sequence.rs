@@ -152,13 +152,16 @@ struct Obj {
     ring_of: Option<usize>,
     pages: usize,
     data: Vec<u8>,
-    /// `(slot, id)` while in an open file's table.
+    /// `(file, id)` while in an open file's table (the file lives while a slot holds it or a
+    /// mapping made through it exists: `release` runs after the last of them).
     table: Option<(usize, u32)>,
 }
 
 /// An open file.
 #[derive(Clone, Debug)]
 struct Fd {
+    /// Which open (each `open` makes a new file).
+    file: usize,
     writable: bool,
     pools: BTreeMap<u32, usize>,
     rings: BTreeMap<u32, usize>,
@@ -179,6 +182,8 @@ struct MapPage {
 /// A mapping: consecutive pages of one resource (`obj` `None` is STATE).
 #[derive(Clone, Debug)]
 struct Map {
+    /// The file it was mapped through (its `vm_file` keeps the file, and so its table, alive).
+    file: usize,
     obj: Option<usize>,
     shared: bool,
     maywrite: bool,
@@ -309,15 +314,22 @@ pub struct Model {
     fds: [Option<Fd>; SLOTS],
     objs: Vec<Obj>,
     maps: Vec<Map>,
+    /// Files opened so far.
+    files: usize,
     /// The step the last transition resolved to.
     pub step: Option<Step>,
 }
 
 impl Model {
-    /// Whether object `i` is alive: in a table, mapped, or the pool of a live ring.
+    /// Whether file `f` is still alive: open in a slot, or mapped.
+    fn file_alive(&self, f: usize) -> bool {
+        self.fds.iter().flatten().any(|fd| fd.file == f) || self.maps.iter().any(|m| m.file == f)
+    }
+
+    /// Whether object `i` is alive: in a live file's table, mapped, or the pool of a live ring.
     fn alive(&self, i: usize) -> bool {
         let o = &self.objs[i];
-        o.table.is_some()
+        o.table.is_some_and(|(f, _)| self.file_alive(f))
             || self.maps.iter().any(|m| m.obj == Some(i))
             || self
                 .objs
@@ -484,7 +496,9 @@ impl Model {
                 if self.fds[slot].is_some() {
                     Step::Skip
                 } else {
+                    self.files += 1;
                     self.fds[slot] = Some(Fd {
+                        file: self.files,
                         writable,
                         pools: BTreeMap::new(),
                         rings: BTreeMap::new(),
@@ -494,16 +508,10 @@ impl Model {
                     Step::Open { slot, writable }
                 }
             }
+            // The file's table lives on while mappings made through it exist.
             Transition::Close { slot } => match self.fds[slot].take() {
                 None => Step::Skip,
-                Some(_) => {
-                    for o in &mut self.objs {
-                        if o.table.is_some_and(|(s, _)| s == slot) {
-                            o.table = None;
-                        }
-                    }
-                    Step::Close { slot }
-                }
+                Some(_) => Step::Close { slot },
             },
             Transition::PoolCreate { slot, pages, lazy } => {
                 let Some(fd) = &mut self.fds[slot] else {
@@ -516,11 +524,12 @@ impl Model {
                     let id = fd.next_pool;
                     fd.next_pool += 1;
                     fd.pools.insert(id, self.objs.len());
+                    let file = fd.file;
                     self.objs.push(Obj {
                         ring_of: None,
                         pages: pages as usize,
                         data: vec![0; pages as usize * PAGE],
-                        table: Some((slot, id)),
+                        table: Some((file, id)),
                     });
                     Self::ioctl_step(slot, ioctl::POOL_CREATE, arg, Expect::Id(id))
                 }
@@ -575,6 +584,7 @@ impl Model {
                     let id = fd.next_ring;
                     fd.next_ring += 1;
                     fd.rings.insert(id, self.objs.len());
+                    let file = fd.file;
                     let mut data = vec![0u8; PAGE];
                     data[8..12].copy_from_slice(&8u32.to_ne_bytes());
                     data[12..16].copy_from_slice(&pool_id.to_ne_bytes());
@@ -582,7 +592,7 @@ impl Model {
                         ring_of: Some(p),
                         pages: 1,
                         data,
-                        table: Some((slot, id)),
+                        table: Some((file, id)),
                     });
                     Expect::Id(id)
                 } else {
@@ -654,7 +664,9 @@ impl Model {
                     Expect::Errno(libc::EPERM)
                 } else {
                     let maywrite = !is_state && (!shared || write) && (fd.writable || !shared);
+                    let file = fd.file;
                     self.maps.push(Map {
+                        file,
                         obj,
                         shared,
                         maywrite,
@@ -1491,7 +1503,7 @@ static STEPS: AtomicUsize = AtomicUsize::new(0);
 /// Steps that did something (not `Skip`), and of those, how many the model said must fail.
 static DONE: AtomicUsize = AtomicUsize::new(0);
 static REFUSED: AtomicUsize = AtomicUsize::new(0);
-/// Set by `--mutate`: the model expects `EINVAL` where it should expect `EBADF`, to show that a
+/// Set by `--mutate`: the model predicts every new pool or ring id one too high, to show that a
 /// wrong prediction fails the test (and how a failure is reported).
 static MUTATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

@@ -49,8 +49,15 @@ fn worker(seed: u64, budget: &Budget) -> Result<u32, String> {
     let mut iterations = 0;
     while budget.deadline.is_none_or(|d| Instant::now() < d) && iterations < budget.cycles {
         iterations += 1;
-        let buf_size = 256 << rng.below(9); // 256 .. 65536
-        let buf_count = 1 + rng.below(64) as u32;
+        // Pools up to 4 MiB; with a cycle count (the soak's 10,000 per process) up to 256 KiB,
+        // so the cycles are many short ones.
+        let (sizes, counts) = if budget.cycles < MAX_ITERATIONS {
+            (7, 16)
+        } else {
+            (9, 64)
+        };
+        let buf_size = 256 << rng.below(sizes); // 256 .. 16384 or 65536
+        let buf_count = 1 + rng.below(counts) as u32;
         let fill = if rng.below(2) == 0 {
             Fill::Eager
         } else {
