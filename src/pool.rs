@@ -52,7 +52,7 @@ fn ioctl<T>(fd: BorrowedFd<'_>, name: &'static str, cmd: u32, arg: &mut T) -> Re
 ///
 /// # Examples
 /// ```no_run
-/// # fn main() -> std::Result<()> {
+/// # fn main() -> pktmap::Result<()> {
 /// use pktmap::device::Device;
 /// use pktmap::pool::PoolOptions;
 /// use pktmap::resource::MapFlags;
@@ -202,7 +202,7 @@ impl Device {
 ///
 /// # Examples
 /// ```no_run
-/// # fn main() -> std::Result<()> {
+/// # fn main() -> pktmap::Result<()> {
 /// use pktmap::device::{Device, Fill};
 /// use pktmap::pool::PoolFile;
 /// use pktmap::resource::MapFlags;
