@@ -58,6 +58,14 @@ int pktmap_resource_mmap(int fd, uint8_t map_type, unsigned long map_id, unsigne
 			 int flags, void **p_out);
 int pktmap_resource_munmap(void *p, int bytes);
 
+/* Pass a pool file descriptor (from PKTMAP_IOC_POOL_EXPORT) to another process over a connected
+ * UNIX socket (SCM_RIGHTS), with `read_only` as a one-byte message; the receiver gets its own
+ * descriptor (O_CLOEXEC) and maps it at PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 0). Both return
+ * -errno on failure (pktmap_pool_recv returns the new descriptor on success) and leave errno
+ * unchanged; pktmap_pool_recv is -EINVAL for a message without a descriptor. */
+int pktmap_pool_send(int sock, int pool_fd, int read_only);
+int pktmap_pool_recv(int sock, int *read_only);
+
 /* ---- The /dev/pktmap ioctls. ---- */
 #define PKTMAP_IOC_MAGIC 'P'
 

@@ -260,16 +260,7 @@ impl PoolFile {
     /// # Errors
     /// The `sendmsg` errno.
     pub fn send(&self, sock: &UnixStream) -> Result<()> {
-        let fds = [self.fd.as_fd()];
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut cmsg = SendAncillaryBuffer::new(&mut space);
-        if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
-            return Err(io::Error::other("SCM_RIGHTS buffer too small").into());
-        }
-        let byte = [u8::from(self.read_only)];
-        rustix::net::sendmsg(sock, &[IoSlice::new(&byte)], &mut cmsg, SendFlags::empty())
-            .map_err(|e| Error::from(e).during("sendmsg"))?;
-        Ok(())
+        send_fd(sock.as_fd(), self.fd.as_fd(), self.read_only)
     }
 
     /// Receives a pool file descriptor sent by [`send`](Self::send) (`O_CLOEXEC`).
@@ -277,31 +268,47 @@ impl PoolFile {
     /// # Errors
     /// The `recvmsg` errno; `InvalidData` if the message carried no file descriptor.
     pub fn recv(sock: &UnixStream) -> Result<Self> {
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut cmsg = RecvAncillaryBuffer::new(&mut space);
-        let mut byte = [0u8; 1];
-        rustix::net::recvmsg(
-            sock,
-            &mut [IoSliceMut::new(&mut byte)],
-            &mut cmsg,
-            RecvFlags::CMSG_CLOEXEC,
-        )
-        .map_err(|e| Error::from(e).during("recvmsg"))?;
-        let mut fd = None;
-        for msg in cmsg.drain() {
-            if let RecvAncillaryMessage::ScmRights(fds) = msg {
-                for f in fds {
-                    fd.get_or_insert(f);
-                }
+        let (fd, read_only) = recv_fd(sock.as_fd())?;
+        Ok(Self { fd, read_only })
+    }
+}
+
+/// `sendmsg` of `fd` (`SCM_RIGHTS`) with the byte `read_only` as the message.
+pub(crate) fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, read_only: bool) -> Result<()> {
+    let fds = [fd];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("SCM_RIGHTS buffer too small").into());
+    }
+    let byte = [u8::from(read_only)];
+    rustix::net::sendmsg(sock, &[IoSlice::new(&byte)], &mut cmsg, SendFlags::empty())
+        .map_err(|e| Error::from(e).during("sendmsg"))?;
+    Ok(())
+}
+
+/// `recvmsg` of one file descriptor (`SCM_RIGHTS`, `O_CLOEXEC`) and the read-only byte.
+pub(crate) fn recv_fd(sock: BorrowedFd<'_>) -> Result<(OwnedFd, bool)> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    rustix::net::recvmsg(
+        sock,
+        &mut [IoSliceMut::new(&mut byte)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::from(e).during("recvmsg"))?;
+    let mut fd = None;
+    for msg in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = msg {
+            for f in fds {
+                fd.get_or_insert(f);
             }
         }
-        let fd =
-            fd.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no SCM_RIGHTS fd"))?;
-        Ok(Self {
-            fd,
-            read_only: byte[0] != 0,
-        })
     }
+    let fd = fd.ok_or_else(|| Error::refused(libc::EINVAL, "no SCM_RIGHTS fd in the message"))?;
+    Ok((fd, byte[0] != 0))
 }
 
 impl AsFd for PoolFile {

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -218,6 +220,28 @@ int main(int argc, char **argv)
 	CHECK(pktmap_resource_unmap(NULL, 4096) == -EINVAL, "size_t unmap of NULL");
 	CHECK(pktmap_resource_unmap(p, 0) == -EINVAL, "size_t unmap of zero bytes");
 	close(big);
+
+	/* A pool fd across a UNIX socket (a memfd stands in for PKTMAP_IOC_POOL_EXPORT's file). */
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	int shared = pool_fd();
+	errno = 4242;
+	CHECK(pktmap_pool_send(sv[0], shared, 1) == 0 && errno == 4242, "pool_send: 0, errno kept");
+	int ro = -1;
+	int got = pktmap_pool_recv(sv[1], &ro);
+	struct stat st;
+	CHECK(got >= 0 && ro == 1 && errno == 4242, "pool_recv: fd %d, read_only %d", got, ro);
+	CHECK(got >= 0 && fstat(got, &st) == 0 && st.st_size == FILE_BYTES,
+	      "the received fd is the same file");
+	CHECK(pktmap_pool_send(-1, shared, 0) == -EBADF && errno == 4242, "pool_send bad socket");
+	CHECK(pktmap_pool_recv(-1, NULL) == -EBADF && errno == 4242, "pool_recv bad socket");
+	close(sv[0]);
+	CHECK(pktmap_pool_recv(sv[1], NULL) == -EINVAL && errno == 4242,
+	      "pool_recv of a closed peer: -EINVAL (no fd)");
+	close(sv[1]);
+	close(shared);
+	if (got >= 0)
+		close(got);
 
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

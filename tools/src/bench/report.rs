@@ -264,6 +264,7 @@ impl Report {
             .filter(|(b, _)| b.needs_device())
             .map(|(_, len)| len)
             .collect();
+        sizes.sort_unstable();
         sizes.dedup();
         for len in sizes {
             let eager_mmap = map(Backing::EagerPool, len, Mode::WriteFault);
