@@ -104,11 +104,15 @@ TABLE = [
 ]
 
 
-def plan(mmap_mode, value, length, pool=(2048, 3, 1), ring=(1024, 1, 0, 1), table=TABLE):
+SHARED, EXEC = 1, 2
+
+
+def plan(mmap_mode, value, length, pool=(2048, 3, 1), ring=(1024, 1, 0, 1), table=TABLE, more=SHARED):
     out = struct.pack("<BQQ", mmap_mode, value, length)
     out += struct.pack("<III", *pool)
     out += struct.pack("<IIIB", *ring)
     out += struct.pack("<B", len(table)) + b"".join(table)
+    out += struct.pack("<B", more)
     return out
 
 
@@ -140,6 +144,48 @@ PLAN_REQUEST = {
     "ring-flags": plan(0, 0, 0, ring=(8, 1, 1, 1)),
     "ring-no-pool": plan(0, 0, 0, ring=(8, 7, 0, 0)),
     "empty-table": plan(mode(TYPED, map_type=POOL), 1, 4096, table=[]),
+    "pool-shared-read-only": plan(mode(PICK), 1, 4096),
+    "pool-private-read-only": plan(mode(PICK), 1, 4096, more=0),
+    "pool-exec": plan(mode(PICK), 1, 4096, more=SHARED | EXEC),
+    "state-private-exec": plan(mode(TYPED, map_type=STATE), 0, 4096, more=EXEC),
+}
+
+
+# plan_io: see fuzz_targets/plan_io.rs for the format.
+def io(io_mode, value, length, table=TABLE):
+    out = struct.pack("<BQQ", io_mode, value, length)
+    out += struct.pack("<B", len(table)) + b"".join(table)
+    return out
+
+
+IO_RAW, IO_ENTRY, IO_PAGES, IO_BYTES = 0, 1, 2, 3
+PLAN_IO = {
+    "state-read": io(IO_ENTRY << 1, 0, 72),
+    "state-write": io(IO_ENTRY << 1 | 1, 0, 8),
+    "pool-write-long": io(IO_ENTRY << 1 | 1, 1, 1 << 30),
+    "pool-read-zero": io(IO_ENTRY << 1, 1, 0),
+    "pool-next-page": io(IO_PAGES << 1, 1 | 1 << 8, 4096),
+    "pool-plus-8": io(IO_BYTES << 1, 1 | 8 << 8, 4096),
+    "ring-read": io(IO_ENTRY << 1, 3, 4096),
+    "negative": io(IO_RAW, U64_MAX & ~0xFFF, 8),
+    "raw-bit-47": io(IO_RAW, 1 << 47, 8),
+    "empty-table": io(IO_ENTRY << 1, 0, 8, table=[]),
+}
+
+
+# admission: see fuzz_targets/admission.rs for the format.
+def admission(pick, writable, raw, held, budget, requests):
+    out = struct.pack("<BIQQ", pick << 1 | int(writable), raw, held, budget)
+    out += struct.pack("<B", len(requests)) + u64s(*requests)
+    return out
+
+
+ADMISSION = {
+    "create-read-only": admission(0, False, 0, 0, 100, [10, 90, 1]),
+    "info-read-only": admission(1, False, 0, 0, 0, [0, 1]),
+    "destroy-writable": admission(2, True, 0, 50, 50, [0]),
+    "unknown-raw": admission(6, True, 0xC010_5007, 0, 1, [1]),
+    "near-overflow": admission(3, True, 0, U64_MAX - 1, U64_MAX, [1, 1, 1 << 63]),
 }
 
 
@@ -156,3 +202,43 @@ def write(target, seeds):
 write("decode_any", {name: u64s(v) for name, v in DECODE_ANY.items()})
 write("encode_decode", {name: encode_decode(*v) for name, v in ENCODE_DECODE.items()})
 write("plan_request", PLAN_REQUEST)
+write("plan_io", PLAN_IO)
+write("admission", ADMISSION)
+
+MIB = 1 << 20
+
+
+def pool_req(pool=(4096, 512, 4, 0, 0, 0), bits=0b1011, window=(21, 0, 64, 64, 16),
+             huge=(64 * MIB + 3 * MIB, 768, 64 * MIB, 72 * MIB), chunk=1, export=(1, 0)):
+    out = struct.pack("<IIIIIQ", *pool)
+    out += struct.pack("<B", bits)
+    out += struct.pack("<QQQQI", *window)
+    out += struct.pack("<QQQQ", *huge)
+    out += struct.pack("<I", chunk)
+    out += struct.pack("<II", *export)
+    return out
+
+
+POOL_REQUEST = {
+    "huge-2mib-aligned": pool_req(),
+    "huge-wc-private": pool_req(pool=(4096, 1024, 4, 0, 1, 0), bits=0b1000),
+    "huge-fixed-unaligned": pool_req(huge=(64 * MIB + 3 * MIB, 767, 64 * MIB - 4096, 72 * MIB)),
+    "contig-3-pages": pool_req(pool=(4096, 3, 2, 0, 0, 0), chunk=0),
+    "contig-6mib-wc": pool_req(pool=(2048, 3072, 2, 0, 1, 0), chunk=2),
+    "contig-chunk-past-end": pool_req(pool=(4096, 1024, 2, 0, 0, 0), chunk=2),
+    "contig-unprivileged": pool_req(pool=(4096, 1024, 2, 0, 0, 0), bits=0b0011),
+    "lazy-around-1": pool_req(pool=(2048, 64, 1, 1, 0, 0), window=(5, 0, 32, 32, 1)),
+    "lazy-around-512": pool_req(pool=(2048, 64, 1, 512, 0, 0), window=(600, 513, 1024, 700, 512)),
+    "lazy-around-3": pool_req(pool=(2048, 64, 1, 3, 0, 0), window=(5, 0, 32, 32, 3)),
+    "lazy-wc": pool_req(pool=(2048, 64, 1, 0, 1, 0)),
+    "eager-around": pool_req(pool=(2048, 64, 0, 16, 0, 0)),
+    "two-kinds": pool_req(pool=(2048, 64, 3, 0, 0, 0)),
+    "reserved-set": pool_req(pool=(2048, 64, 0, 0, 0, 1)),
+    "readonly-write": pool_req(pool=(2048, 64, 0, 0, 0, 0), bits=0b0111),
+    "readonly-private": pool_req(pool=(2048, 64, 0, 0, 0, 0), bits=0b0100),
+    "export-bad-flags": pool_req(export=(2, 0)),
+    "export-reserved": pool_req(export=(0, 7)),
+    "window-top": pool_req(window=(U64_MAX - 1, 0, U64_MAX, U64_MAX, 512)),
+    "huge-top": pool_req(huge=(U64_MAX & ~4095, 0, 0, U64_MAX)),
+}
+write("pool_request", POOL_REQUEST)

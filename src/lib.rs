@@ -50,6 +50,7 @@ mod error;
 pub mod io_uring;
 pub mod maps;
 pub mod offset;
+pub mod pool;
 pub mod reservation;
 pub mod resource;
 pub mod sock_diag;

@@ -7,6 +7,7 @@ mod common;
 use pktmap_abi::codec::{resource_type, PKTMAP};
 use pktmap_abi::ioctl;
 use std::collections::HashMap;
+use std::mem::offset_of;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -118,6 +119,21 @@ fn header_matches_abi() {
             pktmap::resource::MapFlags::POPULATE.bits().into(),
         ),
         ("PKTMAP_POOL_LAZY", ioctl::POOL_LAZY.into()),
+        ("PKTMAP_POOL_CONTIG", ioctl::POOL_CONTIG.into()),
+        ("PKTMAP_POOL_HUGE", ioctl::POOL_HUGE.into()),
+        ("PKTMAP_CACHE_WB", ioctl::CACHE_WB.into()),
+        ("PKTMAP_CACHE_WC", ioctl::CACHE_WC.into()),
+        (
+            "PKTMAP_DEFAULT_FAULT_AROUND",
+            ioctl::DEFAULT_FAULT_AROUND.into(),
+        ),
+        ("PKTMAP_MAX_FAULT_AROUND", ioctl::MAX_FAULT_AROUND.into()),
+        ("PKTMAP_HUGE_CHUNK_PAGES", ioctl::HUGE_CHUNK_PAGES.into()),
+        (
+            "PKTMAP_MAX_CONTIG_CHUNK_PAGES",
+            ioctl::MAX_CONTIG_CHUNK_PAGES.into(),
+        ),
+        ("PKTMAP_EXPORT_READONLY", ioctl::EXPORT_READONLY.into()),
         ("PKTMAP_MIN_BUF_SIZE", ioctl::MIN_BUF_SIZE.into()),
         ("PKTMAP_MAX_BUF_SIZE", ioctl::MAX_BUF_SIZE.into()),
         ("PKTMAP_MAX_POOL_BYTES", ioctl::MAX_POOL_BYTES),
@@ -129,6 +145,8 @@ fn header_matches_abi() {
         ("PKTMAP_IOC_RING_CREATE", ioctl::RING_CREATE.into()),
         ("PKTMAP_IOC_RING_INFO", ioctl::RING_INFO.into()),
         ("PKTMAP_IOC_RING_DESTROY", ioctl::RING_DESTROY.into()),
+        ("PKTMAP_IOC_POOL_CHUNK", ioctl::POOL_CHUNK.into()),
+        ("PKTMAP_IOC_POOL_EXPORT", ioctl::POOL_EXPORT.into()),
         ("PKTMAP_STATE_MAGIC", ioctl::STATE_MAGIC),
         ("PKTMAP_RING_DESC_OFFSET", ioctl::RING_DESC_OFFSET),
         (
@@ -162,6 +180,38 @@ fn header_matches_abi() {
         (
             "sizeof(struct pktmap_desc)",
             size(size_of::<ioctl::RingDesc>()),
+        ),
+        (
+            "sizeof(struct pktmap_pool_chunk)",
+            size(size_of::<ioctl::PoolChunk>()),
+        ),
+        (
+            "sizeof(struct pktmap_pool_export)",
+            size(size_of::<ioctl::PoolExport>()),
+        ),
+        (
+            "offsetof(struct pktmap_pool_create, fault_around)",
+            size(offset_of!(ioctl::PoolCreate, fault_around)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_create, reserved)",
+            size(offset_of!(ioctl::PoolCreate, reserved)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_info, fault_around)",
+            size(offset_of!(ioctl::PoolInfo, fault_around)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_info, chunk_bytes)",
+            size(offset_of!(ioctl::PoolInfo, chunk_bytes)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_chunk, phys)",
+            size(offset_of!(ioctl::PoolChunk, phys)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_export, fd)",
+            size(offset_of!(ioctl::PoolExport, fd)),
         ),
     ];
     for (name, value) in want {

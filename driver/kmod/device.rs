@@ -31,6 +31,10 @@ pub struct Counters {
     pub faults_served: AtomicU64,
     /// Live VMAs.
     pub live_mappings: AtomicU64,
+    /// Faults served by one 2 MiB entry.
+    pub pmd_faults: AtomicU64,
+    /// Live pool files.
+    pub pool_files: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -63,7 +67,7 @@ pub struct Device {
 }
 
 /// The offset of each published word in the STATE page (all but `sequence`).
-const WORDS: [usize; 8] = [
+const WORDS: [usize; 10] = [
     offset_of!(State, magic),
     offset_of!(State, pools),
     offset_of!(State, rings),
@@ -72,6 +76,8 @@ const WORDS: [usize; 8] = [
     offset_of!(State, faults_served),
     offset_of!(State, live_mappings),
     offset_of!(State, pages_budget),
+    offset_of!(State, pmd_faults),
+    offset_of!(State, pool_files),
 ];
 const SEQUENCE: usize = offset_of!(State, sequence);
 
@@ -126,7 +132,7 @@ impl Device {
     }
 
     /// The words of `State` as the counters are now.
-    fn words(&self) -> [u64; 8] {
+    fn words(&self) -> [u64; 10] {
         let c = &self.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
@@ -138,6 +144,8 @@ impl Device {
             load(&c.faults_served),
             load(&c.live_mappings),
             self.budget.get(),
+            load(&c.pmd_faults),
+            load(&c.pool_files),
         ]
     }
 
@@ -198,6 +206,8 @@ impl Device {
                     live_mappings: w[6],
                     pages_budget: w[7],
                     sequence: before,
+                    pmd_faults: w[8],
+                    pool_files: w[9],
                 };
             }
         }

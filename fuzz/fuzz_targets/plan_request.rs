@@ -10,10 +10,14 @@
 //! | 1 | mmap mode: bit 0 write; bits 1..3 pgoff source (0 raw, 1 `(id << 3 \| type)` from the value, 2 a table entry's `(type, id)` picked by the value, 3 as 2 with bits 32..64 of the value xored into the page offset); bits 4..7 the type for source 1 |
 //! | 8 | value (`u64`) |
 //! | 8 | len (`u64`) |
-//! | 12 | `PoolCreate` `buf_size`, `buf_count`, `flags` (`u32` each) |
+//! | 12 | `PoolCreate` `buf_size`, `buf_count`, `flags` (`u32` each; its other fields 0) |
 //! | 13 | `RingCreate` `entries`, `pool_id`, `flags` (`u32` each), then `pool_exists` (`u8`, bit 0) |
 //! | 1 | number of table entries, modulo 9 |
 //! | 13 each | entry: tag (`u8`: bits 0..2 map type, bits 2..4 kind 0 STATE / 1 POOL / 2 RING / 3 POOL, bit 4 lazy), id (`u32`), pages (`u64`) |
+//! | 1 | mmap mode, more: bit 0 `MAP_SHARED`, bit 1 `PROT_EXEC` |
+//!
+//! The lookup hands back the index of the entry it found, which the plan must carry through
+//! as its `target` (`plan_mmap` is generic over that payload).
 //!
 //! The table is searched first match first, as a driver's lookup would be; it may list kinds
 //! under the wrong type, unknown types, duplicates and absurd sizes on purpose.
@@ -26,9 +30,9 @@ use pktmap_abi::codec::{DecodeError, PKTMAP};
 use pktmap_abi::ioctl::{PoolCreate, RingCreate};
 use pktmap_abi::plan::{
     check_pool, check_ring, errno, pages_for, plan_mmap, Fill, MmapRequest, Plan, PlanError,
-    PoolGeometry, Resource,
+    Resource,
 };
-use pktmap_fuzz::{pages_ceil, Reader};
+use pktmap_fuzz::{model_pool, pages_ceil, Reader};
 
 /// DESIGN.md's map types, restated rather than imported: STATE 0, POOL 1, RING 2.
 const POOL: u32 = 1;
@@ -42,16 +46,16 @@ struct Entry {
     resource: Resource,
 }
 
-fn lookup(table: &[Entry], map_type: u32, id: u32) -> Option<Resource> {
+fn lookup(table: &[Entry], map_type: u32, id: u32) -> Option<(Resource, usize)> {
     table
         .iter()
-        .find(|e| e.map_type == map_type && e.id == id)
-        .map(|e| e.resource)
+        .position(|e| e.map_type == map_type && e.id == id)
+        .map(|i| (table[i].resource, i))
 }
 
 /// DESIGN.md's `mmap` rules, in the order the errors are reported: decode, lookup, kind, zero
-/// length, too long, read only.
-fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
+/// length, too long, read only, exec; then which `VM_MAY*` bits go.
+fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanError> {
     // Strict decode of vm_pgoff with PKTMAP: the byte offset must fit in 64 bits, and only
     // bits 12..47 (type 12..15, id 15..47) may be set; types are STATE 0, POOL 1, RING 2.
     if req.pgoff >= 1 << 52 {
@@ -66,7 +70,7 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
         return Err(PlanError::Decode(DecodeError::UnknownType));
     }
     let id = (offset >> 15) as u32;
-    let resource = lookup(table, map_type, id).ok_or(PlanError::UnknownResource)?;
+    let (resource, index) = lookup(table, map_type, id).ok_or(PlanError::UnknownResource)?;
     let (resource_pages, read_only, fill) = match (map_type, resource) {
         (0, Resource::State) => (1, true, Fill::Eager),
         (POOL, Resource::Pool { pages, lazy }) => {
@@ -88,6 +92,10 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
     if read_only && req.write {
         return Err(PlanError::ReadOnly);
     }
+    // Resources hold data, never code.
+    if req.exec {
+        return Err(PlanError::Exec);
+    }
     Ok(Plan {
         map_type,
         id,
@@ -95,26 +103,11 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
         pages: pages as u64,
         fill,
         read_only,
-    })
-}
-
-/// `POOL_CREATE`'s rules: a buffer size that is a power of two in 256..=65536, at least one
-/// buffer, no flag but POOL_LAZY (1), at most 256 MiB in all.
-fn model_pool(req: &PoolCreate) -> Result<PoolGeometry, PlanError> {
-    const SIZES: [u32; 9] = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
-    let bytes = u128::from(req.buf_size) * u128::from(req.buf_count);
-    if !SIZES.contains(&req.buf_size)
-        || req.buf_count == 0
-        || req.flags > 1
-        || bytes > 256 * 1024 * 1024
-    {
-        return Err(PlanError::BadArgument);
-    }
-    Ok(PoolGeometry {
-        buf_size: req.buf_size,
-        buf_count: req.buf_count,
-        pages: pages_ceil(bytes as u64) as u64,
-        lazy: req.flags == 1,
+        // Read-only everywhere: STATE always, and any shared mapping made without write; a
+        // private mapping may still copy on write.
+        clear_maywrite: read_only || (req.shared && !req.write),
+        clear_mayexec: true,
+        target: index,
     })
 }
 
@@ -131,7 +124,7 @@ fn model_ring(req: &RingCreate, pool_exists: bool) -> Result<u64, PlanError> {
 /// Runs `plan_mmap` with a lookup that records how it was called, and checks it against the
 /// model, the errno mapping, and the lookup discipline (only after a good decode, with the
 /// decoded type and id).
-fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
+fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanError> {
     let asked: Cell<Option<(u32, u32)>> = Cell::new(None);
     let got = plan_mmap(req, |t, id| {
         asked.set(Some((t, id)));
@@ -153,7 +146,7 @@ fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan, PlanError> {
     }
     if let Err(e) = got {
         let want_errno = match e {
-            PlanError::ReadOnly => errno::EPERM,
+            PlanError::ReadOnly | PlanError::Exec => errno::EPERM,
             _ => errno::EINVAL,
         };
         assert_eq!(e.errno(), want_errno, "{e:?}");
@@ -175,6 +168,8 @@ fn check_maps_in_full(map_type: u32, resource: Resource, fill: Fill) {
         pgoff,
         len: bytes,
         write: true,
+        shared: true,
+        exec: false,
     };
     let plan = check_plan(&full, &table).expect("a whole new resource maps");
     assert_eq!((plan.pages, plan.fill), (resource.pages(), fill));
@@ -213,7 +208,8 @@ fuzz_target!(|data: &[u8]| {
         buf_size: r.u32(),
         buf_count: r.u32(),
         flags: r.u32(),
-        id: 0,
+        // The fields added with contiguous and 2 MiB pools are fuzzed by `pool_request`.
+        ..PoolCreate::default()
     };
     let ring = RingCreate {
         entries: r.u32(),
@@ -233,10 +229,13 @@ fuzz_target!(|data: &[u8]| {
         (3, Some(e)) => (u64::from(e.id) << 3 | u64::from(e.map_type)) ^ (value >> 32),
         _ => value,
     };
+    let more = r.u8();
     let req = MmapRequest {
         pgoff,
         len,
         write: mode & 1 != 0,
+        shared: more & 1 != 0,
+        exec: more & 2 != 0,
     };
     let _ = check_plan(&req, &table);
 

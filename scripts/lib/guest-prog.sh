@@ -10,6 +10,16 @@ PKTMAP_GUEST_TARGET=x86_64-unknown-linux-gnu
 # pktmap-guest's bounded stress run: seconds and processes.
 PKTMAP_STRESS_SECS="${PKTMAP_STRESS_SECS:-10}"
 PKTMAP_STRESS_PROCS="${PKTMAP_STRESS_PROCS:-4}"
+# The model-checked sequence test: cases (one check each) of up to STEPS steps; SEED fixes the
+# first case's seed (default: from the clock, printed).
+PKTMAP_SEQUENCE_CASES="${PKTMAP_SEQUENCE_CASES:-24}"
+PKTMAP_SEQUENCE_STEPS="${PKTMAP_SEQUENCE_STEPS:-40}"
+PKTMAP_SEQUENCE_SEED="${PKTMAP_SEQUENCE_SEED:-}"
+# --soak SECONDS (scripts/guest-test): the sequence test for that long, then the stress test as
+# 8 processes x 10,000 cycles (no time limit).
+PKTMAP_SOAK_SECS="${PKTMAP_SOAK_SECS:-}"
+PKTMAP_SOAK_PROCS="${PKTMAP_SOAK_PROCS:-8}"
+PKTMAP_SOAK_CYCLES="${PKTMAP_SOAK_CYCLES:-10000}"
 
 # Fails unless $1 is a statically linked ELF (the initramfs has no libc).
 check_static() {
@@ -32,9 +42,15 @@ build_guest_program() {
             die "building pktmap-guest failed (log: $log)"
         }
         bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
-        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
-        # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2").
+        if [ -n "$PKTMAP_SOAK_SECS" ]; then
+            PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test sequence --secs $PKTMAP_SOAK_SECS $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress 0 $PKTMAP_SOAK_PROCS $PKTMAP_SOAK_CYCLES"
+        else
+            PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test pools"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
+        fi
+        # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2"); PKTMAP_GUEST_ONLY
+        # replaces the runs (for measuring one thing; CI never sets it).
         [ -z "${PKTMAP_GUEST_EXTRA:-}" ] || PKTMAP_GUEST_RUNS+=$'\n'"$PKTMAP_GUEST_EXTRA"
+        [ -z "${PKTMAP_GUEST_ONLY:-}" ] || PKTMAP_GUEST_RUNS="$PKTMAP_GUEST_ONLY"
     else
         say "guest program: scripts/guest/probe.c (driver/guest not present)"
         bin="$PKTMAP_OUT/probe"

@@ -16,14 +16,17 @@ check_layouts() {
     }
 }
 
+# PKTMAP_KMOD_SRC: build the module from this directory's driver/kmod and driver/abi instead of
+# the checkout's (for A/B measurements of a variant; the guest program is still the checkout's).
 build_module() {
-    local build="$PKTMAP_OUT/kmod-build" vars log
+    local build="$PKTMAP_OUT/kmod-build" vars log src="${PKTMAP_KMOD_SRC:-$PKTMAP_REPO}"
     mapfile -t vars < <(kernel_make_vars)
     log="$PKTMAP_OUT/module-build.log"
     rm -rf "$build"
     mkdir -p "$build/driver/kmod" "$build/driver/abi"
-    cp -a "$PKTMAP_REPO/driver/kmod/." "$build/driver/kmod/"
-    cp -a "$PKTMAP_REPO/driver/abi/src" "$build/driver/abi/src"
+    [ "$src" = "$PKTMAP_REPO" ] || say "module: building from $src (PKTMAP_KMOD_SRC)"
+    cp -a "$src/driver/kmod/." "$build/driver/kmod/"
+    cp -a "$src/driver/abi/src" "$build/driver/abi/src"
     # CLIPPY=1: the kernel's clippy lints (undocumented_unsafe_blocks, …) on the module and
     # the shared codec; clippy-driver also compiles, so this is the one build.
     kmake -C "$build/driver/kmod" KDIR="$PKTMAP_KDIR" "${vars[@]}" KRUSTFLAGS=-Dwarnings \

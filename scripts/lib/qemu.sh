@@ -3,11 +3,63 @@
 # timeout, keeps its serial console in $PKTMAP_OUT/console.log, and judges the run.
 # Sourced by scripts/guest-test after lib/common.sh.
 
-PKTMAP_QEMU_TIMEOUT="${PKTMAP_QEMU_TIMEOUT:-600}"
+# KASAN, KFENCE, lockdep and DEBUG_VM make the guest several times slower than a plain one.
+PKTMAP_QEMU_TIMEOUT="${PKTMAP_QEMU_TIMEOUT:-900}"
 PKTMAP_QEMU_MEM="${PKTMAP_QEMU_MEM:-512M}"
 
-# Lines that mean the kernel complained, whatever the tests said.
-PKTMAP_KERNEL_TROUBLE='WARNING:|BUG:|Oops|Call Trace|Kernel panic|general protection fault|panicked at|UBSAN:|KASAN:|INFO: task .* blocked|possible recursive locking|circular locking dependency'
+# Lines that mean the kernel complained, whatever the tests said: WARN/BUG/Oops, any sanitizer
+# report (KASAN and KFENCE reports start "BUG: KASAN:"/"BUG: KFENCE:", UBSAN's "UBSAN:"),
+# lockdep, hung tasks and the OOM killer.
+PKTMAP_KERNEL_TROUBLE='WARNING:|BUG:|Oops|Call Trace|Kernel panic|general protection fault|panicked at|UBSAN:|KASAN:|KFENCE:|INFO: task .* blocked|possible recursive locking|circular locking dependency|Out of memory|oom-kill'
+# Lines the guest kernel must print, or the sanitizers are not on and a clean log proves
+# nothing (scripts/kernel.config enables them).
+PKTMAP_KERNEL_REQUIRED=('kasan: KernelAddressSanitizer initialized' 'kfence: initialized')
+
+# Prints the lines of the kernel log FILE that mean trouble (nothing if it is clean).
+kernel_log_trouble() {
+    grep -E "$PKTMAP_KERNEL_TROUBLE" "$1" | sort -u || true
+}
+
+# Prints each line the kernel log FILE must have but does not.
+kernel_log_missing() {
+    local want
+    for want in "${PKTMAP_KERNEL_REQUIRED[@]}"; do
+        grep -qF "$want" "$1" || printf '%s\n' "$want"
+    done
+}
+
+# Checks the scanner itself, so a pattern typo cannot make every log look clean: each fake
+# report must be caught, and a clean log with the sanitizers' banners must pass.
+judge_self_test() {
+    local dir fake line bad=0
+    dir="$(mktemp -d)"
+    printf '[    0.3] kasan: KernelAddressSanitizer initialized\n[    0.5] kfence: initialized - using 2097152 bytes\n[    1.0] pktmap: /dev/pktmap registered\n' >"$dir/clean"
+    if [ -n "$(kernel_log_trouble "$dir/clean")" ] || [ -n "$(kernel_log_missing "$dir/clean")" ]; then
+        echo "guest-test: the log scanner rejects a clean log" >&2
+        bad=1
+    fi
+    for line in \
+        'BUG: KASAN: slab-use-after-free in pktmap_fault+0x42/0x100 [pktmap]' \
+        'BUG: KFENCE: out-of-bounds read in pktmap_read+0x10/0x80 [pktmap]' \
+        'UBSAN: shift-out-of-bounds in drivers/pktmap.rs:12:5' \
+        'WARNING: CPU: 1 PID: 42 at mm/memory.c:1234 insert_page+0x1/0x2' \
+        'general protection fault, probably for non-canonical address 0xdead' \
+        'Out of memory: Killed process 42 (guest-test)'; do
+        cp "$dir/clean" "$dir/fake"
+        printf '[    2.0] %s\n' "$line" >>"$dir/fake"
+        if [ -z "$(kernel_log_trouble "$dir/fake")" ]; then
+            printf 'guest-test: the log scanner misses: %s\n' "$line" >&2
+            bad=1
+        fi
+    done
+    grep -v kasan "$dir/clean" >"$dir/nokasan"
+    if [ -z "$(kernel_log_missing "$dir/nokasan")" ]; then
+        echo "guest-test: the log scanner accepts a log without KASAN's banner" >&2
+        bad=1
+    fi
+    rm -rf "$dir"
+    return "$bad"
+}
 
 boot_guest() {
     local log="$PKTMAP_OUT/console.log" rc=0
@@ -52,7 +104,7 @@ collect_guest_files() {
 # `N passed, M failed` (plus one failure if anything else went wrong); returns non-zero unless
 # everything passed.
 judge_guest() {
-    local log="$PKTMAP_CONSOLE" ok=1 trouble section runs closings exits
+    local log="$PKTMAP_CONSOLE" ok=1 trouble missing section runs closings exits
     local passed=0 failed=0 line
     if [ "$PKTMAP_QEMU_RC" -eq 124 ] || [ "$PKTMAP_QEMU_RC" -eq 137 ]; then
         printf 'guest-test: QEMU timed out after %ss\n' "$PKTMAP_QEMU_TIMEOUT" >&2
@@ -76,9 +128,14 @@ judge_guest() {
         echo "guest-test: the guest did not reach the end of /init" >&2
         ok=0
     }
-    trouble="$(grep -E "$PKTMAP_KERNEL_TROUBLE" "$log" | sort -u || true)"
+    trouble="$(kernel_log_trouble "$log")"
     if [ -n "$trouble" ]; then
         printf 'guest-test: the guest kernel log has trouble:\n%s\n' "$trouble" >&2
+        ok=0
+    fi
+    missing="$(kernel_log_missing "$log")"
+    if [ -n "$missing" ]; then
+        printf 'guest-test: the guest kernel never printed (sanitizer off?):\n%s\n' "$missing" >&2
         ok=0
     fi
     # Every run must print its closing line and exit 0; the closing lines are summed.

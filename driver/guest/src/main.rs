@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! pktmap-guest check                 every rule of DESIGN.md and every bad input
-//! pktmap-guest stress SECS PROCS     concurrent create/map/touch/unmap/destroy, bounded in time
-//! pktmap-guest faults SECS 1,2       faults per second the driver serves from 1, then 2 threads
+//! pktmap-guest stress SECS PROCS [CYCLES]  concurrent create/map/touch/unmap/destroy, racing
+//!                                    destroy, close and fork; bounded in time or cycles
+//! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
+//! pktmap-guest sequence CASES STEPS [SEED]      model-checked random sequences (one check a case)
+//! pktmap-guest sequence --secs N STEPS [SEED]   the same for N seconds (the soak)
+//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
 //!
 //! Each check prints `ok   name` or `FAIL name: detail`; the run ends with `N passed, M failed`
@@ -12,6 +17,9 @@
 
 mod checks;
 mod faults;
+mod pools;
+mod promises;
+mod sequence;
 mod stress;
 mod sys;
 
@@ -75,22 +83,46 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let mut report = Report::default();
     match args.get(1).map(String::as_str) {
-        Some("check") => checks::run(&mut report),
+        Some("check") => {
+            checks::run(&mut report);
+            promises::run(&mut report);
+        }
+        Some("pools") => pools::run(&mut report),
+        Some("pool-peer") => match (args.get(2), args.get(3)) {
+            (Some(mode), Some(sock)) => pools::peer(&mut report, mode, sock),
+            _ => report.check("pool-peer MODE SOCKET", false, "missing arguments"),
+        },
         Some("stress") => {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
             let procs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
-            stress::run(&mut report, secs, procs);
+            let cycles = args.get(4).and_then(|s| s.parse().ok());
+            stress::run(&mut report, secs, procs, cycles);
+        }
+        Some("sequence") => {
+            // sequence CASES STEPS [SEED] | sequence --secs N STEPS [SEED]
+            let (cases, secs) = match args.get(2).map(String::as_str) {
+                Some("--secs") => (0, args.get(3).and_then(|s| s.parse().ok())),
+                other => (other.and_then(|s| s.parse().ok()).unwrap_or(16), None),
+            };
+            let rest = if secs.is_some() { 4 } else { 3 };
+            let steps = args.get(rest).and_then(|s| s.parse().ok()).unwrap_or(40);
+            let seed = args.get(rest + 1).and_then(|s| s.parse().ok());
+            let mutate = args.iter().any(|a| a == "--mutate");
+            sequence::run(&mut report, cases, steps, seed, secs, mutate);
         }
         Some("faults") => {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
-            for threads in args.get(3).map_or("1,2", String::as_str).split(',') {
-                let threads = threads.parse().unwrap_or(1);
-                let rate = faults::run(secs, threads);
-                report.check(&format!("faults from {threads} threads"), rate > 0.0, rate);
+            for spec in args.get(3).map_or("1,2,1p,2p", String::as_str).split(',') {
+                let processes = spec.ends_with('p');
+                let n = spec.trim_end_matches('p').parse().unwrap_or(1);
+                let rate = faults::run(secs, n, processes);
+                report.check(&format!("faults served from {spec}"), rate > 0.0, rate);
             }
         }
         _ => {
-            eprintln!("usage: pktmap-guest check | stress SECS PROCS | faults SECS THREADS,...");
+            eprintln!(
+                "usage: pktmap-guest check | pools | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED]"
+            );
             return ExitCode::from(2);
         }
     }

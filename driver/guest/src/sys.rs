@@ -176,3 +176,143 @@ pub fn errno_name(e: i32) -> String {
     };
     name.to_string()
 }
+
+/// `open("/dev/pktmap", flags | O_CLOEXEC)`, for opens `pktmap::device` does not make
+/// (read-only, write-only).
+pub fn open_device(flags: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: The path is a NUL-terminated literal; `open` returns a new fd or -1.
+    let fd = unsafe { libc::open(c"/dev/pktmap".as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+fn count(rc: isize) -> io::Result<usize> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+/// `pread(fd, p, len, pos)` into raw memory that may be partly unmapped (the kernel copies and
+/// reports a short count or `EFAULT`; it never writes outside `[p, p + len)`).
+pub fn pread_raw(fd: BorrowedFd<'_>, p: *mut u8, len: usize, pos: u64) -> io::Result<usize> {
+    // SAFETY: The kernel writes only inside `[p, p + len)`, which is ours (mapped or not).
+    count(unsafe { libc::pread(fd.as_raw_fd(), p.cast(), len, pos as libc::off_t) })
+}
+
+/// `pwrite(fd, p, len, pos)` from raw memory that may be partly unmapped.
+pub fn pwrite_raw(fd: BorrowedFd<'_>, p: *const u8, len: usize, pos: u64) -> io::Result<usize> {
+    // SAFETY: The kernel only reads `[p, p + len)`.
+    count(unsafe { libc::pwrite(fd.as_raw_fd(), p.cast(), len, pos as libc::off_t) })
+}
+
+/// `read(fd, buf)` at the file position.
+pub fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    count(unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// `write(fd, buf)` at the file position.
+pub fn write_fd(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is readable for its length.
+    count(unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) })
+}
+
+/// `lseek(fd, off, whence)`.
+pub fn lseek(fd: BorrowedFd<'_>, off: i64, whence: i32) -> io::Result<u64> {
+    // SAFETY: No memory is involved.
+    let r = unsafe { libc::lseek(fd.as_raw_fd(), off, whence) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u64)
+    }
+}
+
+/// `fsync(fd)`, or `fdatasync(fd)` when `data_only`.
+pub fn fsync(fd: BorrowedFd<'_>, data_only: bool) -> io::Result<()> {
+    // SAFETY: No memory is involved.
+    let rc = unsafe {
+        if data_only {
+            libc::fdatasync(fd.as_raw_fd())
+        } else {
+            libc::fsync(fd.as_raw_fd())
+        }
+    };
+    result(rc.into())
+}
+
+/// A raw mapping (`mmap(NULL, len, prot, flags, fd, offset)`) that the caller unmaps with
+/// [`munmap`]; `fd` `None` maps anonymous memory.
+pub fn mmap_raw(
+    fd: Option<BorrowedFd<'_>>,
+    len: usize,
+    prot: i32,
+    flags: i32,
+    offset: u64,
+) -> io::Result<*mut u8> {
+    let (fd, flags) = match fd {
+        Some(fd) => (fd.as_raw_fd(), flags),
+        None => (-1, flags | libc::MAP_ANONYMOUS),
+    };
+    // SAFETY: A null hint without MAP_FIXED only takes fresh address space.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            flags,
+            fd,
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p.cast())
+    }
+}
+
+/// `mprotect(p, len, prot)` of a mapping the caller owns.
+pub fn mprotect(p: *const u8, len: usize, prot: i32) -> io::Result<()> {
+    // SAFETY: Changing the protection of our own mapping changes no memory; later accesses
+    // that the new protection forbids fault, which the callers expect (in a child) or avoid.
+    result(unsafe { libc::mprotect(p as *mut c_void, len, prot) }.into())
+}
+
+/// `msync(p, len, flags)`.
+pub fn msync(p: *const u8, len: usize, flags: i32) -> io::Result<()> {
+    // SAFETY: Syncing a mapping we own changes no memory.
+    result(unsafe { libc::msync(p as *mut c_void, len, flags) }.into())
+}
+
+/// `madvise(p, len, advice)` with an advice that changes no memory the caller still relies on
+/// (DONTNEED on device mappings refaults the same pages; DONTFORK/WIPEONFORK only affect
+/// children).
+pub fn madvise(p: *const u8, len: usize, advice: i32) -> io::Result<()> {
+    // SAFETY: See above; the callers only pass advice whose effect they model.
+    result(unsafe { libc::madvise(p as *mut c_void, len, advice) }.into())
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: No memory is involved.
+    result(unsafe { libc::kill(pid, sig) }.into())
+}
+
+/// `mremap(p, len, new_len, 0)`: resize in place (never moves); shrinking unmaps the tail.
+pub fn mremap_resize(p: *const u8, len: usize, new_len: usize) -> io::Result<()> {
+    // SAFETY: Without MREMAP_MAYMOVE the mapping grows in place into free space, shrinks
+    // (unmapping a tail the caller no longer uses), or the call fails.
+    let r = unsafe { libc::mremap(p as *mut c_void, len, new_len, 0) };
+    if r == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -1,8 +1,9 @@
 //! What one repetition maps and touches: [`Backing`], [`Mode`], [`Subject`] and its [`Sample`].
 
 use super::sys;
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::{io_uring, ResourceType, IO_URING, PKTMAP};
+use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, MapOptions, Mapping};
 use pktmap_abi::ioctl::MAX_POOL_BYTES;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
@@ -36,21 +37,45 @@ pub enum Backing {
     Hugetlb,
     /// An io_uring provided-buffer ring allocated by the kernel, mapped again each repetition.
     UringPbuf,
-    /// A `/dev/pktmap` pool whose pages the driver inserts at `mmap` time ([`Fill::Eager`]).
+    /// A `/dev/pktmap` pool whose pages the driver inserts at `mmap` time ([`Fill::Eager`](pktmap::device::Fill::Eager)).
     EagerPool,
-    /// A `/dev/pktmap` pool whose pages the driver's fault handler inserts ([`Fill::Lazy`]).
+    /// A `/dev/pktmap` pool whose pages the driver's fault handler inserts ([`Fill::Lazy`](pktmap::device::Fill::Lazy)),
+    /// one page per fault.
     LazyPool,
+    /// A lazy `/dev/pktmap` pool with fault-around: [`FAULT_AROUND`] pages per fault.
+    AroundPool,
+    /// A contiguous `/dev/pktmap` pool: physically contiguous chunks mapped whole at `mmap`
+    /// (`remap_pfn_range`).
+    ContigPool,
+    /// A 2 MiB `/dev/pktmap` pool: one PMD entry per 2 MiB, on first touch.
+    HugePool,
 }
+
+/// Pages per fault of [`Backing::AroundPool`] (the driver's default, like the kernel's own
+/// `fault_around_bytes`).
+pub const FAULT_AROUND: usize = 16;
 
 impl Backing {
     /// Every backing, in report order.
-    pub const ALL: [Backing; 6] = [
+    pub const ALL: [Backing; 9] = [
         Backing::Existing,
         Backing::Fresh,
         Backing::Hugetlb,
         Backing::UringPbuf,
         Backing::EagerPool,
         Backing::LazyPool,
+        Backing::AroundPool,
+        Backing::ContigPool,
+        Backing::HugePool,
+    ];
+
+    /// The `/dev/pktmap` pool backings, in report order.
+    pub const POOLS: [Backing; 5] = [
+        Backing::EagerPool,
+        Backing::LazyPool,
+        Backing::AroundPool,
+        Backing::ContigPool,
+        Backing::HugePool,
     ];
 
     /// Whether the backing is a `/dev/pktmap` pool (needs [`Subject::with_device`]).
@@ -61,7 +86,7 @@ impl Backing {
     /// assert!(Backing::LazyPool.needs_device() && !Backing::Fresh.needs_device());
     /// ```
     pub fn needs_device(self) -> bool {
-        matches!(self, Backing::EagerPool | Backing::LazyPool)
+        Backing::POOLS.contains(&self)
     }
 
     /// A short name for tables, JSON and the command line.
@@ -73,6 +98,9 @@ impl Backing {
             Backing::UringPbuf => "io_uring-pbuf",
             Backing::EagerPool => "pktmap-eager",
             Backing::LazyPool => "pktmap-lazy",
+            Backing::AroundPool => "pktmap-lazy16",
+            Backing::ContigPool => "pktmap-contig",
+            Backing::HugePool => "pktmap-huge",
         }
     }
 
@@ -84,7 +112,14 @@ impl Backing {
             Backing::Hugetlb => "new MFD_HUGETLB memfd, 2 MiB pages, each repetition",
             Backing::UringPbuf => "io_uring provided-buffer ring (IOU_PBUF_RING_MMAP)",
             Backing::EagerPool => "/dev/pktmap pool, pages inserted at mmap",
-            Backing::LazyPool => "/dev/pktmap pool, pages inserted by the fault handler",
+            Backing::LazyPool => {
+                "/dev/pktmap pool, pages inserted by the fault handler, 1 per fault"
+            }
+            Backing::AroundPool => {
+                "/dev/pktmap pool, pages inserted by the fault handler, 16 per fault"
+            }
+            Backing::ContigPool => "/dev/pktmap contiguous pool, remap_pfn_range at mmap",
+            Backing::HugePool => "/dev/pktmap 2 MiB pool, one PMD entry per 2 MiB fault",
         }
     }
 
@@ -96,34 +131,50 @@ impl Backing {
             Backing::Existing | Backing::Fresh => len > 0 && len % PAGE == 0,
             Backing::Hugetlb => len > 0 && len % HUGE_PAGE == 0,
             Backing::UringPbuf => len.is_power_of_two() && (PAGE..=PBUF_MAX_LEN).contains(&len),
-            Backing::EagerPool | Backing::LazyPool => {
+            Backing::EagerPool | Backing::LazyPool | Backing::AroundPool | Backing::ContigPool => {
                 len > 0 && len % PAGE == 0 && len as u64 <= MAX_POOL_BYTES
             }
+            Backing::HugePool => len > 0 && len % HUGE_PAGE == 0 && len as u64 <= MAX_POOL_BYTES,
         }
     }
 
     /// The faults per 4 KiB page the driver's `.fault` handler serves for a pool backing in
     /// `mode`, (while mapping, while touching); `None` for backings that are not pools.
     ///
-    /// An eager pool's pages are all inserted at `mmap`, so nothing faults. A lazy pool
-    /// serves one fault per page: during `mmap` when populating (every populate faults through
-    /// `get_user_pages`), else on the first touch.
+    /// An eager pool's pages are all inserted at `mmap`, and so are a contiguous pool's, so
+    /// nothing faults. A lazy pool serves one fault per page (per 16 pages with fault-around,
+    /// at least one per mapping): during `mmap` when populating (every populate faults through
+    /// `get_user_pages`), else on the first touch. A 2 MiB
+    /// pool serves one per 2 MiB: on the first touch, except with pktmap's POPULATE, which
+    /// brings the pages in itself (`MAP_POPULATE` skips page-frame maps).
     ///
     /// # Examples
     /// ```
     /// use pktmap_tools::bench::{Backing, Mode};
-    /// assert_eq!(Backing::EagerPool.served_faults(Mode::WriteFault), Some((0.0, 0.0)));
-    /// assert_eq!(Backing::LazyPool.served_faults(Mode::WriteFault), Some((0.0, 1.0)));
-    /// assert_eq!(Backing::LazyPool.served_faults(Mode::Pktmap), Some((1.0, 0.0)));
-    /// assert_eq!(Backing::Fresh.served_faults(Mode::WriteFault), None);
+    /// assert_eq!(Backing::EagerPool.served_faults(Mode::WriteFault, 4096), Some((0.0, 0.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::WriteFault, 4096), Some((0.0, 1.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::Pktmap, 4096), Some((1.0, 0.0)));
+    /// assert_eq!(Backing::AroundPool.served_faults(Mode::WriteFault, 65536), Some((0.0, 1.0 / 16.0)));
+    /// assert_eq!(Backing::HugePool.served_faults(Mode::MapPopulate, 2 << 20), Some((0.0, 1.0 / 512.0)));
+    /// assert_eq!(Backing::Fresh.served_faults(Mode::WriteFault, 4096), None);
     /// ```
-    pub fn served_faults(self, mode: Mode) -> Option<(f64, f64)> {
-        match (self, mode) {
-            (Backing::EagerPool, _) => Some((0.0, 0.0)),
-            (Backing::LazyPool, Mode::WriteFault | Mode::ReadFault) => Some((0.0, 1.0)),
-            (Backing::LazyPool, _) => Some((1.0, 0.0)),
-            _ => None,
-        }
+    pub fn served_faults(self, mode: Mode, len: usize) -> Option<(f64, f64)> {
+        let pages = (len / PAGE).max(1);
+        let per = |faults: usize| faults as f64 / pages as f64;
+        let populate = !matches!(mode, Mode::WriteFault | Mode::ReadFault);
+        let rate = match self {
+            Backing::EagerPool | Backing::ContigPool => return Some((0.0, 0.0)),
+            Backing::LazyPool => 1.0,
+            Backing::AroundPool => per(pages.div_ceil(FAULT_AROUND)),
+            Backing::HugePool => per(len.div_ceil(HUGE_PAGE)),
+            _ => return None,
+        };
+        Some(match (self, mode) {
+            (Backing::HugePool, Mode::Pktmap) => (rate, 0.0),
+            (Backing::HugePool, _) => (0.0, rate),
+            _ if populate => (rate, 0.0),
+            _ => (0.0, rate),
+        })
     }
 
     /// A rough cost per 4 KiB page and repetition, setup and teardown included, in ns; only
@@ -136,6 +187,9 @@ impl Backing {
             Backing::UringPbuf => 300.0,
             Backing::EagerPool => 500.0,
             Backing::LazyPool => 1_500.0,
+            Backing::AroundPool => 600.0,
+            Backing::ContigPool => 300.0,
+            Backing::HugePool => 300.0,
         }
     }
 }
@@ -241,6 +295,26 @@ impl Mode {
                 | Mode::MadvPopulateRead
                 | Mode::MadvPopulateWrite
         )
+    }
+
+    /// Whether the mode can map `backing` at all: `madvise(MADV_POPULATE_*)` refuses page-frame
+    /// maps (`EINVAL`), so the raw populate calls and memmap2's `PopulateWrite` do not run on
+    /// contiguous and 2 MiB pools; pktmap's POPULATE brings those in itself.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_tools::bench::{Backing, Mode};
+    /// assert!(Mode::Pktmap.applies_to(Backing::HugePool));
+    /// assert!(!Mode::MadvPopulateWrite.applies_to(Backing::ContigPool));
+    /// assert!(Mode::MadvPopulateWrite.applies_to(Backing::LazyPool));
+    /// ```
+    pub fn applies_to(self, backing: Backing) -> bool {
+        let pfn_map = matches!(backing, Backing::ContigPool | Backing::HugePool);
+        !(pfn_map
+            && matches!(
+                self,
+                Mode::MadvPopulateRead | Mode::MadvPopulateWrite | Mode::Memmap2PopulateWrite
+            ))
     }
 
     /// Whether the touch loop writes (all modes but [`Mode::ReadFault`]).
@@ -381,7 +455,11 @@ impl Subject {
             Backing::Fresh => Prepared::Fresh,
             Backing::Hugetlb => Prepared::Hugetlb,
             Backing::UringPbuf => Prepared::Uring(sys::PbufRing::new(len)?),
-            Backing::EagerPool | Backing::LazyPool => {
+            Backing::EagerPool
+            | Backing::LazyPool
+            | Backing::AroundPool
+            | Backing::ContigPool
+            | Backing::HugePool => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("{backing} needs a device: use Subject::with_device"),
@@ -410,9 +488,14 @@ impl Subject {
     /// # Ok(()) }
     /// ```
     pub fn with_device(backing: Backing, len: usize, device: &Path) -> io::Result<Self> {
-        let fill = match backing {
-            Backing::EagerPool => Fill::Eager,
-            Backing::LazyPool => Fill::Lazy,
+        let count = u32::try_from(len / PAGE).map_err(io::Error::other)?;
+        let options = PoolOptions::new(PAGE as u32, count);
+        let options = match backing {
+            Backing::EagerPool => options,
+            Backing::LazyPool => options.lazy(1),
+            Backing::AroundPool => options.lazy(FAULT_AROUND as u32),
+            Backing::ContigPool => options.contiguous(),
+            Backing::HugePool => options.huge(),
             _ => return Self::new(backing, len),
         };
         if !backing.supports(len) {
@@ -422,8 +505,7 @@ impl Subject {
             ));
         }
         let dev = Device::open_path(device)?;
-        let count = u32::try_from(len / PAGE).map_err(io::Error::other)?;
-        let pool = dev.create_pool(PAGE as u32, count, fill)?;
+        let pool = options.create(&dev)?;
         // Prefaulted, so reading the counter never faults inside a measured phase.
         let state = dev.map(
             ResourceType::State,

@@ -113,7 +113,7 @@ impl Report {
     pub fn fault_checks(&self) -> Vec<FaultCheck> {
         let mut out = Vec::new();
         for c in &self.cells {
-            let Some((want_map, want_touch)) = c.backing.served_faults(c.mode) else {
+            let Some((want_map, want_touch)) = c.backing.served_faults(c.mode, c.len) else {
                 continue;
             };
             let (map, touch) = c.served_per_page.unwrap_or((f64::NAN, f64::NAN));
@@ -123,10 +123,14 @@ impl Report {
                 && near(c.map_faults_per_page, want_map, 0.1)
                 && near(c.touch_faults_per_page, want_touch, 0.1);
             let expect = match (want_map > 0.0, want_touch > 0.0) {
-                (false, false) => "no fault while mapping or touching",
-                (true, false) => "1 fault per page served while mapping, none on touch",
-                (false, true) => "no fault while mapping, 1 per page served on touch",
-                (true, true) => "faults while mapping and touching",
+                (false, false) => "no fault while mapping or touching".to_string(),
+                (true, false) => {
+                    format!("{want_map:.4} faults per page served while mapping, none on touch")
+                }
+                (false, true) => {
+                    format!("no fault while mapping, {want_touch:.4} per page served on touch")
+                }
+                (true, true) => "faults while mapping and touching".to_string(),
             };
             out.push(FaultCheck {
                 name: format!("{} {} {}: {expect}", c.backing, size_name(c.len), c.mode),
@@ -216,7 +220,74 @@ impl Report {
         if !vs.rows.is_empty() {
             tables.push(vs);
         }
+        let goals = self.goal_table();
+        if !goals.rows.is_empty() {
+            tables.push(goals);
+        }
         tables
+    }
+
+    /// The ratios issues #11 and #12 set goals for, per size, from the same interleaved run:
+    /// a 2 MiB pool's fault-in per 4 KiB page against a lazy pool's (goal ≤ 0.02×) and against
+    /// an eager pool's plain `mmap` (≤ 0.2×, from 64 MiB); a contiguous pool's `mmap` against
+    /// an eager pool's (≤ 1.2×); eager + POPULATE against eager plain `mmap` (≤ 1.1×, from
+    /// 2 MiB); lazy fault-in with fault-around against one page per fault (≤ 0.3×, from 2 MiB).
+    /// Each is a ratio of medians of ns per 4 KiB page, map and touch together unless it says
+    /// `mmap` (the map phase alone).
+    fn goal_table(&self) -> Table {
+        let mut t = Table {
+            caption: "goal ratios (medians of ns per 4 KiB page, same run): huge fault-in ÷ lazy fault-in (≤ 0.02), huge fault-in ÷ eager mmap (≤ 0.2 from 64 MiB), contig mmap ÷ eager mmap (≤ 1.2), eager POPULATE ÷ eager mmap (≤ 1.1 from 2 MiB), lazy16 fault-in ÷ lazy fault-in (≤ 0.3 from 2 MiB)".into(),
+            header: [
+                "size",
+                "huge ÷ lazy",
+                "huge ÷ eager mmap",
+                "contig mmap ÷ eager mmap",
+                "eager POPULATE ÷ eager mmap",
+                "lazy16 ÷ lazy",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: Vec::new(),
+        };
+        let total = |b, len| {
+            self.cell(b, len, Mode::WriteFault)
+                .map(|c| c.ns_per_page.median)
+        };
+        let map = |b, len, m| self.cell(b, len, m).map(|c| c.map_ns_per_page);
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3}×", a / b),
+            _ => "-".into(),
+        };
+        let mut sizes: Vec<usize> = self
+            .groups()
+            .into_iter()
+            .filter(|(b, _)| b.needs_device())
+            .map(|(_, len)| len)
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        for len in sizes {
+            let eager_mmap = map(Backing::EagerPool, len, Mode::WriteFault);
+            let row = vec![
+                size_name(len),
+                ratio(total(Backing::HugePool, len), total(Backing::LazyPool, len)),
+                ratio(total(Backing::HugePool, len), eager_mmap),
+                ratio(map(Backing::ContigPool, len, Mode::WriteFault), eager_mmap),
+                ratio(
+                    self.cell(Backing::EagerPool, len, Mode::Pktmap)
+                        .map(|c| c.ns_per_page.median),
+                    eager_mmap,
+                ),
+                ratio(
+                    total(Backing::AroundPool, len),
+                    total(Backing::LazyPool, len),
+                ),
+            ];
+            if row[1..].iter().any(|c| c != "-") {
+                t.rows.push(row);
+            }
+        }
+        t
     }
 
     /// A cell's median divided by pktmap POPULATE's median in its group: above 1, that mode

@@ -120,6 +120,17 @@ impl Schedule {
         for backing in [Backing::EagerPool, Backing::LazyPool] {
             self.groups.extend(sizes.iter().map(|&len| (backing, len)));
         }
+        // The other pool kinds up to 64 MiB (all five of a size are prepared at once, so 256 MiB
+        // of each would not fit the guest), where they can map the size (2 MiB pools: whole
+        // 2 MiB pages).
+        for backing in [Backing::AroundPool, Backing::ContigPool, Backing::HugePool] {
+            self.groups.extend(
+                sizes
+                    .iter()
+                    .filter(|&&len| len <= 64 * MIB && backing.supports(len))
+                    .map(|&len| (backing, len)),
+            );
+        }
         self
     }
 
@@ -251,7 +262,11 @@ pub fn run_interleaved(
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
             }
             let i = (round + k) % pairs;
-            let s = targets[i / modes.len()].run(modes[i % modes.len()])?;
+            let (target, mode) = (&mut targets[i / modes.len()], modes[i % modes.len()]);
+            if !mode.applies_to(target.backing()) {
+                continue; // no cell: Cell::from_samples makes none from no samples
+            }
+            let s = target.run(mode)?;
             if round >= warmup {
                 samples[i].push(s);
             }
@@ -405,20 +420,23 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
             (Some(dev), true) => Subject::with_device(backing, len, dev),
             _ => Subject::new(backing, len),
         };
-        // An eager pool runs interleaved with the lazy pool of the same size, if planned.
-        let partner = plan
-            .groups
-            .iter()
-            .position(|&g| g == (Backing::LazyPool, len))
-            .filter(|&j| backing == Backing::EagerPool && j > done);
+        // An eager pool runs interleaved with the other pools of the same size, if planned.
+        let partners: Vec<usize> = if backing == Backing::EagerPool {
+            (done + 1..plan.groups.len())
+                .filter(|&j| !taken[j])
+                .filter(|&j| plan.groups[j].1 == len && plan.groups[j].0.needs_device())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut targets = Vec::new();
-        for b in std::iter::once(backing).chain(partner.map(|_| Backing::LazyPool)) {
+        for b in std::iter::once(backing).chain(partners.iter().map(|&j| plan.groups[j].0)) {
             match prepare(b) {
                 Ok(t) => targets.push(t),
                 Err(e) => skipped.push((b, len, format!("setup failed: {e}"))),
             }
         }
-        if let Some(j) = partner {
+        for j in partners {
             taken[j] = true;
         }
         let mut stop = || interrupt.raised();
