@@ -15,6 +15,7 @@
 //! (default 10) even if datagrams are missing. Nothing leaves the loopback interface.
 
 use pktmap::io_uring::{recv_with_buffer_select, IoUring, Region};
+use pktmap::offset::Region as _;
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

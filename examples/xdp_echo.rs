@@ -16,6 +16,7 @@
 //! Needs root and iproute2.
 
 use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskSocket};
+use pktmap::offset::Region as _;
 use pktmap_testbed::{
     echo, frame, require_root, EchoStats, PacketSocket, Side, VethPair, XskRedirect,
 };
@@ -112,7 +113,7 @@ fn main() -> io::Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut elapsed = Duration::ZERO;
     let (echo_stats, peer_stats) = std::thread::scope(|s| {
-        let xsk_side = s.spawn(|| -> io::Result<EchoStats> {
+        let xsk_side = s.spawn(|| -> io::Result<(EchoStats, bool, u64)> {
             let setup = || -> io::Result<(XskRedirect, Xsk)> {
                 bed.enter(Side::A)?;
                 let ifindex = bed.ifindex(Side::A)?;
@@ -122,7 +123,7 @@ fn main() -> io::Result<()> {
                     println!(
                         "mapped by pktmap: af_xdp {:<10} offset {:#011x}, {} bytes",
                         r.name(),
-                        r.offset(),
+                        r.offset()?,
                         sock.ring_len(r)
                     );
                 }
@@ -135,7 +136,7 @@ fn main() -> io::Result<()> {
                     ready_tx.send(Ok(())).ok();
                     let st = echo(&mut xsk, &stop, deadline);
                     drop(redirect);
-                    st
+                    Ok((st?, xsk.uses_need_wakeup(), xsk.syscalls()))
                 }
                 Err(e) => {
                     ready_tx.send(Err(e.to_string())).ok();
@@ -161,13 +162,13 @@ fn main() -> io::Result<()> {
         stop.store(true, Ordering::Relaxed);
         (xsk_side.join().expect("echo panicked"), peer_stats)
     });
-    let (e, p) = (echo_stats?, peer_stats?);
+    let ((e, need_wakeup, syscalls), p) = (echo_stats?, peer_stats?);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let frame_bytes = (14 + a.size) as f64;
     println!(
         "xdp_echo: {} frames sent, {} echoes back ({} wrong, {} lost) in {secs:.3} s: \
          {:.0} round trips/s, {:.1} Mbit/s each way; AF_XDP socket received {}, echoed {}, \
-         {} of other EtherTypes",
+         {} of other EtherTypes; need_wakeup {}, {syscalls} wakeup syscalls",
         p.sent,
         p.echoes,
         p.wrong,
@@ -177,6 +178,7 @@ fn main() -> io::Result<()> {
         e.received,
         e.echoed,
         e.other,
+        if need_wakeup { "on" } else { "off" },
     );
     drop(bed);
     if p.echoes < a.count || p.wrong > 0 {

@@ -204,3 +204,41 @@ write("encode_decode", {name: encode_decode(*v) for name, v in ENCODE_DECODE.ite
 write("plan_request", PLAN_REQUEST)
 write("plan_io", PLAN_IO)
 write("admission", ADMISSION)
+
+MIB = 1 << 20
+
+
+def pool_req(pool=(4096, 512, 4, 0, 0, 0), bits=0b1011, window=(21, 0, 64, 64, 16),
+             huge=(64 * MIB + 3 * MIB, 768, 64 * MIB, 72 * MIB), chunk=1, export=(1, 0)):
+    out = struct.pack("<IIIIIQ", *pool)
+    out += struct.pack("<B", bits)
+    out += struct.pack("<QQQQI", *window)
+    out += struct.pack("<QQQQ", *huge)
+    out += struct.pack("<I", chunk)
+    out += struct.pack("<II", *export)
+    return out
+
+
+POOL_REQUEST = {
+    "huge-2mib-aligned": pool_req(),
+    "huge-wc-private": pool_req(pool=(4096, 1024, 4, 0, 1, 0), bits=0b1000),
+    "huge-fixed-unaligned": pool_req(huge=(64 * MIB + 3 * MIB, 767, 64 * MIB - 4096, 72 * MIB)),
+    "contig-3-pages": pool_req(pool=(4096, 3, 2, 0, 0, 0), chunk=0),
+    "contig-6mib-wc": pool_req(pool=(2048, 3072, 2, 0, 1, 0), chunk=2),
+    "contig-chunk-past-end": pool_req(pool=(4096, 1024, 2, 0, 0, 0), chunk=2),
+    "contig-unprivileged": pool_req(pool=(4096, 1024, 2, 0, 0, 0), bits=0b0011),
+    "lazy-around-1": pool_req(pool=(2048, 64, 1, 1, 0, 0), window=(5, 0, 32, 32, 1)),
+    "lazy-around-512": pool_req(pool=(2048, 64, 1, 512, 0, 0), window=(600, 513, 1024, 700, 512)),
+    "lazy-around-3": pool_req(pool=(2048, 64, 1, 3, 0, 0), window=(5, 0, 32, 32, 3)),
+    "lazy-wc": pool_req(pool=(2048, 64, 1, 0, 1, 0)),
+    "eager-around": pool_req(pool=(2048, 64, 0, 16, 0, 0)),
+    "two-kinds": pool_req(pool=(2048, 64, 3, 0, 0, 0)),
+    "reserved-set": pool_req(pool=(2048, 64, 0, 0, 0, 1)),
+    "readonly-write": pool_req(pool=(2048, 64, 0, 0, 0, 0), bits=0b0111),
+    "readonly-private": pool_req(pool=(2048, 64, 0, 0, 0, 0), bits=0b0100),
+    "export-bad-flags": pool_req(export=(2, 0)),
+    "export-reserved": pool_req(export=(0, 7)),
+    "window-top": pool_req(window=(U64_MAX - 1, 0, U64_MAX, U64_MAX, 512)),
+    "huge-top": pool_req(huge=(U64_MAX & ~4095, 0, 0, U64_MAX)),
+}
+write("pool_request", POOL_REQUEST)

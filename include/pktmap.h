@@ -58,10 +58,29 @@ int pktmap_resource_mmap(int fd, uint8_t map_type, unsigned long map_id, unsigne
 			 int flags, void **p_out);
 int pktmap_resource_munmap(void *p, int bytes);
 
+/* Pass a pool file descriptor (from PKTMAP_IOC_POOL_EXPORT) to another process over a connected
+ * UNIX socket (SCM_RIGHTS), with `read_only` as a one-byte message; the receiver gets its own
+ * descriptor (O_CLOEXEC) and maps it at PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 0). Both return
+ * -errno on failure (pktmap_pool_recv returns the new descriptor on success) and leave errno
+ * unchanged; pktmap_pool_recv is -EINVAL for a message without a descriptor. */
+int pktmap_pool_send(int sock, int pool_fd, int read_only);
+int pktmap_pool_recv(int sock, int *read_only);
+
 /* ---- The /dev/pktmap ioctls. ---- */
 #define PKTMAP_IOC_MAGIC 'P'
 
-#define PKTMAP_POOL_LAZY 1 /* pages served by the fault handler, not at mmap time */
+/* Pool kinds (struct pktmap_pool_create.flags): at most one; none is an eager pool. */
+#define PKTMAP_POOL_LAZY 1   /* pages served by the fault handler, fault_around per fault */
+#define PKTMAP_POOL_CONTIG 2 /* physically contiguous chunks, remap_pfn_range at mmap */
+#define PKTMAP_POOL_HUGE 4   /* 2 MiB chunks, one PMD entry per fault */
+/* Cache attributes (struct pktmap_pool_create.cache). */
+#define PKTMAP_CACHE_WB 0 /* cached, the default */
+#define PKTMAP_CACHE_WC 1 /* write-combined: PKTMAP_POOL_CONTIG and PKTMAP_POOL_HUGE only */
+#define PKTMAP_DEFAULT_FAULT_AROUND 16
+#define PKTMAP_MAX_FAULT_AROUND 512
+#define PKTMAP_HUGE_CHUNK_PAGES 512
+#define PKTMAP_MAX_CONTIG_CHUNK_PAGES 512
+#define PKTMAP_EXPORT_READONLY 1 /* struct pktmap_pool_export.flags */
 #define PKTMAP_MIN_BUF_SIZE 256
 #define PKTMAP_MAX_BUF_SIZE 65536
 #define PKTMAP_MAX_POOL_BYTES (256ull << 20)
@@ -71,8 +90,11 @@ int pktmap_resource_munmap(void *p, int bytes);
 struct pktmap_pool_create {
 	uint32_t buf_size;  /* power of two, 256..65536 */
 	uint32_t buf_count; /* >= 1; buf_size * buf_count <= PKTMAP_MAX_POOL_BYTES */
-	uint32_t flags;     /* PKTMAP_POOL_LAZY or 0 */
+	uint32_t flags;     /* 0 (eager) or one PKTMAP_POOL_* kind */
 	uint32_t id;        /* out: the pool id, never 0 */
+	uint32_t fault_around; /* lazy: pages per fault, power of two <= 512, 0 = 16; else 0 */
+	uint32_t cache;        /* PKTMAP_CACHE_WB or PKTMAP_CACHE_WC */
+	uint64_t reserved;     /* 0 */
 };
 
 struct pktmap_pool_info {
@@ -82,6 +104,26 @@ struct pktmap_pool_info {
 	uint32_t flags;
 	uint64_t bytes;       /* size, a whole number of pages */
 	uint64_t mmap_offset; /* PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, id) */
+	uint32_t fault_around; /* lazy pools: pages per fault; else 0 */
+	uint32_t cache;        /* PKTMAP_CACHE_* */
+	uint64_t chunk_bytes;  /* bytes per physically contiguous chunk (4096: single pages) */
+};
+
+/* PKTMAP_IOC_POOL_CHUNK (root only): the physical address of chunk `index` of pool `id`. */
+struct pktmap_pool_chunk {
+	uint32_t id;    /* in */
+	uint32_t index; /* in: below bytes / chunk_bytes */
+	uint64_t phys;  /* out */
+	uint64_t bytes; /* out: chunk_bytes */
+};
+
+/* PKTMAP_IOC_POOL_EXPORT: a file descriptor of the pool's own (O_CLOEXEC), mapped at
+ * PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 0); PKTMAP_IOC_POOL_INFO with id 0 describes it. */
+struct pktmap_pool_export {
+	uint32_t id;       /* in */
+	uint32_t flags;    /* in: PKTMAP_EXPORT_READONLY or 0 */
+	int32_t fd;        /* out */
+	uint32_t reserved; /* 0 */
 };
 
 struct pktmap_ring_create {
@@ -110,6 +152,8 @@ struct pktmap_id {
 #define PKTMAP_IOC_RING_CREATE _IOWR(PKTMAP_IOC_MAGIC, 4, struct pktmap_ring_create)
 #define PKTMAP_IOC_RING_INFO _IOWR(PKTMAP_IOC_MAGIC, 5, struct pktmap_ring_info)
 #define PKTMAP_IOC_RING_DESTROY _IOW(PKTMAP_IOC_MAGIC, 6, struct pktmap_id)
+#define PKTMAP_IOC_POOL_CHUNK _IOWR(PKTMAP_IOC_MAGIC, 7, struct pktmap_pool_chunk)
+#define PKTMAP_IOC_POOL_EXPORT _IOWR(PKTMAP_IOC_MAGIC, 8, struct pktmap_pool_export)
 
 /* The STATE page (type STATE, id 0): device-wide counters written by the driver under a
  * seqcount: read `sequence` (retry while odd), the words, then `sequence` again (retry if it
@@ -125,6 +169,8 @@ struct pktmap_state {
 	uint64_t live_mappings;   /* gauge */
 	uint64_t pages_budget;    /* setting: the page_budget module parameter */
 	uint64_t sequence;        /* seqcount: odd while the driver updates the page */
+	uint64_t pmd_faults;      /* event counter: faults served by one 2 MiB entry */
+	uint64_t pool_files;      /* gauge: live pool file descriptors */
 };
 
 /* A ring mapping: this header, then at PKTMAP_RING_DESC_OFFSET `entries` descriptors. */

@@ -199,3 +199,62 @@ pub unsafe extern "C" fn pktmap_resource_unmap(p: *mut c_void, bytes: usize) -> 
         Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
 }
+
+/// `int pktmap_pool_send(int sock, int pool_fd, int read_only)`—Send a pool file descriptor
+/// (from `PKTMAP_IOC_POOL_EXPORT`) over a connected UNIX socket (`SCM_RIGHTS`), with the byte
+/// `read_only != 0` as the message, as [`PoolFile::send`](crate::pool::PoolFile::send) does.
+///
+/// # Safety
+/// `sock` and `pool_fd` must be open file descriptors or negative; the caller keeps `pool_fd`.
+///
+/// # Errors
+/// Returns `-errno`: `-EBADF` for a negative descriptor, otherwise the errno of `sendmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn pktmap_pool_send(sock: c_int, pool_fd: c_int, read_only: c_int) -> c_int {
+    let _errno = SavedErrno::save();
+    if sock < 0 || pool_fd < 0 {
+        return -libc::EBADF;
+    }
+    // SAFETY: The caller's guarantee: both are open descriptors it keeps for the call.
+    let (sock, fd) = unsafe {
+        (
+            BorrowedFd::borrow_raw(sock),
+            BorrowedFd::borrow_raw(pool_fd),
+        )
+    };
+    match crate::pool::send_fd(sock, fd, read_only != 0) {
+        Ok(()) => 0,
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
+}
+
+/// `int pktmap_pool_recv(int sock, int *read_only)`—Receive a pool file descriptor sent by
+/// `pktmap_pool_send` (or [`PoolFile::send`](crate::pool::PoolFile::send)); returns it
+/// (`O_CLOEXEC`, owned by the caller), and stores the sender's read-only byte in `*read_only`
+/// unless it is null.
+///
+/// # Safety
+/// `sock` must be an open file descriptor or negative; `read_only` null or valid for writing.
+///
+/// # Errors
+/// Returns `-errno`: `-EBADF` for a negative socket, `-EINVAL` for a message without a file
+/// descriptor, otherwise the errno of `recvmsg`.
+#[no_mangle]
+pub unsafe extern "C" fn pktmap_pool_recv(sock: c_int, read_only: *mut c_int) -> c_int {
+    let _errno = SavedErrno::save();
+    if sock < 0 {
+        return -libc::EBADF;
+    }
+    // SAFETY: The caller's guarantee: an open descriptor it keeps for the call.
+    let sock = unsafe { BorrowedFd::borrow_raw(sock) };
+    match crate::pool::recv_fd(sock) {
+        Ok((fd, ro)) => {
+            if !read_only.is_null() {
+                // SAFETY: The caller's guarantee: non-null means valid for writing.
+                unsafe { *read_only = c_int::from(ro) };
+            }
+            std::os::fd::IntoRawFd::into_raw_fd(fd)
+        }
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
+    }
+}

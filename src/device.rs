@@ -25,7 +25,8 @@ pub const DEVICE_PATH: &str = "/dev/pktmap";
 
 /// How a pool's pages reach a mapping: [`Fill::Eager`] inserts every page at `mmap` time,
 /// [`Fill::Lazy`] from the fault handler as pages are touched (or prefaulted by
-/// [`MapFlags::POPULATE`]). The driver's own enum (`pktmap_abi::plan::Fill`), so both sides
+/// [`MapFlags::POPULATE`]), one page per fault through [`Device::create_pool`] (for more per
+/// fault, see [`PoolOptions::lazy`](crate::pool::PoolOptions::lazy)). The driver's own enum (`pktmap_abi::plan::Fill`), so both sides
 /// name it alike.
 pub use pktmap_abi::plan::Fill;
 
@@ -106,15 +107,16 @@ impl Device {
     /// `EINVAL` for a size that is not a power of two in 256..=65536, a zero count or a pool
     /// over 256 MiB; `ENOSPC` past 1024 pools; `ENOMEM`.
     pub fn create_pool(&self, buf_size: u32, buf_count: u32, fill: Fill) -> Result<PoolInfo> {
-        let flags = match fill {
-            Fill::Eager => 0,
-            Fill::Lazy => ioctl::POOL_LAZY,
+        let (flags, fault_around) = match fill {
+            Fill::Eager => (0, 0),
+            Fill::Lazy => (ioctl::POOL_LAZY, 1),
         };
         self.create_pool_raw(PoolCreate {
             buf_size,
             buf_count,
             flags,
-            id: 0,
+            fault_around,
+            ..PoolCreate::default()
         })
     }
 
@@ -230,12 +232,15 @@ impl Device {
 
     /// Maps all of pool `id`.
     ///
+    /// [`MapFlags::POPULATE`] keeps its promise for every pool kind: contiguous and 2 MiB pools
+    /// are page-frame maps, which the kernel's `MADV_POPULATE_*` refuses (`EINVAL`), so for
+    /// them the pages are brought in here instead (see [`crate::pool`]).
+    ///
     /// # Errors
     /// `EINVAL` for an unknown id, else as [`map`](Self::map).
     pub fn map_pool(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
-        let len = usize::try_from(self.pool_info(id)?.bytes)
-            .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
-        self.map(ResourceType::Pool, id, len, flags)
+        let info = self.pool_info(id)?;
+        crate::pool::map_pool_at(&self.file, ResourceType::Pool.offset(id), &info, flags)
     }
 
     /// Maps all of ring `id`.
@@ -308,11 +313,11 @@ impl Device {
 /// ```
 /// use pktmap::device::state_from_bytes;
 /// use pktmap::device::STATE_MAGIC;
-/// let mut page = [0u8; 72];
+/// let mut page = [0u8; 88];
 /// page[..8].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
 /// page[8] = 2; // two pools
 /// assert_eq!(state_from_bytes(&page).unwrap().pools, 2);
-/// assert!(state_from_bytes(&[0; 72]).is_err());
+/// assert!(state_from_bytes(&[0; 88]).is_err());
 /// ```
 pub fn state_from_bytes(bytes: &[u8]) -> Result<State> {
     let mut words = bytes
@@ -323,7 +328,7 @@ pub fn state_from_bytes(bytes: &[u8]) -> Result<State> {
             .next()
             .ok_or_else(|| Error::refused(libc::EIO, "short STATE page"))
     };
-    let mut w = [0u64; 9];
+    let mut w = [0u64; ioctl::STATE_WORDS];
     for word in &mut w {
         *word = next()?;
     }

@@ -1,17 +1,30 @@
-//! io_uring mapped through pktmap: an instance's SQ ring, CQ ring, SQE array and
-//! provided-buffer rings, at the offsets of the [`IO_URING`] layout.
+//! io_uring mapped through pktmap: the SQ ring, CQ ring, SQE array, provided-buffer rings and
+//! parameter region of an io_uring instance, whoever made it, at the offsets of the
+//! [`IO_URING`] layout.
 //!
-//! The kernel picks an io_uring region by the `mmap` offset (`IORING_OFF_SQ_RING`,
-//! `IORING_OFF_CQ_RING`, `IORING_OFF_SQES`, `IORING_OFF_PBUF_RING | bgid << 16`), which is
-//! exactly the shape of pktmap's codec. Every mapping here goes through [`crate::resource`], and
-//! pktmap is stricter than the kernel, refusing with `EINVAL` before the syscall:
+//! An instance comes three ways: [`IoUring::new`] and [`IoUring::with_params`] make one (the
+//! setup flags pass through: SQPOLL, COOP_TASKRUN, DEFER_TASKRUN, SINGLE_ISSUER, CQSIZE,
+//! NO_SQARRAY, SQE128, CQE32, ...); [`IoUring::from_params`] takes an fd with the parameters
+//! its `io_uring_setup` returned; [`IoUring::adopt`] takes any io_uring fd the application
+//! owns, made by the `io-uring` crate, liburing or anything else, duplicates it, reads the ring
+//! sizes the kernel reports for it (`/proc/self/fdinfo`) and checks them against the mapped
+//! rings.
+//!
+//! The kernel picks a region by the `mmap` offset (`IORING_OFF_SQ_RING`, `IORING_OFF_CQ_RING`,
+//! `IORING_OFF_SQES`, `IORING_OFF_PBUF_RING | bgid << 16`, `IORING_MAP_OFF_PARAM_REGION`,
+//! `IORING_MAP_OFF_ZCRX_REGION | id << 16`), which is exactly the shape of pktmap's codec.
+//! Every mapping goes through [`crate::resource::map_region`], and pktmap is stricter than the
+//! kernel, refusing with `EINVAL` before the syscall:
 //!
 //! - an offset that sets bits outside the layout's fields: the kernel masks them off and maps
 //!   the region anyway (`IORING_OFF_PBUF_RING | 3 << 16 | 0x1000` maps buffer group 3);
 //! - a length longer than the region (page-rounded): the kernel accepts it and leaves the tail
 //!   of the mapping unbacked, so touching it raises `SIGBUS`;
-//! - a buffer group id above 2047, which does not fit under `IORING_OFF_MMAP_MASK` and would
-//!   alias another region.
+//! - a buffer group id above 2047. The group id has the 11 bits between
+//!   `IORING_OFF_PBUF_SHIFT` (16) and `IORING_OFF_MMAP_MASK` (bit 27); group 2048 would set
+//!   bit 27 and name region `0x88000000`, which does not exist. The kernel still lets such a
+//!   group register a kernel-allocated ring, which then no offset can map (`ENOMEM`): pktmap
+//!   refuses to register it.
 //!
 //! What the kernel itself refuses keeps the kernel's errno. One surprise is kept as is: a buffer
 //! group that has no ring gives `ENOMEM`, not `EINVAL`, because `io_uring_get_unmapped_area`
@@ -20,52 +33,56 @@
 //! `EINVAL`, ring or no ring: io_uring refuses to be mapped anywhere but where it picks.
 //!
 //! # Drop order
-//! A [`BufRing`] borrows its [`IoUring`] and unregisters its buffer group on drop, before the
-//! instance can close. The ring mappings hold their own reference on the io_uring file, so a
-//! [`SubmissionQueue`] or [`CompletionQueue`] stays valid even after the [`IoUring`] is gone.
+//! Nothing here borrows anything else. A [`BufRing`] holds its own duplicate of the io_uring fd
+//! and unregisters its buffer group on drop, then unmaps its ring and its buffers; the queues'
+//! mappings hold the kernel's reference on the instance, so a [`SubmissionQueue`] or
+//! [`CompletionQueue`] stays valid after the [`IoUring`] is gone.
 //!
 //! # Safety
-//! This module makes the io_uring syscalls and reads and writes the shared rings through raw
-//! pointers into [`Mapping`]s it owns. Every pointer is checked to lie inside its mapping before
-//! it is formed. The indices shared with the kernel are only touched atomically (acquire loads
-//! of what the kernel produces, release stores of what we produce), as liburing does.
+//! This module makes the io_uring syscalls. Shared memory is touched only through the checked
+//! views of [`crate::volatile`]: the rings keep offsets into their [`Mapping`]s, never
+//! pointers. The indices shared with the kernel are touched atomically (acquire loads of what
+//! the kernel produces, release stores of what we produce), as liburing does.
 #![allow(unsafe_code)]
 
-use crate::offset::{io_uring as types, Layout, IO_URING, PAGE_SIZE};
-use crate::resource::{MapFlags, MapOptions, Mapping};
+use crate::offset::{io_uring as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE};
+use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
 use crate::{Error, Result};
 use linux_raw_sys::io_uring::io_uring_register_pbuf_ring_flags::IOU_PBUF_RING_MMAP;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-
 use rustix::io_uring::{
-    io_uring_buf, io_uring_buf_reg, io_uring_cqe, io_uring_enter, io_uring_enter_arg,
-    io_uring_getevents_arg, io_uring_ptr, io_uring_register, io_uring_setup, IoringEnterFlags,
-    IoringFeatureFlags, IoringOp, IoringRegisterOp, IoringSetupFlags, IoringSqeFlags, Timespec,
+    io_uring_buf, io_uring_buf_reg, io_uring_enter, io_uring_enter_arg, io_uring_getevents_arg,
+    io_uring_ptr, io_uring_register, io_uring_setup, IoringEnterFlags, IoringFeatureFlags,
+    IoringOp, IoringRecvFlags, IoringRegisterOp, IoringSqFlags, IoringSqeFlags, Timespec,
 };
 use std::ffi::c_void;
+use std::io;
 use std::mem::size_of;
 use std::ptr;
-use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-pub use rustix::io_uring::{io_uring_params, io_uring_sqe};
+pub use rustix::io_uring::{io_uring_params, io_uring_sqe, IoringCqeFlags, IoringSetupFlags};
 
 /// The layout io_uring's offsets follow: [`IO_URING`], for naming a mapping by (type, id).
 ///
 /// # Examples
 /// ```
 /// use pktmap::io_uring::{Region, LAYOUT};
+/// use pktmap::offset::Region as _;
 /// assert_eq!(LAYOUT.decode(0x8002_0000).unwrap(), (Region::PbufRing { bgid: 2 }.map_type(), 2));
 /// ```
 pub const LAYOUT: &Layout = &IO_URING;
 
 /// How `/proc/<pid>/maps` names the file of every io_uring mapping; its offset column is the
-/// `mmap` offset, which [`Region::from_offset`] names (measured on 6.18).
+/// `mmap` offset, which [`Region::from_offset`](crate::offset::Region::from_offset) names
+/// (measured on 6.18).
 ///
 /// # Examples
 /// ```
 /// use pktmap::io_uring::{Region, MAPS_PATH};
+/// use pktmap::offset::Region as _;
 /// let line = "7fd55947f000-7fd559483000 rw-s 80000000 00:10 134868   anon_inode:[io_uring]";
 /// assert!(line.ends_with(MAPS_PATH));
 /// let off = u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap();
@@ -73,26 +90,31 @@ pub const LAYOUT: &Layout = &IO_URING;
 /// ```
 pub const MAPS_PATH: &str = "anon_inode:[io_uring]";
 
+/// `IORING_CQE_F_BUF_MORE`: the kernel will put more data into the same buffer (incremental
+/// provided-buffer rings); rustix's [`IoringCqeFlags`] lacks it.
+pub const CQE_F_BUF_MORE: u32 = linux_raw_sys::io_uring::IORING_CQE_F_BUF_MORE;
+
 /// `sizeof(struct io_uring_buf)`: one entry of a provided-buffer ring.
 const BUF_ENTRY: usize = size_of::<io_uring_buf>();
 /// `sizeof(struct io_uring_cqe)` without `IORING_SETUP_CQE32`.
 const CQE_SIZE: usize = 16;
 /// `sizeof(struct io_uring_sqe)` without `IORING_SETUP_SQE128`.
 const SQE_SIZE: usize = 64;
-
-/// `len` rounded up to whole pages, or `None` on overflow.
-fn page_round(len: usize) -> Option<usize> {
-    let page = PAGE_SIZE as usize;
-    len.checked_add(page - 1).map(|l| l & !(page - 1))
-}
+/// `IORING_REGISTER_MEM_REGION`, which rustix's [`IoringRegisterOp`] lacks.
+const REGISTER_MEM_REGION: libc::c_uint = 34;
 
 /// One region of an io_uring instance that `mmap` can map.
+///
+/// Its offsets, names and strict decoding come from [`crate::offset::Region`].
 ///
 /// # Examples
 /// ```
 /// use pktmap::io_uring::Region;
+/// use pktmap::offset::Region as _;
 /// assert_eq!(Region::PbufRing { bgid: 3 }.offset().unwrap(), 0x8000_0000 | 3 << 16);
 /// assert_eq!(Region::from_offset(0x1000_0000).unwrap(), Region::Sqes);
+/// assert_eq!(Region::from_offset(0x2000_0000).unwrap(), Region::Param);
+/// assert_eq!(Region::Zcrx { id: 1 }.offset().unwrap(), 0x3001_0000);
 /// // The kernel would map buffer group 3 here; pktmap refuses the stray page bit.
 /// assert!(Region::from_offset(0x8003_1000).is_err());
 /// assert_eq!(Region::CqRing.name(), "CQ_RING");
@@ -111,66 +133,61 @@ pub enum Region {
         /// The buffer group id (at most 2047 to be mappable).
         bgid: u16,
     },
+    /// `IORING_MAP_OFF_PARAM_REGION`: the region `IORING_REGISTER_MEM_REGION` allocated; the
+    /// kernel returns this offset in `io_uring_region_desc.mmap_offset`.
+    Param,
+    /// `IORING_MAP_OFF_ZCRX_REGION | id << IORING_OFF_ZCRX_SHIFT`: a zero-copy receive
+    /// instance's refill ring.
+    Zcrx {
+        /// The zcrx instance id (at most 2047).
+        id: u16,
+    },
 }
 
-impl Region {
-    /// The map type in [`LAYOUT`] (`io_uring::SQ_RING`, ..., `io_uring::PBUF_RING`).
-    pub const fn map_type(self) -> u32 {
+impl crate::offset::Region for Region {
+    const LAYOUT: &'static Layout = &IO_URING;
+    const MAPS_FILE: MapsFile = IO_URING_FILE;
+
+    fn map_type(self) -> u32 {
         match self {
             Self::SqRing => types::SQ_RING,
             Self::CqRing => types::CQ_RING,
             Self::Sqes => types::SQES,
             Self::PbufRing { .. } => types::PBUF_RING,
+            Self::Param => types::PARAM_REGION,
+            Self::Zcrx { .. } => types::ZCRX_REGION,
         }
     }
 
-    /// The map id in [`LAYOUT`]: the buffer group id of a provided-buffer ring, else 0.
-    pub const fn map_id(self) -> u64 {
+    fn map_id(self) -> u64 {
         match self {
-            Self::PbufRing { bgid } => bgid as u64,
+            Self::PbufRing { bgid } => bgid.into(),
+            Self::Zcrx { id } => id.into(),
             _ => 0,
         }
     }
 
-    /// The upstream name of the region's type (`SQ_RING`, `CQ_RING`, `SQES`, `PBUF_RING`).
-    pub const fn name(self) -> &'static str {
-        match IO_URING.type_name(self.map_type()) {
-            Some(name) => name,
-            None => "?",
-        }
-    }
-
-    /// The `mmap` offset of the region.
-    ///
-    /// # Errors
-    /// `EINVAL` for a buffer group id above 2047: it does not fit under
-    /// `IORING_OFF_MMAP_MASK`, so no offset maps it.
-    pub fn offset(self) -> Result<u64> {
-        IO_URING
-            .encode(self.map_type(), self.map_id())
-            .map_err(|e| Error::invalid(format!("io_uring cannot encode {self:?}: {e}")))
-    }
-
-    /// The region an `mmap` offset names, decoded strictly.
-    ///
-    /// # Errors
-    /// `EINVAL` if the offset is misaligned, sets bits outside the layout's fields (which the
-    /// kernel ignores), or names a region the layout does not list.
-    pub fn from_offset(offset: u64) -> Result<Self> {
-        let (t, id) = IO_URING
-            .decode(offset)
-            .map_err(|e| Error::invalid(format!("io_uring offset {offset:#x}: {e}")))?;
-        Ok(match t {
+    fn from_type_id(map_type: u32, map_id: u64) -> Option<Self> {
+        let id = u16::try_from(map_id).ok()?;
+        Some(match map_type {
             types::SQ_RING => Self::SqRing,
             types::CQ_RING => Self::CqRing,
             types::SQES => Self::Sqes,
-            // The id field is 11 bits wide, so the id always fits a u16.
-            _ => Self::PbufRing { bgid: id as u16 },
+            types::PBUF_RING => Self::PbufRing { bgid: id },
+            types::PARAM_REGION => Self::Param,
+            types::ZCRX_REGION => Self::Zcrx { id },
+            _ => return None,
         })
     }
 }
 
-/// An io_uring instance: the fd from `io_uring_setup` and its parameters.
+/// The setup flags that change where things are in the rings, which an adopted ring's owner
+/// must tell [`IoUring::adopt`] (fdinfo does not show them).
+const SHAPE_FLAGS: IoringSetupFlags = IoringSetupFlags::NO_SQARRAY
+    .union(IoringSetupFlags::SQE128)
+    .union(IoringSetupFlags::CQE32);
+
+/// An io_uring instance: an fd of its own and the parameters that describe its rings.
 ///
 /// # Examples
 /// ```no_run
@@ -186,8 +203,17 @@ impl Region {
 pub struct IoUring {
     fd: OwnedFd,
     params: io_uring_params,
-    /// `(bgid, ring_entries)` of the provided-buffer rings registered through this value.
-    pbufs: Mutex<Vec<(u16, u32)>>,
+    /// The size of the parameter region, once registered through this value.
+    param_region: OnceLock<usize>,
+    /// `(bgid, ring bytes)` of the provided-buffer rings registered through this value, shared
+    /// with each [`BufRing`], which takes itself out when it drops.
+    pbufs: PbufTable,
+}
+
+type PbufTable = Arc<Mutex<Vec<(u16, usize)>>>;
+
+fn lock(t: &PbufTable) -> std::sync::MutexGuard<'_, Vec<(u16, usize)>> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl AsFd for IoUring {
@@ -215,19 +241,146 @@ impl IoUring {
     /// - [Linux `io_uring_setup(2)`](https://man7.org/linux/man-pages/man2/io_uring_setup.2.html)
     #[doc(alias = "io_uring_setup")]
     pub fn new(entries: u32) -> Result<Self> {
-        let mut params = io_uring_params::default();
-        params.flags = IoringSetupFlags::empty();
-        // SAFETY: `params` is a valid, zeroed io_uring_params without ATTACH_WQ, so the kernel
-        // reads no fd from it; it only writes the offsets back into it.
-        let fd = unsafe { io_uring_setup(entries, &mut params) }.map_err(Error::from)?;
-        Ok(Self {
-            fd,
-            params,
-            pbufs: Mutex::new(Vec::new()),
-        })
+        Self::with_params(entries, io_uring_params::default())
     }
 
-    /// The parameters the kernel returned: ring sizes, features and ring offsets.
+    /// `io_uring_setup(entries, &params)` with the caller's flags and fields passed through:
+    /// `SQPOLL` (with `sq_thread_idle`), `COOP_TASKRUN`, `DEFER_TASKRUN`, `SINGLE_ISSUER`,
+    /// `CQSIZE` (with `cq_entries`), `NO_SQARRAY`, `SQE128`, `CQE32`, `ATTACH_WQ` (with
+    /// `wq_fd`), ...
+    ///
+    /// # Errors
+    /// `EINVAL` before the call for `IORING_SETUP_NO_MMAP`, whose rings live in the caller's
+    /// memory and cannot be mapped through any offset; otherwise the kernel's errno (`EINVAL`
+    /// for a combination it refuses, such as `DEFER_TASKRUN` without `SINGLE_ISSUER`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::IoUring;
+    /// use rustix::io_uring::{io_uring_params, IoringSetupFlags};
+    /// let mut p = io_uring_params::default();
+    /// p.flags = IoringSetupFlags::SINGLE_ISSUER | IoringSetupFlags::DEFER_TASKRUN
+    ///     | IoringSetupFlags::CQSIZE | IoringSetupFlags::NO_SQARRAY;
+    /// p.cq_entries = 1024;
+    /// let ring = IoUring::with_params(64, p)?;
+    /// assert_eq!(ring.params().cq_entries, 1024);
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "io_uring_setup")]
+    pub fn with_params(entries: u32, mut params: io_uring_params) -> Result<Self> {
+        if params.flags.contains(IoringSetupFlags::NO_MMAP) {
+            return Err(Error::invalid(
+                "IORING_SETUP_NO_MMAP rings live in the caller's memory: nothing to map",
+            ));
+        }
+        // SAFETY: `params` is a valid io_uring_params. Without NO_MMAP (refused above) the
+        // kernel reads no user address from it; an ATTACH_WQ `wq_fd` is an fd number the
+        // kernel looks up and refuses if it is not an io_uring. It writes the offsets back.
+        let fd = unsafe { io_uring_setup(entries, &mut params) }.map_err(Error::from)?;
+        Ok(Self::from_params(fd, params))
+    }
+
+    /// Takes an io_uring fd together with the parameters its `io_uring_setup` returned.
+    ///
+    /// The parameters must be the ones the kernel wrote back for this very fd: they locate
+    /// every index in the rings. [`queues`](Self::queues) checks them against the mapped rings
+    /// (sizes and masks) before it trusts them.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::IoUring;
+    /// let made = IoUring::new(8)?;
+    /// let (fd, params) = (made.try_clone_fd()?, *made.params());
+    /// let again = IoUring::from_params(fd, params);
+    /// assert_eq!(again.params().sq_entries, 8);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_params(fd: OwnedFd, params: io_uring_params) -> Self {
+        Self {
+            fd,
+            params,
+            param_region: OnceLock::new(),
+            pbufs: PbufTable::default(),
+        }
+    }
+
+    /// Adopts an io_uring the application made some other way (the `io-uring` crate,
+    /// liburing, ...): duplicates `fd`, reads the ring sizes the kernel reports for it and
+    /// learns the ring offsets for those sizes from the kernel.
+    ///
+    /// `flags` are the setup flags the ring was made with; only those that move things in the
+    /// rings matter (`NO_SQARRAY`, `SQE128`, `CQE32`), as `/proc/self/fdinfo` does not show
+    /// them. The offsets come from a throwaway `io_uring_setup` of the same sizes and layout
+    /// flags (the kernel computes them from nothing else), and are checked against the
+    /// adopted ring's own mapped sizes and masks.
+    ///
+    /// The original fd stays the caller's; the instance lives while either fd is open.
+    ///
+    /// The flags must be the ring's. A false `SQE128` or `CQE32` is caught: it makes the
+    /// rings longer than the kernel's, and populating them then fails with `EFAULT` instead of
+    /// a `SIGBUS` later. A false `NO_SQARRAY` is not: with it on a ring that has an index
+    /// array the kernel reads slot 0 for every submission; without it on a ring that has none,
+    /// the array is written into unused ring memory, which is harmless.
+    ///
+    /// # Errors
+    /// `EINVAL` for an fd that is not an io_uring, for `NO_MMAP`, or if the adopted ring's
+    /// mapped sizes disagree with the kernel's report; `EFAULT` if the flags make the rings
+    /// longer than they are; otherwise the kernel's errno.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::IoUring;
+    /// use rustix::io_uring::IoringSetupFlags;
+    /// use std::os::fd::{AsRawFd, BorrowedFd};
+    /// let theirs = io_uring::IoUring::new(64)?; // the `io-uring` crate's ring
+    /// // SAFETY: `theirs` owns this fd and outlives the borrow.
+    /// let fd = unsafe { BorrowedFd::borrow_raw(theirs.as_raw_fd()) };
+    /// let ring = IoUring::adopt(fd, IoringSetupFlags::empty())?;
+    /// assert_eq!(ring.params().sq_entries, 64);
+    /// let (sq, cq) = ring.queues()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn adopt(fd: BorrowedFd<'_>, flags: IoringSetupFlags) -> Result<Self> {
+        if flags.contains(IoringSetupFlags::NO_MMAP) {
+            return Err(Error::invalid(
+                "IORING_SETUP_NO_MMAP rings live in the caller's memory: nothing to map",
+            ));
+        }
+        let fd = fd.try_clone_to_owned()?;
+        let (sq_entries, cq_entries) = fdinfo_sizes(fd.as_fd())?;
+        let mut probe = io_uring_params::default();
+        probe.flags = (flags & SHAPE_FLAGS) | IoringSetupFlags::CQSIZE;
+        probe.cq_entries = cq_entries;
+        // SAFETY: A zeroed io_uring_params with layout flags and CQSIZE only: the kernel reads
+        // no user address or fd from it.
+        let probe_fd = unsafe { io_uring_setup(sq_entries, &mut probe) }.map_err(Error::from)?;
+        drop(probe_fd);
+        if (probe.sq_entries, probe.cq_entries) != (sq_entries, cq_entries) {
+            return Err(Error::invalid(format!(
+                "io_uring of {sq_entries}/{cq_entries} entries: the kernel sizes a new one \
+                 {}/{}",
+                probe.sq_entries, probe.cq_entries
+            )));
+        }
+        probe.flags = flags;
+        let ring = Self::from_params(fd, probe);
+        // Check the learnt offsets against the adopted ring itself.
+        ring.queues()?;
+        Ok(ring)
+    }
+
+    /// A duplicate of the instance's fd (`F_DUPFD_CLOEXEC`).
+    ///
+    /// # Errors
+    /// The kernel's errno (`EMFILE`).
+    pub fn try_clone_fd(&self) -> Result<OwnedFd> {
+        Ok(self.fd.try_clone()?)
+    }
+
+    /// The parameters: ring sizes, setup flags, features and ring offsets.
     ///
     /// # Examples
     /// ```no_run
@@ -240,8 +393,25 @@ impl IoUring {
         &self.params
     }
 
-    /// The size in bytes of a region, as the kernel allocated it; `None` for a provided-buffer
-    /// ring not registered through this value (its size is unknown here).
+    fn sqe_size(&self) -> usize {
+        if self.params.flags.contains(IoringSetupFlags::SQE128) {
+            2 * SQE_SIZE
+        } else {
+            SQE_SIZE
+        }
+    }
+
+    fn cqe_size(&self) -> usize {
+        if self.params.flags.contains(IoringSetupFlags::CQE32) {
+            2 * CQE_SIZE
+        } else {
+            CQE_SIZE
+        }
+    }
+
+    /// The size in bytes of a region, as the kernel allocated it; `None` for a region this
+    /// value did not register (a provided-buffer ring or parameter region registered through
+    /// another fd, a zcrx refill ring): only its registration knows its size.
     ///
     /// The SQ and CQ rings share one allocation when the kernel has `IORING_FEAT_SINGLE_MMAP`
     /// (every kernel since 5.4), so both report its size.
@@ -257,23 +427,26 @@ impl IoUring {
     /// ```
     pub fn region_len(&self, region: Region) -> Option<usize> {
         let p = &self.params;
-        // liburing's sizes: the SQ ring ends with the index array, the CQ ring with the CQEs.
-        let sq = p.sq_off.array as usize + p.sq_entries as usize * size_of::<u32>();
-        let cq = p.cq_off.cqes as usize + p.cq_entries as usize * CQE_SIZE;
+        // liburing's sizes: the SQ ring ends with the index array (or its indices without
+        // one), the CQ ring with the CQEs.
+        let sq = if p.flags.contains(IoringSetupFlags::NO_SQARRAY) {
+            p.sq_off.dropped as usize + size_of::<u32>()
+        } else {
+            p.sq_off.array as usize + p.sq_entries as usize * size_of::<u32>()
+        };
+        let cq = p.cq_off.cqes as usize + p.cq_entries as usize * self.cqe_size();
         let single = p.features.contains(IoringFeatureFlags::SINGLE_MMAP);
         match region {
-            Region::SqRing if single => Some(sq.max(cq)),
-            Region::CqRing if single => Some(sq.max(cq)),
+            Region::SqRing | Region::CqRing if single => Some(sq.max(cq)),
             Region::SqRing => Some(sq),
             Region::CqRing => Some(cq),
-            Region::Sqes => Some(p.sq_entries as usize * SQE_SIZE),
-            Region::PbufRing { bgid } => self
-                .pbufs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            Region::Sqes => Some(p.sq_entries as usize * self.sqe_size()),
+            Region::Param => self.param_region.get().copied(),
+            Region::PbufRing { bgid } => lock(&self.pbufs)
                 .iter()
                 .find(|(g, _)| *g == bgid)
-                .map(|&(_, n)| n as usize * BUF_ENTRY),
+                .map(|&(_, n)| n),
+            Region::Zcrx { .. } => None,
         }
     }
 
@@ -281,9 +454,8 @@ impl IoUring {
     ///
     /// # Errors
     /// `EINVAL` before the syscall if `len` is 0 or longer than the region rounded up to pages
-    /// (when the size is known, see [`region_len`](Self::region_len)), or the buffer group id
-    /// does not fit the layout; otherwise the kernel's errno (`ENOMEM` for a buffer group
-    /// without a ring).
+    /// (when the size is known, see [`region_len`](Self::region_len)), or the id does not fit
+    /// the layout; otherwise the kernel's errno (`ENOMEM` for a buffer group without a ring).
     ///
     /// # Examples
     /// ```no_run
@@ -297,27 +469,15 @@ impl IoUring {
     /// ```
     #[doc(alias = "mmap")]
     pub fn map(&self, region: Region, len: usize, flags: MapFlags) -> Result<Mapping> {
-        let offset = region.offset()?;
-        if let Some(size) = self.region_len(region) {
-            let limit = page_round(size).unwrap_or(usize::MAX);
-            if len > limit {
-                return Err(Error::invalid(format!(
-                    "io_uring {} is {size} bytes ({limit} page-rounded); refusing to map {len}",
-                    region.name()
-                )));
-            }
-        }
-        MapOptions::new(len)
-            .flags(flags)
-            .layout(LAYOUT)
-            .map(&self.fd, offset)
+        map_region(&self.fd, region, self.region_len(region), len, flags)
     }
 
     /// `mmap` at a raw offset, decoded strictly with [`LAYOUT`] and then mapped as
     /// [`map`](Self::map) does.
     ///
     /// # Errors
-    /// `EINVAL` before the syscall for an offset [`Region::from_offset`] refuses; otherwise as
+    /// `EINVAL` before the syscall for an offset
+    /// [`Region::from_offset`](crate::offset::Region::from_offset) refuses; otherwise as
     /// [`map`](Self::map).
     ///
     /// # Examples
@@ -336,8 +496,12 @@ impl IoUring {
 
     /// Maps the SQ ring, the SQEs and the CQ ring (populated) and returns the two queues.
     ///
+    /// The ring sizes and masks the kernel wrote into the mapped rings are checked against the
+    /// parameters first; with an SQ index array, slot `i` is set to point to SQE `i`.
+    ///
     /// # Errors
-    /// As [`map`](Self::map); `EINVAL` if the kernel's ring offsets do not fit the mappings.
+    /// As [`map`](Self::map); `EINVAL` if the kernel's ring offsets do not fit the mappings or
+    /// the rings disagree with the parameters.
     ///
     /// # Examples
     /// ```no_run
@@ -359,37 +523,57 @@ impl IoUring {
             full(Region::CqRing)?,
         );
         let p = &self.params;
-        let o = &p.sq_off;
-        let sq_entries = p.sq_entries as usize;
-        let sq = SubmissionQueue {
-            head: atomic_u32(&sq_ring, o.head)?,
-            ktail: atomic_u32(&sq_ring, o.tail)?,
-            mask: read_u32(&sq_ring, o.ring_mask)?,
-            entries: p.sq_entries,
-            sqes: sqes.ptr_at(0, sq_entries * SQE_SIZE, 64)?.cast(),
-            tail: 0,
-            _sqes: sqes,
-            _ring: sq_ring,
+        let agree = |m: &Mapping, what: &str, off: u32, want: u32| -> Result<()> {
+            let got = m.load::<u32>(off as usize)?;
+            if got == want {
+                Ok(())
+            } else {
+                Err(Error::invalid(format!(
+                    "io_uring {what} is {got} in the ring, {want} in the parameters"
+                )))
+            }
         };
-        let array: *mut u32 = sq
-            .ring()
-            .ptr_at(o.array as usize, sq_entries * 4, 4)?
-            .cast();
-        for i in 0..p.sq_entries {
-            // SAFETY: `array` has `sq_entries` u32 slots inside the mapping (checked by `at`);
-            // nothing is submitted yet, so the kernel does not read them concurrently.
-            unsafe { array.add(i as usize).write(i) };
+        agree(&sq_ring, "SQ size", p.sq_off.ring_entries, p.sq_entries)?;
+        agree(&sq_ring, "SQ mask", p.sq_off.ring_mask, p.sq_entries - 1)?;
+        agree(&cq_ring, "CQ size", p.cq_off.ring_entries, p.cq_entries)?;
+        agree(&cq_ring, "CQ mask", p.cq_off.ring_mask, p.cq_entries - 1)?;
+        let o = &p.sq_off;
+        if !p.flags.contains(IoringSetupFlags::NO_SQARRAY) {
+            let array = sq_ring.array::<u32>(o.array as usize, p.sq_entries as usize)?;
+            for i in 0..p.sq_entries {
+                // Nothing is submitted yet, so the kernel reads no slot concurrently.
+                array.set(i as usize, i)?;
+            }
         }
-        // SAFETY: `tail` points into the live SQ ring mapping (checked by `atomic_u32`).
-        let tail = unsafe { &*sq.ktail }.load(Ordering::Acquire);
-        let sq = SubmissionQueue { tail, ..sq };
+        let sqe_size = self.sqe_size();
+        sqes.array::<u8>(0, p.sq_entries as usize * sqe_size)?;
+        let tail = sq_ring.atomic_u32(o.tail as usize)?.load(Ordering::Acquire);
+        sq_ring.atomic_u32(o.head as usize)?;
+        sq_ring.atomic_u32(o.flags as usize)?;
+        let sq = SubmissionQueue {
+            head: o.head as usize,
+            ktail: o.tail as usize,
+            kflags: o.flags as usize,
+            mask: p.sq_entries - 1,
+            entries: p.sq_entries,
+            sqe_size,
+            tail,
+            sqpoll: p.flags.contains(IoringSetupFlags::SQPOLL),
+            sqes,
+            ring: sq_ring,
+        };
         let o = &p.cq_off;
+        let cqe_size = self.cqe_size();
+        cq_ring.atomic_u32(o.head as usize)?;
+        cq_ring.atomic_u32(o.tail as usize)?;
+        cq_ring.array::<u64>(o.cqes as usize, p.cq_entries as usize * cqe_size / 8)?;
         let cq = CompletionQueue {
-            khead: atomic_u32(&cq_ring, o.head)?,
-            ktail: atomic_u32(&cq_ring, o.tail)?,
-            mask: read_u32(&cq_ring, o.ring_mask)?,
-            cqes: cq_ring.ptr_at(o.cqes as usize, p.cq_entries as usize * CQE_SIZE, 8)?,
-            _ring: cq_ring,
+            khead: o.head as usize,
+            ktail: o.tail as usize,
+            mask: p.cq_entries - 1,
+            cqes: o.cqes as usize,
+            cqe_size,
+            ring: cq_ring,
         };
         Ok((sq, cq))
     }
@@ -399,6 +583,8 @@ impl IoUring {
     ///
     /// Pass `sq.pending()` as `to_submit` after [`SubmissionQueue::sync`]. With
     /// `min_complete == 0` it only submits and never blocks; `timeout: None` waits without limit.
+    /// With `SQPOLL` the kernel thread submits; use [`submit`](Self::submit), which wakes it
+    /// when it sleeps.
     ///
     /// # Errors
     /// The kernel's errno: `ETIME` (kind [`TimedOut`](std::io::ErrorKind::TimedOut)) when the
@@ -425,10 +611,56 @@ impl IoUring {
         min_complete: u32,
         timeout: Option<Duration>,
     ) -> Result<u32> {
-        let wait = if min_complete > 0 {
-            IoringEnterFlags::GETEVENTS
+        self.enter_flags(to_submit, min_complete, timeout, IoringEnterFlags::empty())
+    }
+
+    /// Publishes what was pushed and hands it to the kernel, waiting as
+    /// [`enter`](Self::enter) does: with `SQPOLL` only a sleeping SQ thread is woken
+    /// (`IORING_ENTER_SQ_WAKEUP`), and no syscall is made at all if it is awake and nothing is
+    /// waited for.
+    ///
+    /// # Errors
+    /// As [`enter`](Self::enter).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// let (mut sq, _cq) = ring.queues()?;
+    /// ring.submit(&mut sq, 0, None)?; // nothing pushed: nothing happens
+    /// # Ok(()) }
+    /// ```
+    pub fn submit(
+        &self,
+        sq: &mut SubmissionQueue,
+        min_complete: u32,
+        timeout: Option<Duration>,
+    ) -> Result<u32> {
+        sq.sync();
+        if !sq.sqpoll {
+            return self.enter(sq.pending(), min_complete, timeout);
+        }
+        let flags = if sq.needs_wakeup() {
+            IoringEnterFlags::SQ_WAKEUP
+        } else if min_complete == 0 {
+            return Ok(0);
         } else {
             IoringEnterFlags::empty()
+        };
+        self.enter_flags(0, min_complete, timeout, flags)
+    }
+
+    fn enter_flags(
+        &self,
+        to_submit: u32,
+        min_complete: u32,
+        timeout: Option<Duration>,
+        flags: IoringEnterFlags,
+    ) -> Result<u32> {
+        let wait = if min_complete > 0 {
+            flags | IoringEnterFlags::GETEVENTS
+        } else {
+            flags
         };
         let r = match timeout {
             Some(t) if min_complete > 0 => {
@@ -464,17 +696,17 @@ impl IoUring {
         })
     }
 
-    /// Registers a provided-buffer ring for buffer group `bgid` with `IOU_PBUF_RING_MMAP`, maps
-    /// it through pktmap and fills it with `entries` buffers of `buf_size` bytes each.
+    /// Registers a provided-buffer ring for buffer group `bgid` with `IOU_PBUF_RING_MMAP`,
+    /// maps it through pktmap and fills it with `entries` buffers of `buf_size` bytes each, in
+    /// fresh anonymous memory.
     ///
-    /// The kernel allocates the ring; the buffers are anonymous memory owned by the
-    /// [`BufRing`]. Buffer `i` has buffer id `i`.
+    /// Buffer `i` has buffer id `i`. Use [`register_buf_ring_in`](Self::register_buf_ring_in)
+    /// for buffers in memory of your own (huge pages, a shared memfd, a driver pool).
     ///
     /// # Errors
     /// `EINVAL` before any call if `entries` is not a power of two in `1..=32768`, `buf_size`
-    /// is 0, or `bgid` does not fit the layout (above 2047); `EEXIST` if this value already
-    /// registered `bgid`; otherwise the kernel's errno (`EEXIST` if another caller registered
-    /// it).
+    /// is 0, or `bgid` does not fit the layout (above 2047); otherwise the kernel's errno
+    /// (`EEXIST` if the group is registered already).
     ///
     /// # Examples
     /// ```no_run
@@ -485,7 +717,48 @@ impl IoUring {
     /// # Ok(()) }
     /// ```
     #[doc(alias = "IORING_REGISTER_PBUF_RING")]
-    pub fn register_buf_ring(&self, bgid: u16, entries: u16, buf_size: u32) -> Result<BufRing<'_>> {
+    pub fn register_buf_ring(&self, bgid: u16, entries: u16, buf_size: u32) -> Result<BufRing> {
+        let len = (entries as usize)
+            .checked_mul(buf_size as usize)
+            .filter(|&l| l > 0)
+            .ok_or_else(|| Error::invalid(format!("{entries} buffers of {buf_size} bytes")))?;
+        let mem = MapOptions::new(len)
+            .flags(MapFlags::POPULATE)
+            .map_anonymous()?;
+        self.register_buf_ring_in(bgid, entries, buf_size, mem)
+    }
+
+    /// Registers a provided-buffer ring for buffer group `bgid` whose `entries` buffers of
+    /// `buf_size` bytes live in `mem`, memory the caller made: any writable [`Mapping`] (a
+    /// hugetlb or shared memfd, a pktmap driver pool, anonymous memory). Buffer `i` starts `i
+    /// * buf_size` bytes into `mem`.
+    ///
+    /// The [`BufRing`] owns `mem` and unregisters the group before unmapping it.
+    ///
+    /// # Errors
+    /// As [`register_buf_ring`](Self::register_buf_ring); `EINVAL` before any call if the
+    /// buffers do not fit `mem` or `mem` is read-only.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// let fd = memfd_create("rx-buffers", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB)?;
+    /// ftruncate(&fd, 2 << 20)?;
+    /// let mem = MapOptions::new(2 << 20).map(&fd, 0)?;
+    /// let bufs = ring.register_buf_ring_in(1, 1024, 2048, mem)?;
+    /// assert_eq!(bufs.buffers().len(), 2 << 20);
+    /// # Ok(()) }
+    /// ```
+    pub fn register_buf_ring_in(
+        &self,
+        bgid: u16,
+        entries: u16,
+        buf_size: u32,
+        mem: Mapping,
+    ) -> Result<BufRing> {
         let region = Region::PbufRing { bgid };
         region.offset()?;
         if !entries.is_power_of_two() || buf_size == 0 {
@@ -494,60 +767,62 @@ impl IoUring {
                  a power of two up to 32768 and buffers non-empty"
             )));
         }
-        let bufs_len = (entries as usize)
-            .checked_mul(buf_size as usize)
-            .ok_or_else(|| Error::invalid("buffer area overflows usize"))?;
-        let bufs = MapOptions::new(bufs_len)
-            .flags(MapFlags::POPULATE)
-            .map_anonymous()?;
-        {
-            let mut table = self.pbufs.lock().unwrap_or_else(|e| e.into_inner());
-            if table.iter().any(|(g, _)| *g == bgid) {
-                return Err(Error::from_errno(libc::EEXIST));
-            }
-            let mut reg = io_uring_buf_reg::default();
-            reg.ring_entries = u32::from(entries);
-            reg.bgid = bgid;
-            reg.flags = IOU_PBUF_RING_MMAP as u16;
-            // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call; with
-            // IOU_PBUF_RING_MMAP the kernel allocates the ring and reads no user address.
-            unsafe {
-                io_uring_register(
-                    &self.fd,
-                    IoringRegisterOp::RegisterPbufRing,
-                    ptr::from_ref(&reg).cast::<c_void>(),
-                    1,
-                )
-            }
-            .map_err(Error::from)?;
-            table.push((bgid, u32::from(entries)));
+        let need = entries as usize * buf_size as usize;
+        if need > mem.len() || mem.is_readonly() {
+            return Err(Error::invalid(format!(
+                "{entries} buffers of {buf_size} bytes need {need} writable bytes; the memory \
+                 has {} ({})",
+                mem.len(),
+                if mem.is_readonly() {
+                    "read-only"
+                } else {
+                    "writable"
+                }
+            )));
         }
+        let fd = self.fd.try_clone()?;
+        let mut reg = io_uring_buf_reg::default();
+        reg.ring_entries = u32::from(entries);
+        reg.bgid = bgid;
+        reg.flags = IOU_PBUF_RING_MMAP as u16;
+        // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call; with
+        // IOU_PBUF_RING_MMAP the kernel allocates the ring and reads no user address.
+        unsafe {
+            io_uring_register(
+                &fd,
+                IoringRegisterOp::RegisterPbufRing,
+                ptr::from_ref(&reg).cast::<c_void>(),
+                1,
+            )
+        }
+        .map_err(Error::from)?;
+        let size = entries as usize * BUF_ENTRY;
+        lock(&self.pbufs).push((bgid, size));
         // Until the BufRing exists, a failure must unregister the group by hand.
-        let mapped = self
-            .map(region, entries as usize * BUF_ENTRY, MapFlags::POPULATE)
-            .and_then(|m| {
-                // The tail is the `resv` u16 of entry 0 (offset 14 of `struct io_uring_buf_ring`).
-                let ktail = m.ptr_at(14, 2, 2)?.cast::<AtomicU16>().cast_const();
-                Ok((m, ktail))
-            });
-        let (mapping, ktail) = match mapped {
-            Ok(v) => v,
+        let ring = match map_region(&fd, region, Some(size), size, MapFlags::POPULATE) {
+            // The tail is the `resv` u16 of entry 0 (offset 14 of `struct io_uring_buf_ring`).
+            Ok(m) => match m.atomic_u16(14).and_then(|_| m.array::<u64>(0, size / 8)) {
+                Ok(_) => m,
+                Err(e) => {
+                    forget_buf_ring(&fd, &self.pbufs, bgid);
+                    return Err(e);
+                }
+            },
             Err(e) => {
-                let _ = self.unregister_buf_ring(bgid);
+                forget_buf_ring(&fd, &self.pbufs, bgid);
                 return Err(e);
             }
         };
-        // INVARIANT: `ktail` points to the tail field inside `mapping`.
         let mut ring = BufRing {
-            uring: self,
+            fd,
+            table: Arc::clone(&self.pbufs),
             bgid,
             mask: entries - 1,
             entries,
             buf_size,
             tail: 0,
-            ktail,
-            ring: mapping,
-            bufs,
+            ring,
+            bufs: mem,
         };
         for bid in 0..entries {
             ring.recycle(bid)?;
@@ -555,43 +830,121 @@ impl IoUring {
         Ok(ring)
     }
 
-    fn unregister_buf_ring(&self, bgid: u16) -> Result<()> {
-        let mut reg = io_uring_buf_reg::default();
-        reg.bgid = bgid;
-        // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call.
+    /// `IORING_REGISTER_MEM_REGION`—Has the kernel allocate a parameter region of `size`
+    /// bytes and returns the `mmap` offset it reports for it
+    /// (`io_uring_region_desc.mmap_offset`), which [`Region::Param`] names.
+    ///
+    /// # Errors
+    /// `EINVAL` before the call for a size that is 0 or not whole pages; `EINVAL` if the
+    /// kernel's offset is not one the [`IO_URING`] layout decodes to [`Region::Param`];
+    /// otherwise the kernel's errno (`EBUSY` if the ring has a region already).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::{IoUring, Region};
+    /// use pktmap::resource::MapFlags;
+    /// let ring = IoUring::new(8)?;
+    /// let off = ring.register_mem_region(4096)?;
+    /// assert_eq!(off, 0x2000_0000);
+    /// let param = ring.map_offset(off, 4096, MapFlags::empty())?;
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "IORING_REGISTER_MEM_REGION")]
+    pub fn register_mem_region(&self, size: usize) -> Result<u64> {
+        let page = crate::offset::PAGE_SIZE as usize;
+        if size == 0 || size % page != 0 {
+            return Err(Error::invalid(format!(
+                "a memory region of {size} bytes: must be whole pages"
+            )));
+        }
+        let mut desc: linux_raw_sys::io_uring::io_uring_region_desc =
+            linux_raw_sys::io_uring::io_uring_region_desc {
+                user_addr: 0,
+                size: size as u64,
+                flags: 0,
+                id: 0,
+                mmap_offset: 0,
+                __resv: [0; 4],
+            };
+        let reg = linux_raw_sys::io_uring::io_uring_mem_region_reg {
+            region_uptr: ptr::from_mut(&mut desc) as u64,
+            flags: 0,
+            __resv: [0; 2],
+        };
+        // SAFETY: `reg` and the descriptor it points to are valid and live across the call;
+        // the kernel writes only `desc.mmap_offset` (and reads no user address: `user_addr`
+        // is 0 without IORING_MEM_REGION_TYPE_USER, so the kernel allocates the pages).
         let r = unsafe {
-            io_uring_register(
-                &self.fd,
-                IoringRegisterOp::UnregisterPbufRing,
-                ptr::from_ref(&reg).cast::<c_void>(),
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.fd.as_raw_fd(),
+                REGISTER_MEM_REGION,
+                ptr::from_ref(&reg),
                 1,
             )
         };
-        self.pbufs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(g, _)| *g != bgid);
-        r.map(|_| ()).map_err(Error::from)
+        if r < 0 {
+            return Err(
+                Error::from(io::Error::last_os_error()).during("IORING_REGISTER_MEM_REGION")
+            );
+        }
+        let offset = desc.mmap_offset;
+        match Region::from_offset(offset) {
+            Ok(Region::Param) => {}
+            _ => {
+                return Err(Error::invalid(format!(
+                    "the kernel put the memory region at {offset:#x}, not a PARAM_REGION offset"
+                )))
+            }
+        }
+        let _ = self.param_region.set(size);
+        Ok(offset)
     }
 }
 
-fn atomic_u32(m: &Mapping, off: u32) -> Result<*const AtomicU32> {
-    Ok(m.ptr_at(off as usize, 4, 4)?
-        .cast::<AtomicU32>()
-        .cast_const())
+/// The SQ and CQ sizes `/proc/self/fdinfo/<fd>` shows for an io_uring fd (`SqMask`, `CqMask`).
+fn fdinfo_sizes(fd: BorrowedFd<'_>) -> Result<(u32, u32)> {
+    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
+    let text = std::fs::read_to_string(&path)?;
+    let mask = |key: &str| -> Option<u32> {
+        let line = text.lines().find_map(|l| l.strip_prefix(key))?;
+        let hex = line.trim().strip_prefix("0x")?;
+        u32::from_str_radix(hex, 16).ok()?.checked_add(1)
+    };
+    match (mask("SqMask:"), mask("CqMask:")) {
+        (Some(sq), Some(cq)) => Ok((sq, cq)),
+        _ => Err(Error::invalid(format!(
+            "{path}: not an io_uring (no SqMask/CqMask)"
+        ))),
+    }
 }
 
-fn read_u32(m: &Mapping, off: u32) -> Result<u32> {
-    let p = atomic_u32(m, off)?;
-    // SAFETY: `p` is an aligned u32 inside the live mapping `m` (checked by `atomic_u32`).
-    Ok(unsafe { &*p }.load(Ordering::Acquire))
+/// Unregisters buffer group `bgid` and takes it out of `table`; errors are ignored, as the
+/// group is gone either way (or was never there).
+fn forget_buf_ring(fd: &OwnedFd, table: &PbufTable, bgid: u16) {
+    let _ = unregister_buf_ring(fd, bgid);
+    lock(table).retain(|(g, _)| *g != bgid);
+}
+
+fn unregister_buf_ring(fd: &OwnedFd, bgid: u16) -> Result<()> {
+    let mut reg = io_uring_buf_reg::default();
+    reg.bgid = bgid;
+    // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call.
+    let r = unsafe {
+        io_uring_register(
+            fd,
+            IoringRegisterOp::UnregisterPbufRing,
+            ptr::from_ref(&reg).cast::<c_void>(),
+            1,
+        )
+    };
+    r.map(|_| ()).map_err(Error::from)
 }
 
 /// The submission queue: the SQ ring and the SQE array, both mapped through pktmap.
 ///
-/// # Invariants
-/// `head` and `ktail` point into `_ring`, `sqes` to `entries` SQEs in `_sqes`; both mappings
-/// live as long as the queue. `tail` is our producer index, published by [`sync`](Self::sync).
+/// It keeps offsets into its two mappings and borrows the shared indices on use.
 ///
 /// # Examples
 /// ```no_run
@@ -604,21 +957,25 @@ fn read_u32(m: &Mapping, off: u32) -> Result<u32> {
 /// ```
 #[derive(Debug)]
 pub struct SubmissionQueue {
-    head: *const AtomicU32,
-    ktail: *const AtomicU32,
+    head: usize,
+    ktail: usize,
+    kflags: usize,
     mask: u32,
     entries: u32,
-    sqes: *mut io_uring_sqe,
+    sqe_size: usize,
     tail: u32,
-    _sqes: Mapping,
-    _ring: Mapping,
+    sqpoll: bool,
+    sqes: Mapping,
+    ring: Mapping,
+}
+
+/// Borrows the atomic index at `off`, which [`IoUring::queues`] checked lies inside `m`.
+fn index(m: &Mapping, off: usize) -> &std::sync::atomic::AtomicU32 {
+    m.atomic_u32(off)
+        .expect("ring index offsets are checked when the queue is made")
 }
 
 impl SubmissionQueue {
-    fn ring(&self) -> &Mapping {
-        &self._ring
-    }
-
     /// The number of SQE slots.
     pub fn capacity(&self) -> u32 {
         self.entries
@@ -626,9 +983,18 @@ impl SubmissionQueue {
 
     /// Entries pushed and not yet consumed by the kernel.
     pub fn pending(&self) -> u32 {
-        // SAFETY: By the type invariants `head` points into the live SQ ring.
-        let head = unsafe { &*self.head }.load(Ordering::Acquire);
+        let head = index(&self.ring, self.head).load(Ordering::Acquire);
         self.tail.wrapping_sub(head)
+    }
+
+    /// Whether an `SQPOLL` thread has gone to sleep and must be woken
+    /// (`IORING_SQ_NEED_WAKEUP`); always `false` without SQPOLL.
+    pub fn needs_wakeup(&self) -> bool {
+        // liburing: a full barrier between publishing the tail and reading the flags, so the
+        // thread cannot both miss the new tail and have its wakeup flag missed by us.
+        fence(Ordering::SeqCst);
+        let flags = index(&self.ring, self.kflags).load(Ordering::Relaxed);
+        self.sqpoll && flags & IoringSqFlags::NEED_WAKEUP.bits() != 0
     }
 
     /// Copies `sqe` into the next free slot; `false` if the queue is full.
@@ -650,26 +1016,26 @@ impl SubmissionQueue {
     /// let (mut sq, _cq) = ring.queues()?;
     /// // SAFETY: `sock` and `bufs` outlive every completion (they drop after `ring` is done).
     /// assert!(unsafe { sq.push(&recv_with_buffer_select(sock.as_fd(), 0, 1)) });
-    /// sq.sync();
-    /// ring.enter(sq.pending(), 0, None)?;
+    /// ring.submit(&mut sq, 0, None)?;
     /// # Ok(()) }
     /// ```
     pub unsafe fn push(&mut self, sqe: &io_uring_sqe) -> bool {
         if self.pending() >= self.entries {
             return false;
         }
-        let idx = (self.tail & self.mask) as usize;
-        // SAFETY: `idx <= mask < entries`, so the slot is inside the SQE array (type
-        // invariants); the kernel does not read it until the tail is published.
-        unsafe { self.sqes.add(idx).write(*sqe) };
+        let slot = (self.tail & self.mask) as usize * self.sqe_size;
+        // The slot is inside the SQE array (checked when the queue was made: `entries` slots
+        // of `sqe_size`), and the kernel does not read it until the tail is published.
+        if self.sqes.store(slot, *sqe).is_err() {
+            return false;
+        }
         self.tail = self.tail.wrapping_add(1);
         true
     }
 
     /// Publishes the pushed entries to the kernel (a release store of the tail).
     pub fn sync(&mut self) {
-        // SAFETY: By the type invariants `ktail` points into the live SQ ring.
-        unsafe { &*self.ktail }.store(self.tail, Ordering::Release);
+        index(&self.ring, self.ktail).store(self.tail, Ordering::Release);
     }
 }
 
@@ -677,9 +1043,10 @@ impl SubmissionQueue {
 ///
 /// # Examples
 /// ```
-/// use pktmap::io_uring::Cqe;
-/// let c = Cqe { user_data: 1, res: 64, flags: 1 | 5 << 16 };
+/// use pktmap::io_uring::{Cqe, IoringCqeFlags};
+/// let c = Cqe { user_data: 1, res: 64, flags: 1 | 2 | 5 << 16 };
 /// assert_eq!(c.buffer_id(), Some(5));
+/// assert!(c.cqe_flags().contains(IoringCqeFlags::MORE));
 /// assert_eq!(c.result().unwrap(), 64);
 /// let e = Cqe { user_data: 1, res: -libc::ENOBUFS, flags: 0 };
 /// assert_eq!(e.result().unwrap_err().raw_os_error(), Some(libc::ENOBUFS));
@@ -697,8 +1064,19 @@ pub struct Cqe {
 impl Cqe {
     /// The buffer id the kernel picked (`IORING_CQE_F_BUFFER`), if any.
     pub fn buffer_id(&self) -> Option<u16> {
-        let has = self.flags & linux_raw_sys::io_uring::IORING_CQE_F_BUFFER != 0;
+        let has = self.cqe_flags().contains(IoringCqeFlags::BUFFER);
         has.then_some((self.flags >> linux_raw_sys::io_uring::IORING_CQE_BUFFER_SHIFT) as u16)
+    }
+
+    /// The flag bits (`BUFFER`, `MORE`, `SOCK_NONEMPTY`, `NOTIF`; see also
+    /// [`CQE_F_BUF_MORE`]), without the buffer id.
+    pub fn cqe_flags(&self) -> IoringCqeFlags {
+        IoringCqeFlags::from_bits_retain(self.flags & 0xffff)
+    }
+
+    /// Whether a multishot request stays armed after this completion (`IORING_CQE_F_MORE`).
+    pub fn more(&self) -> bool {
+        self.cqe_flags().contains(IoringCqeFlags::MORE)
     }
 
     /// `res` as a result: the count, or the errno.
@@ -712,9 +1090,7 @@ impl Cqe {
 
 /// The completion queue: the CQ ring, mapped through pktmap.
 ///
-/// # Invariants
-/// `khead` and `ktail` point into `_ring`, `cqes` to `mask + 1` CQEs in it; the mapping lives
-/// as long as the queue.
+/// It keeps offsets into its mapping and borrows the shared indices on use.
 ///
 /// # Examples
 /// ```no_run
@@ -726,11 +1102,12 @@ impl Cqe {
 /// ```
 #[derive(Debug)]
 pub struct CompletionQueue {
-    khead: *const AtomicU32,
-    ktail: *const AtomicU32,
+    khead: usize,
+    ktail: usize,
     mask: u32,
-    cqes: *mut u8,
-    _ring: Mapping,
+    cqes: usize,
+    cqe_size: usize,
+    ring: Mapping,
 }
 
 impl CompletionQueue {
@@ -747,24 +1124,19 @@ impl CompletionQueue {
     /// # Ok(()) }
     /// ```
     pub fn pop(&mut self) -> Option<Cqe> {
-        // SAFETY: By the type invariants both indices point into the live CQ ring.
-        let (khead, ktail) = unsafe { (&*self.khead, &*self.ktail) };
+        let (khead, ktail) = (index(&self.ring, self.khead), index(&self.ring, self.ktail));
         let head = khead.load(Ordering::Relaxed);
         if head == ktail.load(Ordering::Acquire) {
             return None;
         }
-        let off = (head & self.mask) as usize * CQE_SIZE;
-        debug_assert_eq!(size_of::<io_uring_cqe>(), CQE_SIZE);
-        // SAFETY: `off` is a CQE inside the array (type invariants); the acquire load of the
-        // tail made the kernel's write of it visible, and it is not reused until we advance
-        // the head below.
-        let c = unsafe {
-            let p = self.cqes.add(off);
-            Cqe {
-                user_data: p.cast::<u64>().read(),
-                res: p.add(8).cast::<i32>().read(),
-                flags: p.add(12).cast::<u32>().read(),
-            }
+        // The acquire load of the tail made the kernel's write of the entry visible; it is not
+        // reused until we advance the head below. The entry lies inside the CQE array, which
+        // was checked when the queue was made.
+        let at = self.cqes + (head & self.mask) as usize * self.cqe_size;
+        let c = Cqe {
+            user_data: self.ring.load(at).ok()?,
+            res: self.ring.load(at + 8).ok()?,
+            flags: self.ring.load(at + 12).ok()?,
         };
         khead.store(head.wrapping_add(1), Ordering::Release);
         Some(c)
@@ -796,13 +1168,64 @@ pub fn recv_with_buffer_select(fd: BorrowedFd<'_>, bgid: u16, user_data: u64) ->
     sqe
 }
 
+/// An SQE for a multishot `IORING_OP_RECV` (`IORING_RECV_MULTISHOT`) with
+/// `IOSQE_BUFFER_SELECT`: one request, one completion per datagram, each in a buffer of group
+/// `bgid`, for as long as completions carry [`Cqe::more`].
+///
+/// # Examples
+/// ```
+/// use pktmap::io_uring::recv_multishot;
+/// use std::os::fd::AsFd;
+/// let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+/// let sqe = recv_multishot(sock.as_fd(), 3, 7);
+/// assert_eq!(sqe.user_data.u64_(), 7);
+/// ```
+pub fn recv_multishot(fd: BorrowedFd<'_>, bgid: u16, user_data: u64) -> io_uring_sqe {
+    let mut sqe = recv_with_buffer_select(fd, bgid, user_data);
+    sqe.ioprio.recv_flags = IoringRecvFlags::MULTISHOT;
+    sqe
+}
+
+/// An SQE for `IORING_OP_ASYNC_CANCEL`: cancels the request whose `user_data` is `target`
+/// (its completion then carries `-ECANCELED`); this entry completes with 0, or `-ENOENT` if
+/// nothing matched.
+///
+/// # Examples
+/// ```
+/// let sqe = pktmap::io_uring::cancel(99, 1);
+/// assert_eq!(sqe.user_data.u64_(), 1);
+/// ```
+pub fn cancel(target: u64, user_data: u64) -> io_uring_sqe {
+    let mut sqe = io_uring_sqe {
+        opcode: IoringOp::AsyncCancel,
+        user_data: user_data.into(),
+        ..Default::default()
+    };
+    sqe.addr_or_splice_off_in.user_data = target.into();
+    sqe
+}
+
+/// An SQE for `IORING_OP_NOP`: completes at once with `res` 0, for testing and wakeups.
+///
+/// # Examples
+/// ```
+/// let sqe = pktmap::io_uring::nop(9);
+/// assert_eq!(sqe.user_data.u64_(), 9);
+/// ```
+pub fn nop(user_data: u64) -> io_uring_sqe {
+    io_uring_sqe {
+        opcode: IoringOp::Nop,
+        user_data: user_data.into(),
+        ..Default::default()
+    }
+}
+
 /// A provided-buffer ring: the kernel-allocated ring mapped through pktmap at
 /// `IORING_OFF_PBUF_RING | bgid << 16`, and the buffers it hands out.
 ///
-/// Dropping it unregisters the buffer group.
-///
-/// # Invariants
-/// `ktail` points to the tail field inside `ring`, which lives as long as the value.
+/// It holds its own duplicate of the io_uring fd, so it can live next to the [`IoUring`] in
+/// one struct, or outlive it. Dropping it unregisters the buffer group, then unmaps the ring
+/// and the buffer memory.
 ///
 /// # Examples
 /// ```no_run
@@ -815,19 +1238,19 @@ pub fn recv_with_buffer_select(fd: BorrowedFd<'_>, bgid: u16, user_data: u64) ->
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct BufRing<'a> {
-    uring: &'a IoUring,
+pub struct BufRing {
+    fd: OwnedFd,
+    table: PbufTable,
     bgid: u16,
     mask: u16,
     entries: u16,
     buf_size: u32,
     tail: u16,
-    ktail: *const AtomicU16,
     ring: Mapping,
     bufs: Mapping,
 }
 
-impl BufRing<'_> {
+impl BufRing {
     /// The buffer group id.
     pub fn bgid(&self) -> u16 {
         self.bgid
@@ -902,40 +1325,32 @@ impl BufRing<'_> {
                 self.entries
             )));
         }
-        let ring = self.mapping();
-        let off = (self.tail & self.mask) as usize * BUF_ENTRY;
-        let slot = ring.ptr_at(off, BUF_ENTRY, 8)?;
-        // SAFETY: Inside the buffer area: `bid < entries` buffers of `buf_size` bytes.
-        let addr = unsafe {
-            self.bufs
-                .as_ptr()
-                .add(bid as usize * self.buf_size as usize)
-        };
-        // SAFETY: `slot` is one ring entry inside the ring mapping (checked by `at`). The kernel
-        // does not read entries past the published tail, and the tail field (offset 14 of entry
-        // 0) is not among the bytes written: `addr`, `len` and `bid` are bytes 0..14.
-        unsafe {
-            slot.cast::<u64>().write(addr as u64);
-            slot.add(8).cast::<u32>().write(self.buf_size);
-            slot.add(12).cast::<u16>().write(bid);
-        }
+        let entry = (self.tail & self.mask) as usize * BUF_ENTRY;
+        let addr = self.bufs.as_ptr() as u64 + u64::from(bid) * u64::from(self.buf_size);
+        // The kernel does not read entries past the published tail. The tail field (offset 14
+        // of entry 0) is not among the bytes written: `addr`, `len` and `bid` are bytes 0..14.
+        self.ring.store(entry, addr)?;
+        self.ring.store(entry + 8, self.buf_size)?;
+        self.ring.store(entry + 12, bid)?;
         self.tail = self.tail.wrapping_add(1);
-        // SAFETY: By the type invariants `ktail` points into the live ring mapping.
-        unsafe { &*self.ktail }.store(self.tail, Ordering::Release);
+        self.ring
+            .atomic_u16(14)?
+            .store(self.tail, Ordering::Release);
         Ok(())
     }
 }
 
-impl Drop for BufRing<'_> {
+impl Drop for BufRing {
     fn drop(&mut self) {
         // Unregistering can only fail if the group is gone already; Drop cannot report it.
-        let _ = self.uring.unregister_buf_ring(self.bgid);
+        forget_buf_ring(&self.fd, &self.table, self.bgid);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::io_uring::io_uring_cqe;
 
     #[test]
     fn sizes_match_the_uapi() {
@@ -963,12 +1378,24 @@ mod tests {
             Region::Sqes,
             Region::PbufRing { bgid: 0 },
             Region::PbufRing { bgid: 2047 },
+            Region::Param,
+            Region::Zcrx { id: 0 },
+            Region::Zcrx { id: 2047 },
         ] {
             assert_eq!(Region::from_offset(r.offset().unwrap()).unwrap(), r);
         }
-        let e = Region::PbufRing { bgid: 2048 }.offset().unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
-        for bad in [0x8003_1000, 0x10, 0x2000_0000, 0x1_8000_0000] {
+        for r in [Region::PbufRing { bgid: 2048 }, Region::Zcrx { id: 2048 }] {
+            let e = r.offset().unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        }
+        assert_eq!(
+            MAPS_PATH,
+            match IO_URING_FILE {
+                MapsFile::AnonInode(name) => format!("anon_inode:{name}"),
+                other => panic!("{other:?}"),
+            }
+        );
+        for bad in [0x8003_1000, 0x10, 0x2001_0000, 0x2800_0000, 0x1_8000_0000] {
             let e = Region::from_offset(bad).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{bad:#x}");
         }

@@ -7,6 +7,26 @@
 //! `vma->vm_pgoff` with the very same codec (`pktmap-abi`). [`capi`] is the C face:
 //! `pktmap_resource_mmap` with Onload's exact contract.
 //!
+//! # Modules
+//! - [`offset`]: the codec's layouts (pktmap's, Onload's, io_uring's, AF_XDP's, VFIO's) and
+//!   the one region shape, [`offset::Region`], that every mappable resource implements.
+//! - [`resource`]: `mmap` with [`MapFlags`](resource::MapFlags) into a
+//!   [`Mapping`](resource::Mapping), and [`resource::map_region`], which maps a region with
+//!   its length checked once; the only module that calls `mmap`.
+//! - [`volatile`]: typed views of shared memory on a `Mapping`: checked atomics, volatile
+//!   values, descriptor arrays (vm-memory's idea), so ring code keeps offsets, not pointers.
+//! - [`reservation`]: `MAP_FIXED` done safely: a reserved range and mappings in checked slots
+//!   of it, the application's own address plan.
+//! - [`device`]: the `/dev/pktmap` driver's ioctls (pools, rings) and its device node.
+//! - `io_uring` (feature `io-uring`): the rings of any io_uring instance, made here or
+//!   adopted, with provided-buffer rings in memory the caller supplies.
+//! - `af_xdp` (feature `af-xdp`): an AF_XDP socket's rings and UMEM, made here or adopted,
+//!   copy, zero-copy and need_wakeup modes, shared UMEM.
+//! - [`maps`]: `/proc/<pid>/maps` named by what the kernel says each file is.
+//! - [`sock_diag`]: what the kernel says a socket is (`sock_diag`, `system.sockprotoname`).
+//! - [`capi`]: the C ABI (`pktmap_resource_mmap`, `include/pktmap.h`).
+//! - [`Error`]: the one error type; every error keeps its errno.
+//!
 //! # Examples
 //! ```no_run
 //! # fn main() -> std::io::Result<()> {
@@ -30,7 +50,11 @@ mod error;
 pub mod io_uring;
 pub mod maps;
 pub mod offset;
+pub mod pool;
+pub mod reservation;
 pub mod resource;
+pub mod sock_diag;
+pub mod volatile;
 
 pub use error::{Error, Result};
 

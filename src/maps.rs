@@ -1,23 +1,34 @@
-//! Read `/proc/<pid>/maps` and name each mapping whose offset a layout can decode.
+//! Read `/proc/<pid>/maps` and name each mapping by what the kernel says its file is, then by
+//! its offset.
 //!
 //! A line of `/proc/<pid>/maps` is `start-end perms offset dev inode [path]`; the offset is the
-//! mapping's `vm_pgoff` in bytes, which is exactly what a program passed to `mmap`, so the
-//! layouts of [`crate::offset`] decode it back into what was mapped:
+//! mapping's `vm_pgoff` in bytes, which is exactly what a program passed to `mmap`. A layout of
+//! [`crate::offset`] decodes it only when the kernel says the mapping's file is the file that
+//! layout belongs to ([`offset::maps_file`](crate::offset::maps_file), one table):
 //!
-//! | path | layout | shown as |
-//! |---|---|---|
-//! | `/dev/pktmap` | [`PKTMAP`] | `pktmap POOL id 3` |
-//! | `anon_inode:[io_uring]` | [`IO_URING`] | `io_uring PBUF_RING id 1` (the id is the buffer group) |
-//! | `socket:[…]`, or a path naming XDP | [`AF_XDP`] | `af_xdp FILL` |
+//! | the kernel says the file is | asked how | layout | shown as |
+//! |---|---|---|---|
+//! | the pktmap device | its device number (`st_rdev`, against `/sys/class/misc/pktmap/dev`), not its path | [`PKTMAP`](crate::offset::PKTMAP) | `pktmap POOL id 3` |
+//! | `anon_inode:[io_uring]` | the kernel's own name for the anonymous inode | [`IO_URING`](crate::offset::IO_URING) | `io_uring PBUF_RING id 1` |
+//! | an `AF_XDP` socket | [`sock_diag`] (`XDP_DIAG`), else `system.sockprotoname` | [`AF_XDP`](crate::offset::AF_XDP) | `af_xdp FILL` |
+//! | an `AF_PACKET` socket | the same (`PACKET_DIAG`) | none: the ring is at offset 0 | `af_packet PACKET_MMAP` |
+//! | `anon_inode:[vfio-device]` | the kernel's name | [`VFIO`](crate::offset::VFIO) | `vfio type 2 id 1048576` |
+//!
+//! A memfd or a regular file is never named a ring, whatever it is called (`xsk-umem`,
+//! `libxdp.so.1.4`) and wherever it is mapped; nor is a socket whose family the kernel did not
+//! confirm. [`read`] asks the kernel ([`FileKind`]); a line that was only parsed knows what its
+//! text proves (`anon_inode:` and `socket:[` names, which no file path can spell, since paths
+//! are absolute) and nothing else, so a parsed `/dev/pktmap` line is [`FileKind::Unverified`]
+//! until [`Entry::with_file`] says otherwise.
 //!
 //! Only the first page of a mapping carries the offset `mmap` was given: if a mapping was
 //! later split (a partial `munmap` or `mprotect`), its later parts show shifted offsets, which
-//! decode to something else or not at all ([`Name::Undecodable`]). A `socket:[…]` mapping is
-//! named AF_XDP if its offset is one of AF_XDP's four ring offsets; other socket kinds that
-//! mmap (`PACKET_MMAP`) at those offsets would be named the same.
+//! decode to something else or not at all ([`Name::Undecodable`]).
 
 use crate::device::DEVICE_PATH;
-use crate::offset::{DecodeError, Layout, AF_XDP, IO_URING, PKTMAP};
+use crate::offset::{maps_file, DecodeError, Layout, MapsFile, LAYOUTS};
+use crate::sock_diag;
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::str::FromStr;
@@ -28,16 +39,81 @@ pub const IO_URING_MAPS_PATH: &str = "anon_inode:[io_uring]";
 /// `pktmap::af_xdp::MAPS_PATH_PREFIX`).
 pub const AF_XDP_MAPS_PATH_PREFIX: &str = "socket:[";
 
+/// What the mapped file is, as far as the kernel has said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// Nothing is known beyond the path text (a parsed line, or a file the kernel would not
+    /// describe to us).
+    Unverified,
+    /// Anonymous memory, or a pseudo-path such as `[heap]` or `[stack]`.
+    Anonymous,
+    /// An anonymous inode, `anon_inode:<name>`: `[io_uring]`, `[vfio-device]`, ...
+    AnonInode(String),
+    /// A socket, with the protocol name the kernel gave (`XDP`, `PACKET`), if it gave one.
+    Socket(Option<String>),
+    /// The pktmap driver's device, told by its device number.
+    PktmapDevice,
+    /// Another character device, with its `major:minor`.
+    CharDevice(u32, u32),
+    /// A memfd (`/memfd:<name>`).
+    Memfd,
+    /// A regular file, or anything else with a path.
+    File,
+}
+
+impl FileKind {
+    /// What the text of a line proves: anonymous inodes and sockets name themselves in a way
+    /// no file path can; everything else with a path is [`Unverified`](Self::Unverified).
+    fn from_path(path: Option<&str>) -> Self {
+        let Some(path) = path else {
+            return Self::Anonymous;
+        };
+        if let Some(name) = path.strip_prefix("anon_inode:") {
+            Self::AnonInode(name.to_string())
+        } else if path.starts_with(AF_XDP_MAPS_PATH_PREFIX) {
+            Self::Socket(None)
+        } else if path.starts_with('[') {
+            Self::Anonymous
+        } else {
+            Self::Unverified
+        }
+    }
+
+    /// Whether this is the file `f` describes.
+    fn is(&self, f: MapsFile) -> bool {
+        match (self, f) {
+            (Self::PktmapDevice, MapsFile::Device { .. }) => true,
+            (Self::AnonInode(name), MapsFile::AnonInode(want)) => name == want,
+            (Self::Socket(Some(proto)), MapsFile::Socket { family }) => {
+                protocol_family(proto) == Some(family)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The address family of a protocol as `system.sockprotoname` names it, for the families
+/// whose mappings this module names.
+fn protocol_family(proto: &str) -> Option<u16> {
+    match proto {
+        "XDP" => Some(sock_diag::AF_XDP.into()),
+        "PACKET" => Some(sock_diag::AF_PACKET.into()),
+        _ => None,
+    }
+}
+
 /// One line of `/proc/<pid>/maps`.
 ///
 /// # Examples
 /// ```
-/// use pktmap::maps::Entry;
+/// use pktmap::maps::{Entry, FileKind};
 /// let e: Entry = "7f00a000-7f00c000 rw-s 00009000 00:05 123 /dev/pktmap".parse().unwrap();
 /// assert_eq!((e.start, e.end, e.offset, e.inode), (0x7f00a000, 0x7f00c000, 0x9000, 123));
 /// assert_eq!(e.perms, "rw-s");
 /// assert_eq!(e.path.as_deref(), Some("/dev/pktmap"));
 /// assert_eq!(e.len(), 8192);
+/// assert_eq!(e.file, FileKind::Unverified); // only the kernel can say it is the device
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -56,6 +132,9 @@ pub struct Entry {
     /// The path or pseudo-path (`[heap]`, `anon_inode:[io_uring]`), if any; a trailing
     /// ` (deleted)` is kept.
     pub path: Option<String>,
+    /// What the file is: what the line proves after parsing, what the kernel said after
+    /// [`read`].
+    pub file: FileKind,
 }
 
 /// Why a line of `/proc/<pid>/maps` did not parse.
@@ -112,6 +191,7 @@ impl FromStr for Entry {
             return Err(err("perms"));
         }
         let path = rest.trim_start_matches(' ');
+        let path = (!path.is_empty()).then(|| path.to_string());
         Ok(Entry {
             start,
             end,
@@ -119,7 +199,8 @@ impl FromStr for Entry {
             offset: hex(offset, "offset")?,
             dev: dev.to_string(),
             inode: inode.parse().map_err(|_| err("inode"))?,
-            path: (!path.is_empty()).then(|| path.to_string()),
+            file: FileKind::from_path(path.as_deref()),
+            path,
         })
     }
 }
@@ -147,45 +228,55 @@ impl Entry {
         self.perms.ends_with('s')
     }
 
-    /// The layout this mapping's path says it speaks, if any.
+    /// The same entry, with what the kernel said its file is (for tests, and for callers
+    /// that asked the kernel themselves).
     ///
     /// # Examples
     /// ```
-    /// use pktmap::maps::Entry;
-    /// let e: Entry = "1000-2000 rw-s 80000000 00:0f 9 anon_inode:[io_uring]".parse().unwrap();
-    /// assert_eq!(e.layout().unwrap().name, "io_uring");
+    /// use pktmap::maps::{Entry, FileKind};
+    /// let e: Entry = "1000-3000 r--s 00008000 00:05 7 /dev/pktmap".parse().unwrap();
+    /// assert_eq!(e.name().to_string(), ""); // unverified: not named
+    /// let e = e.with_file(FileKind::PktmapDevice);
+    /// assert_eq!(e.name().to_string(), "pktmap STATE id 1");
     /// ```
-    pub fn layout(&self) -> Option<&'static Layout> {
-        let path = self.path.as_deref()?;
-        let path = path.strip_suffix(" (deleted)").unwrap_or(path);
-        // The same names as `device::DEVICE_PATH`, `io_uring::MAPS_PATH` and
-        // `af_xdp::MAPS_PATH_PREFIX` (those two are behind features; tests/maps.rs checks).
-        if path.starts_with(DEVICE_PATH) {
-            Some(&PKTMAP)
-        } else if path == IO_URING_MAPS_PATH {
-            Some(&IO_URING)
-        } else if path.starts_with(AF_XDP_MAPS_PATH_PREFIX)
-            || path.contains("XDP")
-            || path.contains("xdp")
-            || path.contains("xsk")
-        {
-            Some(&AF_XDP)
-        } else {
-            None
-        }
+    pub fn with_file(mut self, file: FileKind) -> Self {
+        self.file = file;
+        self
     }
 
-    /// What the mapping is, decoded from its offset with [`layout`](Self::layout).
+    /// The layout of the mapping's file, if the kernel said it is one a layout belongs to.
     ///
     /// # Examples
     /// ```
-    /// use pktmap::maps::{Entry, Name};
-    /// let e: Entry = "1000-3000 r--s 00008000 00:05 7 /dev/pktmap".parse().unwrap();
-    /// assert_eq!(e.name().to_string(), "pktmap STATE id 1");
+    /// use pktmap::maps::{Entry, FileKind};
+    /// let e: Entry = "1000-2000 rw-s 80000000 00:0f 9 anon_inode:[io_uring]".parse().unwrap();
+    /// assert_eq!(e.layout().unwrap().name, "io_uring");
+    /// let e: Entry = "1000-2000 rw-s 100000000 00:09 5 socket:[5]".parse().unwrap();
+    /// assert!(e.layout().is_none()); // which socket family? Not said yet.
+    /// ```
+    pub fn layout(&self) -> Option<&'static Layout> {
+        LAYOUTS
+            .into_iter()
+            .find(|l| maps_file(l).is_some_and(|f| self.file.is(f)))
+    }
+
+    /// What the mapping is: decoded from its offset with [`layout`](Self::layout), or an
+    /// AF_PACKET `PACKET_MMAP` ring, or [`Name::Unknown`].
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::maps::{Entry, FileKind, Name};
+    /// let e: Entry = "1000-3000 rw-s 00000000 00:09 8 socket:[8]".parse().unwrap();
+    /// let e = e.with_file(FileKind::Socket(Some("PACKET".into())));
+    /// assert_eq!(e.name(), Name::PacketMmap);
+    /// assert_eq!(e.name().to_string(), "af_packet PACKET_MMAP");
     /// let e: Entry = "1000-3000 rw-p 00000000 00:00 0 [heap]".parse().unwrap();
     /// assert_eq!(e.name(), Name::Unknown);
     /// ```
     pub fn name(&self) -> Name {
+        if self.file == FileKind::Socket(Some("PACKET".into())) {
+            return Name::PacketMmap;
+        }
         let Some(layout) = self.layout() else {
             return Name::Unknown;
         };
@@ -200,10 +291,10 @@ impl Entry {
     }
 }
 
-/// What a mapping is, as far as the layouts can tell.
+/// What a mapping is, as far as the kernel and the layouts can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Name {
-    /// Not a mapping of a device or file that a layout describes.
+    /// Not a mapping of a file that a layout describes (or the kernel did not say it is).
     Unknown,
     /// A resource: `layout` decoded the offset to `(map_type, id)`.
     Resource {
@@ -214,14 +305,17 @@ pub enum Name {
         /// The map id (0 for types without one).
         id: u64,
     },
-    /// The path names a layout, but the offset does not decode (a split mapping's later
-    /// part, or a resource this build does not know).
+    /// The file is one a layout describes, but the offset does not decode (a split
+    /// mapping's later part, or a resource this build does not know).
     Undecodable {
-        /// The layout the path names.
+        /// The layout of the file.
         layout: &'static Layout,
         /// Why the offset did not decode.
         error: DecodeError,
     },
+    /// An AF_PACKET socket's `PACKET_MMAP` ring (`PACKET_RX_RING` and/or `PACKET_TX_RING`,
+    /// mapped together at offset 0).
+    PacketMmap,
 }
 
 impl Name {
@@ -229,8 +323,9 @@ impl Name {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::maps::Entry;
+    /// use pktmap::maps::{Entry, FileKind};
     /// let e: Entry = "1000-2000 rw-s 100000000 00:09 5 socket:[5]".parse().unwrap();
+    /// let e = e.with_file(FileKind::Socket(Some("XDP".into())));
     /// assert_eq!(e.name().type_name(), Some("FILL"));
     /// ```
     pub fn type_name(&self) -> Option<&'static str> {
@@ -238,6 +333,7 @@ impl Name {
             Name::Resource {
                 layout, map_type, ..
             } => layout.type_name(*map_type),
+            Name::PacketMmap => Some("PACKET_MMAP"),
             _ => None,
         }
     }
@@ -266,11 +362,13 @@ impl fmt::Display for Name {
                 Ok(())
             }
             Name::Undecodable { layout, error } => write!(f, "{} ? ({error})", layout.name),
+            Name::PacketMmap => f.write_str("af_packet PACKET_MMAP"),
         }
     }
 }
 
-/// Parses the text of a maps file, line by line.
+/// Parses the text of a maps file, line by line; each entry knows only what its text proves
+/// ([`FileKind`]).
 ///
 /// # Errors
 /// The first line that does not parse.
@@ -288,7 +386,15 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
         .collect()
 }
 
-/// Reads and parses `/proc/<pid>/maps` (`/proc/self/maps` for `None`).
+/// Reads and parses `/proc/<pid>/maps` (`/proc/self/maps` for `None`) and asks the kernel what
+/// each mapping's file is.
+///
+/// For each mapping with a path it `stat`s `/proc/<pid>/map_files/<start>-<end>`, which is the
+/// mapped file itself (root, or the process's owner), else the path, accepted only if it has
+/// the line's inode. Sockets are told by [`sock_diag`] dumps of this thread's network
+/// namespace, else by their `system.sockprotoname`. The pktmap device is told by its device
+/// number, from `/sys/class/misc/pktmap/dev`, else from `stat("/dev/pktmap")`. What the kernel
+/// will not say stays [`FileKind::Unverified`] (or `Socket(None)`), and is not named.
 ///
 /// # Errors
 /// The error opening the file (`ENOENT` for no such process, `EACCES` without permission),
@@ -302,31 +408,117 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
 /// # Ok(()) }
 /// ```
 pub fn read(pid: Option<u32>) -> io::Result<Vec<Entry>> {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/maps"),
-        None => "/proc/self/maps".to_string(),
+    let proc = match pid {
+        Some(pid) => format!("/proc/{pid}"),
+        None => "/proc/self".to_string(),
     };
+    let path = format!("{proc}/maps");
     let text = std::fs::read_to_string(&path)?;
-    parse(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: {e}")))
+    let mut entries = parse(&text)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: {e}")))?;
+    let kernel = Kernel::ask(&proc);
+    for e in &mut entries {
+        e.file = kernel.identify(e);
+    }
+    Ok(entries)
+}
+
+/// What the kernel told us once per [`read`]: the pktmap device number and the socket inodes
+/// `sock_diag` reported.
+struct Kernel<'a> {
+    proc: &'a str,
+    pktmap_rdev: Option<u64>,
+    sockets: HashMap<u64, &'static str>,
+}
+
+impl<'a> Kernel<'a> {
+    fn ask(proc: &'a str) -> Self {
+        let mut sockets = HashMap::new();
+        if let Ok(all) = sock_diag::xdp_sockets() {
+            sockets.extend(all.iter().map(|s| (u64::from(s.inode), "XDP")));
+        }
+        if let Ok(all) = sock_diag::packet_sockets() {
+            sockets.extend(all.iter().map(|s| (u64::from(s.inode), "PACKET")));
+        }
+        Self {
+            proc,
+            pktmap_rdev: pktmap_rdev(),
+            sockets,
+        }
+    }
+
+    fn identify(&self, e: &Entry) -> FileKind {
+        match (&e.file, e.path.as_deref()) {
+            (FileKind::Socket(None), _) => {
+                if let Some(p) = self.sockets.get(&e.inode) {
+                    return FileKind::Socket(Some((*p).to_string()));
+                }
+                let via = format!("{}/map_files/{:x}-{:x}", self.proc, e.start, e.end);
+                FileKind::Socket(sock_diag::protocol_name(&via).ok())
+            }
+            (FileKind::Unverified, Some(path)) => {
+                let via = format!("{}/map_files/{:x}-{:x}", self.proc, e.start, e.end);
+                let st = match rustix::fs::stat(via.as_str()) {
+                    Ok(st) => st,
+                    // Not ours to look through: the path, if it is still the same file.
+                    Err(_) => match rustix::fs::stat(path) {
+                        Ok(st) if st.st_ino == e.inode => st,
+                        _ => return FileKind::Unverified,
+                    },
+                };
+                let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+                if kind == rustix::fs::FileType::CharacterDevice {
+                    if Some(st.st_rdev) == self.pktmap_rdev {
+                        FileKind::PktmapDevice
+                    } else {
+                        FileKind::CharDevice(
+                            rustix::fs::major(st.st_rdev),
+                            rustix::fs::minor(st.st_rdev),
+                        )
+                    }
+                } else if path.starts_with("/memfd:") {
+                    FileKind::Memfd
+                } else {
+                    FileKind::File
+                }
+            }
+            (known, _) => known.clone(),
+        }
+    }
+}
+
+/// The pktmap device's number: `/sys/class/misc/pktmap/dev` (`major:minor`), else the
+/// `st_rdev` of [`DEVICE_PATH`] if that is a character device.
+fn pktmap_rdev() -> Option<u64> {
+    if let Ok(text) = std::fs::read_to_string("/sys/class/misc/pktmap/dev") {
+        let (major, minor) = text.trim().split_once(':')?;
+        return Some(rustix::fs::makedev(
+            major.parse().ok()?,
+            minor.parse().ok()?,
+        ));
+    }
+    let st = rustix::fs::stat(DEVICE_PATH).ok()?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    (kind == rustix::fs::FileType::CharacterDevice).then_some(st.st_rdev)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offset::{af_xdp, io_uring, resource_type};
+    use crate::offset::{af_xdp, io_uring, resource_type, AF_XDP, IO_URING, PKTMAP};
 
     #[test]
-    fn names_every_layout() {
+    fn names_only_what_the_kernel_confirmed() {
         let line = |off: u64, path: &str| -> Entry {
             format!("1000-2000 rw-s {off:08x} 00:05 1 {path}")
                 .parse()
                 .unwrap()
         };
         let pool = PKTMAP.encode(resource_type::POOL, 3).unwrap();
-        assert_eq!(
-            line(pool, "/dev/pktmap").name().to_string(),
-            "pktmap POOL id 3"
-        );
+        let dev = line(pool, "/dev/pktmap");
+        assert_eq!(dev.name(), Name::Unknown, "a path is not a device number");
+        let dev = dev.with_file(FileKind::PktmapDevice);
+        assert_eq!(dev.name().to_string(), "pktmap POOL id 3");
         let pbuf = IO_URING.encode(io_uring::PBUF_RING, 5).unwrap();
         let e = line(pbuf, "anon_inode:[io_uring]");
         assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 5");
@@ -335,18 +527,41 @@ mod tests {
             line(0x800_0000, "anon_inode:[io_uring]").name().to_string(),
             "io_uring CQ_RING"
         );
+        assert_eq!(
+            line(0x2000_0000, "anon_inode:[io_uring]")
+                .name()
+                .to_string(),
+            "io_uring PARAM_REGION"
+        );
         let fill = AF_XDP.encode(af_xdp::FILL, 0).unwrap();
-        assert_eq!(
-            line(fill, "socket:[4242]").name().to_string(),
-            "af_xdp FILL"
+        let sock = line(fill, "socket:[4242]");
+        assert_eq!(sock.file, FileKind::Socket(None));
+        assert_eq!(sock.name(), Name::Unknown, "family not confirmed");
+        let xsk = sock.clone().with_file(FileKind::Socket(Some("XDP".into())));
+        assert_eq!(xsk.name().to_string(), "af_xdp FILL");
+        let udp = sock.with_file(FileKind::Socket(Some("UDP".into())));
+        assert_eq!(udp.name(), Name::Unknown);
+        let packet = line(0, "socket:[7]").with_file(FileKind::Socket(Some("PACKET".into())));
+        assert_eq!(packet.name().to_string(), "af_packet PACKET_MMAP");
+        let bad = line(0x1000 | 5 << 12, "/dev/pktmap").with_file(FileKind::PktmapDevice);
+        assert!(
+            matches!(bad.name(), Name::Undecodable { .. }),
+            "{:?}",
+            bad.name()
         );
-        assert_eq!(
-            line(pool, "/dev/pktmap (deleted)").name().to_string(),
-            "pktmap POOL id 3"
-        );
-        let bad = line(0x1000 | 5 << 12, "/dev/pktmap").name();
-        assert!(matches!(bad, Name::Undecodable { .. }), "{bad:?}");
-        assert_eq!(line(0, "/usr/lib/libc.so.6").name(), Name::Unknown);
+        for (path, file) in [
+            ("/usr/lib/libxdp.so.1.4", FileKind::File),
+            ("/memfd:xsk-umem (deleted)", FileKind::Memfd),
+            ("/dev/zero", FileKind::CharDevice(1, 5)),
+        ] {
+            assert_eq!(
+                line(fill, path).with_file(file).name(),
+                Name::Unknown,
+                "{path}"
+            );
+        }
+        let vfio = line(2 << 40 | 0x1000, "anon_inode:[vfio-device]");
+        assert_eq!(vfio.name().to_string(), "vfio type 2 id 4096");
     }
 
     #[test]

@@ -19,6 +19,193 @@
 
 pub use pktmap_abi::codec::*;
 
+use crate::{Error, Result};
+use std::fmt;
+
+/// How `/proc/<pid>/maps` shows the file a region is mapped from: what the kernel says the
+/// file is, which is what [`crate::maps`] checks before it decodes an offset with a layout.
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::{maps_file, MapsFile, IO_URING, ONLOAD};
+/// assert_eq!(maps_file(&IO_URING), Some(MapsFile::AnonInode("[io_uring]")));
+/// assert_eq!(maps_file(&ONLOAD), None); // Onload's driver is not on this machine
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MapsFile {
+    /// A character device, told by its device number; `path` is where it usually lives.
+    Device {
+        /// The usual path (`/dev/pktmap`); the device number, not the path, decides.
+        path: &'static str,
+    },
+    /// An anonymous inode, shown as `anon_inode:<name>` (`[io_uring]`, `[vfio-device]`).
+    AnonInode(&'static str),
+    /// A socket of this address family (`AF_XDP` = 44), shown as `socket:[<inode>]`; the
+    /// family is the kernel's answer to `sock_diag`, not a guess from the offset.
+    Socket {
+        /// The address family.
+        family: u16,
+    },
+}
+
+/// The file every [`PKTMAP`] resource is mapped from: the `/dev/pktmap` device.
+pub const PKTMAP_FILE: MapsFile = MapsFile::Device {
+    path: "/dev/pktmap",
+};
+/// The file every [`IO_URING`] region is mapped from: the ring's anonymous inode.
+pub const IO_URING_FILE: MapsFile = MapsFile::AnonInode("[io_uring]");
+/// The file every [`AF_XDP`] ring is mapped from: an `AF_XDP` (44) socket.
+pub const AF_XDP_FILE: MapsFile = MapsFile::Socket { family: 44 };
+/// The file every [`VFIO`] region is mapped from: a VFIO device fd's anonymous inode.
+pub const VFIO_FILE: MapsFile = MapsFile::AnonInode("[vfio-device]");
+
+/// The file `layout`'s regions are mapped from, for the layouts with a [`Region`] type here.
+pub fn maps_file(layout: &Layout) -> Option<MapsFile> {
+    [
+        (&PKTMAP, PKTMAP_FILE),
+        (&IO_URING, IO_URING_FILE),
+        (&AF_XDP, AF_XDP_FILE),
+        (&VFIO, VFIO_FILE),
+    ]
+    .into_iter()
+    .find(|(l, _)| *l == layout)
+    .map(|(_, f)| f)
+}
+
+/// One region a file offers to `mmap`, named by `(type, id)` in a [`Layout`].
+///
+/// This is the one shape of every resource pktmap maps: pktmap's own ([`ResourceId`]),
+/// io_uring's (`pktmap::io_uring::Region`), AF_XDP's (`pktmap::af_xdp::Ring`) and VFIO's
+/// ([`VfioRegion`]). An implementation says only how it is spelt as `(type, id)`; the offset,
+/// the strict decoding, the name and the `/proc/<pid>/maps` file follow from the layout, and
+/// [`crate::resource::map_region`] maps it with the length check done once.
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::{Region, ResourceId, ResourceType};
+/// let pool = ResourceId { ty: ResourceType::Pool, id: 3 };
+/// assert_eq!(pool.offset().unwrap(), 3 << 15 | 1 << 12);
+/// assert_eq!(ResourceId::from_offset(pool.offset().unwrap()).unwrap(), pool);
+/// assert_eq!(pool.name(), "POOL");
+/// ```
+pub trait Region: Copy + fmt::Debug + Sized {
+    /// The layout of the file's offsets.
+    const LAYOUT: &'static Layout;
+    /// How `/proc/<pid>/maps` shows the file.
+    const MAPS_FILE: MapsFile;
+
+    /// The map type in [`LAYOUT`](Self::LAYOUT).
+    fn map_type(self) -> u32;
+
+    /// The map id in [`LAYOUT`](Self::LAYOUT) (0 for types without one).
+    fn map_id(self) -> u64;
+
+    /// The region `(map_type, map_id)` names, if it is one of this kind.
+    fn from_type_id(map_type: u32, map_id: u64) -> Option<Self>;
+
+    /// The upstream name of the region's type (`POOL`, `PBUF_RING`, `FILL`).
+    fn name(self) -> &'static str {
+        Self::LAYOUT.type_name(self.map_type()).unwrap_or("?")
+    }
+
+    /// The `mmap` offset.
+    ///
+    /// # Errors
+    /// `EINVAL` if the layout cannot encode the pair (an id too large for its field).
+    fn offset(self) -> Result<u64> {
+        Self::LAYOUT
+            .encode(self.map_type(), self.map_id())
+            .map_err(|e| {
+                Error::invalid(format!("{} cannot encode {self:?}: {e}", Self::LAYOUT.name))
+            })
+    }
+
+    /// The region an `mmap` offset names, decoded strictly.
+    ///
+    /// # Errors
+    /// `EINVAL` if the offset is misaligned, sets bits outside the layout's fields, or names
+    /// a type this kind does not have.
+    fn from_offset(offset: u64) -> Result<Self> {
+        let bad = |why: &dyn fmt::Display| {
+            Error::invalid(format!("{} offset {offset:#x}: {why}", Self::LAYOUT.name))
+        };
+        let (t, id) = Self::LAYOUT.decode(offset).map_err(|e| bad(&e))?;
+        Self::from_type_id(t, id).ok_or_else(|| bad(&"not a region of this kind"))
+    }
+}
+
+/// A resource of the `/dev/pktmap` driver: a [`ResourceType`] and its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResourceId {
+    /// The type.
+    pub ty: ResourceType,
+    /// The id (0 for the STATE page).
+    pub id: u32,
+}
+
+impl Region for ResourceId {
+    const LAYOUT: &'static Layout = &PKTMAP;
+    const MAPS_FILE: MapsFile = PKTMAP_FILE;
+
+    fn map_type(self) -> u32 {
+        self.ty.into()
+    }
+
+    fn map_id(self) -> u64 {
+        self.id.into()
+    }
+
+    fn from_type_id(map_type: u32, map_id: u64) -> Option<Self> {
+        Some(Self {
+            ty: ResourceType::from_raw(map_type)?,
+            id: u32::try_from(map_id).ok()?,
+        })
+    }
+}
+
+/// A VFIO PCI region: region `index` (a BAR, the config space, ...), `offset` bytes in.
+///
+/// VFIO fits the one region shape with no mechanism of its own: the [`VFIO`] layout spells
+/// it, and [`crate::resource::map_region`] maps it from a VFIO device fd, whose region sizes
+/// come from `VFIO_DEVICE_GET_REGION_INFO`.
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::{Region, VfioRegion};
+/// let bar2 = VfioRegion { index: 2, offset: 0x10_0000 };
+/// assert_eq!(bar2.offset().unwrap(), 2 << 40 | 0x10_0000);
+/// assert_eq!(VfioRegion::from_offset(2 << 40 | 0x10_0000).unwrap(), bar2);
+/// assert!(VfioRegion::from_offset(0x10).is_err()); // not page aligned
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VfioRegion {
+    /// `VFIO_PCI_*_REGION_INDEX`.
+    pub index: u32,
+    /// The byte offset inside the region (page aligned).
+    pub offset: u64,
+}
+
+impl Region for VfioRegion {
+    const LAYOUT: &'static Layout = &VFIO;
+    const MAPS_FILE: MapsFile = VFIO_FILE;
+
+    fn map_type(self) -> u32 {
+        self.index
+    }
+
+    fn map_id(self) -> u64 {
+        self.offset
+    }
+
+    fn from_type_id(map_type: u32, map_id: u64) -> Option<Self> {
+        Some(Self {
+            index: map_type,
+            offset: map_id,
+        })
+    }
+}
+
 /// A resource type of the `/dev/pktmap` driver (the types of the [`PKTMAP`] layout).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
@@ -54,7 +241,8 @@ impl ResourceType {
         }
     }
 
-    const fn from_raw(value: u32) -> Option<Self> {
+    /// The type whose value in the [`PKTMAP`] type field is `value`.
+    pub const fn from_raw(value: u32) -> Option<Self> {
         match value {
             resource_type::STATE => Some(Self::State),
             resource_type::POOL => Some(Self::Pool),

@@ -7,10 +7,31 @@
 //! - [`MapFlags::FIXED`] maps at the caller's address. The safe entry points use
 //!   `MAP_FIXED_NOREPLACE`, so an occupied range is `EEXIST` and nothing is clobbered; only the
 //!   `unsafe` [`MapOptions::map_replacing`] may replace existing memory.
-//! - [`MapFlags::POPULATE`] is a promise: after `Ok`, touching any page of the mapping takes no
-//!   page fault. It is kept with `MADV_POPULATE_READ`/`MADV_POPULATE_WRITE`, which report the
-//!   errno that stopped them where `MAP_POPULATE` fails silently; on failure the mapping is
-//!   removed and the error returned, never a half-populated mapping.
+//! - [`MapFlags::POPULATE`] is a promise: after `Ok`, reading or writing any page of the mapping
+//!   takes no page fault. It is kept with `MADV_POPULATE_READ`/`MADV_POPULATE_WRITE`, which
+//!   report the errno that stopped them where `MAP_POPULATE` fails silently; on failure the
+//!   mapping is removed and the error returned, never a half-populated mapping.
+//!
+//! # How POPULATE populates
+//! The kernel's cheapest prefault is a *read* populate (what `MAP_POPULATE` does on a shared
+//! mapping), but a read fault maps a page writable only where the backing needs no write
+//! notification: a shared mapping of shmem (memfd, tmpfs), hugetlbfs or device memory gets
+//! writable page-table entries (`vma->vm_page_prot` keeps the write bit), while a regular file
+//! whose filesystem tracks dirty pages (`page_mkwrite`), or any private mapping (copy on write,
+//! the zero page), gets read-only ones, and the first write would fault. So, per mapping:
+//!
+//! | mapping | populate | why it keeps the promise |
+//! |---|---|---|
+//! | READONLY | `MADV_POPULATE_READ` | nothing can write it |
+//! | private (anonymous memory, `MapOptions::private`) | `MADV_POPULATE_WRITE` | only a write fault breaks copy on write |
+//! | one page | `MADV_POPULATE_WRITE` | always enough, and as cheap as a read populate and the probe below |
+//! | shared, writable, first page not resident (`mincore`: fresh memory, an uncached file) | `MADV_POPULATE_WRITE` | always enough; and where pages do not exist yet a read fault allocates one page anyway, after a fault-around that finds nothing |
+//! | shared, writable, first page resident | `MADV_POPULATE_READ` (fault-around maps up to 16 cached pages per fault), then a probe: one atomic no-op write (`fetch_or(0)`) to the first page, counting the thread's minor faults (`getrusage(RUSAGE_THREAD)`) around it. No fault: the read populate mapped writable entries, done. A fault: the backing wants write notification, so `MADV_POPULATE_WRITE` follows | the protection a read fault installs is the mapping's `vm_page_prot`, the same for every page of a fresh mapping, so one page answers for all; the probe is atomic and changes no byte, so a concurrent writer (the driver, another process) loses nothing |
+//! | a `/dev/pktmap` eager pool ([`Device::map_pool`](crate::device::Device::map_pool)) | none | the driver inserted every page, writable, at `mmap` (its `PoolInfo` says eager) |
+//!
+//! Measured with `pktmap bench` (the README's performance section), the shmem path costs what
+//! the kernel's own `MAP_POPULATE` costs, and `tests/populate.rs` counts the faults of read and
+//! write touches on every backing after POPULATE: none.
 //!
 //! Errors are [`Error`]s: `raw_os_error()` is the kernel's errno, or the errno pktmap refused
 //! the request with before any call (`EINVAL` for a zero length, a misaligned offset or FIXED
@@ -25,7 +46,7 @@
 #![allow(unsafe_code)]
 
 use crate::error::{Context, Error, Result};
-use crate::offset::{Layout, PAGE_SIZE};
+use crate::offset::{Layout, Region, PAGE_SIZE};
 use bitflags::bitflags;
 use rustix::fd::AsFd;
 use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
@@ -34,6 +55,7 @@ use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
 pub use rustix::mm::Advice;
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 bitflags! {
     /// How to map a resource: Onload's `OO_MMAP_FLAG_*` bits.
@@ -107,6 +129,7 @@ pub struct MapOptions {
     private: bool,
     addr: Option<NonNull<c_void>>,
     layout: Option<&'static Layout>,
+    present: bool,
 }
 
 impl MapOptions {
@@ -118,6 +141,7 @@ impl MapOptions {
             private: false,
             addr: None,
             layout: None,
+            present: false,
         }
     }
 
@@ -143,6 +167,13 @@ impl MapOptions {
     /// messages give the raw offset only: a plain file's offset means no resource.
     pub fn layout(mut self, layout: &'static Layout) -> Self {
         self.layout = Some(layout);
+        self
+    }
+
+    /// The resource inserts every page, writable, at `mmap` time (a `/dev/pktmap` eager pool),
+    /// so POPULATE has nothing left to do and skips its pass.
+    pub(crate) fn present(mut self) -> Self {
+        self.present = true;
         self
     }
 
@@ -225,7 +256,8 @@ impl MapOptions {
         }
         .map_err(|e| Error::from(e).during("mmap(MAP_ANONYMOUS)"))?;
         // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
-        let mapping = unsafe { self.adopt(p) };
+        let mut mapping = unsafe { self.adopt(p) };
+        mapping.shared = false;
         if self.flags.contains(MapFlags::POPULATE) {
             mapping.populate()?;
         }
@@ -247,6 +279,7 @@ impl MapOptions {
         Mapping {
             raw: RawMapping { ptr, len: self.len },
             flags: self.flags,
+            shared: !self.private,
         }
     }
 
@@ -317,7 +350,7 @@ impl MapOptions {
                 Some("the kernel placed it elsewhere"),
             ));
         }
-        if self.flags.contains(MapFlags::POPULATE) {
+        if self.flags.contains(MapFlags::POPULATE) && !self.present {
             let (step, r) = mapping.populate_raw();
             // On failure `mapping` drops here: unmapped, never half-populated.
             r.map_err(|e| fail(e.raw_os_error(), step, None))?;
@@ -383,6 +416,101 @@ pub fn map_resource<Fd: AsFd>(
         .map(fd, offset)
 }
 
+/// `getrusage(RUSAGE_THREAD)`—The calling thread's minor fault count.
+fn thread_minor_faults() -> rustix::io::Result<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; getrusage writes only into it.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) } != 0 {
+        return Err(
+            rustix::io::Errno::from_io_error(&std::io::Error::last_os_error())
+                .unwrap_or(rustix::io::Errno::INVAL),
+        );
+    }
+    // SAFETY: getrusage succeeded and filled it (it was zeroed, valid for plain integers,
+    // before).
+    let usage = unsafe { usage.assume_init() };
+    Ok(u64::try_from(usage.ru_minflt).unwrap_or(0))
+}
+
+/// `mmap` of a [`Region`] of `fd`—Map a region by what it is, with its length checked once.
+///
+/// `size` is the region's size in bytes as the kernel allocated it, when the caller knows it.
+/// A `len` longer than `size` rounded up to whole pages is refused with `EINVAL` before the
+/// syscall, naming the region: some kernels accept such a length and leave the tail of the
+/// mapping unbacked, so touching it raises `SIGBUS`.
+///
+/// # Errors
+/// `EINVAL` (before any call) if the region does not encode or `len` is too long; otherwise as
+/// [`MapOptions::map`].
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::offset::{ResourceId, ResourceType};
+/// use pktmap::resource::{map_region, MapFlags};
+/// let dev = std::fs::File::open("/dev/pktmap")?;
+/// let state = ResourceId { ty: ResourceType::State, id: 0 };
+/// let m = map_region(&dev, state, Some(4096), 4096, MapFlags::READONLY)?;
+/// assert!(map_region(&dev, state, Some(4096), 8192, MapFlags::READONLY).is_err());
+/// # Ok(()) }
+/// ```
+pub fn map_region<R: Region, Fd: AsFd>(
+    fd: Fd,
+    region: R,
+    size: Option<usize>,
+    len: usize,
+    flags: MapFlags,
+) -> Result<Mapping> {
+    let offset = region.offset()?;
+    if let Some(size) = size {
+        let page = PAGE_SIZE as usize;
+        let limit = size.checked_next_multiple_of(page).unwrap_or(usize::MAX);
+        if len > limit {
+            return Err(Error::invalid(format!(
+                "{} {} is {size} bytes ({limit} page-rounded); refusing to map {len}",
+                R::LAYOUT.name,
+                region.name()
+            )));
+        }
+    }
+    MapOptions::new(len)
+        .flags(flags)
+        .layout(R::LAYOUT)
+        .map(fd, offset)
+}
+
+/// `mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE [| MAP_FIXED])`—
+/// Address space that holds nothing, for [`crate::reservation`]: fresh (`at` is `None`), or
+/// laid back over a range the caller owns.
+///
+/// # Safety
+/// With `at`, `[at, at + len)` must belong to the caller (a reservation's own range) and
+/// nothing may refer to memory in it: whatever is mapped there is replaced.
+pub(crate) unsafe fn reserve_raw(
+    at: Option<NonNull<c_void>>,
+    len: usize,
+) -> Result<NonNull<c_void>> {
+    let (hint, fixed) = match at {
+        Some(a) => (a.as_ptr(), SysMapFlags::FIXED),
+        None => (ptr::null_mut(), SysMapFlags::empty()),
+    };
+    let sys = SysMapFlags::PRIVATE | SysMapFlags::NORESERVE | fixed;
+    // SAFETY: Without `at`, a null hint takes fresh address space; with it, the caller
+    // guarantees the range is theirs to replace.
+    let p = unsafe { mm::mmap_anonymous(hint, len, ProtFlags::empty(), sys) }
+        .map_err(|e| Error::from(e).during("mmap(PROT_NONE)"))?;
+    NonNull::new(p).ok_or_else(|| Error::from_errno(libc::ENOMEM))
+}
+
+/// `munmap(addr, len)` of a range [`reserve_raw`] made.
+///
+/// # Safety
+/// The range must belong to the caller, and nothing may refer to memory in it.
+pub(crate) unsafe fn unmap_raw(addr: NonNull<c_void>, len: usize) -> Result<()> {
+    // SAFETY: The caller owns the range and nothing refers to it.
+    unsafe { mm::munmap(addr.as_ptr(), len) }.map_err(|e| Error::from(e).during("munmap"))
+}
+
 /// The one owner of a mapped range.
 ///
 /// # Invariants
@@ -411,6 +539,8 @@ impl Drop for RawMapping {
 pub struct Mapping {
     raw: RawMapping,
     flags: MapFlags,
+    /// `MAP_SHARED`: a read populate may suffice (see the module docs).
+    shared: bool,
 }
 
 // SAFETY: A Mapping is an address range owned by the process, not by a thread; every access
@@ -550,7 +680,9 @@ impl Mapping {
         r.map_err(|e| Error::from(e).during(what))
     }
 
-    /// Prefaults every page: `MADV_POPULATE_WRITE` if writable, else `MADV_POPULATE_READ`.
+    /// Prefaults every page, so that reading or writing any of them takes no fault, as the
+    /// module docs' table says: a read populate where it maps pages writable, a write populate
+    /// where it does not.
     ///
     /// # Errors
     /// The errno that stopped it (`EFAULT` for a page the resource cannot back, `ENOMEM`, ...).
@@ -559,18 +691,64 @@ impl Mapping {
         self.call(step, r)
     }
 
-    /// Populates and names the step taken.
+    /// Populates and names the step that failed, or the last one taken.
     fn populate_raw(&self) -> (&'static str, rustix::io::Result<()>) {
-        let (step, advice) = if self.is_readonly() {
-            ("madvise(MADV_POPULATE_READ)", Advice::LinuxPopulateRead)
-        } else {
-            ("madvise(MADV_POPULATE_WRITE)", Advice::LinuxPopulateWrite)
-        };
+        const READ: &str = "madvise(MADV_POPULATE_READ)";
+        const WRITE: &str = "madvise(MADV_POPULATE_WRITE)";
+        if self.is_readonly() {
+            return (READ, self.madvise_raw(Advice::LinuxPopulateRead));
+        }
+        // One page: a write populate costs one fault, as a read populate would before the
+        // probe, so the probe could only add its cost.
+        if !self.shared || self.len() <= PAGE_SIZE as usize {
+            return (WRITE, self.madvise_raw(Advice::LinuxPopulateWrite));
+        }
+        // A read populate wins where pages already exist (the kernel's fault-around maps up
+        // to 16 cached neighbours per fault); where they do not, each read fault still
+        // allocates one page and pays for a fault-around that finds nothing, so a write
+        // populate is cheaper. `mincore` of the first page tells which (the page cache, for a
+        // file or shmem; the page table otherwise). Either way the promise holds: a write
+        // populate always suffices, and a read populate is checked by the probe below.
+        if !self.first_page_resident() {
+            return (WRITE, self.madvise_raw(Advice::LinuxPopulateWrite));
+        }
+        if let Err(e) = self.madvise_raw(Advice::LinuxPopulateRead) {
+            return (READ, Err(e));
+        }
+        match self.first_write_faults() {
+            Ok(false) => (READ, Ok(())),
+            // A fault (or no way to tell): write-populate, which is always enough.
+            Ok(true) | Err(_) => (WRITE, self.madvise_raw(Advice::LinuxPopulateWrite)),
+        }
+    }
+
+    fn madvise_raw(&self, advice: Advice) -> rustix::io::Result<()> {
         // SAFETY: Populating only faults pages in; it never changes their contents or the
         // mapping, and the range is ours by the type invariants.
-        (step, unsafe {
-            mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice)
-        })
+        unsafe { mm::madvise(self.raw.ptr.as_ptr(), self.len(), advice) }
+    }
+
+    /// `mincore` of the first page: whether it is resident (in the page cache for a file or
+    /// shmem, or mapped). `false` when the kernel cannot tell, which only costs speed.
+    fn first_page_resident(&self) -> bool {
+        let mut vec = [0u8; 1];
+        // SAFETY: The first page is inside the mapping (never empty) by the type invariants,
+        // and `vec` has room for the one page's status byte that mincore writes.
+        let rc = unsafe { libc::mincore(self.raw.ptr.as_ptr(), 1, vec.as_mut_ptr()) };
+        rc == 0 && vec[0] & 1 == 1
+    }
+
+    /// Whether writing the first page faults: one atomic no-op write (`fetch_or(0)`, which
+    /// changes no byte, so a concurrent writer loses nothing) between two reads of the
+    /// thread's minor fault count.
+    fn first_write_faults(&self) -> rustix::io::Result<bool> {
+        let before = thread_minor_faults()?;
+        // SAFETY: The first byte is inside the mapping, which is mapped writable (not
+        // READONLY) by the type invariants; a `u8` is always aligned, and shared memory is
+        // accessed only atomically here.
+        let byte = unsafe { AtomicU8::from_ptr(self.raw.ptr.as_ptr().cast()) };
+        byte.fetch_or(0, Ordering::Relaxed);
+        Ok(thread_minor_faults()? != before)
     }
 
     /// `msync(MS_SYNC)`—Writes changes back to the resource and waits.
@@ -646,6 +824,8 @@ impl Mapping {
         Mapping {
             raw: RawMapping { ptr, len },
             flags,
+            // Unknown: populate() takes the write path, which is always enough.
+            shared: false,
         }
     }
 

@@ -1,11 +1,13 @@
 //! The C ABI: compiles `tests/c/capi_test.c` against `include/pktmap.h` and links it to
-//! `libpktmap.a` and `libpktmap.so`, runs it, and checks the header against `pktmap-abi`.
+//! `libpktmap.a` and `libpktmap.so`, runs it, and checks the header against `pktmap-abi`; then
+//! installs pktmap with `scripts/install-c` and builds the same program with pkg-config only.
 
 mod common;
 
 use pktmap_abi::codec::{resource_type, PKTMAP};
 use pktmap_abi::ioctl;
 use std::collections::HashMap;
+use std::mem::offset_of;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -117,6 +119,21 @@ fn header_matches_abi() {
             pktmap::resource::MapFlags::POPULATE.bits().into(),
         ),
         ("PKTMAP_POOL_LAZY", ioctl::POOL_LAZY.into()),
+        ("PKTMAP_POOL_CONTIG", ioctl::POOL_CONTIG.into()),
+        ("PKTMAP_POOL_HUGE", ioctl::POOL_HUGE.into()),
+        ("PKTMAP_CACHE_WB", ioctl::CACHE_WB.into()),
+        ("PKTMAP_CACHE_WC", ioctl::CACHE_WC.into()),
+        (
+            "PKTMAP_DEFAULT_FAULT_AROUND",
+            ioctl::DEFAULT_FAULT_AROUND.into(),
+        ),
+        ("PKTMAP_MAX_FAULT_AROUND", ioctl::MAX_FAULT_AROUND.into()),
+        ("PKTMAP_HUGE_CHUNK_PAGES", ioctl::HUGE_CHUNK_PAGES.into()),
+        (
+            "PKTMAP_MAX_CONTIG_CHUNK_PAGES",
+            ioctl::MAX_CONTIG_CHUNK_PAGES.into(),
+        ),
+        ("PKTMAP_EXPORT_READONLY", ioctl::EXPORT_READONLY.into()),
         ("PKTMAP_MIN_BUF_SIZE", ioctl::MIN_BUF_SIZE.into()),
         ("PKTMAP_MAX_BUF_SIZE", ioctl::MAX_BUF_SIZE.into()),
         ("PKTMAP_MAX_POOL_BYTES", ioctl::MAX_POOL_BYTES),
@@ -128,6 +145,8 @@ fn header_matches_abi() {
         ("PKTMAP_IOC_RING_CREATE", ioctl::RING_CREATE.into()),
         ("PKTMAP_IOC_RING_INFO", ioctl::RING_INFO.into()),
         ("PKTMAP_IOC_RING_DESTROY", ioctl::RING_DESTROY.into()),
+        ("PKTMAP_IOC_POOL_CHUNK", ioctl::POOL_CHUNK.into()),
+        ("PKTMAP_IOC_POOL_EXPORT", ioctl::POOL_EXPORT.into()),
         ("PKTMAP_STATE_MAGIC", ioctl::STATE_MAGIC),
         ("PKTMAP_RING_DESC_OFFSET", ioctl::RING_DESC_OFFSET),
         (
@@ -162,6 +181,38 @@ fn header_matches_abi() {
             "sizeof(struct pktmap_desc)",
             size(size_of::<ioctl::RingDesc>()),
         ),
+        (
+            "sizeof(struct pktmap_pool_chunk)",
+            size(size_of::<ioctl::PoolChunk>()),
+        ),
+        (
+            "sizeof(struct pktmap_pool_export)",
+            size(size_of::<ioctl::PoolExport>()),
+        ),
+        (
+            "offsetof(struct pktmap_pool_create, fault_around)",
+            size(offset_of!(ioctl::PoolCreate, fault_around)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_create, reserved)",
+            size(offset_of!(ioctl::PoolCreate, reserved)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_info, fault_around)",
+            size(offset_of!(ioctl::PoolInfo, fault_around)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_info, chunk_bytes)",
+            size(offset_of!(ioctl::PoolInfo, chunk_bytes)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_chunk, phys)",
+            size(offset_of!(ioctl::PoolChunk, phys)),
+        ),
+        (
+            "offsetof(struct pktmap_pool_export, fd)",
+            size(offset_of!(ioctl::PoolExport, fd)),
+        ),
     ];
     for (name, value) in want {
         assert_eq!(
@@ -175,4 +226,119 @@ fn header_matches_abi() {
         want.len(),
         "pktmap.h prints values this test does not check"
     );
+}
+
+/// `scripts/install-c` into a temporary prefix, then the contract program built with nothing
+/// but `pkg-config --cflags --libs pktmap` (shared) and, from a `--static-only` prefix,
+/// `pkg-config --static --cflags --libs pktmap` (static), run, and checked: the C user's whole
+/// path, never skipped (it fails if cargo-c cannot be installed).
+#[test]
+fn installs_with_pkg_config_static_and_shared() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let install = |name: &str, args: &[&str]| {
+        let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let _ = std::fs::remove_dir_all(&prefix);
+        let status = Command::new(root.join("scripts/install-c"))
+            .args(args)
+            .arg(&prefix)
+            .status()
+            .expect("running scripts/install-c");
+        assert!(
+            status.success(),
+            "scripts/install-c {args:?} {} failed",
+            prefix.display()
+        );
+        prefix
+    };
+    let prefix = install("c-prefix", &[]);
+    let static_prefix = install("c-prefix-static", &["--static-only"]);
+    assert!(static_prefix.join("lib/libpktmap.a").exists());
+    assert!(!static_prefix.join("lib/libpktmap.so").exists());
+    let lib = prefix.join("lib");
+    for f in ["libpktmap.a", "libpktmap.so", "pkgconfig/pktmap.pc"] {
+        assert!(lib.join(f).exists(), "{f} not installed");
+    }
+    assert!(prefix.join("include/pktmap.h").exists());
+    let pc = std::fs::read_to_string(lib.join("pkgconfig/pktmap.pc")).unwrap();
+    assert!(pc.contains("Libs.private:"), "{pc}");
+    // The SONAME is versioned, and the versioned names are symlinks to one file.
+    let soname = Command::new("readelf")
+        .args(["-d"])
+        .arg(lib.join("libpktmap.so"))
+        .output()
+        .expect("readelf (binutils)");
+    let dynamic = String::from_utf8_lossy(&soname.stdout);
+    let soname = dynamic
+        .lines()
+        .find(|l| l.contains("(SONAME)"))
+        .and_then(|l| l.split('[').nth(1))
+        .map(|s| s.trim_end_matches(']').to_string())
+        .unwrap_or_else(|| panic!("no SONAME in\n{dynamic}"));
+    assert!(
+        soname.starts_with("libpktmap.so.") && lib.join(&soname).exists(),
+        "{soname}"
+    );
+    assert!(std::fs::symlink_metadata(lib.join("libpktmap.so"))
+        .unwrap()
+        .is_symlink());
+
+    let pkg_config = |lib: &Path, args: &[&str]| -> Vec<String> {
+        let out = Command::new("pkg-config")
+            .env("PKG_CONFIG_PATH", lib.join("pkgconfig"))
+            .args(args)
+            .arg("pktmap")
+            .output()
+            .expect("pkg-config");
+        assert!(out.status.success(), "pkg-config {args:?} failed");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    for linkage in ["shared", "static"] {
+        let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("capi_pc_{linkage}"));
+        let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+        cc.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1"])
+            .arg(root.join("tests/c/capi_test.c"))
+            .arg("-o")
+            .arg(&exe);
+        if linkage == "static" {
+            let lib = static_prefix.join("lib");
+            cc.args(pkg_config(&lib, &["--static", "--cflags", "--libs"]));
+        } else {
+            cc.args(pkg_config(&lib, &["--cflags", "--libs"]));
+        }
+        let status = cc.status().expect("a C compiler (cc)");
+        assert!(
+            status.success(),
+            "building against the installed pktmap ({linkage}) failed"
+        );
+        let mut run = Command::new(&exe);
+        if linkage == "shared" {
+            run.env("LD_LIBRARY_PATH", &lib);
+        }
+        let out = run.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        assert!(out.status.success(), "{linkage}: {last}\n{stdout}");
+        assert!(last.ends_with("passed, 0 failed"), "{linkage}: {last}");
+        let ldd = Command::new("readelf")
+            .arg("-d")
+            .arg(&exe)
+            .output()
+            .unwrap();
+        let dynamic = String::from_utf8_lossy(&ldd.stdout);
+        if linkage == "shared" {
+            assert!(
+                dynamic.contains(&format!("[{soname}]")),
+                "NEEDED {soname}:\n{dynamic}"
+            );
+        } else {
+            assert!(
+                !dynamic.contains("libpktmap"),
+                "static program needs libpktmap:\n{dynamic}"
+            );
+        }
+    }
 }

@@ -9,6 +9,7 @@
 mod common;
 
 use pktmap::io_uring::{recv_with_buffer_select, IoUring, Region};
+use pktmap::offset::Region as _;
 use pktmap::resource::{MapFlags, MapOptions};
 use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
 use std::net::UdpSocket;
@@ -276,4 +277,354 @@ fn the_uring_recv_example_moves_every_datagram() {
     assert!(out.status.success(), "uring_recv failed");
     assert!(text.contains("received 20000/20000") && text.contains("0 malformed"));
     assert!(text.contains("PBUF_RING offset 0x80000000"));
+}
+
+/// Sends `total` datagrams to `rx` in batches of `batch`, each received by a RECV with buffer
+/// selection from `bufs` through the queues pktmap mapped, and checks every byte of each in
+/// the buffer the completion names. Returns the bytes received.
+fn exchange(
+    ring: &IoUring,
+    sq: &mut pktmap::io_uring::SubmissionQueue,
+    cq: &mut pktmap::io_uring::CompletionQueue,
+    bufs: &mut pktmap::io_uring::BufRing,
+    total: u32,
+    batch: u32,
+) -> usize {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.connect(rx.local_addr().unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = vec![false; total as usize];
+    let mut bytes = 0usize;
+    for b in 0..total / batch {
+        for i in 0..batch {
+            let sqe = recv_with_buffer_select(rx.as_fd(), bufs.bgid(), u64::from(i));
+            // SAFETY: `rx` and `bufs` outlive every completion: this function reaps them all
+            // before it returns.
+            assert!(unsafe { sq.push(&sqe) });
+        }
+        ring.submit(sq, 0, None).unwrap();
+        for i in 0..batch {
+            tx.send(&payload(b * batch + i)).unwrap();
+        }
+        let mut got = 0;
+        while got < batch {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {got}/{batch} in batch {b}"
+            );
+            match ring.enter(0, batch - got, Some(Duration::from_millis(500))) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
+                Err(e) => panic!("io_uring_enter: {e}"),
+            }
+            while let Some(c) = cq.pop() {
+                let len = c.result().unwrap() as usize;
+                let bid = c.buffer_id().expect("IORING_CQE_F_BUFFER");
+                let mut data = vec![0; len];
+                bufs.read(bid, &mut data).unwrap();
+                let seq = u32::from_le_bytes(data[4..8].try_into().unwrap());
+                assert_eq!(data, payload(seq), "datagram {seq} differs in buffer {bid}");
+                assert!(
+                    !std::mem::replace(&mut seen[seq as usize], true),
+                    "{seq} twice"
+                );
+                bytes += len;
+                bufs.recycle(bid).unwrap();
+                got += 1;
+            }
+        }
+    }
+    assert!(seen.iter().all(|&s| s), "every datagram arrived");
+    bytes
+}
+
+/// `io-uring` crate rings, adopted: pktmap maps their SQ ring, CQ ring and SQEs, registers and
+/// maps a provided-buffer ring on them, and receives real datagrams through them.
+#[test]
+fn adopts_rings_made_by_the_io_uring_crate() {
+    if uring(8).is_none() {
+        return;
+    }
+    use rustix::io_uring::IoringSetupFlags as F;
+    let plain = io_uring::IoUring::new(64).unwrap();
+    let mut b = io_uring::IoUring::builder();
+    b.setup_cqsize(512)
+        .setup_no_sqarray()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun();
+    let shaped: io_uring::IoUring = b.build(32).unwrap();
+    for (theirs, flags) in [(&plain, F::empty()), (&shaped, F::NO_SQARRAY)] {
+        let ring = IoUring::adopt(theirs.as_fd(), flags).unwrap();
+        let p = theirs.params();
+        assert_eq!(ring.params().sq_entries, p.sq_entries());
+        assert_eq!(ring.params().cq_entries, p.cq_entries());
+        let (mut sq, mut cq) = ring.queues().unwrap();
+        let mut bufs = ring.register_buf_ring(5, 64, 2048).unwrap();
+        let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, 512, 16);
+        eprintln!(
+            "io-uring crate ring ({} SQ, {} CQ, {flags:?}) adopted: 512 datagrams, {bytes} bytes",
+            p.sq_entries(),
+            p.cq_entries()
+        );
+    }
+    // A flag the ring does not have that makes its rings longer (CQE32 doubles the CQEs) is
+    // caught: populating the pages past the kernel's region faults, EFAULT, no SIGBUS later.
+    let e = IoUring::adopt(plain.as_fd(), F::CQE32).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
+    // Not an io_uring at all.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let e = IoUring::adopt(sock.as_fd(), F::empty()).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+}
+
+/// Setup flags pass through: an SQPOLL ring submits with no `io_uring_enter` for the
+/// submissions, waking the kernel thread only when it sleeps.
+#[test]
+fn setup_flags_pass_through_sqpoll() {
+    if uring(8).is_none() {
+        return;
+    }
+    use rustix::io_uring::{io_uring_params, IoringSetupFlags as F};
+    let mut p = io_uring_params::default();
+    p.flags = F::SQPOLL | F::CQSIZE;
+    p.sq_thread_idle = 5; // ms, so the thread sleeps between batches
+    p.cq_entries = 256;
+    let ring = IoUring::with_params(16, p).unwrap();
+    assert!(ring.params().flags.contains(F::SQPOLL));
+    assert_eq!(ring.params().cq_entries, 256);
+    let (mut sq, mut cq) = ring.queues().unwrap();
+    let mut bufs = ring.register_buf_ring(2, 32, 2048).unwrap();
+    let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, 256, 8);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(sq.needs_wakeup(), "the idle SQ thread sleeps and says so");
+    for i in 0..4 {
+        // SAFETY: A NOP names nothing.
+        assert!(unsafe { sq.push(&pktmap::io_uring::nop(100 + i)) });
+    }
+    ring.submit(&mut sq, 4, Some(Duration::from_secs(5)))
+        .unwrap();
+    let done: Vec<u64> = std::iter::from_fn(|| cq.pop())
+        .map(|c| c.user_data)
+        .collect();
+    assert_eq!(done, [100, 101, 102, 103]);
+    eprintln!("SQPOLL: 256 datagrams ({bytes} bytes), then 4 NOPs after a wakeup");
+    let e = IoUring::with_params(8, {
+        let mut p = io_uring_params::default();
+        p.flags = F::DEFER_TASKRUN; // without SINGLE_ISSUER: the kernel refuses
+        p
+    })
+    .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+}
+
+/// Buffer rings over memory the caller made: a hugetlb memfd (2 MiB pages this test reserves)
+/// and a shared memfd. The datagrams land in the memfd itself, seen through a second mapping.
+/// The buffer ring owns no borrow: it lives next to its ring in one struct, and outlives it.
+#[test]
+fn buffer_rings_in_the_callers_memory() {
+    let Some(ring) = uring(64) else { return };
+    use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+    const HUGE: usize = 2 << 20;
+    let _pages = common::HugePages::reserve(2);
+    for (name, flags) in [
+        ("hugetlb", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB),
+        ("shared", MemfdFlags::CLOEXEC),
+    ] {
+        let fd = memfd_create("pktmap-bufs", flags).unwrap();
+        ftruncate(&fd, HUGE as u64).unwrap();
+        let mem = MapOptions::new(HUGE)
+            .flags(MapFlags::POPULATE)
+            .map(&fd, 0)
+            .unwrap();
+        let base = mem.as_ptr() as usize;
+        if name == "hugetlb" {
+            assert_eq!(base % HUGE, 0, "hugetlb memory is 2 MiB aligned");
+        }
+        let mut bufs = ring.register_buf_ring_in(6, 1024, 2048, mem).unwrap();
+        assert_eq!(bufs.buffers().as_ptr() as usize, base);
+        let (mut sq, mut cq) = ring.queues().unwrap();
+        let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, 256, 16);
+        // The last datagram landed in the memfd: find its header through another mapping.
+        let view = MapOptions::new(HUGE).map(&fd, 0).unwrap();
+        let mut all = vec![0; HUGE];
+        view.read_at(0, &mut all).unwrap();
+        let last = payload(255);
+        assert!(
+            all.windows(last.len()).any(|w| w == last),
+            "{name}: datagram 255 is in the memfd"
+        );
+        eprintln!("{name} memfd: 256 datagrams, {bytes} bytes, in the caller's memory");
+    }
+    // Too little memory, or read-only memory, is refused before any registration.
+    let small = MapOptions::new(4096).map_anonymous().unwrap();
+    let e = ring.register_buf_ring_in(7, 4, 2048, small).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    let ro = MapOptions::new(8192)
+        .flags(MapFlags::READONLY)
+        .map_anonymous()
+        .unwrap();
+    assert_eq!(
+        ring.register_buf_ring_in(7, 4, 2048, ro)
+            .unwrap_err()
+            .raw_os_error(),
+        Some(libc::EINVAL)
+    );
+
+    // No borrow: the ring and its buffer ring in one struct, the buffer ring outliving it.
+    struct EventLoop {
+        bufs: pktmap::io_uring::BufRing,
+        ring: IoUring,
+    }
+    let ev = EventLoop {
+        bufs: ring.register_buf_ring(8, 16, 256).unwrap(),
+        ring,
+    };
+    let EventLoop { mut bufs, ring } = ev;
+    drop(ring);
+    bufs.recycle(3).unwrap();
+    assert_eq!(
+        bufs.mapping().load::<u16>(14).unwrap(),
+        17,
+        "tail after 16 + 1 entries"
+    );
+}
+
+/// `IORING_REGISTER_MEM_REGION` returns the offset 0x20000000 (`IORING_MAP_OFF_PARAM_REGION`),
+/// which the IO_URING layout names PARAM_REGION and pktmap maps; two mappings share it.
+#[test]
+fn mem_region_maps_at_the_offset_the_kernel_returned() {
+    let Some(ring) = uring(8) else { return };
+    let off = ring.register_mem_region(2 * PAGE).unwrap();
+    assert_eq!(off, 0x2000_0000, "the kernel's mmap_offset");
+    assert_eq!(Region::from_offset(off).unwrap(), Region::Param);
+    assert_eq!(ring.region_len(Region::Param), Some(2 * PAGE));
+    let a = ring.map_offset(off, 2 * PAGE, MapFlags::POPULATE).unwrap();
+    let b = ring
+        .map(Region::Param, 2 * PAGE, MapFlags::empty())
+        .unwrap();
+    a.store(PAGE + 8, 0x1234_5678_u64).unwrap();
+    assert_eq!(
+        b.load::<u64>(PAGE + 8).unwrap(),
+        0x1234_5678,
+        "one region, two mappings"
+    );
+    let e = ring
+        .map(Region::Param, 3 * PAGE, MapFlags::empty())
+        .unwrap_err();
+    assert_eq!(
+        e.raw_os_error(),
+        Some(libc::EINVAL),
+        "longer than the region"
+    );
+    let named = pktmap::maps::read(None)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.start == a.as_ptr() as u64)
+        .expect("listed");
+    assert_eq!(named.name().to_string(), "io_uring PARAM_REGION");
+    // A second region: the kernel's own EBUSY.
+    assert_eq!(
+        ring.register_mem_region(PAGE).unwrap_err().raw_os_error(),
+        Some(libc::EBUSY)
+    );
+    eprintln!("MEM_REGION at {off:#x}: mapped twice through pktmap, named PARAM_REGION");
+}
+
+/// A kernel-allocated buffer ring for group 2048 registers (through the `io-uring` crate) but
+/// no offset maps it, because the group id has only the 11 bits below IORING_OFF_MMAP_MASK:
+/// pktmap refuses to register or map it.
+#[test]
+fn bgid_2048_registers_but_never_maps() {
+    if uring(8).is_none() {
+        return;
+    }
+    let theirs = io_uring::IoUring::new(8).unwrap();
+    // SAFETY: With IOU_PBUF_RING_MMAP (flag 1) the kernel allocates the ring; no address is
+    // passed.
+    unsafe {
+        theirs
+            .submitter()
+            .register_buf_ring_with_flags(0, 16, 2048, 1)
+    }
+    .unwrap();
+    let ring = IoUring::adopt(theirs.as_fd(), rustix::io_uring::IoringSetupFlags::empty()).unwrap();
+    for off in [0x8000_0000u64 | 2048 << 16, 0x8000_0000] {
+        assert_eq!(
+            raw_mmap(&ring, off, PAGE),
+            Err(libc::ENOMEM),
+            "raw mmap at {off:#x}"
+        );
+    }
+    let e = ring.register_buf_ring(2048, 16, 256).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+    let e = ring
+        .map(Region::PbufRing { bgid: 2048 }, PAGE, MapFlags::empty())
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    eprintln!("bgid 2048: registered by the kernel, ENOMEM at every offset; pktmap EINVAL");
+}
+
+/// One multishot RECV: a completion per datagram, each flagged MORE while the request stays
+/// armed, each in its own buffer of the group.
+#[test]
+fn multishot_recv_completes_once_per_datagram() {
+    let Some(ring) = uring(16) else { return };
+    const N: u32 = 8;
+    let mut bufs = ring.register_buf_ring(11, 16, 2048).unwrap();
+    let (mut sq, mut cq) = ring.queues().unwrap();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sqe = pktmap::io_uring::recv_multishot(rx.as_fd(), 11, 99);
+    // SAFETY: `rx` and `bufs` outlive every completion: the request is cancelled below, and
+    // its last completion reaped, before either drops.
+    assert!(unsafe { sq.push(&sqe) });
+    ring.submit(&mut sq, 0, None).unwrap();
+    for i in 0..N {
+        tx.send_to(&payload(i), rx.local_addr().unwrap()).unwrap();
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < N as usize && Instant::now() < deadline {
+        let _ = ring.enter(0, 1, Some(Duration::from_millis(200)));
+        while let Some(c) = cq.pop() {
+            assert_eq!(c.user_data, 99);
+            assert!(c.more(), "multishot stays armed: {c:?}");
+            let bid = c.buffer_id().expect("a buffer");
+            let mut data = vec![0; c.result().unwrap() as usize];
+            bufs.read(bid, &mut data).unwrap();
+            got.push(u32::from_le_bytes(data[4..8].try_into().unwrap()));
+            assert_eq!(data, payload(*got.last().unwrap()));
+            bufs.recycle(bid).unwrap();
+        }
+    }
+    assert_eq!(
+        got,
+        (0..N).collect::<Vec<_>>(),
+        "one completion per datagram, in order"
+    );
+    // SAFETY: A cancel names only a user_data.
+    assert!(unsafe { sq.push(&pktmap::io_uring::cancel(99, 100)) });
+    ring.submit(&mut sq, 0, None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut done = Vec::new();
+    while done.len() < 2 && Instant::now() < deadline {
+        let _ = ring.enter(0, 1, Some(Duration::from_millis(200)));
+        done.extend(std::iter::from_fn(|| cq.pop()));
+    }
+    let ended = done
+        .iter()
+        .find(|c| c.user_data == 99)
+        .expect("the RECV ends");
+    assert!(!ended.more());
+    assert_eq!(
+        ended.result().unwrap_err().raw_os_error(),
+        Some(libc::ECANCELED)
+    );
+    let cancel = done
+        .iter()
+        .find(|c| c.user_data == 100)
+        .expect("the cancel completes");
+    assert_eq!(cancel.res, 0);
 }

@@ -80,13 +80,16 @@ fn lists_everything_with_all() {
 fn split_mappings_are_named_by_their_first_page_only() {
     // The second page of a POOL 1 mapping: offset 0x9000 + 0x1000 is type 2 (RING) id 1 in
     // the PKTMAP layout: the naming is only as good as the first page's offset (module docs).
+    let device = pktmap::maps::FileKind::PktmapDevice;
     let e: maps::Entry = "1000-2000 rw-s 0000a000 00:05 7 /dev/pktmap"
-        .parse()
-        .unwrap();
+        .parse::<maps::Entry>()
+        .unwrap()
+        .with_file(device.clone());
     assert_eq!(e.name().to_string(), "pktmap RING id 1");
     let e: maps::Entry = "1000-2000 rw-s 0000b000 00:05 7 /dev/pktmap"
-        .parse()
-        .unwrap();
+        .parse::<maps::Entry>()
+        .unwrap()
+        .with_file(device);
     assert!(matches!(e.name(), Name::Undecodable { .. }));
 }
 
@@ -165,4 +168,169 @@ fn path_names_match_the_modules_that_map_them() {
         maps::AF_XDP_MAPS_PATH_PREFIX,
         pktmap::af_xdp::MAPS_PATH_PREFIX
     );
+}
+
+/// The entry of this process's maps that starts at `addr`, as [`maps::read`] names it.
+fn entry_at(addr: *const u8) -> maps::Entry {
+    maps::read(None)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.start == addr as u64)
+        .expect("the mapping is listed")
+}
+
+/// A sparse file or memfd mapped at AF_XDP's FILL ring offset (0x100000000) is a file, not a
+/// ring, whatever it is called.
+#[test]
+fn look_alike_files_are_never_rings() {
+    use pktmap::maps::FileKind;
+    use pktmap::resource::MapOptions;
+    use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+    const FILL: u64 = 0x1_0000_0000;
+    let memfd = memfd_create("xsk-umem", MemfdFlags::CLOEXEC).unwrap();
+    ftruncate(&memfd, FILL + 4096).unwrap();
+    let m = MapOptions::new(4096).map(&memfd, FILL).unwrap();
+    let e = entry_at(m.as_ptr());
+    assert_eq!(e.offset, FILL);
+    assert!(e.path.as_deref().unwrap().contains("xsk-umem"), "{e:?}");
+    assert_eq!(e.file, FileKind::Memfd);
+    assert_eq!(e.name(), Name::Unknown, "{e:?}");
+
+    let dir = std::env::temp_dir().join(format!("pktmap-maps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lib = dir.join("libxdp.so.1.4");
+    let f = std::fs::File::create_new(&lib).unwrap();
+    f.set_len(FILL + 4096).unwrap();
+    let m = MapOptions::new(4096)
+        .flags(pktmap::resource::MapFlags::READONLY)
+        .map(&f, FILL)
+        .unwrap();
+    let e = entry_at(m.as_ptr());
+    assert_eq!(e.file, FileKind::File);
+    assert_eq!(e.name(), Name::Unknown, "{e:?}");
+    drop(m);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A character device node that is not the pktmap driver (here `/dev/zero`'s number, under
+/// a name that says pktmap) is named by its device number: not pktmap.
+#[test]
+fn a_device_is_told_by_its_number_not_its_name() {
+    use pktmap::maps::FileKind;
+    use pktmap::resource::MapOptions;
+    let dir = std::env::temp_dir().join(format!("pktmap-dev-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let node = dir.join("pktmap");
+    let made = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &node,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        rustix::fs::makedev(1, 5),
+    );
+    if let Err(e) = made {
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "mknod under CI: {e}"
+        );
+        eprintln!("!!! SKIPPED: mknod needs root ({e})");
+        return;
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&node)
+        .unwrap();
+    let m = MapOptions::new(8192).private().map(&f, 0x9000).unwrap();
+    let e = entry_at(m.as_ptr());
+    assert_eq!(e.file, FileKind::CharDevice(1, 5), "{e:?}");
+    assert_eq!(e.name(), Name::Unknown);
+    // The same line, had the kernel said it is the pktmap device, is POOL 1.
+    assert_eq!(
+        e.clone()
+            .with_file(FileKind::PktmapDevice)
+            .name()
+            .to_string(),
+        "pktmap POOL id 1"
+    );
+    drop(m);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An AF_PACKET `PACKET_RX_RING` is mapped at offset 0, which AF_XDP's layout reads as its
+/// RX ring: the kernel says it is an AF_PACKET socket, and it is named so.
+#[test]
+fn packet_mmap_rings_are_named_af_packet() {
+    use pktmap::maps::FileKind;
+    use pktmap::resource::MapOptions;
+    use rustix::net::{AddressFamily, SocketType};
+    // Protocol 0: the socket receives nothing; the ring is only there to be mapped.
+    let sock = match rustix::net::socket(AddressFamily::PACKET, SocketType::RAW, None) {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "AF_PACKET under CI: {e}"
+            );
+            eprintln!("!!! SKIPPED: AF_PACKET needs CAP_NET_RAW ({e})");
+            return;
+        }
+    };
+    // struct tpacket_req { block_size, block_nr, frame_size, frame_nr } (TPACKET_V1).
+    let req: [libc::c_uint; 4] = [4096, 1, 2048, 2];
+    use std::os::fd::AsRawFd;
+    // SAFETY: `req` is a valid tpacket_req of the size passed, alive across the call.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_RX_RING,
+            req.as_ptr().cast(),
+            std::mem::size_of_val(&req) as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "PACKET_RX_RING: {}", std::io::Error::last_os_error());
+    let m = MapOptions::new(4096).map(&sock, 0).unwrap();
+    let e = entry_at(m.as_ptr());
+    assert_eq!(e.file, FileKind::Socket(Some("PACKET".into())), "{e:?}");
+    assert_eq!(e.name(), Name::PacketMmap);
+    assert_eq!(e.name().to_string(), "af_packet PACKET_MMAP");
+    let inode = rustix::fs::fstat(&sock).unwrap().st_ino;
+    let diag = pktmap::sock_diag::packet_sockets().unwrap();
+    let me = diag
+        .iter()
+        .find(|p| u64::from(p.inode) == inode)
+        .expect("PACKET_DIAG lists it");
+    assert_eq!(me.rx_ring, Some((4096, 1)), "PACKET_DIAG reports the ring");
+}
+
+/// A real AF_XDP socket's FILL ring is named af_xdp FILL: the kernel says the socket is XDP.
+#[cfg(feature = "af-xdp")]
+#[test]
+fn af_xdp_rings_are_named_by_the_kernels_word() {
+    use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    use pktmap::maps::FileKind;
+    let umem = Umem::new(64, 2048).unwrap();
+    let sock = match XskSocket::new(umem, RingSizes::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "AF_XDP under CI: {e}"
+            );
+            eprintln!("!!! SKIPPED: AF_XDP needs CAP_NET_RAW ({e})");
+            return;
+        }
+    };
+    let fill = sock
+        .map(
+            Ring::Fill,
+            sock.ring_len(Ring::Fill),
+            pktmap::resource::MapFlags::empty(),
+        )
+        .unwrap();
+    let e = entry_at(fill.as_ptr());
+    assert_eq!(e.file, FileKind::Socket(Some("XDP".into())), "{e:?}");
+    assert_eq!(e.name().to_string(), "af_xdp FILL");
 }

@@ -5,9 +5,9 @@
 //! (the open file's table, each mapping, and for a pool each ring that names it).
 #![forbid(unsafe_code)]
 
-use crate::abi::plan::{PoolGeometry, Resource};
+use crate::abi::plan::{Cache, PoolGeometry, Resource};
 use crate::device::{self, Device};
-use crate::sys::{page::SharedPage, task};
+use crate::sys::{chunk::Chunk, page::SharedPage, task};
 use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// How often (in pages) a long allocation checks whether its caller is being killed.
@@ -37,6 +37,22 @@ pub enum Kind {
 pub enum Backing {
     /// Order-0 pages, each allocated on its own.
     Pages(KVVec<SharedPage>),
+    /// Physically contiguous chunks of `chunk_pages` pages each (contiguous and 2 MiB pools),
+    /// mapped by page frame number.
+    Chunks {
+        /// The chunks, in pool order.
+        chunks: KVVec<Chunk>,
+        /// Pages per chunk (a power of two).
+        chunk_pages: usize,
+    },
+}
+
+/// One page of a buffer, for `pread`/`pwrite`.
+pub enum PageRef<'a> {
+    /// A single page.
+    Shared(&'a SharedPage),
+    /// A chunk and the byte offset of the page in it.
+    Chunk(&'a Chunk, usize),
 }
 
 impl Backing {
@@ -53,10 +69,68 @@ impl Backing {
         Ok(Backing::Pages(v))
     }
 
-    /// Page `index`, if the buffer has one there.
+    /// Allocates `n / chunk_pages` physically contiguous chunks (`alloc_pages` of one order),
+    /// write-combined if `wc`. The allocator gives `ENOMEM` when no free block of the order is
+    /// left (fragmentation); everything allocated so far is freed on return, so there is never
+    /// a partial pool.
+    fn chunks(n: usize, chunk_pages: usize, order: u32, wc: bool) -> Result<Self> {
+        let count = n.checked_div(chunk_pages).ok_or(EINVAL)?;
+        let mut v = KVVec::with_capacity(count, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..count {
+            if task::fatal_signal_pending() {
+                return Err(EINTR);
+            }
+            v.push(Chunk::new(order, wc)?, GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(Backing::Chunks {
+            chunks: v,
+            chunk_pages,
+        })
+    }
+
+    /// Page `index` as a single page, if the buffer has one there (pools of single pages and
+    /// rings).
     pub fn page(&self, index: usize) -> Option<&SharedPage> {
         match self {
             Backing::Pages(v) => v.get(index),
+            Backing::Chunks { .. } => None,
+        }
+    }
+
+    /// The chunk that holds page `index`, and the page's index in it.
+    pub fn chunk_of(&self, index: usize) -> Option<(&Chunk, usize)> {
+        match self {
+            Backing::Chunks {
+                chunks,
+                chunk_pages,
+            } => Some((
+                chunks.get(index.checked_div(*chunk_pages)?)?,
+                index.checked_rem(*chunk_pages)?,
+            )),
+            Backing::Pages(_) => None,
+        }
+    }
+
+    /// Page `index`, for a copy.
+    pub fn page_ref(&self, index: usize) -> Option<PageRef<'_>> {
+        match self {
+            Backing::Pages(v) => v.get(index).map(PageRef::Shared),
+            Backing::Chunks { .. } => self
+                .chunk_of(index)
+                .map(|(c, i)| PageRef::Chunk(c, i * PAGE_SIZE)),
+        }
+    }
+
+    /// The page frame number of page `index` (chunked buffers).
+    pub fn pfn(&self, index: usize) -> Option<usize> {
+        self.chunk_of(index).map(|(c, i)| c.pfn() + i)
+    }
+
+    /// The physical address of chunk `index` (a page of a pool of single pages).
+    pub fn chunk_phys(&self, index: usize) -> Option<u64> {
+        match self {
+            Backing::Pages(v) => v.get(index).map(SharedPage::phys),
+            Backing::Chunks { chunks, .. } => chunks.get(index).map(Chunk::phys),
         }
     }
 
@@ -64,6 +138,10 @@ impl Backing {
     pub fn pages_len(&self) -> usize {
         match self {
             Backing::Pages(v) => v.len(),
+            Backing::Chunks {
+                chunks,
+                chunk_pages,
+            } => chunks.len() * chunk_pages,
         }
     }
 }
@@ -85,7 +163,16 @@ impl Buffer {
     pub fn new(device: &Arc<Device>, kind: Kind, pages: u64) -> Result<Arc<Self>> {
         let n = usize::try_from(pages).map_err(|_| ENOMEM)?;
         device.reserve(pages)?;
-        let backing = match Backing::pages(n) {
+        let allocated = match &kind {
+            Kind::Pool(g) if g.kind.is_pfn_map() => {
+                let chunk_pages = usize::try_from(g.chunk_pages).map_err(|_| EINVAL);
+                chunk_pages.and_then(|cp| {
+                    Backing::chunks(n, cp, g.chunk_order(), g.cache == Cache::WriteCombine)
+                })
+            }
+            _ => Backing::pages(n),
+        };
+        let backing = match allocated {
             Ok(b) => b,
             Err(e) => {
                 device.unreserve(pages);
@@ -114,6 +201,14 @@ impl Buffer {
     /// Its size in bytes.
     pub fn bytes(&self) -> u64 {
         self.pages() * PAGE_SIZE as u64
+    }
+
+    /// The pool's geometry, if it is one.
+    pub fn geometry(&self) -> Option<PoolGeometry> {
+        match self.kind {
+            Kind::Pool(g) => Some(g),
+            Kind::Ring { .. } => None,
+        }
     }
 
     /// What `plan_mmap`/`plan_io` need to know about it.
@@ -155,12 +250,20 @@ pub enum Target {
 }
 
 impl Target {
-    /// Page `index` of the target.
+    /// Page `index` of the target as a single page.
     pub fn page<'a>(&'a self, device: &'a Device, index: usize) -> Option<&'a SharedPage> {
         match self {
             Target::State if index == 0 => Some(device.state_page()),
             Target::State => None,
             Target::Buffer(b) => b.backing.page(index),
+        }
+    }
+
+    /// Page `index` of the target, for a copy (single pages and chunks alike).
+    pub fn page_ref<'a>(&'a self, device: &'a Device, index: usize) -> Option<PageRef<'a>> {
+        match self {
+            Target::Buffer(b) => b.backing.page_ref(index),
+            Target::State => self.page(device, index).map(PageRef::Shared),
         }
     }
 }

@@ -13,16 +13,23 @@
 
 use crate::abi::codec::{resource_type, PKTMAP};
 use crate::abi::ioctl::{
-    self as abi_ioctl, PoolCreate, PoolInfo, ResourceId, RingCreate, RingHeader, RingInfo, State,
+    self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
+    RingCreate,
+    RingHeader, RingInfo, State,
 };
 use crate::abi::plan::{self, Command, IoRequest, Resource};
-use crate::buffer::{Buffer, Kind, Target};
+use crate::buffer::{Buffer, Kind, PageRef, Target};
+use crate::export::PoolExport;
 use crate::device::Device;
 use crate::plan_err;
 use crate::sys::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
-    mm::virt::{Mapped, VmaNew},
+    mm::{
+        pfnmap::AreaAlign,
+        virt::{Mapped, VmaNew},
+    },
+    task,
     uaccess::{self, UserIn, UserOut},
 };
 use core::mem::{offset_of, size_of};
@@ -196,17 +203,41 @@ impl Context {
     }
 
     fn pool_info(&self, arg: usize) -> Result<isize> {
-        let mut info: PoolInfo = uaccess::read_user(arg)?;
+        let info: PoolInfo = uaccess::read_user(arg)?;
         let (pool, offset) = self.info(resource_type::POOL, info.id)?;
-        let Kind::Pool(g) = pool.kind else {
-            return Err(EINVAL);
-        };
-        info.buf_size = g.buf_size;
-        info.buf_count = g.buf_count;
-        info.flags = if g.lazy { abi_ioctl::POOL_LAZY } else { 0 };
-        info.bytes = pool.bytes();
-        info.mmap_offset = offset;
-        uaccess::write_user(arg, &info)?;
+        write_pool_info(arg, info, &pool, offset)
+    }
+
+    /// `POOL_CHUNK`: root only; the physical address of chunk `index` (a page, for a pool of
+    /// single pages).
+    fn pool_chunk(&self, arg: usize) -> Result<isize> {
+        let mut q: PoolChunk = uaccess::read_user(arg)?;
+        let mut found = None;
+        let (index, bytes) = plan::check_chunk(&q, task::capable_sys_admin(), |id| {
+            let b = self.table.lock().pools.get(id)?;
+            let g = b.geometry();
+            found = Some(b);
+            g
+        })
+        .map_err(plan_err)?;
+        let pool = found.ok_or(EINVAL)?;
+        let index = usize::try_from(index).map_err(|_| EINVAL)?;
+        q.phys = pool.backing.chunk_phys(index).ok_or(EINVAL)?;
+        q.bytes = bytes;
+        uaccess::write_user(arg, &q)?;
+        Ok(0)
+    }
+
+    /// `POOL_EXPORT`: a new pool file for pool `id`; the descriptor is reported before it is
+    /// installed, so a failed copy leaves none behind.
+    fn pool_export(&self, arg: usize) -> Result<isize> {
+        let mut req: PoolExportReq = uaccess::read_user(arg)?;
+        let read_only = plan::check_export(&req).map_err(plan_err)?;
+        let buffer = self.table.lock().pools.get(req.id).ok_or(EINVAL)?;
+        let pending = PoolExport::open_file(&self.device, buffer, read_only)?;
+        req.fd = pending.fd();
+        uaccess::write_user(arg, &req)?;
+        pending.install();
         Ok(0)
     }
 
@@ -288,6 +319,8 @@ impl MiscDevice for Context {
             Command::RingCreate => this.ring_create(arg),
             Command::RingInfo => this.ring_info(arg),
             Command::RingDestroy => this.destroy(resource_type::RING, arg),
+            Command::PoolChunk => this.pool_chunk(arg),
+            Command::PoolExport => this.pool_export(arg),
         }
     }
 
@@ -309,11 +342,15 @@ impl MiscDevice for Context {
             target => {
                 let mut index = 0;
                 while out.copied() < len {
-                    let Some(page) = target.page(&this.device, index) else {
+                    let Some(page) = target.page_ref(&this.device, index) else {
                         break;
                     };
                     let want = (len - out.copied()).min(PAGE_SIZE);
-                    if out.copy_from_page(page, 0, want) < want {
+                    let got = match page {
+                        PageRef::Shared(p) => out.copy_from_page(p, 0, want),
+                        PageRef::Chunk(c, off) => out.copy_from_chunk(c, off, want),
+                    };
+                    if got < want {
                         break;
                     }
                     index += 1;
@@ -339,11 +376,15 @@ impl MiscDevice for Context {
         let len = usize::try_from(plan.len).map_err(|_| EINVAL)?;
         let mut index = 0;
         while input.copied() < len {
-            let Some(page) = plan.target.page(&this.device, index) else {
+            let Some(page) = plan.target.page_ref(&this.device, index) else {
                 break;
             };
             let want = (len - input.copied()).min(PAGE_SIZE);
-            if input.copy_to_page(page, 0, want)? < want {
+            let got = match page {
+                PageRef::Shared(p) => input.copy_to_page(p, 0, want)?,
+                PageRef::Chunk(c, off) => input.copy_to_chunk(c, off, want)?,
+            };
+            if got < want {
                 break;
             }
             index += 1;
@@ -363,4 +404,32 @@ impl MiscDevice for Context {
     fn mmap(this: ArcBorrow<'_, Self>, _file: &File, vma: &VmaNew) -> Result<Mapped> {
         crate::mapping::mmap(this, vma)
     }
+
+    /// 2 MiB pools ask for a 2 MiB-aligned address, so every chunk maps by one PMD entry.
+    fn area_align(this: ArcBorrow<'_, Self>, pgoff: usize) -> AreaAlign {
+        let pool = PKTMAP
+            .decode_pgoff(pgoff as u64)
+            .ok()
+            .filter(|&(t, _)| t == resource_type::POOL)
+            .and_then(|(_, id)| this.table.lock().pools.get(u32::try_from(id).ok()?));
+        crate::mapping::area_align(pool.as_deref())
+    }
+}
+
+/// Fills in `info` for `pool`, mapped at `offset`, and copies it out (`POOL_INFO` through the
+/// device and through a pool file).
+pub fn write_pool_info(arg: usize, mut info: PoolInfo, pool: &Buffer, offset: u64) -> Result<isize> {
+    let Kind::Pool(g) = pool.kind else {
+        return Err(EINVAL);
+    };
+    info.buf_size = g.buf_size;
+    info.buf_count = g.buf_count;
+    info.flags = g.kind.flag();
+    info.bytes = pool.bytes();
+    info.mmap_offset = offset;
+    info.fault_around = g.fault_around;
+    info.cache = g.cache.value();
+    info.chunk_bytes = g.chunk_pages * PAGE_SIZE as u64;
+    uaccess::write_user(arg, &info)?;
+    Ok(0)
 }

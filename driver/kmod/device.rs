@@ -30,6 +30,10 @@ pub struct Counters {
     pub pages_allocated: AtomicU64,
     /// Live VMAs.
     pub live_mappings: AtomicU64,
+    /// Faults served by one 2 MiB entry.
+    pub pmd_faults: AtomicU64,
+    /// Live pool files.
+    pub pool_files: AtomicU64,
 }
 
 /// An event counter of [`State`], kept in the STATE page itself.
@@ -70,14 +74,17 @@ pub struct Device {
     sequence: AtomicU64,
 }
 
-/// The offset of each word the publisher writes (the gauges, magic and budget).
-const WORDS: [usize; 6] = [
+/// The offset of each word the publisher writes (all but `sequence` and the fault path's two
+/// event counters, which live in the page).
+const WORDS: [usize; 8] = [
     offset_of!(State, magic),
     offset_of!(State, pools),
     offset_of!(State, rings),
     offset_of!(State, pages_allocated),
     offset_of!(State, live_mappings),
     offset_of!(State, pages_budget),
+    offset_of!(State, pmd_faults),
+    offset_of!(State, pool_files),
 ];
 const PAGES_MAPPED: usize = offset_of!(State, pages_mapped);
 const FAULTS_SERVED: usize = offset_of!(State, faults_served);
@@ -144,7 +151,7 @@ impl Device {
     }
 
     /// The words the publisher writes, as the counters are now (in [`WORDS`] order).
-    fn words(&self) -> [u64; 6] {
+    fn words(&self) -> [u64; 8] {
         let c = &self.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         [
@@ -154,6 +161,8 @@ impl Device {
             load(&c.pages_allocated),
             load(&c.live_mappings),
             self.budget.get(),
+            load(&c.pmd_faults),
+            load(&c.pool_files),
         ]
     }
 
@@ -215,6 +224,8 @@ impl Device {
                     live_mappings: w[4],
                     pages_budget: w[5],
                     sequence: before,
+                    pmd_faults: w[6],
+                    pool_files: w[7],
                 };
             }
         }

@@ -1,45 +1,99 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `mmap` of a resource, and the per-mapping hooks (`.open`, `.close`, `.fault`).
+//! `mmap` of a resource, and the per-mapping hooks: `.open`, `.close`, `.fault` (lazy pools,
+//! with fault-around), and for page-frame-mapped pools (contiguous, 2 MiB) `.fault` and
+//! `.huge_fault`.
 #![forbid(unsafe_code)]
 
-use crate::abi::plan::{self, Fill, MmapRequest};
-use crate::buffer::Target;
+use crate::abi::plan::{self, Cache, Fill, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
+use crate::buffer::{Buffer, Target};
 use crate::context::Context;
 use crate::device::{self, Device, Event};
 use crate::plan_err;
 use crate::sys::{
-    mm::virt::{flags, Mapped, VmaNew},
+    mm::{
+        pfnmap::AreaAlign,
+        virt::{flags, Mapped, VmaNew},
+    },
+    pfn_ops::{self, PfnFault, PfnOps},
     vm_ops::{self, VmFault, VmOps},
 };
 use kernel::{
+    page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
 
-/// Per-mapping state: what the mapping maps, and its `vm_pgoff` at `mmap` time.
+/// Per-mapping state: what the mapping maps, its `vm_pgoff` at `mmap` time, and for lazy
+/// pools the pages each fault maps.
 pub struct Mapping {
     device: Arc<Device>,
     target: Target,
     /// The `vm_pgoff` user space passed; a split VMA's own `vm_pgoff` moves with its start.
     base_pgoff: usize,
+    /// Pages per lazy fault (1 for lazy mappings that are not pools; unused otherwise).
+    around: u32,
 }
 
-/// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
-///
-/// Everything that can fail is done before pages are inserted, and [`vm_ops::attach`] comes
-/// last, so the VMA is never left with state that `.close` would not free.
-pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
-    let req = MmapRequest {
+/// The `mmap` request `vma` makes.
+pub fn request(vma: &VmaNew) -> MmapRequest {
+    MmapRequest {
         pgoff: vma.pgoff() as u64,
         len: (vma.end() - vma.start()) as u64,
         write: vma.writable(),
         shared: vma.shared(),
         exec: vma.executable(),
-    };
-    let plan = plan::plan_mmap(&req, |t, id| this.lookup(t, id)).map_err(plan_err)?;
+    }
+}
+
+/// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
+pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
+    let plan = plan::plan_mmap(&request(vma), |t, id| this.lookup(t, id)).map_err(plan_err)?;
+    map(this.device(), plan, vma, false)
+}
+
+/// Where `get_unmapped_area` places a map of `pool`: 2 MiB-aligned for 2 MiB pools.
+pub fn area_align(pool: Option<&Buffer>) -> AreaAlign {
+    match pool.and_then(Buffer::geometry) {
+        Some(g) if g.kind == PoolKind::Huge => AreaAlign::Pmd,
+        _ => AreaAlign::Page,
+    }
+}
+
+/// Sets up the new VMA for an admitted `plan`, through the device or a pool file
+/// (`read_only_file`: a read-only export).
+///
+/// Everything that can fail is done before pages are inserted, and the `attach` comes last,
+/// so the VMA is never left with state that `.close` would not free; if inserting fails,
+/// `mmap` fails and the kernel unmaps what was inserted.
+pub fn map(
+    device: &Arc<Device>,
+    plan: Plan<Target>,
+    vma: &VmaNew,
+    read_only_file: bool,
+) -> Result<Mapped> {
     let pages = usize::try_from(plan.pages).map_err(|_| EINVAL)?;
-    let device = this.device();
+    let pool = match &plan.target {
+        Target::Buffer(b) => b.geometry(),
+        Target::State => None,
+    };
+    let fill = match pool {
+        Some(g) => {
+            let req = PoolMapRequest {
+                may_share: vma.may_share(),
+                write: vma.writable(),
+                read_only: read_only_file,
+            };
+            plan::plan_pool_map(&g, &req).map_err(plan_err)?
+        }
+        None if plan.fill == Fill::Lazy => PoolFill::Fault { around: 1 },
+        None => PoolFill::Pages,
+    };
+    let around = match fill {
+        PoolFill::Fault { around } => around,
+        _ => 1,
+    };
+    let wc = pool.is_some_and(|g| g.cache == Cache::WriteCombine);
 
     // Allocate before touching the VMA, so nothing fails after pages are inserted.
     let mapping = Arc::new(
@@ -47,6 +101,7 @@ pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
             device: device.clone(),
             target: plan.target,
             base_pgoff: vma.pgoff(),
+            around,
         },
         GFP_KERNEL,
     )?;
@@ -58,28 +113,70 @@ pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
     // and the `Arc<Mapping>` in `vm_private_data` would leak. `VM_SPECIAL` VMAs never merge.
     vma.set_dontexpand();
     debug_assert!(vma.flags() & flags::SPECIAL != 0);
-    // Read-only everywhere: a shared mapping made without write (and any STATE mapping) can
-    // never gain it, and no mapping can become executable. The plan already refused the
-    // requests these would fail for, so an error here is a driver bug; answer EPERM.
-    if plan.clear_maywrite {
+    // Read-only everywhere: a shared mapping made without write (and any STATE mapping, and
+    // any mapping of a read-only pool file) can never gain it, and no mapping can become
+    // executable. The plans already refused the requests these would fail for, so an error
+    // here is a driver bug; answer EPERM.
+    if plan.clear_maywrite || read_only_file {
         vma.try_clear_maywrite().map_err(|_| EPERM)?;
     }
     if plan.clear_mayexec {
         vma.try_clear_mayexec().map_err(|_| EPERM)?;
     }
-    let mixed = vma.set_mixedmap();
-    let inserted = match plan.fill {
-        Fill::Eager => {
+    let count = |inserted: u64| {
+        device.count_event(Event::PagesMapped, inserted);
+        device.update(|c| device::add(&c.live_mappings, 1))
+    };
+    match fill {
+        PoolFill::Pages => {
+            let mixed = vma.set_mixedmap();
             let target = &mapping.target;
             let all = (0..pages).filter_map(|i| target.page(device, i));
             mixed.vm_insert_pages(vma.start(), all)?;
-            plan.pages
+            count(plan.pages);
+            Ok(vm_ops::attach(vma, mapping))
         }
-        Fill::Lazy => 0,
-    };
-    device.count_event(Event::PagesMapped, inserted);
-    device.update(|c| device::add(&c.live_mappings, 1));
-    Ok(vm_ops::attach(vma, mapping))
+        PoolFill::Fault { .. } => {
+            vma.set_mixedmap();
+            count(0);
+            Ok(vm_ops::attach(vma, mapping))
+        }
+        PoolFill::Remap => {
+            let Target::Buffer(b) = &mapping.target else {
+                return Err(EINVAL);
+            };
+            vma.set_pfnmap(wc);
+            let mut index = 0;
+            while index < pages {
+                let (chunk, _) = b.backing.chunk_of(index).ok_or(EINVAL)?;
+                let n = chunk.pages().min(pages - index);
+                vma.remap_chunk(index, chunk, n)?;
+                index += n;
+            }
+            count(plan.pages);
+            Ok(pfn_ops::attach(vma, mapping))
+        }
+        PoolFill::HugeFault => {
+            vma.set_pfnmap(wc);
+            count(0);
+            Ok(pfn_ops::attach(vma, mapping))
+        }
+    }
+}
+
+impl Mapping {
+    /// The pool or ring this maps.
+    fn buffer(&self) -> Result<&Arc<Buffer>> {
+        match &self.target {
+            Target::Buffer(b) => Ok(b),
+            Target::State => Err(EFAULT),
+        }
+    }
+
+    /// The index in the resource of the page a fault at `pgoff` wants.
+    fn index(&self, pgoff: usize) -> Result<usize> {
+        pgoff.checked_sub(self.base_pgoff).ok_or(EFAULT)
+    }
 }
 
 impl VmOps for Mapping {
@@ -92,19 +189,75 @@ impl VmOps for Mapping {
             .update(|c| device::sub(&c.live_mappings, 1, "live_mappings"));
     }
 
+    /// Maps the `around`-aligned window of resource pages that holds the faulting page, cut
+    /// to the VMA and the resource ([`plan::fault_window`]), skipping pages already mapped;
+    /// counts one fault served and exactly the pages it mapped.
     fn fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>) -> Result {
-        let index = fault.pgoff().checked_sub(this.base_pgoff).ok_or(EFAULT)?;
-        let page = this.target.page(&this.device, index).ok_or(EFAULT)?;
-        match fault.vma().vm_insert_page(fault.address(), page.as_page()) {
-            Ok(()) => {
-                // The fault path's only bookkeeping: two atomic adds in the STATE page.
-                this.device.count_event(Event::PagesMapped, 1);
-                this.device.count_event(Event::FaultsServed, 1);
-                Ok(())
-            }
-            // A concurrent fault of the same page mapped it first.
-            Err(e) if e == EBUSY => Ok(()),
-            Err(e) => Err(e),
+        let index = this.index(fault.pgoff())?;
+        let vma = fault.vma();
+        let first = this.index(vma.pgoff())? as u64;
+        let window_vma = first..first + ((vma.end() - vma.start()) / PAGE_SIZE) as u64;
+        let resource_pages = match &this.target {
+            Target::Buffer(b) => b.pages(),
+            Target::State => 1,
+        };
+        let window = plan::fault_window(index as u64, this.around, window_vma, resource_pages)
+            .ok_or(EFAULT)?;
+        let addr = vma.start() + (window.start - first) as usize * PAGE_SIZE;
+        // Every page of the window exists (it is inside the resource), so this maps them all
+        // or fails the fault.
+        let mut pages = KVec::with_capacity((window.end - window.start) as usize, GFP_KERNEL)?;
+        for i in window.start as usize..window.end as usize {
+            pages.push(this.target.page(&this.device, i).ok_or(EFAULT)?, GFP_KERNEL)?;
         }
+        let inserted = vma.vm_insert_pages_skipping(addr, pages.iter().copied())?;
+        // Zero when a concurrent fault of the same window mapped it all first.
+        if inserted > 0 {
+            // The fault path's only bookkeeping: two atomic adds in the STATE page.
+            this.device.count_event(Event::PagesMapped, inserted as u64);
+            this.device.count_event(Event::FaultsServed, 1);
+        }
+        Ok(())
+    }
+}
+
+impl PfnOps for Mapping {
+    /// One 4 KiB entry: 2 MiB pools where a PMD cannot map, or a contiguous pool's page that
+    /// lost its entry.
+    fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result {
+        let index = this.index(fault.pgoff())?;
+        let pfn = this.buffer()?.backing.pfn(index).ok_or(EFAULT)?;
+        fault.insert_pfn(pfn)?;
+        this.device.count_event(Event::PagesMapped, 1);
+        this.device.count_event(Event::FaultsServed, 1);
+        Ok(())
+    }
+
+    /// One 2 MiB entry where the whole 2 MiB block lies in the VMA and is one chunk
+    /// ([`plan::huge_fault_chunk`]); else the fault falls back to 4 KiB entries.
+    fn pmd_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result<bool> {
+        let buffer = this.buffer()?;
+        let Some(g) = buffer.geometry() else {
+            return Ok(false);
+        };
+        let index = this.index(fault.pgoff())?;
+        let (start, end) = fault.vma_range();
+        let chunk = plan::huge_fault_chunk(
+            fault.address() as u64,
+            index as u64,
+            start as u64..end as u64,
+            g.chunk_pages,
+        );
+        let Some(chunk) = chunk else {
+            return Ok(false);
+        };
+        let first = usize::try_from(chunk * g.chunk_pages).map_err(|_| EFAULT)?;
+        let pfn = buffer.backing.pfn(first).ok_or(EFAULT)?;
+        fault.insert_pfn_pmd(pfn)?;
+        this.device.count_event(Event::PagesMapped, g.chunk_pages);
+        this.device.count_event(Event::FaultsServed, 1);
+        // A gauge-style word under the seqcount: 2 MiB faults are rare enough to publish.
+        this.device.update(|c| device::add(&c.pmd_faults, 1));
+        Ok(true)
     }
 }

@@ -47,6 +47,7 @@ pub mod abi {
 pub mod buffer;
 pub mod context;
 pub mod device;
+pub mod export;
 pub mod mapping;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -64,9 +64,16 @@ fuzz_target!(|data: &[u8]| {
         _ => raw,
     };
     let got = check_ioctl(cmd, writable);
-    assert_eq!(got, model_ioctl(cmd, writable), "check_ioctl({cmd:#x}, {writable})");
+    assert_eq!(
+        got,
+        model_ioctl(cmd, writable),
+        "check_ioctl({cmd:#x}, {writable})"
+    );
     match got {
-        Ok(c) => assert_eq!(c.changes_state(), !matches!(c, Command::PoolInfo | Command::RingInfo)),
+        Ok(c) => assert_eq!(
+            c.changes_state(),
+            !matches!(c, Command::PoolInfo | Command::RingInfo)
+        ),
         Err(PlanError::NotWritable) => assert_eq!(PlanError::NotWritable.errno(), errno::EBADF),
         Err(e) => assert_eq!(e.errno(), errno::ENOTTY, "{e:?}"),
     }
@@ -78,7 +85,11 @@ fuzz_target!(|data: &[u8]| {
         let raw = r.u64();
         let pages = if raw >> 63 == 0 { raw % 4096 } else { raw };
         let got = check_budget(held, pages, budget);
-        assert_eq!(got, model_budget(held, pages, budget), "check_budget({held}, {pages}, {budget})");
+        assert_eq!(
+            got,
+            model_budget(held, pages, budget),
+            "check_budget({held}, {pages}, {budget})"
+        );
         match got {
             Ok(total) => {
                 // What the driver's reservation does: take the pages only if admitted.

@@ -127,7 +127,9 @@ fuzz_target!(|data: &[u8]| {
             // One or more pages further never names the same resource.
             for k in 1..=64u64 {
                 let next = (pos as u64).wrapping_add(k * 4096) as i64;
-                let again = plan_io(&IoRequest { pos: next, ..req }, |t, id| lookup(&table, t, id));
+                let again = plan_io(&IoRequest { pos: next, ..req }, |t, id| {
+                    lookup(&table, t, id)
+                });
                 if let Ok(p) = again {
                     assert_ne!(
                         (p.map_type, p.id),

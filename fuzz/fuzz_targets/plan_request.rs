@@ -10,7 +10,7 @@
 //! | 1 | mmap mode: bit 0 write; bits 1..3 pgoff source (0 raw, 1 `(id << 3 \| type)` from the value, 2 a table entry's `(type, id)` picked by the value, 3 as 2 with bits 32..64 of the value xored into the page offset); bits 4..7 the type for source 1 |
 //! | 8 | value (`u64`) |
 //! | 8 | len (`u64`) |
-//! | 12 | `PoolCreate` `buf_size`, `buf_count`, `flags` (`u32` each) |
+//! | 12 | `PoolCreate` `buf_size`, `buf_count`, `flags` (`u32` each; its other fields 0) |
 //! | 13 | `RingCreate` `entries`, `pool_id`, `flags` (`u32` each), then `pool_exists` (`u8`, bit 0) |
 //! | 1 | number of table entries, modulo 9 |
 //! | 13 each | entry: tag (`u8`: bits 0..2 map type, bits 2..4 kind 0 STATE / 1 POOL / 2 RING / 3 POOL, bit 4 lazy), id (`u32`), pages (`u64`) |
@@ -30,9 +30,9 @@ use pktmap_abi::codec::{DecodeError, PKTMAP};
 use pktmap_abi::ioctl::{PoolCreate, RingCreate};
 use pktmap_abi::plan::{
     check_pool, check_ring, errno, pages_for, plan_mmap, Fill, MmapRequest, Plan, PlanError,
-    PoolGeometry, Resource,
+    Resource,
 };
-use pktmap_fuzz::{pages_ceil, Reader};
+use pktmap_fuzz::{model_pool, pages_ceil, Reader};
 
 /// DESIGN.md's map types, restated rather than imported: STATE 0, POOL 1, RING 2.
 const POOL: u32 = 1;
@@ -108,26 +108,6 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
         clear_maywrite: read_only || (req.shared && !req.write),
         clear_mayexec: true,
         target: index,
-    })
-}
-
-/// `POOL_CREATE`'s rules: a buffer size that is a power of two in 256..=65536, at least one
-/// buffer, no flag but POOL_LAZY (1), at most 256 MiB in all.
-fn model_pool(req: &PoolCreate) -> Result<PoolGeometry, PlanError> {
-    const SIZES: [u32; 9] = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
-    let bytes = u128::from(req.buf_size) * u128::from(req.buf_count);
-    if !SIZES.contains(&req.buf_size)
-        || req.buf_count == 0
-        || req.flags > 1
-        || bytes > 256 * 1024 * 1024
-    {
-        return Err(PlanError::BadArgument);
-    }
-    Ok(PoolGeometry {
-        buf_size: req.buf_size,
-        buf_count: req.buf_count,
-        pages: pages_ceil(bytes as u64) as u64,
-        lazy: req.flags == 1,
     })
 }
 
@@ -228,7 +208,8 @@ fuzz_target!(|data: &[u8]| {
         buf_size: r.u32(),
         buf_count: r.u32(),
         flags: r.u32(),
-        id: 0,
+        // The fields added with contiguous and 2 MiB pools are fuzzed by `pool_request`.
+        ..PoolCreate::default()
     };
     let ring = RingCreate {
         entries: r.u32(),

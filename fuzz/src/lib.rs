@@ -102,7 +102,8 @@ pub const MODELS: [ModelLayout; 5] = [
         ]),
     },
     // io_uring.h: IORING_OFF_MMAP_MASK = 0xf8000000, IORING_OFF_PBUF_SHIFT = 16; SQ_RING 0,
-    // CQ_RING 0x8000000, SQES 0x10000000 (no id), PBUF_RING 0x80000000 (id = bgid).
+    // CQ_RING 0x8000000, SQES 0x10000000 (no id), PBUF_RING 0x80000000 (id = bgid);
+    // io_uring/memmap.h: PARAM_REGION 0x20000000 (no id), ZCRX_REGION 0x30000000 (id = zcrx id).
     ModelLayout {
         name: "io_uring",
         type_mask: 0xf800_0000,
@@ -111,6 +112,8 @@ pub const MODELS: [ModelLayout; 5] = [
             (0x0, false),
             (0x0800_0000, false),
             (0x1000_0000, false),
+            (0x2000_0000, false),
+            (0x3000_0000, true),
             (0x8000_0000, true),
         ]),
     },
@@ -234,4 +237,66 @@ mod tests {
         assert_eq!(vfio.encode(2, 0x800), VFIO.encode(2, 0x800));
         assert_eq!(vfio.decode(u64::MAX - 4095), VFIO.decode(u64::MAX - 4095));
     }
+}
+
+/// `POOL_CREATE`'s rules, restated from the ABI docs without `pktmap_abi::plan`: a buffer size
+/// that is a power of two in 256..=65536, at least one buffer, at most one kind flag (LAZY 1,
+/// CONTIG 2, HUGE 4), `reserved` 0, `fault_around` 0 (16) or a power of two up to 512 on a
+/// lazy pool and 0 otherwise, cache WB (0) or WC (1, contiguous and 2 MiB pools only), at most
+/// 256 MiB; pages are rounded up to whole chunks (1 page; 2 MiB; contiguous: the pool's pages
+/// rounded up to a power of two, at most 512).
+pub fn model_pool(
+    req: &pktmap_abi::ioctl::PoolCreate,
+) -> Result<pktmap_abi::plan::PoolGeometry, pktmap_abi::plan::PlanError> {
+    use pktmap_abi::plan::{Cache, PlanError, PoolGeometry, PoolKind};
+    const SIZES: [u32; 9] = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+    let bad = Err(PlanError::BadArgument);
+    let bytes = u128::from(req.buf_size) * u128::from(req.buf_count);
+    if !SIZES.contains(&req.buf_size) || req.buf_count == 0 || req.reserved != 0 {
+        return bad;
+    }
+    let kind = match req.flags {
+        0 => PoolKind::Eager,
+        1 => PoolKind::Lazy,
+        2 => PoolKind::Contig,
+        4 => PoolKind::Huge,
+        _ => return bad,
+    };
+    let fault_around = match (kind, req.fault_around) {
+        (PoolKind::Lazy, 0) => 16,
+        (PoolKind::Lazy, n) if (0..=9).any(|k| n == 1 << k) => n,
+        (PoolKind::Lazy, _) => return bad,
+        (_, 0) => 0,
+        _ => return bad,
+    };
+    let cache = match (req.cache, kind) {
+        (0, _) => Cache::WriteBack,
+        (1, PoolKind::Contig | PoolKind::Huge) => Cache::WriteCombine,
+        _ => return bad,
+    };
+    if bytes > 256 << 20 {
+        return bad;
+    }
+    let pages = pages_ceil(bytes as u64) as u64;
+    let chunk_pages = match kind {
+        PoolKind::Eager | PoolKind::Lazy => 1,
+        PoolKind::Huge => 512,
+        PoolKind::Contig => {
+            let mut c = 1;
+            while c < pages && c < 512 {
+                c *= 2;
+            }
+            c
+        }
+    };
+    Ok(PoolGeometry {
+        buf_size: req.buf_size,
+        buf_count: req.buf_count,
+        pages: pages.div_ceil(chunk_pages) * chunk_pages,
+        lazy: kind == PoolKind::Lazy,
+        kind,
+        fault_around,
+        cache,
+        chunk_pages,
+    })
 }

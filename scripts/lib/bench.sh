@@ -49,7 +49,7 @@ add_bench_run() {
         run+=("${PKTMAP_BENCH_ARGS[@]}")
     else
         name=bench-quick
-        run+=(--quick --only "pktmap-eager,pktmap-lazy" --no-plot)
+        run+=(--quick --only "pktmap-eager,pktmap-lazy,pktmap-lazy16,pktmap-contig,pktmap-huge" --no-plot)
         PKTMAP_GUEST_FILES="$name.md $name.json"
     fi
     run+=(--markdown-out "/out/$name.md" --json-out "/out/$name.json")

@@ -45,7 +45,7 @@ build_guest_program() {
         if [ -n "$PKTMAP_SOAK_SECS" ]; then
             PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test sequence --secs $PKTMAP_SOAK_SECS $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress 0 $PKTMAP_SOAK_PROCS $PKTMAP_SOAK_CYCLES"
         else
-            PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
+            PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test pools"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
         fi
         # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2"); PKTMAP_GUEST_ONLY
         # replaces the runs (for measuring one thing; CI never sets it).

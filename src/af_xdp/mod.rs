@@ -1,13 +1,24 @@
 //! AF_XDP mapped through pktmap: a socket's RX, TX, FILL and COMPLETION rings, at the offsets
-//! of the [`AF_XDP`] layout, and the UMEM its frames live in.
+//! of the [`AF_XDP`] layout, and the UMEM its frames live in, whoever made the socket and the
+//! memory.
 //!
-//! The steps are the kernel's (`Documentation/networking/af_xdp.rst`): [`Umem::new`] takes
-//! page-aligned anonymous memory from [`crate::resource`]; [`XskSocket::new`] makes the socket,
+//! The steps are the kernel's (`Documentation/networking/af_xdp.rst`): a [`Umem`] is frames in
+//! memory ([`Umem::new`] maps anonymous memory, [`Umem::from_mapping`] takes the caller's:
+//! a hugetlb memfd, a shared memfd, a driver pool); [`XskSocket::new`] makes the socket,
 //! registers the UMEM (`XDP_UMEM_REG`), sizes the four rings and reads their offsets
-//! (`XDP_MMAP_OFFSETS`); [`XskSocket::bind`] maps the four rings and binds to a queue, in that
-//! order, because the kernel refuses `mmap` once the socket is bound (`EBUSY`). Frames reach
-//! the socket only through an XDP program that redirects into an XSKMAP (libxdp's, the
-//! application's own, or the test bed's `XskRedirect`).
+//! (`XDP_MMAP_OFFSETS`); [`XskSocket::bind`] maps the rings and binds to a queue. The kernel
+//! maps a ring whenever it exists, before or after `bind` (6.18 checks only that); pktmap maps
+//! them first so that a mapping that fails leaves nothing bound. [`XskSocket::adopt`] takes a
+//! socket the application made (with libxdp, xsk-rs or by hand), bound or not, and maps its
+//! rings. [`XskSocket::shared`] makes a second socket on the same UMEM (`XDP_SHARED_UMEM`).
+//! Frames reach a socket only through an XDP program that redirects into an XSKMAP (libxdp's,
+//! the application's own, or the test bed's `XskRedirect`).
+//!
+//! [`Bind`] picks the mode: `XDP_COPY` (every driver), `XDP_ZEROCOPY` (refused with the
+//! kernel's errno, `EOPNOTSUPP`, by a driver without it, such as veth) and
+//! `XDP_USE_NEED_WAKEUP`, which the default has: the kernel then says in each ring's flags
+//! when it needs a syscall, and [`Xsk`] makes one only then ([`Xsk::kick`] after sending,
+//! a `recvfrom` when the FILL ring asks for one).
 //!
 //! pktmap checks before the syscall what the kernel also refuses, so the errno is the same
 //! (`EINVAL`), but the message names the ring and its size: an offset that matches no ring
@@ -15,46 +26,53 @@
 //! longer than the page-rounded ring.
 //!
 //! # Drop order
-//! [`Xsk`] drops its ring mappings, then the socket, then the UMEM. The kernel pins the UMEM's
-//! pages at `XDP_UMEM_REG`, so no order can let it write into memory that is reused.
+//! [`Xsk`] drops its ring mappings, then the socket, then its share of the UMEM (which sockets
+//! sharing it keep alive). The kernel pins the UMEM's pages at `XDP_UMEM_REG`, so no order can
+//! let it write into memory that is reused.
 //!
-//! # Safety
-//! This module reads and writes the shared rings through raw pointers into [`Mapping`]s it
-//! owns, each checked to lie inside its mapping before it is formed. Producer and consumer
-//! indices are only touched atomically: acquire loads of the kernel's, release stores of ours,
-//! as libxdp's `xsk.h` does.
-#![allow(unsafe_code)]
+//! The rings keep offsets into their [`Mapping`]s and reach the shared indices and descriptors
+//! through the checked views of [`crate::volatile`]; this module has no `unsafe` code.
+//! Producer and consumer indices are only touched atomically: acquire loads of the kernel's,
+//! release stores of ours, as libxdp's `xsk.h` does.
 
-pub use rustix::net::xdp::{XdpDesc, XdpDescOptions};
+pub use rustix::net::xdp::{SocketAddrXdpFlags as Bind, XdpDesc, XdpDescOptions};
 
-use crate::offset::{af_xdp as types, Layout, AF_XDP, PAGE_SIZE};
-use crate::resource::{MapFlags, MapOptions, Mapping};
+use crate::offset::{af_xdp as types, Layout, MapsFile, Region, AF_XDP, AF_XDP_FILE, PAGE_SIZE};
+use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
+use crate::volatile::{FromBytes, IntoBytes};
 use crate::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::xdp::{
-    SocketAddrXdp, SocketAddrXdpFlags, XdpMmapOffsets, XdpRingOffset, XdpUmemReg, XdpUmemRegFlags,
+    SocketAddrXdp, SocketAddrXdpWithSharedUmem, XdpMmapOffsets, XdpRingFlags, XdpRingOffset,
+    XdpUmemReg, XdpUmemRegFlags,
 };
-use rustix::net::{sockopt, AddressFamily, SendFlags, SocketFlags, SocketType};
+use rustix::net::{sockopt, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::mem::size_of;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// The layout AF_XDP's offsets follow: [`AF_XDP`], for naming a mapping by (type, id).
 ///
 /// # Examples
 /// ```
 /// use pktmap::af_xdp::{Ring, LAYOUT};
+/// use pktmap::offset::Region as _;
 /// assert_eq!(LAYOUT.decode(0x1_8000_0000).unwrap(), (Ring::Completion.map_type(), 0));
 /// ```
 pub const LAYOUT: &Layout = &AF_XDP;
 
 /// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file: `socket:[<inode>]`, as for
-/// any socket; the offset column is the `mmap` offset, which [`Ring::from_offset`] names
-/// (measured on 6.18). The UMEM is anonymous memory and has no name.
+/// any socket; the offset column is the `mmap` offset, which
+/// [`Ring::from_offset`](crate::offset::Region::from_offset) names (measured on 6.18). Which
+/// kind of socket it is only the kernel can say ([`crate::maps`] asks it). The UMEM is
+/// whatever memory the caller registered.
 ///
 /// # Examples
 /// ```
 /// use pktmap::af_xdp::{Ring, MAPS_PATH_PREFIX};
+/// use pktmap::offset::Region as _;
 /// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
 /// let path = line.split_whitespace().last().unwrap();
 /// assert!(path.starts_with(MAPS_PATH_PREFIX));
@@ -65,10 +83,13 @@ pub const MAPS_PATH_PREFIX: &str = "socket:[";
 
 /// One of an AF_XDP socket's four rings.
 ///
+/// Its offsets, names and strict decoding come from [`crate::offset::Region`].
+///
 /// # Examples
 /// ```
 /// use pktmap::af_xdp::Ring;
-/// assert_eq!(Ring::Fill.offset(), 0x1_0000_0000);
+/// use pktmap::offset::Region as _;
+/// assert_eq!(Ring::Fill.offset().unwrap(), 0x1_0000_0000);
 /// assert_eq!(Ring::from_offset(0x8000_0000).unwrap(), Ring::Tx);
 /// assert!(Ring::from_offset(0x4000_0000).is_err()); // matches no ring
 /// assert_eq!(Ring::Completion.name(), "COMPLETION");
@@ -85,12 +106,11 @@ pub enum Ring {
     Completion,
 }
 
-impl Ring {
-    /// All four, in offset order.
-    pub const ALL: [Ring; 4] = [Ring::Rx, Ring::Tx, Ring::Fill, Ring::Completion];
+impl Region for Ring {
+    const LAYOUT: &'static Layout = &AF_XDP;
+    const MAPS_FILE: MapsFile = AF_XDP_FILE;
 
-    /// The map type in [`LAYOUT`].
-    pub const fn map_type(self) -> u32 {
+    fn map_type(self) -> u32 {
         match self {
             Self::Rx => types::RX,
             Self::Tx => types::TX,
@@ -99,38 +119,27 @@ impl Ring {
         }
     }
 
-    /// The upstream name (`RX`, `TX`, `FILL`, `COMPLETION`).
-    pub const fn name(self) -> &'static str {
-        match AF_XDP.type_name(self.map_type()) {
-            Some(name) => name,
-            None => "?",
-        }
+    fn map_id(self) -> u64 {
+        0
     }
 
-    /// The `mmap` offset.
-    pub const fn offset(self) -> u64 {
-        match AF_XDP.encode(self.map_type(), 0) {
-            Ok(off) => off,
-            // Unreachable: every ring is a type the layout lists, without an id.
-            Err(_) => u64::MAX,
+    fn from_type_id(map_type: u32, map_id: u64) -> Option<Self> {
+        if map_id != 0 {
+            return None;
         }
-    }
-
-    /// The ring an `mmap` offset names, decoded strictly.
-    ///
-    /// # Errors
-    /// `EINVAL` if the offset is none of the four.
-    pub fn from_offset(offset: u64) -> Result<Self> {
-        let (t, _) = AF_XDP
-            .decode(offset)
-            .map_err(|e| Error::invalid(format!("af_xdp offset {offset:#x}: {e}")))?;
-        Ok(match t {
+        Some(match map_type {
             types::RX => Self::Rx,
             types::TX => Self::Tx,
             types::FILL => Self::Fill,
-            _ => Self::Completion,
+            types::COMPLETION => Self::Completion,
+            _ => return None,
         })
     }
+}
+
+impl Ring {
+    /// All four, in offset order.
+    pub const ALL: [Ring; 4] = [Ring::Rx, Ring::Tx, Ring::Fill, Ring::Completion];
 
     /// The size of one entry: a `struct xdp_desc` (16) for RX and TX, a `u64` address for
     /// FILL and COMPLETION.
@@ -200,7 +209,7 @@ impl RingSizes {
     }
 }
 
-/// The UMEM: `frames` frames of `frame_size` bytes in anonymous memory mapped by pktmap.
+/// The UMEM: `frames` frames of `frame_size` bytes in memory mapped through pktmap.
 ///
 /// Frame `i` starts at UMEM address `i * frame_size`.
 ///
@@ -223,11 +232,12 @@ pub struct Umem {
 }
 
 impl Umem {
-    /// Maps `frames * frame_size` bytes, populated.
+    /// Maps `frames * frame_size` bytes of anonymous memory, populated.
     ///
     /// # Errors
     /// `EINVAL` before any call if `frame_size` is not a power of two in `2048..=PAGE_SIZE`
-    /// (the kernel's rule for aligned chunks) or `frames` is 0; else the `mmap` errno.
+    /// (the kernel's rule for aligned chunks in page-sized memory) or `frames` is 0; else the
+    /// `mmap` errno.
     ///
     /// # Examples
     /// ```
@@ -252,6 +262,47 @@ impl Umem {
         let mem = MapOptions::new(len)
             .flags(MapFlags::POPULATE)
             .map_anonymous()?;
+        Self::from_mapping(mem, frame_size)
+    }
+
+    /// A UMEM over memory the caller mapped: any writable [`Mapping`] (a hugetlb memfd, a
+    /// shared memfd another process also maps, a pktmap driver pool), cut into as many frames
+    /// of `frame_size` bytes as fit.
+    ///
+    /// In hugetlb memory the mapping starts on a 2 MiB boundary, so with a power-of-two frame
+    /// size no frame straddles a huge page. The kernel takes frames larger than a page only in
+    /// huge-page memory (`XDP_UMEM_REG` says `EINVAL` otherwise).
+    ///
+    /// # Errors
+    /// `EINVAL` if `frame_size` is not a power of two of at least 2048, or no frame fits, or
+    /// the mapping is read-only.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::Umem;
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+    /// let fd = memfd_create("umem", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB)?;
+    /// ftruncate(&fd, 2 << 20)?;
+    /// let umem = Umem::from_mapping(MapOptions::new(2 << 20).flags(MapFlags::POPULATE).map(&fd, 0)?, 2048)?;
+    /// assert_eq!(umem.frames(), 1024);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_mapping(mem: Mapping, frame_size: u32) -> Result<Self> {
+        let frames = u32::try_from(mem.len() / frame_size.max(1) as usize).unwrap_or(u32::MAX);
+        if !frame_size.is_power_of_two() || frame_size < 2048 || frames == 0 || mem.is_readonly() {
+            return Err(Error::invalid(format!(
+                "UMEM of {} {} bytes in frames of {frame_size}: frames must be a power of two \
+                 of at least 2048, at least one must fit, and the memory must be writable",
+                mem.len(),
+                if mem.is_readonly() {
+                    "read-only"
+                } else {
+                    "writable"
+                }
+            )));
+        }
         Ok(Self {
             mem,
             frame_size,
@@ -354,7 +405,7 @@ impl Umem {
     fn reg(&self) -> XdpUmemReg {
         XdpUmemReg {
             addr: self.mem.as_ptr() as u64,
-            len: self.mem.len() as u64,
+            len: (self.frames as usize * self.frame_size as usize) as u64,
             chunk_size: self.frame_size,
             headroom: 0,
             flags: XdpUmemRegFlags::empty(),
@@ -363,10 +414,11 @@ impl Umem {
     }
 }
 
-/// An AF_XDP socket with its UMEM registered and its rings sized, not yet bound.
+/// An AF_XDP socket with its rings sized, not yet mapped: made here ([`new`](Self::new),
+/// [`shared`](Self::shared)) or adopted ([`adopt`](Self::adopt)).
 ///
-/// This is the stage at which rings can be mapped; [`bind`](Self::bind) maps all four and
-/// binds.
+/// [`bind`](Self::bind) maps the rings and binds; [`rings`](Self::rings) maps them on a socket
+/// that is bound already.
 ///
 /// # Examples
 /// ```no_run
@@ -382,12 +434,35 @@ pub struct XskSocket {
     fd: OwnedFd,
     offsets: XdpMmapOffsets,
     sizes: RingSizes,
-    umem: Umem,
+    umem: Arc<Umem>,
+    /// The socket whose UMEM (and FILL and COMPLETION rings) this one shares, for `bind`.
+    share: Option<OwnedFd>,
 }
 
 impl AsFd for XskSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+fn xdp_socket() -> Result<OwnedFd> {
+    let fd = rustix::net::socket_with(
+        AddressFamily::XDP,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok(fd)
+}
+
+fn check_sizes(sizes: &RingSizes, rings: &[Ring]) -> Result<()> {
+    match rings.iter().find(|&&r| !sizes.get(r).is_power_of_two()) {
+        Some(&r) => Err(Error::invalid(format!(
+            "{} ring of {} entries: not a power of two",
+            r.name(),
+            sizes.get(r)
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -399,50 +474,155 @@ impl XskSocket {
     ///
     /// # Errors
     /// `EINVAL` before any call if a ring size is not a power of two; else the kernel's errno
-    /// (`EPERM` without `CAP_NET_RAW`, `EAFNOSUPPORT` without AF_XDP).
+    /// (`EPERM` without `CAP_NET_RAW`, `EAFNOSUPPORT` without AF_XDP, `EINVAL` for a UMEM it
+    /// refuses, such as frames larger than a page outside huge pages).
     ///
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    /// use pktmap::resource::MapFlags;
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// assert_eq!(sock.sizes(), RingSizes::default());
     /// # Ok(()) }
     /// ```
     pub fn new(umem: Umem, sizes: RingSizes) -> Result<Self> {
-        if let Some(r) = Ring::ALL
-            .into_iter()
-            .find(|&r| !sizes.get(r).is_power_of_two())
-        {
-            return Err(Error::invalid(format!(
-                "{} ring of {} entries: not a power of two",
-                r.name(),
-                sizes.get(r)
-            )));
-        }
-        let fd = rustix::net::socket_with(
-            AddressFamily::XDP,
-            SocketType::RAW,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(Error::from)?;
-        sockopt::set_xdp_umem_reg(&fd, umem.reg()).map_err(Error::from)?;
-        sockopt::set_xdp_umem_fill_ring_size(&fd, sizes.fill).map_err(Error::from)?;
-        sockopt::set_xdp_umem_completion_ring_size(&fd, sizes.completion).map_err(Error::from)?;
-        sockopt::set_xdp_rx_ring_size(&fd, sizes.rx).map_err(Error::from)?;
-        sockopt::set_xdp_tx_ring_size(&fd, sizes.tx).map_err(Error::from)?;
-        let offsets = sockopt::xdp_mmap_offsets(&fd).map_err(Error::from)?;
+        check_sizes(&sizes, &Ring::ALL)?;
+        let fd = xdp_socket()?;
+        sockopt::set_xdp_umem_reg(&fd, umem.reg())
+            .map_err(|e| Error::from(e).during("XDP_UMEM_REG"))?;
+        sockopt::set_xdp_umem_fill_ring_size(&fd, sizes.fill)?;
+        sockopt::set_xdp_umem_completion_ring_size(&fd, sizes.completion)?;
+        sockopt::set_xdp_rx_ring_size(&fd, sizes.rx)?;
+        sockopt::set_xdp_tx_ring_size(&fd, sizes.tx)?;
+        let offsets = sockopt::xdp_mmap_offsets(&fd)?;
         Ok(Self {
             fd,
             offsets,
             sizes,
-            umem,
+            umem: Arc::new(umem),
+            share: None,
         })
     }
 
-    /// The ring sizes.
+    /// A second socket on `first`'s UMEM (`XDP_SHARED_UMEM`), to bind to the same interface
+    /// and queue: it has its own RX and TX rings (`sizes.rx`, `sizes.tx`) and uses `first`'s
+    /// FILL and COMPLETION rings, so frames it sends complete on `first`.
+    ///
+    /// # Errors
+    /// `EINVAL` before any call for an RX or TX size that is not a power of two; else the
+    /// kernel's errno.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// let first = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let second = XskSocket::shared(&first, RingSizes::default())?.bind(2, 0)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn shared(first: &Xsk, sizes: RingSizes) -> Result<Self> {
+        check_sizes(&sizes, &[Ring::Rx, Ring::Tx])?;
+        let fd = xdp_socket()?;
+        sockopt::set_xdp_rx_ring_size(&fd, sizes.rx)?;
+        sockopt::set_xdp_tx_ring_size(&fd, sizes.tx)?;
+        let offsets = sockopt::xdp_mmap_offsets(&fd)?;
+        Ok(Self {
+            fd,
+            offsets,
+            sizes: RingSizes {
+                fill: 0,
+                completion: 0,
+                ..sizes
+            },
+            umem: Arc::clone(&first.umem),
+            share: Some(first.fd.try_clone()?),
+        })
+    }
+
+    /// Adopts an AF_XDP socket the application made (with libxdp, xsk-rs or by hand), bound
+    /// or not: duplicates `fd` and reads the ring offsets from the kernel.
+    ///
+    /// `umem` is the memory the socket registered with `XDP_UMEM_REG` (use
+    /// [`Umem::from_mapping`], with [`Mapping::from_raw`] for memory another library
+    /// mapped), and `sizes` the ring sizes it set (0 for a ring it has not); the kernel checks
+    /// them: `XDP_DIAG` where the kernel has `xsk_diag`, and always its `mmap` length limit
+    /// (each ring must map at `sizes`, and not one page more).
+    ///
+    /// # Errors
+    /// `EINVAL` before any call for a size that is neither 0 nor a power of two; the kernel's
+    /// errno for a socket that is not AF_XDP (`ENOPROTOOPT` for `XDP_MMAP_OFFSETS`); `EINVAL`
+    /// if a ring's size disagrees with the kernel's.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
+    /// # let (theirs, umem): (std::os::fd::OwnedFd, Umem) = todo!();
+    /// use std::os::fd::AsFd;
+    /// // A socket libxdp bound with XDP_USE_NEED_WAKEUP, its UMEM and ring sizes:
+    /// let sock = XskSocket::adopt(theirs.as_fd(), umem, RingSizes::default())?;
+    /// let xsk = sock.rings(Bind::XDP_USE_NEED_WAKEUP)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn adopt(fd: BorrowedFd<'_>, umem: Umem, sizes: RingSizes) -> Result<Self> {
+        if let Some(r) = Ring::ALL
+            .into_iter()
+            .find(|&r| sizes.get(r) != 0 && !sizes.get(r).is_power_of_two())
+        {
+            check_sizes(&sizes, &[r])?;
+        }
+        let fd = fd.try_clone_to_owned()?;
+        let offsets = sockopt::xdp_mmap_offsets(&fd)
+            .map_err(|e| Error::from(e).during("getsockopt(XDP_MMAP_OFFSETS)"))?;
+        // Where the kernel has xsk_diag, it says the sizes outright.
+        let inode = rustix::fs::fstat(&fd)?.st_ino;
+        if let Ok(all) = crate::sock_diag::xdp_sockets() {
+            if let Some(k) = all.iter().find(|k| u64::from(k.inode) == inode) {
+                let said = RingSizes {
+                    rx: k.rx.unwrap_or(0),
+                    tx: k.tx.unwrap_or(0),
+                    fill: k.fill.unwrap_or(0),
+                    completion: k.completion.unwrap_or(0),
+                };
+                if said != sizes {
+                    return Err(Error::invalid(format!(
+                        "adopted socket's rings are {said:?} (XDP_DIAG), not {sizes:?}"
+                    )));
+                }
+            }
+        }
+        let sock = Self {
+            fd,
+            offsets,
+            sizes,
+            umem: Arc::new(umem),
+            share: None,
+        };
+        let page = PAGE_SIZE as usize;
+        for r in Ring::ALL.into_iter().filter(|&r| sizes.get(r) != 0) {
+            let len = sock.ring_len(r).next_multiple_of(page);
+            let offset = r.offset()?;
+            // The kernel refuses a length past its page-rounded ring (EINVAL), so `len` must
+            // map and one page more must not.
+            if let Err(e) = MapOptions::new(len).layout(LAYOUT).map(&sock.fd, offset) {
+                return Err(Error::invalid(format!(
+                    "adopted socket's {} ring is smaller than {} entries: {e}",
+                    r.name(),
+                    sizes.get(r)
+                )));
+            }
+            if MapOptions::new(len + page).map(&sock.fd, offset).is_ok() {
+                return Err(Error::invalid(format!(
+                    "adopted socket's {} ring is larger than {} entries",
+                    r.name(),
+                    sizes.get(r)
+                )));
+            }
+        }
+        Ok(sock)
+    }
+
+    /// The ring sizes (0 for a ring the socket does not have).
     pub fn sizes(&self) -> RingSizes {
         self.sizes
     }
@@ -454,7 +634,6 @@ impl XskSocket {
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    /// use pktmap::resource::MapFlags;
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// assert!(sock.ring_len(Ring::Rx) >= 2048 * 16);
     /// # Ok(()) }
@@ -470,7 +649,6 @@ impl XskSocket {
     /// `EINVAL` before the syscall if `len` is 0 or longer than [`ring_len`](Self::ring_len)
     /// rounded up to pages (the kernel's `xsk_mmap` refuses it with `EINVAL` as well); else the
     /// kernel's errno.
-    #[doc(alias = "mmap")]
     ///
     /// # Examples
     /// ```no_run
@@ -482,20 +660,9 @@ impl XskSocket {
     /// assert!(sock.map(Ring::Rx, 1 << 30, MapFlags::empty()).is_err()); // EINVAL, no syscall
     /// # Ok(()) }
     /// ```
+    #[doc(alias = "mmap")]
     pub fn map(&self, ring: Ring, len: usize, flags: MapFlags) -> Result<Mapping> {
-        let size = self.ring_len(ring);
-        let page = PAGE_SIZE as usize;
-        let limit = size.div_ceil(page) * page;
-        if len > limit {
-            return Err(Error::invalid(format!(
-                "af_xdp {} ring is {size} bytes ({limit} page-rounded); refusing to map {len}",
-                ring.name()
-            )));
-        }
-        MapOptions::new(len)
-            .flags(flags)
-            .layout(LAYOUT)
-            .map(&self.fd, ring.offset())
+        map_region(&self.fd, ring, Some(self.ring_len(ring)), len, flags)
     }
 
     /// `mmap` at a raw offset, decoded strictly with [`LAYOUT`], then as [`map`](Self::map).
@@ -518,162 +685,234 @@ impl XskSocket {
         self.map(Ring::from_offset(offset)?, len, flags)
     }
 
-    /// Maps the four rings and binds to `queue` of interface `ifindex` in copy mode
-    /// (`XDP_COPY`, which every driver has; veth has no zero-copy).
+    /// Maps the rings and binds to `queue` of interface `ifindex` in copy mode with
+    /// need_wakeup (`XDP_COPY | XDP_USE_NEED_WAKEUP`, what every driver has; veth has no
+    /// zero-copy).
     ///
     /// # Errors
-    /// As [`map`](Self::map), then the `bind` errno (`ENODEV` for an interface outside the
-    /// socket's namespace, `EINVAL` for a queue it lacks, `EBUSY` if the queue has a socket).
+    /// As [`bind_with`](Self::bind_with).
     ///
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    /// use pktmap::resource::MapFlags;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let xsk = sock.bind(2, 0)?; // ifindex 2, queue 0
+    /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
     /// ```
     pub fn bind(self, ifindex: u32, queue: u32) -> Result<Xsk> {
-        let m = |r: Ring| self.map(r, self.ring_len(r), MapFlags::POPULATE);
+        self.bind_with(ifindex, queue, Bind::XDP_COPY | Bind::XDP_USE_NEED_WAKEUP)
+    }
+
+    /// Maps the rings and binds to `queue` of interface `ifindex` with `flags`: any of
+    /// `XDP_COPY`, `XDP_ZEROCOPY` and `XDP_USE_NEED_WAKEUP` (a socket from
+    /// [`shared`](Self::shared) takes none: it binds with `XDP_SHARED_UMEM` and the first
+    /// socket's mode).
+    ///
+    /// # Errors
+    /// `EINVAL` before any call for `XDP_SHARED_UMEM` in `flags` (set by
+    /// [`shared`](Self::shared) only); as [`map`](Self::map); then the `bind` errno
+    /// (`EOPNOTSUPP` for `XDP_ZEROCOPY` on a driver without it, `ENODEV` for an interface
+    /// outside the socket's namespace, `EINVAL` for a queue it lacks, `EBUSY` if the queue
+    /// has a socket).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let e = sock.bind_with(2, 0, Bind::XDP_ZEROCOPY).unwrap_err(); // veth: no zero-copy
+    /// assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
+    /// # Ok(()) }
+    /// ```
+    pub fn bind_with(self, ifindex: u32, queue: u32, flags: Bind) -> Result<Xsk> {
+        if flags.contains(Bind::XDP_SHARED_UMEM) {
+            return Err(Error::invalid(
+                "XDP_SHARED_UMEM: make the socket with XskSocket::shared",
+            ));
+        }
+        let share = self.share.as_ref().map(|fd| fd.try_clone()).transpose()?;
+        let need_wakeup = match &share {
+            // A sharing socket has no flags of its own; need_wakeup is the first's. Without
+            // it, a wakeup is always made, which is correct either way.
+            Some(_) => true,
+            None => flags.contains(Bind::XDP_USE_NEED_WAKEUP),
+        };
+        let xsk = self.rings(if need_wakeup {
+            Bind::XDP_USE_NEED_WAKEUP
+        } else {
+            Bind::empty()
+        })?;
+        let r = match &share {
+            Some(first) => rustix::net::bind(
+                &xsk.fd,
+                &SocketAddrXdpWithSharedUmem {
+                    addr: SocketAddrXdp::new(Bind::XDP_SHARED_UMEM, ifindex, queue),
+                    shared_umem_fd: first.as_fd(),
+                },
+            ),
+            None => rustix::net::bind(&xsk.fd, &SocketAddrXdp::new(flags, ifindex, queue)),
+        };
+        r.map_err(|e| Error::from(e).during("bind(AF_XDP)"))?;
+        Ok(xsk)
+    }
+
+    /// Maps the rings of a socket that is bound already (one [`adopt`](Self::adopt)ed from
+    /// a library that bound it); `flags` are the flags it was bound with, of which only
+    /// `XDP_USE_NEED_WAKEUP` matters here.
+    ///
+    /// # Errors
+    /// As [`map`](Self::map), or `EINVAL` if the kernel's ring offsets do not fit the
+    /// mappings.
+    pub fn rings(self, flags: Bind) -> Result<Xsk> {
+        let o = &self.offsets;
+        let s = &self.sizes;
+        let m = |r: Ring| -> Result<Option<Mapping>> {
+            if self.sizes.get(r) == 0 {
+                return Ok(None);
+            }
+            self.map(r, self.ring_len(r), MapFlags::POPULATE).map(Some)
+        };
         let (rx, tx, fill, comp) = (
             m(Ring::Rx)?,
             m(Ring::Tx)?,
             m(Ring::Fill)?,
             m(Ring::Completion)?,
         );
-        let o = &self.offsets;
-        let s = &self.sizes;
-        let xsk = Xsk {
-            rx: Cons::new(rx, &o.rx, s.rx)?,
-            tx: Prod::new(tx, &o.tx, s.tx)?,
-            fill: Prod::new(fill, &o.fr, s.fill)?,
-            comp: Cons::new(comp, &o.cr, s.completion)?,
+        Ok(Xsk {
+            rx: rx.map(|m| Shared::new(m, &o.rx, s.rx)).transpose()?,
+            tx: tx.map(|m| Shared::new(m, &o.tx, s.tx)).transpose()?,
+            fill: fill.map(|m| Shared::new(m, &o.fr, s.fill)).transpose()?,
+            comp: comp
+                .map(|m| Shared::new(m, &o.cr, s.completion))
+                .transpose()?,
             fd: self.fd,
             umem: self.umem,
-        };
-        let addr = SocketAddrXdp::new(SocketAddrXdpFlags::XDP_COPY, ifindex, queue);
-        rustix::net::bind(&xsk.fd, &addr).map_err(Error::from)?;
-        Ok(xsk)
+            need_wakeup: flags.contains(Bind::XDP_USE_NEED_WAKEUP),
+            syscalls: Cell::new(0),
+        })
     }
 }
 
-/// The part both ring directions share.
+/// One ring shared with the kernel: its mapping and where its parts are in it.
 ///
 /// # Invariants
-/// `producer` and `consumer` point to aligned u32s in `_map`, `desc` to `mask + 1` entries of
-/// `T` in it; `_map` lives as long as the value.
+/// `producer`, `consumer` (and `flags`, if any) are offsets of aligned `u32`s inside `map`,
+/// and `entries` values of `T` start at `desc` inside it: [`Shared::new`] checked them.
 #[derive(Debug)]
 struct Shared<T> {
-    producer: *const AtomicU32,
-    consumer: *const AtomicU32,
-    desc: *mut T,
-    mask: u32,
-    _map: Mapping,
+    map: Mapping,
+    producer: usize,
+    consumer: usize,
+    flags: Option<usize>,
+    desc: usize,
+    entries: u32,
     _t: PhantomData<T>,
 }
 
-impl<T> Shared<T> {
+/// Borrows the index at `off`, an offset [`Shared::new`] checked (type invariants).
+fn index(m: &Mapping, off: usize) -> &AtomicU32 {
+    m.atomic_u32(off)
+        .expect("ring offsets are checked when the ring is made")
+}
+
+impl<T: FromBytes + IntoBytes> Shared<T> {
     fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
-        let producer = map
-            .ptr_at(usize::try_from(o.producer).unwrap_or(usize::MAX), 4, 4)?
-            .cast::<AtomicU32>()
-            .cast_const();
-        let consumer = map
-            .ptr_at(usize::try_from(o.consumer).unwrap_or(usize::MAX), 4, 4)?
-            .cast::<AtomicU32>()
-            .cast_const();
-        let n = entries as usize * size_of::<T>();
-        let desc = map
-            .ptr_at(
-                usize::try_from(o.desc).unwrap_or(usize::MAX),
-                n,
-                std::mem::align_of::<T>(),
-            )?
-            .cast::<T>();
-        // INVARIANT: all three were checked to lie inside `map`.
+        let at = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        map.atomic_u32(at(o.producer))?;
+        map.atomic_u32(at(o.consumer))?;
+        if let Some(f) = o.flags {
+            map.atomic_u32(at(f))?;
+        }
+        map.array::<T>(at(o.desc), entries as usize)?;
+        // INVARIANT: every offset was checked against `map` above.
         Ok(Self {
-            producer,
-            consumer,
-            desc,
-            mask: entries - 1,
-            _map: map,
+            producer: at(o.producer),
+            consumer: at(o.consumer),
+            flags: o.flags.map(at),
+            desc: at(o.desc),
+            entries,
+            map,
             _t: PhantomData,
         })
     }
 
     fn producer(&self) -> &AtomicU32 {
-        // SAFETY: By the type invariants, an aligned u32 in the live mapping; the kernel
-        // touches it only atomically.
-        unsafe { &*self.producer }
+        index(&self.map, self.producer)
     }
 
     fn consumer(&self) -> &AtomicU32 {
-        // SAFETY: As for `producer`.
-        unsafe { &*self.consumer }
-    }
-}
-
-/// A ring we produce into and the kernel consumes: FILL and TX.
-#[derive(Debug)]
-struct Prod<T>(Shared<T>);
-
-impl<T: Copy> Prod<T> {
-    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
-        Ok(Self(Shared::new(map, o, entries)?))
+        index(&self.map, self.consumer)
     }
 
-    /// Writes as many of `items` as fit and publishes them; returns how many.
+    /// Whether the kernel asked for a wakeup (`XDP_RING_NEED_WAKEUP` in the ring's flags).
+    fn needs_wakeup(&self) -> bool {
+        // libxdp reads the flags after a full barrier: our producer store must be visible
+        // before we decide the kernel need not be told.
+        fence(Ordering::SeqCst);
+        self.flags.is_some_and(|f| {
+            index(&self.map, f).load(Ordering::Relaxed) & XdpRingFlags::XDP_RING_NEED_WAKEUP.bits()
+                != 0
+        })
+    }
+
+    /// Writes as many of `items` as fit and publishes them; returns how many. (FILL and TX:
+    /// we produce, the kernel consumes.)
     fn push(&mut self, items: &[T]) -> usize {
-        let r = &self.0;
-        let prod = r.producer().load(Ordering::Relaxed);
-        let cons = r.consumer().load(Ordering::Acquire);
-        let free = (r.mask + 1).wrapping_sub(prod.wrapping_sub(cons)) as usize;
+        let mask = self.entries - 1;
+        let prod = self.producer().load(Ordering::Relaxed);
+        let cons = self.consumer().load(Ordering::Acquire);
+        let free = self.entries.wrapping_sub(prod.wrapping_sub(cons)) as usize;
         let n = free.min(items.len());
+        let descs = self
+            .map
+            .array::<T>(self.desc, self.entries as usize)
+            .expect("checked in Shared::new");
         for (i, item) in items[..n].iter().enumerate() {
-            let idx = prod.wrapping_add(i as u32) & r.mask;
-            // SAFETY: `idx <= mask`, an entry inside the ring (type invariants); the slot is
-            // free (the kernel consumed it, per the acquire load above) until we publish.
-            unsafe { r.desc.add(idx as usize).write(*item) };
+            // The slot is free (the kernel consumed it, per the acquire load above) until we
+            // publish; `idx <= mask` is inside the array.
+            let idx = prod.wrapping_add(i as u32) & mask;
+            let _ = descs.set(idx as usize, *item);
         }
-        r.producer()
+        self.producer()
             .store(prod.wrapping_add(n as u32), Ordering::Release);
         n
     }
-}
 
-/// A ring the kernel produces into and we consume: RX and COMPLETION.
-#[derive(Debug)]
-struct Cons<T>(Shared<T>);
-
-impl<T: Copy> Cons<T> {
-    fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
-        Ok(Self(Shared::new(map, o, entries)?))
-    }
-
-    /// Copies up to `max` entries into `out` and releases their slots; returns how many.
+    /// Copies up to `max` entries into `out` and releases their slots; returns how many. (RX
+    /// and COMPLETION: the kernel produces, we consume.)
     fn pop(&mut self, out: &mut Vec<T>, max: usize) -> usize {
-        let r = &self.0;
-        let cons = r.consumer().load(Ordering::Relaxed);
-        let prod = r.producer().load(Ordering::Acquire);
+        let mask = self.entries - 1;
+        let cons = self.consumer().load(Ordering::Relaxed);
+        let prod = self.producer().load(Ordering::Acquire);
         let n = (prod.wrapping_sub(cons) as usize).min(max);
+        let descs = self
+            .map
+            .array::<T>(self.desc, self.entries as usize)
+            .expect("checked in Shared::new");
         for i in 0..n {
-            let idx = cons.wrapping_add(i as u32) & r.mask;
-            // SAFETY: `idx <= mask`, an entry inside the ring; the acquire load of the
-            // producer made the kernel's write visible, and the slot is ours until we
-            // release it below.
-            out.push(unsafe { r.desc.add(idx as usize).read() });
+            // The acquire load of the producer made the kernel's write visible, and the slot
+            // is ours until we release it below.
+            let idx = cons.wrapping_add(i as u32) & mask;
+            if let Ok(v) = descs.get(idx as usize) {
+                out.push(v);
+            }
         }
-        r.consumer()
+        self.consumer()
             .store(cons.wrapping_add(n as u32), Ordering::Release);
         n
     }
 }
 
-/// A bound AF_XDP socket: its four rings mapped through pktmap and its UMEM.
+/// An AF_XDP socket with its rings mapped through pktmap, and its UMEM.
 ///
 /// Frames move: FILL → (kernel receives) → RX → you → TX → (kernel sends) → COMPLETION →
-/// FILL. Copy mode sends only when kicked: call [`kick`](Self::kick) after [`send`](Self::send).
+/// FILL. With need_wakeup ([`XskSocket::bind`]'s default) the kernel says when it needs a
+/// syscall and [`kick`](Self::kick), [`fill`](Self::fill) and [`recv`](Self::recv) make one
+/// only then; without it, [`kick`](Self::kick) always sends. A socket from
+/// [`XskSocket::shared`] on the first socket's queue has no FILL or COMPLETION ring of its
+/// own: its frames are filled and complete on the first.
 ///
 /// # Examples
 /// ```no_run
@@ -689,23 +928,26 @@ impl<T: Copy> Cons<T> {
 /// ```
 #[derive(Debug)]
 pub struct Xsk {
-    rx: Cons<XdpDesc>,
-    tx: Prod<XdpDesc>,
-    fill: Prod<u64>,
-    comp: Cons<u64>,
+    rx: Option<Shared<XdpDesc>>,
+    tx: Option<Shared<XdpDesc>>,
+    fill: Option<Shared<u64>>,
+    comp: Option<Shared<u64>>,
     fd: OwnedFd,
-    umem: Umem,
+    umem: Arc<Umem>,
+    need_wakeup: bool,
+    syscalls: Cell<u64>,
 }
-
-// SAFETY: An Xsk owns its mappings and socket outright; its raw pointers point into those
-// mappings and carry no thread affinity. `&mut self` is needed to touch any ring, so moving it
-// to another thread cannot race with the thread it came from.
-unsafe impl Send for Xsk {}
 
 impl AsFd for Xsk {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// The "try again" errnos of a wakeup syscall: the kernel is busy, which is not an error.
+fn busy(e: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    [Errno::AGAIN, Errno::BUSY, Errno::NOBUFS].contains(&e)
 }
 
 impl Xsk {
@@ -714,7 +956,7 @@ impl Xsk {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
     /// assert_eq!(xsk.umem().frames(), 64);
     /// # Ok(()) }
@@ -723,19 +965,43 @@ impl Xsk {
         &self.umem
     }
 
+    /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP`.
+    pub fn uses_need_wakeup(&self) -> bool {
+        self.need_wakeup
+    }
+
+    /// The wakeup syscalls (`sendto`, `recvfrom`) made so far: with need_wakeup, only those
+    /// the kernel asked for.
+    pub fn syscalls(&self) -> u64 {
+        self.syscalls.get()
+    }
+
+    /// `recvfrom(fd, NULL, 0, MSG_DONTWAIT)`, which lets the kernel refill from FILL, when the
+    /// FILL ring asks for it.
+    fn wake_fill(&self) {
+        if self.need_wakeup && self.fill.as_ref().is_some_and(Shared::needs_wakeup) {
+            self.syscalls.set(self.syscalls.get() + 1);
+            let _ = rustix::net::recv(&self.fd, &mut [0u8; 0][..], RecvFlags::DONTWAIT);
+        }
+    }
+
     /// Gives frames at these UMEM addresses to the kernel to receive into; returns how many
-    /// fit in the FILL ring.
+    /// fit in the FILL ring (0 for a socket without one).
     ///
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
     /// assert_eq!(xsk.fill(&[0, 2048, 4096]), 3);
     /// # Ok(()) }
     /// ```
     pub fn fill(&mut self, addrs: &[u64]) -> usize {
-        self.fill.push(addrs)
+        let n = self.fill.as_mut().map_or(0, |f| f.push(addrs));
+        if n > 0 {
+            self.wake_fill();
+        }
+        n
     }
 
     /// Moves up to `max` received descriptors from the RX ring into `out`; returns how many.
@@ -743,7 +1009,7 @@ impl Xsk {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
     /// let mut rx = Vec::new();
     /// let n = xsk.recv(&mut rx, 64);
@@ -751,7 +1017,11 @@ impl Xsk {
     /// # Ok(()) }
     /// ```
     pub fn recv(&mut self, out: &mut Vec<XdpDesc>, max: usize) -> usize {
-        self.rx.pop(out, max)
+        let n = self.rx.as_mut().map_or(0, |r| r.pop(out, max));
+        if n == 0 {
+            self.wake_fill();
+        }
+        n
     }
 
     /// Queues frames to send on the TX ring; returns how many fit. Nothing leaves until
@@ -769,10 +1039,11 @@ impl Xsk {
     /// # Ok(()) }
     /// ```
     pub fn send(&mut self, descs: &[XdpDesc]) -> usize {
-        self.tx.push(descs)
+        self.tx.as_mut().map_or(0, |t| t.push(descs))
     }
 
-    /// `sendto(fd, NULL, 0, MSG_DONTWAIT)`—Tells the kernel to send what is on the TX ring.
+    /// `sendto(fd, NULL, 0, MSG_DONTWAIT)`—Tells the kernel to send what is on the TX ring;
+    /// with need_wakeup, only if the TX ring asks for it (copy mode always does).
     ///
     /// # Errors
     /// The kernel's errno, except the "try again" ones (`EAGAIN`, `EBUSY`, `ENOBUFS`), which
@@ -781,34 +1052,31 @@ impl Xsk {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
     /// xsk.kick()?; // harmless with nothing queued
     /// # Ok(()) }
     /// ```
     pub fn kick(&self) -> Result<()> {
+        let Some(tx) = &self.tx else { return Ok(()) };
+        if self.need_wakeup && !tx.needs_wakeup() {
+            return Ok(());
+        }
+        self.syscalls.set(self.syscalls.get() + 1);
         match rustix::net::send(&self.fd, &[], SendFlags::DONTWAIT) {
             Ok(_) => Ok(()),
-            Err(e)
-                if [
-                    rustix::io::Errno::AGAIN,
-                    rustix::io::Errno::BUSY,
-                    rustix::io::Errno::NOBUFS,
-                ]
-                .contains(&e) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Error::from(e)),
+            Err(e) if busy(e) => Ok(()),
+            Err(e) => Err(Error::from(e).during("sendto(AF_XDP)")),
         }
     }
 
-    /// Moves up to `max` sent frames' addresses from the COMPLETION ring into `out`.
+    /// Moves up to `max` sent frames' addresses from the COMPLETION ring into `out` (0 for a
+    /// socket without one).
     ///
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
     /// let mut done = Vec::new();
     /// xsk.completed(&mut done, 64);
@@ -816,7 +1084,7 @@ impl Xsk {
     /// # Ok(()) }
     /// ```
     pub fn completed(&mut self, out: &mut Vec<u64>, max: usize) -> usize {
-        self.comp.pop(out, max)
+        self.comp.as_mut().map_or(0, |c| c.pop(out, max))
     }
 }
 
@@ -826,15 +1094,15 @@ mod tests {
 
     #[test]
     fn rings_match_if_xdp_h() {
-        assert_eq!(Ring::Rx.offset(), libc::XDP_PGOFF_RX_RING as u64);
-        assert_eq!(Ring::Tx.offset(), libc::XDP_PGOFF_TX_RING as u64);
-        assert_eq!(Ring::Fill.offset(), libc::XDP_UMEM_PGOFF_FILL_RING);
+        assert_eq!(Ring::Rx.offset().unwrap(), libc::XDP_PGOFF_RX_RING as u64);
+        assert_eq!(Ring::Tx.offset().unwrap(), libc::XDP_PGOFF_TX_RING as u64);
+        assert_eq!(Ring::Fill.offset().unwrap(), libc::XDP_UMEM_PGOFF_FILL_RING);
         assert_eq!(
-            Ring::Completion.offset(),
+            Ring::Completion.offset().unwrap(),
             libc::XDP_UMEM_PGOFF_COMPLETION_RING
         );
         for r in Ring::ALL {
-            assert_eq!(Ring::from_offset(r.offset()).unwrap(), r);
+            assert_eq!(Ring::from_offset(r.offset().unwrap()).unwrap(), r);
         }
         for bad in [0x1000, 0x4000_0000, 0x2_0000_0000, 0x8000_1000] {
             let e = Ring::from_offset(bad).unwrap_err();
@@ -851,5 +1119,12 @@ mod tests {
         let u = Umem::new(4, 4096).unwrap();
         assert_eq!(u.mapping().len(), 4 * 4096);
         assert!(u.write(4 * 4096 - 2, b"abc").is_err());
+        let ro = MapOptions::new(8192)
+            .flags(MapFlags::READONLY)
+            .map_anonymous()
+            .unwrap();
+        assert!(Umem::from_mapping(ro, 2048).is_err());
+        let small = MapOptions::new(4096).map_anonymous().unwrap();
+        assert!(Umem::from_mapping(small, 8192).is_err());
     }
 }

@@ -8,11 +8,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +81,15 @@ static void print_abi(void)
 	P(PKTMAP_MMAP_FLAG_FIXED);
 	P(PKTMAP_MMAP_FLAG_POPULATE);
 	P(PKTMAP_POOL_LAZY);
+	P(PKTMAP_POOL_CONTIG);
+	P(PKTMAP_POOL_HUGE);
+	P(PKTMAP_CACHE_WB);
+	P(PKTMAP_CACHE_WC);
+	P(PKTMAP_DEFAULT_FAULT_AROUND);
+	P(PKTMAP_MAX_FAULT_AROUND);
+	P(PKTMAP_HUGE_CHUNK_PAGES);
+	P(PKTMAP_MAX_CONTIG_CHUNK_PAGES);
+	P(PKTMAP_EXPORT_READONLY);
 	P(PKTMAP_MIN_BUF_SIZE);
 	P(PKTMAP_MAX_BUF_SIZE);
 	P(PKTMAP_MAX_POOL_BYTES);
@@ -89,6 +101,8 @@ static void print_abi(void)
 	P(PKTMAP_IOC_RING_CREATE);
 	P(PKTMAP_IOC_RING_INFO);
 	P(PKTMAP_IOC_RING_DESTROY);
+	P(PKTMAP_IOC_POOL_CHUNK);
+	P(PKTMAP_IOC_POOL_EXPORT);
 	P(PKTMAP_STATE_MAGIC);
 	P(PKTMAP_RING_DESC_OFFSET);
 	P(sizeof(struct pktmap_pool_create));
@@ -99,6 +113,14 @@ static void print_abi(void)
 	P(sizeof(struct pktmap_state));
 	P(sizeof(struct pktmap_ring_header));
 	P(sizeof(struct pktmap_desc));
+	P(sizeof(struct pktmap_pool_chunk));
+	P(sizeof(struct pktmap_pool_export));
+	P(offsetof(struct pktmap_pool_create, fault_around));
+	P(offsetof(struct pktmap_pool_create, reserved));
+	P(offsetof(struct pktmap_pool_info, fault_around));
+	P(offsetof(struct pktmap_pool_info, chunk_bytes));
+	P(offsetof(struct pktmap_pool_chunk, phys));
+	P(offsetof(struct pktmap_pool_export, fd));
 #undef P
 }
 
@@ -198,6 +220,28 @@ int main(int argc, char **argv)
 	CHECK(pktmap_resource_unmap(NULL, 4096) == -EINVAL, "size_t unmap of NULL");
 	CHECK(pktmap_resource_unmap(p, 0) == -EINVAL, "size_t unmap of zero bytes");
 	close(big);
+
+	/* A pool fd across a UNIX socket (a memfd stands in for PKTMAP_IOC_POOL_EXPORT's file). */
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	int shared = pool_fd();
+	errno = 4242;
+	CHECK(pktmap_pool_send(sv[0], shared, 1) == 0 && errno == 4242, "pool_send: 0, errno kept");
+	int ro = -1;
+	int got = pktmap_pool_recv(sv[1], &ro);
+	struct stat st;
+	CHECK(got >= 0 && ro == 1 && errno == 4242, "pool_recv: fd %d, read_only %d", got, ro);
+	CHECK(got >= 0 && fstat(got, &st) == 0 && st.st_size == FILE_BYTES,
+	      "the received fd is the same file");
+	CHECK(pktmap_pool_send(-1, shared, 0) == -EBADF && errno == 4242, "pool_send bad socket");
+	CHECK(pktmap_pool_recv(-1, NULL) == -EBADF && errno == 4242, "pool_recv bad socket");
+	close(sv[0]);
+	CHECK(pktmap_pool_recv(sv[1], NULL) == -EINVAL && errno == 4242,
+	      "pool_recv of a closed peer: -EINVAL (no fd)");
+	close(sv[1]);
+	close(shared);
+	if (got >= 0)
+		close(got);
 
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

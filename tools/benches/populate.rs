@@ -1,4 +1,6 @@
-//! POPULATE against fault-in per 4 KiB page, and `resource::map` against the raw syscall.
+//! pktmap POPULATE against its peers (the kernel's `MAP_POPULATE`, memmap2's `populate()` and
+//! `advise(PopulateWrite)`, the raw `MADV_POPULATE_*` calls) and fault-in, per 4 KiB page, and
+//! `resource::map` against the raw syscall.
 //!
 //! `cargo bench --bench populate`. Throughput is in 4 KiB pages, so criterion's "elem/s" is
 //! pages per second; its time is the map + touch-every-page cost of one mapping (unmapping

@@ -13,7 +13,7 @@
 //! |---|---|---|---|
 //! | [`PKTMAP`] | bits 12..15 | bits 15..47 | [`resource_type`] |
 //! | [`ONLOAD`] | bits 12..15 | bits 15..64 | [`onload`] |
-//! | [`IO_URING`] | bits 27..32 | bits 16..27, [`io_uring::PBUF_RING`] only | [`io_uring`] |
+//! | [`IO_URING`] | bits 27..32 | bits 16..27, [`io_uring::PBUF_RING`] and [`io_uring::ZCRX_REGION`] only | [`io_uring`] |
 //! | [`AF_XDP`] | bits 31..33 | none | [`af_xdp`] |
 //! | [`VFIO`] | bits 40..64 (region index) | bits 0..40 (byte offset in the region) | any |
 
@@ -450,8 +450,17 @@ pub mod io_uring {
     pub const SQES: u32 = 0x2;
     /// `IORING_OFF_PBUF_RING` (0x80000000): a provided-buffer ring; the id is its buffer group.
     pub const PBUF_RING: u32 = 0x10;
+    /// `IORING_MAP_OFF_PARAM_REGION` (0x20000000): the region registered with
+    /// `IORING_REGISTER_MEM_REGION`, whose offset the kernel writes into
+    /// `io_uring_region_desc.mmap_offset` (`io_uring/memmap.h`).
+    pub const PARAM_REGION: u32 = 0x4;
+    /// `IORING_MAP_OFF_ZCRX_REGION` (0x30000000): a zero-copy receive refill ring; the id is
+    /// the zcrx instance id, from `IORING_OFF_ZCRX_SHIFT` (`io_uring/memmap.h`).
+    pub const ZCRX_REGION: u32 = 0x6;
     /// `IORING_OFF_PBUF_SHIFT`: where the buffer group id starts.
     pub const PBUF_SHIFT: u32 = 16;
+    /// `IORING_OFF_ZCRX_SHIFT`: where the zcrx id starts (the same bits as the buffer group).
+    pub const ZCRX_SHIFT: u32 = 16;
     /// `IORING_OFF_MMAP_MASK`: the bits that select the region.
     pub const MMAP_MASK: u64 = 0xf800_0000;
 
@@ -471,6 +480,16 @@ pub mod io_uring {
             value: SQES,
             name: "SQES",
             has_id: false,
+        },
+        TypeInfo {
+            value: PARAM_REGION,
+            name: "PARAM_REGION",
+            has_id: false,
+        },
+        TypeInfo {
+            value: ZCRX_REGION,
+            name: "ZCRX_REGION",
+            has_id: true,
         },
         TypeInfo {
             value: PBUF_RING,
@@ -653,6 +672,16 @@ mod tests {
         assert_eq!(IO_URING.decode(0x8000_1000), Err(DecodeError::StrayBits));
         assert_eq!(IO_URING.decode(0x1_8000_0000), Err(DecodeError::StrayBits));
         assert_eq!(IO_URING.decode(0x1800_0000), Err(DecodeError::UnknownType));
+        assert_eq!(IO_URING.encode(io_uring::PARAM_REGION, 0), Ok(0x2000_0000));
+        assert_eq!(
+            IO_URING.encode(io_uring::PARAM_REGION, 1),
+            Err(EncodeError::IdNotAllowed)
+        );
+        assert_eq!(
+            IO_URING.encode(io_uring::ZCRX_REGION, 3),
+            Ok(0x3000_0000 | 3 << io_uring::ZCRX_SHIFT)
+        );
+        assert_eq!(IO_URING.decode(0x3002_0000), Ok((io_uring::ZCRX_REGION, 2)));
     }
 
     #[test]

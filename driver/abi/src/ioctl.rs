@@ -12,6 +12,11 @@
 //! | [`RING_CREATE`] | [`RingCreate`] in, `id` out | `EINVAL` bad entries, flags or pool, `ENOMEM`, `ENOSPC` |
 //! | [`RING_INFO`] | [`RingInfo`], `id` in, the rest out | `EINVAL` unknown id |
 //! | [`RING_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id |
+//! | [`POOL_CHUNK`] | [`PoolChunk`], `id` and `index` in, the rest out | `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` unknown id or index |
+//! | [`POOL_EXPORT`] | [`PoolExport`] in, `fd` out | `EINVAL` unknown id or flags, `EMFILE`, `ENOMEM` |
+//!
+//! A pool's file descriptor (from [`POOL_EXPORT`]) answers [`POOL_INFO`] for id 0 and maps the
+//! pool at the offset `PKTMAP.encode(POOL, 0)`; every other ioctl on it is `ENOTTY`.
 //!
 //! Any other command is `ENOTTY`; an unreadable or unwritable argument is `EFAULT`. The create
 //! and destroy ioctls need a file opened for writing (`O_WRONLY` or `O_RDWR`), else `EBADF`;
@@ -55,11 +60,52 @@ pub const RING_CREATE: u32 = ioc(IOC_READ | IOC_WRITE, 4, size_of::<RingCreate>(
 pub const RING_INFO: u32 = ioc(IOC_READ | IOC_WRITE, 5, size_of::<RingInfo>());
 /// `RING_DESTROY`, `_IOW('P', 6, struct pktmap_id)`: destroy a ring (mappings keep its pages).
 pub const RING_DESTROY: u32 = ioc(IOC_WRITE, 6, size_of::<ResourceId>());
+/// `POOL_CHUNK`, `_IOWR('P', 7, struct pktmap_pool_chunk)`: the physical address of one of a
+/// pool's physically contiguous chunks (what a NIC driver would program). Root only
+/// (`CAP_SYS_ADMIN`): a physical address is a kernel secret to anyone else.
+pub const POOL_CHUNK: u32 = ioc(IOC_READ | IOC_WRITE, 7, size_of::<PoolChunk>());
+/// `POOL_EXPORT`, `_IOWR('P', 8, struct pktmap_pool_export)`: a new file descriptor of its own
+/// for a pool, read-write or read-only, that another process may receive (`SCM_RIGHTS`) and map.
+pub const POOL_EXPORT: u32 = ioc(IOC_READ | IOC_WRITE, 8, size_of::<PoolExport>());
 
-/// [`PoolCreate::flags`]: serve pages from the fault handler instead of at `mmap` time.
+/// [`PoolCreate::flags`]: serve pages from the fault handler instead of at `mmap` time, up to
+/// [`PoolCreate::fault_around`] neighbouring pages per fault.
 pub const POOL_LAZY: u32 = 1;
-/// Every [`PoolCreate::flags`] bit the driver knows.
-pub const POOL_FLAGS: u32 = POOL_LAZY;
+/// [`PoolCreate::flags`]: physically contiguous chunks of up to [`MAX_CONTIG_CHUNK_PAGES`]
+/// pages (`alloc_pages` of one order), mapped whole at `mmap` by `remap_pfn_range`
+/// (`VM_PFNMAP`); `MAP_PRIVATE` is refused.
+pub const POOL_CONTIG: u32 = 2;
+/// [`PoolCreate::flags`]: 2 MiB chunks ([`HUGE_CHUNK_PAGES`] pages) mapped by one PMD entry
+/// each from the fault handler (`huge_fault`, `vmf_insert_pfn_pmd`); `mmap` places the mapping
+/// 2 MiB-aligned, and a `FIXED` address that is not gets 4 KiB entries. `MAP_PRIVATE` is
+/// refused.
+pub const POOL_HUGE: u32 = 4;
+/// Every [`PoolCreate::flags`] bit the driver knows; at most one of them may be set (none is
+/// an eager pool of single pages).
+pub const POOL_FLAGS: u32 = POOL_LAZY | POOL_CONTIG | POOL_HUGE;
+
+/// [`PoolCreate::cache`]: ordinary cached memory (write-back), the default.
+pub const CACHE_WB: u32 = 0;
+/// [`PoolCreate::cache`]: write-combined memory (x86 PAT `WC`), for [`POOL_CONTIG`] and
+/// [`POOL_HUGE`] pools; the driver changes the pages' kernel mapping too, so no alias is cached.
+pub const CACHE_WC: u32 = 1;
+
+/// [`PoolCreate::fault_around`] 0 means this many pages per fault (the kernel's own
+/// `fault_around_bytes` is 64 KiB, 16 pages).
+pub const DEFAULT_FAULT_AROUND: u32 = 16;
+/// The largest [`PoolCreate::fault_around`]: one page table (2 MiB).
+pub const MAX_FAULT_AROUND: u32 = 512;
+/// Pages in a [`POOL_HUGE`] chunk: 2 MiB.
+pub const HUGE_CHUNK_PAGES: u32 = 512;
+/// The largest [`POOL_CONTIG`] chunk, in pages (2 MiB, order 9): larger orders fail far more
+/// often on a fragmented machine, and 2 MiB is what one PMD maps.
+pub const MAX_CONTIG_CHUNK_PAGES: u32 = 512;
+
+/// [`PoolExport::flags`]: the exported file is read-only (`O_RDONLY`): it never maps writable,
+/// and `mprotect` cannot add write later.
+pub const EXPORT_READONLY: u32 = 1;
+/// Every [`PoolExport::flags`] bit the driver knows.
+pub const EXPORT_FLAGS: u32 = EXPORT_READONLY;
 
 /// The smallest packet buffer, in bytes.
 pub const MIN_BUF_SIZE: u32 = 256;
@@ -80,10 +126,18 @@ pub struct PoolCreate {
     pub buf_size: u32,
     /// Number of buffers, at least 1; the pool is at most [`MAX_POOL_BYTES`].
     pub buf_count: u32,
-    /// [`POOL_LAZY`] or 0.
+    /// 0 (eager), or one of [`POOL_LAZY`], [`POOL_CONTIG`], [`POOL_HUGE`].
     pub flags: u32,
     /// Out: the new pool's id (never 0).
     pub id: u32,
+    /// Lazy pools: pages the fault handler maps per fault, a power of two up to
+    /// [`MAX_FAULT_AROUND`]; 1 is one page per fault, 0 is [`DEFAULT_FAULT_AROUND`]. Other
+    /// pools: 0.
+    pub fault_around: u32,
+    /// [`CACHE_WB`] (0) or [`CACHE_WC`].
+    pub cache: u32,
+    /// Must be 0.
+    pub reserved: u64,
 }
 
 /// `struct pktmap_pool_info`: the argument of [`POOL_INFO`].
@@ -102,6 +156,40 @@ pub struct PoolInfo {
     pub bytes: u64,
     /// Out: the `mmap` offset that maps it.
     pub mmap_offset: u64,
+    /// Out: pages mapped per fault (lazy pools; 0 for the others).
+    pub fault_around: u32,
+    /// Out: [`CACHE_WB`] or [`CACHE_WC`].
+    pub cache: u32,
+    /// Out: bytes per physically contiguous chunk (4096 for pools of single pages).
+    pub chunk_bytes: u64,
+}
+
+/// `struct pktmap_pool_chunk`: the argument of [`POOL_CHUNK`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolChunk {
+    /// In: the pool's id.
+    pub id: u32,
+    /// In: the chunk's index, below `bytes / chunk_bytes` of [`PoolInfo`].
+    pub index: u32,
+    /// Out: the chunk's physical address.
+    pub phys: u64,
+    /// Out: its size in bytes ([`PoolInfo::chunk_bytes`]).
+    pub bytes: u64,
+}
+
+/// `struct pktmap_pool_export`: the argument of [`POOL_EXPORT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolExport {
+    /// In: the pool's id.
+    pub id: u32,
+    /// In: [`EXPORT_READONLY`] or 0.
+    pub flags: u32,
+    /// Out: the new file descriptor (`O_CLOEXEC`).
+    pub fd: i32,
+    /// Must be 0.
+    pub reserved: u32,
 }
 
 /// `struct pktmap_ring_create`: the argument of [`RING_CREATE`].
@@ -181,7 +269,15 @@ pub struct State {
     pub pages_budget: u64,
     /// Seqcount: odd while the driver updates the page, incremented twice per update.
     pub sequence: u64,
+    /// Event counter: faults served with one 2 MiB (PMD) entry; each also counts once in
+    /// `faults_served` and 512 times in `pages_mapped`.
+    pub pmd_faults: u64,
+    /// Gauge: live pool file descriptors (files from [`POOL_EXPORT`]).
+    pub pool_files: u64,
 }
+
+/// The number of `u64` words of [`State`].
+pub const STATE_WORDS: usize = 11;
 
 impl State {
     /// The words in page order.
@@ -189,10 +285,10 @@ impl State {
     /// # Examples
     /// ```
     /// use pktmap_abi::ioctl::State;
-    /// let s = State { pools: 2, sequence: 4, ..State::default() };
+    /// let s = State { pools: 2, sequence: 4, pool_files: 1, ..State::default() };
     /// assert_eq!(State::from_words(s.to_words()), s);
     /// ```
-    pub const fn to_words(&self) -> [u64; 9] {
+    pub const fn to_words(&self) -> [u64; STATE_WORDS] {
         [
             self.magic,
             self.pools,
@@ -203,12 +299,14 @@ impl State {
             self.live_mappings,
             self.pages_budget,
             self.sequence,
+            self.pmd_faults,
+            self.pool_files,
         ]
     }
 
     /// The state from its words in page order.
-    pub const fn from_words(w: [u64; 9]) -> Self {
-        let [magic, pools, rings, pages_allocated, pages_mapped, faults_served, live_mappings, pages_budget, sequence] =
+    pub const fn from_words(w: [u64; STATE_WORDS]) -> Self {
+        let [magic, pools, rings, pages_allocated, pages_mapped, faults_served, live_mappings, pages_budget, sequence, pmd_faults, pool_files] =
             w;
         Self {
             magic,
@@ -220,6 +318,8 @@ impl State {
             live_mappings,
             pages_budget,
             sequence,
+            pmd_faults,
+            pool_files,
         }
     }
 
@@ -267,12 +367,15 @@ mod tests {
 
     #[test]
     fn struct_sizes_are_the_abi() {
-        assert_eq!(size_of::<PoolCreate>(), 16);
-        assert_eq!(size_of::<PoolInfo>(), 32);
+        assert_eq!(size_of::<PoolCreate>(), 32);
+        assert_eq!(size_of::<PoolInfo>(), 48);
+        assert_eq!(size_of::<PoolChunk>(), 24);
+        assert_eq!(size_of::<PoolExport>(), 16);
         assert_eq!(size_of::<RingCreate>(), 16);
         assert_eq!(size_of::<RingInfo>(), 32);
         assert_eq!(size_of::<ResourceId>(), 4);
-        assert_eq!(size_of::<State>(), 72);
+        assert_eq!(size_of::<State>(), 8 * STATE_WORDS);
+        assert_eq!(STATE_WORDS, 11);
         assert_eq!(size_of::<RingHeader>(), 16);
         assert_eq!(size_of::<RingDesc>(), 8);
         assert!(size_of::<RingHeader>() as u64 <= RING_DESC_OFFSET);
@@ -280,8 +383,10 @@ mod tests {
 
     #[test]
     fn ioctl_numbers() {
-        assert_eq!(POOL_CREATE, 0xc010_5001);
-        assert_eq!(POOL_INFO, 0xc020_5002);
+        assert_eq!(POOL_CREATE, 0xc020_5001);
+        assert_eq!(POOL_INFO, 0xc030_5002);
+        assert_eq!(POOL_CHUNK, 0xc018_5007);
+        assert_eq!(POOL_EXPORT, 0xc010_5008);
         assert_eq!(POOL_DESTROY, 0x4004_5003);
         assert_eq!(RING_CREATE, 0xc010_5004);
         assert_eq!(RING_INFO, 0xc020_5005);

@@ -645,7 +645,7 @@ fn bad_ioctls(r: &mut Report, dev: &Device, pool: u32) {
             buf_size,
             buf_count,
             flags,
-            id: 0,
+            ..PoolCreate::default()
         })
     };
     let bad_pools = [
@@ -656,7 +656,8 @@ fn bad_ioctls(r: &mut Report, dev: &Device, pool: u32) {
         ("buf_count 0", 2048, 0, 0),
         ("65536 x 65536 (4 GiB)", 65536, 65536, 0),
         ("65536 x u32::MAX", 65536, u32::MAX, 0),
-        ("unknown flag 2", 2048, 1, 2),
+        ("unknown flag 8", 2048, 1, 8),
+        ("two kinds: LAZY | CONTIG", 2048, 1, 3),
     ];
     for (what, buf_size, buf_count, flags) in bad_pools {
         let name = format!("POOL_CREATE {what}: EINVAL");

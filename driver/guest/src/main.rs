@@ -7,6 +7,8 @@
 //! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
 //! pktmap-guest sequence CASES STEPS [SEED]      model-checked random sequences (one check a case)
 //! pktmap-guest sequence --secs N STEPS [SEED]   the same for N seconds (the soak)
+//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
 //!
 //! Each check prints `ok   name` or `FAIL name: detail`; the run ends with `N passed, M failed`
@@ -15,6 +17,7 @@
 
 mod checks;
 mod faults;
+mod pools;
 mod promises;
 mod sequence;
 mod stress;
@@ -84,6 +87,11 @@ fn main() -> ExitCode {
             checks::run(&mut report);
             promises::run(&mut report);
         }
+        Some("pools") => pools::run(&mut report),
+        Some("pool-peer") => match (args.get(2), args.get(3)) {
+            (Some(mode), Some(sock)) => pools::peer(&mut report, mode, sock),
+            _ => report.check("pool-peer MODE SOCKET", false, "missing arguments"),
+        },
         Some("stress") => {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
             let procs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
@@ -113,7 +121,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED]"
+                "usage: pktmap-guest check | pools | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED]"
             );
             return ExitCode::from(2);
         }

@@ -329,8 +329,7 @@ fn read_only_open(r: &mut Report) {
     let mut create = PoolCreate {
         buf_size: 4096,
         buf_count: 1,
-        flags: 0,
-        id: 0,
+        ..PoolCreate::default()
     };
     r.errno(
         "POOL_CREATE on an O_RDONLY open: EBADF",
@@ -707,7 +706,7 @@ fn seq_read(m: &pktmap::resource::Mapping) -> Option<State> {
             continue;
         }
         fence(Ordering::Acquire);
-        let mut w = [0u64; 9];
+        let mut w = [0u64; pktmap_abi::ioctl::STATE_WORDS];
         for (i, v) in w.iter_mut().enumerate() {
             *v = word(i * 8);
         }

@@ -1187,7 +1187,10 @@ impl Driver {
                 arg,
                 expect,
             } => {
-                let mut a = *arg;
+                // The argument's first words, then zeros up to the largest argument struct
+                // (`PoolCreate`, 32 bytes: its fields past `id` must be 0).
+                let mut a = [0u32; 8];
+                a[..arg.len()].copy_from_slice(arg);
                 let r = sys::ioctl_raw(self.fd(*slot), *cmd, a.as_mut_ptr().cast());
                 let got = outcome(r, |()| match expect {
                     Expect::Id(_) => Expect::Id(a[3]),

@@ -13,7 +13,10 @@
 
 use super::{
     fs::File,
-    mm::virt::{Mapped, VmaNew},
+    mm::{
+        pfnmap::{get_unmapped_area, AreaAlign},
+        virt::{Mapped, VmaNew},
+    },
     uaccess::{UserIn, UserOut},
 };
 use core::{
@@ -155,6 +158,16 @@ pub trait MiscDevice: Sized {
         _vma: &VmaNew,
     ) -> Result<Mapped> {
         Err(ENODEV)
+    }
+
+    /// Where `get_unmapped_area` should place an `mmap` at page offset `pgoff` (pktmap
+    /// addition, no upstream hook): [`AreaAlign::Pmd`] asks for a 2 MiB-aligned address (a
+    /// hint or `MAP_FIXED` address is still honoured as given).
+    fn area_align(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _pgoff: usize,
+    ) -> AreaAlign {
+        AreaAlign::Page
     }
 }
 
@@ -417,6 +430,23 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// VFS contract for `get_unmapped_area` on a file opened through [`Self::open`].
+    unsafe extern "C" fn get_unmapped_area(
+        raw_file: *mut bindings::file,
+        addr: c_ulong,
+        len: c_ulong,
+        pgoff: c_ulong,
+        flags: c_ulong,
+    ) -> c_ulong {
+        // SAFETY: The VFS only calls this between a successful `open` and `release`.
+        let (device, _file) = unsafe { Self::state(raw_file) };
+        let align = T::area_align(device, pgoff);
+        // SAFETY: Called from this file's `get_unmapped_area` hook.
+        unsafe { get_unmapped_area(raw_file, addr, len, pgoff, flags, align) }
+    }
+
     /// Builds the table; `owner` pins the module while a file is open.
     fn build(owner: *mut bindings::module) -> bindings::file_operations {
         bindings::file_operations {
@@ -432,6 +462,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             #[cfg(CONFIG_COMPAT)]
             compat_ioctl: Some(compat_ptr_ioctl),
             mmap: Some(Self::mmap),
+            get_unmapped_area: Some(Self::get_unmapped_area),
             open: Some(Self::open),
             release: Some(Self::release),
             fsync: Some(Self::fsync),

@@ -13,6 +13,10 @@
 //! | [`module_param`] | `rust/kernel/module_param.rs` | a `ulong` module parameter (6.12's `module!` has none) |
 //! | [`task`] | `rust/kernel/task.rs` | `fatal_signal_pending` for the current task |
 //! | [`vm_ops`] | none (pktmap only) | per-mapping `vm_operations_struct`: `.open`/`.close`/`.fault` |
+//! | [`mm::pfnmap`] | none (pktmap only) | [`VmaNew`](mm::virt::VmaNew) as a page-frame map (`VM_PFNMAP`, cache attribute, `remap_pfn_range` of a chunk); where `get_unmapped_area` places a map ([`AreaAlign`](mm::pfnmap::AreaAlign)) |
+//! | [`chunk`] | none (pktmap only) | [`Chunk`](chunk::Chunk): `1 << order` contiguous accounted pages, optionally write-combined (`set_memory_wc`) |
+//! | [`pfn_ops`] | none (pktmap only) | `vm_operations_struct` of page-frame maps: `.fault` (`vmf_insert_pfn`) and `.huge_fault` (`vmf_insert_pfn_pmd`) |
+//! | [`pool_file`] | none (pktmap only) | a pool's own file descriptor: an anonymous-inode file, reserved then installed |
 //!
 //! The driver logic (every other module of the crate) is `#![forbid(unsafe_code)]` and written
 //! against these types only; this module alone is `#[allow(unsafe_code)]` (see `pktmap.rs`).
@@ -41,11 +45,14 @@
 //! [`srctree/include/linux/mm_types.h`]: srctree/include/linux/mm_types.h
 //! [`srctree/include/linux/moduleparam.h`]: srctree/include/linux/moduleparam.h
 
+pub mod chunk;
 pub mod fs;
 pub mod miscdevice;
 pub mod mm;
 pub mod module_param;
 pub mod page;
+pub mod pfn_ops;
+pub mod pool_file;
 pub mod task;
 pub mod uaccess;
 pub mod vm_ops;

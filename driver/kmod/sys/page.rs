@@ -46,6 +46,11 @@ impl SharedPage {
         &self.0
     }
 
+    /// The page's physical address.
+    pub fn phys(&self) -> u64 {
+        super::chunk::page_phys(self.as_ptr())
+    }
+
     pub(in crate::sys) fn as_ptr(&self) -> *mut bindings::page {
         self.0.as_ptr()
     }

@@ -21,3 +21,10 @@ pub fn fatal_signal_pending() -> bool {
     let word = unsafe { core::ptr::addr_of!((*task).pending.signal.sig[0]).read_volatile() };
     word & (1 << (bindings::SIGKILL - 1)) != 0
 }
+
+/// Whether the current task has `CAP_SYS_ADMIN` (`capable`, which also records the use for
+/// auditing).
+pub fn capable_sys_admin() -> bool {
+    // SAFETY: `capable` only reads the current task's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as kernel::ffi::c_int) }
+}

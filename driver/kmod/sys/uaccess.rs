@@ -10,7 +10,7 @@
 //!
 //! C header: [`srctree/include/linux/uaccess.h`](srctree/include/linux/uaccess.h)
 
-use super::page::SharedPage;
+use super::{chunk::Chunk, page::SharedPage};
 use core::mem::size_of;
 use kernel::{
     bindings,
@@ -21,7 +21,9 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use crate::abi::ioctl::{PoolCreate, PoolInfo, ResourceId, RingCreate, RingInfo, State};
+use crate::abi::ioctl::{
+    PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo, State,
+};
 
 // Plain-old-data: the ioctl argument structs of the shared ABI may be copied to and from user
 // space byte for byte.
@@ -39,12 +41,14 @@ macro_rules! pod {
 }
 
 pod! {
-    PoolCreate => 4 * 4;
-    PoolInfo => 4 * 4 + 2 * 8;
+    PoolCreate => 6 * 4 + 8;
+    PoolInfo => 4 * 4 + 2 * 8 + 2 * 4 + 8;
+    PoolChunk => 2 * 4 + 2 * 8;
+    PoolExport => 4 * 4;
     RingCreate => 4 * 4;
     RingInfo => 4 * 4 + 2 * 8;
     ResourceId => 4;
-    State => 9 * 8;
+    State => 11 * 8;
 }
 
 /// Copies a `T` in from user memory at `arg` (an ioctl argument).
@@ -127,6 +131,26 @@ impl UserOut {
         copied
     }
 
+    /// Copies up to `len` bytes at byte `offset` of `chunk` (clamped to one page from
+    /// `offset`, the chunk and [`remaining`](Self::remaining)) to the next bytes of the user
+    /// buffer; returns how many, as [`copy_from_page`](Self::copy_from_page).
+    pub fn copy_from_chunk(&mut self, chunk: &Chunk, offset: usize, len: usize) -> usize {
+        let Some(n) = span(offset % PAGE_SIZE, len.min(self.remaining())) else {
+            return 0;
+        };
+        let (Ok(src), Some(dst)) = (chunk.span(offset, n), self.addr.checked_add(self.done)) else {
+            return 0;
+        };
+        // SAFETY: `src .. src + n` lies inside the chunk's kernel mapping (`Chunk::span`), live
+        // while `chunk` is borrowed; `copy_to_user` checks the user range and tolerates
+        // concurrent writes to the source through a shared mapping.
+        let left = unsafe { bindings::copy_to_user(dst as *mut c_void, src.cast(), n as c_ulong) };
+        let copied = n.saturating_sub(left);
+        // INVARIANT: `copied <= n <= remaining`.
+        self.done += copied;
+        copied
+    }
+
     /// Copies up to `bytes.len()` bytes of `bytes` to the next bytes of the user buffer;
     /// returns how many (fewer if user memory faulted).
     pub fn copy_from_slice(&mut self, bytes: &[u8]) -> usize {
@@ -180,6 +204,39 @@ impl UserIn {
     /// Bytes consumed so far (what `write` returns).
     pub fn copied(&self) -> usize {
         self.done
+    }
+
+    /// Copies up to `len` of the next bytes of the user buffer into `chunk` at byte `offset`
+    /// (clamped to one page from `offset`, the chunk and [`remaining`](Self::remaining)),
+    /// through the bounce buffer, as [`copy_to_page`](Self::copy_to_page).
+    ///
+    /// # Errors
+    /// `ENOMEM` if the bounce buffer cannot be allocated (nothing is copied).
+    pub fn copy_to_chunk(&mut self, chunk: &Chunk, offset: usize, len: usize) -> Result<usize> {
+        let Some(n) = span(offset % PAGE_SIZE, len.min(self.remaining())) else {
+            return Ok(0);
+        };
+        let (Ok(dst), Some(src)) = (chunk.span(offset, n), self.addr.checked_add(self.done)) else {
+            return Ok(0);
+        };
+        if self.bounce.capacity() < PAGE_SIZE {
+            self.bounce = KVec::with_capacity(PAGE_SIZE, GFP_KERNEL)?;
+        }
+        let bounce = self.bounce.as_mut_ptr();
+        // SAFETY: `bounce` has room for `PAGE_SIZE >= n` bytes and is ours alone;
+        // `copy_from_user` checks the user range (and zero-fills the bounce buffer's rest on a
+        // fault, which is why the copy does not go to the chunk directly).
+        let left = unsafe {
+            bindings::copy_from_user(bounce.cast::<c_void>(), src as *const c_void, n as c_ulong)
+        };
+        let copied = n.saturating_sub(left);
+        // SAFETY: `dst .. dst + copied` lies inside the chunk's kernel mapping (`Chunk::span`)
+        // and `bounce[..copied]` was written above; a kernel buffer and a chunk never overlap.
+        // Concurrent user-space accesses through a mapping are byte races of C code.
+        unsafe { core::ptr::copy_nonoverlapping(bounce, dst, copied) };
+        // INVARIANT: `copied <= n <= remaining`.
+        self.done += copied;
+        Ok(copied)
     }
 
     /// Copies up to `len` of the next bytes of the user buffer (clamped to the page and to

@@ -94,9 +94,15 @@ impl VmFault<'_> {
 }
 
 /// The `vm_operations_struct` trampolines for `M`.
-struct VmVtable<M: VmOps>(PhantomData<M>);
+pub(in crate::sys) struct VmVtable<M: VmOps>(PhantomData<M>);
 
 impl<M: VmOps> VmVtable<M> {
+    /// The `.open` trampoline, shared with [`pfn_ops`](super::pfn_ops).
+    pub(in crate::sys) const OPEN: unsafe extern "C" fn(*mut bindings::vm_area_struct) = Self::open;
+    /// The `.close` trampoline, shared with [`pfn_ops`](super::pfn_ops).
+    pub(in crate::sys) const CLOSE: unsafe extern "C" fn(*mut bindings::vm_area_struct) =
+        Self::close;
+
     const TABLE_VALUE: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(Self::open),
         close: Some(Self::close),

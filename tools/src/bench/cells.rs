@@ -1,11 +1,12 @@
 //! What one repetition maps and touches: [`Backing`], [`Mode`], [`Subject`] and its [`Sample`].
 
 use super::sys;
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::{io_uring, ResourceType, IO_URING, PKTMAP};
+use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, MapOptions, Mapping};
 use pktmap_abi::ioctl::MAX_POOL_BYTES;
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 use std::fmt;
 use std::io;
@@ -36,21 +37,45 @@ pub enum Backing {
     Hugetlb,
     /// An io_uring provided-buffer ring allocated by the kernel, mapped again each repetition.
     UringPbuf,
-    /// A `/dev/pktmap` pool whose pages the driver inserts at `mmap` time ([`Fill::Eager`]).
+    /// A `/dev/pktmap` pool whose pages the driver inserts at `mmap` time ([`Fill::Eager`](pktmap::device::Fill::Eager)).
     EagerPool,
-    /// A `/dev/pktmap` pool whose pages the driver's fault handler inserts ([`Fill::Lazy`]).
+    /// A `/dev/pktmap` pool whose pages the driver's fault handler inserts ([`Fill::Lazy`](pktmap::device::Fill::Lazy)),
+    /// one page per fault.
     LazyPool,
+    /// A lazy `/dev/pktmap` pool with fault-around: [`FAULT_AROUND`] pages per fault.
+    AroundPool,
+    /// A contiguous `/dev/pktmap` pool: physically contiguous chunks mapped whole at `mmap`
+    /// (`remap_pfn_range`).
+    ContigPool,
+    /// A 2 MiB `/dev/pktmap` pool: one PMD entry per 2 MiB, on first touch.
+    HugePool,
 }
+
+/// Pages per fault of [`Backing::AroundPool`] (the driver's default, like the kernel's own
+/// `fault_around_bytes`).
+pub const FAULT_AROUND: usize = 16;
 
 impl Backing {
     /// Every backing, in report order.
-    pub const ALL: [Backing; 6] = [
+    pub const ALL: [Backing; 9] = [
         Backing::Existing,
         Backing::Fresh,
         Backing::Hugetlb,
         Backing::UringPbuf,
         Backing::EagerPool,
         Backing::LazyPool,
+        Backing::AroundPool,
+        Backing::ContigPool,
+        Backing::HugePool,
+    ];
+
+    /// The `/dev/pktmap` pool backings, in report order.
+    pub const POOLS: [Backing; 5] = [
+        Backing::EagerPool,
+        Backing::LazyPool,
+        Backing::AroundPool,
+        Backing::ContigPool,
+        Backing::HugePool,
     ];
 
     /// Whether the backing is a `/dev/pktmap` pool (needs [`Subject::with_device`]).
@@ -61,7 +86,7 @@ impl Backing {
     /// assert!(Backing::LazyPool.needs_device() && !Backing::Fresh.needs_device());
     /// ```
     pub fn needs_device(self) -> bool {
-        matches!(self, Backing::EagerPool | Backing::LazyPool)
+        Backing::POOLS.contains(&self)
     }
 
     /// A short name for tables, JSON and the command line.
@@ -73,6 +98,9 @@ impl Backing {
             Backing::UringPbuf => "io_uring-pbuf",
             Backing::EagerPool => "pktmap-eager",
             Backing::LazyPool => "pktmap-lazy",
+            Backing::AroundPool => "pktmap-lazy16",
+            Backing::ContigPool => "pktmap-contig",
+            Backing::HugePool => "pktmap-huge",
         }
     }
 
@@ -84,7 +112,14 @@ impl Backing {
             Backing::Hugetlb => "new MFD_HUGETLB memfd, 2 MiB pages, each repetition",
             Backing::UringPbuf => "io_uring provided-buffer ring (IOU_PBUF_RING_MMAP)",
             Backing::EagerPool => "/dev/pktmap pool, pages inserted at mmap",
-            Backing::LazyPool => "/dev/pktmap pool, pages inserted by the fault handler",
+            Backing::LazyPool => {
+                "/dev/pktmap pool, pages inserted by the fault handler, 1 per fault"
+            }
+            Backing::AroundPool => {
+                "/dev/pktmap pool, pages inserted by the fault handler, 16 per fault"
+            }
+            Backing::ContigPool => "/dev/pktmap contiguous pool, remap_pfn_range at mmap",
+            Backing::HugePool => "/dev/pktmap 2 MiB pool, one PMD entry per 2 MiB fault",
         }
     }
 
@@ -96,34 +131,50 @@ impl Backing {
             Backing::Existing | Backing::Fresh => len > 0 && len % PAGE == 0,
             Backing::Hugetlb => len > 0 && len % HUGE_PAGE == 0,
             Backing::UringPbuf => len.is_power_of_two() && (PAGE..=PBUF_MAX_LEN).contains(&len),
-            Backing::EagerPool | Backing::LazyPool => {
+            Backing::EagerPool | Backing::LazyPool | Backing::AroundPool | Backing::ContigPool => {
                 len > 0 && len % PAGE == 0 && len as u64 <= MAX_POOL_BYTES
             }
+            Backing::HugePool => len > 0 && len % HUGE_PAGE == 0 && len as u64 <= MAX_POOL_BYTES,
         }
     }
 
     /// The faults per 4 KiB page the driver's `.fault` handler serves for a pool backing in
     /// `mode`, (while mapping, while touching); `None` for backings that are not pools.
     ///
-    /// An eager pool's pages are all inserted at `mmap`, so nothing faults. A lazy pool
-    /// serves one fault per page: during `mmap` when populating (`MAP_POPULATE` and
-    /// `MADV_POPULATE_WRITE` fault through `get_user_pages`), else on the first touch.
+    /// An eager pool's pages are all inserted at `mmap`, and so are a contiguous pool's, so
+    /// nothing faults. A lazy pool serves one fault per page (per 16 pages with fault-around,
+    /// at least one per mapping): during `mmap` when populating (every populate faults through
+    /// `get_user_pages`), else on the first touch. A 2 MiB
+    /// pool serves one per 2 MiB: on the first touch, except with pktmap's POPULATE, which
+    /// brings the pages in itself (`MAP_POPULATE` skips page-frame maps).
     ///
     /// # Examples
     /// ```
     /// use pktmap_tools::bench::{Backing, Mode};
-    /// assert_eq!(Backing::EagerPool.served_faults(Mode::WriteFault), Some((0.0, 0.0)));
-    /// assert_eq!(Backing::LazyPool.served_faults(Mode::WriteFault), Some((0.0, 1.0)));
-    /// assert_eq!(Backing::LazyPool.served_faults(Mode::MadvPopulate), Some((1.0, 0.0)));
-    /// assert_eq!(Backing::Fresh.served_faults(Mode::WriteFault), None);
+    /// assert_eq!(Backing::EagerPool.served_faults(Mode::WriteFault, 4096), Some((0.0, 0.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::WriteFault, 4096), Some((0.0, 1.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::Pktmap, 4096), Some((1.0, 0.0)));
+    /// assert_eq!(Backing::AroundPool.served_faults(Mode::WriteFault, 65536), Some((0.0, 1.0 / 16.0)));
+    /// assert_eq!(Backing::HugePool.served_faults(Mode::MapPopulate, 2 << 20), Some((0.0, 1.0 / 512.0)));
+    /// assert_eq!(Backing::Fresh.served_faults(Mode::WriteFault, 4096), None);
     /// ```
-    pub fn served_faults(self, mode: Mode) -> Option<(f64, f64)> {
-        match (self, mode) {
-            (Backing::EagerPool, _) => Some((0.0, 0.0)),
-            (Backing::LazyPool, Mode::MapPopulate | Mode::MadvPopulate) => Some((1.0, 0.0)),
-            (Backing::LazyPool, Mode::WriteFault | Mode::ReadFault) => Some((0.0, 1.0)),
-            _ => None,
-        }
+    pub fn served_faults(self, mode: Mode, len: usize) -> Option<(f64, f64)> {
+        let pages = (len / PAGE).max(1);
+        let per = |faults: usize| faults as f64 / pages as f64;
+        let populate = !matches!(mode, Mode::WriteFault | Mode::ReadFault);
+        let rate = match self {
+            Backing::EagerPool | Backing::ContigPool => return Some((0.0, 0.0)),
+            Backing::LazyPool => 1.0,
+            Backing::AroundPool => per(pages.div_ceil(FAULT_AROUND)),
+            Backing::HugePool => per(len.div_ceil(HUGE_PAGE)),
+            _ => return None,
+        };
+        Some(match (self, mode) {
+            (Backing::HugePool, Mode::Pktmap) => (rate, 0.0),
+            (Backing::HugePool, _) => (0.0, rate),
+            _ if populate => (rate, 0.0),
+            _ => (0.0, rate),
+        })
     }
 
     /// A rough cost per 4 KiB page and repetition, setup and teardown included, in ns; only
@@ -136,6 +187,9 @@ impl Backing {
             Backing::UringPbuf => 300.0,
             Backing::EagerPool => 500.0,
             Backing::LazyPool => 1_500.0,
+            Backing::AroundPool => 600.0,
+            Backing::ContigPool => 300.0,
+            Backing::HugePool => 300.0,
         }
     }
 }
@@ -149,21 +203,34 @@ impl fmt::Display for Backing {
 /// The largest io_uring provided-buffer ring: 32768 entries of 16 bytes.
 pub const PBUF_MAX_LEN: usize = 32768 * 16;
 
-/// How the pages of a cell's mapping are brought in.
+/// How the pages of a cell's mapping are brought in: pktmap's POPULATE, its peers (the
+/// kernel's `MAP_POPULATE`, memmap2, the raw `madvise` calls), and plain fault-in.
 ///
 /// # Examples
 /// ```
 /// use pktmap_tools::bench::Mode;
-/// assert_eq!(Mode::MadvPopulate.name(), "MADV_POPULATE_WRITE");
+/// assert_eq!(Mode::Pktmap.name(), "pktmap POPULATE");
 /// assert_eq!(Mode::from_key("write_fault"), Some(Mode::WriteFault));
+/// assert!(Mode::Memmap2Populate.is_peer() && !Mode::Pktmap.is_peer());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
+    /// pktmap's [`MapFlags::POPULATE`] as a user calls it ([`MapOptions::map`], or
+    /// `Device::map_pool` for a pool): a read populate where it maps pages writable, a write
+    /// populate where needed, none where the driver inserted every page; reports errors.
+    Pktmap,
     /// `mmap(MAP_POPULATE)`: the kernel faults pages in (for reading, on a shared mapping)
     /// before `mmap` returns, and fails silently.
     MapPopulate,
-    /// pktmap's [`MapFlags::POPULATE`]: `mmap` then `MADV_POPULATE_WRITE`, which reports errors.
-    MadvPopulate,
+    /// memmap2 `MmapOptions::new().populate().map_raw(fd)`: `MAP_POPULATE` through memmap2,
+    /// what a Rust user would pick instead.
+    Memmap2Populate,
+    /// memmap2 `map_raw(fd)` then `advise(Advice::PopulateWrite)`.
+    Memmap2PopulateWrite,
+    /// Raw `mmap` then `madvise(MADV_POPULATE_READ)`.
+    MadvPopulateRead,
+    /// Raw `mmap` then `madvise(MADV_POPULATE_WRITE)`.
+    MadvPopulateWrite,
     /// Plain `mmap`; the touch loop's writes fault each page in.
     WriteFault,
     /// Plain `mmap`; the touch loop reads instead, so read faults (with fault-around) map
@@ -172,10 +239,14 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Every mode, in report order.
-    pub const ALL: [Mode; 4] = [
+    /// Every mode, in report order: pktmap first, then its peers, then fault-in.
+    pub const ALL: [Mode; 8] = [
+        Mode::Pktmap,
         Mode::MapPopulate,
-        Mode::MadvPopulate,
+        Mode::Memmap2Populate,
+        Mode::Memmap2PopulateWrite,
+        Mode::MadvPopulateRead,
+        Mode::MadvPopulateWrite,
         Mode::WriteFault,
         Mode::ReadFault,
     ];
@@ -183,8 +254,12 @@ impl Mode {
     /// The name tables and plots use.
     pub fn name(self) -> &'static str {
         match self {
+            Mode::Pktmap => "pktmap POPULATE",
             Mode::MapPopulate => "MAP_POPULATE",
-            Mode::MadvPopulate => "MADV_POPULATE_WRITE",
+            Mode::Memmap2Populate => "memmap2 populate()",
+            Mode::Memmap2PopulateWrite => "memmap2 PopulateWrite",
+            Mode::MadvPopulateRead => "MADV_POPULATE_READ",
+            Mode::MadvPopulateWrite => "MADV_POPULATE_WRITE",
             Mode::WriteFault => "write fault-in",
             Mode::ReadFault => "read fault-in",
         }
@@ -193,8 +268,12 @@ impl Mode {
     /// The key JSON and the command line use.
     pub fn key(self) -> &'static str {
         match self {
+            Mode::Pktmap => "pktmap_populate",
             Mode::MapPopulate => "map_populate",
-            Mode::MadvPopulate => "madv_populate_write",
+            Mode::Memmap2Populate => "memmap2_populate",
+            Mode::Memmap2PopulateWrite => "memmap2_populate_write",
+            Mode::MadvPopulateRead => "madv_populate_read",
+            Mode::MadvPopulateWrite => "madv_populate_write",
             Mode::WriteFault => "write_fault",
             Mode::ReadFault => "read_fault",
         }
@@ -203,6 +282,39 @@ impl Mode {
     /// The mode whose [`key`](Self::key) is `key`.
     pub fn from_key(key: &str) -> Option<Mode> {
         Mode::ALL.into_iter().find(|m| m.key() == key)
+    }
+
+    /// Whether the mode is one of pktmap POPULATE's peers: another way to prefault every page
+    /// before the first touch (the kernel's, memmap2's, the raw `madvise` calls).
+    pub fn is_peer(self) -> bool {
+        matches!(
+            self,
+            Mode::MapPopulate
+                | Mode::Memmap2Populate
+                | Mode::Memmap2PopulateWrite
+                | Mode::MadvPopulateRead
+                | Mode::MadvPopulateWrite
+        )
+    }
+
+    /// Whether the mode can map `backing` at all: `madvise(MADV_POPULATE_*)` refuses page-frame
+    /// maps (`EINVAL`), so the raw populate calls and memmap2's `PopulateWrite` do not run on
+    /// contiguous and 2 MiB pools; pktmap's POPULATE brings those in itself.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_tools::bench::{Backing, Mode};
+    /// assert!(Mode::Pktmap.applies_to(Backing::HugePool));
+    /// assert!(!Mode::MadvPopulateWrite.applies_to(Backing::ContigPool));
+    /// assert!(Mode::MadvPopulateWrite.applies_to(Backing::LazyPool));
+    /// ```
+    pub fn applies_to(self, backing: Backing) -> bool {
+        let pfn_map = matches!(backing, Backing::ContigPool | Backing::HugePool);
+        !(pfn_map
+            && matches!(
+                self,
+                Mode::MadvPopulateRead | Mode::MadvPopulateWrite | Mode::Memmap2PopulateWrite
+            ))
     }
 
     /// Whether the touch loop writes (all modes but [`Mode::ReadFault`]).
@@ -343,7 +455,11 @@ impl Subject {
             Backing::Fresh => Prepared::Fresh,
             Backing::Hugetlb => Prepared::Hugetlb,
             Backing::UringPbuf => Prepared::Uring(sys::PbufRing::new(len)?),
-            Backing::EagerPool | Backing::LazyPool => {
+            Backing::EagerPool
+            | Backing::LazyPool
+            | Backing::AroundPool
+            | Backing::ContigPool
+            | Backing::HugePool => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("{backing} needs a device: use Subject::with_device"),
@@ -368,13 +484,18 @@ impl Subject {
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap_tools::bench::{Backing, Mode, Subject};
     /// let mut t = Subject::with_device(Backing::LazyPool, 1 << 20, "/dev/pktmap".as_ref())?;
-    /// assert!(t.run(Mode::MadvPopulate)?.touch_faults == 0);
+    /// assert!(t.run(Mode::Pktmap)?.touch_faults == 0);
     /// # Ok(()) }
     /// ```
     pub fn with_device(backing: Backing, len: usize, device: &Path) -> io::Result<Self> {
-        let fill = match backing {
-            Backing::EagerPool => Fill::Eager,
-            Backing::LazyPool => Fill::Lazy,
+        let count = u32::try_from(len / PAGE).map_err(io::Error::other)?;
+        let options = PoolOptions::new(PAGE as u32, count);
+        let options = match backing {
+            Backing::EagerPool => options,
+            Backing::LazyPool => options.lazy(1),
+            Backing::AroundPool => options.lazy(FAULT_AROUND as u32),
+            Backing::ContigPool => options.contiguous(),
+            Backing::HugePool => options.huge(),
             _ => return Self::new(backing, len),
         };
         if !backing.supports(len) {
@@ -384,8 +505,7 @@ impl Subject {
             ));
         }
         let dev = Device::open_path(device)?;
-        let count = u32::try_from(len / PAGE).map_err(io::Error::other)?;
-        let pool = dev.create_pool(PAGE as u32, count, fill)?;
+        let pool = options.create(&dev)?;
         // Prefaulted, so reading the counter never faults inside a measured phase.
         let state = dev.map(
             ResourceType::State,
@@ -454,21 +574,55 @@ impl Subject {
         let s0 = self.faults_served()?;
         let f0 = sys::minor_faults()?;
         let t0 = Instant::now();
-        let m = match mode {
-            Mode::MapPopulate => sys::map_populate(fd, offset, self.len)?,
-            Mode::MadvPopulate => MapOptions::new(self.len)
-                .flags(MapFlags::POPULATE)
-                .layout(layout)
-                .map(fd, offset)?,
+        let len = self.len;
+        let memmap2 = || {
+            let mut o = memmap2::MmapOptions::new();
+            o.len(len).offset(offset);
+            o
+        };
+        let m: sys::Mapped = match mode {
+            Mode::Pktmap => match &self.state {
+                // As a user maps a pool: POOL_INFO, then the map (no pass for an eager pool).
+                Prepared::Pool(dev, id, _) => {
+                    sys::Mapped::Pktmap(dev.map_pool(*id, MapFlags::POPULATE)?)
+                }
+                _ => sys::Mapped::Pktmap(
+                    MapOptions::new(len)
+                        .flags(MapFlags::POPULATE)
+                        .layout(layout)
+                        .map(fd, offset)?,
+                ),
+            },
+            Mode::MapPopulate => sys::Mapped::Pktmap(sys::map_populate(fd, offset, len)?),
+            Mode::Memmap2Populate => {
+                sys::Mapped::Memmap2(memmap2().populate().map_raw(fd.as_raw_fd())?)
+            }
+            Mode::Memmap2PopulateWrite => {
+                let m = memmap2().map_raw(fd.as_raw_fd())?;
+                m.advise(memmap2::Advice::PopulateWrite)?;
+                sys::Mapped::Memmap2(m)
+            }
+            Mode::MadvPopulateRead => sys::Mapped::Pktmap(sys::map_madvise(
+                fd,
+                offset,
+                len,
+                rustix::mm::Advice::LinuxPopulateRead,
+            )?),
+            Mode::MadvPopulateWrite => sys::Mapped::Pktmap(sys::map_madvise(
+                fd,
+                offset,
+                len,
+                rustix::mm::Advice::LinuxPopulateWrite,
+            )?),
             Mode::WriteFault | Mode::ReadFault => {
-                MapOptions::new(self.len).layout(layout).map(fd, offset)?
+                sys::Mapped::Pktmap(MapOptions::new(len).layout(layout).map(fd, offset)?)
             }
         };
         let map_ns = t0.elapsed().as_nanos() as u64;
         let f1 = sys::minor_faults()?;
         let s1 = self.faults_served()?;
         let t1 = Instant::now();
-        std::hint::black_box(touch(&m, mode.writes())?);
+        std::hint::black_box(m.touch(mode.writes()));
         let touch_ns = t1.elapsed().as_nanos() as u64;
         let f2 = sys::minor_faults()?;
         let s2 = self.faults_served()?;

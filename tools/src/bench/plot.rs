@@ -1,16 +1,40 @@
 //! The SVG plot of a [`Report`]: ns per 4 KiB page by mapping size, one panel per backing, one
-//! line per mode, with the min–max spread as a vertical bar at each point.
+//! line per mode, with the min–max spread as a vertical bar at each point (each mode's bars
+//! offset sideways so they do not overlap, and clipped to the panel). pktmap's POPULATE is the
+//! thick line marked ★; one legend above the panels names every mode; lower is better.
 
 use super::{size_name, Mode, Report};
 use plotters::prelude::*;
 use std::io;
 
-const COLORS: [RGBColor; 4] = [
+const COLORS: [RGBColor; 8] = [
+    RGBColor(0xd6, 0x27, 0x28), // pktmap POPULATE
     RGBColor(0x1f, 0x77, 0xb4),
-    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0x8c, 0x56, 0x4b),
     RGBColor(0x2c, 0xa0, 0x2c),
     RGBColor(0xff, 0x7f, 0x0e),
 ];
+
+/// The line width of a mode: pktmap's POPULATE stands out.
+fn width(mode: Mode) -> u32 {
+    if mode == Mode::Pktmap {
+        4
+    } else {
+        2
+    }
+}
+
+/// A mode's legend label: pktmap's POPULATE marked with a star.
+fn label(mode: Mode) -> String {
+    if mode == Mode::Pktmap {
+        format!("★ {}", mode.name())
+    } else {
+        mode.name().to_string()
+    }
+}
 
 fn color(mode: Mode) -> RGBColor {
     let i = Mode::ALL.iter().position(|&m| m == mode).unwrap_or(0);
@@ -61,13 +85,35 @@ pub fn svg(report: &Report) -> io::Result<String> {
             .collect();
         let cols = 2u32;
         let rows = (backings.len() as u32).div_ceil(cols).max(1);
-        let root = SVGBackend::with_string(&mut out, (1000, 40 + 360 * rows)).into_drawing_area();
+        let modes = report.modes();
+        let legend_rows = (modes.len() as u32).div_ceil(4).max(1);
+        let legend_h = 12 + 22 * legend_rows;
+        let root = SVGBackend::with_string(&mut out, (1100, 40 + legend_h + 380 * rows))
+            .into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let title = format!(
-            "pktmap bench: ns per 4 KiB page (map + touch), median and min–max — {}",
+            "pktmap bench: ns per 4 KiB page (map + touch), median and min–max; lower is better — {}",
             report.machine.date
         );
         let root = root.titled(&title, ("sans-serif", 18)).map_err(plot_err)?;
+        let (legend, root) = root.split_vertically(legend_h);
+        for (i, &mode) in modes.iter().enumerate() {
+            let (x, y) = (20 + 265 * (i as i32 % 4), 12 + 22 * (i as i32 / 4));
+            let col = color(mode);
+            legend
+                .draw(&PathElement::new(
+                    vec![(x, y), (x + 24, y)],
+                    col.stroke_width(width(mode)),
+                ))
+                .map_err(plot_err)?;
+            legend
+                .draw(&Text::new(
+                    label(mode),
+                    (x + 30, y - 7),
+                    ("sans-serif", 13).into_font(),
+                ))
+                .map_err(plot_err)?;
+        }
         let panels = root.split_evenly((rows as usize, cols as usize));
         for (panel, &backing) in panels.iter().zip(&backings) {
             let cells: Vec<_> = report
@@ -97,9 +143,9 @@ pub fn svg(report: &Report) -> io::Result<String> {
                     format!("{} ({})", backing.name(), backing.describe()),
                     ("sans-serif", 14),
                 )
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(50)
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(80)
                 .build_cartesian_2d(
                     ((xmin / 1.5)..(xmax * 1.5))
                         .log_scale()
@@ -124,7 +170,11 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .light_line_style(WHITE.mix(0.0))
                 .draw()
                 .map_err(plot_err)?;
-            for mode in report.modes() {
+            let ylo = ymin / 1.5;
+            for (k, &mode) in modes.iter().enumerate() {
+                // Each mode's spread bars sit a little to the side of the size they measure
+                // (a few percent on the log axis), so the modes' bars do not overlap.
+                let shift = 1.035f64.powf(k as f64 - (modes.len() as f64 - 1.0) / 2.0);
                 let mut pts: Vec<_> = cells.iter().filter(|c| c.mode == mode).collect();
                 pts.sort_by_key(|c| c.len);
                 if pts.is_empty() {
@@ -133,39 +183,29 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 let col = color(mode);
                 chart
                     .draw_series(LineSeries::new(
-                        pts.iter().map(|c| (c.len as f64, c.ns_per_page.median)),
-                        col.stroke_width(2),
+                        pts.iter()
+                            .map(|c| (c.len as f64, c.ns_per_page.median.clamp(ylo, ymax))),
+                        col.stroke_width(width(mode)),
                     ))
-                    .map_err(plot_err)?
-                    .label(mode.name())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 16, y)], col.stroke_width(2))
-                    });
+                    .map_err(plot_err)?;
                 chart
                     .draw_series(pts.iter().map(|c| {
-                        Circle::new((c.len as f64, c.ns_per_page.median), 3, col.filled())
+                        let y = c.ns_per_page.median.clamp(ylo, ymax);
+                        Circle::new((c.len as f64, y), 3, col.filled())
                     }))
                     .map_err(plot_err)?;
                 chart
                     .draw_series(pts.iter().map(|c| {
                         PathElement::new(
                             vec![
-                                (c.len as f64, c.ns_per_page.min),
-                                (c.len as f64, c.ns_per_page.max.min(ymax)),
+                                (c.len as f64 * shift, c.ns_per_page.min.clamp(ylo, ymax)),
+                                (c.len as f64 * shift, c.ns_per_page.max.clamp(ylo, ymax)),
                             ],
                             col.mix(0.6).stroke_width(1),
                         )
                     }))
                     .map_err(plot_err)?;
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK.mix(0.3))
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(("sans-serif", 11))
-                .draw()
-                .map_err(plot_err)?;
         }
         root.present().map_err(plot_err)?;
     }

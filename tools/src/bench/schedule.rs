@@ -120,6 +120,17 @@ impl Schedule {
         for backing in [Backing::EagerPool, Backing::LazyPool] {
             self.groups.extend(sizes.iter().map(|&len| (backing, len)));
         }
+        // The other pool kinds up to 64 MiB (all five of a size are prepared at once, so 256 MiB
+        // of each would not fit the guest), where they can map the size (2 MiB pools: whole
+        // 2 MiB pages).
+        for backing in [Backing::AroundPool, Backing::ContigPool, Backing::HugePool] {
+            self.groups.extend(
+                sizes
+                    .iter()
+                    .filter(|&&len| len <= 64 * MIB && backing.supports(len))
+                    .map(|&len| (backing, len)),
+            );
+        }
         self
     }
 
@@ -132,8 +143,12 @@ impl Schedule {
     /// A rough wall-clock estimate of [`run`]: each group's budget, or its minimum rounds if
     /// they take longer, with a rough cost per page for each backing.
     pub fn estimate(&self) -> Duration {
-        let secs: f64 = self
-            .groups
+        Duration::from_secs_f64(self.group_estimates().iter().sum())
+    }
+
+    /// The estimate of each group, in seconds, in plan order.
+    fn group_estimates(&self) -> Vec<f64> {
+        self.groups
             .iter()
             .map(|&(backing, len)| {
                 let round = (len / PAGE) as f64
@@ -145,8 +160,7 @@ impl Schedule {
                 let max = round * (self.warmup + self.max_rounds) as f64;
                 self.budget.as_secs_f64().max(min).min(max)
             })
-            .sum();
-        Duration::from_secs_f64(secs)
+            .collect()
     }
 
     /// The 2 MiB pages the largest hugetlb group needs at once.
@@ -248,7 +262,11 @@ pub fn run_interleaved(
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
             }
             let i = (round + k) % pairs;
-            let s = targets[i / modes.len()].run(modes[i % modes.len()])?;
+            let (target, mode) = (&mut targets[i / modes.len()], modes[i % modes.len()]);
+            if !mode.applies_to(target.backing()) {
+                continue; // no cell: Cell::from_samples makes none from no samples
+            }
+            let s = target.run(mode)?;
             if round >= warmup {
                 samples[i].push(s);
             }
@@ -276,7 +294,8 @@ pub struct Progress {
     pub current: Option<(Backing, usize)>,
     /// Time since the run started.
     pub elapsed: Duration,
-    /// The plan's estimate.
+    /// The estimated total run time: the plan's at first, then the time so far plus the
+    /// remaining groups' estimates scaled by how the finished groups compared with theirs.
     pub estimate: Duration,
 }
 
@@ -326,13 +345,14 @@ impl Progress {
 /// use pktmap_tools::bench::{run, Backing, Schedule};
 /// let plan = Schedule { groups: vec![(Backing::Existing, 4 * 4096)], ..Schedule::quick() };
 /// let report = run(&plan, &mut |_| {})?;
-/// assert_eq!(report.cells.len(), 4);
+/// assert_eq!(report.cells.len(), 8); // one per mode
 /// # Ok(()) }
 /// ```
 pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<Report> {
     let mut machine = Machine::read();
     let start = Instant::now();
     let estimate = plan.estimate();
+    let estimates = plan.group_estimates();
     let interrupt = sys::Interrupt::install(false)?;
     let mut skipped = Vec::new();
     let needed = plan.huge_pages_needed();
@@ -359,12 +379,24 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
         if taken[done] {
             continue;
         }
+        // The estimate updates: the groups still to run, scaled by how the finished ones
+        // compared with their own estimates on this machine.
+        let elapsed = start.elapsed().as_secs_f64();
+        let (finished, left): (f64, f64) = (
+            estimates[..done].iter().sum(),
+            estimates[done..].iter().sum(),
+        );
+        let scale = if finished > 0.0 && elapsed > 0.0 {
+            elapsed / finished
+        } else {
+            1.0
+        };
         progress(&Progress {
             done,
             total,
             current: Some((backing, len)),
             elapsed: start.elapsed(),
-            estimate,
+            estimate: Duration::from_secs_f64(elapsed + left * scale),
         });
         if interrupt.raised() {
             return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
@@ -388,20 +420,23 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
             (Some(dev), true) => Subject::with_device(backing, len, dev),
             _ => Subject::new(backing, len),
         };
-        // An eager pool runs interleaved with the lazy pool of the same size, if planned.
-        let partner = plan
-            .groups
-            .iter()
-            .position(|&g| g == (Backing::LazyPool, len))
-            .filter(|&j| backing == Backing::EagerPool && j > done);
+        // An eager pool runs interleaved with the other pools of the same size, if planned.
+        let partners: Vec<usize> = if backing == Backing::EagerPool {
+            (done + 1..plan.groups.len())
+                .filter(|&j| !taken[j])
+                .filter(|&j| plan.groups[j].1 == len && plan.groups[j].0.needs_device())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut targets = Vec::new();
-        for b in std::iter::once(backing).chain(partner.map(|_| Backing::LazyPool)) {
+        for b in std::iter::once(backing).chain(partners.iter().map(|&j| plan.groups[j].0)) {
             match prepare(b) {
                 Ok(t) => targets.push(t),
                 Err(e) => skipped.push((b, len, format!("setup failed: {e}"))),
             }
         }
-        if let Some(j) = partner {
+        for j in partners {
             taken[j] = true;
         }
         let mut stop = || interrupt.raised();
@@ -420,7 +455,7 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
         total,
         current: None,
         elapsed: start.elapsed(),
-        estimate,
+        estimate: start.elapsed(),
     });
     // In the plan's order (a pair's lazy cells were measured with the eager ones).
     let order = |b: Backing, len: usize| plan.groups.iter().position(|&g| g == (b, len));

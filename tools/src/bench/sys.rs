@@ -47,6 +47,72 @@ pub(crate) fn map_populate<Fd: AsFd>(fd: Fd, offset: u64, len: usize) -> io::Res
     Ok(unsafe { Mapping::from_raw(p, len, MapFlags::empty()) })
 }
 
+/// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset)` then `madvise(advice)`:
+/// the raw populate calls, without pktmap's choice between them.
+///
+/// # Errors
+/// The errno from `mmap` or `madvise` (the mapping is removed on a `madvise` error).
+pub(crate) fn map_madvise<Fd: AsFd>(
+    fd: Fd,
+    offset: u64,
+    len: usize,
+    advice: rustix::mm::Advice,
+) -> io::Result<Mapping> {
+    use rustix::mm::{madvise, mmap, MapFlags as SysMapFlags, ProtFlags};
+    // SAFETY: A null hint without MAP_FIXED only ever takes fresh address space.
+    let p = unsafe {
+        mmap(
+            ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            SysMapFlags::SHARED,
+            fd,
+            offset,
+        )
+    }?;
+    let p = ptr::NonNull::new(p).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `p` is the live `len`-byte read-write mapping just made, owned by nothing else.
+    let m = unsafe { Mapping::from_raw(p, len, MapFlags::empty()) };
+    // SAFETY: Populating only faults pages of our own mapping in; contents do not change.
+    unsafe { madvise(p.as_ptr(), len, advice) }?;
+    Ok(m)
+}
+
+/// A mapping a mode made, pktmap's own or memmap2's, touched the same way whichever it is.
+pub(crate) enum Mapped {
+    Pktmap(Mapping),
+    Memmap2(memmap2::MmapRaw),
+}
+
+impl Mapped {
+    /// Reads (or writes) one byte of every 4 KiB page with volatile accesses; returns the XOR
+    /// of the bytes read, for `black_box`.
+    pub(crate) fn touch(&self, write: bool) -> u8 {
+        let (ptr, len) = match self {
+            Mapped::Pktmap(m) => match m.as_mut_ptr() {
+                Some(p) => (p, m.len()),
+                None => return 0, // No mode maps READONLY; nothing to write through.
+            },
+            Mapped::Memmap2(m) => (m.as_mut_ptr(), m.len()),
+        };
+        let mut acc = 0u8;
+        for off in (0..len).step_by(4096) {
+            // SAFETY: `off < len`, so `ptr + off` is inside the mapping, which is mapped read-
+            // write for `len` bytes while `self` lives; the memory is ours (a bench mapping
+            // nothing else writes), and volatile accesses keep every page touched.
+            unsafe {
+                let p = ptr.add(off);
+                if write {
+                    p.write_volatile(off as u8 | 1);
+                } else {
+                    acc ^= p.read_volatile();
+                }
+            }
+        }
+        acc
+    }
+}
+
 /// `getrusage(RUSAGE_THREAD)`—The calling thread's minor fault count (`ru_minflt`).
 ///
 /// Faults taken on behalf of `MAP_POPULATE` and `MADV_POPULATE_*` (through `get_user_pages`)

@@ -137,15 +137,20 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
     };
     if let Some(dev) = &a.device {
         // Fail early and clearly rather than skipping every pool group.
-        pktmap::device::Device::open_path(dev).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "--device {}: {e} (the pktmap driver runs in the QEMU guest the scripts/ boot)",
-                    dev.display()
-                ),
-            )
-        })?;
+        // Open it and read its STATE page: a file that is not /dev/pktmap (say /dev/null)
+        // fails here, not after a run that measured no pool.
+        pktmap::device::Device::open_path(dev)
+            .and_then(|d| d.state())
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "--device {}: not a pktmap device: {e} (the pktmap driver runs in the \
+                         QEMU guest the scripts/ boot)",
+                        dev.display()
+                    ),
+                )
+            })?;
         plan = plan.with_device_pools(dev);
     } else if let Some(b) = a.only.iter().find(|b| b.needs_device()) {
         return Err(invalid(format!(

@@ -54,6 +54,7 @@ pub fn list(a: &MapsArgs) -> io::Result<()> {
                     Name::Undecodable { layout, .. } => {
                         (json!(layout.name), json!(null), json!(null))
                     }
+                    Name::PacketMmap => (json!("af_packet"), json!("PACKET_MMAP"), json!(null)),
                     Name::Unknown => (json!(null), json!(null), json!(null)),
                 };
                 json!({

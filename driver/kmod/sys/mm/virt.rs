@@ -190,6 +190,65 @@ impl VmaMixedMap {
     }
 
     /// Inserts one batch at `address`; returns the address after it.
+    /// Maps `pages` at consecutive user pages from `address`, in batches (`vm_insert_pages`),
+    /// skipping the pages another fault already mapped (`EBUSY`); returns how many this call
+    /// mapped (pktmap addition: lazy fault-around).
+    ///
+    /// # Errors
+    /// `EINVAL` if the range leaves the VMA, else what `vm_insert_pages` returns other than
+    /// `EBUSY` (pages mapped before the error stay mapped and are not counted).
+    pub fn vm_insert_pages_skipping<'p>(
+        &self,
+        address: usize,
+        pages: impl IntoIterator<Item = &'p SharedPage>,
+    ) -> Result<usize> {
+        const BATCH: usize = 16;
+        let mut batch = [core::ptr::null_mut::<bindings::page>(); BATCH];
+        let (mut at, mut inserted) = (address, 0);
+        let mut pages = pages.into_iter().peekable();
+        while pages.peek().is_some() {
+            let mut n = 0;
+            for page in pages.by_ref().take(BATCH) {
+                batch[n] = page.as_ptr();
+                n += 1;
+            }
+            let end = n
+                .checked_mul(PAGE_SIZE)
+                .and_then(|b| at.checked_add(b))
+                .ok_or(EINVAL)?;
+            if at < self.start() || end > self.end() || at % PAGE_SIZE != 0 {
+                return Err(EINVAL);
+            }
+            let mut done = 0;
+            while done < n {
+                let mut left: c_ulong = n - done;
+                // SAFETY: By the type invariants the VMA is valid, locked and `VM_MIXEDMAP`.
+                // `batch[done..n]` are pages of live `SharedPage`s borrowed for this call, and
+                // `at + done * PAGE_SIZE .. end` is inside the VMA (checked above).
+                let ret = unsafe {
+                    bindings::vm_insert_pages(
+                        self.as_ptr(),
+                        at + done * PAGE_SIZE,
+                        batch[done..n].as_mut_ptr(),
+                        &mut left,
+                    )
+                };
+                // `left` pages were not mapped; on an error the first of them failed.
+                let mapped = (n - done) - left;
+                inserted += mapped;
+                done += mapped;
+                match to_result(ret) {
+                    Ok(()) if left == 0 => {}
+                    Ok(()) => return Err(EFAULT),
+                    Err(e) if e == EBUSY => done += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            at = end;
+        }
+        Ok(inserted)
+    }
+
     fn insert_batch(&self, address: usize, pages: &mut [*mut bindings::page]) -> Result<usize> {
         let bytes = pages.len().checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let end = address.checked_add(bytes).ok_or(EINVAL)?;
@@ -239,7 +298,7 @@ impl VmaNew {
         unsafe { &*vma.cast::<Self>() }
     }
 
-    fn update_flags(&self, set: vm_flags_t, unset: vm_flags_t) {
+    pub(in crate::sys) fn update_flags(&self, set: vm_flags_t, unset: vm_flags_t) {
         let flags = (self.flags() | set) & !unset;
         // SAFETY: By the type invariants the VMA is not yet visible to other threads, so a
         // plain write cannot race (as upstream `VmaNew::update_flags`). The flags we set or

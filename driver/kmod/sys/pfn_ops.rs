@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-mapping `vm_operations_struct` of page-frame mappings (pktmap only): `.open`/`.close`
+//! shared with [`vm_ops`](super::vm_ops), `.fault` (one 4 KiB entry, `vmf_insert_pfn`) and
+//! `.huge_fault` (one 2 MiB entry, `vmf_insert_pfn_pmd`, the 6.12 API VFIO's
+//! `vfio_pci_mmap_huge_fault` uses).
+//!
+//! # Lifetime
+//!
+//! A PFN map holds no page references: the frames must outlive every entry that maps them.
+//! They do when, as in pktmap, the per-mapping state `M` owns (through its buffer) the
+//! [`Chunk`](super::chunk::Chunk)s: every VMA holds an `Arc<M>`, and the kernel zaps a VMA's
+//! page tables before its `.close` drops that `Arc` (`unmap_region`, then `remove_vma`).
+//!
+//! C headers: [`srctree/include/linux/mm.h`](srctree/include/linux/mm.h),
+//! [`srctree/include/linux/huge_mm.h`](srctree/include/linux/huge_mm.h)
+
+use super::mm::virt::{Mapped, VmaNew};
+use super::vm_ops::{VmOps, VmVtable};
+use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
+use kernel::{
+    bindings,
+    ffi::c_uint,
+    prelude::*,
+    sync::{Arc, ArcBorrow},
+    types::ForeignOwnable,
+};
+
+/// `PMD_ORDER` on x86-64: a PMD entry maps `1 << 9` pages.
+pub const PMD_ORDER: u32 = 9;
+
+/// One fault in a PFN-mapped VMA set up by [`attach`].
+///
+/// # Invariants
+///
+/// `vmf` is the `struct vm_fault` of a `.fault` or `.huge_fault` call in progress, with the
+/// mmap lock (or the VMA lock) held for read, and `vmf->vma` is a `VM_PFNMAP` VMA with these
+/// ops.
+pub struct PfnFault<'a> {
+    vmf: NonNull<bindings::vm_fault>,
+    _p: PhantomData<&'a bindings::vm_fault>,
+}
+
+impl PfnFault<'_> {
+    fn vmf(&self) -> &bindings::vm_fault {
+        // SAFETY: By the type invariants `vmf` is valid for the call and not modified by the
+        // fault core while the handler runs.
+        unsafe { self.vmf.as_ref() }
+    }
+
+    /// `vmf->pgoff`: the file offset, in pages, of the faulting page.
+    pub fn pgoff(&self) -> usize {
+        self.vmf().__bindgen_anon_1.pgoff
+    }
+
+    /// The page-aligned user address that faulted.
+    pub fn address(&self) -> usize {
+        self.vmf().__bindgen_anon_1.address
+    }
+
+    /// The faulting VMA's `vm_start` and `vm_end`.
+    pub fn vma_range(&self) -> (usize, usize) {
+        let vma = self.vmf().__bindgen_anon_1.vma;
+        // SAFETY: By the type invariants the VMA is valid and locked for read.
+        unsafe {
+            (
+                (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_start,
+                (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end,
+            )
+        }
+    }
+
+    /// Whether the VMA may be written (`VM_WRITE`): a 2 MiB entry is then made writable and
+    /// dirty at once, so a write after a read (a populate) takes no second fault. A shared PFN
+    /// map has no dirty tracking to keep.
+    pub fn vma_writable(&self) -> bool {
+        let vma = self.vmf().__bindgen_anon_1.vma;
+        // SAFETY: By the type invariants the VMA is valid and locked for read, so its flags
+        // are stable.
+        let flags = unsafe { (*vma).__bindgen_anon_2.vm_flags };
+        flags & bindings::VM_WRITE as usize != 0
+    }
+
+    /// Whether the access was a write.
+    pub fn is_write(&self) -> bool {
+        self.vmf().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
+    }
+
+    /// Maps page frame `pfn` at the faulting address (`vmf_insert_pfn`, with the VMA's cache
+    /// attribute).
+    ///
+    /// # Errors
+    /// `ENOMEM` or `EFAULT` (becoming `VM_FAULT_OOM`/`SIGBUS`).
+    pub fn insert_pfn(&self, pfn: usize) -> Result {
+        let vma = self.vmf().__bindgen_anon_1.vma;
+        // SAFETY: By the type invariants the VMA is a locked `VM_PFNMAP` VMA containing the
+        // address; `pfn` is a page of a live chunk of the mapping's pool (caller), which
+        // outlives the mapping (module docs).
+        let ret = unsafe { bindings::vmf_insert_pfn(vma, self.address(), pfn) };
+        fault_result(ret)
+    }
+
+    /// Maps the 2 MiB block of frames from `pfn` (2 MiB-aligned) at the 2 MiB-aligned block
+    /// around the faulting address, with one PMD entry (`vmf_insert_pfn_pmd`).
+    ///
+    /// # Errors
+    /// `EINVAL` for a misaligned `pfn`; `ENOMEM` or `EFAULT` from the kernel.
+    pub fn insert_pfn_pmd(&self, pfn: usize) -> Result {
+        if pfn % (1 << PMD_ORDER) != 0 {
+            return Err(EINVAL);
+        }
+        let pfn_t = bindings::pfn_t { val: pfn as u64 };
+        // SAFETY: By the type invariants `vmf` is the fault in progress on a `VM_PFNMAP`,
+        // shared (so not copy-on-write) VMA; the caller checked that the whole 2 MiB block
+        // lies in the VMA (`plan::huge_fault_chunk`), and the frames are one live 2 MiB chunk
+        // of the mapping's pool. A `pfn_t` without flags is a plain special mapping.
+        let ret =
+            unsafe { bindings::vmf_insert_pfn_pmd(self.vmf.as_ptr(), pfn_t, self.vma_writable()) };
+        fault_result(ret)
+    }
+}
+
+/// `VM_FAULT_NOPAGE` is success; anything else is `ENOMEM` (`VM_FAULT_OOM`) or `EFAULT`.
+fn fault_result(ret: bindings::vm_fault_t) -> Result {
+    if ret == bindings::vm_fault_reason_VM_FAULT_NOPAGE {
+        Ok(())
+    } else if ret & bindings::vm_fault_reason_VM_FAULT_OOM != 0 {
+        Err(ENOMEM)
+    } else {
+        Err(EFAULT)
+    }
+}
+
+/// The faults of a PFN-mapped VMA; `.open`/`.close` are [`VmOps`]'s.
+pub trait PfnOps: VmOps {
+    /// A 4 KiB fault: map it with [`PfnFault::insert_pfn`], or fail (`SIGBUS`).
+    fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result;
+
+    /// A 2 MiB fault: map it with [`PfnFault::insert_pfn_pmd`] and return `true`, or return
+    /// `false` to fall back to 4 KiB faults.
+    fn pmd_fault(_this: ArcBorrow<'_, Self>, _fault: &PfnFault<'_>) -> Result<bool> {
+        Ok(false)
+    }
+}
+
+/// Attaches `M`'s PFN-map hooks and the per-mapping state `data` to a VMA made by
+/// [`VmaNew::set_pfnmap`], and ends the setup: `mmap` succeeds with the returned [`Mapped`].
+/// Call it once per `mmap`, last.
+pub fn attach<M: PfnOps>(vma: &VmaNew, data: Arc<M>) -> Mapped {
+    let raw = vma.as_ptr();
+    // SAFETY: The VMA is the new one of this `mmap` (`NewVma`'s invariants). `vm_private_data`
+    // takes ownership of one reference, released by `.close` of this VMA (the shared
+    // trampoline); `vm_ops` points to a `'static` table.
+    unsafe {
+        (*raw).vm_private_data = data.into_foreign().cast_mut();
+        (*raw).vm_ops = PfnVtable::<M>::TABLE;
+    }
+    Mapped(())
+}
+
+/// The `vm_operations_struct` of PFN-mapped pools for `M`.
+struct PfnVtable<M: PfnOps>(PhantomData<M>);
+
+impl<M: PfnOps> PfnVtable<M> {
+    const TABLE_VALUE: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        open: Some(VmVtable::<M>::OPEN),
+        close: Some(VmVtable::<M>::CLOSE),
+        fault: Some(Self::fault),
+        huge_fault: Some(Self::huge_fault),
+        // SAFETY: All other fields are nullable function pointers; zero means "not provided".
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+    /// Promoted to a `'static` because `TABLE_VALUE` is a constant.
+    const TABLE: &'static bindings::vm_operations_struct = &Self::TABLE_VALUE;
+
+    /// # Safety
+    ///
+    /// Called by the fault core for a VMA with these ops, with the mmap or VMA lock held.
+    unsafe fn run(
+        vmf: *mut bindings::vm_fault,
+        f: impl FnOnce(ArcBorrow<'_, M>, &PfnFault<'_>) -> Result<bool>,
+    ) -> bindings::vm_fault_t {
+        // SAFETY: `vmf` and `vmf->vma` are valid for the call; the VMA owns a reference to
+        // the state, which cannot be dropped while the VMA is locked for the fault.
+        let this = unsafe { <Arc<M> as ForeignOwnable>::borrow((*(*vmf).__bindgen_anon_1.vma).vm_private_data) };
+        let fault = PfnFault {
+            // SAFETY: The fault core never passes a null `vmf`.
+            vmf: unsafe { NonNull::new_unchecked(vmf) },
+            _p: PhantomData,
+        };
+        // INVARIANT: `fault` wraps the `vm_fault` of this call, on a VMA with these ops.
+        match f(this, &fault) {
+            Ok(true) => bindings::vm_fault_reason_VM_FAULT_NOPAGE,
+            Ok(false) => bindings::vm_fault_reason_VM_FAULT_FALLBACK,
+            Err(e) if e == ENOMEM => bindings::vm_fault_reason_VM_FAULT_OOM,
+            Err(_) => bindings::vm_fault_reason_VM_FAULT_SIGBUS,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::run`].
+    unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        // SAFETY: The caller's contract.
+        unsafe { Self::run(vmf, |this, f| M::pfn_fault(this, f).map(|()| true)) }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::run`]; `order` is the entry's order (`PMD_ORDER` or `PUD_ORDER`).
+    unsafe extern "C" fn huge_fault(vmf: *mut bindings::vm_fault, order: c_uint) -> bindings::vm_fault_t {
+        if order != PMD_ORDER {
+            return bindings::vm_fault_reason_VM_FAULT_FALLBACK;
+        }
+        // SAFETY: The caller's contract.
+        unsafe { Self::run(vmf, M::pmd_fault) }
+    }
+}

@@ -1,0 +1,366 @@
+//! Pools beyond [`Device::create_pool`]: contiguous, 2 MiB and write-combined pools
+//! ([`PoolOptions`]), a chunk's physical address ([`Device::pool_chunk`]), and pools exported
+//! as file descriptors of their own ([`PoolFile`]) that another process receives over a UNIX
+//! socket and maps.
+//!
+//! | kind | memory | mapped by |
+//! |---|---|---|
+//! | eager ([`PoolOptions::new`]) | single pages | `vm_insert_pages` at `mmap` |
+//! | lazy ([`PoolOptions::lazy`]) | single pages | the fault handler, `fault_around` pages per fault |
+//! | contiguous ([`PoolOptions::contiguous`]) | physically contiguous chunks of up to 2 MiB | `remap_pfn_range` at `mmap` |
+//! | 2 MiB ([`PoolOptions::huge`]) | 2 MiB chunks | one PMD entry per fault (`vmf_insert_pfn_pmd`); 4 KiB entries where the address is not 2 MiB-aligned |
+//!
+//! Contiguous and 2 MiB pools are page-frame mappings: `MAP_PRIVATE` is refused with `EINVAL`
+//! (copy-on-write of a PFN map is meaningless), and so is every `MapOptions::private` request.
+//! The kernel's `MADV_POPULATE_*` refuses page-frame maps too (`EINVAL`), so
+//! [`MapFlags::POPULATE`] through [`MapOptions`] directly fails on them; [`Device::map_pool`]
+//! and [`PoolFile::map`] keep POPULATE's promise for every kind by other means.
+//!
+//! # Safety
+//! The ioctls pass pointers to `#[repr(C)]` structs of `pktmap-abi` whose sizes are encoded in
+//! the ioctl numbers; each call site says why its pointer is valid.
+#![allow(unsafe_code)]
+
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::offset::{ResourceType, PKTMAP};
+use crate::resource::{MapFlags, MapOptions, Mapping};
+use pktmap_abi::ioctl::{self, PoolChunk, PoolCreate, PoolExport, PoolInfo};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use std::ffi::c_ulong;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+/// Issues `cmd` on `fd` with `arg` as its in/out argument.
+fn ioctl<T>(fd: BorrowedFd<'_>, name: &'static str, cmd: u32, arg: &mut T) -> Result<()> {
+    // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes
+    // `size_of::<T>()` as its argument size, so the driver reads and writes within it.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
+    if rc < 0 {
+        Err(Error::from(io::Error::last_os_error()).during(name))
+    } else {
+        Ok(())
+    }
+}
+
+/// A `POOL_CREATE` request: the pool's geometry, kind, fault-around and cache attribute.
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> pktmap::Result<()> {
+/// use pktmap::device::Device;
+/// use pktmap::pool::PoolOptions;
+/// use pktmap::resource::MapFlags;
+/// let dev = Device::open()?;
+/// // 4096 buffers of 2 KiB in 2 MiB pages, each mapped by one page-table entry.
+/// let pool = PoolOptions::new(2048, 4096).huge().create(&dev)?;
+/// let bufs = dev.map_pool(pool.id, MapFlags::empty())?;
+/// assert_eq!(bufs.as_ptr() as usize % (2 << 20), 0);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    req: PoolCreate,
+}
+
+impl PoolOptions {
+    /// An eager pool of `buf_count` buffers of `buf_size` bytes (a power of two, 256..=65536).
+    pub fn new(buf_size: u32, buf_count: u32) -> Self {
+        Self {
+            req: PoolCreate {
+                buf_size,
+                buf_count,
+                ..PoolCreate::default()
+            },
+        }
+    }
+
+    /// Pages are inserted by the fault handler, `fault_around` per fault (a power of two up
+    /// to 512; 1 is one page per fault, 0 the driver's default of 16).
+    pub fn lazy(mut self, fault_around: u32) -> Self {
+        self.req.flags = ioctl::POOL_LAZY;
+        self.req.fault_around = fault_around;
+        self
+    }
+
+    /// Physically contiguous chunks (the pool rounded up to a power of two, at most 2 MiB
+    /// each), mapped whole at `mmap` with `remap_pfn_range`.
+    pub fn contiguous(mut self) -> Self {
+        self.req.flags = ioctl::POOL_CONTIG;
+        self
+    }
+
+    /// 2 MiB chunks, each mapped by one PMD entry on first touch.
+    pub fn huge(mut self) -> Self {
+        self.req.flags = ioctl::POOL_HUGE;
+        self
+    }
+
+    /// Write-combined memory (contiguous and 2 MiB pools only; the driver refuses the others
+    /// with `EINVAL`).
+    pub fn write_combined(mut self) -> Self {
+        self.req.cache = ioctl::CACHE_WC;
+        self
+    }
+
+    /// The raw `struct pktmap_pool_create` this sends.
+    pub fn request(&self) -> PoolCreate {
+        self.req
+    }
+
+    /// `POOL_CREATE`—Creates the pool in `dev`'s context and describes it.
+    ///
+    /// # Errors
+    /// `EINVAL` for a geometry, kind, fault-around or cache attribute the driver refuses
+    /// (see `pktmap_abi::plan::check_pool`); `ENOMEM` when the memory (for contiguous and
+    /// 2 MiB pools: physically contiguous chunks) cannot be had, in which case nothing is
+    /// allocated; `ENOSPC` past the resource limit.
+    pub fn create(&self, dev: &Device) -> Result<PoolInfo> {
+        dev.create_pool_raw(self.req)
+    }
+}
+
+/// Maps all of the pool `info` describes, at `offset` of `fd`, keeping [`MapFlags::POPULATE`]'s
+/// promise for every kind.
+///
+/// Contiguous and 2 MiB pools are page-frame maps (`VM_PFNMAP`), which `MADV_POPULATE_*`
+/// refuses with `EINVAL`: a contiguous pool is already whole after `mmap` (`remap_pfn_range`),
+/// and a 2 MiB pool is brought in by reading one byte of every page here (one fault per 2 MiB
+/// entry, or per page where the address is not 2 MiB-aligned), so touching it afterwards takes
+/// no fault either way.
+pub(crate) fn map_pool_at<Fd: AsFd>(
+    fd: Fd,
+    offset: u64,
+    info: &PoolInfo,
+    flags: MapFlags,
+) -> Result<Mapping> {
+    let len = usize::try_from(info.bytes)
+        .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
+    let pfn_map = info.flags & (ioctl::POOL_CONTIG | ioctl::POOL_HUGE) != 0;
+    if !pfn_map && info.flags & ioctl::POOL_LAZY == 0 {
+        // An eager pool's pages are all inserted, writable, at `mmap`: POPULATE's promise
+        // holds without a pass over them (the driver said so through POOL_INFO).
+        return MapOptions::new(len)
+            .flags(flags)
+            .layout(&PKTMAP)
+            .present()
+            .map(fd, offset);
+    }
+    if !pfn_map || !flags.contains(MapFlags::POPULATE) {
+        return MapOptions::new(len)
+            .flags(flags)
+            .layout(&PKTMAP)
+            .map(fd, offset);
+    }
+    let m = MapOptions::new(len)
+        .flags(flags - MapFlags::POPULATE)
+        .layout(&PKTMAP)
+        .map(fd, offset)?;
+    if info.flags & ioctl::POOL_HUGE != 0 {
+        for at in (0..len).step_by(4096) {
+            let p = m.ptr_at(at, 1, 1)?;
+            // SAFETY: `p` is a byte inside the mapping just made (checked by `ptr_at`), which
+            // is readable; a volatile read is one the compiler must perform, so the page is
+            // really faulted in (the driver's pages may change under us: only the access
+            // matters, not the value).
+            std::hint::black_box(unsafe { p.read_volatile() });
+        }
+    }
+    Ok(m)
+}
+
+impl Device {
+    /// `POOL_CHUNK`—The physical address and size of chunk `index` of pool `id` (what a NIC
+    /// driver would program). Root only.
+    ///
+    /// # Errors
+    /// `EPERM` without `CAP_SYS_ADMIN`; `EINVAL` for an unknown pool or an index past the last
+    /// chunk (`bytes / chunk_bytes` of [`PoolInfo`]).
+    pub fn pool_chunk(&self, id: u32, index: u32) -> Result<PoolChunk> {
+        let mut q = PoolChunk {
+            id,
+            index,
+            ..PoolChunk::default()
+        };
+        ioctl(self.as_fd(), "POOL_CHUNK", ioctl::POOL_CHUNK, &mut q)?;
+        Ok(q)
+    }
+
+    /// `POOL_EXPORT`—A file descriptor of pool `id`'s own, read-write or read-only, that
+    /// another process may receive ([`PoolFile::send`]) and map. The pool lives until its last
+    /// file descriptor and mapping are gone, whoever created it.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown pool; `EMFILE`, `ENOMEM`.
+    pub fn export_pool(&self, id: u32, read_only: bool) -> Result<PoolFile> {
+        let mut req = PoolExport {
+            id,
+            flags: if read_only { ioctl::EXPORT_READONLY } else { 0 },
+            ..PoolExport::default()
+        };
+        ioctl(self.as_fd(), "POOL_EXPORT", ioctl::POOL_EXPORT, &mut req)?;
+        // SAFETY: On success the driver installed `req.fd` in our table for us alone.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(req.fd) };
+        Ok(PoolFile { fd, read_only })
+    }
+}
+
+/// A pool's own file descriptor (from [`Device::export_pool`] or [`PoolFile::recv`]): it maps
+/// the pool at `PKTMAP.encode(POOL, 0)` and answers `POOL_INFO` for id 0.
+///
+/// # Examples
+/// ```no_run
+/// # fn main() -> pktmap::Result<()> {
+/// use pktmap::device::{Device, Fill};
+/// use pktmap::pool::PoolFile;
+/// use pktmap::resource::MapFlags;
+/// use std::os::unix::net::UnixStream;
+/// let dev = Device::open()?;
+/// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+/// let (ours, theirs) = UnixStream::pair()?;
+/// dev.export_pool(pool.id, true)?.send(&ours)?;
+/// // In the other process: a read-only view of the same buffers.
+/// let file = PoolFile::recv(&theirs)?;
+/// let view = file.map(MapFlags::READONLY)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PoolFile {
+    fd: OwnedFd,
+    read_only: bool,
+}
+
+impl PoolFile {
+    /// Adopts a pool file descriptor received some other way; `read_only` says how it was
+    /// exported (a read-only one refuses writable maps with `EACCES` either way).
+    pub fn from_fd(fd: OwnedFd, read_only: bool) -> Self {
+        Self { fd, read_only }
+    }
+
+    /// Whether the file is a read-only export, as far as this handle knows.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// `POOL_INFO` for id 0—Describes the pool.
+    ///
+    /// # Errors
+    /// The ioctl's errno (`ENOTTY` if the fd is not a pool file).
+    pub fn info(&self) -> Result<PoolInfo> {
+        let mut info = PoolInfo::default();
+        ioctl(self.fd.as_fd(), "POOL_INFO", ioctl::POOL_INFO, &mut info)?;
+        Ok(info)
+    }
+
+    /// Maps all of the pool with `flags` (with [`MapFlags::POPULATE`] kept for every pool kind,
+    /// as [`Device::map_pool`] does).
+    ///
+    /// # Errors
+    /// `EACCES` for a writable map of a read-only file (add [`MapFlags::READONLY`]); else as
+    /// [`MapOptions::map`].
+    pub fn map(&self, flags: MapFlags) -> Result<Mapping> {
+        map_pool_at(&self.fd, ResourceType::Pool.offset(0), &self.info()?, flags)
+    }
+
+    /// Sends the file descriptor over a connected UNIX socket (`SCM_RIGHTS`), with the one
+    /// byte `1` (read-only) or `0` (read-write) as the message.
+    ///
+    /// # Errors
+    /// The `sendmsg` errno.
+    pub fn send(&self, sock: &UnixStream) -> Result<()> {
+        send_fd(sock.as_fd(), self.fd.as_fd(), self.read_only)
+    }
+
+    /// Receives a pool file descriptor sent by [`send`](Self::send) (`O_CLOEXEC`).
+    ///
+    /// # Errors
+    /// The `recvmsg` errno; `InvalidData` if the message carried no file descriptor.
+    pub fn recv(sock: &UnixStream) -> Result<Self> {
+        let (fd, read_only) = recv_fd(sock.as_fd())?;
+        Ok(Self { fd, read_only })
+    }
+}
+
+/// `sendmsg` of `fd` (`SCM_RIGHTS`) with the byte `read_only` as the message.
+pub(crate) fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>, read_only: bool) -> Result<()> {
+    let fds = [fd];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !cmsg.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("SCM_RIGHTS buffer too small").into());
+    }
+    let byte = [u8::from(read_only)];
+    rustix::net::sendmsg(sock, &[IoSlice::new(&byte)], &mut cmsg, SendFlags::empty())
+        .map_err(|e| Error::from(e).during("sendmsg"))?;
+    Ok(())
+}
+
+/// `recvmsg` of one file descriptor (`SCM_RIGHTS`, `O_CLOEXEC`) and the read-only byte.
+pub(crate) fn recv_fd(sock: BorrowedFd<'_>) -> Result<(OwnedFd, bool)> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    rustix::net::recvmsg(
+        sock,
+        &mut [IoSliceMut::new(&mut byte)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::from(e).during("recvmsg"))?;
+    let mut fd = None;
+    for msg in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = msg {
+            for f in fds {
+                fd.get_or_insert(f);
+            }
+        }
+    }
+    let fd = fd.ok_or_else(|| Error::refused(libc::EINVAL, "no SCM_RIGHTS fd in the message"))?;
+    Ok((fd, byte[0] != 0))
+}
+
+impl AsFd for PoolFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl From<PoolFile> for OwnedFd {
+    fn from(f: PoolFile) -> OwnedFd {
+        f.fd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_build_the_request() {
+        let r = PoolOptions::new(2048, 64).lazy(1).request();
+        assert_eq!((r.flags, r.fault_around, r.cache), (ioctl::POOL_LAZY, 1, 0));
+        let r = PoolOptions::new(2048, 64).huge().write_combined().request();
+        assert_eq!((r.flags, r.cache), (ioctl::POOL_HUGE, ioctl::CACHE_WC));
+        let r = PoolOptions::new(2048, 64).contiguous().request();
+        assert!(pktmap_abi::plan::check_pool(&r).is_ok());
+    }
+
+    #[test]
+    fn a_pool_file_crosses_a_unix_socket() {
+        // Any fd crosses the same way; a memfd stands in for the driver's pool file here.
+        let memfd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&memfd, 4096).unwrap();
+        let (a, b) = UnixStream::pair().unwrap();
+        PoolFile::from_fd(memfd, true).send(&a).unwrap();
+        let got = PoolFile::recv(&b).unwrap();
+        assert!(got.is_read_only());
+        assert_eq!(rustix::fs::fstat(&got).unwrap().st_size, 4096);
+        drop(a);
+        assert!(PoolFile::recv(&b).is_err(), "no fd in an empty message");
+    }
+}

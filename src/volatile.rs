@@ -1,0 +1,373 @@
+//! Typed views of shared memory: checked atomics, volatile values and descriptor arrays at
+//! offsets of a [`Mapping`].
+//!
+//! A ring shared with the kernel or another process is memory someone else writes at any
+//! time. rust-vmm's vm-memory turns "a pointer into such memory" into a checked borrow, and so
+//! does this module: [`Mapping::atomic_u32`] checks that four bytes at an offset lie inside the
+//! mapping and are aligned, and hands back `&AtomicU32` borrowed from the mapping; ring code
+//! keeps offsets, never raw pointers, and borrows its indices on use. Plain values are copied
+//! in and out with volatile accesses ([`Mapping::load`], [`Mapping::store`]), so the compiler
+//! neither caches nor elides them, and [`Mapping::array`] is a bounds-checked view of a
+//! descriptor array.
+//!
+//! Which types may be copied is said by two marker traits, in zerocopy's words:
+//! [`FromBytes`] (every bit pattern is a valid value, so reading what another party wrote
+//! cannot make an invalid value) and [`IntoBytes`] (no padding, so writing one exposes no
+//! uninitialised bytes).
+//!
+//! Every check costs a comparison or two and no allocation; failures are `EINVAL` (or
+//! `EACCES` for writes through a [`MapFlags::READONLY`](crate::resource::MapFlags::READONLY)
+//! mapping).
+//!
+//! # Examples
+//! ```
+//! # fn main() -> std::io::Result<()> {
+//! use pktmap::resource::MapOptions;
+//! use std::sync::atomic::Ordering;
+//! let ring = MapOptions::new(4096).map_anonymous()?;
+//! // A producer index at offset 0, sixteen 8-byte descriptors at 64.
+//! ring.atomic_u32(0)?.store(1, Ordering::Release);
+//! let descs = ring.array::<u64>(64, 16)?;
+//! descs.set(0, 0xabcd)?;
+//! assert_eq!(descs.get(0)?, 0xabcd);
+//! assert_eq!(ring.load::<u32>(0)?, 1);
+//! assert!(ring.atomic_u32(2).is_err()); // misaligned
+//! assert!(descs.get(16).is_err()); // out of bounds
+//! # Ok(()) }
+//! ```
+//!
+//! # Safety
+//! The module's unsafe code forms references and volatile accesses to memory inside a live
+//! [`Mapping`], after checking range and alignment against it. The atomics are sound to share
+//! with the kernel, which touches these words only with its own atomic accesses
+//! (`smp_load_acquire`, `smp_store_release`, `READ_ONCE`).
+#![allow(unsafe_code)]
+
+use crate::resource::Mapping;
+use crate::{Error, Result};
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
+
+/// Types for which every bit pattern of `size_of::<Self>()` bytes is a valid value.
+///
+/// # Safety
+/// Implement only for types with no invalid bit patterns: integers, arrays of them, and
+/// `repr(C)` structs of such fields (padding included, as it is never read as a value).
+pub unsafe trait FromBytes: Copy {}
+
+/// Types whose values have no padding bytes: copying one out copies initialised bytes only.
+///
+/// # Safety
+/// Implement only for types whose every byte is part of a field: no padding between or after
+/// the fields.
+pub unsafe trait IntoBytes: Copy {}
+
+macro_rules! plain {
+    ($($t:ty),*) => {$(
+        // SAFETY: A primitive integer has no padding and no invalid bit pattern.
+        unsafe impl FromBytes for $t {}
+        // SAFETY: As above.
+        unsafe impl IntoBytes for $t {}
+    )*};
+}
+plain!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+// SAFETY: `struct xdp_desc { __u64 addr; __u32 len; __u32 options; }` has no padding (16
+// bytes, checked by `xdp_desc_is_plain`), and `XdpDescOptions` is a transparent `u32` flag set
+// that holds any bits.
+#[cfg(feature = "af-xdp")]
+unsafe impl FromBytes for rustix::net::xdp::XdpDesc {}
+// SAFETY: As above: no padding.
+#[cfg(feature = "af-xdp")]
+unsafe impl IntoBytes for rustix::net::xdp::XdpDesc {}
+
+// SAFETY: `struct io_uring_sqe` is 64 bytes of fields with no padding (checked by
+// `sqe_is_plain`), so writing one exposes no uninitialised byte. It is not `FromBytes`: its
+// opcode is an enum.
+#[cfg(feature = "io-uring")]
+unsafe impl IntoBytes for rustix::io_uring::io_uring_sqe {}
+
+impl Mapping {
+    /// The address of `len` bytes at `offset`, checked to lie inside the mapping and be aligned
+    /// to `align`.
+    fn checked(&self, offset: usize, len: usize, align: usize) -> Result<*const u8> {
+        let inside = offset.checked_add(len).is_some_and(|end| end <= self.len());
+        if !inside {
+            return Err(Error::invalid(format!(
+                "{len} bytes at offset {offset} do not fit a mapping of {} bytes",
+                self.len()
+            )));
+        }
+        let addr = (self.as_ptr() as usize).wrapping_add(offset);
+        if align == 0 || addr % align != 0 {
+            return Err(Error::invalid(format!(
+                "offset {offset} is not aligned to {align} bytes"
+            )));
+        }
+        // SAFETY: `offset + len <= self.len()` (checked above), so the result stays inside the
+        // mapping.
+        Ok(unsafe { self.as_ptr().add(offset) })
+    }
+
+    fn checked_mut(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8> {
+        let p = self.checked(offset, len, align)?;
+        if self.is_readonly() {
+            return Err(Error::refused(libc::EACCES, "the mapping is read-only"));
+        }
+        Ok(p.cast_mut())
+    }
+
+    /// The `u32` at `offset` as an atomic, borrowed from the mapping: a ring's producer or
+    /// consumer index.
+    ///
+    /// # Errors
+    /// `EINVAL` if the four bytes are outside the mapping or not 4-aligned; `EACCES` if the
+    /// mapping is read-only (a store through the atomic would fault).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use std::sync::atomic::Ordering;
+    /// let m = pktmap::resource::MapOptions::new(4096).map_anonymous()?;
+    /// let tail = m.atomic_u32(64)?;
+    /// tail.fetch_add(3, Ordering::Release);
+    /// assert_eq!(m.atomic_u32(64)?.load(Ordering::Acquire), 3);
+    /// assert!(m.atomic_u32(4096).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
+        let p = self.checked_mut(offset, 4, align_of::<AtomicU32>())?;
+        // SAFETY: `p` is 4 aligned bytes inside the mapping (checked), which lives as long as
+        // the borrow of `self`; every party touches the word atomically (module docs).
+        Ok(unsafe { AtomicU32::from_ptr(p.cast()) })
+    }
+
+    /// The `u16` at `offset` as an atomic: the tail of a provided-buffer ring.
+    ///
+    /// # Errors
+    /// As [`atomic_u32`](Self::atomic_u32), for two bytes aligned to 2.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let m = pktmap::resource::MapOptions::new(4096).map_anonymous()?;
+    /// assert!(m.atomic_u16(14).is_ok());
+    /// assert!(m.atomic_u16(15).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn atomic_u16(&self, offset: usize) -> Result<&AtomicU16> {
+        let p = self.checked_mut(offset, 2, align_of::<AtomicU16>())?;
+        // SAFETY: As for `atomic_u32`, for 2 aligned bytes.
+        Ok(unsafe { AtomicU16::from_ptr(p.cast()) })
+    }
+
+    /// The `u64` at `offset` as an atomic.
+    ///
+    /// # Errors
+    /// As [`atomic_u32`](Self::atomic_u32), for eight bytes aligned to 8.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use std::sync::atomic::Ordering;
+    /// let m = pktmap::resource::MapOptions::new(4096).map_anonymous()?;
+    /// m.atomic_u64(8)?.store(u64::MAX, Ordering::Relaxed);
+    /// assert_eq!(m.load::<u64>(8)?, u64::MAX);
+    /// assert!(m.atomic_u64(4).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
+        let p = self.checked_mut(offset, 8, align_of::<AtomicU64>())?;
+        // SAFETY: As for `atomic_u32`, for 8 aligned bytes.
+        Ok(unsafe { AtomicU64::from_ptr(p.cast()) })
+    }
+
+    /// Copies the `T` at `offset` out with one volatile read.
+    ///
+    /// # Errors
+    /// `EINVAL` if it is outside the mapping or misaligned for `T`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let m = pktmap::resource::MapOptions::new(4096).map_anonymous()?;
+    /// m.store(100, 7u16)?;
+    /// assert_eq!(m.load::<u16>(100)?, 7);
+    /// # Ok(()) }
+    /// ```
+    pub fn load<T: FromBytes>(&self, offset: usize) -> Result<T> {
+        let p = self.checked(offset, size_of::<T>(), align_of::<T>())?;
+        // SAFETY: `p` is an aligned `T` inside the readable mapping (checked); any bit pattern
+        // is a valid `T` (`FromBytes`).
+        Ok(unsafe { p.cast::<T>().read_volatile() })
+    }
+
+    /// Copies `value` in at `offset` with one volatile write.
+    ///
+    /// # Errors
+    /// `EINVAL` if it is outside the mapping or misaligned for `T`; `EACCES` if read-only.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let m = pktmap::resource::MapOptions::new(4096).map_anonymous()?;
+    /// m.store(4088, 1u64)?;
+    /// assert!(m.store(4090, 1u64).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn store<T: IntoBytes>(&self, offset: usize, value: T) -> Result<()> {
+        let p = self.checked_mut(offset, size_of::<T>(), align_of::<T>())?;
+        // SAFETY: `p` is an aligned `T` inside the writable mapping (checked).
+        unsafe { p.cast::<T>().write_volatile(value) };
+        Ok(())
+    }
+
+    /// A view of `len` values of `T` starting at `offset`: a ring's descriptor array.
+    ///
+    /// # Errors
+    /// `EINVAL` if the array does not fit the mapping or is misaligned for `T`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let m = pktmap::resource::MapOptions::new(4096).map_anonymous()?;
+    /// let a = m.array::<u32>(0, 1024)?;
+    /// assert_eq!(a.len(), 1024);
+    /// assert!(m.array::<u32>(4, 1024).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn array<T>(&self, offset: usize, len: usize) -> Result<VolatileArray<'_, T>> {
+        let bytes = len
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| Error::invalid(format!("{len} entries overflow")))?;
+        self.checked(offset, bytes, align_of::<T>())?;
+        // INVARIANT: `len` values of `T` at `offset` fit the mapping, aligned (checked above).
+        Ok(VolatileArray {
+            map: self,
+            offset,
+            len,
+            _t: PhantomData,
+        })
+    }
+}
+
+/// A bounds-checked view of an array of `T` inside a [`Mapping`]; element accesses are
+/// volatile copies.
+///
+/// # Invariants
+/// `len` values of `T`, starting `offset` bytes into `map`, lie inside `map` and are aligned.
+#[derive(Debug, Clone, Copy)]
+pub struct VolatileArray<'a, T> {
+    map: &'a Mapping,
+    offset: usize,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T> VolatileArray<'_, T> {
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the array has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The byte offset of entry `index` in the mapping.
+    fn at(&self, index: usize) -> Result<usize> {
+        if index >= self.len {
+            return Err(Error::invalid(format!(
+                "index {index} >= {} entries",
+                self.len
+            )));
+        }
+        // By the type invariants the whole array fits the mapping, so this cannot overflow.
+        Ok(self.offset + index * size_of::<T>())
+    }
+
+    /// Copies entry `index` out.
+    ///
+    /// # Errors
+    /// `EINVAL` if `index >= len`.
+    pub fn get(&self, index: usize) -> Result<T>
+    where
+        T: FromBytes,
+    {
+        self.map.load(self.at(index)?)
+    }
+
+    /// Copies `value` into entry `index`.
+    ///
+    /// # Errors
+    /// `EINVAL` if `index >= len`; `EACCES` if the mapping is read-only.
+    pub fn set(&self, index: usize, value: T) -> Result<()>
+    where
+        T: IntoBytes,
+    {
+        self.map.store(self.at(index)?, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::resource::{MapFlags, MapOptions};
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn checks_bounds_alignment_and_access() {
+        let m = MapOptions::new(8192).map_anonymous().unwrap();
+        for (off, ok) in [
+            (0, true),
+            (8188, true),
+            (8189, false),
+            (8192, false),
+            (2, false),
+        ] {
+            assert_eq!(m.atomic_u32(off).is_ok(), ok, "{off}");
+        }
+        assert!(m.atomic_u32(usize::MAX - 1).is_err());
+        assert!(m.array::<u64>(8, usize::MAX / 4).is_err());
+        let a = m.array::<u64>(4096, 512).unwrap();
+        a.set(511, 9).unwrap();
+        assert_eq!(m.load::<u64>(8184).unwrap(), 9);
+        assert_eq!(a.get(512).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        let ro = MapOptions::new(4096)
+            .flags(MapFlags::READONLY)
+            .map_anonymous()
+            .unwrap();
+        assert_eq!(
+            ro.atomic_u32(0).unwrap_err().raw_os_error(),
+            Some(libc::EACCES)
+        );
+        assert_eq!(
+            ro.store(0, 1u8).unwrap_err().raw_os_error(),
+            Some(libc::EACCES)
+        );
+        assert_eq!(ro.load::<u32>(0).unwrap(), 0);
+    }
+
+    #[test]
+    fn atomics_see_each_other() {
+        let m = MapOptions::new(4096).map_anonymous().unwrap();
+        m.atomic_u16(14).unwrap().store(0xbeef, Ordering::Release);
+        assert_eq!(m.load::<u16>(14).unwrap(), 0xbeef);
+        m.atomic_u64(64).unwrap().fetch_add(5, Ordering::AcqRel);
+        assert_eq!(m.load::<u64>(64).unwrap(), 5);
+    }
+
+    #[cfg(feature = "af-xdp")]
+    #[test]
+    fn xdp_desc_is_plain() {
+        use rustix::net::xdp::XdpDesc;
+        assert_eq!(std::mem::size_of::<XdpDesc>(), 16);
+    }
+
+    #[cfg(feature = "io-uring")]
+    #[test]
+    fn sqe_is_plain() {
+        assert_eq!(std::mem::size_of::<rustix::io_uring::io_uring_sqe>(), 64);
+    }
+}

@@ -1,0 +1,62 @@
+//! The `pktmap` command's refusals: bad arguments exit 2 with a message before anything is
+//! measured, a run or a decode that finds nothing exits 1, and no output directory is created.
+
+use std::process::{Command, Output};
+
+fn pktmap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pktmap"))
+        .args(args)
+        .output()
+        .expect("run pktmap")
+}
+
+/// Asserts the exit status and that stderr mentions `needle`; returns stderr.
+fn fails(args: &[&str], code: i32, needle: &str) -> String {
+    let out = pktmap(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "pktmap {args:?}: {err}");
+    assert!(err.contains(needle), "pktmap {args:?}: {err}");
+    assert!(!err.contains("panicked"), "pktmap {args:?}: {err}");
+    err
+}
+
+#[test]
+fn bad_budgets_and_rounds_exit_2() {
+    for budget in ["inf", "-1", "0", "nan", "1e300", "x"] {
+        fails(&["bench", &format!("--budget={budget}")], 2, "budget");
+    }
+    fails(&["bench", "--min-rounds", "0"], 2, "min-rounds");
+    fails(&["bench", "--only", "nosuch"], 2, "unknown backing nosuch");
+}
+
+#[test]
+fn pool_backings_need_a_pktmap_device() {
+    fails(&["bench", "--only", "pktmap-eager"], 2, "needs --device");
+    fails(
+        &["bench", "--quick", "--device", "/dev/null"],
+        1,
+        "not a pktmap device",
+    );
+}
+
+#[test]
+fn output_paths_are_checked_first_and_no_directory_is_made() {
+    let dir = std::env::temp_dir().join(format!("pktmap-cli-{}", std::process::id()));
+    let path = dir.join("sub/plot.svg");
+    let p = path.to_str().unwrap();
+    for flag in ["--plot", "--json-out", "--markdown-out"] {
+        fails(&["bench", "--quick", flag, p], 2, "does not exist");
+    }
+    assert!(!dir.exists(), "a directory was created");
+}
+
+#[test]
+fn decode_exits_1_when_no_layout_decodes() {
+    fails(&["decode", "0x1"], 1, "does not decode with any layout");
+    fails(
+        &["decode", "-l", "pktmap", "0x1"],
+        1,
+        "does not decode with layout pktmap",
+    );
+    assert!(pktmap(&["decode", "0x9000"]).status.success());
+}
