@@ -76,3 +76,16 @@ fn encode_refusals_exit_2_with_one_prefix() {
         "unknown layout nosuch",
     );
 }
+
+#[test]
+fn help_lists_every_backing() {
+    let out = pktmap(&["bench", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for b in pktmap_tools::bench::Backing::ALL {
+        assert!(
+            help.contains(b.name()),
+            "--help does not name {}: {help}",
+            b.name()
+        );
+    }
+}
