@@ -207,6 +207,17 @@ impl Region for VfioRegion {
 }
 
 /// A resource type of the `/dev/pktmap` driver (the types of the [`PKTMAP`] layout).
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::{DecodeError, ResourceType};
+/// let off = ResourceType::Ring.offset(9);
+/// assert_eq!(off, 9 << 15 | 2 << 12);
+/// assert_eq!(ResourceType::decode(off), Ok((ResourceType::Ring, 9)));
+/// assert_eq!(ResourceType::decode(off | 1), Err(DecodeError::Misaligned));
+/// assert_eq!(ResourceType::from_raw(3), None); // not a pktmap type
+/// assert_eq!(ResourceType::Pool.name(), "POOL");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum ResourceType {

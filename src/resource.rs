@@ -535,6 +535,22 @@ impl Drop for RawMapping {
 ///
 /// The memory may be shared with a driver or another process that writes it at any time, so
 /// the safe accessors copy and slices are `unsafe`.
+///
+/// # Examples
+/// ```
+/// # fn main() -> pktmap::Result<()> {
+/// use pktmap::resource::{map, MapFlags};
+/// let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+/// rustix::fs::ftruncate(&fd, 8192).unwrap();
+/// let rw = map(&fd, 0, 8192, MapFlags::POPULATE)?;
+/// rw.write_at(4096, b"frame")?;
+/// let ro = map(&fd, 4096, 4096, MapFlags::READONLY)?; // a second view of the second page
+/// let mut b = [0; 5];
+/// ro.read_at(0, &mut b)?;
+/// assert_eq!((&b, ro.len(), ro.is_readonly()), (b"frame", 4096, true));
+/// assert!(ro.write_at(0, b"x").is_err()); // EACCES: read-only
+/// # Ok(()) } // both are unmapped here
+/// ```
 #[derive(Debug)]
 pub struct Mapping {
     raw: RawMapping,

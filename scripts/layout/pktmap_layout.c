@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Compile-time check of the C structs that driver/kmod/sys.rs declares itself because 6.12's
- * Rust bindings lack them (<linux/miscdevice.h> is not in bindings_helper.h). The numbers
- * here are the ones sys.rs asserts on its `MiscDevice`; if the kernel changes the struct,
- * this file stops compiling and the pipeline fails before booting a mismatched module.
+ * Compile-time check of the C structs that driver/kmod/sys/miscdevice.rs declares itself
+ * because 6.12's Rust bindings lack them (<linux/miscdevice.h> is not in bindings_helper.h).
+ * The numbers here are the ones sys/miscdevice.rs asserts on its `RawMiscDevice`; if the
+ * kernel changes the struct, this file stops compiling and the pipeline fails before booting a
+ * mismatched module.
  */
 #include <linux/miscdevice.h>
 #include <linux/module.h>

@@ -4,7 +4,8 @@
 # lints on and warnings as errors.
 # Sourced by scripts/guest-test after lib/common.sh, lib/deps.sh and lib/kernel.sh.
 
-# Compiles scripts/layout: it only builds if sys.rs's hand-written C layouts match the headers.
+# Compiles scripts/layout: it only builds if the C layouts driver/kmod/sys/miscdevice.rs
+# declares by hand match the headers.
 check_layouts() {
     local build="$PKTMAP_OUT/layout-build" vars log="$PKTMAP_OUT/layout-build.log"
     mapfile -t vars < <(kernel_make_vars)
@@ -12,7 +13,7 @@ check_layouts() {
     cp -a "$PKTMAP_REPO/scripts/layout" "$build"
     kmake -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules >"$log" 2>&1 || {
         cat "$log" >&2
-        die "struct layouts in driver/kmod/sys.rs no longer match the kernel headers"
+        die "struct layouts in driver/kmod/sys/miscdevice.rs no longer match the kernel headers"
     }
 }
 

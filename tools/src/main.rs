@@ -17,6 +17,7 @@
 //!
 //! The logic lives in the libraries ([`pktmap::offset`], [`pktmap::maps`],
 //! [`pktmap_tools::bench`]); this crate parses arguments and prints.
+#![deny(unsafe_code)]
 
 mod cmd;
 

@@ -60,3 +60,32 @@ fn decode_exits_1_when_no_layout_decodes() {
     );
     assert!(pktmap(&["decode", "0x9000"]).status.success());
 }
+
+#[test]
+fn encode_refusals_exit_2_with_one_prefix() {
+    let err = fails(
+        &["encode", "POOL", "0x100000000"],
+        2,
+        "cannot encode POOL id 4294967296 in the pktmap layout",
+    );
+    assert!(!err.contains("pktmap: pktmap:"), "{err}");
+    fails(&["encode", "FOO"], 2, "pktmap has no type FOO");
+    fails(
+        &["encode", "-l", "nosuch", "POOL"],
+        2,
+        "unknown layout nosuch",
+    );
+}
+
+#[test]
+fn help_lists_every_backing() {
+    let out = pktmap(&["bench", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for b in pktmap_tools::bench::Backing::ALL {
+        assert!(
+            help.contains(b.name()),
+            "--help does not name {}: {help}",
+            b.name()
+        );
+    }
+}

@@ -13,8 +13,9 @@ pub struct BenchArgs {
     /// A small, fast matrix (sizes up to 2 MiB).
     #[arg(long)]
     quick: bool,
-    /// Only these backings (comma-separated): existing, fresh, hugetlb, io_uring-pbuf,
-    /// pktmap-eager, pktmap-lazy (the last two need --device).
+    /// Only these backings (comma-separated): existing, fresh, hugetlb, io_uring-pbuf, and
+    /// the pools pktmap-eager, pktmap-lazy, pktmap-lazy16, pktmap-contig, pktmap-huge (which
+    /// need --device).
     #[arg(long, value_delimiter = ',', value_parser = parse_backing)]
     only: Vec<Backing>,
     /// Seconds each (backing, size) group runs at least: finite and positive (default 1.5;
@@ -37,7 +38,8 @@ pub struct BenchArgs {
     /// Do not write the plot.
     #[arg(long)]
     no_plot: bool,
-    /// Also measure eager and lazy pools of this /dev/pktmap (needs the driver loaded).
+    /// Also measure the pools of this /dev/pktmap (needs the driver loaded): eager and lazy,
+    /// and up to 64 MiB lazy with fault-around 16, contiguous and 2 MiB pools.
     #[arg(long, value_name = "PATH")]
     device: Option<PathBuf>,
     /// Check the pools' fault accounting (what the driver served, the minor faults) and

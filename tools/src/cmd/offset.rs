@@ -88,9 +88,12 @@ pub fn encode(a: &EncodeArgs) -> io::Result<()> {
     let l = layout(&a.layout)?;
     let t = map_type(l, ty)?;
     let id = number(&a.id)?;
-    let off = l
-        .encode(t, id)
-        .map_err(|e| invalid(format!("{}: cannot encode {ty} id {id}: {e}", l.name)))?;
+    let off = l.encode(t, id).map_err(|e| {
+        invalid(format!(
+            "cannot encode {ty} id {id} in the {} layout: {e}",
+            l.name
+        ))
+    })?;
     if json {
         let v = json!({
             "layout": l.name,
