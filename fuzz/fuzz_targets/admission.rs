@@ -1,5 +1,5 @@
 //! The admission rules outside `mmap` and `pread`/`pwrite`: `check_ioctl` (unknown commands
-//! `ENOTTY`; create and destroy need a writable open, else `EBADF`) and `check_budget` (a
+//! `ENOTTY`; create, destroy and export need a writable open, else `EBADF`) and `check_budget` (a
 //! create past the device-wide page budget is `ENOSPC`), each against a model that shares no
 //! code with `pktmap_abi::plan`. A reservation loop like the driver's (`fetch_update` over
 //! `check_budget`) must never let the total pass the budget.
@@ -8,7 +8,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | bit 0 writable open; bits 1..4 pick one of the six commands (6, 7: use the raw value) |
+//! | 1 | bit 0 writable open; bits 1..5 pick one of the eight commands (8..15: use the raw value) |
 //! | 4 | raw ioctl command (`u32`) |
 //! | 8 | pages already held (`u64`) |
 //! | 8 | budget (`u64`) |
@@ -21,14 +21,17 @@ use pktmap_abi::ioctl::{ioc, IOC_READ, IOC_WRITE};
 use pktmap_abi::plan::{check_budget, check_ioctl, errno, Command, PlanError};
 use pktmap_fuzz::Reader;
 
-/// The six ioctls, restated from `_IOC`: (dir, nr, size) and whether they change state.
-const COMMANDS: [(u32, u32, usize, bool, Command); 6] = [
-    (IOC_READ | IOC_WRITE, 1, 16, true, Command::PoolCreate),
-    (IOC_READ | IOC_WRITE, 2, 32, false, Command::PoolInfo),
+/// The eight ioctls, restated from `_IOC` and the struct sizes of `include/pktmap.h`: (dir, nr,
+/// size) and whether they change state.
+const COMMANDS: [(u32, u32, usize, bool, Command); 8] = [
+    (IOC_READ | IOC_WRITE, 1, 32, true, Command::PoolCreate),
+    (IOC_READ | IOC_WRITE, 2, 48, false, Command::PoolInfo),
     (IOC_WRITE, 3, 4, true, Command::PoolDestroy),
     (IOC_READ | IOC_WRITE, 4, 16, true, Command::RingCreate),
     (IOC_READ | IOC_WRITE, 5, 32, false, Command::RingInfo),
     (IOC_WRITE, 6, 4, true, Command::RingDestroy),
+    (IOC_READ | IOC_WRITE, 7, 24, false, Command::PoolChunk),
+    (IOC_READ | IOC_WRITE, 8, 16, true, Command::PoolExport),
 ];
 
 fn model_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError> {
@@ -56,8 +59,8 @@ fuzz_target!(|data: &[u8]| {
     let mode = r.u8();
     let raw = r.u32();
     let writable = mode & 1 != 0;
-    let cmd = match (mode >> 1) & 7 {
-        k @ 0..=5 => {
+    let cmd = match (mode >> 1) & 15 {
+        k @ 0..=7 => {
             let (dir, nr, size, _, _) = COMMANDS[usize::from(k)];
             ioc(dir, nr, size)
         }
@@ -72,7 +75,10 @@ fuzz_target!(|data: &[u8]| {
     match got {
         Ok(c) => assert_eq!(
             c.changes_state(),
-            !matches!(c, Command::PoolInfo | Command::RingInfo)
+            !matches!(
+                c,
+                Command::PoolInfo | Command::RingInfo | Command::PoolChunk
+            )
         ),
         Err(PlanError::NotWritable) => assert_eq!(PlanError::NotWritable.errno(), errno::EBADF),
         Err(e) => assert_eq!(e.errno(), errno::ENOTTY, "{e:?}"),
