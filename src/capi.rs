@@ -167,6 +167,14 @@ pub unsafe extern "C" fn pktmap_resource_map(
 ///
 /// # Errors
 /// Returns `-errno`: `-EINVAL` for a negative length or what `munmap` refuses.
+///
+/// # Examples
+/// [`pktmap_resource_mmap`]'s example unmaps a mapping; a refusal:
+/// ```
+/// use pktmap::capi::pktmap_resource_munmap;
+/// // SAFETY: A negative length is refused before any call.
+/// assert_eq!(unsafe { pktmap_resource_munmap(std::ptr::null_mut(), -1) }, -libc::EINVAL);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn pktmap_resource_munmap(p: *mut c_void, bytes: c_int) -> c_int {
     let Ok(len) = usize::try_from(bytes) else {
@@ -185,6 +193,14 @@ pub unsafe extern "C" fn pktmap_resource_munmap(p: *mut c_void, bytes: c_int) ->
 ///
 /// # Errors
 /// Returns `-errno`: `-EINVAL` for a null address, a zero length or what `munmap` refuses.
+///
+/// # Examples
+/// [`pktmap_resource_map`]'s example unmaps a mapping of 3 GiB; a refusal:
+/// ```
+/// use pktmap::capi::pktmap_resource_unmap;
+/// // SAFETY: A null address is refused before any call; `errno` is left alone.
+/// assert_eq!(unsafe { pktmap_resource_unmap(std::ptr::null_mut(), 4096) }, -libc::EINVAL);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn pktmap_resource_unmap(p: *mut c_void, bytes: usize) -> c_int {
     let _errno = SavedErrno::save();
@@ -209,6 +225,27 @@ pub unsafe extern "C" fn pktmap_resource_unmap(p: *mut c_void, bytes: usize) -> 
 ///
 /// # Errors
 /// Returns `-errno`: `-EBADF` for a negative descriptor, otherwise the errno of `sendmsg`.
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::{pktmap_pool_recv, pktmap_pool_send};
+/// use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
+/// use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+/// let (a, b) = socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
+///     .unwrap();
+/// // Any descriptor travels; a pool file from PKTMAP_IOC_POOL_EXPORT is what it is for.
+/// let pool = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+/// // SAFETY: all three are open descriptors this code keeps for the calls.
+/// assert_eq!(unsafe { pktmap_pool_send(a.as_raw_fd(), pool.as_raw_fd(), 1) }, 0);
+/// let mut read_only = 0;
+/// // SAFETY: `b` is open and `read_only` is valid for writing.
+/// let fd = unsafe { pktmap_pool_recv(b.as_raw_fd(), &mut read_only) };
+/// assert!(fd >= 0 && read_only == 1, "{fd}");
+/// // SAFETY: `fd` is the caller's to own and close.
+/// drop(unsafe { OwnedFd::from_raw_fd(fd) });
+/// // SAFETY: a negative descriptor is refused before any call.
+/// assert_eq!(unsafe { pktmap_pool_send(-1, pool.as_raw_fd(), 0) }, -libc::EBADF);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn pktmap_pool_send(sock: c_int, pool_fd: c_int, read_only: c_int) -> c_int {
     let _errno = SavedErrno::save();
@@ -239,6 +276,17 @@ pub unsafe extern "C" fn pktmap_pool_send(sock: c_int, pool_fd: c_int, read_only
 /// # Errors
 /// Returns `-errno`: `-EBADF` for a negative socket, `-EINVAL` for a message without a file
 /// descriptor, otherwise the errno of `recvmsg`.
+///
+/// # Examples
+/// [`pktmap_pool_send`]'s example receives a descriptor; a refusal:
+/// ```
+/// use pktmap::capi::pktmap_pool_recv;
+/// use rustix::fd::AsRawFd;
+/// let not_a_socket = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+/// // SAFETY: an open descriptor; a null `read_only` is allowed.
+/// let rc = unsafe { pktmap_pool_recv(not_a_socket.as_raw_fd(), std::ptr::null_mut()) };
+/// assert_eq!(rc, -libc::ENOTSOCK);
+/// ```
 #[no_mangle]
 pub unsafe extern "C" fn pktmap_pool_recv(sock: c_int, read_only: *mut c_int) -> c_int {
     let _errno = SavedErrno::save();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * probe: the fallback guest test program of scripts/guest-test, used until the workspace
- * crate driver/guest (pktmap-guest) exists. It proves that each kernel hook of pktmap.ko
+ * probe: the fallback guest test program of scripts/guest-test, used only when driver/guest
+ * (pktmap-guest) is missing or PKTMAP_GUEST_PROBE is set; it checks far less. It proves that each kernel hook of pktmap.ko
  * works: per-open state, ioctl, pread/pwrite, mmap (eager and lazy), VM_DONTEXPAND,
  * cleared VM_MAYWRITE, vm_ops .open/.close/.fault, and the module reference an open file holds.
  *

@@ -94,6 +94,32 @@ mod tests {
     }
 
     #[test]
+    fn conclusions_print_a_range_only_when_the_ends_differ() {
+        let cell = |len, mode, ns| {
+            let s = Sample {
+                pages: 1,
+                map_ns: ns,
+                ..Sample::default()
+            };
+            Cell::from_samples(Backing::Existing, len, mode, &[s]).unwrap()
+        };
+        let one = report(vec![
+            cell(2 * MIB, Mode::Pktmap, 102),
+            cell(2 * MIB, Mode::MapPopulate, 100),
+        ]);
+        let line = &one.conclusions()[0];
+        assert!(line.contains("2 MiB and up: 1.02× (geomean"), "{line}");
+        let two = report(vec![
+            cell(2 * MIB, Mode::Pktmap, 102),
+            cell(2 * MIB, Mode::MapPopulate, 100),
+            cell(16 * MIB, Mode::Pktmap, 110),
+            cell(16 * MIB, Mode::MapPopulate, 100),
+        ]);
+        let line = &two.conclusions()[0];
+        assert!(line.contains("2 MiB and up: 1.02–1.10× (geomean"), "{line}");
+    }
+
+    #[test]
     fn fault_checks_follow_the_driver_contract() {
         let good = vec![
             pool_cell(Backing::EagerPool, Mode::WriteFault, 0, 0),

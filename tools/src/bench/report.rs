@@ -62,6 +62,16 @@ fn faults_text(c: &Cell) -> String {
     )
 }
 
+/// `0.94–1.12×`, or `1.02×` when both ends print alike (a single size, say).
+fn ratio_range(lo: f64, hi: f64) -> String {
+    let (lo, hi) = (format!("{lo:.2}"), format!("{hi:.2}"));
+    if lo == hi {
+        format!("{lo}×")
+    } else {
+        format!("{lo}–{hi}×")
+    }
+}
+
 impl Report {
     /// The cell of (backing, size, mode), if measured.
     pub fn cell(&self, backing: Backing, len: usize, mode: Mode) -> Option<&Cell> {
@@ -360,14 +370,14 @@ impl Report {
                 };
                 let _ = write!(
                     line,
-                    ", 2 MiB and up: {lo:.2}–{hi:.2}× (geomean {geo:.2}×; {}: {r:.2}× {peer}), \
-                     {verdict}",
+                    ", 2 MiB and up: {} (geomean {geo:.2}×; {}: {r:.2}× {peer}), {verdict}",
+                    ratio_range(lo, hi),
                     size_name(len)
                 );
             }
             if !small.is_empty() {
                 let (lo, hi, _) = span(&small);
-                let _ = write!(line, "; below 2 MiB: {lo:.2}–{hi:.2}×");
+                let _ = write!(line, "; below 2 MiB: {}", ratio_range(lo, hi));
                 // The fixed cost per mapping, from the smallest size: (ours − best) × pages.
                 let &(len, _, peer) = small[0];
                 if let (Some(ours), Some(best)) = (
