@@ -48,7 +48,7 @@ fn model(req: &IoRequest, table: &[Entry]) -> Result<IoPlan<usize>, PlanError> {
         return Err(PlanError::BadArgument);
     }
     let pos = req.pos as u64;
-    if pos % 4096 != 0 {
+    if !pos.is_multiple_of(4096) {
         return Err(PlanError::Decode(DecodeError::Misaligned));
     }
     // Only bits 12..47 may be set: type 12..15 (STATE 0, POOL 1, RING 2), id 15..47.

@@ -216,29 +216,6 @@ pub fn layouts() -> impl Iterator<Item = (&'static Layout, &'static ModelLayout)
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pktmap_abi::codec::{io_uring, AF_XDP, IO_URING, PKTMAP, VFIO};
-
-    #[test]
-    fn models_match_layouts() {
-        assert_eq!(layouts().count(), LAYOUTS.len());
-    }
-
-    #[test]
-    fn model_spot_checks() {
-        let [pkt, _, uring, xdp, vfio] = MODELS;
-        assert_eq!(pkt.encode(1, 7), PKTMAP.encode(1, 7));
-        assert_eq!(uring.encode(io_uring::PBUF_RING, 3), Ok(0x8003_0000));
-        assert_eq!(uring.decode(0x8003_0000), IO_URING.decode(0x8003_0000));
-        assert_eq!(xdp.decode(0x1_8000_0000), AF_XDP.decode(0x1_8000_0000));
-        assert_eq!(xdp.encode(0, 1), Err(EncodeError::IdNotAllowed));
-        assert_eq!(vfio.encode(2, 0x800), VFIO.encode(2, 0x800));
-        assert_eq!(vfio.decode(u64::MAX - 4095), VFIO.decode(u64::MAX - 4095));
-    }
-}
-
 /// `POOL_CREATE`'s rules, restated from the ABI docs without `pktmap_abi::plan`: a buffer size
 /// that is a power of two in 256..=65536, at least one buffer, at most one kind flag (LAZY 1,
 /// CONTIG 2, HUGE 4), `reserved` 0, `fault_around` 0 (16) or a power of two up to 512 on a
@@ -299,4 +276,27 @@ pub fn model_pool(
         cache,
         chunk_pages,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pktmap_abi::codec::{io_uring, AF_XDP, IO_URING, PKTMAP, VFIO};
+
+    #[test]
+    fn models_match_layouts() {
+        assert_eq!(layouts().count(), LAYOUTS.len());
+    }
+
+    #[test]
+    fn model_spot_checks() {
+        let [pkt, _, uring, xdp, vfio] = MODELS;
+        assert_eq!(pkt.encode(1, 7), PKTMAP.encode(1, 7));
+        assert_eq!(uring.encode(io_uring::PBUF_RING, 3), Ok(0x8003_0000));
+        assert_eq!(uring.decode(0x8003_0000), IO_URING.decode(0x8003_0000));
+        assert_eq!(xdp.decode(0x1_8000_0000), AF_XDP.decode(0x1_8000_0000));
+        assert_eq!(xdp.encode(0, 1), Err(EncodeError::IdNotAllowed));
+        assert_eq!(vfio.encode(2, 0x800), VFIO.encode(2, 0x800));
+        assert_eq!(vfio.decode(u64::MAX - 4095), VFIO.decode(u64::MAX - 4095));
+    }
 }
