@@ -8,7 +8,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | bit 0 writable open; bits 1..4 pick one of the six commands (6, 7: use the raw value) |
+//! | 1 | bit 0 writable open; bits 1..4 pick one of the eight commands; bit 4: use the raw value instead |
 //! | 4 | raw ioctl command (`u32`) |
 //! | 8 | pages already held (`u64`) |
 //! | 8 | budget (`u64`) |
@@ -16,19 +16,74 @@
 //! | 8 each | a request's pages (`u64`; bit 63 clear keeps most small) |
 #![no_main]
 
+use core::mem::size_of;
 use libfuzzer_sys::fuzz_target;
-use pktmap_abi::ioctl::{ioc, IOC_READ, IOC_WRITE};
+use pktmap_abi::ioctl::{
+    ioc, PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo, IOC_READ,
+    IOC_WRITE,
+};
 use pktmap_abi::plan::{check_budget, check_ioctl, errno, Command, PlanError};
 use pktmap_fuzz::Reader;
 
-/// The six ioctls, restated from `_IOC`: (dir, nr, size) and whether they change state.
-const COMMANDS: [(u32, u32, usize, bool, Command); 6] = [
-    (IOC_READ | IOC_WRITE, 1, 16, true, Command::PoolCreate),
-    (IOC_READ | IOC_WRITE, 2, 32, false, Command::PoolInfo),
-    (IOC_WRITE, 3, 4, true, Command::PoolDestroy),
-    (IOC_READ | IOC_WRITE, 4, 16, true, Command::RingCreate),
-    (IOC_READ | IOC_WRITE, 5, 32, false, Command::RingInfo),
-    (IOC_WRITE, 6, 4, true, Command::RingDestroy),
+/// The eight ioctls, restated from `_IOC` (direction, number, the argument struct's size) with
+/// whether they change state (the info and chunk queries do not).
+const COMMANDS: [(u32, u32, usize, bool, Command); 8] = [
+    (
+        IOC_READ | IOC_WRITE,
+        1,
+        size_of::<PoolCreate>(),
+        true,
+        Command::PoolCreate,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        2,
+        size_of::<PoolInfo>(),
+        false,
+        Command::PoolInfo,
+    ),
+    (
+        IOC_WRITE,
+        3,
+        size_of::<ResourceId>(),
+        true,
+        Command::PoolDestroy,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        4,
+        size_of::<RingCreate>(),
+        true,
+        Command::RingCreate,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        5,
+        size_of::<RingInfo>(),
+        false,
+        Command::RingInfo,
+    ),
+    (
+        IOC_WRITE,
+        6,
+        size_of::<ResourceId>(),
+        true,
+        Command::RingDestroy,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        7,
+        size_of::<PoolChunk>(),
+        false,
+        Command::PoolChunk,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        8,
+        size_of::<PoolExport>(),
+        true,
+        Command::PoolExport,
+    ),
 ];
 
 fn model_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError> {
@@ -56,12 +111,11 @@ fuzz_target!(|data: &[u8]| {
     let mode = r.u8();
     let raw = r.u32();
     let writable = mode & 1 != 0;
-    let cmd = match (mode >> 1) & 7 {
-        k @ 0..=5 => {
-            let (dir, nr, size, _, _) = COMMANDS[usize::from(k)];
-            ioc(dir, nr, size)
-        }
-        _ => raw,
+    let cmd = if mode & 0x10 != 0 {
+        raw
+    } else {
+        let (dir, nr, size, _, _) = COMMANDS[usize::from((mode >> 1) & 7)];
+        ioc(dir, nr, size)
     };
     let got = check_ioctl(cmd, writable);
     assert_eq!(
@@ -72,7 +126,10 @@ fuzz_target!(|data: &[u8]| {
     match got {
         Ok(c) => assert_eq!(
             c.changes_state(),
-            !matches!(c, Command::PoolInfo | Command::RingInfo)
+            !matches!(
+                c,
+                Command::PoolInfo | Command::RingInfo | Command::PoolChunk
+            )
         ),
         Err(PlanError::NotWritable) => assert_eq!(PlanError::NotWritable.errno(), errno::EBADF),
         Err(e) => assert_eq!(e.errno(), errno::ENOTTY, "{e:?}"),
