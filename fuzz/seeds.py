@@ -184,9 +184,8 @@ ADMISSION = {
     "create-read-only": admission(0, False, 0, 0, 100, [10, 90, 1]),
     "info-read-only": admission(1, False, 0, 0, 0, [0, 1]),
     "destroy-writable": admission(2, True, 0, 50, 50, [0]),
-    "chunk-read-only": admission(6, False, 0, 0, 1, [1]),
+    "unknown-raw": admission(8, True, 0xC010_5009, 0, 1, [1]),
     "export-read-only": admission(7, False, 0, 0, 1, [1]),
-    "unknown-raw": admission(8, True, 0xC010_5007, 0, 1, [1]),
     "near-overflow": admission(3, True, 0, U64_MAX - 1, U64_MAX, [1, 1, 1 << 63]),
 }
 

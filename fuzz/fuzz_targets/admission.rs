@@ -1,5 +1,5 @@
 //! The admission rules outside `mmap` and `pread`/`pwrite`: `check_ioctl` (unknown commands
-//! `ENOTTY`; create, destroy and export need a writable open, else `EBADF`) and `check_budget` (a
+//! `ENOTTY`; create and destroy need a writable open, else `EBADF`) and `check_budget` (a
 //! create past the device-wide page budget is `ENOSPC`), each against a model that shares no
 //! code with `pktmap_abi::plan`. A reservation loop like the driver's (`fetch_update` over
 //! `check_budget`) must never let the total pass the budget.
@@ -8,7 +8,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | bit 0 writable open; bits 1..5 pick one of the eight commands (8..15: use the raw value) |
+//! | 1 | bit 0 writable open; bits 1..4 pick one of the eight commands; bit 4: use the raw value instead |
 //! | 4 | raw ioctl command (`u32`) |
 //! | 8 | pages already held (`u64`) |
 //! | 8 | budget (`u64`) |
@@ -16,22 +16,74 @@
 //! | 8 each | a request's pages (`u64`; bit 63 clear keeps most small) |
 #![no_main]
 
+use core::mem::size_of;
 use libfuzzer_sys::fuzz_target;
-use pktmap_abi::ioctl::{ioc, IOC_READ, IOC_WRITE};
+use pktmap_abi::ioctl::{
+    ioc, PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo, IOC_READ,
+    IOC_WRITE,
+};
 use pktmap_abi::plan::{check_budget, check_ioctl, errno, Command, PlanError};
 use pktmap_fuzz::Reader;
 
-/// The eight ioctls, restated from `_IOC` and the struct sizes of `include/pktmap.h`: (dir, nr,
-/// size) and whether they change state.
+/// The eight ioctls, restated from `_IOC` (direction, number, the argument struct's size) with
+/// whether they change state (the info and chunk queries do not).
 const COMMANDS: [(u32, u32, usize, bool, Command); 8] = [
-    (IOC_READ | IOC_WRITE, 1, 32, true, Command::PoolCreate),
-    (IOC_READ | IOC_WRITE, 2, 48, false, Command::PoolInfo),
-    (IOC_WRITE, 3, 4, true, Command::PoolDestroy),
-    (IOC_READ | IOC_WRITE, 4, 16, true, Command::RingCreate),
-    (IOC_READ | IOC_WRITE, 5, 32, false, Command::RingInfo),
-    (IOC_WRITE, 6, 4, true, Command::RingDestroy),
-    (IOC_READ | IOC_WRITE, 7, 24, false, Command::PoolChunk),
-    (IOC_READ | IOC_WRITE, 8, 16, true, Command::PoolExport),
+    (
+        IOC_READ | IOC_WRITE,
+        1,
+        size_of::<PoolCreate>(),
+        true,
+        Command::PoolCreate,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        2,
+        size_of::<PoolInfo>(),
+        false,
+        Command::PoolInfo,
+    ),
+    (
+        IOC_WRITE,
+        3,
+        size_of::<ResourceId>(),
+        true,
+        Command::PoolDestroy,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        4,
+        size_of::<RingCreate>(),
+        true,
+        Command::RingCreate,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        5,
+        size_of::<RingInfo>(),
+        false,
+        Command::RingInfo,
+    ),
+    (
+        IOC_WRITE,
+        6,
+        size_of::<ResourceId>(),
+        true,
+        Command::RingDestroy,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        7,
+        size_of::<PoolChunk>(),
+        false,
+        Command::PoolChunk,
+    ),
+    (
+        IOC_READ | IOC_WRITE,
+        8,
+        size_of::<PoolExport>(),
+        true,
+        Command::PoolExport,
+    ),
 ];
 
 fn model_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError> {
@@ -59,12 +111,11 @@ fuzz_target!(|data: &[u8]| {
     let mode = r.u8();
     let raw = r.u32();
     let writable = mode & 1 != 0;
-    let cmd = match (mode >> 1) & 15 {
-        k @ 0..=7 => {
-            let (dir, nr, size, _, _) = COMMANDS[usize::from(k)];
-            ioc(dir, nr, size)
-        }
-        _ => raw,
+    let cmd = if mode & 0x10 != 0 {
+        raw
+    } else {
+        let (dir, nr, size, _, _) = COMMANDS[usize::from((mode >> 1) & 7)];
+        ioc(dir, nr, size)
     };
     let got = check_ioctl(cmd, writable);
     assert_eq!(
