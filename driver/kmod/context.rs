@@ -14,13 +14,12 @@
 use crate::abi::codec::{resource_type, PKTMAP};
 use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
-    RingCreate,
-    RingHeader, RingInfo, State,
+    RingCreate, RingHeader, RingInfo, State,
 };
 use crate::abi::plan::{self, Command, IoRequest, Resource};
 use crate::buffer::{Buffer, Kind, PageRef, Target};
-use crate::export::PoolExport;
 use crate::device::Device;
+use crate::export::PoolExport;
 use crate::plan_err;
 use crate::sys::{
     fs::File,
@@ -418,7 +417,12 @@ impl MiscDevice for Context {
 
 /// Fills in `info` for `pool`, mapped at `offset`, and copies it out (`POOL_INFO` through the
 /// device and through a pool file).
-pub fn write_pool_info(arg: usize, mut info: PoolInfo, pool: &Buffer, offset: u64) -> Result<isize> {
+pub fn write_pool_info(
+    arg: usize,
+    mut info: PoolInfo,
+    pool: &Buffer,
+    offset: u64,
+) -> Result<isize> {
     let Kind::Pool(g) = pool.kind else {
         return Err(EINVAL);
     };

@@ -81,7 +81,9 @@ impl Chunk {
         if wc {
             // SAFETY: The direct mapping of our own block; `set_memory_wc` records the WC
             // memory type for these RAM pages (x86 PAT) and changes the kernel's mapping.
-            to_result(unsafe { set_memory_wc(chunk.kernel_addr() as c_ulong, chunk.pages() as c_int) })?;
+            to_result(unsafe {
+                set_memory_wc(chunk.kernel_addr() as c_ulong, chunk.pages() as c_int)
+            })?;
             chunk.wc = true;
         }
         Ok(chunk)
@@ -116,7 +118,9 @@ impl Chunk {
     /// `EINVAL` if the span leaves the chunk.
     pub(crate) fn span(&self, offset: usize, len: usize) -> Result<*mut u8> {
         match offset.checked_add(len) {
-            Some(end) if end <= self.pages() * PAGE_SIZE => Ok((self.kernel_addr() + offset) as *mut u8),
+            Some(end) if end <= self.pages() * PAGE_SIZE => {
+                Ok((self.kernel_addr() + offset) as *mut u8)
+            }
             _ => Err(EINVAL),
         }
     }
@@ -131,7 +135,11 @@ impl Drop for Chunk {
             let rc = unsafe { set_memory_wb(self.kernel_addr() as c_ulong, self.pages() as c_int) };
             if rc != 0 {
                 // Never hand WC pages back to the allocator: leak them instead.
-                pr_err!("set_memory_wb failed ({}); leaking {} pages\n", rc, self.pages());
+                pr_err!(
+                    "set_memory_wb failed ({}); leaking {} pages\n",
+                    rc,
+                    self.pages()
+                );
                 return;
             }
         }
@@ -140,4 +148,3 @@ impl Drop for Chunk {
         unsafe { bindings::__free_pages(self.page.as_ptr(), self.order as c_uint) };
     }
 }
-

@@ -182,7 +182,9 @@ impl<M: PfnOps> PfnVtable<M> {
     ) -> bindings::vm_fault_t {
         // SAFETY: `vmf` and `vmf->vma` are valid for the call; the VMA owns a reference to
         // the state, which cannot be dropped while the VMA is locked for the fault.
-        let this = unsafe { <Arc<M> as ForeignOwnable>::borrow((*(*vmf).__bindgen_anon_1.vma).vm_private_data) };
+        let this = unsafe {
+            <Arc<M> as ForeignOwnable>::borrow((*(*vmf).__bindgen_anon_1.vma).vm_private_data)
+        };
         let fault = PfnFault {
             // SAFETY: The fault core never passes a null `vmf`.
             vmf: unsafe { NonNull::new_unchecked(vmf) },
@@ -208,7 +210,10 @@ impl<M: PfnOps> PfnVtable<M> {
     /// # Safety
     ///
     /// As [`Self::run`]; `order` is the entry's order (`PMD_ORDER` or `PUD_ORDER`).
-    unsafe extern "C" fn huge_fault(vmf: *mut bindings::vm_fault, order: c_uint) -> bindings::vm_fault_t {
+    unsafe extern "C" fn huge_fault(
+        vmf: *mut bindings::vm_fault,
+        order: c_uint,
+    ) -> bindings::vm_fault_t {
         if order != PMD_ORDER {
             return bindings::vm_fault_reason_VM_FAULT_FALLBACK;
         }

@@ -25,8 +25,7 @@ use super::mm::{
 };
 use core::{mem::MaybeUninit, ptr::NonNull};
 use kernel::{
-    c_str,
-    bindings,
+    bindings, c_str,
     error::{from_err_ptr, from_result},
     ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void},
     prelude::*,
@@ -180,7 +179,11 @@ impl PendingFile {
         // SAFETY: Reserves a slot in the current task's descriptor table.
         let fd = unsafe { bindings::get_unused_fd_flags(bindings::O_CLOEXEC) };
         let fd = c_uint::try_from(fd).map_err(|_| Error::from_errno(fd))?;
-        let flags = if read_only { bindings::O_RDONLY } else { bindings::O_RDWR } as c_int;
+        let flags = if read_only {
+            bindings::O_RDONLY
+        } else {
+            bindings::O_RDWR
+        } as c_int;
         let data = data.into_foreign();
         // SAFETY: The name is a NUL-terminated `'static` string; `POOL_FOPS` is `'static`;
         // the file takes `data` (one reference) as its `private_data`, released by `release`.

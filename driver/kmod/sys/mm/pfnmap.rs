@@ -24,8 +24,10 @@ impl VmaNew {
     /// VM_DONTDUMP`, what `remap_pfn_range` sets), write-combined if `wc`.
     pub fn set_pfnmap(&self, wc: bool) {
         self.update_flags(
-            (bindings::VM_PFNMAP | bindings::VM_IO | bindings::VM_DONTEXPAND | bindings::VM_DONTDUMP)
-                as vm_flags_t,
+            (bindings::VM_PFNMAP
+                | bindings::VM_IO
+                | bindings::VM_DONTEXPAND
+                | bindings::VM_DONTDUMP) as vm_flags_t,
             flags::MIXEDMAP,
         );
         if wc {
@@ -48,7 +50,10 @@ impl VmaNew {
             .and_then(|off| self.start().checked_add(off))
             .ok_or(EINVAL)?;
         let size = pages.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
-        if pages == 0 || pages > chunk.pages() || !addr.checked_add(size).is_some_and(|e| e <= self.end()) {
+        if pages == 0
+            || pages > chunk.pages()
+            || !addr.checked_add(size).is_some_and(|e| e <= self.end())
+        {
             return Err(EINVAL);
         }
         let raw = self.as_ptr();
@@ -56,7 +61,9 @@ impl VmaNew {
         // `addr .. addr + size` is inside it and the pfns are the chunk's own pages, which
         // outlive the mapping (module docs). The VMA is shared (checked by the caller's
         // plan), so `remap_pfn_range` does not touch `vm_pgoff`.
-        to_result(unsafe { bindings::remap_pfn_range(raw, addr, chunk.pfn(), size, (*raw).vm_page_prot) })
+        to_result(unsafe {
+            bindings::remap_pfn_range(raw, addr, chunk.pfn(), size, (*raw).vm_page_prot)
+        })
     }
 }
 
@@ -104,4 +111,3 @@ pub(in crate::sys) unsafe fn get_unmapped_area(
         },
     }
 }
-
