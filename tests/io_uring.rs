@@ -81,53 +81,7 @@ fn udp_datagrams_land_in_kernel_mapped_buffers() {
     // The ring pktmap mapped is the one the kernel reads: its entries name our buffers.
     assert_eq!(bufs.mapping().len(), 64 * 16);
     let (mut sq, mut cq) = ring.queues().unwrap();
-    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    tx.connect(rx.local_addr().unwrap()).unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = vec![false; TOTAL as usize];
-    let mut bytes = 0usize;
-    for batch in 0..TOTAL / BATCH {
-        for i in 0..BATCH {
-            // SAFETY: `rx` and `bufs` outlive every completion: this test reaps them all below
-            // before either is dropped.
-            assert!(unsafe { sq.push(&recv_with_buffer_select(rx.as_fd(), BGID, u64::from(i))) });
-        }
-        sq.sync();
-        ring.enter(sq.pending(), 0, None).unwrap();
-        for i in 0..BATCH {
-            tx.send(&payload(batch * BATCH + i)).unwrap();
-        }
-        let mut got = 0;
-        while got < BATCH {
-            assert!(
-                Instant::now() < deadline,
-                "timed out with {got}/{BATCH} in batch {batch}"
-            );
-            match ring.enter(0, BATCH - got, Some(Duration::from_millis(500))) {
-                Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
-                Err(e) => panic!("io_uring_enter: {e}"),
-            }
-            while let Some(c) = cq.pop() {
-                let len = c.result().unwrap() as usize;
-                let bid = c.buffer_id().expect("IORING_CQE_F_BUFFER");
-                let mut data = vec![0; len];
-                bufs.read(bid, &mut data).unwrap();
-                let seq = u32::from_le_bytes(data[4..8].try_into().unwrap());
-                assert_eq!(data, payload(seq), "datagram {seq} differs in buffer {bid}");
-                assert!(
-                    !std::mem::replace(&mut seen[seq as usize], true),
-                    "{seq} twice"
-                );
-                bytes += len;
-                bufs.recycle(bid).unwrap();
-                got += 1;
-            }
-        }
-    }
-    assert!(seen.iter().all(|&s| s));
+    let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, TOTAL, BATCH);
     eprintln!("{TOTAL} datagrams, {bytes} bytes, all byte-identical");
 }
 
