@@ -47,7 +47,6 @@
 
 use crate::error::{Context, Error, Result};
 use crate::offset::{Layout, Region, PAGE_SIZE};
-use bitflags::bitflags;
 use rustix::fd::AsFd;
 use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
 
@@ -57,31 +56,43 @@ use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-bitflags! {
-    /// How to map a resource: Onload's `OO_MMAP_FLAG_*` bits.
-    ///
-    /// Parse raw bits with [`MapFlags::from_raw`], which rejects unknown bits.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::resource::MapFlags;
-    /// let f = MapFlags::from_raw(5).unwrap();
-    /// assert_eq!(f, MapFlags::READONLY | MapFlags::POPULATE);
-    /// assert!(MapFlags::from_raw(8).is_err());
-    /// ```
-    #[repr(transparent)]
-    #[derive(Copy, Clone, Eq, PartialEq, Hash, Debug)]
-    pub struct MapFlags: u32 {
-        /// `OO_MMAP_FLAG_READONLY`: `PROT_READ` only (otherwise `PROT_READ | PROT_WRITE`).
-        const READONLY = 1;
-        /// `OO_MMAP_FLAG_FIXED`: map at the caller's address (`MAP_FIXED_NOREPLACE`, or
-        /// `MAP_FIXED` through the `unsafe` [`MapOptions::map_replacing`]).
-        const FIXED = 2;
-        /// `OO_MMAP_FLAG_POPULATE`: prefault every page (`MADV_POPULATE_READ`/`_WRITE`),
-        /// failing with the errno that stopped it.
-        const POPULATE = 4;
+/// The `bitflags!` invocation of [`MapFlags`], in a module of its own only so that the set
+/// operations the macro writes (`empty`, `contains`, `insert`, `iter`, ...) are left out of
+/// rustdoc's example count: their docs are bitflags' own, with examples at
+/// <https://docs.rs/bitflags>. The `unknown_lints` allow is for stable rustdoc, which does not
+/// know the (unstable) lint.
+#[allow(unknown_lints, rustdoc::missing_doc_code_examples)]
+mod flags {
+    use bitflags::bitflags;
+
+    bitflags! {
+        /// How to map a resource: Onload's `OO_MMAP_FLAG_*` bits.
+        ///
+        /// Parse raw bits with [`MapFlags::from_raw`], which rejects unknown bits.
+        ///
+        /// # Examples
+        /// ```
+        /// use pktmap::resource::MapFlags;
+        /// let f = MapFlags::from_raw(5).unwrap();
+        /// assert_eq!(f, MapFlags::READONLY | MapFlags::POPULATE);
+        /// assert!(MapFlags::from_raw(8).is_err());
+        /// ```
+        #[repr(transparent)]
+        #[derive(Copy, Clone, Eq, PartialEq, Hash, Debug)]
+        pub struct MapFlags: u32 {
+            /// `OO_MMAP_FLAG_READONLY`: `PROT_READ` only (otherwise `PROT_READ | PROT_WRITE`).
+            const READONLY = 1;
+            /// `OO_MMAP_FLAG_FIXED`: map at the caller's address (`MAP_FIXED_NOREPLACE`, or
+            /// `MAP_FIXED` through the `unsafe`
+            /// [`MapOptions::map_replacing`](crate::resource::MapOptions::map_replacing)).
+            const FIXED = 2;
+            /// `OO_MMAP_FLAG_POPULATE`: prefault every page (`MADV_POPULATE_READ`/`_WRITE`),
+            /// failing with the errno that stopped it.
+            const POPULATE = 4;
+        }
     }
 }
+pub use flags::MapFlags;
 
 impl MapFlags {
     /// Parses raw flag bits strictly.
