@@ -54,6 +54,28 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
 /// # Safety
 /// Implement only for types with no invalid bit patterns: integers, arrays of them, and
 /// `repr(C)` structs of such fields (padding included, as it is never read as a value).
+///
+/// # Examples
+/// ```
+/// use pktmap::resource::MapOptions;
+/// use pktmap::volatile::{FromBytes, IntoBytes};
+/// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// struct Desc {
+///     buf: u32,
+///     len: u32,
+/// }
+/// // SAFETY: two `u32`s: every bit pattern is a valid `Desc`.
+/// unsafe impl FromBytes for Desc {}
+/// // SAFETY: two `u32`s, 8 bytes: no padding.
+/// unsafe impl IntoBytes for Desc {}
+/// # fn main() -> std::io::Result<()> {
+/// let ring = MapOptions::new(4096).map_anonymous()?;
+/// ring.store(64, Desc { buf: 3, len: 60 })?;
+/// assert_eq!(ring.load::<Desc>(64)?, Desc { buf: 3, len: 60 });
+/// # Ok(()) }
+/// ```
 pub unsafe trait FromBytes: Copy {}
 
 /// Types whose values have no padding bytes: copying one out copies initialised bytes only.
@@ -61,6 +83,29 @@ pub unsafe trait FromBytes: Copy {}
 /// # Safety
 /// Implement only for types whose every byte is part of a field: no padding between or after
 /// the fields.
+///
+/// # Examples
+/// ```
+/// use pktmap::resource::MapOptions;
+/// use pktmap::volatile::{FromBytes, IntoBytes};
+/// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// struct Desc {
+///     buf: u32,
+///     len: u32,
+/// }
+/// // SAFETY: two `u32`s: every bit pattern is a valid `Desc`.
+/// unsafe impl FromBytes for Desc {}
+/// // SAFETY: two `u32`s, 8 bytes: no padding.
+/// unsafe impl IntoBytes for Desc {}
+/// # fn main() -> std::io::Result<()> {
+/// let ring = MapOptions::new(4096).map_anonymous()?;
+/// let descs = ring.array::<Desc>(64, 16)?;
+/// descs.set(15, Desc { buf: 7, len: 1500 })?;
+/// assert_eq!(ring.load::<u32>(64 + 15 * 8 + 4)?, 1500); // `len` of the last entry
+/// # Ok(()) }
+/// ```
 pub unsafe trait IntoBytes: Copy {}
 
 macro_rules! plain {
@@ -255,6 +300,18 @@ impl Mapping {
 /// A bounds-checked view of an array of `T` inside a [`Mapping`]; element accesses are
 /// volatile copies.
 ///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::resource::MapOptions;
+/// let m = MapOptions::new(4096).map_anonymous()?;
+/// let words = m.array::<u64>(0, 512)?; // the whole page
+/// words.set(511, u64::MAX)?;
+/// assert_eq!(words.get(511)?, u64::MAX);
+/// assert!(m.array::<u64>(8, 512).is_err()); // one entry too many for the page
+/// # Ok(()) }
+/// ```
+///
 /// # Invariants
 /// `len` values of `T`, starting `offset` bytes into `map`, lie inside `map` and are aligned.
 #[derive(Debug, Clone, Copy)]
@@ -267,11 +324,29 @@ pub struct VolatileArray<'a, T> {
 
 impl<T> VolatileArray<'_, T> {
     /// The number of entries.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// assert_eq!(m.array::<u32>(64, 32)?.len(), 32);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the array has no entries.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// assert!(m.array::<u32>(0, 0)?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -290,6 +365,18 @@ impl<T> VolatileArray<'_, T> {
 
     /// Copies entry `index` out.
     ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// m.store::<u16>(6, 0xbeef)?;
+    /// let halves = m.array::<u16>(0, 4)?;
+    /// assert_eq!(halves.get(3)?, 0xbeef);
+    /// assert_eq!(halves.get(4).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// `EINVAL` if `index >= len`.
     pub fn get(&self, index: usize) -> Result<T>
@@ -300,6 +387,19 @@ impl<T> VolatileArray<'_, T> {
     }
 
     /// Copies `value` into entry `index`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// m.array::<u32>(0, 4)?.set(1, 42)?;
+    /// assert_eq!(m.load::<u32>(4)?, 42);
+    /// let ro = MapOptions::new(4096).flags(MapFlags::READONLY).map_anonymous()?;
+    /// let err = ro.array::<u32>(0, 4)?.set(1, 42).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// `EINVAL` if `index >= len`; `EACCES` if the mapping is read-only.
