@@ -143,6 +143,13 @@ impl Ring {
 
     /// The size of one entry: a `struct xdp_desc` (16) for RX and TX, a `u64` address for
     /// FILL and COMPLETION.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::af_xdp::Ring;
+    /// assert_eq!(Ring::Rx.entry_size(), 16); // struct xdp_desc { addr, len, options }
+    /// assert_eq!(Ring::Fill.entry_size(), 8); // a UMEM address
+    /// ```
     pub const fn entry_size(self) -> usize {
         match self {
             Self::Rx | Self::Tx => size_of::<XdpDesc>(),
@@ -278,12 +285,14 @@ impl Umem {
     /// the mapping is read-only.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::Umem;
     /// use pktmap::resource::{MapFlags, MapOptions};
     /// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
-    /// let fd = memfd_create("umem", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB)?;
+    /// // A shared memfd another process can map too (with `MemfdFlags::HUGETLB`, and 2 MiB
+    /// // pages reserved in vm.nr_hugepages, frames up to 2 MiB).
+    /// let fd = memfd_create("umem", MemfdFlags::CLOEXEC)?;
     /// ftruncate(&fd, 2 << 20)?;
     /// let umem = Umem::from_mapping(MapOptions::new(2 << 20).flags(MapFlags::POPULATE).map(&fd, 0)?, 2048)?;
     /// assert_eq!(umem.frames(), 1024);
@@ -421,7 +430,7 @@ impl Umem {
 /// that is bound already.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
 /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
 /// use pktmap::resource::MapFlags;
@@ -478,7 +487,7 @@ impl XskSocket {
     /// refuses, such as frames larger than a page outside huge pages).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
@@ -513,11 +522,15 @@ impl XskSocket {
     /// kernel's errno.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let first = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(2, 0)?;
-    /// let second = XskSocket::shared(&first, RingSizes::default())?.bind(2, 0)?;
+    /// let first = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// let second = XskSocket::shared(&first, RingSizes::default())?.bind(1, 0)?;
     /// # Ok(()) }
     /// ```
     pub fn shared(first: &Xsk, sizes: RingSizes) -> Result<Self> {
@@ -554,14 +567,31 @@ impl XskSocket {
     /// if a ring's size disagrees with the kernel's.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
-    /// # let (theirs, umem): (std::os::fd::OwnedFd, Umem) = todo!();
+    /// use pktmap::resource::MapOptions;
     /// use std::os::fd::AsFd;
-    /// // A socket libxdp bound with XDP_USE_NEED_WAKEUP, its UMEM and ring sizes:
+    /// # use rustix::net::{sockopt, xdp::{SocketAddrXdp, XdpUmemReg, XdpUmemRegFlags}};
+    /// # let memfd = rustix::fs::memfd_create("umem", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// # rustix::fs::ftruncate(&memfd, 1 << 20)?;
+    /// # let their_mem = MapOptions::new(1 << 20).map(&memfd, 0)?;
+    /// # let theirs = rustix::net::socket(rustix::net::AddressFamily::XDP, rustix::net::SocketType::RAW, None)?;
+    /// # let reg = XdpUmemReg { addr: their_mem.as_ptr() as u64, len: 1 << 20, chunk_size: 2048, headroom: 0, flags: XdpUmemRegFlags::empty(), tx_metadata_len: 0 };
+    /// # sockopt::set_xdp_umem_reg(&theirs, reg)?;
+    /// # for set in [sockopt::set_xdp_umem_fill_ring_size, sockopt::set_xdp_umem_completion_ring_size, sockopt::set_xdp_rx_ring_size, sockopt::set_xdp_tx_ring_size] { set(&theirs, 2048)?; }
+    /// # rustix::net::bind(&theirs, &SocketAddrXdp::new(Bind::XDP_COPY | Bind::XDP_USE_NEED_WAKEUP, 1, 0))?;
+    /// // `theirs`: a socket another library registered on a memfd UMEM, sized (2048 per ring)
+    /// // and bound with XDP_USE_NEED_WAKEUP. pktmap maps the same frames through its own
+    /// // mapping of the memfd, and the rings through the socket.
+    /// let umem = Umem::from_mapping(MapOptions::new(1 << 20).map(&memfd, 0)?, 2048)?;
     /// let sock = XskSocket::adopt(theirs.as_fd(), umem, RingSizes::default())?;
     /// let xsk = sock.rings(Bind::XDP_USE_NEED_WAKEUP)?;
+    /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
     /// ```
     pub fn adopt(fd: BorrowedFd<'_>, umem: Umem, sizes: RingSizes) -> Result<Self> {
@@ -623,6 +653,17 @@ impl XskSocket {
     }
 
     /// The ring sizes (0 for a ring the socket does not have).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// // A receiver: a deep RX ring, a small TX ring.
+    /// let sizes = RingSizes { rx: 4096, tx: 64, ..RingSizes::default() };
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, sizes)?;
+    /// assert_eq!(sock.sizes(), sizes);
+    /// # Ok(()) }
+    /// ```
     pub fn sizes(&self) -> RingSizes {
         self.sizes
     }
@@ -631,7 +672,7 @@ impl XskSocket {
     /// (libxdp's `off.desc + size * entry`).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
@@ -651,7 +692,7 @@ impl XskSocket {
     /// kernel's errno.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// use pktmap::resource::MapFlags;
@@ -672,7 +713,7 @@ impl XskSocket {
     /// [`map`](Self::map).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// use pktmap::resource::MapFlags;
@@ -693,11 +734,15 @@ impl XskSocket {
     /// As [`bind_with`](Self::bind_with).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
-    /// let xsk = sock.bind(2, 0)?; // ifindex 2, queue 0
+    /// let xsk = sock.bind(1, 0)?; // loopback (ifindex 1), queue 0
     /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
     /// ```
@@ -718,7 +763,7 @@ impl XskSocket {
     /// has a socket).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
@@ -765,6 +810,23 @@ impl XskSocket {
     /// # Errors
     /// As [`map`](Self::map), or `EINVAL` if the kernel's ring offsets do not fit the
     /// mappings.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
+    /// use pktmap::af_xdp::{Bind, Ring, RingSizes, Umem, XskSocket};
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// // Bound by other code (here by hand, on loopback queue 0), then mapped.
+    /// let addr = rustix::net::xdp::SocketAddrXdp::new(Bind::XDP_COPY, 1, 0);
+    /// rustix::net::bind(&sock, &addr)?;
+    /// let xsk = sock.rings(Bind::XDP_COPY)?;
+    /// assert!(!xsk.uses_need_wakeup());
+    /// # Ok(()) }
+    /// ```
     pub fn rings(self, flags: Bind) -> Result<Xsk> {
         let o = &self.offsets;
         let s = &self.sizes;
@@ -915,12 +977,16 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
 /// own: its frames are filled and complete on the first.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
+/// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+/// # // to its loopback races no other test.
+/// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+/// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
 /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
 /// let umem = Umem::new(1024, 2048)?;
 /// let addrs: Vec<u64> = umem.frame_addrs().collect();
-/// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(2, 0)?;
+/// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
 /// xsk.fill(&addrs);
 /// let mut rx = Vec::new();
 /// xsk.recv(&mut rx, 64);
@@ -954,10 +1020,14 @@ impl Xsk {
     /// The UMEM.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// assert_eq!(xsk.umem().frames(), 64);
     /// # Ok(()) }
     /// ```
@@ -966,12 +1036,43 @@ impl Xsk {
     }
 
     /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// assert!(xsk.uses_need_wakeup()); // `bind`'s default
+    /// # Ok(()) }
+    /// ```
     pub fn uses_need_wakeup(&self) -> bool {
         self.need_wakeup
     }
 
     /// The wakeup syscalls (`sendto`, `recvfrom`) made so far: with need_wakeup, only those
     /// the kernel asked for.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// let umem = Umem::new(64, 2048)?;
+    /// let addrs: Vec<u64> = umem.frame_addrs().collect();
+    /// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
+    /// let before = xsk.syscalls();
+    /// xsk.fill(&addrs);
+    /// // With need_wakeup, at most the one wakeup the FILL ring asked for.
+    /// assert!(xsk.syscalls() - before <= 1);
+    /// # Ok(()) }
+    /// ```
     pub fn syscalls(&self) -> u64 {
         self.syscalls.get()
     }
@@ -989,10 +1090,14 @@ impl Xsk {
     /// fit in the FILL ring (0 for a socket without one).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// assert_eq!(xsk.fill(&[0, 2048, 4096]), 3);
     /// # Ok(()) }
     /// ```
@@ -1007,10 +1112,14 @@ impl Xsk {
     /// Moves up to `max` received descriptors from the RX ring into `out`; returns how many.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut rx = Vec::new();
     /// let n = xsk.recv(&mut rx, 64);
     /// assert_eq!(n, rx.len());
@@ -1028,10 +1137,14 @@ impl Xsk {
     /// [`kick`](Self::kick).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.umem().write(0, &[0xff; 60])?;
     /// let d = XdpDesc { addr: 0, len: 60, options: XdpDescOptions::empty() };
     /// assert_eq!(xsk.send(&[d]), 1);
@@ -1050,10 +1163,14 @@ impl Xsk {
     /// mean it is busy and are not errors here.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.kick()?; // harmless with nothing queued
     /// # Ok(()) }
     /// ```
@@ -1074,10 +1191,14 @@ impl Xsk {
     /// socket without one).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut done = Vec::new();
     /// xsk.completed(&mut done, 64);
     /// xsk.fill(&done); // sent frames can receive again
