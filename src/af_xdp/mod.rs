@@ -354,7 +354,7 @@ impl Umem {
     /// assert_eq!(umem.frame_addrs().last(), Some(7 * 4096));
     /// # Ok(()) }
     /// ```
-    pub fn frame_addrs(&self) -> impl Iterator<Item = u64> {
+    pub fn frame_addrs(&self) -> impl Iterator<Item = u64> + use<> {
         let size = u64::from(self.frame_size);
         (0..u64::from(self.frames)).map(move |i| i * size)
     }
