@@ -3,7 +3,7 @@
 //! No timing is asserted: only fault counts (deterministic enough) and bookkeeping.
 
 use pktmap_tools::bench::{
-    self, run_group, Backing, Cell, HugePages, Mode, Sample, Schedule, Subject,
+    self, run_group, Backing, Cell, HugePages, Mode, Rounds, Sample, Schedule, Subject,
 };
 use std::time::Duration;
 
@@ -162,7 +162,19 @@ fn hugetlb_faults_once_per_2mib() {
 fn groups_run_round_robin_with_warmup_and_limits() {
     let mut t = Subject::new(Backing::Existing, 4 << 12).unwrap();
     let modes = [Mode::WriteFault, Mode::ReadFault, Mode::Pktmap];
-    let cells = run_group(&mut t, &modes, 2, 4, 10, Duration::ZERO, &mut || false).unwrap();
+    let rounds = |warmup, min, max, budget| Rounds {
+        warmup,
+        min,
+        max,
+        budget,
+    };
+    let cells = run_group(
+        &mut t,
+        &modes,
+        rounds(2, 4, 10, Duration::ZERO),
+        &mut || false,
+    )
+    .unwrap();
     assert_eq!(cells.len(), 3);
     for (c, m) in cells.iter().zip(modes) {
         assert_eq!((c.mode, c.ns_per_page.n, c.len), (m, 4, 4 << 12));
@@ -170,23 +182,18 @@ fn groups_run_round_robin_with_warmup_and_limits() {
         assert!(c.ns_per_page.median <= c.ns_per_page.max);
     }
     // max_rounds caps min_rounds.
-    let cells = run_group(&mut t, &modes, 0, 4, 2, Duration::ZERO, &mut || false).unwrap();
+    let cells = run_group(&mut t, &modes, rounds(0, 4, 2, Duration::ZERO), &mut || {
+        false
+    })
+    .unwrap();
     assert!(cells.iter().all(|c| c.ns_per_page.n == 2));
     // A budget keeps adding rounds past the minimum.
-    let cells = run_group(
-        &mut t,
-        &modes[..1],
-        0,
-        1,
-        1000,
-        Duration::from_millis(20),
-        &mut || false,
-    )
-    .unwrap();
+    let budget = rounds(0, 1, 1000, Duration::from_millis(20));
+    let cells = run_group(&mut t, &modes[..1], budget, &mut || false).unwrap();
     assert!(cells[0].ns_per_page.n > 1);
     // A stop request ends the group with Interrupted.
     let mut calls = 0;
-    let e = run_group(&mut t, &modes, 0, 5, 5, Duration::ZERO, &mut || {
+    let e = run_group(&mut t, &modes, rounds(0, 5, 5, Duration::ZERO), &mut || {
         calls += 1;
         calls > 4
     })
