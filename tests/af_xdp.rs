@@ -144,7 +144,7 @@ fn umem_in_hugetlb_memory() {
     use pktmap::resource::MapOptions;
     use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
     const HUGE: usize = 2 << 20;
-    let _pages = common::HugePages::reserve(1);
+    let _pages = pktmap_testbed::HugePages::require(1);
     let fd = memfd_create("pktmap-umem", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB).unwrap();
     ftruncate(&fd, HUGE as u64).unwrap();
     let (rx, echoed, checked, _) = echo_through(

@@ -381,7 +381,7 @@ fn buffer_rings_in_the_callers_memory() {
     let Some(ring) = uring(64) else { return };
     use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
     const HUGE: usize = 2 << 20;
-    let _pages = common::HugePages::reserve(2);
+    let _pages = pktmap_testbed::HugePages::require(2);
     for (name, flags) in [
         ("hugetlb", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB),
         ("shared", MemfdFlags::CLOEXEC),

@@ -8,16 +8,22 @@
 //!   the `xdp_echo` example and `tests/af_xdp.rs`.
 //! - [`require_root`]: the preamble of every privileged test: skip loudly, or fail under
 //!   `CI=true`.
+//! - [`HugePages`]: 2 MiB pages added to the hugetlb pool while a guard lives, counted
+//!   process-wide so that two tests of one binary neither fight over `vm.nr_hugepages` nor
+//!   leave pages behind; shared with the bench harness of `pktmap-tools`.
 //!
-//! `publish = false`: it is a dev-dependency of `pktmap`, never linked into a user's program.
+//! `publish = false`: it is a dev-dependency of `pktmap` (and a dependency of the unpublished
+//! `pktmap-tools`), never linked into a user's program.
 #![deny(unsafe_code)]
 
 mod echo;
+mod hugepages;
 mod privileged;
 mod redirect;
 mod veth;
 
 pub use echo::{echo, EchoStats};
+pub use hugepages::{free_huge_pages, HugePages};
 pub use privileged::require_root;
 pub use redirect::XskRedirect;
 pub use veth::{frame, PacketSocket, Side, VethPair, ETHERTYPE};

@@ -390,7 +390,7 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
     let needed = plan.huge_pages_needed();
     let mut huge_err = None;
     let _reservation = if needed > 0 {
-        match HugePages::reserve(needed) {
+        match HugePages::reserve_free(needed) {
             Ok(r) => Some(r),
             Err(e) => {
                 huge_err = Some(format!(
