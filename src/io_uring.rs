@@ -75,20 +75,10 @@ pub use rustix::io_uring::{io_uring_params, io_uring_sqe, IoringCqeFlags, Ioring
 /// ```
 pub const LAYOUT: &Layout = &IO_URING;
 
-/// How `/proc/<pid>/maps` names the file of every io_uring mapping; its offset column is the
-/// `mmap` offset, which [`Region::from_offset`](crate::offset::Region::from_offset) names
-/// (measured on 6.18).
-///
-/// # Examples
-/// ```
-/// use pktmap::io_uring::{Region, MAPS_PATH};
-/// use pktmap::offset::Region as _;
-/// let line = "7fd55947f000-7fd559483000 rw-s 80000000 00:10 134868   anon_inode:[io_uring]";
-/// assert!(line.ends_with(MAPS_PATH));
-/// let off = u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap();
-/// assert_eq!(Region::from_offset(off).unwrap(), Region::PbufRing { bgid: 0 });
-/// ```
-pub const MAPS_PATH: &str = "anon_inode:[io_uring]";
+/// How `/proc/<pid>/maps` names the file of every io_uring mapping (defined once, in
+/// [`crate::maps`], which names mappings by it).
+#[doc(inline)]
+pub use crate::maps::IO_URING_MAPS_PATH as MAPS_PATH;
 
 /// `IORING_CQE_F_BUF_MORE`: the kernel will put more data into the same buffer (incremental
 /// provided-buffer rings); rustix's [`IoringCqeFlags`] lacks it.

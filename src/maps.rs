@@ -33,10 +33,35 @@ use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-/// How `/proc/<pid>/maps` names every io_uring mapping (as `pktmap::io_uring::MAPS_PATH`).
+/// How `/proc/<pid>/maps` names the file of every io_uring mapping (also
+/// `pktmap::io_uring::MAPS_PATH`); its offset column is the `mmap` offset, which the
+/// [`IO_URING`](crate::offset::IO_URING) layout names (measured on 6.18).
+///
+/// # Examples
+/// ```
+/// use pktmap::maps::{Entry, IO_URING_MAPS_PATH};
+/// let line = "7fd55947f000-7fd559483000 rw-s 80000000 00:10 134868   anon_inode:[io_uring]";
+/// let e: Entry = line.parse().unwrap();
+/// assert_eq!(e.path.as_deref(), Some(IO_URING_MAPS_PATH));
+/// assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 0");
+/// ```
 pub const IO_URING_MAPS_PATH: &str = "anon_inode:[io_uring]";
-/// How `/proc/<pid>/maps` begins the name of a socket mapping such as an AF_XDP ring (as
-/// `pktmap::af_xdp::MAPS_PATH_PREFIX`).
+/// How `/proc/<pid>/maps` begins the name of a socket's file, `socket:[<inode>]`, such as an
+/// AF_XDP ring's (also `pktmap::af_xdp::MAPS_PATH_PREFIX`); the offset column is the `mmap`
+/// offset, which the [`AF_XDP`](crate::offset::AF_XDP) layout names (measured on 6.18). Which
+/// kind of socket it is only the kernel can say ([`read`] asks it). The UMEM is whatever
+/// memory the caller registered.
+///
+/// # Examples
+/// ```
+/// use pktmap::maps::{Entry, FileKind, AF_XDP_MAPS_PATH_PREFIX};
+/// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
+/// let e: Entry = line.parse().unwrap();
+/// assert!(e.path.as_deref().unwrap().starts_with(AF_XDP_MAPS_PATH_PREFIX));
+/// assert_eq!(e.name().to_string(), ""); // a socket, but of which family?
+/// let e = e.with_file(FileKind::Socket(Some("XDP".into()))); // what `read` learns
+/// assert_eq!(e.name().to_string(), "af_xdp FILL");
+/// ```
 pub const AF_XDP_MAPS_PATH_PREFIX: &str = "socket:[";
 
 /// What the mapped file is, as far as the kernel has said.

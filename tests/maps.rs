@@ -156,16 +156,6 @@ fn bench_device_flag_fails_clearly_without_the_driver() {
     );
 }
 
-#[test]
-fn path_names_match_the_modules_that_map_them() {
-    assert_eq!(maps::IO_URING_MAPS_PATH, pktmap::io_uring::MAPS_PATH);
-    #[cfg(feature = "af-xdp")]
-    assert_eq!(
-        maps::AF_XDP_MAPS_PATH_PREFIX,
-        pktmap::af_xdp::MAPS_PATH_PREFIX
-    );
-}
-
 /// The entry of this process's maps that starts at `addr`, as [`maps::read`] names it.
 fn entry_at(addr: *const u8) -> maps::Entry {
     maps::read(None)

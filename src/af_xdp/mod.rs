@@ -63,23 +63,10 @@ use std::sync::Arc;
 /// ```
 pub const LAYOUT: &Layout = &AF_XDP;
 
-/// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file: `socket:[<inode>]`, as for
-/// any socket; the offset column is the `mmap` offset, which
-/// [`Ring::from_offset`](crate::offset::Region::from_offset) names (measured on 6.18). Which
-/// kind of socket it is only the kernel can say ([`crate::maps`] asks it). The UMEM is
-/// whatever memory the caller registered.
-///
-/// # Examples
-/// ```
-/// use pktmap::af_xdp::{Ring, MAPS_PATH_PREFIX};
-/// use pktmap::offset::Region as _;
-/// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
-/// let path = line.split_whitespace().last().unwrap();
-/// assert!(path.starts_with(MAPS_PATH_PREFIX));
-/// let off = u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap();
-/// assert_eq!(Ring::from_offset(off).unwrap(), Ring::Fill);
-/// ```
-pub const MAPS_PATH_PREFIX: &str = "socket:[";
+/// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file, as of any socket
+/// (defined once, in [`crate::maps`]).
+#[doc(inline)]
+pub use crate::maps::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
 
 /// One of an AF_XDP socket's four rings.
 ///
