@@ -47,6 +47,7 @@
 
 use crate::offset::{io_uring as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
+use crate::volatile::SharedRing;
 use crate::{Error, Result};
 use linux_raw_sys::io_uring::io_uring_register_pbuf_ring_flags::IOU_PBUF_RING_MMAP;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -551,13 +552,15 @@ impl IoUring {
         }
         let sqe_size = self.sqe_size();
         sqes.array::<u8>(0, p.sq_entries as usize * sqe_size)?;
-        let tail = sq_ring.atomic_u32(o.tail as usize)?.load(Ordering::Acquire);
-        sq_ring.atomic_u32(o.head as usize)?;
-        sq_ring.atomic_u32(o.flags as usize)?;
+        // The SQ array is filled above and not touched again: the ring's array is empty.
+        let sq_ring = SharedRing::new(
+            sq_ring,
+            [o.head as usize, o.tail as usize, o.flags as usize],
+            0,
+            0,
+        )?;
+        let tail = sq_ring.index(SQ_TAIL).load(Ordering::Acquire);
         let sq = SubmissionQueue {
-            head: o.head as usize,
-            ktail: o.tail as usize,
-            kflags: o.flags as usize,
             mask: p.sq_entries - 1,
             entries: p.sq_entries,
             sqe_size,
@@ -568,14 +571,14 @@ impl IoUring {
         };
         let o = &p.cq_off;
         let cqe_size = self.cqe_size();
-        cq_ring.atomic_u32(o.head as usize)?;
-        cq_ring.atomic_u32(o.tail as usize)?;
-        cq_ring.array::<u64>(o.cqes as usize, p.cq_entries as usize * cqe_size / 8)?;
+        let cq_ring = SharedRing::<u64, 2>::new(
+            cq_ring,
+            [o.head as usize, o.tail as usize],
+            o.cqes as usize,
+            p.cq_entries as usize * cqe_size / 8,
+        )?;
         let cq = CompletionQueue {
-            khead: o.head as usize,
-            ktail: o.tail as usize,
             mask: p.cq_entries - 1,
-            cqes: o.cqes as usize,
             cqe_size,
             ring: cq_ring,
         };
@@ -963,23 +966,24 @@ fn unregister_buf_ring(fd: &OwnedFd, bgid: u16) -> Result<()> {
 /// ```
 #[derive(Debug)]
 pub struct SubmissionQueue {
-    head: usize,
-    ktail: usize,
-    kflags: usize,
     mask: u32,
     entries: u32,
     sqe_size: usize,
     tail: u32,
     sqpoll: bool,
     sqes: Mapping,
-    ring: Mapping,
+    /// The SQ ring with its head, tail and flags words ([`SQ_HEAD`], [`SQ_TAIL`],
+    /// [`SQ_FLAGS`]), checked by [`IoUring::queues`].
+    ring: SharedRing<u32, 3>,
 }
 
-/// Borrows the atomic index at `off`, which [`IoUring::queues`] checked lies inside `m`.
-fn index(m: &Mapping, off: usize) -> &std::sync::atomic::AtomicU32 {
-    m.atomic_u32(off)
-        .expect("ring index offsets are checked when the queue is made")
-}
+/// The SQ ring's index words, in [`SubmissionQueue`]'s [`SharedRing`].
+const SQ_HEAD: usize = 0;
+const SQ_TAIL: usize = 1;
+const SQ_FLAGS: usize = 2;
+/// The CQ ring's index words, in [`CompletionQueue`]'s [`SharedRing`].
+const CQ_HEAD: usize = 0;
+const CQ_TAIL: usize = 1;
 
 impl SubmissionQueue {
     /// The number of SQE slots.
@@ -1012,7 +1016,7 @@ impl SubmissionQueue {
     /// # Ok(()) }
     /// ```
     pub fn pending(&self) -> u32 {
-        let head = index(&self.ring, self.head).load(Ordering::Acquire);
+        let head = self.ring.index(SQ_HEAD).load(Ordering::Acquire);
         self.tail.wrapping_sub(head)
     }
 
@@ -1032,7 +1036,7 @@ impl SubmissionQueue {
         // liburing: a full barrier between publishing the tail and reading the flags, so the
         // thread cannot both miss the new tail and have its wakeup flag missed by us.
         fence(Ordering::SeqCst);
-        let flags = index(&self.ring, self.kflags).load(Ordering::Relaxed);
+        let flags = self.ring.index(SQ_FLAGS).load(Ordering::Relaxed);
         self.sqpoll && flags & IoringSqFlags::NEED_WAKEUP.bits() != 0
     }
 
@@ -1088,7 +1092,7 @@ impl SubmissionQueue {
     /// # Ok(()) }
     /// ```
     pub fn sync(&mut self) {
-        index(&self.ring, self.ktail).store(self.tail, Ordering::Release);
+        self.ring.index(SQ_TAIL).store(self.tail, Ordering::Release);
     }
 }
 
@@ -1208,12 +1212,11 @@ impl Cqe {
 /// ```
 #[derive(Debug)]
 pub struct CompletionQueue {
-    khead: usize,
-    ktail: usize,
     mask: u32,
-    cqes: usize,
     cqe_size: usize,
-    ring: Mapping,
+    /// The CQ ring with its head and tail words ([`CQ_HEAD`], [`CQ_TAIL`]) and its CQE array
+    /// (as `u64`s), checked by [`IoUring::queues`].
+    ring: SharedRing<u64, 2>,
 }
 
 impl CompletionQueue {
@@ -1230,7 +1233,7 @@ impl CompletionQueue {
     /// # Ok(()) }
     /// ```
     pub fn pop(&mut self) -> Option<Cqe> {
-        let (khead, ktail) = (index(&self.ring, self.khead), index(&self.ring, self.ktail));
+        let (khead, ktail) = (self.ring.index(CQ_HEAD), self.ring.index(CQ_TAIL));
         let head = khead.load(Ordering::Relaxed);
         if head == ktail.load(Ordering::Acquire) {
             return None;
@@ -1238,11 +1241,15 @@ impl CompletionQueue {
         // The acquire load of the tail made the kernel's write of the entry visible; it is not
         // reused until we advance the head below. The entry lies inside the CQE array, which
         // was checked when the queue was made.
-        let at = self.cqes + (head & self.mask) as usize * self.cqe_size;
+        // `struct io_uring_cqe { __u64 user_data; __s32 res; __u32 flags; }`, as two words.
+        let at = (head & self.mask) as usize * self.cqe_size / 8;
+        let cqes = self.ring.entries();
+        let (user_data, rest) = (cqes.get(at).ok()?, cqes.get(at + 1).ok()?.to_ne_bytes());
+        let (res, flags) = rest.split_at(4);
         let c = Cqe {
-            user_data: self.ring.load(at).ok()?,
-            res: self.ring.load(at + 8).ok()?,
-            flags: self.ring.load(at + 12).ok()?,
+            user_data,
+            res: i32::from_ne_bytes(res.try_into().ok()?),
+            flags: u32::from_ne_bytes(flags.try_into().ok()?),
         };
         khead.store(head.wrapping_add(1), Ordering::Release);
         Some(c)

@@ -297,6 +297,73 @@ impl Mapping {
     }
 }
 
+/// A ring shared with the kernel: a [`Mapping`], `N` offsets in it of its index words
+/// (io_uring's SQ and CQ heads and tails, an AF_XDP ring's producer and consumer), and its
+/// array of `entries` values of `T`, all checked once, when made.
+///
+/// Borrowing an index or the array then cannot fail, so ring accessors have no error path
+/// for what was proven at construction, and no `expect`. Index `i` is a constant at every
+/// call site, which the compiler checks against `N`.
+///
+/// # Invariants
+/// Every `at[i]` is the offset of 4 bytes inside `map`, aligned to 4, in a writable mapping,
+/// and `entries` values of `T` at `desc` lie inside `map`, aligned (checked by
+/// [`Mapping::atomic_u32`] and [`Mapping::array`] in [`new`](Self::new)); nothing here changes
+/// afterwards.
+#[cfg(any(feature = "io-uring", feature = "af-xdp"))]
+#[derive(Debug)]
+pub(crate) struct SharedRing<T, const N: usize> {
+    map: Mapping,
+    at: [usize; N],
+    desc: usize,
+    entries: usize,
+    _t: PhantomData<T>,
+}
+
+#[cfg(any(feature = "io-uring", feature = "af-xdp"))]
+impl<T, const N: usize> SharedRing<T, N> {
+    /// Checks the index words `at` and the array of `entries` values of `T` at `desc`
+    /// against `map`.
+    ///
+    /// # Errors
+    /// As [`Mapping::atomic_u32`] and [`Mapping::array`]: `EINVAL` for a part outside `map` or
+    /// misaligned, `EACCES` for a read-only mapping.
+    pub(crate) fn new(map: Mapping, at: [usize; N], desc: usize, entries: usize) -> Result<Self> {
+        for &offset in &at {
+            map.atomic_u32(offset)?;
+        }
+        map.array::<T>(desc, entries)?;
+        // INVARIANT: every part was checked against `map` above.
+        Ok(Self {
+            map,
+            at,
+            desc,
+            entries,
+            _t: PhantomData,
+        })
+    }
+
+    /// The index word at `at[i]`, borrowed from the mapping.
+    pub(crate) fn index(&self, i: usize) -> &AtomicU32 {
+        let p = self.map.as_ptr().cast_mut().wrapping_add(self.at[i]);
+        // SAFETY: By the type invariants `p` is 4 aligned bytes inside the writable mapping,
+        // which lives as long as the borrow of `self`; every party touches the word atomically
+        // (module docs), as for `atomic_u32`.
+        unsafe { AtomicU32::from_ptr(p.cast()) }
+    }
+
+    /// The ring's array.
+    pub(crate) fn entries(&self) -> VolatileArray<'_, T> {
+        // INVARIANT: checked in `new` (type invariants).
+        VolatileArray {
+            map: &self.map,
+            offset: self.desc,
+            len: self.entries,
+            _t: PhantomData,
+        }
+    }
+}
+
 /// A bounds-checked view of an array of `T` inside a [`Mapping`]; element accesses are
 /// volatile copies.
 ///

@@ -39,7 +39,7 @@ pub use rustix::net::xdp::{SocketAddrXdpFlags as Bind, XdpDesc, XdpDescOptions};
 
 use crate::offset::{af_xdp as types, Layout, MapsFile, Region, AF_XDP, AF_XDP_FILE, PAGE_SIZE};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
-use crate::volatile::{FromBytes, IntoBytes};
+use crate::volatile::{FromBytes, IntoBytes, SharedRing};
 use crate::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::xdp::{
@@ -48,7 +48,6 @@ use rustix::net::xdp::{
 };
 use rustix::net::{sockopt, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::cell::Cell;
-use std::marker::PhantomData;
 use std::mem::size_of;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -844,55 +843,40 @@ impl XskSocket {
     }
 }
 
-/// One ring shared with the kernel: its mapping and where its parts are in it.
-///
-/// # Invariants
-/// `producer`, `consumer` (and `flags`, if any) are offsets of aligned `u32`s inside `map`,
-/// and `entries` values of `T` start at `desc` inside it: [`Shared::new`] checked them.
+/// One ring shared with the kernel: its mapping with the producer, consumer and flags words
+/// and the descriptor array, checked when made ([`SharedRing`]).
 #[derive(Debug)]
 struct Shared<T> {
-    map: Mapping,
-    producer: usize,
-    consumer: usize,
-    flags: Option<usize>,
-    desc: usize,
+    /// The words [`PRODUCER`], [`CONSUMER`] and [`FLAGS`] (the producer's offset again when
+    /// the ring has no flags word, which `has_flags` says), and the descriptors.
+    ring: SharedRing<T, 3>,
+    has_flags: bool,
     entries: u32,
-    _t: PhantomData<T>,
 }
 
-/// Borrows the index at `off`, an offset [`Shared::new`] checked (type invariants).
-fn index(m: &Mapping, off: usize) -> &AtomicU32 {
-    m.atomic_u32(off)
-        .expect("ring offsets are checked when the ring is made")
-}
+/// The index words of a [`Shared`] ring.
+const PRODUCER: usize = 0;
+const CONSUMER: usize = 1;
+const FLAGS: usize = 2;
 
 impl<T: FromBytes + IntoBytes> Shared<T> {
     fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
         let at = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-        map.atomic_u32(at(o.producer))?;
-        map.atomic_u32(at(o.consumer))?;
-        if let Some(f) = o.flags {
-            map.atomic_u32(at(f))?;
-        }
-        map.array::<T>(at(o.desc), entries as usize)?;
-        // INVARIANT: every offset was checked against `map` above.
+        let flags = o.flags.map_or(at(o.producer), at);
+        let words = [at(o.producer), at(o.consumer), flags];
         Ok(Self {
-            producer: at(o.producer),
-            consumer: at(o.consumer),
-            flags: o.flags.map(at),
-            desc: at(o.desc),
+            ring: SharedRing::new(map, words, at(o.desc), entries as usize)?,
+            has_flags: o.flags.is_some(),
             entries,
-            map,
-            _t: PhantomData,
         })
     }
 
     fn producer(&self) -> &AtomicU32 {
-        index(&self.map, self.producer)
+        self.ring.index(PRODUCER)
     }
 
     fn consumer(&self) -> &AtomicU32 {
-        index(&self.map, self.consumer)
+        self.ring.index(CONSUMER)
     }
 
     /// Whether the kernel asked for a wakeup (`XDP_RING_NEED_WAKEUP` in the ring's flags).
@@ -900,10 +884,8 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
         // libxdp reads the flags after a full barrier: our producer store must be visible
         // before we decide the kernel need not be told.
         fence(Ordering::SeqCst);
-        self.flags.is_some_and(|f| {
-            index(&self.map, f).load(Ordering::Relaxed) & XdpRingFlags::XDP_RING_NEED_WAKEUP.bits()
-                != 0
-        })
+        let flags = self.ring.index(FLAGS).load(Ordering::Relaxed);
+        self.has_flags && flags & XdpRingFlags::XDP_RING_NEED_WAKEUP.bits() != 0
     }
 
     /// Writes as many of `items` as fit and publishes them; returns how many. (FILL and TX:
@@ -914,10 +896,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
         let cons = self.consumer().load(Ordering::Acquire);
         let free = self.entries.wrapping_sub(prod.wrapping_sub(cons)) as usize;
         let n = free.min(items.len());
-        let descs = self
-            .map
-            .array::<T>(self.desc, self.entries as usize)
-            .expect("checked in Shared::new");
+        let descs = self.ring.entries();
         for (i, item) in items[..n].iter().enumerate() {
             // The slot is free (the kernel consumed it, per the acquire load above) until we
             // publish; `idx <= mask` is inside the array.
@@ -936,10 +915,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
         let cons = self.consumer().load(Ordering::Relaxed);
         let prod = self.producer().load(Ordering::Acquire);
         let n = (prod.wrapping_sub(cons) as usize).min(max);
-        let descs = self
-            .map
-            .array::<T>(self.desc, self.entries as usize)
-            .expect("checked in Shared::new");
+        let descs = self.ring.entries();
         for i in 0..n {
             // The acquire load of the producer made the kernel's write visible, and the slot
             // is ours until we release it below.
