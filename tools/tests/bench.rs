@@ -272,4 +272,3 @@ fn device_backings_need_the_driver() {
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     assert!(!Backing::EagerPool.supports((256 << 20) + 4096));
 }
-

@@ -163,4 +163,3 @@ impl ExitOnSignal {
         sys::Interrupt::install(true).map(|h| ExitOnSignal { _handler: h })
     }
 }
-
