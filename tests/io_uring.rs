@@ -35,16 +35,6 @@ fn uring(entries: u32) -> Option<IoUring> {
     }
 }
 
-/// Datagram `seq`: a header naming it and a body every byte of which depends on it.
-fn payload(seq: u32) -> Vec<u8> {
-    let len = 16 + (seq as usize * 37) % 1400;
-    let mut p = Vec::with_capacity(len);
-    p.extend_from_slice(b"PKTM");
-    p.extend_from_slice(&seq.to_le_bytes());
-    p.extend((8..len).map(|i| (seq as u8).wrapping_mul(31).wrapping_add(i as u8)));
-    p
-}
-
 /// `mmap(NULL, len, RW, MAP_SHARED, fd, offset)` without pktmap: the errno, or the first 8
 /// bytes of the mapping, which is unmapped again.
 fn raw_mmap(fd: &IoUring, offset: u64, len: usize) -> Result<u64, i32> {
@@ -259,7 +249,7 @@ fn exchange(
         }
         ring.submit(sq, 0, None).unwrap();
         for i in 0..batch {
-            tx.send(&payload(b * batch + i)).unwrap();
+            tx.send(&common::payload(b * batch + i)).unwrap();
         }
         let mut got = 0;
         while got < batch {
@@ -278,7 +268,11 @@ fn exchange(
                 let mut data = vec![0; len];
                 bufs.read(bid, &mut data).unwrap();
                 let seq = u32::from_le_bytes(data[4..8].try_into().unwrap());
-                assert_eq!(data, payload(seq), "datagram {seq} differs in buffer {bid}");
+                assert_eq!(
+                    data,
+                    common::payload(seq),
+                    "datagram {seq} differs in buffer {bid}"
+                );
                 assert!(
                     !std::mem::replace(&mut seen[seq as usize], true),
                     "{seq} twice"
@@ -404,7 +398,7 @@ fn buffer_rings_in_the_callers_memory() {
         let view = MapOptions::new(HUGE).map(&fd, 0).unwrap();
         let mut all = vec![0; HUGE];
         view.read_at(0, &mut all).unwrap();
-        let last = payload(255);
+        let last = common::payload(255);
         assert!(
             all.windows(last.len()).any(|w| w == last),
             "{name}: datagram 255 is in the memfd"
@@ -536,7 +530,8 @@ fn multishot_recv_completes_once_per_datagram() {
     assert!(unsafe { sq.push(&sqe) });
     ring.submit(&mut sq, 0, None).unwrap();
     for i in 0..N {
-        tx.send_to(&payload(i), rx.local_addr().unwrap()).unwrap();
+        tx.send_to(&common::payload(i), rx.local_addr().unwrap())
+            .unwrap();
     }
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -549,7 +544,7 @@ fn multishot_recv_completes_once_per_datagram() {
             let mut data = vec![0; c.result().unwrap() as usize];
             bufs.read(bid, &mut data).unwrap();
             got.push(u32::from_le_bytes(data[4..8].try_into().unwrap()));
-            assert_eq!(data, payload(*got.last().unwrap()));
+            assert_eq!(data, common::payload(*got.last().unwrap()));
             bufs.recycle(bid).unwrap();
         }
     }

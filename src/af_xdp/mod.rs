@@ -487,6 +487,17 @@ impl XskSocket {
             .map_err(|e| Error::from(e).during("XDP_UMEM_REG"))?;
         sockopt::set_xdp_umem_fill_ring_size(&fd, sizes.fill)?;
         sockopt::set_xdp_umem_completion_ring_size(&fd, sizes.completion)?;
+        Self::with_rx_tx(fd, sizes, Arc::new(umem), None)
+    }
+
+    /// Sets the RX and TX ring sizes of `fd`, whose UMEM side is set up (its own, or the one
+    /// it shares through `share`), and reads the ring offsets the kernel chose.
+    fn with_rx_tx(
+        fd: OwnedFd,
+        sizes: RingSizes,
+        umem: Arc<Umem>,
+        share: Option<OwnedFd>,
+    ) -> Result<Self> {
         sockopt::set_xdp_rx_ring_size(&fd, sizes.rx)?;
         sockopt::set_xdp_tx_ring_size(&fd, sizes.tx)?;
         let offsets = sockopt::xdp_mmap_offsets(&fd)?;
@@ -494,8 +505,8 @@ impl XskSocket {
             fd,
             offsets,
             sizes,
-            umem: Arc::new(umem),
-            share: None,
+            umem,
+            share,
         })
     }
 
@@ -522,20 +533,13 @@ impl XskSocket {
     pub fn shared(first: &Xsk, sizes: RingSizes) -> Result<Self> {
         check_sizes(&sizes, &[Ring::Rx, Ring::Tx])?;
         let fd = xdp_socket()?;
-        sockopt::set_xdp_rx_ring_size(&fd, sizes.rx)?;
-        sockopt::set_xdp_tx_ring_size(&fd, sizes.tx)?;
-        let offsets = sockopt::xdp_mmap_offsets(&fd)?;
-        Ok(Self {
-            fd,
-            offsets,
-            sizes: RingSizes {
-                fill: 0,
-                completion: 0,
-                ..sizes
-            },
-            umem: Arc::clone(&first.umem),
-            share: Some(first.fd.try_clone()?),
-        })
+        let share = Some(first.fd.try_clone()?);
+        let sizes = RingSizes {
+            fill: 0,
+            completion: 0,
+            ..sizes
+        };
+        Self::with_rx_tx(fd, sizes, Arc::clone(&first.umem), share)
     }
 
     /// Adopts an AF_XDP socket the application made (with libxdp, xsk-rs or by hand), bound

@@ -27,3 +27,16 @@ pub fn cargo_artifact(args: &[&str], file_name: &str) -> PathBuf {
         .next_back()
         .unwrap_or_else(|| panic!("cargo build {args:?} produced no {file_name}"))
 }
+
+/// Packet `seq`'s payload (an AF_XDP frame's, a UDP datagram's): the header `PKTM` and `seq`,
+/// then a body every byte of which depends on `seq`, 16 to 1415 bytes in all, so a receiver
+/// can check each byte and tell every packet from every other.
+#[allow(dead_code)] // Used by some of the test binaries that include this module.
+pub fn payload(seq: u32) -> Vec<u8> {
+    let len = 16 + (seq as usize * 37) % 1400;
+    let mut p = Vec::with_capacity(len);
+    p.extend_from_slice(b"PKTM");
+    p.extend_from_slice(&seq.to_le_bytes());
+    p.extend((8..len).map(|i| (seq as u8).wrapping_mul(29).wrapping_add(i as u8)));
+    p
+}
