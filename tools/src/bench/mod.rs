@@ -218,7 +218,10 @@ mod tests {
         // size, huge ÷ lazy, huge ÷ eager mmap, contig mmap ÷ eager mmap, eager POPULATE mmap
         // ÷ eager mmap, lazy16 ÷ lazy.
         let md = r.markdown();
-        assert!(md.contains("| 64 KiB | – | – | 1.100× | 1.050× | – |"), "{md}");
+        assert!(
+            md.contains("| 64 KiB | – | – | 1.100× | 1.050× | – |"),
+            "{md}"
+        );
     }
 
     #[test]
