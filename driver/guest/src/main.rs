@@ -1,7 +1,8 @@
 //! The tests that run inside the QEMU guest against `pktmap.ko`.
 //!
 //! ```text
-//! pktmap-guest check                 every rule of DESIGN.md and every bad input
+//! pktmap-guest check                 every rule of DESIGN.md and every bad input, the driver
+//!                                    README's promises, and `/pktmap maps` on real mappings
 //! pktmap-guest stress SECS PROCS [CYCLES]  concurrent create/map/touch/unmap/destroy, racing
 //!                                    destroy, close and fork; bounded in time or cycles
 //! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
@@ -17,6 +18,7 @@
 
 mod checks;
 mod faults;
+mod maps;
 mod pools;
 mod promises;
 mod sequence;
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Some("check") => {
             checks::run(&mut report);
             promises::run(&mut report);
+            maps::run(&mut report);
         }
         Some("pools") => pools::run(&mut report),
         Some("pool-peer") => match (args.get(2), args.get(3)) {
