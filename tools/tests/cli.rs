@@ -89,3 +89,74 @@ fn help_lists_every_backing() {
         );
     }
 }
+
+/// Says loudly why a test cannot run here, or fails under `CI=true` (as `tests/bench.rs`).
+fn skip(why: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}; CI=true, so this is a failure, not a skip");
+    }
+    eprintln!("!!! SKIPPED: {why}");
+}
+
+fn nr_hugepages() -> u64 {
+    std::fs::read_to_string("/proc/sys/vm/nr_hugepages")
+        .expect("read nr_hugepages")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// The README's promise: a bench interrupted by Ctrl-C (`SIGINT`) exits 130 and puts
+/// `/proc/sys/vm/nr_hugepages` back to what it was before the run raised it for the hugetlb
+/// rows.
+#[test]
+fn interrupted_bench_exits_130_and_restores_nr_hugepages() {
+    use std::os::unix::fs::MetadataExt;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // /proc/self belongs to the effective user.
+    if std::fs::metadata("/proc/self")
+        .expect("stat /proc/self")
+        .uid()
+        != 0
+    {
+        return skip("raising vm.nr_hugepages needs root");
+    }
+    let before = nr_hugepages();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pktmap"))
+        .args(["bench", "--only", "hugetlb", "--no-plot", "--budget", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pktmap bench");
+    // Wait until the run has raised the reservation (the hugetlb groups need more 2 MiB
+    // pages than a machine keeps free), then interrupt it mid-run.
+    let start = Instant::now();
+    while nr_hugepages() <= before && start.elapsed() < Duration::from_secs(60) {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the bench ended before it raised nr_hugepages"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let raised = nr_hugepages();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success(), "kill -INT failed");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        raised > before,
+        "nr_hugepages never rose above {before}: {err}"
+    );
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("pktmap: interrupted"), "{err}");
+    assert_eq!(
+        nr_hugepages(),
+        before,
+        "nr_hugepages not restored (was raised to {raised})"
+    );
+    eprintln!("nr_hugepages {before} -> {raised} -> {before}");
+}
