@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! pktmap-guest check                 every rule of DESIGN.md and every bad input, the driver
-//!                                    README's promises, and `/pktmap maps` on real mappings
+//!                                    README's promises, `/pktmap maps` on real mappings and
+//!                                    the README's driver examples
 //! pktmap-guest stress SECS PROCS [CYCLES]  concurrent create/map/touch/unmap/destroy, racing
 //!                                    destroy, close and fork; bounded in time or cycles
 //! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
@@ -21,6 +22,7 @@ mod faults;
 mod maps;
 mod pools;
 mod promises;
+mod readme;
 mod sequence;
 mod stress;
 mod sys;
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
             checks::run(&mut report);
             promises::run(&mut report);
             maps::run(&mut report);
+            readme::run(&mut report);
         }
         Some("pools") => pools::run(&mut report),
         Some("pool-peer") => match (args.get(2), args.get(3)) {

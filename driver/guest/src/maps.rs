@@ -2,7 +2,8 @@
 //! in the initramfs, the same binary the guest's bench run uses) lists this process's STATE,
 //! pool (eager, lazy, contiguous, private) and ring mappings by what the kernel says their file
 //! is (the device number in `/sys/class/misc/pktmap/dev`) and by their offset, in text and in
-//! JSON; a `/dev/zero` mapping is not named; a missing process exits 1; and once everything is
+//! JSON; a `/dev/zero` mapping is not named, and a pool file's mapping is listed only with
+//! `--all` (unnamed, as the README says); a missing process exits 1; and once everything is
 //! unmapped it names nothing (exit 0, said on stderr), as the README promises.
 
 use crate::sys;
@@ -88,6 +89,12 @@ pub fn run(r: &mut Report) {
         ResourceType::Pool.offset(eager.id),
     )
     .expect("map the eager pool MAP_PRIVATE");
+    // An exported pool's own file: listed with --all, not named yet (the README says so).
+    let exported = dev
+        .create_pool(4096, 2, Fill::Eager)
+        .expect("pool to export");
+    let pool_file = dev.export_pool(exported.id, false).expect("POOL_EXPORT");
+    let file_map = pool_file.map(MapFlags::empty()).expect("map the pool file");
     // Another character device: never named, only listed with --all.
     let zero = std::fs::File::open("/dev/zero").expect("open /dev/zero");
     let zero_map = map(&zero, 0, PAGE, MapFlags::READONLY).expect("map /dev/zero");
@@ -180,6 +187,16 @@ pub fn run(r: &mut Report) {
         Ok(out) => {
             let listing = text(&out.stdout);
             let zero_line = line_of(&listing, zero_map.as_ptr() as usize, PAGE);
+            let file_line = line_of(&listing, file_map.as_ptr() as usize, file_map.len());
+            r.check(
+                "maps --all: lists a pool file's mapping as anon_inode:[pktmap-pool] at POOL 0, unnamed",
+                file_line.is_some_and(|l| {
+                    l.ends_with(" anon_inode:[pktmap-pool]")
+                        && l.split_whitespace().nth(4) == Some("00001000")
+                        && !l.contains("pktmap POOL")
+                }),
+                format!("line {file_line:?}"),
+            );
             r.check(
                 "maps --all: lists the /dev/zero mapping unnamed",
                 out.status.success()
@@ -241,6 +258,7 @@ pub fn run(r: &mut Report) {
     }
 
     drop((state, eager_map, lazy_map, contig_map, ring_map, zero_map));
+    drop((file_map, pool_file));
     // SAFETY: `private` is the mapping made above, of `private_len` bytes; nothing refers to
     // it any more.
     unsafe { sys::munmap(private, private_len) }.expect("munmap the private view");
@@ -260,7 +278,7 @@ pub fn run(r: &mut Report) {
         }
     }
     dev.destroy_ring(ring.id).expect("destroy ring");
-    for id in [eager.id, lazy.id, contig.id] {
+    for id in [eager.id, lazy.id, contig.id, exported.id] {
         dev.destroy_pool(id).expect("destroy pool");
     }
 }
