@@ -412,6 +412,19 @@ fn budget(r: &mut Report, dev: &Device) {
         s.pages_budget > 0 && param == Some(s.pages_budget),
         format!("STATE {} parameter {param:?}", s.pages_budget),
     );
+    // insmod without page_budget (as /init loads it): three quarters of RAM, in pages.
+    let ram_pages = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let kb = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            kb.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kb| kb / 4);
+    r.check(
+        "the default page_budget is three quarters of RAM (MemTotal / 4 KiB * 3/4)",
+        ram_pages.is_some_and(|p| param == Some(p / 4 * 3)),
+        format!("parameter {param:?}, RAM pages {ram_pages:?}"),
+    );
     let Some(old) = param else { return };
     let held = s.pages_allocated;
     if let Err(e) = write_budget(held + 8) {
