@@ -3,7 +3,7 @@
 //! ```text
 //! pktmap-guest check                 every rule of DESIGN.md and every bad input, the driver
 //!                                    README's promises, `/pktmap maps` on real mappings and
-//!                                    the README's driver examples
+//!                                    the README's driver examples, the errors a user hits
 //! pktmap-guest stress SECS PROCS [CYCLES]  concurrent create/map/touch/unmap/destroy, racing
 //!                                    destroy, close and fork; bounded in time or cycles
 //! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
@@ -18,6 +18,7 @@
 //! child in a busybox initramfs (see `scripts/guest-test`).
 
 mod checks;
+mod errors;
 mod faults;
 mod maps;
 mod pools;
@@ -92,6 +93,7 @@ fn main() -> ExitCode {
             promises::run(&mut report);
             maps::run(&mut report);
             readme::run(&mut report);
+            errors::run(&mut report);
         }
         Some("pools") => pools::run(&mut report),
         Some("pool-peer") => match (args.get(2), args.get(3)) {
