@@ -1,6 +1,7 @@
 //! The `pktmap` command's refusals: bad arguments exit 2 with a message before anything is
 //! measured, a run or a decode that finds nothing exits 1, and no output directory is created.
 
+use pktmap_testbed::skip;
 use std::process::{Command, Output};
 
 fn pktmap(args: &[&str]) -> Output {
@@ -88,14 +89,6 @@ fn help_lists_every_backing() {
             b.name()
         );
     }
-}
-
-/// Says loudly why a test cannot run here, or fails under `CI=true` (as `tests/bench.rs`).
-fn skip(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("!!! SKIPPED: {why}");
 }
 
 fn nr_hugepages() -> u64 {
