@@ -278,6 +278,56 @@ pub fn mmap_raw(
     }
 }
 
+/// A raw mapping like [`mmap_raw`], placed `MAP_FIXED` at an address `off` bytes past a
+/// multiple of `align` (a power of two), inside an address-space reservation of our own whose
+/// rest is unmapped again; the caller unmaps the mapping with [`munmap`].
+pub fn mmap_raw_off_grid(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    prot: i32,
+    flags: i32,
+    offset: u64,
+    (align, off): (usize, usize),
+) -> io::Result<*mut u8> {
+    let total = len + 2 * align;
+    let hole = mmap_raw(
+        None,
+        total,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_NORESERVE,
+        0,
+    )?;
+    let at = (hole as usize).next_multiple_of(align) + off;
+    // SAFETY: `[at, at + len)` lies inside the reservation just made, which nothing else uses,
+    // so MAP_FIXED replaces only our own PROT_NONE pages.
+    let p = unsafe {
+        libc::mmap(
+            at as *mut c_void,
+            len,
+            prot,
+            flags | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    let end = hole as usize + total;
+    let unmap = |from: usize, to: usize| {
+        if to > from {
+            // SAFETY: Part of our own reservation outside the new mapping (or all of it, if
+            // the mapping failed); nothing uses it.
+            let _ = unsafe { libc::munmap(from as *mut c_void, to - from) };
+        }
+    };
+    if p == libc::MAP_FAILED {
+        let e = io::Error::last_os_error();
+        unmap(hole as usize, end);
+        return Err(e);
+    }
+    unmap(hole as usize, at);
+    unmap(at + len, end);
+    Ok(p.cast())
+}
+
 /// `mprotect(p, len, prot)` of a mapping the caller owns.
 pub fn mprotect(p: *const u8, len: usize, prot: i32) -> io::Result<()> {
     // SAFETY: Changing the protection of our own mapping changes no memory; later accesses
