@@ -129,7 +129,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | pools | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED]"
+                "usage: pktmap-guest check | pools | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
             );
             return ExitCode::from(2);
         }

@@ -794,6 +794,9 @@ impl Model {
             }
             e => e,
         };
+        if self.is_pool_file(slot) {
+            self.tags.push(Tag::PoolFileIoctl);
+        }
         Step::Ioctl {
             slot,
             cmd,
@@ -1013,9 +1016,6 @@ impl Model {
                 })
             }
         };
-        if fd.pool_file.is_some() {
-            self.tags.push(Tag::PoolFileIoctl);
-        }
         self.ioctl_step(slot, ioctl::POOL_INFO, [id, 0, 0, 0, 0, 0, 0, 0], expect)
     }
 

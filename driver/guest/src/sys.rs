@@ -96,16 +96,10 @@ pub fn mprotect_rw(p: *const u8, len: usize) -> io::Result<()> {
     )
 }
 
-/// `mremap(p, len, new_len, 0)`: grow in place only (never moves).
+/// `mremap(p, len, new_len, 0)` with `new_len > len`: grow in place only (never moves).
 pub fn mremap_grow(p: *const u8, len: usize, new_len: usize) -> io::Result<()> {
-    // SAFETY: Without MREMAP_MAYMOVE the mapping either grows in place into free space or the
-    // call fails; no existing memory is touched.
-    let r = unsafe { libc::mremap(p as *mut c_void, len, new_len, 0) };
-    if r == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    debug_assert!(new_len > len);
+    mremap_resize(p, len, new_len)
 }
 
 /// `madvise(p, len, MADV_DONTNEED)`: drops the pages of a mapping the caller owns (a device
