@@ -3,7 +3,7 @@
 //! The device-wide state: the STATE page, the counters it shows, and the page budget.
 //!
 //! Counters are atomics, so no fault, `mmap` or `.close` of any process serialises on a lock of
-//! ours. The event counters a fault changes (`pages_mapped`, `faults_served`) live in the STATE
+//! this module's (a page-frame fault waits only on its own mapping's, `mapping.rs`). The event counters a fault changes (`pages_mapped`, `faults_served`) live in the STATE
 //! page itself and are incremented there atomically, so a fault publishes nothing else. The
 //! gauges are republished after every change under a seqcount (the `sequence` word: odd while
 //! the page is being written), by whichever thread wins a try-lock; a thread that loses leaves

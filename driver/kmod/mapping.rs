@@ -19,13 +19,15 @@ use crate::sys::{
     vm_ops::{self, VmFault, VmOps},
 };
 use kernel::{
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{Arc, ArcBorrow},
+    sync::{Arc, ArcBorrow, Mutex},
 };
 
-/// Per-mapping state: what the mapping maps, its `vm_pgoff` at `mmap` time, and for lazy
-/// pools the pages each fault maps.
+/// Per-mapping state: what the mapping maps, its `vm_pgoff` at `mmap` time, for lazy pools
+/// the pages each fault maps, and for page-frame maps the lock their faults insert under.
+#[pin_data]
 pub struct Mapping {
     device: Arc<Device>,
     target: Target,
@@ -33,6 +35,12 @@ pub struct Mapping {
     base_pgoff: usize,
     /// Pages per lazy fault (1 for lazy mappings that are not pools; unused otherwise).
     around: u32,
+    /// Held by a page-frame fault from its look at the page tables to its count, so two
+    /// faults of one entry cannot both count it (`impl PfnOps for Mapping`). Shared by every
+    /// VMA of the mapping (splits, forks), which is more than it must: only faults of one `mm`
+    /// can race for an entry.
+    #[pin]
+    pfn_faults: Mutex<()>,
 }
 
 /// The `mmap` request `vma` makes.
@@ -96,13 +104,14 @@ pub fn map(
     let wc = pool.is_some_and(|g| g.cache == Cache::WriteCombine);
 
     // Allocate before touching the VMA, so nothing fails after pages are inserted.
-    let mapping = Arc::new(
-        Mapping {
+    let mapping = Arc::pin_init(
+        pin_init!(Mapping {
             device: device.clone(),
             target: plan.target,
             base_pgoff: vma.pgoff(),
             around,
-        },
+            pfn_faults <- new_mutex!((), "pktmap::mapping::pfn_faults"),
+        }),
         GFP_KERNEL,
     )?;
 
@@ -221,15 +230,23 @@ impl VmOps for Mapping {
     }
 }
 
+/// Page-frame faults count exactly what they map. Two threads of one process can fault the
+/// same entry at once (under the mmap lock, or a `.huge_fault` under the VMA lock, both held
+/// for read), and the kernel's insert answers success to both; so each fault looks at the
+/// page tables, inserts and counts under the mapping's `pfn_faults` lock, and counts only if
+/// it mapped the entry ([`PfnFault::insert_pfn`]). The loser of a race finds the entry and
+/// returns: user space retries the access and it succeeds.
 impl PfnOps for Mapping {
     /// One 4 KiB entry: 2 MiB pools where a PMD cannot map, or a contiguous pool's page that
     /// lost its entry.
     fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result {
         let index = this.index(fault.pgoff())?;
         let pfn = this.buffer()?.backing.pfn(index).ok_or(EFAULT)?;
-        fault.insert_pfn(pfn)?;
-        this.device.count_event(Event::PagesMapped, 1);
-        this.device.count_event(Event::FaultsServed, 1);
+        let _serialised = this.pfn_faults.lock();
+        if fault.insert_pfn(pfn)? {
+            this.device.count_event(Event::PagesMapped, 1);
+            this.device.count_event(Event::FaultsServed, 1);
+        }
         Ok(())
     }
 
@@ -253,11 +270,13 @@ impl PfnOps for Mapping {
         };
         let first = usize::try_from(chunk * g.chunk_pages).map_err(|_| EFAULT)?;
         let pfn = buffer.backing.pfn(first).ok_or(EFAULT)?;
-        fault.insert_pfn_pmd(pfn)?;
-        this.device.count_event(Event::PagesMapped, g.chunk_pages);
-        this.device.count_event(Event::FaultsServed, 1);
-        // A gauge-style word under the seqcount: 2 MiB faults are rare enough to publish.
-        this.device.update(|c| device::add(&c.pmd_faults, 1));
+        let _serialised = this.pfn_faults.lock();
+        if fault.insert_pfn_pmd(pfn)? {
+            this.device.count_event(Event::PagesMapped, g.chunk_pages);
+            this.device.count_event(Event::FaultsServed, 1);
+            // A gauge-style word under the seqcount: 2 MiB faults are rare enough to publish.
+            this.device.update(|c| device::add(&c.pmd_faults, 1));
+        }
         Ok(true)
     }
 }

@@ -10,6 +10,7 @@
 //! pktmap-guest sequence ... --mutate[=pools]    with a wrong model (EBADF, or MAP_PRIVATE of
 //!                                    PFN pools), which must fail
 //! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest pool-races ROUNDS     only the pools' racing-fault checks, ROUNDS mappings each
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
 //!
@@ -90,6 +91,10 @@ fn main() -> ExitCode {
             promises::run(&mut report);
         }
         Some("pools") => pools::run(&mut report),
+        Some("pool-races") => {
+            let rounds = args.get(2).and_then(|s| s.parse().ok());
+            pools::run_races(&mut report, rounds.unwrap_or(pools::RACE_ROUNDS));
+        }
         Some("pool-peer") => match (args.get(2), args.get(3)) {
             (Some(mode), Some(sock)) => pools::peer(&mut report, mode, sock),
             _ => report.check("pool-peer MODE SOCKET", false, "missing arguments"),
@@ -129,7 +134,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | pools | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
+                "usage: pktmap-guest check | pools | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
             );
             return ExitCode::from(2);
         }

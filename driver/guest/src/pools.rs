@@ -2,11 +2,13 @@
 //! lazy fault-around (1, 4, 16 and 512 pages per fault, split VMAs, re-faults after
 //! `MADV_DONTNEED`), contiguous pools (`remap_pfn_range`, `POOL_CHUNK`, `MAP_PRIVATE`
 //! refused), 2 MiB pools (PMD faults, the aligned address, the `FIXED`-unaligned fallback,
-//! splits), write-combined pools (x86 PAT's own record of the pages' memory type), and pool
-//! file descriptors handed to an unrelated process over a UNIX socket.
+//! splits), write-combined pools (x86 PAT's own record of the pages' memory type), pool
+//! file descriptors handed to an unrelated process over a UNIX socket, and threads racing
+//! faults of the same page-frame entries (STATE must count each entry once).
 //!
-//! `pktmap-guest pools` runs them all; `pktmap-guest pool-peer MODE SOCKET` is the other
-//! process of the export checks (started with nothing inherited but its arguments).
+//! `pktmap-guest pools` runs them all; `pktmap-guest pool-races ROUNDS` runs only the races,
+//! for looping; `pktmap-guest pool-peer MODE SOCKET` is the other process of the export
+//! checks (started with nothing inherited but its arguments).
 
 use crate::sys::{self, in_child, minor_faults, peek, poke};
 use crate::Report;
@@ -21,6 +23,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Command, Stdio};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const PAGE: usize = 4096;
@@ -80,6 +83,7 @@ pub fn run(r: &mut Report) {
     huge(r, &dev);
     write_combined(r, &dev);
     exported(r, &dev);
+    races(r, &dev, RACE_ROUNDS);
     let end = state(&dev);
     r.check(
         "pools: every gauge back to its baseline (pools, rings, pages allocated, live mappings)",
@@ -904,5 +908,186 @@ pub fn peer(r: &mut Report, mode: &str, socket: &str) {
             .flags(MapFlags::READONLY)
             .map(&file, ResourceType::Pool.offset(1)),
         libc::EINVAL,
+    );
+}
+
+/// Rounds of [`races`] in a `pools` run (each maps the pool afresh).
+pub const RACE_ROUNDS: u32 = 4;
+
+/// A barrier for threads that run in lockstep: every thread calls [`wait`](Self::wait) with
+/// the same step numbers in order, and no thread passes step `n` before all have reached it.
+/// It spins (yielding now and then), so the threads leave it together and the faults that
+/// follow overlap in the driver.
+struct Lockstep {
+    arrived: AtomicUsize,
+    threads: usize,
+}
+
+impl Lockstep {
+    fn wait(&self, step: usize) {
+        self.arrived.fetch_add(1, Ordering::AcqRel);
+        let target = self.threads * (step + 1);
+        let mut spins = 0u32;
+        while self.arrived.load(Ordering::Acquire) < target {
+            spins += 1;
+            if spins % 1024 == 0 {
+                std::thread::yield_now();
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// `threads` threads write into each of `pages` (addresses) at the same moment, page after
+/// page; returns the minor faults they took in their loops.
+fn race_touch(threads: usize, pages: &[usize]) -> u64 {
+    let step = Lockstep {
+        arrived: AtomicUsize::new(0),
+        threads,
+    };
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let step = &step;
+                s.spawn(move || {
+                    let before = sys::thread_minor_faults();
+                    for (i, &addr) in pages.iter().enumerate() {
+                        step.wait(i);
+                        // SAFETY: Every address is inside a writable shared mapping that
+                        // outlives the scope; racing writes of one byte through volatile
+                        // stores are what the check is about.
+                        unsafe { poke((addr + t * 64) as *mut u8, t as u8) };
+                    }
+                    (sys::thread_minor_faults() - before).max(0) as u64
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+    })
+}
+
+/// `(pages_mapped, faults_served, pmd_faults)` since `before`.
+fn counted(dev: &Device, before: &State) -> (u64, u64, u64) {
+    let s = state(dev);
+    (
+        s.pages_mapped - before.pages_mapped,
+        s.faults_served - before.faults_served,
+        s.pmd_faults - before.pmd_faults,
+    )
+}
+
+/// Threads racing faults of the same entries of a 2 MiB pool: every page of a mapping at a
+/// FIXED address 4 KiB off the 2 MiB grid (each a 4 KiB `.fault`), and every block of an
+/// aligned mapping (each a `.huge_fault` of one PMD). Both faults of an entry succeed, but
+/// only one of them maps it, so STATE must count each page and each block exactly once.
+/// `rounds` maps the pool afresh that many times for each kind.
+pub fn races(r: &mut Report, dev: &Device, rounds: u32) {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let info = match PoolOptions::new(4096, 1024).huge().create(dev) {
+        Ok(i) => i,
+        Err(e) => return r.check("POOL_CREATE 2 MiB pool 4096 x 1024 (races)", false, e),
+    };
+    let len = info.bytes as usize;
+    let (mut small, mut small_rounds) = ((0, 0, 0), 0);
+    let (mut huge, mut huge_rounds) = ((0, 0, 0), 0);
+    // Minor faults the threads took: each fault that found its entry mapped by the other
+    // thread is one more than the driver counts, so this shows the race really ran.
+    let (mut small_minor, mut huge_minor) = (0, 0);
+    for _ in 0..rounds {
+        // 4 KiB entries: FIXED one page off the 2 MiB grid.
+        let hole = MapOptions::new(len + 2 * PMD)
+            .map_anonymous()
+            .expect("reserve address space");
+        let aligned = (hole.as_ptr() as usize).next_multiple_of(PMD);
+        drop(hole);
+        let addr = NonNull::new((aligned + PAGE) as *mut c_void).expect("non-null");
+        let m = MapOptions::new(len)
+            .flags(MapFlags::FIXED)
+            .at(addr)
+            .map(dev, info.mmap_offset)
+            .expect("map the 2 MiB pool FIXED unaligned");
+        let before = state(dev);
+        let pages: Vec<usize> = (0..len / PAGE)
+            .map(|i| m.as_ptr() as usize + i * PAGE)
+            .collect();
+        small_minor += race_touch(threads, &pages);
+        let c = counted(dev, &before);
+        small = (small.0 + c.0, small.1 + c.1, small.2 + c.2);
+        small_rounds += u32::from(c != (pages.len() as u64, pages.len() as u64, 0));
+        drop(m);
+
+        // 2 MiB entries: the driver aligns the mapping; one write per block.
+        let m = dev
+            .map_pool(info.id, MapFlags::empty())
+            .expect("map the 2 MiB pool");
+        let before = state(dev);
+        let blocks: Vec<usize> = (0..len / PMD)
+            .map(|i| m.as_ptr() as usize + i * PMD + 3 * PAGE)
+            .collect();
+        huge_minor += race_touch(threads, &blocks);
+        let c = counted(dev, &before);
+        let n = blocks.len() as u64;
+        huge = (huge.0 + c.0, huge.1 + c.1, huge.2 + c.2);
+        huge_rounds += u32::from(c != (n * 512, n, n) || m.as_ptr() as usize % PMD != 0);
+        drop(m);
+    }
+    let (pages, blocks) = ((len / PAGE) as u64, (len / PMD) as u64);
+    let rounds64 = u64::from(rounds);
+    println!(
+        "note races: minor faults beyond those served (faults that lost a race): 4 KiB {} of \
+         {}, 2 MiB {} of {}",
+        small_minor.saturating_sub(small.1),
+        small_minor,
+        huge_minor.saturating_sub(huge.1),
+        huge_minor
+    );
+    r.check(
+        &format!(
+            "{threads} threads racing 4 KiB faults of one 2 MiB pool (FIXED off the grid, \
+             {rounds} x {pages} pages): each page counted once"
+        ),
+        small == (pages * rounds64, pages * rounds64, 0),
+        format!(
+            "(pages_mapped, faults_served, pmd_faults) {small:?}, want {:?}; {small_rounds} of \
+             {rounds} rounds miscounted",
+            (pages * rounds64, pages * rounds64, 0)
+        ),
+    );
+    r.check(
+        &format!(
+            "{threads} threads racing 2 MiB faults ({rounds} x {blocks} blocks): each PMD \
+             counted once"
+        ),
+        huge == (
+            blocks * 512 * rounds64,
+            blocks * rounds64,
+            blocks * rounds64,
+        ),
+        format!(
+            "(pages_mapped, faults_served, pmd_faults) {huge:?}, want {:?}; {huge_rounds} of \
+             {rounds} rounds miscounted",
+            (
+                blocks * 512 * rounds64,
+                blocks * rounds64,
+                blocks * rounds64
+            )
+        ),
+    );
+    let _ = dev.destroy_pool(info.id);
+}
+
+/// `pktmap-guest pool-races ROUNDS`: only [`races`], with every gauge checked afterwards.
+pub fn run_races(r: &mut Report, rounds: u32) {
+    let dev = match Device::open() {
+        Ok(d) => d,
+        Err(e) => return r.check("open /dev/pktmap", false, e),
+    };
+    let base = state(&dev);
+    races(r, &dev, rounds);
+    let end = state(&dev);
+    r.check(
+        "pool races: every gauge back to its baseline",
+        gauges(&end) == gauges(&base),
+        format!("{:?} -> {:?}", gauges(&base), gauges(&end)),
     );
 }

@@ -53,9 +53,18 @@ pub fn wait_child(pid: libc::pid_t) -> Option<i32> {
 
 /// Minor faults this process has taken.
 pub fn minor_faults() -> i64 {
+    rusage_minflt(libc::RUSAGE_SELF)
+}
+
+/// Minor faults the calling thread has taken.
+pub fn thread_minor_faults() -> i64 {
+    rusage_minflt(libc::RUSAGE_THREAD)
+}
+
+fn rusage_minflt(who: i32) -> i64 {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `ru` is a writable rusage.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+    let rc = unsafe { libc::getrusage(who, ru.as_mut_ptr()) };
     assert_eq!(rc, 0);
     // SAFETY: getrusage succeeded and filled `ru`.
     unsafe { ru.assume_init() }.ru_minflt

@@ -12,6 +12,18 @@
 //! [`Chunk`](super::chunk::Chunk)s: every VMA holds an `Arc<M>`, and the kernel zaps a VMA's
 //! page tables before its `.close` drops that `Arc` (`unmap_region`, then `remove_vma`).
 //!
+//! # Racing faults
+//!
+//! `vmf_insert_pfn` and `vmf_insert_pfn_pmd` answer `VM_FAULT_NOPAGE` both when they map the
+//! entry and when they find one already there (`insert_pfn`/`insert_pfn_pmd` bail out on a
+//! present entry under the page-table lock): two threads faulting the same page both see
+//! success, and only one of them mapped it. So [`PfnFault::insert_pfn`] and
+//! [`PfnFault::insert_pfn_pmd`] look at the page tables before and after inserting
+//! (`follow_pfnmap_start`, [`PfnFault::is_mapped`]) and say whether *this* call mapped the
+//! entry. That answer is exact when the caller serialises every insert into the VMA with a
+//! lock of its own held across the call (pktmap: the mapping's fault lock): then nothing but
+//! this call changes the entry between the two looks.
+//!
 //! C headers: [`srctree/include/linux/mm.h`](srctree/include/linux/mm.h),
 //! [`srctree/include/linux/huge_mm.h`](srctree/include/linux/huge_mm.h)
 
@@ -35,7 +47,7 @@ pub const PMD_ORDER: u32 = 9;
 ///
 /// `vmf` is the `struct vm_fault` of a `.fault` or `.huge_fault` call in progress, with the
 /// mmap lock (or the VMA lock) held for read, and `vmf->vma` is a `VM_PFNMAP` VMA with these
-/// ops.
+/// ops, set up by [`attach`] in the `->mmap` of a file (so `vmf->vma->vm_file` is that file).
 pub struct PfnFault<'a> {
     vmf: NonNull<bindings::vm_fault>,
     _p: PhantomData<&'a bindings::vm_fault>,
@@ -86,28 +98,93 @@ impl PfnFault<'_> {
         self.vmf().flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0
     }
 
+    /// Whether an entry of the faulting `mm`'s page tables (a 4 KiB or a 2 MiB one) maps the
+    /// faulting address now (`follow_pfnmap_start`, then `follow_pfnmap_end` at once).
+    ///
+    /// The walk needs the mmap lock or the VMA file's `i_mmap_rwsem` (`pfnmap_lockdep_assert`
+    /// in `mm/memory.c`). A `.fault` here always holds the mmap lock (6.12 retries a
+    /// `.fault` without `.map_pages` under it), but a `.huge_fault` may hold only the VMA lock
+    /// (`FAULT_FLAG_VMA_LOCK`), so this takes `i_mmap_rwsem` for read around the walk
+    /// whichever lock the fault holds, as the rmap walkers do.
+    ///
+    /// # Errors
+    /// `EFAULT` if the VMA maps no file (never, by the type invariants).
+    pub fn is_mapped(&self) -> Result<bool> {
+        let vma = self.vmf().__bindgen_anon_1.vma;
+        // SAFETY: By the type invariants the VMA is valid and locked for read; `vm_file` is
+        // stable while it is (it changes only under the mmap lock held for write).
+        let file = unsafe { (*vma).vm_file };
+        if file.is_null() {
+            return Err(EFAULT);
+        }
+        // SAFETY: `file` is the VMA's file, referenced by the VMA, so valid; a file's
+        // `f_mapping` is set at open and then fixed.
+        let mapping = unsafe { (*file).f_mapping };
+        let mut args = bindings::follow_pfnmap_args {
+            vma,
+            address: self.address() as _,
+            lock: core::ptr::null_mut(),
+            ptep: core::ptr::null_mut(),
+            pfn: 0,
+            pgprot: bindings::pgprot_t { pgprot: 0 },
+            writable: false,
+            special: false,
+        };
+        // SAFETY: `mapping` is the live address space of the VMA's file (above). The lock
+        // order is the kernel's: the fault's mmap or VMA lock, then `i_mmap_rwsem`, then the
+        // page-table lock `follow_pfnmap_start` takes. `args.vma` is valid and locked for
+        // read (type invariants), which keeps its page tables from being freed during the
+        // walk, and the address is inside it; the lock `follow_pfnmap_start` returns with on
+        // success is dropped by `follow_pfnmap_end` before `i_mmap_rwsem` is, and nothing of
+        // `args` is used after it.
+        let found = unsafe {
+            let rwsem = core::ptr::addr_of_mut!((*mapping).i_mmap_rwsem);
+            bindings::down_read(rwsem);
+            let found = bindings::follow_pfnmap_start(&mut args) == 0;
+            if found {
+                bindings::follow_pfnmap_end(&mut args);
+            }
+            bindings::up_read(rwsem);
+            found
+        };
+        Ok(found)
+    }
+
     /// Maps page frame `pfn` at the faulting address (`vmf_insert_pfn`, with the VMA's cache
-    /// attribute).
+    /// attribute), unless an entry maps it already; returns whether this call mapped it.
+    ///
+    /// Exact only while the caller serialises every insert into the VMA (module docs).
     ///
     /// # Errors
     /// `ENOMEM` or `EFAULT` (becoming `VM_FAULT_OOM`/`SIGBUS`).
-    pub fn insert_pfn(&self, pfn: usize) -> Result {
+    pub fn insert_pfn(&self, pfn: usize) -> Result<bool> {
+        if self.is_mapped()? {
+            return Ok(false);
+        }
         let vma = self.vmf().__bindgen_anon_1.vma;
         // SAFETY: By the type invariants the VMA is a locked `VM_PFNMAP` VMA containing the
         // address; `pfn` is a page of a live chunk of the mapping's pool (caller), which
         // outlives the mapping (module docs).
         let ret = unsafe { bindings::vmf_insert_pfn(vma, self.address(), pfn) };
-        fault_result(ret)
+        fault_result(ret)?;
+        self.is_mapped()
     }
 
     /// Maps the 2 MiB block of frames from `pfn` (2 MiB-aligned) at the 2 MiB-aligned block
-    /// around the faulting address, with one PMD entry (`vmf_insert_pfn_pmd`).
+    /// around the faulting address, with one PMD entry (`vmf_insert_pfn_pmd`), unless an entry
+    /// maps the faulting address already; returns whether this call mapped it (`false` too
+    /// when a table of 4 KiB entries holds the block: `insert_pfn_pmd` then changes nothing).
+    ///
+    /// Exact only while the caller serialises every insert into the VMA (module docs).
     ///
     /// # Errors
     /// `EINVAL` for a misaligned `pfn`; `ENOMEM` or `EFAULT` from the kernel.
-    pub fn insert_pfn_pmd(&self, pfn: usize) -> Result {
+    pub fn insert_pfn_pmd(&self, pfn: usize) -> Result<bool> {
         if pfn % (1 << PMD_ORDER) != 0 {
             return Err(EINVAL);
+        }
+        if self.is_mapped()? {
+            return Ok(false);
         }
         let pfn_t = bindings::pfn_t { val: pfn as u64 };
         // SAFETY: By the type invariants `vmf` is the fault in progress on a `VM_PFNMAP`,
@@ -116,7 +193,9 @@ impl PfnFault<'_> {
         // of the mapping's pool. A `pfn_t` without flags is a plain special mapping.
         let ret =
             unsafe { bindings::vmf_insert_pfn_pmd(self.vmf.as_ptr(), pfn_t, self.vma_writable()) };
-        fault_result(ret)
+        fault_result(ret)?;
+        // Nothing else inserts meanwhile (the caller's lock), so an entry now is ours.
+        self.is_mapped()
     }
 }
 
@@ -133,7 +212,8 @@ fn fault_result(ret: bindings::vm_fault_t) -> Result {
 
 /// The faults of a PFN-mapped VMA; `.open`/`.close` are [`VmOps`]'s.
 pub trait PfnOps: VmOps {
-    /// A 4 KiB fault: map it with [`PfnFault::insert_pfn`], or fail (`SIGBUS`).
+    /// A 4 KiB fault: map it with [`PfnFault::insert_pfn`] (or find it mapped), or fail
+    /// (`SIGBUS`).
     fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result;
 
     /// A 2 MiB fault: map it with [`PfnFault::insert_pfn_pmd`] and return `true`, or return

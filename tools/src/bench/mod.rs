@@ -49,7 +49,7 @@ mod sys;
 pub use cells::{Backing, Mode, Sample, Subject, HUGE_PAGE, PAGE, PBUF_MAX_LEN};
 pub use machine::{free_huge_pages, load_average, utc_date, ExitOnSignal, HugePages, Machine};
 pub use report::{size_name, FaultCheck, Report};
-pub use schedule::{run, run_group, run_interleaved, Progress, Schedule};
+pub use schedule::{run, run_group, run_interleaved, Progress, Rounds, Schedule};
 pub use stats::{Cell, Stats};
 
 pub(crate) const KIB: usize = 1024;
@@ -195,6 +195,33 @@ mod tests {
         };
         let memfd = Cell::from_samples(Backing::Fresh, PAGE, Mode::WriteFault, &[s]).unwrap();
         assert!(!report(vec![memfd]).markdown().contains("driver served"));
+    }
+
+    #[test]
+    fn goal_table_compares_map_phases_with_map_phases() {
+        // Eager plain: 100 ns per page mapping, 50 touching; eager POPULATE: 105 mapping
+        // (POOL_INFO more), 50 touching; contiguous: 110 mapping.
+        let cell = |backing, mode, map_ns: u64| {
+            let s = Sample {
+                pages: 16,
+                map_ns: map_ns * 16,
+                touch_ns: 50 * 16,
+                ..Sample::default()
+            };
+            Cell::from_samples(backing, 16 * PAGE, mode, &[s]).unwrap()
+        };
+        let r = report(vec![
+            cell(Backing::EagerPool, Mode::WriteFault, 100),
+            cell(Backing::EagerPool, Mode::Pktmap, 105),
+            cell(Backing::ContigPool, Mode::WriteFault, 110),
+        ]);
+        // size, huge ÷ lazy, huge ÷ eager mmap, contig mmap ÷ eager mmap, eager POPULATE mmap
+        // ÷ eager mmap, lazy16 ÷ lazy.
+        let md = r.markdown();
+        assert!(
+            md.contains("| 64 KiB | – | – | 1.100× | 1.050× | – |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -189,7 +189,6 @@ impl VmaMixedMap {
         Ok(())
     }
 
-    /// Inserts one batch at `address`; returns the address after it.
     /// Maps `pages` at consecutive user pages from `address`, in batches (`vm_insert_pages`),
     /// skipping the pages another fault already mapped (`EBUSY`); returns how many this call
     /// mapped (pktmap addition: lazy fault-around).
@@ -249,6 +248,7 @@ impl VmaMixedMap {
         Ok(inserted)
     }
 
+    /// Inserts one batch at `address`; returns the address after it.
     fn insert_batch(&self, address: usize, pages: &mut [*mut bindings::page]) -> Result<usize> {
         let bytes = pages.len().checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let end = address.checked_add(bytes).ok_or(EINVAL)?;
