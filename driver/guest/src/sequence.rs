@@ -550,10 +550,11 @@ pub enum Tag {
     PoolFileIo,
     PoolFileIoctl,
     PoolFileClosedMapped,
+    PoolOutlivesCreator,
 }
 
 /// The report's name of each [`Tag`], in order.
-const TAG_NAMES: [&str; 27] = [
+const TAG_NAMES: [&str; 28] = [
     "eager pools",
     "lazy pools",
     "contiguous pools",
@@ -581,6 +582,7 @@ const TAG_NAMES: [&str; 27] = [
     "pool file read/write refused",
     "pool file ioctls",
     "pool files closed while mapped",
+    "pools outliving their creator's table",
 ];
 const TAGS: usize = TAG_NAMES.len();
 static TALLY: [AtomicUsize; TAGS] = [const { AtomicUsize::new(0) }; TAGS];
@@ -641,6 +643,14 @@ impl Model {
                 .iter()
                 .enumerate()
                 .any(|(j, r)| r.ring_of == Some(i) && j != i && self.alive(j))
+    }
+
+    /// Whether some pool is alive though no live table holds it, because a live pool file
+    /// (or a mapping made through one) does.
+    fn pool_outlives_creator(&self) -> bool {
+        self.pool_files.iter().any(|&(f, o)| {
+            self.file_alive(f) && !self.objs[o].table.is_some_and(|(t, _)| self.file_alive(t))
+        })
     }
 
     /// The gauges STATE must show, above the baseline: pools, rings, pages, VMAs, pool files.
@@ -1942,6 +1952,20 @@ impl ReferenceStateMachine for Model {
 
     fn apply(state: Model, t: &Transition) -> Model {
         let (mut next, step) = state.step(t);
+        // A close or destroy that leaves a pool alive only through pool files (or mappings
+        // made through them): the pool outlives its creator's table.
+        let ends_table = matches!(step, Step::Close { .. })
+            || matches!(
+                step,
+                Step::Ioctl {
+                    cmd: ioctl::POOL_DESTROY,
+                    expect: Expect::Ok,
+                    ..
+                }
+            );
+        if ends_table && next.pool_outlives_creator() {
+            next.tags.push(Tag::PoolOutlivesCreator);
+        }
         next.step = Some(step);
         next
     }
