@@ -67,7 +67,7 @@ impl Drop for SavedErrno {
 /// // SAFETY: `p` is the 4096-byte mapping returned above.
 /// assert_eq!(unsafe { pktmap_resource_munmap(p, 4096) }, 0);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pktmap_resource_mmap(
     fd: c_int,
     map_type: u8,
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
 /// // SAFETY: `p` is the mapping of `len` bytes returned above.
 /// assert_eq!(unsafe { pktmap_resource_unmap(p, len) }, 0);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pktmap_resource_map(
     fd: c_int,
     map_type: u8,
@@ -175,7 +175,7 @@ pub unsafe extern "C" fn pktmap_resource_map(
 /// // SAFETY: A negative length is refused before any call.
 /// assert_eq!(unsafe { pktmap_resource_munmap(std::ptr::null_mut(), -1) }, -libc::EINVAL);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pktmap_resource_munmap(p: *mut c_void, bytes: c_int) -> c_int {
     let Ok(len) = usize::try_from(bytes) else {
         // munmap(2): "EINVAL ... length was 0" (and a negative one is never ours).
@@ -201,7 +201,7 @@ pub unsafe extern "C" fn pktmap_resource_munmap(p: *mut c_void, bytes: c_int) ->
 /// // SAFETY: A null address is refused before any call; `errno` is left alone.
 /// assert_eq!(unsafe { pktmap_resource_unmap(std::ptr::null_mut(), 4096) }, -libc::EINVAL);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pktmap_resource_unmap(p: *mut c_void, bytes: usize) -> c_int {
     let _errno = SavedErrno::save();
     let (Some(p), len @ 1..) = (NonNull::new(p), bytes) else {
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn pktmap_resource_unmap(p: *mut c_void, bytes: usize) -> 
 /// // SAFETY: a negative descriptor is refused before any call.
 /// assert_eq!(unsafe { pktmap_pool_send(-1, pool.as_raw_fd(), 0) }, -libc::EBADF);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pktmap_pool_send(sock: c_int, pool_fd: c_int, read_only: c_int) -> c_int {
     let _errno = SavedErrno::save();
     if sock < 0 || pool_fd < 0 {
@@ -287,7 +287,7 @@ pub unsafe extern "C" fn pktmap_pool_send(sock: c_int, pool_fd: c_int, read_only
 /// let rc = unsafe { pktmap_pool_recv(not_a_socket.as_raw_fd(), std::ptr::null_mut()) };
 /// assert_eq!(rc, -libc::ENOTSOCK);
 /// ```
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn pktmap_pool_recv(sock: c_int, read_only: *mut c_int) -> c_int {
     let _errno = SavedErrno::save();
     if sock < 0 {

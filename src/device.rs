@@ -61,6 +61,19 @@ impl Device {
     ///
     /// # Errors
     /// `ENOENT` if the driver is not loaded, or the `open` errno.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::device::Device;
+    /// match Device::open() {
+    ///     Ok(dev) => println!("{:?}", dev.state()?),
+    ///     // No /dev/pktmap: the module is not loaded (as on a machine without it).
+    ///     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => eprintln!("load pktmap.ko first: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn open() -> Result<Self> {
         Self::open_path(DEVICE_PATH)
     }
@@ -69,6 +82,18 @@ impl Device {
     ///
     /// # Errors
     /// The `open` errno.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::device::Device;
+    /// // Any file opens; only the driver answers with a STATE page.
+    /// let not_pktmap = Device::open_path("/dev/null")?;
+    /// assert_eq!(not_pktmap.state().unwrap_err().raw_os_error(), Some(libc::EIO));
+    /// let err = Device::open_path("/nonexistent/pktmap").unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    /// # Ok(()) }
+    /// ```
     pub fn open_path(path: impl AsRef<Path>) -> Result<Self> {
         let file = OpenOptions::new()
             .read(true)
@@ -83,6 +108,17 @@ impl Device {
     ///
     /// # Errors
     /// The `dup` errno.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let worker = dev.try_clone()?; // e.g. for another thread
+    /// assert_eq!(worker.pool_info(pool.id)?, pool); // the same context sees the same pool
+    /// # Ok(()) }
+    /// ```
     pub fn try_clone(&self) -> Result<Self> {
         Ok(Self {
             file: self.file.try_clone()?,
@@ -106,6 +142,23 @@ impl Device {
     /// # Errors
     /// `EINVAL` for a size that is not a power of two in 256..=65536, a zero count or a pool
     /// over 256 MiB; `ENOSPC` past 1024 pools; `ENOMEM`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::resource::MapFlags;
+    /// // 1024 buffers of 2 KiB, their pages inserted as they are touched.
+    /// let pool = dev.create_pool(2048, 1024, Fill::Lazy)?;
+    /// assert_eq!(pool.bytes, 2 << 20);
+    /// let bufs = dev.map_pool(pool.id, MapFlags::empty())?;
+    /// bufs.write_at(5 * 2048, b"buffer 5")?;
+    /// // A size that is not a power of two is refused before anything is allocated.
+    /// let err = dev.create_pool(1500, 1024, Fill::Lazy).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn create_pool(&self, buf_size: u32, buf_count: u32, fill: Fill) -> Result<PoolInfo> {
         let (flags, fault_around) = match fill {
             Fill::Eager => (0, 0),
@@ -124,6 +177,17 @@ impl Device {
     ///
     /// # Errors
     /// As [`create_pool`](Self::create_pool).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::PoolCreate;
+    /// // A reserved field that is not zero: the driver must refuse it.
+    /// let req = PoolCreate { buf_size: 2048, buf_count: 8, reserved: 1, ..PoolCreate::default() };
+    /// assert_eq!(dev.create_pool_raw(req).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn create_pool_raw(&self, mut req: PoolCreate) -> Result<PoolInfo> {
         self.ioctl(
             "ioctl(PKTMAP_IOC_POOL_CREATE)",
@@ -137,6 +201,18 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown id.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// let pool = dev.create_pool(4096, 16, Fill::Eager)?;
+    /// let info = dev.pool_info(pool.id)?;
+    /// assert_eq!((info.buf_size, info.buf_count, info.bytes), (4096, 16, 65536));
+    /// assert_eq!(dev.pool_info(u32::MAX).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn pool_info(&self, id: u32) -> Result<PoolInfo> {
         let mut info = PoolInfo {
             id,
@@ -150,6 +226,20 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown (or already destroyed) id.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = dev.create_pool(2048, 2, Fill::Eager)?;
+    /// let bufs = dev.map_pool(pool.id, MapFlags::empty())?;
+    /// dev.destroy_pool(pool.id)?;
+    /// bufs.write_at(0, b"still mapped")?; // the pages live until the mapping goes
+    /// assert_eq!(dev.destroy_pool(pool.id).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn destroy_pool(&self, id: u32) -> Result<()> {
         self.ioctl(
             "ioctl(PKTMAP_IOC_POOL_DESTROY)",
@@ -163,6 +253,17 @@ impl Device {
     /// # Errors
     /// `EINVAL` for entries that are not a power of two up to 32768 or an unknown pool;
     /// `ENOSPC`; `ENOMEM`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// let pool = dev.create_pool(2048, 256, Fill::Eager)?;
+    /// let ring = dev.create_ring(256, pool.id)?;
+    /// assert_eq!((ring.entries, ring.pool_id), (256, pool.id));
+    /// # Ok(()) }
+    /// ```
     pub fn create_ring(&self, entries: u32, pool_id: u32) -> Result<RingInfo> {
         self.create_ring_raw(RingCreate {
             entries,
@@ -176,6 +277,18 @@ impl Device {
     ///
     /// # Errors
     /// As [`create_ring`](Self::create_ring).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::{Fill, RingCreate};
+    /// let pool = dev.create_pool(2048, 8, Fill::Eager)?;
+    /// // Flags must be 0.
+    /// let req = RingCreate { entries: 8, pool_id: pool.id, flags: 1, id: 0 };
+    /// assert_eq!(dev.create_ring_raw(req).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn create_ring_raw(&self, mut req: RingCreate) -> Result<RingInfo> {
         self.ioctl(
             "ioctl(PKTMAP_IOC_RING_CREATE)",
@@ -189,6 +302,17 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown id.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// let pool = dev.create_pool(2048, 8, Fill::Eager)?;
+    /// let ring = dev.create_ring(1024, pool.id)?;
+    /// assert_eq!(dev.ring_info(ring.id)?.bytes, 3 * 4096); // 64 + 1024 * 8 bytes, in pages
+    /// # Ok(()) }
+    /// ```
     pub fn ring_info(&self, id: u32) -> Result<RingInfo> {
         let mut info = RingInfo {
             id,
@@ -202,6 +326,20 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown (or already destroyed) id.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// let pool = dev.create_pool(2048, 8, Fill::Eager)?;
+    /// let ring = dev.create_ring(8, pool.id)?;
+    /// // A ring holds its pool: destroy the ring first.
+    /// assert_eq!(dev.destroy_pool(pool.id).unwrap_err().raw_os_error(), Some(libc::EBUSY));
+    /// dev.destroy_ring(ring.id)?;
+    /// dev.destroy_pool(pool.id)?;
+    /// # Ok(()) }
+    /// ```
     pub fn destroy_ring(&self, id: u32) -> Result<()> {
         self.ioctl(
             "ioctl(PKTMAP_IOC_RING_DESTROY)",
@@ -215,6 +353,22 @@ impl Device {
     /// # Errors
     /// As [`MapOptions::map`]: `EINVAL` for an unknown resource or a length beyond it, `EPERM`
     /// for writable STATE.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::offset::ResourceType;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// // The first page of the pool only.
+    /// let head = dev.map(ResourceType::Pool, pool.id, 4096, MapFlags::empty())?;
+    /// assert_eq!(head.len(), 4096);
+    /// let err = dev.map(ResourceType::State, 0, 4096, MapFlags::empty()).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EPERM)); // STATE is read-only
+    /// # Ok(()) }
+    /// ```
     pub fn map(&self, ty: ResourceType, id: u32, len: usize, flags: MapFlags) -> Result<Mapping> {
         MapOptions::new(len)
             .flags(flags)
@@ -226,6 +380,20 @@ impl Device {
     ///
     /// # Errors
     /// As [`map`](Self::map).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::{State, STATE_MAGIC};
+    /// use std::sync::atomic::Ordering;
+    /// let page = dev.map_state()?;
+    /// assert_eq!(page.load::<u64>(0)?, STATE_MAGIC);
+    /// // The fault path bumps `faults_served` in place: read it atomically.
+    /// let faults = page.atomic_u64(std::mem::offset_of!(State, faults_served))?;
+    /// println!("{} faults served", faults.load(Ordering::Relaxed));
+    /// # Ok(()) }
+    /// ```
     pub fn map_state(&self) -> Result<Mapping> {
         self.map(ResourceType::State, 0, 4096, MapFlags::READONLY)
     }
@@ -238,6 +406,19 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown id, else as [`map`](Self::map).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = dev.create_pool(2048, 512, Fill::Lazy)?;
+    /// // POPULATE: every page is in after this, so the first packet takes no fault.
+    /// let bufs = dev.map_pool(pool.id, MapFlags::POPULATE)?;
+    /// assert_eq!(bufs.len() as u64, pool.bytes);
+    /// # Ok(()) }
+    /// ```
     pub fn map_pool(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
         let info = self.pool_info(id)?;
         crate::pool::map_pool_at(&self.file, ResourceType::Pool.offset(id), &info, flags)
@@ -247,6 +428,21 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown id, else as [`map`](Self::map).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let ring = dev.create_ring(64, pool.id)?;
+    /// let m = dev.map_ring(ring.id, MapFlags::empty())?;
+    /// // The driver wrote the header: producer, consumer, entries, pool_id (`RingHeader`).
+    /// assert_eq!(m.load::<u32>(8)?, 64);
+    /// assert_eq!(m.load::<u32>(12)?, pool.id);
+    /// # Ok(()) }
+    /// ```
     pub fn map_ring(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
         let len = usize::try_from(self.ring_info(id)?.bytes)
             .map_err(|_| Error::refused(libc::ENOMEM, "ring larger than the address space"))?;
@@ -262,6 +458,21 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown resource.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::offset::ResourceType;
+    /// let pool = dev.create_pool(256, 1, Fill::Eager)?;
+    /// dev.write_resource(ResourceType::Pool, pool.id, b"hello")?;
+    /// let mut buf = [0; 8192];
+    /// // A pool of 256 bytes is one page: the read stops there.
+    /// assert_eq!(dev.read_resource(ResourceType::Pool, pool.id, &mut buf)?, 4096);
+    /// assert_eq!(&buf[..5], b"hello");
+    /// # Ok(()) }
+    /// ```
     #[doc(alias = "pread")]
     pub fn read_resource(&self, ty: ResourceType, id: u32, buf: &mut [u8]) -> Result<usize> {
         let r = self.file.read_at(buf, ty.offset(id));
@@ -275,6 +486,19 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown resource, `EPERM` for STATE.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::offset::ResourceType;
+    /// let pool = dev.create_pool(2048, 2, Fill::Eager)?;
+    /// assert_eq!(dev.write_resource(ResourceType::Pool, pool.id, &[7; 4096])?, 4096);
+    /// let err = dev.write_resource(ResourceType::State, 0, b"x").unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    /// # Ok(()) }
+    /// ```
     #[doc(alias = "pwrite")]
     pub fn write_resource(&self, ty: ResourceType, id: u32, data: &[u8]) -> Result<usize> {
         let r = self.file.write_at(data, ty.offset(id));
@@ -287,6 +511,20 @@ impl Device {
     /// # Errors
     /// The `pread` errno; `EIO` if the page does not start with the STATE magic or the
     /// snapshot is not consistent (an odd `sequence`, which the driver never returns).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// // On a device nothing else is using meanwhile (the counters are device-wide):
+    /// let before = dev.state()?;
+    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let after = dev.state()?;
+    /// assert_eq!(after.pools, before.pools + 1);
+    /// assert_eq!(after.pages_allocated, before.pages_allocated + pool.bytes / 4096);
+    /// # Ok(()) }
+    /// ```
     pub fn state(&self) -> Result<State> {
         let mut raw = [0u8; std::mem::size_of::<State>()];
         let n = self.read_resource(ResourceType::State, 0, &mut raw)?;

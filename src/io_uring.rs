@@ -47,6 +47,7 @@
 
 use crate::offset::{io_uring as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
+use crate::volatile::SharedRing;
 use crate::{Error, Result};
 use linux_raw_sys::io_uring::io_uring_register_pbuf_ring_flags::IOU_PBUF_RING_MMAP;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -75,20 +76,10 @@ pub use rustix::io_uring::{io_uring_params, io_uring_sqe, IoringCqeFlags, Ioring
 /// ```
 pub const LAYOUT: &Layout = &IO_URING;
 
-/// How `/proc/<pid>/maps` names the file of every io_uring mapping; its offset column is the
-/// `mmap` offset, which [`Region::from_offset`](crate::offset::Region::from_offset) names
-/// (measured on 6.18).
-///
-/// # Examples
-/// ```
-/// use pktmap::io_uring::{Region, MAPS_PATH};
-/// use pktmap::offset::Region as _;
-/// let line = "7fd55947f000-7fd559483000 rw-s 80000000 00:10 134868   anon_inode:[io_uring]";
-/// assert!(line.ends_with(MAPS_PATH));
-/// let off = u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap();
-/// assert_eq!(Region::from_offset(off).unwrap(), Region::PbufRing { bgid: 0 });
-/// ```
-pub const MAPS_PATH: &str = "anon_inode:[io_uring]";
+/// How `/proc/<pid>/maps` names the file of every io_uring mapping (defined once, in
+/// [`crate::maps`], which names mappings by it).
+#[doc(inline)]
+pub use crate::maps::IO_URING_MAPS_PATH as MAPS_PATH;
 
 /// `IORING_CQE_F_BUF_MORE`: the kernel will put more data into the same buffer (incremental
 /// provided-buffer rings); rustix's [`IoringCqeFlags`] lacks it.
@@ -190,7 +181,7 @@ const SHAPE_FLAGS: IoringSetupFlags = IoringSetupFlags::NO_SQARRAY
 /// An io_uring instance: an fd of its own and the parameters that describe its rings.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
 /// use pktmap::io_uring::{IoUring, Region};
 /// use pktmap::resource::MapFlags;
@@ -230,7 +221,7 @@ impl IoUring {
     /// `kernel.io_uring_disabled`, `ENOSYS` without io_uring).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// assert_eq!(ring.params().sq_entries, 8);
@@ -255,7 +246,7 @@ impl IoUring {
     /// for a combination it refuses, such as `DEFER_TASKRUN` without `SINGLE_ISSUER`).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::IoUring;
     /// use rustix::io_uring::{io_uring_params, IoringSetupFlags};
@@ -288,7 +279,7 @@ impl IoUring {
     /// (sizes and masks) before it trusts them.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::IoUring;
     /// let made = IoUring::new(8)?;
@@ -330,7 +321,7 @@ impl IoUring {
     /// longer than they are; otherwise the kernel's errno.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::IoUring;
     /// use rustix::io_uring::IoringSetupFlags;
@@ -376,6 +367,20 @@ impl IoUring {
     ///
     /// # Errors
     /// The kernel's errno (`EMFILE`).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::IoUring;
+    /// use rustix::io_uring::IoringSetupFlags;
+    /// use std::os::fd::AsFd;
+    /// let ring = IoUring::new(8)?;
+    /// // A second owner of the same instance, e.g. for a component that maps its own buffer rings.
+    /// let fd = ring.try_clone_fd()?;
+    /// let same = IoUring::adopt(fd.as_fd(), IoringSetupFlags::empty())?;
+    /// assert_eq!(same.params().sq_entries, 8);
+    /// # Ok(()) }
+    /// ```
     pub fn try_clone_fd(&self) -> Result<OwnedFd> {
         Ok(self.fd.try_clone()?)
     }
@@ -383,7 +388,7 @@ impl IoUring {
     /// The parameters: ring sizes, setup flags, features and ring offsets.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// assert_eq!(ring.params().cq_entries, 16); // the kernel doubles the CQ
@@ -417,7 +422,7 @@ impl IoUring {
     /// (every kernel since 5.4), so both report its size.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::{IoUring, Region};
     /// let ring = IoUring::new(8)?;
@@ -458,7 +463,7 @@ impl IoUring {
     /// the layout; otherwise the kernel's errno (`ENOMEM` for a buffer group without a ring).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::{IoUring, Region};
     /// use pktmap::resource::MapFlags;
@@ -481,7 +486,7 @@ impl IoUring {
     /// [`map`](Self::map).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::IoUring;
     /// use pktmap::resource::MapFlags;
@@ -504,7 +509,7 @@ impl IoUring {
     /// the rings disagree with the parameters.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// let (sq, mut cq) = ring.queues()?;
@@ -547,13 +552,15 @@ impl IoUring {
         }
         let sqe_size = self.sqe_size();
         sqes.array::<u8>(0, p.sq_entries as usize * sqe_size)?;
-        let tail = sq_ring.atomic_u32(o.tail as usize)?.load(Ordering::Acquire);
-        sq_ring.atomic_u32(o.head as usize)?;
-        sq_ring.atomic_u32(o.flags as usize)?;
+        // The SQ array is filled above and not touched again: the ring's array is empty.
+        let sq_ring = SharedRing::new(
+            sq_ring,
+            [o.head as usize, o.tail as usize, o.flags as usize],
+            0,
+            0,
+        )?;
+        let tail = sq_ring.index(SQ_TAIL).load(Ordering::Acquire);
         let sq = SubmissionQueue {
-            head: o.head as usize,
-            ktail: o.tail as usize,
-            kflags: o.flags as usize,
             mask: p.sq_entries - 1,
             entries: p.sq_entries,
             sqe_size,
@@ -564,14 +571,14 @@ impl IoUring {
         };
         let o = &p.cq_off;
         let cqe_size = self.cqe_size();
-        cq_ring.atomic_u32(o.head as usize)?;
-        cq_ring.atomic_u32(o.tail as usize)?;
-        cq_ring.array::<u64>(o.cqes as usize, p.cq_entries as usize * cqe_size / 8)?;
+        let cq_ring = SharedRing::<u64, 2>::new(
+            cq_ring,
+            [o.head as usize, o.tail as usize],
+            o.cqes as usize,
+            p.cq_entries as usize * cqe_size / 8,
+        )?;
         let cq = CompletionQueue {
-            khead: o.head as usize,
-            ktail: o.tail as usize,
             mask: p.cq_entries - 1,
-            cqes: o.cqes as usize,
             cqe_size,
             ring: cq_ring,
         };
@@ -592,7 +599,7 @@ impl IoUring {
     /// `EINTR`, `EBUSY` when the CQ ring is full, ...
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use std::time::Duration;
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
@@ -623,7 +630,7 @@ impl IoUring {
     /// As [`enter`](Self::enter).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// let (mut sq, _cq) = ring.queues()?;
@@ -709,7 +716,7 @@ impl IoUring {
     /// (`EEXIST` if the group is registered already).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// let bufs = ring.register_buf_ring(7, 16, 2048)?;
@@ -740,12 +747,14 @@ impl IoUring {
     /// buffers do not fit `mem` or `mem` is read-only.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::resource::MapOptions;
     /// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
-    /// let fd = memfd_create("rx-buffers", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB)?;
+    /// // Shared memory another process can map too; with `MemfdFlags::HUGETLB` (and 2 MiB
+    /// // pages reserved in vm.nr_hugepages) the buffers sit in one huge page.
+    /// let fd = memfd_create("rx-buffers", MemfdFlags::CLOEXEC)?;
     /// ftruncate(&fd, 2 << 20)?;
     /// let mem = MapOptions::new(2 << 20).map(&fd, 0)?;
     /// let bufs = ring.register_buf_ring_in(1, 1024, 2048, mem)?;
@@ -840,7 +849,7 @@ impl IoUring {
     /// otherwise the kernel's errno (`EBUSY` if the ring has a region already).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::{IoUring, Region};
     /// use pktmap::resource::MapFlags;
@@ -947,7 +956,7 @@ fn unregister_buf_ring(fd: &OwnedFd, bgid: u16) -> Result<()> {
 /// It keeps offsets into its two mappings and borrows the shared indices on use.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
 /// let ring = pktmap::io_uring::IoUring::new(8)?;
 /// let (mut sq, _cq) = ring.queues()?;
@@ -957,43 +966,77 @@ fn unregister_buf_ring(fd: &OwnedFd, bgid: u16) -> Result<()> {
 /// ```
 #[derive(Debug)]
 pub struct SubmissionQueue {
-    head: usize,
-    ktail: usize,
-    kflags: usize,
     mask: u32,
     entries: u32,
     sqe_size: usize,
     tail: u32,
     sqpoll: bool,
     sqes: Mapping,
-    ring: Mapping,
+    /// The SQ ring with its head, tail and flags words ([`SQ_HEAD`], [`SQ_TAIL`],
+    /// [`SQ_FLAGS`]), checked by [`IoUring::queues`].
+    ring: SharedRing<u32, 3>,
 }
 
-/// Borrows the atomic index at `off`, which [`IoUring::queues`] checked lies inside `m`.
-fn index(m: &Mapping, off: usize) -> &std::sync::atomic::AtomicU32 {
-    m.atomic_u32(off)
-        .expect("ring index offsets are checked when the queue is made")
-}
+/// The SQ ring's index words, in [`SubmissionQueue`]'s [`SharedRing`].
+const SQ_HEAD: usize = 0;
+const SQ_TAIL: usize = 1;
+const SQ_FLAGS: usize = 2;
+/// The CQ ring's index words, in [`CompletionQueue`]'s [`SharedRing`].
+const CQ_HEAD: usize = 0;
+const CQ_TAIL: usize = 1;
 
 impl SubmissionQueue {
     /// The number of SQE slots.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(16)?;
+    /// let (sq, _cq) = ring.queues()?;
+    /// assert_eq!(sq.capacity(), 16);
+    /// # Ok(()) }
+    /// ```
     pub fn capacity(&self) -> u32 {
         self.entries
     }
 
     /// Entries pushed and not yet consumed by the kernel.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::{nop, IoUring};
+    /// let ring = IoUring::new(8)?;
+    /// let (mut sq, _cq) = ring.queues()?;
+    /// // SAFETY: a NOP names no fd or buffer.
+    /// assert!(unsafe { sq.push(&nop(1)) });
+    /// assert_eq!(sq.pending(), 1);
+    /// ring.submit(&mut sq, 1, None)?;
+    /// assert_eq!(sq.pending(), 0); // the kernel consumed it
+    /// # Ok(()) }
+    /// ```
     pub fn pending(&self) -> u32 {
-        let head = index(&self.ring, self.head).load(Ordering::Acquire);
+        let head = self.ring.index(SQ_HEAD).load(Ordering::Acquire);
         self.tail.wrapping_sub(head)
     }
 
     /// Whether an `SQPOLL` thread has gone to sleep and must be woken
     /// (`IORING_SQ_NEED_WAKEUP`); always `false` without SQPOLL.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// let (sq, _cq) = ring.queues()?;
+    /// assert!(!sq.needs_wakeup()); // no SQPOLL thread: nothing to wake
+    /// // With SQPOLL, `IoUring::submit` checks this for you and wakes the thread only if it sleeps.
+    /// # Ok(()) }
+    /// ```
     pub fn needs_wakeup(&self) -> bool {
         // liburing: a full barrier between publishing the tail and reading the flags, so the
         // thread cannot both miss the new tail and have its wakeup flag missed by us.
         fence(Ordering::SeqCst);
-        let flags = index(&self.ring, self.kflags).load(Ordering::Relaxed);
+        let flags = self.ring.index(SQ_FLAGS).load(Ordering::Relaxed);
         self.sqpoll && flags & IoringSqFlags::NEED_WAKEUP.bits() != 0
     }
 
@@ -1006,7 +1049,7 @@ impl SubmissionQueue {
     /// buffer address, and with `IOSQE_BUFFER_SELECT` the [`BufRing`] of its buffer group.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::io_uring::{recv_with_buffer_select, IoUring};
     /// use std::os::fd::AsFd;
@@ -1034,8 +1077,22 @@ impl SubmissionQueue {
     }
 
     /// Publishes the pushed entries to the kernel (a release store of the tail).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::{nop, IoUring};
+    /// let ring = IoUring::new(8)?;
+    /// let (mut sq, mut cq) = ring.queues()?;
+    /// // SAFETY: NOPs name no fd or buffer.
+    /// unsafe { assert!(sq.push(&nop(1)) && sq.push(&nop(2))) };
+    /// sq.sync(); // both entries are visible to the kernel now
+    /// assert_eq!(ring.enter(2, 2, None)?, 2);
+    /// assert_eq!(cq.pop().map(|c| c.user_data), Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn sync(&mut self) {
-        index(&self.ring, self.ktail).store(self.tail, Ordering::Release);
+        self.ring.index(SQ_TAIL).store(self.tail, Ordering::Release);
     }
 }
 
@@ -1063,6 +1120,29 @@ pub struct Cqe {
 
 impl Cqe {
     /// The buffer id the kernel picked (`IORING_CQE_F_BUFFER`), if any.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # use pktmap::io_uring::{recv_with_buffer_select, IoUring};
+    /// # use std::os::fd::AsFd;
+    /// # use std::time::Duration;
+    /// # let ring = IoUring::new(8)?;
+    /// # let mut bufs = ring.register_buf_ring(0, 8, 2048)?;
+    /// # let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// # sock.send_to(b"datagram", sock.local_addr()?)?;
+    /// # let (mut sq, mut cq) = ring.queues()?;
+    /// # // SAFETY: `sock` and `bufs` outlive the completion, which is reaped below.
+    /// # assert!(unsafe { sq.push(&recv_with_buffer_select(sock.as_fd(), 0, 7)) });
+    /// # ring.submit(&mut sq, 1, Some(Duration::from_secs(5)))?;
+    /// let c = cq.pop().unwrap();
+    /// let bid = c.buffer_id().expect("a buffer-select receive names its buffer");
+    /// let mut data = [0; 8];
+    /// bufs.read(bid, &mut data)?;
+    /// assert_eq!((c.user_data, c.result()?, &data), (7, 8, b"datagram"));
+    /// bufs.recycle(bid)?;
+    /// # Ok(()) }
+    /// ```
     pub fn buffer_id(&self) -> Option<u16> {
         let has = self.cqe_flags().contains(IoringCqeFlags::BUFFER);
         has.then_some((self.flags >> linux_raw_sys::io_uring::IORING_CQE_BUFFER_SHIFT) as u16)
@@ -1070,11 +1150,28 @@ impl Cqe {
 
     /// The flag bits (`BUFFER`, `MORE`, `SOCK_NONEMPTY`, `NOTIF`; see also
     /// [`CQE_F_BUF_MORE`]), without the buffer id.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::io_uring::{Cqe, IoringCqeFlags};
+    /// // A receive that left more data queued on the socket, into buffer 3.
+    /// let c = Cqe { user_data: 0, res: 1500, flags: (3 << 16) | (IoringCqeFlags::BUFFER | IoringCqeFlags::SOCK_NONEMPTY).bits() };
+    /// assert!(c.cqe_flags().contains(IoringCqeFlags::SOCK_NONEMPTY));
+    /// assert!(!c.cqe_flags().contains(IoringCqeFlags::MORE)); // the buffer id is not in the flags
+    /// ```
     pub fn cqe_flags(&self) -> IoringCqeFlags {
         IoringCqeFlags::from_bits_retain(self.flags & 0xffff)
     }
 
     /// Whether a multishot request stays armed after this completion (`IORING_CQE_F_MORE`).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::io_uring::{Cqe, IoringCqeFlags};
+    /// let armed = Cqe { user_data: 9, res: 64, flags: IoringCqeFlags::MORE.bits() };
+    /// let last = Cqe { flags: 0, ..armed };
+    /// assert!(armed.more() && !last.more()); // re-arm a multishot receive after `last`
+    /// ```
     pub fn more(&self) -> bool {
         self.cqe_flags().contains(IoringCqeFlags::MORE)
     }
@@ -1083,6 +1180,19 @@ impl Cqe {
     ///
     /// # Errors
     /// The errno when `res` is negative.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::io_uring::{nop, IoUring};
+    /// let ring = IoUring::new(8)?;
+    /// let (mut sq, mut cq) = ring.queues()?;
+    /// // SAFETY: a NOP names no fd or buffer.
+    /// assert!(unsafe { sq.push(&nop(5)) });
+    /// ring.submit(&mut sq, 1, None)?;
+    /// assert_eq!(cq.pop().unwrap().result()?, 0); // a NOP completes with 0
+    /// # Ok(()) }
+    /// ```
     pub fn result(&self) -> Result<u32> {
         u32::try_from(self.res).map_err(|_| Error::from_errno(-self.res))
     }
@@ -1093,7 +1203,7 @@ impl Cqe {
 /// It keeps offsets into its mapping and borrows the shared indices on use.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
 /// let ring = pktmap::io_uring::IoUring::new(8)?;
 /// let (_sq, mut cq) = ring.queues()?;
@@ -1102,19 +1212,18 @@ impl Cqe {
 /// ```
 #[derive(Debug)]
 pub struct CompletionQueue {
-    khead: usize,
-    ktail: usize,
     mask: u32,
-    cqes: usize,
     cqe_size: usize,
-    ring: Mapping,
+    /// The CQ ring with its head and tail words ([`CQ_HEAD`], [`CQ_TAIL`]) and its CQE array
+    /// (as `u64`s), checked by [`IoUring::queues`].
+    ring: SharedRing<u64, 2>,
 }
 
 impl CompletionQueue {
     /// Takes the oldest completion, if any.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// let (_sq, mut cq) = ring.queues()?;
@@ -1124,7 +1233,7 @@ impl CompletionQueue {
     /// # Ok(()) }
     /// ```
     pub fn pop(&mut self) -> Option<Cqe> {
-        let (khead, ktail) = (index(&self.ring, self.khead), index(&self.ring, self.ktail));
+        let (khead, ktail) = (self.ring.index(CQ_HEAD), self.ring.index(CQ_TAIL));
         let head = khead.load(Ordering::Relaxed);
         if head == ktail.load(Ordering::Acquire) {
             return None;
@@ -1132,11 +1241,15 @@ impl CompletionQueue {
         // The acquire load of the tail made the kernel's write of the entry visible; it is not
         // reused until we advance the head below. The entry lies inside the CQE array, which
         // was checked when the queue was made.
-        let at = self.cqes + (head & self.mask) as usize * self.cqe_size;
+        // `struct io_uring_cqe { __u64 user_data; __s32 res; __u32 flags; }`, as two words.
+        let at = (head & self.mask) as usize * self.cqe_size / 8;
+        let cqes = self.ring.entries();
+        let (user_data, rest) = (cqes.get(at).ok()?, cqes.get(at + 1).ok()?.to_ne_bytes());
+        let (res, flags) = rest.split_at(4);
         let c = Cqe {
-            user_data: self.ring.load(at).ok()?,
-            res: self.ring.load(at + 8).ok()?,
-            flags: self.ring.load(at + 12).ok()?,
+            user_data,
+            res: i32::from_ne_bytes(res.try_into().ok()?),
+            flags: u32::from_ne_bytes(flags.try_into().ok()?),
         };
         khead.store(head.wrapping_add(1), Ordering::Release);
         Some(c)
@@ -1228,7 +1341,7 @@ pub fn nop(user_data: u64) -> io_uring_sqe {
 /// and the buffer memory.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
 /// let ring = pktmap::io_uring::IoUring::new(8)?;
 /// let mut bufs = ring.register_buf_ring(1, 32, 4096)?;
@@ -1252,26 +1365,74 @@ pub struct BufRing {
 
 impl BufRing {
     /// The buffer group id.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// let bufs = ring.register_buf_ring(3, 16, 2048)?;
+    /// assert_eq!(bufs.bgid(), 3); // what an SQE's buf_group names
+    /// # Ok(()) }
+    /// ```
     pub fn bgid(&self) -> u16 {
         self.bgid
     }
 
     /// The number of ring entries (and buffers).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// assert_eq!(ring.register_buf_ring(0, 64, 2048)?.entries(), 64);
+    /// assert!(ring.register_buf_ring(1, 100, 2048).is_err()); // not a power of two
+    /// # Ok(()) }
+    /// ```
     pub fn entries(&self) -> u16 {
         self.entries
     }
 
     /// The size of each buffer.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// let bufs = ring.register_buf_ring(0, 8, 9000)?; // jumbo frames
+    /// assert_eq!(bufs.buf_size(), 9000);
+    /// # Ok(()) }
+    /// ```
     pub fn buf_size(&self) -> u32 {
         self.buf_size
     }
 
     /// The ring as mapped through pktmap.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// let bufs = ring.register_buf_ring(1, 8, 2048)?;
+    /// // The kernel's ring, mapped at IORING_OFF_PBUF_RING | 1 << 16: /proc/self/maps names it so.
+    /// let maps = pktmap::maps::read(None)?;
+    /// let e = maps.iter().find(|e| e.start == bufs.mapping().as_ptr() as u64).unwrap();
+    /// assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 1");
+    /// # Ok(()) }
+    /// ```
     pub fn mapping(&self) -> &Mapping {
         &self.ring
     }
 
     /// The memory the buffers live in (buffer `bid` at `bid * buf_size`).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// let ring = pktmap::io_uring::IoUring::new(8)?;
+    /// let bufs = ring.register_buf_ring(0, 8, 2048)?;
+    /// assert_eq!(bufs.buffers().len(), 8 * 2048); // buffer 5 starts at 5 * 2048
+    /// # Ok(()) }
+    /// ```
     pub fn buffers(&self) -> &Mapping {
         &self.bufs
     }
@@ -1282,7 +1443,7 @@ impl BufRing {
     /// `EINVAL` if `bid` or the length is out of range.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// let ring = pktmap::io_uring::IoUring::new(8)?;
     /// let bufs = ring.register_buf_ring(0, 8, 2048)?;
@@ -1306,6 +1467,29 @@ impl BufRing {
     ///
     /// # Panics
     /// If `bid` or `len` is out of range.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # use pktmap::io_uring::{recv_with_buffer_select, IoUring};
+    /// # use std::os::fd::AsFd;
+    /// # use std::time::Duration;
+    /// # let ring = IoUring::new(8)?;
+    /// # let mut bufs = ring.register_buf_ring(0, 8, 2048)?;
+    /// # let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// # sock.send_to(b"datagram", sock.local_addr()?)?;
+    /// # let (mut sq, mut cq) = ring.queues()?;
+    /// # // SAFETY: `sock` and `bufs` outlive the completion, which is reaped below.
+    /// # assert!(unsafe { sq.push(&recv_with_buffer_select(sock.as_fd(), 0, 7)) });
+    /// # ring.submit(&mut sq, 1, Some(Duration::from_secs(5)))?;
+    /// let c = cq.pop().unwrap();
+    /// let bid = c.buffer_id().unwrap();
+    /// // SAFETY: the completion handed `bid` to us; it goes back to the kernel only below.
+    /// let data = unsafe { bufs.buffer(bid, c.result()? as usize) };
+    /// assert_eq!(data, b"datagram");
+    /// bufs.recycle(bid)?;
+    /// # Ok(()) }
+    /// ```
     pub unsafe fn buffer(&self, bid: u16, len: usize) -> &[u8] {
         assert!(bid < self.entries && len <= self.buf_size as usize);
         let start = bid as usize * self.buf_size as usize;
@@ -1318,6 +1502,26 @@ impl BufRing {
     ///
     /// # Errors
     /// `EINVAL` if `bid` is out of range.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # use pktmap::io_uring::{recv_with_buffer_select, IoUring};
+    /// # use std::os::fd::AsFd;
+    /// # use std::time::Duration;
+    /// # let ring = IoUring::new(8)?;
+    /// # let mut bufs = ring.register_buf_ring(0, 8, 2048)?;
+    /// # let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// # sock.send_to(b"datagram", sock.local_addr()?)?;
+    /// # let (mut sq, mut cq) = ring.queues()?;
+    /// # // SAFETY: `sock` and `bufs` outlive the completion, which is reaped below.
+    /// # assert!(unsafe { sq.push(&recv_with_buffer_select(sock.as_fd(), 0, 7)) });
+    /// # ring.submit(&mut sq, 1, Some(Duration::from_secs(5)))?;
+    /// let c = cq.pop().unwrap();
+    /// bufs.recycle(c.buffer_id().unwrap())?; // the kernel may fill it again
+    /// assert_eq!(bufs.recycle(8).unwrap_err().raw_os_error(), Some(libc::EINVAL)); // no buffer 8
+    /// # Ok(()) }
+    /// ```
     pub fn recycle(&mut self, bid: u16) -> Result<()> {
         if bid >= self.entries {
             return Err(Error::invalid(format!(

@@ -63,6 +63,6 @@ pub mod volatile;
 pub use error::{Error, Result};
 
 /// The README's Rust examples, compiled (and, where not `no_run`, run) as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "io-uring", feature = "af-xdp"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

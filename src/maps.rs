@@ -33,13 +33,55 @@ use std::fmt;
 use std::io;
 use std::str::FromStr;
 
-/// How `/proc/<pid>/maps` names every io_uring mapping (as `pktmap::io_uring::MAPS_PATH`).
+/// How `/proc/<pid>/maps` names the file of every io_uring mapping (also
+/// `pktmap::io_uring::MAPS_PATH`); its offset column is the `mmap` offset, which the
+/// [`IO_URING`](crate::offset::IO_URING) layout names (measured on 6.18).
+///
+/// # Examples
+/// ```
+/// use pktmap::maps::{Entry, IO_URING_MAPS_PATH};
+/// let line = "7fd55947f000-7fd559483000 rw-s 80000000 00:10 134868   anon_inode:[io_uring]";
+/// let e: Entry = line.parse().unwrap();
+/// assert_eq!(e.path.as_deref(), Some(IO_URING_MAPS_PATH));
+/// assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 0");
+/// ```
 pub const IO_URING_MAPS_PATH: &str = "anon_inode:[io_uring]";
-/// How `/proc/<pid>/maps` begins the name of a socket mapping such as an AF_XDP ring (as
-/// `pktmap::af_xdp::MAPS_PATH_PREFIX`).
+/// How `/proc/<pid>/maps` begins the name of a socket's file, `socket:[<inode>]`, such as an
+/// AF_XDP ring's (also `pktmap::af_xdp::MAPS_PATH_PREFIX`); the offset column is the `mmap`
+/// offset, which the [`AF_XDP`](crate::offset::AF_XDP) layout names (measured on 6.18). Which
+/// kind of socket it is only the kernel can say ([`read`] asks it). The UMEM is whatever
+/// memory the caller registered.
+///
+/// # Examples
+/// ```
+/// use pktmap::maps::{Entry, FileKind, AF_XDP_MAPS_PATH_PREFIX};
+/// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
+/// let e: Entry = line.parse().unwrap();
+/// assert!(e.path.as_deref().unwrap().starts_with(AF_XDP_MAPS_PATH_PREFIX));
+/// assert_eq!(e.name().to_string(), ""); // a socket, but of which family?
+/// let e = e.with_file(FileKind::Socket(Some("XDP".into()))); // what `read` learns
+/// assert_eq!(e.name().to_string(), "af_xdp FILL");
+/// ```
 pub const AF_XDP_MAPS_PATH_PREFIX: &str = "socket:[";
 
 /// What the mapped file is, as far as the kernel has said.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::maps::{self, FileKind};
+/// // A memfd this process maps: `read` asks the kernel, so it is a Memfd, not a guess.
+/// let fd = rustix::fs::memfd_create("pkt", rustix::fs::MemfdFlags::CLOEXEC)?;
+/// rustix::fs::ftruncate(&fd, 4096)?;
+/// let m = pktmap::resource::map(&fd, 0, 4096, pktmap::resource::MapFlags::empty())?;
+/// let entries = maps::read(None)?;
+/// let e = entries.iter().find(|e| e.start == m.as_ptr() as u64).unwrap();
+/// assert_eq!(e.file, FileKind::Memfd);
+/// // Parsed text alone proves nothing about a path.
+/// let line: maps::Entry = "1000-2000 rw-s 0 00:01 5 /memfd:pkt (deleted)".parse().unwrap();
+/// assert_eq!(line.file, FileKind::Unverified);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FileKind {
@@ -207,11 +249,25 @@ impl FromStr for Entry {
 
 impl Entry {
     /// The mapping's length in bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::maps::Entry;
+    /// let e: Entry = "7f00a000-7f00c000 rw-s 00001000 00:01 5 /dev/zero".parse().unwrap();
+    /// assert_eq!(e.len(), 0x2000);
+    /// ```
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
 
     /// Whether the mapping is empty (never, for lines the kernel writes).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::maps::Entry;
+    /// let e: Entry = "7f00a000-7f00c000 rw-s 00001000 00:01 5 /dev/zero".parse().unwrap();
+    /// assert!(!e.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.end == self.start
     }
@@ -292,6 +348,20 @@ impl Entry {
 }
 
 /// What a mapping is, as far as the kernel and the layouts can tell.
+///
+/// # Examples
+/// ```
+/// use pktmap::maps::{Entry, FileKind, Name};
+/// use pktmap::offset::{DecodeError, PKTMAP};
+/// let e: Entry = "1000-4000 rw-s 00009000 00:05 7 /dev/pktmap".parse().unwrap();
+/// let e = e.with_file(FileKind::PktmapDevice); // what `maps::read` learns from the kernel
+/// assert_eq!(e.name(), Name::Resource { layout: &PKTMAP, map_type: 1, id: 1 });
+/// assert_eq!(e.name().to_string(), "pktmap POOL id 1");
+/// // The third page of the pool, after a split: offset 0xb000 names no resource type.
+/// let tail: Entry = "3000-4000 rw-s 0000b000 00:05 7 /dev/pktmap".parse().unwrap();
+/// let tail = tail.with_file(FileKind::PktmapDevice);
+/// assert_eq!(tail.name(), Name::Undecodable { layout: &PKTMAP, error: DecodeError::UnknownType });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Name {
     /// Not a mapping of a file that a layout describes (or the kernel did not say it is).

@@ -61,6 +61,13 @@ pub const AF_XDP_FILE: MapsFile = MapsFile::Socket { family: 44 };
 pub const VFIO_FILE: MapsFile = MapsFile::AnonInode("[vfio-device]");
 
 /// The file `layout`'s regions are mapped from, for the layouts with a [`Region`] type here.
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::{maps_file, MapsFile, AF_XDP, PKTMAP};
+/// assert_eq!(maps_file(&PKTMAP), Some(MapsFile::Device { path: "/dev/pktmap" }));
+/// assert_eq!(maps_file(&AF_XDP), Some(MapsFile::Socket { family: 44 }));
+/// ```
 pub fn maps_file(layout: &Layout) -> Option<MapsFile> {
     [
         (&PKTMAP, PKTMAP_FILE),
@@ -96,15 +103,43 @@ pub trait Region: Copy + fmt::Debug + Sized {
     const MAPS_FILE: MapsFile;
 
     /// The map type in [`LAYOUT`](Self::LAYOUT).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::{resource_type, Region, ResourceId, ResourceType};
+    /// let ring = ResourceId { ty: ResourceType::Ring, id: 5 };
+    /// assert_eq!(ring.map_type(), resource_type::RING);
+    /// ```
     fn map_type(self) -> u32;
 
     /// The map id in [`LAYOUT`](Self::LAYOUT) (0 for types without one).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::{Region, VfioRegion};
+    /// // VFIO's "id" is the byte offset inside the region.
+    /// assert_eq!(VfioRegion { index: 0, offset: 0x2000 }.map_id(), 0x2000);
+    /// ```
     fn map_id(self) -> u64;
 
     /// The region `(map_type, map_id)` names, if it is one of this kind.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::{resource_type, Region, ResourceId, ResourceType};
+    /// let pool = ResourceId::from_type_id(resource_type::POOL, 4);
+    /// assert_eq!(pool, Some(ResourceId { ty: ResourceType::Pool, id: 4 }));
+    /// assert_eq!(ResourceId::from_type_id(resource_type::POOL, 1 << 32), None); // ids are u32
+    /// ```
     fn from_type_id(map_type: u32, map_id: u64) -> Option<Self>;
 
     /// The upstream name of the region's type (`POOL`, `PBUF_RING`, `FILL`).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::{Region, VfioRegion};
+    /// assert_eq!(VfioRegion { index: 2, offset: 0 }.name(), "?"); // VFIO names no region types
+    /// ```
     fn name(self) -> &'static str {
         Self::LAYOUT.type_name(self.map_type()).unwrap_or("?")
     }
@@ -113,6 +148,17 @@ pub trait Region: Copy + fmt::Debug + Sized {
     ///
     /// # Errors
     /// `EINVAL` if the layout cannot encode the pair (an id too large for its field).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::offset::{Region, VfioRegion};
+    /// assert_eq!(VfioRegion { index: 1, offset: 0 }.offset()?, 1 << 40);
+    /// // The offset inside a VFIO region has 40 bits.
+    /// let err = VfioRegion { index: 1, offset: 1 << 40 }.offset().unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     fn offset(self) -> Result<u64> {
         Self::LAYOUT
             .encode(self.map_type(), self.map_id())
@@ -126,6 +172,16 @@ pub trait Region: Copy + fmt::Debug + Sized {
     /// # Errors
     /// `EINVAL` if the offset is misaligned, sets bits outside the layout's fields, or names
     /// a type this kind does not have.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::offset::{Region, ResourceId, ResourceType};
+    /// let state = ResourceId::from_offset(0)?;
+    /// assert_eq!(state, ResourceId { ty: ResourceType::State, id: 0 });
+    /// assert!(ResourceId::from_offset(3 << 12).is_err()); // type 3: no such pktmap type
+    /// # Ok(()) }
+    /// ```
     fn from_offset(offset: u64) -> Result<Self> {
         let bad = |why: &dyn fmt::Display| {
             Error::invalid(format!("{} offset {offset:#x}: {why}", Self::LAYOUT.name))
@@ -136,6 +192,15 @@ pub trait Region: Copy + fmt::Debug + Sized {
 }
 
 /// A resource of the `/dev/pktmap` driver: a [`ResourceType`] and its id.
+///
+/// # Examples
+/// ```
+/// # fn main() -> pktmap::Result<()> {
+/// use pktmap::offset::{Region, ResourceId, ResourceType};
+/// let pool = ResourceId { ty: ResourceType::Pool, id: 1 };
+/// assert_eq!(pool.offset()?, ResourceType::Pool.offset(1));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ResourceId {
     /// The type.
@@ -233,6 +298,13 @@ impl ResourceType {
     /// The `mmap` offset of resource `id` of this type: `id << 15 | type << 12`.
     ///
     /// Every `u32` id fits the 32-bit id field, so this cannot fail.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::ResourceType;
+    /// assert_eq!(ResourceType::State.offset(0), 0);
+    /// assert_eq!(ResourceType::Pool.offset(u32::MAX), (u32::MAX as u64) << 15 | 1 << 12);
+    /// ```
     pub const fn offset(self, id: u32) -> u64 {
         ((id as u64) << PKTMAP.id_field.shift) | ((self as u64) << PKTMAP.type_field.shift)
     }
@@ -241,6 +313,13 @@ impl ResourceType {
     ///
     /// # Errors
     /// As [`Layout::decode`].
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::{DecodeError, ResourceType};
+    /// assert_eq!(ResourceType::decode(2 << 12), Ok((ResourceType::Ring, 0)));
+    /// assert_eq!(ResourceType::decode(1 << 47), Err(DecodeError::StrayBits));
+    /// ```
     pub const fn decode(offset: u64) -> Result<(Self, u32), DecodeError> {
         match PKTMAP.decode(offset) {
             // The PKTMAP id field is 32 bits wide, so the cast is exact.
@@ -253,6 +332,13 @@ impl ResourceType {
     }
 
     /// The type whose value in the [`PKTMAP`] type field is `value`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::{resource_type, ResourceType};
+    /// assert_eq!(ResourceType::from_raw(resource_type::POOL), Some(ResourceType::Pool));
+    /// assert_eq!(ResourceType::from_raw(7), None);
+    /// ```
     pub const fn from_raw(value: u32) -> Option<Self> {
         match value {
             resource_type::STATE => Some(Self::State),
@@ -263,6 +349,12 @@ impl ResourceType {
     }
 
     /// The upstream-style name: `STATE`, `POOL` or `RING`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::offset::ResourceType;
+    /// assert_eq!(ResourceType::State.name(), "STATE");
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Self::State => "STATE",

@@ -70,6 +70,13 @@ pub struct PoolOptions {
 
 impl PoolOptions {
     /// An eager pool of `buf_count` buffers of `buf_size` bytes (a power of two, 256..=65536).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::pool::PoolOptions;
+    /// let req = PoolOptions::new(2048, 512).request();
+    /// assert_eq!((req.buf_size, req.buf_count, req.flags), (2048, 512, 0)); // eager
+    /// ```
     pub fn new(buf_size: u32, buf_count: u32) -> Self {
         Self {
             req: PoolCreate {
@@ -82,6 +89,16 @@ impl PoolOptions {
 
     /// Pages are inserted by the fault handler, `fault_around` per fault (a power of two up
     /// to 512; 1 is one page per fault, 0 the driver's default of 16).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::pool::PoolOptions;
+    /// // The driver's own check says what it will make of the request.
+    /// let g = pktmap_abi::plan::check_pool(&PoolOptions::new(2048, 512).lazy(0).request()).unwrap();
+    /// assert_eq!((g.pages, g.fault_around), (256, 16)); // 0 is the default, 16 pages per fault
+    /// let g = pktmap_abi::plan::check_pool(&PoolOptions::new(2048, 512).lazy(1).request()).unwrap();
+    /// assert_eq!(g.fault_around, 1); // one page per fault
+    /// ```
     pub fn lazy(mut self, fault_around: u32) -> Self {
         self.req.flags = ioctl::POOL_LAZY;
         self.req.fault_around = fault_around;
@@ -90,12 +107,34 @@ impl PoolOptions {
 
     /// Physically contiguous chunks (the pool rounded up to a power of two, at most 2 MiB
     /// each), mapped whole at `mmap` with `remap_pfn_range`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::pool::PoolOptions;
+    /// // 96 KiB of buffers: one physically contiguous chunk of 128 KiB (order 5).
+    /// let g = pktmap_abi::plan::check_pool(&PoolOptions::new(2048, 48).contiguous().request()).unwrap();
+    /// assert_eq!((g.pages, g.chunk_pages, g.chunk_order()), (32, 32, 5));
+    /// ```
     pub fn contiguous(mut self) -> Self {
         self.req.flags = ioctl::POOL_CONTIG;
         self
     }
 
     /// 2 MiB chunks, each mapped by one PMD entry on first touch.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::PoolOptions;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = PoolOptions::new(2048, 4096).huge().create(&dev)?;
+    /// assert_eq!(pool.chunk_bytes, 2 << 20);
+    /// // POPULATE faults each 2 MiB chunk in once, here rather than on the first packet.
+    /// let bufs = dev.map_pool(pool.id, MapFlags::POPULATE)?;
+    /// assert_eq!(bufs.len(), 8 << 20);
+    /// # Ok(()) }
+    /// ```
     pub fn huge(mut self) -> Self {
         self.req.flags = ioctl::POOL_HUGE;
         self
@@ -103,12 +142,34 @@ impl PoolOptions {
 
     /// Write-combined memory (contiguous and 2 MiB pools only; the driver refuses the others
     /// with `EINVAL`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::PoolOptions;
+    /// // Descriptors the CPU only writes and a device only reads: write-combined, contiguous.
+    /// let pool = PoolOptions::new(4096, 16).contiguous().write_combined().create(&dev)?;
+    /// assert_eq!(pool.cache, pktmap_abi::ioctl::CACHE_WC);
+    /// // A pool of single pages cannot be write-combined.
+    /// let err = PoolOptions::new(4096, 16).write_combined().create(&dev).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
     pub fn write_combined(mut self) -> Self {
         self.req.cache = ioctl::CACHE_WC;
         self
     }
 
     /// The raw `struct pktmap_pool_create` this sends.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::pool::PoolOptions;
+    /// use pktmap_abi::ioctl::{POOL_HUGE, CACHE_WC};
+    /// let req = PoolOptions::new(4096, 512).huge().write_combined().request();
+    /// assert_eq!((req.flags, req.cache, req.reserved), (POOL_HUGE, CACHE_WC, 0));
+    /// ```
     pub fn request(&self) -> PoolCreate {
         self.req
     }
@@ -120,6 +181,16 @@ impl PoolOptions {
     /// (see `pktmap_abi::plan::check_pool`); `ENOMEM` when the memory (for contiguous and
     /// 2 MiB pools: physically contiguous chunks) cannot be had, in which case nothing is
     /// allocated; `ENOSPC` past the resource limit.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::PoolOptions;
+    /// let pool = PoolOptions::new(2048, 1024).lazy(4).create(&dev)?;
+    /// assert_eq!((pool.fault_around, pool.bytes), (4, 2 << 20));
+    /// # Ok(()) }
+    /// ```
     pub fn create(&self, dev: &Device) -> Result<PoolInfo> {
         dev.create_pool_raw(self.req)
     }
@@ -181,6 +252,21 @@ impl Device {
     /// # Errors
     /// `EPERM` without `CAP_SYS_ADMIN`; `EINVAL` for an unknown pool or an index past the last
     /// chunk (`bytes / chunk_bytes` of [`PoolInfo`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::PoolOptions;
+    /// // What a NIC driver would program: the bus address of each 2 MiB chunk (root only).
+    /// let pool = PoolOptions::new(2048, 2048).huge().create(&dev)?;
+    /// for index in 0..(pool.bytes / pool.chunk_bytes) as u32 {
+    ///     let chunk = dev.pool_chunk(pool.id, index)?;
+    ///     assert_eq!(chunk.phys % (2 << 20), 0);
+    ///     println!("chunk {index}: {:#x}, {} bytes", chunk.phys, chunk.bytes);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn pool_chunk(&self, id: u32, index: u32) -> Result<PoolChunk> {
         let mut q = PoolChunk {
             id,
@@ -197,6 +283,22 @@ impl Device {
     ///
     /// # Errors
     /// `EINVAL` for an unknown pool; `EMFILE`, `ENOMEM`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let file = dev.export_pool(pool.id, true)?;
+    /// assert!(file.is_read_only());
+    /// // The pool file maps the same pages, read-only only.
+    /// let view = file.map(MapFlags::READONLY)?;
+    /// assert_eq!(view.len() as u64, pool.bytes);
+    /// assert_eq!(file.map(MapFlags::empty()).unwrap_err().raw_os_error(), Some(libc::EACCES));
+    /// # Ok(()) }
+    /// ```
     pub fn export_pool(&self, id: u32, read_only: bool) -> Result<PoolFile> {
         let mut req = PoolExport {
             id,
@@ -238,11 +340,37 @@ pub struct PoolFile {
 impl PoolFile {
     /// Adopts a pool file descriptor received some other way; `read_only` says how it was
     /// exported (a read-only one refuses writable maps with `EACCES` either way).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::pool::PoolFile;
+    /// use std::os::fd::OwnedFd;
+    /// // A pool fd inherited from a parent process as fd 3 (e.g. by a supervisor).
+    /// let fd: OwnedFd = std::fs::File::open("/proc/self/fd/3")?.into();
+    /// let file = PoolFile::from_fd(fd, true);
+    /// let info = file.info()?;
+    /// println!("pool of {} buffers of {} bytes", info.buf_count, info.buf_size);
+    /// # Ok(()) }
+    /// ```
     pub fn from_fd(fd: OwnedFd, read_only: bool) -> Self {
         Self { fd, read_only }
     }
 
     /// Whether the file is a read-only export, as far as this handle knows.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::pool::PoolFile;
+    /// use std::os::unix::net::UnixStream;
+    /// // Any file descriptor travels; a memfd stands in for a pool file here.
+    /// let memfd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// let (ours, theirs) = UnixStream::pair()?;
+    /// PoolFile::from_fd(memfd.into(), true).send(&ours)?;
+    /// assert!(PoolFile::recv(&theirs)?.is_read_only()); // the message byte says so
+    /// # Ok(()) }
+    /// ```
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }
@@ -251,6 +379,18 @@ impl PoolFile {
     ///
     /// # Errors
     /// The ioctl's errno (`ENOTTY` if the fd is not a pool file).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// let pool = dev.create_pool(2048, 64, Fill::Lazy)?;
+    /// let file = dev.export_pool(pool.id, false)?;
+    /// let info = file.info()?; // POOL_INFO for id 0: the pool file's own pool
+    /// assert_eq!((info.buf_size, info.buf_count, info.bytes), (pool.buf_size, pool.buf_count, pool.bytes));
+    /// # Ok(()) }
+    /// ```
     pub fn info(&self) -> Result<PoolInfo> {
         let mut info = PoolInfo::default();
         ioctl(self.fd.as_fd(), "POOL_INFO", ioctl::POOL_INFO, &mut info)?;
@@ -263,6 +403,23 @@ impl PoolFile {
     /// # Errors
     /// `EACCES` for a writable map of a read-only file (add [`MapFlags::READONLY`]); else as
     /// [`MapOptions::map`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::device::Fill;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = dev.create_pool(2048, 64, Fill::Lazy)?;
+    /// let file = dev.export_pool(pool.id, false)?;
+    /// let a = dev.map_pool(pool.id, MapFlags::empty())?;
+    /// let b = file.map(MapFlags::POPULATE)?;
+    /// a.write_at(0, b"one pool")?;
+    /// let mut seen = [0; 8];
+    /// b.read_at(0, &mut seen)?;
+    /// assert_eq!(&seen, b"one pool"); // two mappings, the same pages
+    /// # Ok(()) }
+    /// ```
     pub fn map(&self, flags: MapFlags) -> Result<Mapping> {
         map_pool_at(&self.fd, ResourceType::Pool.offset(0), &self.info()?, flags)
     }
@@ -272,6 +429,23 @@ impl PoolFile {
     ///
     /// # Errors
     /// The `sendmsg` errno.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::pool::PoolFile;
+    /// use std::os::unix::net::UnixStream;
+    /// // Any file descriptor travels; a memfd stands in for a pool file here.
+    /// let memfd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// let (ours, theirs) = UnixStream::pair()?;
+    /// rustix::fs::ftruncate(&memfd, 4096)?;
+    /// PoolFile::from_fd(memfd.into(), false).send(&ours)?;
+    /// let got = PoolFile::recv(&theirs)?; // a new descriptor of the same file, O_CLOEXEC
+    /// assert!(!got.is_read_only());
+    /// // Only a pool file answers POOL_INFO: a memfd is ENOTTY.
+    /// assert_eq!(got.info().unwrap_err().raw_os_error(), Some(libc::ENOTTY));
+    /// # Ok(()) }
+    /// ```
     pub fn send(&self, sock: &UnixStream) -> Result<()> {
         send_fd(sock.as_fd(), self.fd.as_fd(), self.read_only)
     }
@@ -280,6 +454,21 @@ impl PoolFile {
     ///
     /// # Errors
     /// The `recvmsg` errno; `InvalidData` if the message carried no file descriptor.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::pool::PoolFile;
+    /// use pktmap::resource::MapFlags;
+    /// use std::os::unix::net::UnixStream;
+    /// // The receiving side: connect to the pool's owner and map what it sends.
+    /// let sock = UnixStream::connect("/run/pktmap-pools.sock")?;
+    /// let file = PoolFile::recv(&sock)?;
+    /// let flags = if file.is_read_only() { MapFlags::READONLY } else { MapFlags::empty() };
+    /// let bufs = file.map(flags | MapFlags::POPULATE)?;
+    /// println!("mapped {} bytes of the pool", bufs.len());
+    /// # Ok(()) }
+    /// ```
     pub fn recv(sock: &UnixStream) -> Result<Self> {
         let (fd, read_only) = recv_fd(sock.as_fd())?;
         Ok(Self { fd, read_only })

@@ -60,6 +60,24 @@ enum Use {
 
 /// A range of address space reserved with `PROT_NONE`, for mappings at chosen slots.
 ///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::reservation::Reservation;
+/// use pktmap::resource::MapFlags;
+/// let fd = rustix::fs::memfd_create("ring", rustix::fs::MemfdFlags::CLOEXEC)?;
+/// rustix::fs::ftruncate(&fd, 4096)?;
+/// let plan = Reservation::new(4 * 4096)?;
+/// // The same page twice, back to back: a ring whose wrap-around reads straight on.
+/// let lo = plan.map(0, &fd, 0, 4096, MapFlags::empty())?;
+/// let hi = plan.map(4096, &fd, 0, 4096, MapFlags::empty())?;
+/// lo.write_at(0, b"wrap")?;
+/// let mut b = [0; 4];
+/// hi.read_at(0, &mut b)?;
+/// assert_eq!(&b, b"wrap");
+/// # Ok(()) }
+/// ```
+///
 /// # Invariants
 /// `[base, base + len)` came from a successful `mmap` and belongs to this value until `Drop`.
 /// Every part of it is either reserved `PROT_NONE` pages, a live [`Slot`]'s mapping (listed
@@ -143,16 +161,42 @@ impl Reservation {
     }
 
     /// The first address of the range.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::reservation::Reservation;
+    /// let plan = Reservation::new(8192)?;
+    /// assert_eq!(plan.as_ptr() as usize % 4096, 0);
+    /// # Ok(()) }
+    /// ```
     pub fn as_ptr(&self) -> *const u8 {
         self.base as *const u8
     }
 
     /// The length of the range in bytes.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::reservation::Reservation;
+    /// assert_eq!(Reservation::new(3 * 4096)?.len(), 3 * 4096);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Always `false`: a reservation is never empty.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::reservation::Reservation;
+    /// assert!(!Reservation::new(4096)?.is_empty());
+    /// assert!(Reservation::new(0).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         false
     }
@@ -295,6 +339,22 @@ impl Drop for Reservation {
 ///
 /// Dropping it gives the slot back: its pages become the reservation's `PROT_NONE` pages
 /// again.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::reservation::Reservation;
+/// use pktmap::resource::MapFlags;
+/// let fd = rustix::fs::memfd_create("buf", rustix::fs::MemfdFlags::CLOEXEC)?;
+/// rustix::fs::ftruncate(&fd, 4096)?;
+/// let plan = Reservation::new(8192)?;
+/// let slot = plan.map(4096, &fd, 0, 4096, MapFlags::empty())?;
+/// assert!(plan.map(4096, &fd, 0, 4096, MapFlags::empty()).is_err()); // EEXIST: in use
+/// drop(slot);
+/// let again = plan.map(4096, &fd, 0, 4096, MapFlags::empty())?; // given back, free again
+/// assert_eq!(again.len(), 4096); // a Slot dereferences to its Mapping
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Slot<'r> {
     mapping: ManuallyDrop<Mapping>,
@@ -305,6 +365,20 @@ pub struct Slot<'r> {
 
 impl Slot<'_> {
     /// The slot's offset in the reservation.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::reservation::Reservation;
+    /// use pktmap::resource::MapFlags;
+    /// let fd = rustix::fs::memfd_create("buf", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// rustix::fs::ftruncate(&fd, 4096)?;
+    /// let plan = Reservation::new(4 * 4096)?;
+    /// let slot = plan.map(2 * 4096, &fd, 0, 4096, MapFlags::empty())?;
+    /// assert_eq!(slot.offset(), 2 * 4096);
+    /// assert_eq!(slot.as_ptr() as usize, plan.as_ptr() as usize + slot.offset());
+    /// # Ok(()) }
+    /// ```
     pub fn offset(&self) -> usize {
         self.slot
     }

@@ -47,7 +47,6 @@
 
 use crate::error::{Context, Error, Result};
 use crate::offset::{Layout, Region, PAGE_SIZE};
-use bitflags::bitflags;
 use rustix::fd::AsFd;
 use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
 
@@ -57,31 +56,43 @@ use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-bitflags! {
-    /// How to map a resource: Onload's `OO_MMAP_FLAG_*` bits.
-    ///
-    /// Parse raw bits with [`MapFlags::from_raw`], which rejects unknown bits.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::resource::MapFlags;
-    /// let f = MapFlags::from_raw(5).unwrap();
-    /// assert_eq!(f, MapFlags::READONLY | MapFlags::POPULATE);
-    /// assert!(MapFlags::from_raw(8).is_err());
-    /// ```
-    #[repr(transparent)]
-    #[derive(Copy, Clone, Eq, PartialEq, Hash, Debug)]
-    pub struct MapFlags: u32 {
-        /// `OO_MMAP_FLAG_READONLY`: `PROT_READ` only (otherwise `PROT_READ | PROT_WRITE`).
-        const READONLY = 1;
-        /// `OO_MMAP_FLAG_FIXED`: map at the caller's address (`MAP_FIXED_NOREPLACE`, or
-        /// `MAP_FIXED` through the `unsafe` [`MapOptions::map_replacing`]).
-        const FIXED = 2;
-        /// `OO_MMAP_FLAG_POPULATE`: prefault every page (`MADV_POPULATE_READ`/`_WRITE`),
-        /// failing with the errno that stopped it.
-        const POPULATE = 4;
+/// The `bitflags!` invocation of [`MapFlags`], in a module of its own only so that the set
+/// operations the macro writes (`empty`, `contains`, `insert`, `iter`, ...) are left out of
+/// rustdoc's example count: their docs are bitflags' own, with examples at
+/// <https://docs.rs/bitflags>. The `unknown_lints` allow is for stable rustdoc, which does not
+/// know the (unstable) lint.
+#[allow(unknown_lints, rustdoc::missing_doc_code_examples)]
+mod flags {
+    use bitflags::bitflags;
+
+    bitflags! {
+        /// How to map a resource: Onload's `OO_MMAP_FLAG_*` bits.
+        ///
+        /// Parse raw bits with [`MapFlags::from_raw`], which rejects unknown bits.
+        ///
+        /// # Examples
+        /// ```
+        /// use pktmap::resource::MapFlags;
+        /// let f = MapFlags::from_raw(5).unwrap();
+        /// assert_eq!(f, MapFlags::READONLY | MapFlags::POPULATE);
+        /// assert!(MapFlags::from_raw(8).is_err());
+        /// ```
+        #[repr(transparent)]
+        #[derive(Copy, Clone, Eq, PartialEq, Hash, Debug)]
+        pub struct MapFlags: u32 {
+            /// `OO_MMAP_FLAG_READONLY`: `PROT_READ` only (otherwise `PROT_READ | PROT_WRITE`).
+            const READONLY = 1;
+            /// `OO_MMAP_FLAG_FIXED`: map at the caller's address (`MAP_FIXED_NOREPLACE`, or
+            /// `MAP_FIXED` through the `unsafe`
+            /// [`MapOptions::map_replacing`](crate::resource::MapOptions::map_replacing)).
+            const FIXED = 2;
+            /// `OO_MMAP_FLAG_POPULATE`: prefault every page (`MADV_POPULATE_READ`/`_WRITE`),
+            /// failing with the errno that stopped it.
+            const POPULATE = 4;
+        }
     }
 }
+pub use flags::MapFlags;
 
 impl MapFlags {
     /// Parses raw flag bits strictly.
@@ -134,6 +145,21 @@ pub struct MapOptions {
 
 impl MapOptions {
     /// Options to map `len` bytes, shared, read-write, anywhere.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let fd = memfd(4096)?;
+    /// let m = MapOptions::new(4096).map(&fd, 0)?;
+    /// assert_eq!((m.len(), m.is_readonly()), (4096, false));
+    /// # Ok(()) }
+    /// ```
     pub fn new(len: usize) -> Self {
         Self {
             len,
@@ -146,18 +172,76 @@ impl MapOptions {
     }
 
     /// Sets the [`MapFlags`].
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let fd = memfd(4096)?;
+    /// let m = MapOptions::new(4096).flags(MapFlags::READONLY | MapFlags::POPULATE).map(&fd, 0)?;
+    /// assert_eq!(m.flags(), MapFlags::READONLY | MapFlags::POPULATE);
+    /// assert!(m.write_at(0, b"x").is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn flags(mut self, flags: MapFlags) -> Self {
         self.flags = flags;
         self
     }
 
     /// Maps `MAP_PRIVATE`: writes are copied on write and never reach the resource.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let fd = memfd(4096)?;
+    /// let shared = MapOptions::new(4096).map(&fd, 0)?;
+    /// let private = MapOptions::new(4096).private().map(&fd, 0)?;
+    /// private.write_at(0, b"mine")?;
+    /// let mut b = [0; 4];
+    /// shared.read_at(0, &mut b)?;
+    /// assert_eq!(b, [0; 4]); // the file never saw the private write
+    /// # Ok(()) }
+    /// ```
     pub fn private(mut self) -> Self {
         self.private = true;
         self
     }
 
     /// The address to map at; required with [`MapFlags::FIXED`], ignored without it.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// use std::ptr::NonNull;
+    /// let fd = memfd(4096)?;
+    /// // Find a free page, give it back, and map there: FIXED never replaces what is mapped.
+    /// let probe = MapOptions::new(4096).map_anonymous()?;
+    /// let addr = NonNull::new(probe.as_ptr() as *mut _).unwrap();
+    /// probe.unmap()?;
+    /// let m = MapOptions::new(4096).flags(MapFlags::FIXED).at(addr).map(&fd, 0)?;
+    /// assert_eq!(m.as_ptr(), addr.as_ptr() as *const u8);
+    /// // The same address again is EEXIST, and `m` is untouched.
+    /// let again = MapOptions::new(4096).flags(MapFlags::FIXED).at(addr).map(&fd, 0);
+    /// assert_eq!(again.unwrap_err().raw_os_error(), Some(libc::EEXIST));
+    /// # Ok(()) }
+    /// ```
     pub fn at(mut self, addr: NonNull<c_void>) -> Self {
         self.addr = Some(addr);
         self
@@ -165,6 +249,24 @@ impl MapOptions {
 
     /// The layout that names the offset in error messages (`pktmap POOL id 3`). Without one,
     /// messages give the raw offset only: a plain file's offset means no resource.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::offset::{resource_type, PKTMAP};
+    /// use pktmap::resource::MapOptions;
+    /// let fd = memfd(4096)?;
+    /// let offset = PKTMAP.encode(resource_type::POOL, 3).unwrap();
+    /// let err = MapOptions::new(4096).layout(&PKTMAP).map(&fd, offset + 1).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL)); // misaligned, refused before mmap
+    /// assert!(err.to_string().contains("pktmap"), "{err}");
+    /// # Ok(()) }
+    /// ```
     pub fn layout(mut self, layout: &'static Layout) -> Self {
         self.layout = Some(layout);
         self
@@ -187,6 +289,25 @@ impl MapOptions {
     /// call for a zero length, an offset that is not a multiple of the page size, or FIXED
     /// without an [`at`](Self::at) address.
     ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let fd = memfd(8192)?;
+    /// // The second page of the file, prefaulted: touching it takes no fault.
+    /// let m = MapOptions::new(4096).flags(MapFlags::POPULATE).map(&fd, 4096)?;
+    /// m.write_at(0, b"frame")?;
+    /// // A length of 0 and a misaligned offset are refused before any call.
+    /// assert_eq!(MapOptions::new(0).map(&fd, 0).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// assert_eq!(MapOptions::new(4096).map(&fd, 100).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # References
     /// - [Linux `mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html)
     /// - [Linux `madvise(2)`](https://man7.org/linux/man-pages/man2/madvise.2.html)
@@ -208,6 +329,27 @@ impl MapOptions {
     ///
     /// # Errors
     /// As [`map`](Self::map).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// use std::ptr::NonNull;
+    /// let fd = memfd(4096)?;
+    /// // Anonymous memory this code owns and no reference points into: it may be replaced.
+    /// let scratch = MapOptions::new(4096).map_anonymous()?;
+    /// let (addr, len) = scratch.into_raw();
+    /// let opts = MapOptions::new(len).flags(MapFlags::FIXED).at(addr);
+    /// // SAFETY: the range is ours (from `into_raw`) and nothing borrows it.
+    /// let m = unsafe { opts.map_replacing(&fd, 0)? };
+    /// assert_eq!(m.as_ptr(), addr.as_ptr().cast::<u8>());
+    /// # Ok(()) }
+    /// ```
     pub unsafe fn map_replacing<Fd: AsFd>(&self, fd: Fd, offset: u64) -> Result<Mapping> {
         // SAFETY: The caller guarantees the range may be replaced.
         unsafe { self.map_inner(fd.as_fd(), offset, true) }
@@ -569,31 +711,98 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// The first byte.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// assert_eq!(m.as_ptr() as usize % 4096, 0); // mappings start on a page
+    /// # Ok(()) }
+    /// ```
     pub fn as_ptr(&self) -> *const u8 {
         self.raw.ptr.as_ptr().cast()
     }
 
     /// The first byte, for writing; `None` if mapped [`MapFlags::READONLY`].
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let fd = memfd(4096)?;
+    /// assert!(MapOptions::new(4096).map(&fd, 0)?.as_mut_ptr().is_some());
+    /// let ro = MapOptions::new(4096).flags(MapFlags::READONLY).map(&fd, 0)?;
+    /// assert!(ro.as_mut_ptr().is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn as_mut_ptr(&self) -> Option<*mut u8> {
         (!self.is_readonly()).then(|| self.raw.ptr.as_ptr().cast())
     }
 
     /// The mapped length in bytes (never 0).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(3 * 4096).map_anonymous()?;
+    /// assert_eq!(m.len(), 3 * 4096);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.raw.len
     }
 
     /// Always `false`: a mapping is never empty (`mmap` refuses zero lengths).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// assert!(!MapOptions::new(4096).map_anonymous()?.is_empty());
+    /// assert!(MapOptions::new(0).map_anonymous().is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         false
     }
 
     /// The flags it was mapped with.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let m = MapOptions::new(4096).flags(MapFlags::POPULATE).map_anonymous()?;
+    /// assert_eq!(m.flags(), MapFlags::POPULATE);
+    /// # Ok(()) }
+    /// ```
     pub fn flags(&self) -> MapFlags {
         self.flags
     }
 
     /// Whether it is mapped `PROT_READ` only.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{map, MapFlags};
+    /// let fd = memfd(4096)?;
+    /// assert!(map(&fd, 0, 4096, MapFlags::READONLY)?.is_readonly());
+    /// assert!(!map(&fd, 0, 4096, MapFlags::empty())?.is_readonly());
+    /// # Ok(()) }
+    /// ```
     pub fn is_readonly(&self) -> bool {
         self.flags.contains(MapFlags::READONLY)
     }
@@ -644,6 +853,25 @@ impl Mapping {
 
     /// Copies `buf.len()` bytes out of the mapping, starting `offset` bytes in.
     ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{map, MapFlags};
+    /// let fd = memfd(4096)?;
+    /// rustix::io::pwrite(&fd, b"from the file", 100)?;
+    /// let m = map(&fd, 0, 4096, MapFlags::READONLY)?;
+    /// let mut buf = [0; 13];
+    /// m.read_at(100, &mut buf)?;
+    /// assert_eq!(&buf, b"from the file");
+    /// assert!(m.read_at(4090, &mut buf).is_err()); // past the end: EINVAL, nothing read
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// `EINVAL` if the range is outside the mapping.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
@@ -655,6 +883,24 @@ impl Mapping {
     }
 
     /// Copies `data` into the mapping, starting `offset` bytes in.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{map, MapFlags};
+    /// let fd = memfd(4096)?;
+    /// let m = map(&fd, 0, 4096, MapFlags::empty())?;
+    /// m.write_at(8, b"seen by every mapping of the file")?;
+    /// let mut buf = [0; 4];
+    /// rustix::io::pread(&fd, &mut buf, 8)?;
+    /// assert_eq!(&buf, b"seen");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// `EINVAL` if the range is outside the mapping; `EACCES` if it is read-only.
@@ -671,6 +917,24 @@ impl Mapping {
 
     /// The mapping as a byte slice.
     ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{map, MapFlags};
+    /// let fd = memfd(4096)?;
+    /// rustix::io::pwrite(&fd, b"abc", 0)?;
+    /// let m = map(&fd, 0, 4096, MapFlags::READONLY)?;
+    /// // SAFETY: nothing else has this memfd, so nothing writes while the slice lives.
+    /// let bytes = unsafe { m.as_slice() };
+    /// assert_eq!(&bytes[..3], b"abc");
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Safety
     /// Nothing may write the mapped memory while the slice lives: not this process, not the
     /// driver, not another process sharing it.
@@ -681,6 +945,20 @@ impl Mapping {
     }
 
     /// The mapping as a mutable byte slice.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// // SAFETY: private anonymous memory, writable, and no other reference to it.
+    /// let bytes = unsafe { m.as_mut_slice() };
+    /// bytes.fill(0xff);
+    /// let mut last = [0];
+    /// m.read_at(4095, &mut last)?;
+    /// assert_eq!(last, [0xff]);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Safety
     /// The mapping must be writable (not READONLY, else the first write faults), and nothing
@@ -699,6 +977,24 @@ impl Mapping {
     /// Prefaults every page, so that reading or writing any of them takes no fault, as the
     /// module docs' table says: a read populate where it maps pages writable, a write populate
     /// where it does not.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{map, MapFlags};
+    /// let fd = memfd(1 << 20)?;
+    /// let m = map(&fd, 0, 1 << 20, MapFlags::empty())?;
+    /// m.populate()?; // now no touch of these 256 pages faults
+    /// // A page the file cannot back (past its end) is the errno, not a SIGBUS later.
+    /// let past = map(&fd, 0, 2 << 20, MapFlags::empty())?;
+    /// assert_eq!(past.populate().unwrap_err().raw_os_error(), Some(libc::EFAULT));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The errno that stopped it (`EFAULT` for a page the resource cannot back, `ENOMEM`, ...).
@@ -769,6 +1065,22 @@ impl Mapping {
 
     /// `msync(MS_SYNC)`—Writes changes back to the resource and waits.
     ///
+    /// # Examples
+    /// ```
+    /// # fn memfd(len: u64) -> std::io::Result<rustix::fd::OwnedFd> {
+    /// #     let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// #     rustix::fs::ftruncate(&fd, len)?;
+    /// #     Ok(fd)
+    /// # }
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{map, MapFlags};
+    /// let fd = memfd(4096)?;
+    /// let m = map(&fd, 0, 4096, MapFlags::empty())?;
+    /// m.write_at(0, b"durable")?;
+    /// m.flush()?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The kernel's errno.
     #[doc(alias = "msync")]
@@ -779,6 +1091,20 @@ impl Mapping {
     }
 
     /// `madvise(advice)`—Gives the kernel a hint about the whole mapping.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{Advice, MapOptions};
+    /// let m = MapOptions::new(2 * 4096).map_anonymous()?;
+    /// m.write_at(0, &[1])?;
+    /// // SAFETY: this code expects the pages back as zeros, which is what DONTNEED gives.
+    /// unsafe { m.advise(Advice::LinuxDontNeed)? };
+    /// let mut b = [9];
+    /// m.read_at(0, &mut b)?;
+    /// assert_eq!(b, [0]);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Safety
     /// Some advice changes contents: `MADV_DONTNEED` or `MADV_REMOVE` drop pages, after which
@@ -795,6 +1121,16 @@ impl Mapping {
 
     /// `mlock`—Locks every page in memory (faulting them in).
     ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// m.lock()?; // within RLIMIT_MEMLOCK (8 MiB by default)
+    /// m.unlock()?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The kernel's errno (`ENOMEM` or `EPERM` past `RLIMIT_MEMLOCK`).
     #[doc(alias = "mlock")]
@@ -806,6 +1142,17 @@ impl Mapping {
 
     /// `munlock`—Undoes [`lock`](Self::lock).
     ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// m.lock()?;
+    /// m.unlock()?;
+    /// m.unlock()?; // unlocking unlocked pages is no error
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The kernel's errno.
     #[doc(alias = "munlock")]
@@ -816,6 +1163,15 @@ impl Mapping {
     }
 
     /// `munmap`—Unmaps now and reports the errno, which `Drop` cannot.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// m.unmap()?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// The kernel's errno; the range is given up either way.
@@ -830,6 +1186,18 @@ impl Mapping {
     }
 
     /// Takes ownership of a mapped range, to unmap it on drop.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions, Mapping};
+    /// let (ptr, len) = MapOptions::new(4096).map_anonymous()?.into_raw();
+    /// // SAFETY: a live read-write mapping of `len` bytes that nothing else will unmap.
+    /// let m = unsafe { Mapping::from_raw(ptr, len, MapFlags::empty()) };
+    /// m.write_at(0, b"owned again")?;
+    /// # drop(m); // unmapped here
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Safety
     /// `[ptr, ptr + len)` must be a live mapping (from `mmap`, or [`Mapping::into_raw`]) that
@@ -846,6 +1214,17 @@ impl Mapping {
     }
 
     /// Gives up ownership: returns the address and length, which the caller must `munmap`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let (ptr, len) = MapOptions::new(4096).map_anonymous()?.into_raw();
+    /// assert_eq!(len, 4096);
+    /// // SAFETY: the range came from `into_raw`, and nothing uses it any more.
+    /// unsafe { rustix::mm::munmap(ptr.as_ptr(), len)? };
+    /// # Ok(()) }
+    /// ```
     pub fn into_raw(self) -> (NonNull<c_void>, usize) {
         let raw = (self.raw.ptr, self.raw.len);
         std::mem::forget(self);

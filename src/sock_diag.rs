@@ -58,6 +58,21 @@ const PACKET_DIAG_RX_RING: u16 = 2;
 const PACKET_DIAG_TX_RING: u16 = 3;
 
 /// An AF_XDP socket as `XDP_DIAG` reports it.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::sock_diag::{xdp_sockets, XdpSocket};
+/// fn describe(s: &XdpSocket) -> String {
+///     let rings = [("rx", s.rx), ("tx", s.tx), ("fill", s.fill), ("comp", s.completion)];
+///     let rings: Vec<_> = rings.iter().filter_map(|(n, e)| Some(format!("{n} {}", (*e)?))).collect();
+///     format!("socket:[{}] ifindex {} queue {}: {}", s.inode, s.ifindex, s.queue_id, rings.join(", "))
+/// }
+/// let s = XdpSocket { inode: 7, ifindex: 2, fill: Some(2048), ..Default::default() };
+/// assert_eq!(describe(&s), "socket:[7] ifindex 2 queue 0: fill 2048");
+/// # if let Ok(all) = xdp_sockets() { all.iter().for_each(|s| println!("{}", describe(s))) }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XdpSocket {
     /// The socket's inode (`socket:[inode]`).
@@ -79,6 +94,24 @@ pub struct XdpSocket {
 }
 
 /// An AF_PACKET socket as `PACKET_DIAG` reports it.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::sock_diag::packet_sockets;
+/// match packet_sockets() {
+///     // One line per PACKET_MMAP ring set up in this network namespace.
+///     Ok(all) => {
+///         for s in all.iter().filter(|s| s.rx_ring.is_some() || s.tx_ring.is_some()) {
+///             println!("socket:[{}] rx {:?} tx {:?}", s.inode, s.rx_ring, s.tx_ring);
+///         }
+///     }
+///     // A kernel without af_packet_diag.
+///     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PacketSocket {
     /// The socket's inode.
@@ -93,6 +126,21 @@ pub struct PacketSocket {
 ///
 /// # Errors
 /// The kernel's errno: `ENOENT` when `xsk_diag` is not in the kernel.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// // Without xsk_diag (the dump is ENOENT), `protocol_name` still tells an AF_XDP socket.
+/// let xdp = match pktmap::sock_diag::xdp_sockets() {
+///     Ok(all) => all,
+///     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Vec::new(),
+///     Err(e) => return Err(e.into()),
+/// };
+/// for s in &xdp {
+///     println!("socket:[{}] on ifindex {} queue {}, umem {:?}", s.inode, s.ifindex, s.queue_id, s.umem);
+/// }
+/// # Ok(()) }
+/// ```
 pub fn xdp_sockets() -> Result<Vec<XdpSocket>> {
     let show = XDP_SHOW_INFO | XDP_SHOW_RING_CFG | XDP_SHOW_UMEM;
     let mut out = Vec::new();
@@ -160,11 +208,23 @@ pub fn packet_sockets() -> Result<Vec<PacketSocket>> {
 }
 
 /// `getxattr(path, "system.sockprotoname")`—The name of the protocol of the socket at `path`
-/// (`XDP`, `PACKET`, `UDP`, `UNIX`, ...).
+/// (`XDP`, `PACKET`, `UDP`, `UNIX-STREAM`, ...).
 ///
 /// # Errors
 /// The kernel's errno: `ENODATA` (or `EOPNOTSUPP`) if `path` is not a socket, `ENOENT`,
 /// `EACCES`.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::sock_diag::protocol_name;
+/// use std::os::fd::AsRawFd;
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// assert_eq!(protocol_name(&format!("/proc/self/fd/{}", a.as_raw_fd()))?, "UNIX-STREAM");
+/// let err = protocol_name("/proc/self/exe").unwrap_err(); // not a socket
+/// assert!(matches!(err.raw_os_error(), Some(libc::ENODATA | libc::EOPNOTSUPP)), "{err}");
+/// # Ok(()) }
+/// ```
 pub fn protocol_name(path: &str) -> Result<String> {
     let mut buf = [0u8; 64];
     let n = rustix::fs::getxattr(path, "system.sockprotoname", &mut buf)

@@ -54,6 +54,28 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
 /// # Safety
 /// Implement only for types with no invalid bit patterns: integers, arrays of them, and
 /// `repr(C)` structs of such fields (padding included, as it is never read as a value).
+///
+/// # Examples
+/// ```
+/// use pktmap::resource::MapOptions;
+/// use pktmap::volatile::{FromBytes, IntoBytes};
+/// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// struct Desc {
+///     buf: u32,
+///     len: u32,
+/// }
+/// // SAFETY: two `u32`s: every bit pattern is a valid `Desc`.
+/// unsafe impl FromBytes for Desc {}
+/// // SAFETY: two `u32`s, 8 bytes: no padding.
+/// unsafe impl IntoBytes for Desc {}
+/// # fn main() -> std::io::Result<()> {
+/// let ring = MapOptions::new(4096).map_anonymous()?;
+/// ring.store(64, Desc { buf: 3, len: 60 })?;
+/// assert_eq!(ring.load::<Desc>(64)?, Desc { buf: 3, len: 60 });
+/// # Ok(()) }
+/// ```
 pub unsafe trait FromBytes: Copy {}
 
 /// Types whose values have no padding bytes: copying one out copies initialised bytes only.
@@ -61,6 +83,29 @@ pub unsafe trait FromBytes: Copy {}
 /// # Safety
 /// Implement only for types whose every byte is part of a field: no padding between or after
 /// the fields.
+///
+/// # Examples
+/// ```
+/// use pktmap::resource::MapOptions;
+/// use pktmap::volatile::{FromBytes, IntoBytes};
+/// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// struct Desc {
+///     buf: u32,
+///     len: u32,
+/// }
+/// // SAFETY: two `u32`s: every bit pattern is a valid `Desc`.
+/// unsafe impl FromBytes for Desc {}
+/// // SAFETY: two `u32`s, 8 bytes: no padding.
+/// unsafe impl IntoBytes for Desc {}
+/// # fn main() -> std::io::Result<()> {
+/// let ring = MapOptions::new(4096).map_anonymous()?;
+/// let descs = ring.array::<Desc>(64, 16)?;
+/// descs.set(15, Desc { buf: 7, len: 1500 })?;
+/// assert_eq!(ring.load::<u32>(64 + 15 * 8 + 4)?, 1500); // `len` of the last entry
+/// # Ok(()) }
+/// ```
 pub unsafe trait IntoBytes: Copy {}
 
 macro_rules! plain {
@@ -252,8 +297,87 @@ impl Mapping {
     }
 }
 
+/// A ring shared with the kernel: a [`Mapping`], `N` offsets in it of its index words
+/// (io_uring's SQ and CQ heads and tails, an AF_XDP ring's producer and consumer), and its
+/// array of `entries` values of `T`, all checked once, when made.
+///
+/// Borrowing an index or the array then cannot fail, so ring accessors have no error path
+/// for what was proven at construction, and no `expect`. Index `i` is a constant at every
+/// call site, which the compiler checks against `N`.
+///
+/// # Invariants
+/// Every `at[i]` is the offset of 4 bytes inside `map`, aligned to 4, in a writable mapping,
+/// and `entries` values of `T` at `desc` lie inside `map`, aligned (checked by
+/// [`Mapping::atomic_u32`] and [`Mapping::array`] in [`new`](Self::new)); nothing here changes
+/// afterwards.
+#[cfg(any(feature = "io-uring", feature = "af-xdp"))]
+#[derive(Debug)]
+pub(crate) struct SharedRing<T, const N: usize> {
+    map: Mapping,
+    at: [usize; N],
+    desc: usize,
+    entries: usize,
+    _t: PhantomData<T>,
+}
+
+#[cfg(any(feature = "io-uring", feature = "af-xdp"))]
+impl<T, const N: usize> SharedRing<T, N> {
+    /// Checks the index words `at` and the array of `entries` values of `T` at `desc`
+    /// against `map`.
+    ///
+    /// # Errors
+    /// As [`Mapping::atomic_u32`] and [`Mapping::array`]: `EINVAL` for a part outside `map` or
+    /// misaligned, `EACCES` for a read-only mapping.
+    pub(crate) fn new(map: Mapping, at: [usize; N], desc: usize, entries: usize) -> Result<Self> {
+        for &offset in &at {
+            map.atomic_u32(offset)?;
+        }
+        map.array::<T>(desc, entries)?;
+        // INVARIANT: every part was checked against `map` above.
+        Ok(Self {
+            map,
+            at,
+            desc,
+            entries,
+            _t: PhantomData,
+        })
+    }
+
+    /// The index word at `at[i]`, borrowed from the mapping.
+    pub(crate) fn index(&self, i: usize) -> &AtomicU32 {
+        let p = self.map.as_ptr().cast_mut().wrapping_add(self.at[i]);
+        // SAFETY: By the type invariants `p` is 4 aligned bytes inside the writable mapping,
+        // which lives as long as the borrow of `self`; every party touches the word atomically
+        // (module docs), as for `atomic_u32`.
+        unsafe { AtomicU32::from_ptr(p.cast()) }
+    }
+
+    /// The ring's array.
+    pub(crate) fn entries(&self) -> VolatileArray<'_, T> {
+        // INVARIANT: checked in `new` (type invariants).
+        VolatileArray {
+            map: &self.map,
+            offset: self.desc,
+            len: self.entries,
+            _t: PhantomData,
+        }
+    }
+}
+
 /// A bounds-checked view of an array of `T` inside a [`Mapping`]; element accesses are
 /// volatile copies.
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::resource::MapOptions;
+/// let m = MapOptions::new(4096).map_anonymous()?;
+/// let words = m.array::<u64>(0, 512)?; // the whole page
+/// words.set(511, u64::MAX)?;
+/// assert_eq!(words.get(511)?, u64::MAX);
+/// assert!(m.array::<u64>(8, 512).is_err()); // one entry too many for the page
+/// # Ok(()) }
+/// ```
 ///
 /// # Invariants
 /// `len` values of `T`, starting `offset` bytes into `map`, lie inside `map` and are aligned.
@@ -267,11 +391,29 @@ pub struct VolatileArray<'a, T> {
 
 impl<T> VolatileArray<'_, T> {
     /// The number of entries.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// assert_eq!(m.array::<u32>(64, 32)?.len(), 32);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the array has no entries.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// assert!(m.array::<u32>(0, 0)?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -290,6 +432,18 @@ impl<T> VolatileArray<'_, T> {
 
     /// Copies entry `index` out.
     ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::MapOptions;
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// m.store::<u16>(6, 0xbeef)?;
+    /// let halves = m.array::<u16>(0, 4)?;
+    /// assert_eq!(halves.get(3)?, 0xbeef);
+    /// assert_eq!(halves.get(4).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// `EINVAL` if `index >= len`.
     pub fn get(&self, index: usize) -> Result<T>
@@ -300,6 +454,19 @@ impl<T> VolatileArray<'_, T> {
     }
 
     /// Copies `value` into entry `index`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let m = MapOptions::new(4096).map_anonymous()?;
+    /// m.array::<u32>(0, 4)?.set(1, 42)?;
+    /// assert_eq!(m.load::<u32>(4)?, 42);
+    /// let ro = MapOptions::new(4096).flags(MapFlags::READONLY).map_anonymous()?;
+    /// let err = ro.array::<u32>(0, 4)?.set(1, 42).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EACCES));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// `EINVAL` if `index >= len`; `EACCES` if the mapping is read-only.

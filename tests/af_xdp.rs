@@ -22,16 +22,6 @@ use std::time::{Duration, Instant};
 
 const PAGE: usize = 4096;
 
-/// Frame payload `seq`: a header naming it and a body every byte of which depends on it.
-fn payload(seq: u32) -> Vec<u8> {
-    let len = 16 + (seq as usize * 37) % 1400;
-    let mut p = Vec::with_capacity(len);
-    p.extend_from_slice(b"PKTM");
-    p.extend_from_slice(&seq.to_le_bytes());
-    p.extend((8..len).map(|i| (seq as u8).wrapping_mul(29).wrapping_add(i as u8)));
-    p
-}
-
 /// Sends `total` frames from namespace B, in windows, to an AF_XDP socket in namespace A that
 /// `make(ifindex)` binds (and the test bed's redirect program feeds), which echoes them through
 /// [`echo`]; checks every echo byte for byte. Returns (received, echoed, checked, wakeup
@@ -79,7 +69,7 @@ where
                     sock.send(&frame(
                         Side::A.mac(),
                         Side::B.mac(),
-                        &payload(w * WINDOW + i),
+                        &common::payload(w * WINDOW + i),
                     ))?;
                 }
                 for _ in 0..WINDOW {
@@ -90,7 +80,7 @@ where
                     assert_eq!(f[6..12], Side::A.mac(), "echo comes from xsk0");
                     assert_eq!(f[12..14], ETHERTYPE.to_be_bytes());
                     let seq = u32::from_le_bytes(f[18..22].try_into().unwrap());
-                    assert_eq!(f[14..], payload(seq)[..], "frame {seq} differs");
+                    assert_eq!(f[14..], common::payload(seq)[..], "frame {seq} differs");
                     assert!(
                         !std::mem::replace(&mut seen[seq as usize], true),
                         "{seq} twice"
@@ -144,7 +134,7 @@ fn umem_in_hugetlb_memory() {
     use pktmap::resource::MapOptions;
     use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
     const HUGE: usize = 2 << 20;
-    let _pages = common::HugePages::reserve(1);
+    let _pages = pktmap_testbed::HugePages::require(1);
     let fd = memfd_create("pktmap-umem", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB).unwrap();
     ftruncate(&fd, HUGE as u64).unwrap();
     let (rx, echoed, checked, _) = echo_through(
@@ -304,7 +294,7 @@ fn shared_umem_sends_from_the_second_socket() {
                 let f = &buf[..n];
                 if f[12..14] == ETHERTYPE.to_be_bytes() && f[6..12] == Side::A.mac() {
                     let seq = u32::from_le_bytes(f[18..22].try_into().unwrap());
-                    assert_eq!(f[14..], payload(seq)[..], "frame {seq}");
+                    assert_eq!(f[14..], common::payload(seq)[..], "frame {seq}");
                     got.push(seq);
                 }
             }
@@ -326,7 +316,7 @@ fn shared_umem_sends_from_the_second_socket() {
             let descs: Vec<XdpDesc> = (0..N)
                 .map(|i| {
                     let addr = 2048 * u64::from(128 + i);
-                    let f = frame(Side::B.mac(), Side::A.mac(), &payload(i));
+                    let f = frame(Side::B.mac(), Side::A.mac(), &common::payload(i));
                     second.umem().write(addr, &f).unwrap();
                     XdpDesc {
                         addr,

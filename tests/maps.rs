@@ -141,11 +141,9 @@ fn encode_and_decode_every_layout() {
 #[test]
 fn bench_device_flag_fails_clearly_without_the_driver() {
     if std::path::Path::new("/dev/pktmap").exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "/dev/pktmap exists on this host, so the no-driver case cannot be shown"
+        pktmap_testbed::skip(
+            "/dev/pktmap exists on this host, so the no-driver case cannot be shown",
         );
-        eprintln!("!!! SKIPPED: /dev/pktmap exists here");
         return;
     }
     let (ok, _, err) = pktmap(&["bench", "--quick", "--no-plot", "--device", "/dev/pktmap"]);
@@ -153,16 +151,6 @@ fn bench_device_flag_fails_clearly_without_the_driver() {
     assert!(
         err.contains("--device /dev/pktmap") && err.contains("No such file"),
         "{err}"
-    );
-}
-
-#[test]
-fn path_names_match_the_modules_that_map_them() {
-    assert_eq!(maps::IO_URING_MAPS_PATH, pktmap::io_uring::MAPS_PATH);
-    #[cfg(feature = "af-xdp")]
-    assert_eq!(
-        maps::AF_XDP_MAPS_PATH_PREFIX,
-        pktmap::af_xdp::MAPS_PATH_PREFIX
     );
 }
 
@@ -226,11 +214,7 @@ fn a_device_is_told_by_its_number_not_its_name() {
     );
     if let Err(e) = made {
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "mknod under CI: {e}"
-        );
-        eprintln!("!!! SKIPPED: mknod needs root ({e})");
+        pktmap_testbed::skip(format_args!("mknod needs root ({e})"));
         return;
     }
     let f = std::fs::OpenOptions::new()
@@ -265,11 +249,7 @@ fn packet_mmap_rings_are_named_af_packet() {
     let sock = match rustix::net::socket(AddressFamily::PACKET, SocketType::RAW, None) {
         Ok(s) => s,
         Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "AF_PACKET under CI: {e}"
-            );
-            eprintln!("!!! SKIPPED: AF_PACKET needs CAP_NET_RAW ({e})");
+            pktmap_testbed::skip(format_args!("AF_PACKET needs CAP_NET_RAW ({e})"));
             return;
         }
     };
@@ -311,11 +291,7 @@ fn af_xdp_rings_are_named_by_the_kernels_word() {
     let sock = match XskSocket::new(umem, RingSizes::default()) {
         Ok(s) => s,
         Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "AF_XDP under CI: {e}"
-            );
-            eprintln!("!!! SKIPPED: AF_XDP needs CAP_NET_RAW ({e})");
+            pktmap_testbed::skip(format_args!("AF_XDP needs CAP_NET_RAW ({e})"));
             return;
         }
     };

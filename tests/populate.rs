@@ -7,10 +7,8 @@
 //! (`getrusage(RUSAGE_THREAD)`). Writes store the byte they read, so no content changes.
 //!
 //! Counts, never times. The hugetlb test reserves a 2 MiB page through
-//! `/proc/sys/vm/nr_hugepages` (`common::HugePages`) and puts the old value back; it fails,
+//! `/proc/sys/vm/nr_hugepages` (`pktmap_testbed::HugePages`) and puts the old value back; it fails,
 //! saying why, where it cannot.
-
-mod common;
 
 use pktmap::resource::{map, MapFlags, MapOptions, Mapping};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
@@ -157,7 +155,7 @@ fn anonymous_memory() {
 #[test]
 fn hugetlb_memfd() {
     const HUGE: usize = 2 << 20;
-    let _pages = common::HugePages::reserve(1);
+    let _pages = pktmap_testbed::HugePages::require(1);
     let fd = memfd(HUGE, MemfdFlags::HUGETLB | MemfdFlags::HUGE_2MB);
     let m = map(&fd, 0, HUGE, MapFlags::POPULATE).unwrap();
     assert_no_faults("hugetlb memfd, 2 MiB", &m, None);

@@ -3,8 +3,6 @@
 //! refuses a chosen address (io_uring) leaving the reservation whole, and a huge-page slot in
 //! a 2 MiB-aligned reservation.
 
-mod common;
-
 use pktmap::reservation::Reservation;
 use pktmap::resource::{MapFlags, MapOptions};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
@@ -90,11 +88,7 @@ fn a_refused_slot_leaves_the_reservation_whole() {
     let ring = match pktmap::io_uring::IoUring::new(8) {
         Ok(r) => r,
         Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "io_uring under CI: {e}"
-            );
-            eprintln!("!!! SKIPPED: io_uring unavailable ({e})");
+            pktmap_testbed::skip(format_args!("io_uring unavailable ({e})"));
             return;
         }
     };
@@ -115,7 +109,7 @@ fn a_refused_slot_leaves_the_reservation_whole() {
 #[test]
 fn huge_page_slot_in_an_aligned_reservation() {
     const HUGE: usize = 2 << 20;
-    let _pages = common::HugePages::reserve(1);
+    let _pages = pktmap_testbed::HugePages::require(1);
     let fd = memfd_create("huge", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB).unwrap();
     ftruncate(&fd, HUGE as u64).unwrap();
     let plan = Reservation::aligned(3 * HUGE, HUGE).unwrap();

@@ -39,7 +39,7 @@ pub use rustix::net::xdp::{SocketAddrXdpFlags as Bind, XdpDesc, XdpDescOptions};
 
 use crate::offset::{af_xdp as types, Layout, MapsFile, Region, AF_XDP, AF_XDP_FILE, PAGE_SIZE};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
-use crate::volatile::{FromBytes, IntoBytes};
+use crate::volatile::{FromBytes, IntoBytes, SharedRing};
 use crate::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::xdp::{
@@ -48,7 +48,6 @@ use rustix::net::xdp::{
 };
 use rustix::net::{sockopt, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::cell::Cell;
-use std::marker::PhantomData;
 use std::mem::size_of;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -63,23 +62,10 @@ use std::sync::Arc;
 /// ```
 pub const LAYOUT: &Layout = &AF_XDP;
 
-/// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file: `socket:[<inode>]`, as for
-/// any socket; the offset column is the `mmap` offset, which
-/// [`Ring::from_offset`](crate::offset::Region::from_offset) names (measured on 6.18). Which
-/// kind of socket it is only the kernel can say ([`crate::maps`] asks it). The UMEM is
-/// whatever memory the caller registered.
-///
-/// # Examples
-/// ```
-/// use pktmap::af_xdp::{Ring, MAPS_PATH_PREFIX};
-/// use pktmap::offset::Region as _;
-/// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
-/// let path = line.split_whitespace().last().unwrap();
-/// assert!(path.starts_with(MAPS_PATH_PREFIX));
-/// let off = u64::from_str_radix(line.split_whitespace().nth(2).unwrap(), 16).unwrap();
-/// assert_eq!(Ring::from_offset(off).unwrap(), Ring::Fill);
-/// ```
-pub const MAPS_PATH_PREFIX: &str = "socket:[";
+/// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file, as of any socket
+/// (defined once, in [`crate::maps`]).
+#[doc(inline)]
+pub use crate::maps::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
 
 /// One of an AF_XDP socket's four rings.
 ///
@@ -143,6 +129,13 @@ impl Ring {
 
     /// The size of one entry: a `struct xdp_desc` (16) for RX and TX, a `u64` address for
     /// FILL and COMPLETION.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::af_xdp::Ring;
+    /// assert_eq!(Ring::Rx.entry_size(), 16); // struct xdp_desc { addr, len, options }
+    /// assert_eq!(Ring::Fill.entry_size(), 8); // a UMEM address
+    /// ```
     pub const fn entry_size(self) -> usize {
         match self {
             Self::Rx | Self::Tx => size_of::<XdpDesc>(),
@@ -278,12 +271,14 @@ impl Umem {
     /// the mapping is read-only.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::Umem;
     /// use pktmap::resource::{MapFlags, MapOptions};
     /// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
-    /// let fd = memfd_create("umem", MemfdFlags::CLOEXEC | MemfdFlags::HUGETLB)?;
+    /// // A shared memfd another process can map too (with `MemfdFlags::HUGETLB`, and 2 MiB
+    /// // pages reserved in vm.nr_hugepages, frames up to 2 MiB).
+    /// let fd = memfd_create("umem", MemfdFlags::CLOEXEC)?;
     /// ftruncate(&fd, 2 << 20)?;
     /// let umem = Umem::from_mapping(MapOptions::new(2 << 20).flags(MapFlags::POPULATE).map(&fd, 0)?, 2048)?;
     /// assert_eq!(umem.frames(), 1024);
@@ -345,7 +340,7 @@ impl Umem {
     /// assert_eq!(umem.frame_addrs().last(), Some(7 * 4096));
     /// # Ok(()) }
     /// ```
-    pub fn frame_addrs(&self) -> impl Iterator<Item = u64> {
+    pub fn frame_addrs(&self) -> impl Iterator<Item = u64> + use<> {
         let size = u64::from(self.frame_size);
         (0..u64::from(self.frames)).map(move |i| i * size)
     }
@@ -421,7 +416,7 @@ impl Umem {
 /// that is bound already.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
 /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
 /// use pktmap::resource::MapFlags;
@@ -478,7 +473,7 @@ impl XskSocket {
     /// refuses, such as frames larger than a page outside huge pages).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
@@ -492,6 +487,17 @@ impl XskSocket {
             .map_err(|e| Error::from(e).during("XDP_UMEM_REG"))?;
         sockopt::set_xdp_umem_fill_ring_size(&fd, sizes.fill)?;
         sockopt::set_xdp_umem_completion_ring_size(&fd, sizes.completion)?;
+        Self::with_rx_tx(fd, sizes, Arc::new(umem), None)
+    }
+
+    /// Sets the RX and TX ring sizes of `fd`, whose UMEM side is set up (its own, or the one
+    /// it shares through `share`), and reads the ring offsets the kernel chose.
+    fn with_rx_tx(
+        fd: OwnedFd,
+        sizes: RingSizes,
+        umem: Arc<Umem>,
+        share: Option<OwnedFd>,
+    ) -> Result<Self> {
         sockopt::set_xdp_rx_ring_size(&fd, sizes.rx)?;
         sockopt::set_xdp_tx_ring_size(&fd, sizes.tx)?;
         let offsets = sockopt::xdp_mmap_offsets(&fd)?;
@@ -499,8 +505,8 @@ impl XskSocket {
             fd,
             offsets,
             sizes,
-            umem: Arc::new(umem),
-            share: None,
+            umem,
+            share,
         })
     }
 
@@ -513,30 +519,27 @@ impl XskSocket {
     /// kernel's errno.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let first = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(2, 0)?;
-    /// let second = XskSocket::shared(&first, RingSizes::default())?.bind(2, 0)?;
+    /// let first = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// let second = XskSocket::shared(&first, RingSizes::default())?.bind(1, 0)?;
     /// # Ok(()) }
     /// ```
     pub fn shared(first: &Xsk, sizes: RingSizes) -> Result<Self> {
         check_sizes(&sizes, &[Ring::Rx, Ring::Tx])?;
         let fd = xdp_socket()?;
-        sockopt::set_xdp_rx_ring_size(&fd, sizes.rx)?;
-        sockopt::set_xdp_tx_ring_size(&fd, sizes.tx)?;
-        let offsets = sockopt::xdp_mmap_offsets(&fd)?;
-        Ok(Self {
-            fd,
-            offsets,
-            sizes: RingSizes {
-                fill: 0,
-                completion: 0,
-                ..sizes
-            },
-            umem: Arc::clone(&first.umem),
-            share: Some(first.fd.try_clone()?),
-        })
+        let share = Some(first.fd.try_clone()?);
+        let sizes = RingSizes {
+            fill: 0,
+            completion: 0,
+            ..sizes
+        };
+        Self::with_rx_tx(fd, sizes, Arc::clone(&first.umem), share)
     }
 
     /// Adopts an AF_XDP socket the application made (with libxdp, xsk-rs or by hand), bound
@@ -554,14 +557,31 @@ impl XskSocket {
     /// if a ring's size disagrees with the kernel's.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
-    /// # let (theirs, umem): (std::os::fd::OwnedFd, Umem) = todo!();
+    /// use pktmap::resource::MapOptions;
     /// use std::os::fd::AsFd;
-    /// // A socket libxdp bound with XDP_USE_NEED_WAKEUP, its UMEM and ring sizes:
+    /// # use rustix::net::{sockopt, xdp::{SocketAddrXdp, XdpUmemReg, XdpUmemRegFlags}};
+    /// # let memfd = rustix::fs::memfd_create("umem", rustix::fs::MemfdFlags::CLOEXEC)?;
+    /// # rustix::fs::ftruncate(&memfd, 1 << 20)?;
+    /// # let their_mem = MapOptions::new(1 << 20).map(&memfd, 0)?;
+    /// # let theirs = rustix::net::socket(rustix::net::AddressFamily::XDP, rustix::net::SocketType::RAW, None)?;
+    /// # let reg = XdpUmemReg { addr: their_mem.as_ptr() as u64, len: 1 << 20, chunk_size: 2048, headroom: 0, flags: XdpUmemRegFlags::empty(), tx_metadata_len: 0 };
+    /// # sockopt::set_xdp_umem_reg(&theirs, reg)?;
+    /// # for set in [sockopt::set_xdp_umem_fill_ring_size, sockopt::set_xdp_umem_completion_ring_size, sockopt::set_xdp_rx_ring_size, sockopt::set_xdp_tx_ring_size] { set(&theirs, 2048)?; }
+    /// # rustix::net::bind(&theirs, &SocketAddrXdp::new(Bind::XDP_COPY | Bind::XDP_USE_NEED_WAKEUP, 1, 0))?;
+    /// // `theirs`: a socket another library registered on a memfd UMEM, sized (2048 per ring)
+    /// // and bound with XDP_USE_NEED_WAKEUP. pktmap maps the same frames through its own
+    /// // mapping of the memfd, and the rings through the socket.
+    /// let umem = Umem::from_mapping(MapOptions::new(1 << 20).map(&memfd, 0)?, 2048)?;
     /// let sock = XskSocket::adopt(theirs.as_fd(), umem, RingSizes::default())?;
     /// let xsk = sock.rings(Bind::XDP_USE_NEED_WAKEUP)?;
+    /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
     /// ```
     pub fn adopt(fd: BorrowedFd<'_>, umem: Umem, sizes: RingSizes) -> Result<Self> {
@@ -623,6 +643,17 @@ impl XskSocket {
     }
 
     /// The ring sizes (0 for a ring the socket does not have).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// // A receiver: a deep RX ring, a small TX ring.
+    /// let sizes = RingSizes { rx: 4096, tx: 64, ..RingSizes::default() };
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, sizes)?;
+    /// assert_eq!(sock.sizes(), sizes);
+    /// # Ok(()) }
+    /// ```
     pub fn sizes(&self) -> RingSizes {
         self.sizes
     }
@@ -631,7 +662,7 @@ impl XskSocket {
     /// (libxdp's `off.desc + size * entry`).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
@@ -651,7 +682,7 @@ impl XskSocket {
     /// kernel's errno.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// use pktmap::resource::MapFlags;
@@ -672,7 +703,7 @@ impl XskSocket {
     /// [`map`](Self::map).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
     /// use pktmap::resource::MapFlags;
@@ -693,11 +724,15 @@ impl XskSocket {
     /// As [`bind_with`](Self::bind_with).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
-    /// let xsk = sock.bind(2, 0)?; // ifindex 2, queue 0
+    /// let xsk = sock.bind(1, 0)?; // loopback (ifindex 1), queue 0
     /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
     /// ```
@@ -718,7 +753,7 @@ impl XskSocket {
     /// has a socket).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
     /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
     /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
@@ -765,6 +800,23 @@ impl XskSocket {
     /// # Errors
     /// As [`map`](Self::map), or `EINVAL` if the kernel's ring offsets do not fit the
     /// mappings.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
+    /// use pktmap::af_xdp::{Bind, Ring, RingSizes, Umem, XskSocket};
+    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// // Bound by other code (here by hand, on loopback queue 0), then mapped.
+    /// let addr = rustix::net::xdp::SocketAddrXdp::new(Bind::XDP_COPY, 1, 0);
+    /// rustix::net::bind(&sock, &addr)?;
+    /// let xsk = sock.rings(Bind::XDP_COPY)?;
+    /// assert!(!xsk.uses_need_wakeup());
+    /// # Ok(()) }
+    /// ```
     pub fn rings(self, flags: Bind) -> Result<Xsk> {
         let o = &self.offsets;
         let s = &self.sizes;
@@ -795,55 +847,40 @@ impl XskSocket {
     }
 }
 
-/// One ring shared with the kernel: its mapping and where its parts are in it.
-///
-/// # Invariants
-/// `producer`, `consumer` (and `flags`, if any) are offsets of aligned `u32`s inside `map`,
-/// and `entries` values of `T` start at `desc` inside it: [`Shared::new`] checked them.
+/// One ring shared with the kernel: its mapping with the producer, consumer and flags words
+/// and the descriptor array, checked when made ([`SharedRing`]).
 #[derive(Debug)]
 struct Shared<T> {
-    map: Mapping,
-    producer: usize,
-    consumer: usize,
-    flags: Option<usize>,
-    desc: usize,
+    /// The words [`PRODUCER`], [`CONSUMER`] and [`FLAGS`] (the producer's offset again when
+    /// the ring has no flags word, which `has_flags` says), and the descriptors.
+    ring: SharedRing<T, 3>,
+    has_flags: bool,
     entries: u32,
-    _t: PhantomData<T>,
 }
 
-/// Borrows the index at `off`, an offset [`Shared::new`] checked (type invariants).
-fn index(m: &Mapping, off: usize) -> &AtomicU32 {
-    m.atomic_u32(off)
-        .expect("ring offsets are checked when the ring is made")
-}
+/// The index words of a [`Shared`] ring.
+const PRODUCER: usize = 0;
+const CONSUMER: usize = 1;
+const FLAGS: usize = 2;
 
 impl<T: FromBytes + IntoBytes> Shared<T> {
     fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
         let at = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-        map.atomic_u32(at(o.producer))?;
-        map.atomic_u32(at(o.consumer))?;
-        if let Some(f) = o.flags {
-            map.atomic_u32(at(f))?;
-        }
-        map.array::<T>(at(o.desc), entries as usize)?;
-        // INVARIANT: every offset was checked against `map` above.
+        let flags = o.flags.map_or(at(o.producer), at);
+        let words = [at(o.producer), at(o.consumer), flags];
         Ok(Self {
-            producer: at(o.producer),
-            consumer: at(o.consumer),
-            flags: o.flags.map(at),
-            desc: at(o.desc),
+            ring: SharedRing::new(map, words, at(o.desc), entries as usize)?,
+            has_flags: o.flags.is_some(),
             entries,
-            map,
-            _t: PhantomData,
         })
     }
 
     fn producer(&self) -> &AtomicU32 {
-        index(&self.map, self.producer)
+        self.ring.index(PRODUCER)
     }
 
     fn consumer(&self) -> &AtomicU32 {
-        index(&self.map, self.consumer)
+        self.ring.index(CONSUMER)
     }
 
     /// Whether the kernel asked for a wakeup (`XDP_RING_NEED_WAKEUP` in the ring's flags).
@@ -851,10 +888,8 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
         // libxdp reads the flags after a full barrier: our producer store must be visible
         // before we decide the kernel need not be told.
         fence(Ordering::SeqCst);
-        self.flags.is_some_and(|f| {
-            index(&self.map, f).load(Ordering::Relaxed) & XdpRingFlags::XDP_RING_NEED_WAKEUP.bits()
-                != 0
-        })
+        let flags = self.ring.index(FLAGS).load(Ordering::Relaxed);
+        self.has_flags && flags & XdpRingFlags::XDP_RING_NEED_WAKEUP.bits() != 0
     }
 
     /// Writes as many of `items` as fit and publishes them; returns how many. (FILL and TX:
@@ -865,10 +900,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
         let cons = self.consumer().load(Ordering::Acquire);
         let free = self.entries.wrapping_sub(prod.wrapping_sub(cons)) as usize;
         let n = free.min(items.len());
-        let descs = self
-            .map
-            .array::<T>(self.desc, self.entries as usize)
-            .expect("checked in Shared::new");
+        let descs = self.ring.entries();
         for (i, item) in items[..n].iter().enumerate() {
             // The slot is free (the kernel consumed it, per the acquire load above) until we
             // publish; `idx <= mask` is inside the array.
@@ -887,10 +919,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
         let cons = self.consumer().load(Ordering::Relaxed);
         let prod = self.producer().load(Ordering::Acquire);
         let n = (prod.wrapping_sub(cons) as usize).min(max);
-        let descs = self
-            .map
-            .array::<T>(self.desc, self.entries as usize)
-            .expect("checked in Shared::new");
+        let descs = self.ring.entries();
         for i in 0..n {
             // The acquire load of the producer made the kernel's write visible, and the slot
             // is ours until we release it below.
@@ -915,12 +944,16 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
 /// own: its frames are filled and complete on the first.
 ///
 /// # Examples
-/// ```no_run
+/// ```
 /// # fn main() -> std::io::Result<()> {
+/// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+/// # // to its loopback races no other test.
+/// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+/// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
 /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
 /// let umem = Umem::new(1024, 2048)?;
 /// let addrs: Vec<u64> = umem.frame_addrs().collect();
-/// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(2, 0)?;
+/// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
 /// xsk.fill(&addrs);
 /// let mut rx = Vec::new();
 /// xsk.recv(&mut rx, 64);
@@ -954,10 +987,14 @@ impl Xsk {
     /// The UMEM.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// assert_eq!(xsk.umem().frames(), 64);
     /// # Ok(()) }
     /// ```
@@ -966,12 +1003,43 @@ impl Xsk {
     }
 
     /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP`.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// assert!(xsk.uses_need_wakeup()); // `bind`'s default
+    /// # Ok(()) }
+    /// ```
     pub fn uses_need_wakeup(&self) -> bool {
         self.need_wakeup
     }
 
     /// The wakeup syscalls (`sendto`, `recvfrom`) made so far: with need_wakeup, only those
     /// the kernel asked for.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// let umem = Umem::new(64, 2048)?;
+    /// let addrs: Vec<u64> = umem.frame_addrs().collect();
+    /// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
+    /// let before = xsk.syscalls();
+    /// xsk.fill(&addrs);
+    /// // With need_wakeup, at most the one wakeup the FILL ring asked for.
+    /// assert!(xsk.syscalls() - before <= 1);
+    /// # Ok(()) }
+    /// ```
     pub fn syscalls(&self) -> u64 {
         self.syscalls.get()
     }
@@ -989,10 +1057,14 @@ impl Xsk {
     /// fit in the FILL ring (0 for a socket without one).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// assert_eq!(xsk.fill(&[0, 2048, 4096]), 3);
     /// # Ok(()) }
     /// ```
@@ -1007,10 +1079,14 @@ impl Xsk {
     /// Moves up to `max` received descriptors from the RX ring into `out`; returns how many.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut rx = Vec::new();
     /// let n = xsk.recv(&mut rx, 64);
     /// assert_eq!(n, rx.len());
@@ -1028,10 +1104,14 @@ impl Xsk {
     /// [`kick`](Self::kick).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.umem().write(0, &[0xff; 60])?;
     /// let d = XdpDesc { addr: 0, len: 60, options: XdpDescOptions::empty() };
     /// assert_eq!(xsk.send(&[d]), 1);
@@ -1050,10 +1130,14 @@ impl Xsk {
     /// mean it is busy and are not errors here.
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.kick()?; // harmless with nothing queued
     /// # Ok(()) }
     /// ```
@@ -1074,10 +1158,14 @@ impl Xsk {
     /// socket without one).
     ///
     /// # Examples
-    /// ```no_run
+    /// ```
     /// # fn main() -> std::io::Result<()> {
+    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
+    /// # // to its loopback races no other test.
+    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
     /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut done = Vec::new();
     /// xsk.completed(&mut done, 64);
     /// xsk.fill(&done); // sent frames can receive again

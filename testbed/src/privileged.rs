@@ -1,4 +1,5 @@
-//! The skip-or-fail preamble of the tests that need root.
+//! The skip-or-fail preamble of the tests that need root, and [`skip`], what every test that
+//! cannot run somewhere says.
 
 use std::process::Command;
 
@@ -27,9 +28,30 @@ pub fn require_root(what: &str) -> bool {
     } else {
         "it needs root (network namespaces, veth, AF_XDP, BPF)"
     };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what}: {why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("!!! SKIPPED {what}: {why}");
+    skip(format_args!("{what}: {why}"));
     false
+}
+
+/// Says loudly that a test cannot run here, and why: prints `!!! SKIPPED: why` for the caller
+/// to return, or panics when `CI=true`, where nothing may be skipped.
+///
+/// # Panics
+/// Under `CI=true`.
+///
+/// # Examples
+/// ```no_run
+/// let sock = match rustix::net::socket(rustix::net::AddressFamily::PACKET, rustix::net::SocketType::RAW, None) {
+///     Ok(s) => s,
+///     Err(e) => {
+///         pktmap_testbed::skip(format_args!("AF_PACKET needs CAP_NET_RAW ({e})"));
+///         return;
+///     }
+/// };
+/// # let _ = sock;
+/// ```
+pub fn skip(why: impl std::fmt::Display) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}; CI=true, so this is a failure, not a skip");
+    }
+    eprintln!("!!! SKIPPED: {why}");
 }

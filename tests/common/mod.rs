@@ -28,50 +28,15 @@ pub fn cargo_artifact(args: &[&str], file_name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("cargo build {args:?} produced no {file_name}"))
 }
 
-/// Huge pages reserved for one test: `vm.nr_hugepages` raised by `pages` and restored on drop.
-///
-/// Tests that need hugetlb memory reserve it themselves, so they run on a machine that has
-/// none configured (CI's), and fail with the reason when the kernel will not give them.
+/// Packet `seq`'s payload (an AF_XDP frame's, a UDP datagram's): the header `PKTM` and `seq`,
+/// then a body every byte of which depends on `seq`, 16 to 1415 bytes in all, so a receiver
+/// can check each byte and tell every packet from every other.
 #[allow(dead_code)] // Used by some of the test binaries that include this module.
-pub struct HugePages {
-    before: u64,
-}
-
-#[allow(dead_code)]
-const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
-
-#[allow(dead_code)]
-impl HugePages {
-    /// Reserves `pages` more 2 MiB pages, or panics saying why it could not.
-    pub fn reserve(pages: u64) -> Self {
-        let read = || -> u64 {
-            std::fs::read_to_string(NR_HUGEPAGES)
-                .unwrap_or_else(|e| panic!("{NR_HUGEPAGES}: {e}"))
-                .trim()
-                .parse()
-                .unwrap()
-        };
-        let before = read();
-        std::fs::write(NR_HUGEPAGES, (before + pages).to_string()).unwrap_or_else(|e| {
-            panic!(
-                "hugetlb test: cannot raise {NR_HUGEPAGES} to {}: {e} (needs root)",
-                before + pages
-            )
-        });
-        let now = read();
-        let guard = Self { before };
-        assert!(
-            now >= before + pages,
-            "hugetlb test: asked the kernel for {} huge pages in {NR_HUGEPAGES}, it has {now} \
-             (memory too fragmented?)",
-            before + pages
-        );
-        guard
-    }
-}
-
-impl Drop for HugePages {
-    fn drop(&mut self) {
-        let _ = std::fs::write(NR_HUGEPAGES, self.before.to_string());
-    }
+pub fn payload(seq: u32) -> Vec<u8> {
+    let len = 16 + (seq as usize * 37) % 1400;
+    let mut p = Vec::with_capacity(len);
+    p.extend_from_slice(b"PKTM");
+    p.extend_from_slice(&seq.to_le_bytes());
+    p.extend((8..len).map(|i| (seq as u8).wrapping_mul(29).wrapping_add(i as u8)));
+    p
 }

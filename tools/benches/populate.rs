@@ -60,7 +60,7 @@ fn memfds(c: &mut Criterion) {
 fn hugetlb(c: &mut Criterion) {
     let sizes = [2 * MIB, 16 * MIB, 256 * MIB];
     let _signals = ExitOnSignal::install().expect("sigaction");
-    let _reservation = match HugePages::reserve((256 * MIB / (2 * MIB)) as u64) {
+    let _reservation = match HugePages::reserve_free((256 * MIB / (2 * MIB)) as u64) {
         Ok(r) => r,
         Err(e) => {
             eprintln!(

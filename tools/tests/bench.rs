@@ -2,8 +2,9 @@
 //!
 //! No timing is asserted: only fault counts (deterministic enough) and bookkeeping.
 
+use pktmap_testbed::skip;
 use pktmap_tools::bench::{
-    self, run_group, Backing, Cell, HugePages, Mode, Sample, Schedule, Subject,
+    self, run_group, Backing, Cell, HugePages, Mode, Rounds, Sample, Schedule, Subject,
 };
 use std::time::Duration;
 
@@ -14,18 +15,9 @@ fn shmem_uses_small_pages() -> bool {
         .unwrap_or_default();
     let small = !(s.contains("[always]") || s.contains("[within_size]") || s.contains("[force]"));
     if !small {
-        skip(&format!("shmem THP is on ({})", s.trim()));
+        skip(format!("shmem THP is on ({})", s.trim()));
     }
     small
-}
-
-/// Says loudly why a test cannot run here, or fails under `CI=true`, where a skip would hide a
-/// machine that lacks what the project needs.
-fn skip(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("!!! SKIPPED: {why}");
 }
 
 fn faults(backing: Backing, len: usize, mode: Mode) -> Cell {
@@ -126,7 +118,7 @@ fn io_uring_rings_are_inserted_at_mmap() {
     let mut t = match Subject::new(Backing::UringPbuf, 64 << 10) {
         Ok(t) => t,
         Err(e) => {
-            skip(&format!("no io_uring provided-buffer ring here: {e}"));
+            skip(format!("no io_uring provided-buffer ring here: {e}"));
             return;
         }
     };
@@ -143,10 +135,10 @@ fn hugetlb_faults_once_per_2mib() {
     let _reservation = if bench::free_huge_pages() >= 2 {
         None
     } else {
-        match HugePages::reserve(2) {
+        match HugePages::reserve_free(2) {
             Ok(r) if bench::free_huge_pages() >= 2 => Some(r),
             other => {
-                skip(&format!("cannot reserve 2 hugetlb pages: {other:?}"));
+                skip(format!("cannot reserve 2 hugetlb pages: {other:?}"));
                 return;
             }
         }
@@ -162,7 +154,19 @@ fn hugetlb_faults_once_per_2mib() {
 fn groups_run_round_robin_with_warmup_and_limits() {
     let mut t = Subject::new(Backing::Existing, 4 << 12).unwrap();
     let modes = [Mode::WriteFault, Mode::ReadFault, Mode::Pktmap];
-    let cells = run_group(&mut t, &modes, 2, 4, 10, Duration::ZERO, &mut || false).unwrap();
+    let rounds = |warmup, min, max, budget| Rounds {
+        warmup,
+        min,
+        max,
+        budget,
+    };
+    let cells = run_group(
+        &mut t,
+        &modes,
+        rounds(2, 4, 10, Duration::ZERO),
+        &mut || false,
+    )
+    .unwrap();
     assert_eq!(cells.len(), 3);
     for (c, m) in cells.iter().zip(modes) {
         assert_eq!((c.mode, c.ns_per_page.n, c.len), (m, 4, 4 << 12));
@@ -170,23 +174,18 @@ fn groups_run_round_robin_with_warmup_and_limits() {
         assert!(c.ns_per_page.median <= c.ns_per_page.max);
     }
     // max_rounds caps min_rounds.
-    let cells = run_group(&mut t, &modes, 0, 4, 2, Duration::ZERO, &mut || false).unwrap();
+    let cells = run_group(&mut t, &modes, rounds(0, 4, 2, Duration::ZERO), &mut || {
+        false
+    })
+    .unwrap();
     assert!(cells.iter().all(|c| c.ns_per_page.n == 2));
     // A budget keeps adding rounds past the minimum.
-    let cells = run_group(
-        &mut t,
-        &modes[..1],
-        0,
-        1,
-        1000,
-        Duration::from_millis(20),
-        &mut || false,
-    )
-    .unwrap();
+    let budget = rounds(0, 1, 1000, Duration::from_millis(20));
+    let cells = run_group(&mut t, &modes[..1], budget, &mut || false).unwrap();
     assert!(cells[0].ns_per_page.n > 1);
     // A stop request ends the group with Interrupted.
     let mut calls = 0;
-    let e = run_group(&mut t, &modes, 0, 5, 5, Duration::ZERO, &mut || {
+    let e = run_group(&mut t, &modes, rounds(0, 5, 5, Duration::ZERO), &mut || {
         calls += 1;
         calls > 4
     })
@@ -264,32 +263,4 @@ fn device_backings_need_the_driver() {
         Subject::with_device(Backing::LazyPool, 4096, "/nonexistent/pktmap".as_ref()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     assert!(!Backing::EagerPool.supports((256 << 20) + 4096));
-}
-
-#[test]
-fn hugepage_reservation_is_restored_on_drop_restore_and_panic() {
-    let dir = std::env::temp_dir().join(format!("pktmap-hp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("nr_hugepages");
-    let read = || std::fs::read_to_string(&f).unwrap().trim().to_string();
-    std::fs::write(&f, "7\n").unwrap();
-    let r = HugePages::reserve_at(&f, 10).unwrap();
-    assert_eq!((read(), r.previous(), r.reserved()), ("17".into(), 7, 10));
-    r.restore().unwrap();
-    assert_eq!(read(), "7");
-    let f2 = f.clone();
-    let panicked = std::panic::catch_unwind(move || {
-        let _r = HugePages::reserve_at(&f2, 3).unwrap();
-        panic!("a failing run");
-    });
-    assert!(panicked.is_err());
-    assert_eq!(read(), "7");
-    // Nothing to reserve: the file is not touched.
-    let r = HugePages::reserve_at(&f, 0).unwrap();
-    std::fs::write(&f, "9\n").unwrap();
-    drop(r);
-    assert_eq!(read(), "9");
-    std::fs::write(&f, "not a number").unwrap();
-    assert!(HugePages::reserve_at(&f, 1).is_err());
-    std::fs::remove_dir_all(&dir).unwrap();
 }

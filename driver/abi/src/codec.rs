@@ -46,6 +46,13 @@ impl Field {
     pub const NONE: Field = Field { shift: 0, width: 0 };
 
     /// The largest value the field can hold (0 for [`Field::NONE`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::codec::{Field, PKTMAP};
+    /// assert_eq!(PKTMAP.id_field.max(), u32::MAX as u64);
+    /// assert_eq!(Field::NONE.max(), 0);
+    /// ```
     #[inline]
     pub const fn max(self) -> u64 {
         match u64::MAX.checked_shr(64u32.saturating_sub(self.width)) {
@@ -55,6 +62,13 @@ impl Field {
     }
 
     /// The bits of an offset the field occupies.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::codec::AF_XDP;
+    /// // XDP_PGOFF_RX_RING .. XDP_UMEM_PGOFF_COMPLETION_RING: bits 31 and 32.
+    /// assert_eq!(AF_XDP.type_field.mask(), 0x1_8000_0000);
+    /// ```
     #[inline]
     pub const fn mask(self) -> u64 {
         match self.max().checked_shl(self.shift) {
@@ -64,6 +78,14 @@ impl Field {
     }
 
     /// Reads the field out of `offset`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::codec::PKTMAP;
+    /// let off = 42 << 15 | 2 << 12;
+    /// assert_eq!(PKTMAP.type_field.get(off), 2);
+    /// assert_eq!(PKTMAP.id_field.get(off), 42);
+    /// ```
     #[inline]
     pub const fn get(self, offset: u64) -> u64 {
         match (offset & self.mask()).checked_shr(self.shift) {
@@ -73,6 +95,14 @@ impl Field {
     }
 
     /// Places `value` into the field, or `None` if it does not fit.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::codec::Field;
+    /// let ty = Field { shift: 12, width: 3 };
+    /// assert_eq!(ty.put(5), Some(5 << 12));
+    /// assert_eq!(ty.put(8), None);
+    /// ```
     #[inline]
     pub const fn put(self, value: u64) -> Option<u64> {
         if value > self.max() {
@@ -86,6 +116,14 @@ impl Field {
 }
 
 /// One map type a layout knows, with its name and whether it carries an id.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{io_uring, IO_URING};
+/// let names: Vec<_> = IO_URING.types.unwrap().iter().map(|t| t.name).collect();
+/// assert_eq!(names[..3], ["SQ_RING", "CQ_RING", "SQES"]);
+/// assert!(!IO_URING.type_info(io_uring::SQES).unwrap().has_id);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TypeInfo {
     /// The value in the type field.
@@ -118,6 +156,16 @@ pub struct Layout {
 }
 
 /// Why an offset could not be encoded.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, EncodeError, PKTMAP};
+/// assert_eq!(PKTMAP.encode(7, 0), Err(EncodeError::UnknownType));
+/// assert_eq!(PKTMAP.encode(8, 0), Err(EncodeError::TypeOutOfRange));
+/// let err = PKTMAP.encode(resource_type::POOL, 1 << 32).unwrap_err();
+/// assert_eq!(err, EncodeError::IdOutOfRange);
+/// assert_eq!(err.to_string(), "map id does not fit the layout's id field");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EncodeError {
@@ -149,6 +197,14 @@ impl fmt::Display for EncodeError {
 impl core::error::Error for EncodeError {}
 
 /// Why an offset does not name a resource.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{DecodeError, PKTMAP};
+/// assert_eq!(PKTMAP.decode(0x1001), Err(DecodeError::Misaligned));
+/// assert_eq!(PKTMAP.decode(1 << 47), Err(DecodeError::StrayBits));
+/// assert_eq!(PKTMAP.decode(5 << 12), Err(DecodeError::UnknownType));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -305,6 +361,13 @@ impl Layout {
     }
 
     /// The name of `map_type` in this layout, if the layout lists it.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::codec::{onload, ONLOAD, VFIO};
+    /// assert_eq!(ONLOAD.type_name(onload::CPLANE), Some("CPLANE"));
+    /// assert_eq!(VFIO.type_name(0), None); // VFIO lists no types: any region index goes
+    /// ```
     #[inline]
     pub const fn type_name(&self, map_type: u32) -> Option<&'static str> {
         match self.type_info(map_type) {
@@ -315,6 +378,15 @@ impl Layout {
 
     /// Whether the layout is well formed: fields inside 64 bits, not overlapping, a type field
     /// of at most 32 bits, and listed types that fit it. Every layout here is checked by a test.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::codec::{Field, Layout, PKTMAP};
+    /// assert!(PKTMAP.is_valid());
+    /// // An id field that overlaps the type field is not a layout.
+    /// let id_field = Field { shift: 13, width: 8 };
+    /// assert!(!Layout { id_field, ..PKTMAP }.is_valid());
+    /// ```
     #[inline]
     pub const fn is_valid(&self) -> bool {
         let t = self.type_field;

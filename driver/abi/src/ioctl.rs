@@ -119,6 +119,17 @@ pub const MAX_RING_ENTRIES: u32 = 32768;
 pub const MAX_RESOURCES: u32 = 1024;
 
 /// `struct pktmap_pool_create`: the argument of [`POOL_CREATE`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{PoolCreate, POOL_CREATE, POOL_LAZY};
+/// use pktmap_abi::plan::check_pool;
+/// // 512 buffers of 2 KiB, served by the fault handler 16 pages at a time (fault_around 0).
+/// let req = PoolCreate { buf_size: 2048, buf_count: 512, flags: POOL_LAZY, ..Default::default() };
+/// assert_eq!(check_pool(&req).unwrap().pages, 256); // what the driver will allocate
+/// // The ioctl number carries the struct's size (bits 16..30).
+/// assert_eq!((POOL_CREATE >> 16) & 0x3fff, size_of::<PoolCreate>() as u32);
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolCreate {
@@ -141,6 +152,15 @@ pub struct PoolCreate {
 }
 
 /// `struct pktmap_pool_info`: the argument of [`POOL_INFO`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::ioctl::PoolInfo;
+/// // The driver fills all but `id`; `mmap_offset` is the pool's offset in the codec.
+/// let info = PoolInfo { id: 3, bytes: 1 << 20, mmap_offset: 3 << 15 | 1 << 12, ..Default::default() };
+/// assert_eq!(PKTMAP.decode(info.mmap_offset), Ok((resource_type::POOL, 3)));
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolInfo {
@@ -165,6 +185,17 @@ pub struct PoolInfo {
 }
 
 /// `struct pktmap_pool_chunk`: the argument of [`POOL_CHUNK`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{PoolChunk, PoolCreate, POOL_CONTIG};
+/// use pktmap_abi::plan::{check_chunk, check_pool};
+/// // A 1 MiB contiguous pool is one chunk: index 0 is its only valid query.
+/// let g = check_pool(&PoolCreate { buf_size: 4096, buf_count: 256, flags: POOL_CONTIG, ..Default::default() })?;
+/// let q = PoolChunk { id: 1, index: 0, ..Default::default() };
+/// assert_eq!(check_chunk(&q, true, |_| Some(g))?, (0, 1 << 20));
+/// # Ok::<(), pktmap_abi::plan::PlanError>(())
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolChunk {
@@ -179,6 +210,14 @@ pub struct PoolChunk {
 }
 
 /// `struct pktmap_pool_export`: the argument of [`POOL_EXPORT`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{PoolExport, EXPORT_READONLY};
+/// use pktmap_abi::plan::check_export;
+/// let req = PoolExport { id: 1, flags: EXPORT_READONLY, ..Default::default() };
+/// assert_eq!(check_export(&req), Ok(true)); // the new fd is O_RDONLY
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolExport {
@@ -193,6 +232,16 @@ pub struct PoolExport {
 }
 
 /// `struct pktmap_ring_create`: the argument of [`RING_CREATE`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::RingCreate;
+/// use pktmap_abi::plan::{check_ring, PlanError};
+/// let req = RingCreate { entries: 256, pool_id: 1, ..Default::default() };
+/// assert_eq!(check_ring(&req, |pool| pool == 1), Ok(1)); // 64 + 256 * 8 bytes: one page
+/// let odd = RingCreate { entries: 100, ..req };
+/// assert_eq!(check_ring(&odd, |_| true), Err(PlanError::BadArgument));
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingCreate {
@@ -207,6 +256,15 @@ pub struct RingCreate {
 }
 
 /// `struct pktmap_ring_info`: the argument of [`RING_INFO`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::ioctl::RingInfo;
+/// let info = RingInfo { id: 2, entries: 1024, pool_id: 1, bytes: 12288, ..Default::default() };
+/// let offset = PKTMAP.encode(resource_type::RING, info.id.into()).unwrap();
+/// assert_eq!(offset, 2 << 15 | 2 << 12); // what the driver puts in `mmap_offset`
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingInfo {
@@ -225,6 +283,14 @@ pub struct RingInfo {
 }
 
 /// `struct pktmap_id`: the argument of the destroy ioctls.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ResourceId, POOL_DESTROY, RING_DESTROY};
+/// // _IOW('P', 3 and 6, struct pktmap_id): the size field is 4.
+/// assert_eq!((POOL_DESTROY >> 16) & 0x3fff, size_of::<ResourceId>() as u32);
+/// assert_eq!(RING_DESTROY, 0x4004_5006);
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResourceId {
@@ -247,6 +313,17 @@ pub struct ResourceId {
 /// [`faults_served`](Self::faults_served) are incremented in place, atomically, by the fault
 /// path (which so takes no lock and publishes nothing else); each is exact when read, and may be
 /// newer than the gauges of the same snapshot.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{State, STATE_MAGIC};
+/// // What `pread` of the STATE offset returns: the words, little-endian, in page order.
+/// let page: Vec<u8> = [STATE_MAGIC, 1, 0, 256].iter().chain(&[0; 7]).flat_map(|w| w.to_le_bytes()).collect();
+/// let words = core::array::from_fn(|i| u64::from_le_bytes(page[8 * i..][..8].try_into().unwrap()));
+/// let state = State::from_words(words);
+/// assert_eq!((state.magic, state.pools, state.pages_allocated), (STATE_MAGIC, 1, 256));
+/// assert!(state.is_consistent());
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct State {
@@ -305,6 +382,15 @@ impl State {
     }
 
     /// The state from its words in page order.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::{State, STATE_MAGIC, STATE_WORDS};
+    /// let mut words = [0; STATE_WORDS];
+    /// words[0] = STATE_MAGIC;
+    /// words[2] = 3; // rings
+    /// assert_eq!(State::from_words(words).rings, 3);
+    /// ```
     pub const fn from_words(w: [u64; STATE_WORDS]) -> Self {
         let [magic, pools, rings, pages_allocated, pages_mapped, faults_served, live_mappings, pages_budget, sequence, pmd_faults, pool_files] =
             w;
@@ -325,6 +411,14 @@ impl State {
 
     /// Whether the snapshot was taken while no update was in progress (an even
     /// [`sequence`](Self::sequence)).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::State;
+    /// assert!(State { sequence: 6, ..State::default() }.is_consistent());
+    /// // Read mid-update: take the snapshot again.
+    /// assert!(!State { sequence: 7, ..State::default() }.is_consistent());
+    /// ```
     pub const fn is_consistent(&self) -> bool {
         self.sequence % 2 == 0
     }
@@ -335,6 +429,16 @@ pub const STATE_MAGIC: u64 = u64::from_le_bytes(*b"pktmap\0\x01");
 
 /// `struct pktmap_ring_header`: the first bytes of a ring mapping, followed at
 /// [`RING_DESC_OFFSET`] by `entries` [`RingDesc`]s.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{RingHeader, RING_DESC_OFFSET};
+/// // A consumer's view: descriptors `consumer..producer` are ready (free-running indices).
+/// let h = RingHeader { producer: 5, consumer: u32::MAX - 1, entries: 8, pool_id: 1 };
+/// assert_eq!(h.producer.wrapping_sub(h.consumer), 7);
+/// let slot = h.consumer & (h.entries - 1);
+/// assert_eq!(RING_DESC_OFFSET + 8 * slot as u64, 64 + 8 * 6);
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingHeader {
@@ -352,6 +456,15 @@ pub struct RingHeader {
 pub const RING_DESC_OFFSET: u64 = 64;
 
 /// `struct pktmap_desc`: one ring descriptor, naming a buffer of the ring's pool.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::RingDesc;
+/// // Buffer 3 of a pool of 2 KiB buffers holds a 60-byte frame at byte 3 * 2048 of the pool.
+/// let d = RingDesc { buf: 3, len: 60 };
+/// assert_eq!(d.buf as usize * 2048, 6144);
+/// assert_eq!(size_of::<RingDesc>(), 8);
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingDesc {

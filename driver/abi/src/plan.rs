@@ -53,6 +53,13 @@ pub mod errno {
 }
 
 /// A resource as the driver's table describes it to [`plan_mmap`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::plan::Resource;
+/// assert_eq!(Resource::State.pages(), 1);
+/// assert_eq!(Resource::Pool { pages: 64, lazy: true }.pages(), 64);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Resource {
     /// The one-page, read-only STATE page.
@@ -73,6 +80,12 @@ pub enum Resource {
 
 impl Resource {
     /// Its size in pages.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::plan::Resource;
+    /// assert_eq!(Resource::Ring { pages: 3 }.pages(), 3);
+    /// ```
     pub const fn pages(&self) -> u64 {
         match *self {
             Resource::State => 1,
@@ -82,6 +95,16 @@ impl Resource {
 }
 
 /// An `mmap` request as the driver sees it in the new VMA.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP, PAGE_SHIFT};
+/// use pktmap_abi::plan::MmapRequest;
+/// // mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, offset of pool 1)
+/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> PAGE_SHIFT;
+/// let req = MmapRequest { pgoff, len: 8192, write: false, shared: true, exec: false };
+/// assert_eq!(PKTMAP.decode_pgoff(req.pgoff), Ok((resource_type::POOL, 1)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MmapRequest {
     /// `vma->vm_pgoff`: the offset in pages.
@@ -97,6 +120,16 @@ pub struct MmapRequest {
 }
 
 /// How the driver fills a mapping.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::plan::{plan_mmap, Fill, MmapRequest, Resource};
+/// let pgoff = PKTMAP.encode(resource_type::RING, 1).unwrap() >> 12;
+/// let req = MmapRequest { pgoff, len: 4096, write: true, shared: true, exec: false };
+/// let plan = plan_mmap(&req, |_, _| Some((Resource::Ring { pages: 1 }, ()))).unwrap();
+/// assert_eq!(plan.fill, Fill::Eager); // only lazy pools fill from the fault handler
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fill {
     /// Insert every page now, in the `mmap` handler.
@@ -107,6 +140,16 @@ pub enum Fill {
 
 /// What the driver does for an accepted `mmap` request; `target` is what the lookup handed
 /// back with the resource.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::plan::{plan_mmap, MmapRequest, Resource};
+/// // STATE: one page, read-only, never writable later.
+/// let req = MmapRequest { pgoff: 0, len: 4096, write: false, shared: true, exec: false };
+/// let plan = plan_mmap(&req, |_, _| Some((Resource::State, "the state page"))).unwrap();
+/// assert!(plan.read_only && plan.clear_maywrite && plan.clear_mayexec);
+/// assert_eq!((plan.pages, plan.target), (1, "the state page"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Plan<T> {
     /// The map type ([`resource_type::STATE`], [`resource_type::POOL`] or [`resource_type::RING`]).
@@ -131,6 +174,17 @@ pub struct Plan<T> {
 }
 
 /// Why a request was refused; [`PlanError::errno`] is what the caller gets.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::DecodeError;
+/// use pktmap_abi::plan::{errno, plan_mmap, MmapRequest, PlanError, Resource};
+/// // Page offset 7 is byte offset 7 << 12: type 7, which PKTMAP does not list.
+/// let req = MmapRequest { pgoff: 7, len: 4096, write: false, shared: true, exec: false };
+/// let err = plan_mmap(&req, |_, _| None::<(Resource, ())>).unwrap_err();
+/// assert_eq!(err, PlanError::Decode(DecodeError::UnknownType));
+/// assert_eq!(err.errno(), errno::EINVAL);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PlanError {
@@ -223,6 +277,14 @@ impl fmt::Display for PlanError {
 impl core::error::Error for PlanError {}
 
 /// Pages needed for `bytes` bytes, rounded up; `None` on overflow.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::plan::pages_for;
+/// assert_eq!(pages_for(4097), Some(2));
+/// assert_eq!(pages_for(0), Some(0));
+/// assert_eq!(pages_for(u64::MAX), None);
+/// ```
 pub const fn pages_for(bytes: u64) -> Option<u64> {
     match bytes.checked_add(PAGE_SIZE - 1) {
         Some(b) => Some(b >> PAGE_SHIFT),
@@ -321,6 +383,16 @@ pub fn plan_mmap<T>(
 }
 
 /// A `pread`/`pwrite` (or `read`/`write` at the file position) as the driver sees it.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::plan::IoRequest;
+/// // pread(fd, buf, 64, offset of ring 2)
+/// let pos = PKTMAP.encode(resource_type::RING, 2).unwrap() as i64;
+/// let req = IoRequest { pos, len: 64, write: false };
+/// assert_eq!(PKTMAP.decode(req.pos as u64), Ok((resource_type::RING, 2)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IoRequest {
     /// The file position: a resource's `mmap` offset in bytes.
@@ -333,6 +405,15 @@ pub struct IoRequest {
 
 /// What the driver copies for an accepted [`IoRequest`]: `len` bytes from the resource's byte
 /// 0; `target` is what the lookup handed back.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::plan::{plan_io, IoRequest, Resource};
+/// // pread of STATE with a 1 MiB buffer copies one page.
+/// let req = IoRequest { pos: 0, len: 1 << 20, write: false };
+/// let plan = plan_io(&req, |_, _| Some((Resource::State, ()))).unwrap();
+/// assert_eq!((plan.map_type, plan.id, plan.len), (0, 0, 4096));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IoPlan<T> {
     /// The map type.
@@ -398,6 +479,13 @@ pub fn plan_io<T>(
 }
 
 /// An ioctl the driver knows, as [`check_ioctl`] admitted it.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::RING_DESTROY;
+/// use pktmap_abi::plan::{check_ioctl, Command};
+/// assert_eq!(check_ioctl(RING_DESTROY, true), Ok(Command::RingDestroy));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Command {
     /// [`POOL_CREATE`](super::ioctl::POOL_CREATE).
@@ -420,6 +508,13 @@ pub enum Command {
 
 impl Command {
     /// Whether the command changes the open file's resources (and so needs a writable open).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::plan::Command;
+    /// assert!(Command::PoolExport.changes_state());
+    /// assert!(!Command::PoolChunk.changes_state()); // a query, allowed on a read-only open
+    /// ```
     pub const fn changes_state(self) -> bool {
         !matches!(
             self,
@@ -480,6 +575,14 @@ pub const fn check_budget(allocated: u64, pages: u64, budget: u64) -> Result<u64
 }
 
 /// How a pool's memory is allocated and mapped ([`PoolCreate::flags`]).
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{PoolCreate, POOL_CONTIG};
+/// use pktmap_abi::plan::{check_pool, PoolKind};
+/// let req = PoolCreate { buf_size: 2048, buf_count: 32, flags: POOL_CONTIG, ..Default::default() };
+/// assert_eq!(check_pool(&req).unwrap().kind, PoolKind::Contig);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PoolKind {
     /// Single pages, all inserted at `mmap` (`vm_insert_pages`).
@@ -494,11 +597,27 @@ pub enum PoolKind {
 
 impl PoolKind {
     /// Whether the pool is mapped by page frame number (`VM_PFNMAP`), not by `struct page`.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::plan::PoolKind;
+    /// assert!(PoolKind::Huge.is_pfn_map());
+    /// assert!(!PoolKind::Lazy.is_pfn_map());
+    /// ```
     pub const fn is_pfn_map(self) -> bool {
         matches!(self, PoolKind::Contig | PoolKind::Huge)
     }
 
     /// The `PoolCreate::flags` bit of this kind (0 for eager).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::{PoolCreate, POOL_HUGE};
+    /// use pktmap_abi::plan::PoolKind;
+    /// assert_eq!(PoolKind::Huge.flag(), POOL_HUGE);
+    /// let req = PoolCreate { flags: PoolKind::Eager.flag(), ..Default::default() };
+    /// assert_eq!(req.flags, 0);
+    /// ```
     pub const fn flag(self) -> u32 {
         match self {
             PoolKind::Eager => 0,
@@ -510,6 +629,14 @@ impl PoolKind {
 }
 
 /// A pool's cache attribute ([`PoolCreate::cache`]).
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{PoolCreate, CACHE_WC, POOL_HUGE};
+/// use pktmap_abi::plan::{check_pool, Cache};
+/// let req = PoolCreate { buf_size: 4096, buf_count: 512, flags: POOL_HUGE, cache: CACHE_WC, ..Default::default() };
+/// assert_eq!(check_pool(&req).unwrap().cache, Cache::WriteCombine);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Cache {
     /// Ordinary cached memory ([`CACHE_WB`]).
@@ -520,6 +647,13 @@ pub enum Cache {
 
 impl Cache {
     /// The `PoolCreate::cache` value.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::CACHE_WC;
+    /// use pktmap_abi::plan::Cache;
+    /// assert_eq!(Cache::WriteCombine.value(), CACHE_WC);
+    /// ```
     pub const fn value(self) -> u32 {
         match self {
             Cache::WriteBack => CACHE_WB,
@@ -529,6 +663,16 @@ impl Cache {
 }
 
 /// A validated pool: what [`check_pool`] accepted.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{PoolCreate, POOL_CONTIG};
+/// use pktmap_abi::plan::check_pool;
+/// // 48 KiB of buffers, contiguous: one chunk of the next power of two, 16 pages.
+/// let g = check_pool(&PoolCreate { buf_size: 4096, buf_count: 12, flags: POOL_CONTIG, ..Default::default() })?;
+/// assert_eq!((g.pages, g.chunk_pages, g.buf_count), (16, 16, 12));
+/// # Ok::<(), pktmap_abi::plan::PlanError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolGeometry {
     /// Bytes per buffer.
@@ -553,11 +697,30 @@ pub struct PoolGeometry {
 
 impl PoolGeometry {
     /// The buddy-allocator order of one chunk (`chunk_pages == 1 << order`).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::{PoolCreate, POOL_HUGE};
+    /// use pktmap_abi::plan::check_pool;
+    /// let g = check_pool(&PoolCreate { buf_size: 4096, buf_count: 512, flags: POOL_HUGE, ..Default::default() })?;
+    /// assert_eq!(g.chunk_order(), 9); // 2 MiB
+    /// # Ok::<(), pktmap_abi::plan::PlanError>(())
+    /// ```
     pub const fn chunk_order(&self) -> u32 {
         self.chunk_pages.trailing_zeros()
     }
 
     /// The number of chunks.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::{PoolCreate, POOL_HUGE};
+    /// use pktmap_abi::plan::check_pool;
+    /// // 5 MiB of buffers round up to three 2 MiB chunks.
+    /// let g = check_pool(&PoolCreate { buf_size: 4096, buf_count: 1280, flags: POOL_HUGE, ..Default::default() })?;
+    /// assert_eq!((g.chunks(), g.pages), (3, 1536));
+    /// # Ok::<(), pktmap_abi::plan::PlanError>(())
+    /// ```
     pub const fn chunks(&self) -> u64 {
         // `chunk_pages` is never 0 (a power of two by construction).
         match self.pages.checked_div(self.chunk_pages) {
@@ -655,6 +818,16 @@ pub fn check_pool(req: &PoolCreate) -> Result<PoolGeometry, PlanError> {
 }
 
 /// How the driver fills a pool's VMA, decided by [`plan_pool_map`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{PoolCreate, POOL_LAZY};
+/// use pktmap_abi::plan::{check_pool, plan_pool_map, PoolFill, PoolMapRequest};
+/// let req = PoolCreate { buf_size: 2048, buf_count: 64, flags: POOL_LAZY, fault_around: 4, ..Default::default() };
+/// let map = PoolMapRequest { may_share: true, write: true, read_only: false };
+/// assert_eq!(plan_pool_map(&check_pool(&req)?, &map), Ok(PoolFill::Fault { around: 4 }));
+/// # Ok::<(), pktmap_abi::plan::PlanError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PoolFill {
     /// Insert every page at `mmap` (`vm_insert_pages`).
@@ -671,6 +844,19 @@ pub enum PoolFill {
 }
 
 /// A pool `mmap` as the VMA describes it, beyond what [`plan_mmap`] checked.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::PoolCreate;
+/// use pktmap_abi::plan::{check_pool, plan_pool_map, PlanError, PoolMapRequest};
+/// let g = check_pool(&PoolCreate { buf_size: 2048, buf_count: 4, ..Default::default() })?;
+/// // Through a read-only pool file: shared read-only maps, writable does not.
+/// let ro = PoolMapRequest { may_share: true, write: false, read_only: true };
+/// assert!(plan_pool_map(&g, &ro).is_ok());
+/// let rw = PoolMapRequest { write: true, ..ro };
+/// assert_eq!(plan_pool_map(&g, &rw), Err(PlanError::ReadOnly));
+/// # Ok::<(), PlanError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolMapRequest {
     /// `VM_MAYSHARE`: the mapping is `MAP_SHARED` (a read-only file's shared mapping has
@@ -847,6 +1033,13 @@ pub fn check_export(req: &PoolExport) -> Result<bool, PlanError> {
 }
 
 /// Bytes a ring of `entries` descriptors occupies before page rounding.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::plan::{pages_for, ring_bytes};
+/// assert_eq!(ring_bytes(1024), 64 + 1024 * 8);
+/// assert_eq!(pages_for(ring_bytes(1024)), Some(3));
+/// ```
 pub const fn ring_bytes(entries: u32) -> u64 {
     // At most MAX_RING_ENTRIES * 8 + 64, far from overflow; saturate to stay panic-free anyway.
     (entries as u64)

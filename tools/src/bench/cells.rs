@@ -265,6 +265,16 @@ impl Mode {
         }
     }
 
+    /// The name as a table column or plot legend shows it: pktmap's POPULATE marked with a
+    /// star and `gap`, the others plain.
+    pub(crate) fn label(self, gap: &str) -> String {
+        if self == Mode::Pktmap {
+            format!("★{gap}{}", self.name())
+        } else {
+            self.name().to_string()
+        }
+    }
+
     /// The key JSON and the command line use.
     pub fn key(self) -> &'static str {
         match self {

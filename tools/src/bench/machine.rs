@@ -1,9 +1,10 @@
-//! The machine a run measured on ([`Machine`]), and the hugetlb pool it borrows
-//! ([`HugePages`], [`ExitOnSignal`]).
+//! The machine a run measured on ([`Machine`]), and the hugetlb pool it borrows: the test
+//! bed's [`HugePages`] (one process-wide ledger of `vm.nr_hugepages`, shared with the
+//! library's tests), put back by [`ExitOnSignal`] if a signal ends the run.
 
 use super::sys;
+pub use pktmap_testbed::{free_huge_pages, HugePages};
 use std::io;
-use std::path::{Path, PathBuf};
 
 /// The machine a report was measured on.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -135,129 +136,6 @@ pub fn utc_date(t: std::time::SystemTime) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// A temporary increase of `/proc/sys/vm/nr_hugepages`, put back on drop (and by the signal
-/// handler [`run`](super::run) installs, if the run is interrupted).
-///
-/// # Examples
-/// ```
-/// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::HugePages;
-/// let dir = std::env::temp_dir().join(format!("pktmap-doc-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir)?;
-/// let sysctl = dir.join("nr_hugepages");
-/// std::fs::write(&sysctl, "3\n")?;
-/// let r = HugePages::reserve_at(&sysctl, 5)?;
-/// assert_eq!(std::fs::read_to_string(&sysctl)?.trim(), "8");
-/// drop(r);
-/// assert_eq!(std::fs::read_to_string(&sysctl)?.trim(), "3");
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct HugePages {
-    path: PathBuf,
-    previous: u64,
-    reserved: u64,
-    signal_restores: bool,
-}
-
-impl HugePages {
-    /// The sysctl that sets the hugetlb pool size.
-    pub const SYSCTL: &'static str = "/proc/sys/vm/nr_hugepages";
-
-    /// Makes at least `pages` 2 MiB pages free in the hugetlb pool, growing
-    /// [`SYSCTL`](Self::SYSCTL) by what is missing; the old value comes back on drop or
-    /// signal.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap_tools::bench::{free_huge_pages, HugePages};
-    /// let r = HugePages::reserve(128)?; // needs root
-    /// assert!(free_huge_pages() >= 128, "the kernel may find fewer contiguous pages");
-    /// r.restore()?; // or drop it
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// The error reading or writing the sysctl (`EACCES` without root).
-    pub fn reserve(pages: u64) -> io::Result<HugePages> {
-        let free = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|s| meminfo_field(&s, "HugePages_Free"))
-            .unwrap_or(0);
-        let mut r = Self::reserve_at(Path::new(Self::SYSCTL), pages.saturating_sub(free))?;
-        if r.reserved > 0 {
-            r.signal_restores = true;
-            sys::set_hugepages_restore(Some(r.previous));
-        }
-        Ok(r)
-    }
-
-    /// As [`reserve`](Self::reserve), but adds exactly `extra` pages to the number in the file
-    /// at `path` (no signal restore; for tests).
-    ///
-    /// # Errors
-    /// The error reading or writing `path`, or `InvalidData` if it holds no number.
-    pub fn reserve_at(path: &Path, extra: u64) -> io::Result<HugePages> {
-        let previous = read_number(path)?;
-        if extra > 0 {
-            std::fs::write(path, format!("{}\n", previous + extra))?;
-        }
-        Ok(HugePages {
-            path: path.to_path_buf(),
-            previous,
-            reserved: extra,
-            signal_restores: false,
-        })
-    }
-
-    /// The value before the reservation.
-    pub fn previous(&self) -> u64 {
-        self.previous
-    }
-
-    /// How many pages the pool grew by (the kernel may have found fewer: see
-    /// [`free_huge_pages`]).
-    pub fn reserved(&self) -> u64 {
-        self.reserved
-    }
-
-    /// Puts the previous value back now and reports the error `Drop` would ignore.
-    ///
-    /// # Errors
-    /// The error writing the sysctl.
-    pub fn restore(mut self) -> io::Result<()> {
-        self.restore_inner()
-    }
-
-    fn restore_inner(&mut self) -> io::Result<()> {
-        if self.signal_restores {
-            sys::set_hugepages_restore(None);
-            self.signal_restores = false;
-        }
-        if self.reserved == 0 {
-            return Ok(());
-        }
-        self.reserved = 0;
-        std::fs::write(&self.path, format!("{}\n", self.previous))
-    }
-}
-
-impl Drop for HugePages {
-    fn drop(&mut self) {
-        // Drop cannot report; `restore` does.
-        let _ = self.restore_inner();
-    }
-}
-
-fn read_number(path: &Path) -> io::Result<u64> {
-    std::fs::read_to_string(path)?
-        .trim()
-        .parse()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-}
-
 /// While alive, `SIGINT` and `SIGTERM` put back a [`HugePages`] reservation and end the
 /// process (status 130); dropping it restores the previous handlers.
 ///
@@ -284,18 +162,4 @@ impl ExitOnSignal {
     pub fn install() -> io::Result<ExitOnSignal> {
         sys::Interrupt::install(true).map(|h| ExitOnSignal { _handler: h })
     }
-}
-
-/// `HugePages_Free` from `/proc/meminfo`: 2 MiB pages free in the hugetlb pool.
-///
-/// # Examples
-/// ```
-/// let free = pktmap_tools::bench::free_huge_pages(); // 0 unless the pool was grown
-/// # let _ = free;
-/// ```
-pub fn free_huge_pages() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| meminfo_field(&s, "HugePages_Free"))
-        .unwrap_or(0)
 }

@@ -50,7 +50,7 @@ mod sys;
 pub use cells::{Backing, Mode, Sample, Subject, HUGE_PAGE, PAGE, PBUF_MAX_LEN};
 pub use machine::{free_huge_pages, load_average, utc_date, ExitOnSignal, HugePages, Machine};
 pub use report::{size_name, FaultCheck, Report};
-pub use schedule::{round_order, run, run_group, run_interleaved, Progress, Schedule};
+pub use schedule::{round_order, run, run_group, run_interleaved, Progress, Rounds, Schedule};
 pub use stats::{Cell, Stats};
 
 pub(crate) const KIB: usize = 1024;

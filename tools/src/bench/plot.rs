@@ -27,15 +27,6 @@ fn width(mode: Mode) -> u32 {
     }
 }
 
-/// A mode's legend label: pktmap's POPULATE marked with a star.
-fn label(mode: Mode) -> String {
-    if mode == Mode::Pktmap {
-        format!("★ {}", mode.name())
-    } else {
-        mode.name().to_string()
-    }
-}
-
 fn color(mode: Mode) -> RGBColor {
     let i = Mode::ALL.iter().position(|&m| m == mode).unwrap_or(0);
     COLORS[i % COLORS.len()]
@@ -108,7 +99,7 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .map_err(plot_err)?;
             legend
                 .draw(&Text::new(
-                    label(mode),
+                    mode.label(" "),
                     (x + 30, y - 7),
                     ("sans-serif", 13).into_font(),
                 ))

@@ -413,13 +413,13 @@ impl Report {
             Grid::Text(width) => {
                 let _ = write!(out, "{caption}\n{:<14}{:>8}", "backing", "size");
                 for m in &modes {
-                    let _ = write!(out, "  {:<width$}", mode_label(*m));
+                    let _ = write!(out, "  {:<width$}", m.label(""));
                 }
             }
             Grid::Markdown => {
                 let _ = write!(out, "{caption}\n\n| backing | size |");
                 for m in &modes {
-                    let _ = write!(out, " {} |", mode_label(*m));
+                    let _ = write!(out, " {} |", m.label(""));
                 }
                 out.push_str("\n|---|---:|");
                 for _ in &modes {
@@ -684,15 +684,6 @@ impl Table {
             out.push('\n');
         }
         out
-    }
-}
-
-/// A mode's column title: pktmap's POPULATE marked with a star.
-fn mode_label(m: Mode) -> String {
-    if m == Mode::Pktmap {
-        format!("★{}", m.name())
-    } else {
-        m.name().to_string()
     }
 }
 

@@ -1,5 +1,5 @@
-//! How long and in which order groups run: [`Schedule`], the round-robin [`run_group`] and
-//! [`run_interleaved`], [`Progress`], and the whole [`run`].
+//! How long and in which order groups run: [`Schedule`], the [`Rounds`] of a group, the
+//! round-robin [`run_group`] and [`run_interleaved`], [`Progress`], and the whole [`run`].
 
 use super::machine::{free_huge_pages, load_average, HugePages, Machine};
 use super::{
@@ -10,6 +10,26 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// How many rounds one group runs: a round is one repetition of every mode.
+///
+/// # Examples
+/// ```
+/// use pktmap_tools::bench::{Rounds, Schedule};
+/// let r = Schedule::quick().rounds();
+/// assert_eq!((r.warmup, r.min, r.max), (1, 3, 100));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rounds {
+    /// Rounds run and thrown away first.
+    pub warmup: usize,
+    /// At least this many measured rounds.
+    pub min: usize,
+    /// At most this many measured rounds (this wins over `min`).
+    pub max: usize,
+    /// Keep adding rounds (up to `max`) until the group has run this long.
+    pub budget: Duration,
+}
 
 /// How long and how often each group runs.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,11 +176,31 @@ impl Schedule {
                     * 1e-9
                     * self.modes.len() as f64
                     + 50e-6;
-                let min = round * (self.warmup + self.min_rounds) as f64;
-                let max = round * (self.warmup + self.max_rounds) as f64;
-                self.budget.as_secs_f64().max(min).min(max)
+                let r = self.rounds();
+                let min = round * (r.warmup + r.min) as f64;
+                let max = round * (r.warmup + r.max) as f64;
+                r.budget.as_secs_f64().max(min).min(max)
             })
             .collect()
+    }
+
+    /// The rounds each group runs: [`warmup`](Self::warmup), [`min_rounds`](Self::min_rounds),
+    /// [`max_rounds`](Self::max_rounds) and [`budget`](Self::budget) together.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_tools::bench::Schedule;
+    /// let mut plan = Schedule::standard();
+    /// plan.min_rounds = 9;
+    /// assert_eq!(plan.rounds().min, 9);
+    /// ```
+    pub fn rounds(&self) -> Rounds {
+        Rounds {
+            warmup: self.warmup,
+            min: self.min_rounds,
+            max: self.max_rounds,
+            budget: self.budget,
+        }
     }
 
     /// The 2 MiB pages the largest hugetlb group needs at once.
@@ -185,11 +225,11 @@ impl Schedule {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::{run_group, Backing, Mode, Subject};
+/// use pktmap_tools::bench::{run_group, Backing, Mode, Rounds, Subject};
 /// use std::time::Duration;
 /// let mut t = Subject::new(Backing::Existing, 8 * 4096)?;
-/// let cells = run_group(&mut t, &[Mode::WriteFault, Mode::ReadFault], 0, 3, 3,
-///                       Duration::ZERO, &mut || false)?;
+/// let rounds = Rounds { warmup: 0, min: 3, max: 3, budget: Duration::ZERO };
+/// let cells = run_group(&mut t, &[Mode::WriteFault, Mode::ReadFault], rounds, &mut || false)?;
 /// assert_eq!(cells.len(), 2);
 /// assert_eq!(cells[0].ns_per_page.n, 3);
 /// # Ok(()) }
@@ -197,21 +237,10 @@ impl Schedule {
 pub fn run_group(
     target: &mut Subject,
     modes: &[Mode],
-    warmup: usize,
-    min_rounds: usize,
-    max_rounds: usize,
-    budget: Duration,
+    rounds: Rounds,
     stop: &mut dyn FnMut() -> bool,
 ) -> io::Result<Vec<Cell>> {
-    run_interleaved(
-        std::slice::from_mut(target),
-        modes,
-        warmup,
-        min_rounds,
-        max_rounds,
-        budget,
-        stop,
-    )
+    run_interleaved(std::slice::from_mut(target), modes, rounds, stop)
 }
 
 /// As [`run_group`], for several prepared targets at once: every round runs every (target,
@@ -227,11 +256,11 @@ pub fn run_group(
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap_tools::bench::{run_interleaved, Backing, Mode, Subject};
+/// use pktmap_tools::bench::{run_interleaved, Backing, Mode, Rounds, Subject};
 /// use std::time::Duration;
 /// let mut ts = [Subject::new(Backing::Existing, 4 * 4096)?, Subject::new(Backing::Fresh, 4 * 4096)?];
-/// let cells = run_interleaved(&mut ts, &[Mode::WriteFault], 0, 2, 2, Duration::ZERO,
-///                             &mut || false)?;
+/// let rounds = Rounds { warmup: 0, min: 2, max: 2, budget: Duration::ZERO };
+/// let cells = run_interleaved(&mut ts, &[Mode::WriteFault], rounds, &mut || false)?;
 /// assert_eq!(cells.iter().map(|c| c.backing).collect::<Vec<_>>(),
 ///            [Backing::Existing, Backing::Fresh]);
 /// # Ok(()) }
@@ -239,12 +268,15 @@ pub fn run_group(
 pub fn run_interleaved(
     targets: &mut [Subject],
     modes: &[Mode],
-    warmup: usize,
-    min_rounds: usize,
-    max_rounds: usize,
-    budget: Duration,
+    rounds: Rounds,
     stop: &mut dyn FnMut() -> bool,
 ) -> io::Result<Vec<Cell>> {
+    let Rounds {
+        warmup,
+        min: min_rounds,
+        max: max_rounds,
+        budget,
+    } = rounds;
     let pairs = targets.len() * modes.len();
     let mut samples: Vec<Vec<Sample>> = (0..pairs)
         .map(|_| Vec::with_capacity(max_rounds.min(4096)))
@@ -390,7 +422,7 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
     let needed = plan.huge_pages_needed();
     let mut huge_err = None;
     let _reservation = if needed > 0 {
-        match HugePages::reserve(needed) {
+        match HugePages::reserve_free(needed) {
             Ok(r) => Some(r),
             Err(e) => {
                 huge_err = Some(format!(
@@ -475,10 +507,7 @@ pub fn run(plan: &Schedule, progress: &mut dyn FnMut(&Progress)) -> io::Result<R
         cells.extend(run_interleaved(
             &mut targets,
             &plan.modes,
-            plan.warmup,
-            plan.min_rounds,
-            plan.max_rounds,
-            plan.budget,
+            plan.rounds(),
             &mut stop,
         )?);
     }

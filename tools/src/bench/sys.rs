@@ -22,7 +22,7 @@ use pktmap::resource::{MapFlags, Mapping};
 use rustix::fd::AsFd;
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, offset)`.
 ///
@@ -135,26 +135,15 @@ pub(crate) fn minor_faults() -> io::Result<u64> {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static EXIT_ON_SIGNAL: AtomicBool = AtomicBool::new(false);
-/// The `nr_hugepages` value to write back if a signal arrives; `u64::MAX` when nothing is
-/// reserved.
-static RESTORE_HUGEPAGES: AtomicU64 = AtomicU64::new(u64::MAX);
-
 /// `/proc/sys/vm/nr_hugepages`, NUL-terminated for `open(2)` in the signal handler.
 const NR_HUGEPAGES: &[u8] = b"/proc/sys/vm/nr_hugepages\0";
 
-/// Records the value the signal handler writes back to `/proc/sys/vm/nr_hugepages`, or
-/// `None` once it has been restored.
-pub(crate) fn set_hugepages_restore(previous: Option<u64>) {
-    RESTORE_HUGEPAGES.store(previous.unwrap_or(u64::MAX), Ordering::SeqCst);
-}
-
-/// Writes the recorded `nr_hugepages` back with async-signal-safe calls only (`open`, `write`,
-/// `close`, no allocation).
+/// Writes the baseline of a live hugetlb reservation back to `nr_hugepages` with
+/// async-signal-safe calls only (`open`, `write`, `close`, no allocation).
 fn restore_hugepages_from_handler() {
-    let value = RESTORE_HUGEPAGES.swap(u64::MAX, Ordering::SeqCst);
-    if value == u64::MAX {
+    let Some(value) = pktmap_testbed::HugePages::take_signal_restore() else {
         return;
-    }
+    };
     let mut digits = [0u8; 20];
     let mut n = value;
     let mut i = digits.len();
