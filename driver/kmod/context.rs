@@ -16,11 +16,11 @@ use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
     RingCreate, RingHeader, RingInfo, State,
 };
-use crate::abi::plan::{self, Command, IoRequest, Resource};
-use crate::buffer::{Buffer, Kind, PageRef, Target};
-use crate::device::Device;
+use crate::abi::plan::{self, Command, IoRequest};
+use crate::device::DeviceState;
 use crate::export::PoolExport;
 use crate::plan_err;
+use crate::resource::{Kind, PageRef, Resource, Target};
 use crate::sys::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
@@ -42,7 +42,7 @@ use kernel::{
 
 /// The pools, or the rings, of one open file: ids from 1, at most `MAX_RESOURCES` live.
 struct Namespace {
-    map: RBTree<u32, Arc<Buffer>>,
+    map: RBTree<u32, Arc<Resource>>,
     live: u32,
     next_id: u32,
 }
@@ -60,7 +60,7 @@ impl Namespace {
         self.live >= abi_ioctl::MAX_RESOURCES
     }
 
-    fn insert(&mut self, buffer: Arc<Buffer>) -> Result<u32> {
+    fn insert(&mut self, buffer: Arc<Resource>) -> Result<u32> {
         if self.full() {
             return Err(ENOSPC);
         }
@@ -71,11 +71,11 @@ impl Namespace {
         Ok(id)
     }
 
-    fn get(&self, id: u32) -> Option<Arc<Buffer>> {
+    fn get(&self, id: u32) -> Option<Arc<Resource>> {
         self.map.get(&id).cloned()
     }
 
-    fn remove(&mut self, id: u32) -> Option<Arc<Buffer>> {
+    fn remove(&mut self, id: u32) -> Option<Arc<Resource>> {
         let removed = self.map.remove(&id);
         if removed.is_some() {
             self.live -= 1;
@@ -111,26 +111,26 @@ impl Table {
 /// Per-open state: each open file is an independent context with its own resources.
 #[pin_data]
 pub struct Context {
-    device: Arc<Device>,
+    device: Arc<DeviceState>,
     #[pin]
     table: Mutex<Table>,
 }
 
 impl Context {
     /// The device state.
-    pub fn device(&self) -> &Arc<Device> {
+    pub fn device(&self) -> &Arc<DeviceState> {
         &self.device
     }
 
     /// Finds the resource of type `map_type` and id `id`, with a reference to it.
-    pub fn lookup(&self, map_type: u32, id: u32) -> Option<(Resource, Target)> {
+    pub fn lookup(&self, map_type: u32, id: u32) -> Option<(plan::Resource, Target)> {
         let buffer = match map_type {
-            resource_type::STATE if id == 0 => return Some((Resource::State, Target::State)),
+            resource_type::STATE if id == 0 => return Some((plan::Resource::State, Target::State)),
             resource_type::POOL => self.table.lock().pools.get(id)?,
             resource_type::RING => self.table.lock().rings.get(id)?,
             _ => return None,
         };
-        Some((buffer.resource(), Target::Buffer(buffer)))
+        Some((buffer.planned(), Target::Resource(buffer)))
     }
 
     /// Stores a new buffer under a fresh id, tells user space the id through `report`, and
@@ -138,7 +138,7 @@ impl Context {
     fn publish(
         &self,
         map_type: u32,
-        buffer: Arc<Buffer>,
+        buffer: Arc<Resource>,
         report: impl FnOnce(u32) -> Result,
     ) -> Result<isize> {
         let id = self.table.lock().namespace(map_type).insert(buffer)?;
@@ -156,7 +156,7 @@ impl Context {
         if self.table.lock().pools.full() {
             return Err(ENOSPC);
         }
-        let pool = Buffer::new(&self.device, Kind::Pool(geometry), geometry.pages)?;
+        let pool = Resource::new(&self.device, Kind::Pool(geometry), geometry.pages)?;
         self.publish(resource_type::POOL, pool, |id| {
             req.id = id;
             uaccess::write_user(arg, &req)
@@ -179,7 +179,7 @@ impl Context {
             pool_id: req.pool_id,
             pool,
         };
-        let ring = Buffer::new(&self.device, kind, pages)?;
+        let ring = Resource::new(&self.device, kind, pages)?;
         let header = ring.backing.page(0).ok_or(EINVAL)?;
         // Producer and consumer start at 0 (the page is zeroed).
         header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
@@ -190,7 +190,7 @@ impl Context {
         })
     }
 
-    fn info(&self, map_type: u32, id: u32) -> Result<(Arc<Buffer>, u64)> {
+    fn info(&self, map_type: u32, id: u32) -> Result<(Arc<Resource>, u64)> {
         let buffer = self
             .table
             .lock()
@@ -295,7 +295,7 @@ impl Context {
 
 impl MiscDevice for Context {
     type Ptr = Arc<Self>;
-    type RegistrationData = Arc<Device>;
+    type RegistrationData = Arc<DeviceState>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
         Arc::pin_init(
@@ -420,7 +420,7 @@ impl MiscDevice for Context {
 pub fn write_pool_info(
     arg: usize,
     mut info: PoolInfo,
-    pool: &Buffer,
+    pool: &Resource,
     offset: u64,
 ) -> Result<isize> {
     let Kind::Pool(g) = pool.kind else {

@@ -19,7 +19,7 @@ use core::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
 /// The gauges of [`State`], one atomic each (the event counters live in the page:
-/// [`Device::count_event`]).
+/// [`DeviceState::count_event`]).
 #[derive(Default)]
 pub struct Counters {
     /// Live pools.
@@ -60,8 +60,9 @@ pub fn sub(counter: &AtomicU64, n: u64, what: &str) {
     }
 }
 
-/// Device-wide state, shared by every open file and mapping.
-pub struct Device {
+/// Device-wide state, shared by every open file and mapping (not the library's
+/// `pktmap::device::Device`, which is user space's open `/dev/pktmap`).
+pub struct DeviceState {
     state_page: SharedPage,
     counters: Counters,
     /// The `page_budget` module parameter.
@@ -90,11 +91,11 @@ const PAGES_MAPPED: usize = offset_of!(State, pages_mapped);
 const FAULTS_SERVED: usize = offset_of!(State, faults_served);
 const SEQUENCE: usize = offset_of!(State, sequence);
 
-impl Device {
+impl DeviceState {
     /// Makes the device state; `budget` is the `page_budget` parameter (already defaulted).
     pub fn new(budget: &'static ParamUlong) -> Result<Arc<Self>> {
         let dev = Arc::new(
-            Device {
+            DeviceState {
                 state_page: SharedPage::new()?,
                 counters: Counters::default(),
                 budget,

@@ -11,11 +11,11 @@
 use crate::abi::codec::{resource_type, PKTMAP};
 use crate::abi::ioctl::{self, PoolInfo};
 use crate::abi::plan;
-use crate::buffer::{Buffer, Target};
 use crate::context::write_pool_info;
-use crate::device::{self, Device};
+use crate::device::{self, DeviceState};
 use crate::mapping;
 use crate::plan_err;
+use crate::resource::{Resource, Target};
 use crate::sys::{
     mm::{
         pfnmap::AreaAlign,
@@ -31,8 +31,8 @@ use kernel::{
 
 /// One pool file's state.
 pub struct PoolExport {
-    device: Arc<Device>,
-    buffer: Arc<Buffer>,
+    device: Arc<DeviceState>,
+    buffer: Arc<Resource>,
     read_only: bool,
 }
 
@@ -43,8 +43,8 @@ impl PoolExport {
     /// # Errors
     /// `EMFILE`, `ENOMEM`.
     pub fn open_file(
-        device: &Arc<Device>,
-        buffer: Arc<Buffer>,
+        device: &Arc<DeviceState>,
+        buffer: Arc<Resource>,
         read_only: bool,
     ) -> Result<PendingFile> {
         let export = Arc::new(
@@ -74,7 +74,7 @@ impl PoolFileOps for PoolExport {
     fn mmap(this: ArcBorrow<'_, Self>, vma: &VmaNew, read_only: bool) -> Result<Mapped> {
         let plan = plan::plan_mmap(&mapping::request(vma), |map_type, id| {
             (map_type == resource_type::POOL && id == 0)
-                .then(|| (this.buffer.resource(), Target::Buffer(this.buffer.clone())))
+                .then(|| (this.buffer.planned(), Target::Resource(this.buffer.clone())))
         })
         .map_err(plan_err)?;
         mapping::map(&this.device, plan, vma, read_only)

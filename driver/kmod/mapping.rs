@@ -6,10 +6,10 @@
 #![forbid(unsafe_code)]
 
 use crate::abi::plan::{self, Cache, Fill, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
-use crate::buffer::{Buffer, Target};
 use crate::context::Context;
-use crate::device::{self, Device, Event};
+use crate::device::{self, DeviceState, Event};
 use crate::plan_err;
+use crate::resource::{Resource, Target};
 use crate::sys::{
     mm::{
         pfnmap::AreaAlign,
@@ -25,18 +25,20 @@ use kernel::{
     sync::{Arc, ArcBorrow, Mutex},
 };
 
-/// Per-mapping state: what the mapping maps, its `vm_pgoff` at `mmap` time, for lazy pools
-/// the pages each fault maps, and for page-frame maps the lock their faults insert under.
+/// The state behind the VMAs of one `mmap` (each VMA a split or fork makes of it shares it):
+/// what they map, the `vm_pgoff` at `mmap` time, for lazy pools the pages each fault maps,
+/// and for page-frame maps the lock their faults insert under. Not the library's
+/// `pktmap::resource::Mapping`, which is user space's handle of a mapping.
 #[pin_data]
-pub struct Mapping {
-    device: Arc<Device>,
+pub struct VmaState {
+    device: Arc<DeviceState>,
     target: Target,
     /// The `vm_pgoff` user space passed; a split VMA's own `vm_pgoff` moves with its start.
     base_pgoff: usize,
     /// Pages per lazy fault (1 for lazy mappings that are not pools; unused otherwise).
     around: u32,
     /// Held by a page-frame fault from its look at the page tables to its count, so two
-    /// faults of one entry cannot both count it (`impl PfnOps for Mapping`). Shared by every
+    /// faults of one entry cannot both count it (`impl PfnOps for VmaState`). Shared by every
     /// VMA of the mapping (splits, forks), which is more than it must: only faults of one `mm`
     /// can race for an entry.
     #[pin]
@@ -61,8 +63,8 @@ pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
 }
 
 /// Where `get_unmapped_area` places a map of `pool`: 2 MiB-aligned for 2 MiB pools.
-pub fn area_align(pool: Option<&Buffer>) -> AreaAlign {
-    match pool.and_then(Buffer::geometry) {
+pub fn area_align(pool: Option<&Resource>) -> AreaAlign {
+    match pool.and_then(Resource::geometry) {
         Some(g) if g.kind == PoolKind::Huge => AreaAlign::Pmd,
         _ => AreaAlign::Page,
     }
@@ -75,14 +77,14 @@ pub fn area_align(pool: Option<&Buffer>) -> AreaAlign {
 /// so the VMA is never left with state that `.close` would not free; if inserting fails,
 /// `mmap` fails and the kernel unmaps what was inserted.
 pub fn map(
-    device: &Arc<Device>,
+    device: &Arc<DeviceState>,
     plan: Plan<Target>,
     vma: &VmaNew,
     read_only_file: bool,
 ) -> Result<Mapped> {
     let pages = usize::try_from(plan.pages).map_err(|_| EINVAL)?;
     let pool = match &plan.target {
-        Target::Buffer(b) => b.geometry(),
+        Target::Resource(b) => b.geometry(),
         Target::State => None,
     };
     let fill = match pool {
@@ -105,7 +107,7 @@ pub fn map(
 
     // Allocate before touching the VMA, so nothing fails after pages are inserted.
     let mapping = Arc::pin_init(
-        pin_init!(Mapping {
+        pin_init!(VmaState {
             device: device.clone(),
             target: plan.target,
             base_pgoff: vma.pgoff(),
@@ -119,7 +121,7 @@ pub fn map(
     // `VM_SPECIAL`, which `.close` accounting depends on: when `->mmap` changed the flags,
     // 6.12's `__mmap_region` retries merging the new VMA into its neighbour and, if that
     // succeeds, frees it with `vm_area_free` *without* calling `.close` — `live_mappings`
-    // and the `Arc<Mapping>` in `vm_private_data` would leak. `VM_SPECIAL` VMAs never merge.
+    // and the `Arc<VmaState>` in `vm_private_data` would leak. `VM_SPECIAL` VMAs never merge.
     vma.set_dontexpand();
     debug_assert!(vma.flags() & flags::SPECIAL != 0);
     // Read-only everywhere: a shared mapping made without write (and any STATE mapping, and
@@ -151,7 +153,7 @@ pub fn map(
             Ok(vm_ops::attach(vma, mapping))
         }
         PoolFill::Remap => {
-            let Target::Buffer(b) = &mapping.target else {
+            let Target::Resource(b) = &mapping.target else {
                 return Err(EINVAL);
             };
             vma.set_pfnmap(wc);
@@ -173,11 +175,11 @@ pub fn map(
     }
 }
 
-impl Mapping {
+impl VmaState {
     /// The pool or ring this maps.
-    fn buffer(&self) -> Result<&Arc<Buffer>> {
+    fn buffer(&self) -> Result<&Arc<Resource>> {
         match &self.target {
-            Target::Buffer(b) => Ok(b),
+            Target::Resource(b) => Ok(b),
             Target::State => Err(EFAULT),
         }
     }
@@ -188,7 +190,7 @@ impl Mapping {
     }
 }
 
-impl VmOps for Mapping {
+impl VmOps for VmaState {
     fn open(this: ArcBorrow<'_, Self>) {
         this.device.update(|c| device::add(&c.live_mappings, 1));
     }
@@ -207,7 +209,7 @@ impl VmOps for Mapping {
         let first = this.index(vma.pgoff())? as u64;
         let window_vma = first..first + ((vma.end() - vma.start()) / PAGE_SIZE) as u64;
         let resource_pages = match &this.target {
-            Target::Buffer(b) => b.pages(),
+            Target::Resource(b) => b.pages(),
             Target::State => 1,
         };
         let window = plan::fault_window(index as u64, this.around, window_vma, resource_pages)
@@ -236,7 +238,7 @@ impl VmOps for Mapping {
 /// page tables, inserts and counts under the mapping's `pfn_faults` lock, and counts only if
 /// it mapped the entry ([`PfnFault::insert_pfn`]). The loser of a race finds the entry and
 /// returns: user space retries the access and it succeeds.
-impl PfnOps for Mapping {
+impl PfnOps for VmaState {
     /// One 4 KiB entry: 2 MiB pools where a PMD cannot map, or a contiguous pool's page that
     /// lost its entry.
     fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result {

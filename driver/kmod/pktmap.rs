@@ -8,10 +8,10 @@
 //! | module | what |
 //! |---|---|
 //! | [`abi`] | the shared contract (codec, ioctl ABI, request validation), the very files of the `pktmap-abi` crate |
-//! | [`device`] | device-wide state: the STATE page, lock-free counters, the page budget |
-//! | [`buffer`] | pools and rings: accounted memory, allocated against the budget |
+//! | [`device`] | device-wide state ([`DeviceState`](device::DeviceState)): the STATE page, lock-free counters, the page budget |
+//! | [`resource`] | pools and rings ([`Resource`](resource::Resource)): accounted memory, allocated against the budget |
 //! | [`context`] | one open file: its resources, ioctls, `pread`/`pwrite`, `fsync` |
-//! | [`mapping`] | `mmap` and the per-mapping `.open`/`.close`/`.fault` |
+//! | [`mapping`] | `mmap` and the state behind each VMA ([`VmaState`](mapping::VmaState)): `.open`/`.close`/`.fault` |
 //! | [`sys`] | the only `unsafe` code: wrappers over the 6.12 C API, shaped like upstream's |
 //!
 //! Driver logic is safe code: every module but `sys` is `#![forbid(unsafe_code)]` (this root
@@ -44,11 +44,11 @@ pub mod abi {
     pub mod plan;
 }
 
-pub mod buffer;
 pub mod context;
 pub mod device;
 pub mod export;
 pub mod mapping;
+pub mod resource;
 #[allow(unsafe_code)]
 pub mod sys;
 
@@ -89,7 +89,7 @@ impl kernel::Module for PktmapModule {
         if PAGE_BUDGET.get() == 0 {
             PAGE_BUDGET.set(sys::page::total_ram_pages() / 4 * 3);
         }
-        let device = device::Device::new(&PAGE_BUDGET)?;
+        let device = device::DeviceState::new(&PAGE_BUDGET)?;
         let options = MiscDeviceOptions {
             name: c_str!("pktmap"),
             mode: 0o600,

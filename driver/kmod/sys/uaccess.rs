@@ -216,27 +216,18 @@ impl UserIn {
         let Some(n) = span(offset % PAGE_SIZE, len.min(self.remaining())) else {
             return Ok(0);
         };
-        let (Ok(dst), Some(src)) = (chunk.span(offset, n), self.addr.checked_add(self.done)) else {
+        let Ok(dst) = chunk.span(offset, n) else {
             return Ok(0);
         };
-        if self.bounce.capacity() < PAGE_SIZE {
-            self.bounce = KVec::with_capacity(PAGE_SIZE, GFP_KERNEL)?;
-        }
-        let bounce = self.bounce.as_mut_ptr();
-        // SAFETY: `bounce` has room for `PAGE_SIZE >= n` bytes and is ours alone;
-        // `copy_from_user` checks the user range (and zero-fills the bounce buffer's rest on a
-        // fault, which is why the copy does not go to the chunk directly).
-        let left = unsafe {
-            bindings::copy_from_user(bounce.cast::<c_void>(), src as *const c_void, n as c_ulong)
+        let Some((bounce, copied)) = self.fill_bounce(n)? else {
+            return Ok(0);
         };
-        let copied = n.saturating_sub(left);
-        // SAFETY: `dst .. dst + copied` lies inside the chunk's kernel mapping (`Chunk::span`)
-        // and `bounce[..copied]` was written above; a kernel buffer and a chunk never overlap.
-        // Concurrent user-space accesses through a mapping are byte races of C code.
+        // SAFETY: `dst .. dst + copied` lies inside the chunk's kernel mapping (`Chunk::span`,
+        // `copied <= n`) and `bounce[..copied]` was written by `fill_bounce`; a kernel buffer
+        // and a chunk never overlap. Concurrent user-space accesses through a mapping are byte
+        // races of C code.
         unsafe { core::ptr::copy_nonoverlapping(bounce, dst, copied) };
-        // INVARIANT: `copied <= n <= remaining`.
-        self.done += copied;
-        Ok(copied)
+        Ok(self.advance(copied))
     }
 
     /// Copies up to `len` of the next bytes of the user buffer (clamped to the page and to
@@ -250,29 +241,50 @@ impl UserIn {
         let Some(n) = span(offset, len.min(self.remaining())) else {
             return Ok(0);
         };
-        let Some(src) = self.addr.checked_add(self.done) else {
+        let Some((bounce, copied)) = self.fill_bounce(n)? else {
             return Ok(0);
+        };
+        page.with_mapped(|base| {
+            // SAFETY: `base + offset .. + copied` lies inside the mapped page (`span`,
+            // `copied <= n`) and `bounce[..copied]` was written by `fill_bounce`; the ranges do
+            // not overlap (a kernel buffer and a page). Concurrent user-space accesses to the
+            // page through a mapping are byte races of C code, as in any C driver's `memcpy`.
+            unsafe { core::ptr::copy_nonoverlapping(bounce, base.add(offset), copied) }
+        });
+        Ok(self.advance(copied))
+    }
+
+    /// Copies the next `n` bytes of the user buffer (at most a page: `span` clamps every
+    /// caller's `n`) into the bounce buffer, allocating it on first use. Returns the bounce
+    /// buffer and how many bytes `copy_from_user` copied before user memory faulted; `None` if
+    /// the user address overflows. The caller stores those bytes, then [`advance`]s.
+    ///
+    /// The copy goes through the bounce buffer because `copy_from_user` zero-fills the rest of
+    /// its destination on a fault: straight into a page or chunk it would zero live bytes.
+    ///
+    /// [`advance`]: Self::advance
+    fn fill_bounce(&mut self, n: usize) -> Result<Option<(*const u8, usize)>> {
+        let n = n.min(PAGE_SIZE);
+        let Some(src) = self.addr.checked_add(self.done) else {
+            return Ok(None);
         };
         if self.bounce.capacity() < PAGE_SIZE {
             self.bounce = KVec::with_capacity(PAGE_SIZE, GFP_KERNEL)?;
         }
         let bounce = self.bounce.as_mut_ptr();
         // SAFETY: `bounce` has room for `PAGE_SIZE >= n` bytes (type invariants, checked above)
-        // and is ours alone. `copy_from_user` checks the user range; it zero-fills the rest of
-        // the bounce buffer on a fault, which is why the copy does not go to `page` directly.
+        // and is ours alone; `copy_from_user` checks the user range.
         let left = unsafe {
             bindings::copy_from_user(bounce.cast::<c_void>(), src as *const c_void, n as c_ulong)
         };
-        let copied = n.saturating_sub(left);
-        page.with_mapped(|base| {
-            // SAFETY: `base + offset .. + copied` lies inside the mapped page (`span`) and
-            // `bounce[..copied]` was written by `copy_from_user`; the ranges do not overlap (a
-            // kernel buffer and a page). Concurrent user-space accesses to the page through a
-            // mapping are byte races of C code, as in any C driver's `memcpy`.
-            unsafe { core::ptr::copy_nonoverlapping(bounce, base.add(offset), copied) }
-        });
-        // INVARIANT: `copied <= n <= remaining`.
+        Ok(Some((bounce.cast_const(), n.saturating_sub(left))))
+    }
+
+    /// Counts `copied` bytes (at most what the last [`fill_bounce`](Self::fill_bounce)
+    /// returned) as consumed; returns `copied`.
+    fn advance(&mut self, copied: usize) -> usize {
+        // INVARIANT: `copied <= n <= remaining` (`fill_bounce`'s `n` was clamped to it).
         self.done += copied;
-        Ok(copied)
+        copied
     }
 }

@@ -7,9 +7,10 @@
 //! spread over repetitions. Unmapping and freeing are not timed.
 //!
 //! The modes of one (backing, size) *group* run round-robin, one repetition of each per round,
-//! starting from a different mode every round, so drift on a noisy machine (a VM, other jobs)
-//! hits them alike instead of biasing whichever ran last. The eager and the lazy pool of one
-//! size run as one group the same way ([`run_interleaved`]), so their ratio is fair too.
+//! in an order shuffled afresh every round ([`round_order`]), so drift on a noisy machine (a
+//! VM, other jobs) hits them alike instead of biasing whichever ran last, and no mode always
+//! follows the same one. The pools of one size run as one group the same way
+//! ([`run_interleaved`]), so their ratios are fair too.
 //!
 //! | backing | what is mapped each repetition |
 //! |---|---|
@@ -49,7 +50,7 @@ mod sys;
 pub use cells::{Backing, Mode, Sample, Subject, HUGE_PAGE, PAGE, PBUF_MAX_LEN};
 pub use machine::{free_huge_pages, load_average, utc_date, ExitOnSignal, HugePages, Machine};
 pub use report::{size_name, FaultCheck, Report};
-pub use schedule::{run, run_group, run_interleaved, Progress, Rounds, Schedule};
+pub use schedule::{round_order, run, run_group, run_interleaved, Progress, Rounds, Schedule};
 pub use stats::{Cell, Stats};
 
 pub(crate) const KIB: usize = 1024;

@@ -244,9 +244,11 @@ pub fn run_group(
 }
 
 /// As [`run_group`], for several prepared targets at once: every round runs every (target,
-/// mode) pair once, starting from a different pair each round, so drift hits the targets
-/// alike and their ratio can be trusted. [`run`] measures an eager and a lazy pool of the same
-/// size this way. The cells come target by target, mode by mode.
+/// mode) pair once, in an order shuffled afresh each round ([`round_order`]), so drift hits
+/// the targets alike and no pair always runs right after the same other one (a repetition
+/// can pay for what its predecessor's unmap left behind), and their ratio can be trusted.
+/// [`run`] measures the pools of one size this way. The cells come target by target, mode by
+/// mode.
 ///
 /// # Errors
 /// The first repetition's error, or `Interrupted`.
@@ -289,11 +291,10 @@ pub fn run_interleaved(
         {
             break;
         }
-        for k in 0..pairs {
+        for i in round_order(round, pairs) {
             if stop() {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
             }
-            let i = (round + k) % pairs;
             let (target, mode) = (&mut targets[i / modes.len()], modes[i % modes.len()]);
             if !mode.applies_to(target.backing()) {
                 continue; // no cell: Cell::from_samples makes none from no samples
@@ -313,6 +314,37 @@ pub fn run_interleaved(
             Cell::from_samples(t.backing(), t.len(), modes[i % modes.len()], s)
         })
         .collect())
+}
+
+/// The order in which round `round` runs `pairs` (target, mode) pairs: a permutation of
+/// `0..pairs`, shuffled (Fisher–Yates) by a generator seeded with the round number, so every
+/// run is reproducible while each pair's position and predecessor change from round to round.
+///
+/// # Examples
+/// ```
+/// use pktmap_tools::bench::round_order;
+/// let mut o = round_order(3, 10);
+/// assert_ne!(o, round_order(4, 10));
+/// o.sort_unstable();
+/// assert_eq!(o, (0..10).collect::<Vec<_>>());
+/// ```
+pub fn round_order(round: usize, pairs: usize) -> Vec<usize> {
+    // splitmix64 of the round, then xorshift64: no dependency, never zero.
+    let mut x = (round as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut order: Vec<usize> = (0..pairs).collect();
+    for i in (1..pairs).rev() {
+        order.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 /// Where a run is, for a progress bar.

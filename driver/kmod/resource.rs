@@ -5,15 +5,15 @@
 //! (the open file's table, each mapping, and for a pool each ring that names it).
 #![forbid(unsafe_code)]
 
-use crate::abi::plan::{Cache, PoolGeometry, Resource};
-use crate::device::{self, Device};
+use crate::abi::plan::{self, Cache, PoolGeometry};
+use crate::device::{self, DeviceState};
 use crate::sys::{chunk::Chunk, page::SharedPage, task};
 use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// How often (in pages) a long allocation checks whether its caller is being killed.
 const KILL_CHECK_PAGES: usize = 64;
 
-/// What a [`Buffer`] is.
+/// What a [`Resource`] is.
 pub enum Kind {
     /// A packet-buffer pool.
     Pool(PoolGeometry),
@@ -25,7 +25,7 @@ pub enum Kind {
         /// The pool's id.
         pool_id: u32,
         /// The pool.
-        pool: Arc<Buffer>,
+        pool: Arc<Resource>,
     },
 }
 
@@ -146,21 +146,22 @@ impl Backing {
     }
 }
 
-/// A pool or a ring.
-pub struct Buffer {
-    device: Arc<Device>,
+/// A pool or a ring: the kernel side of what user space names by an `mmap` offset (the STATE
+/// page is the device's, [`Target::State`]).
+pub struct Resource {
+    device: Arc<DeviceState>,
     /// What it is.
     pub kind: Kind,
     /// Its memory.
     pub backing: Backing,
 }
 
-impl Buffer {
+impl Resource {
     /// Allocates a buffer of `pages` pages against the device's page budget.
     ///
     /// # Errors
     /// `ENOSPC` past the budget, `ENOMEM`, `EINTR` if the caller is killed meanwhile.
-    pub fn new(device: &Arc<Device>, kind: Kind, pages: u64) -> Result<Arc<Self>> {
+    pub fn new(device: &Arc<DeviceState>, kind: Kind, pages: u64) -> Result<Arc<Self>> {
         let n = usize::try_from(pages).map_err(|_| ENOMEM)?;
         device.reserve(pages)?;
         let allocated = match &kind {
@@ -179,13 +180,13 @@ impl Buffer {
                 return Err(e);
             }
         };
-        // Counted before the `Buffer` exists, so its `Drop` (even when `Arc::new` fails and
+        // Counted before the `Resource` exists, so its `Drop` (even when `Arc::new` fails and
         // drops it) undoes exactly this and the reservation.
         device.update(|c| match &kind {
             Kind::Pool(_) => device::add(&c.pools, 1),
             Kind::Ring { .. } => device::add(&c.rings, 1),
         });
-        let buffer = Buffer {
+        let buffer = Resource {
             device: device.clone(),
             kind,
             backing,
@@ -211,21 +212,21 @@ impl Buffer {
         }
     }
 
-    /// What `plan_mmap`/`plan_io` need to know about it.
-    pub fn resource(&self) -> Resource {
+    /// What `plan_mmap`/`plan_io` need to know about it (the plan's [`plan::Resource`]).
+    pub fn planned(&self) -> plan::Resource {
         match self.kind {
-            Kind::Pool(g) => Resource::Pool {
+            Kind::Pool(g) => plan::Resource::Pool {
                 pages: self.pages(),
                 lazy: g.lazy,
             },
-            Kind::Ring { .. } => Resource::Ring {
+            Kind::Ring { .. } => plan::Resource::Ring {
                 pages: self.pages(),
             },
         }
     }
 }
 
-impl Drop for Buffer {
+impl Drop for Resource {
     fn drop(&mut self) {
         let pages = self.pages();
         let is_pool = matches!(self.kind, Kind::Pool(_));
@@ -246,23 +247,23 @@ pub enum Target {
     /// The device's STATE page.
     State,
     /// A pool or ring.
-    Buffer(Arc<Buffer>),
+    Resource(Arc<Resource>),
 }
 
 impl Target {
     /// Page `index` of the target as a single page.
-    pub fn page<'a>(&'a self, device: &'a Device, index: usize) -> Option<&'a SharedPage> {
+    pub fn page<'a>(&'a self, device: &'a DeviceState, index: usize) -> Option<&'a SharedPage> {
         match self {
             Target::State if index == 0 => Some(device.state_page()),
             Target::State => None,
-            Target::Buffer(b) => b.backing.page(index),
+            Target::Resource(b) => b.backing.page(index),
         }
     }
 
     /// Page `index` of the target, for a copy (single pages and chunks alike).
-    pub fn page_ref<'a>(&'a self, device: &'a Device, index: usize) -> Option<PageRef<'a>> {
+    pub fn page_ref<'a>(&'a self, device: &'a DeviceState, index: usize) -> Option<PageRef<'a>> {
         match self {
-            Target::Buffer(b) => b.backing.page_ref(index),
+            Target::Resource(b) => b.backing.page_ref(index),
             Target::State => self.page(device, index).map(PageRef::Shared),
         }
     }
