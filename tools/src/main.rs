@@ -12,8 +12,10 @@
 //! `scripts/guest-test` runs `bench --device /dev/pktmap --check` inside the QEMU guest, against
 //! `pktmap.ko` (`--quick` by default, the full matrix with `--bench`).
 //!
-//! Exit status: 0 on success, 1 when the command ran and failed (nothing decodes, a run that
-//! measured nothing, a failed `--check`), 2 for bad arguments, 130 when interrupted.
+//! Exit status: 0 on success, 1 when the command ran and failed (nothing decodes, no such
+//! process or no access to its maps, a `--device` that cannot be opened or is not pktmap's, a
+//! run that measured nothing, a failed `--check`), 2 for bad arguments, 130 when interrupted
+//! (`SIGINT` or `SIGTERM`; the bench puts `nr_hugepages` back first).
 //!
 //! The logic lives in the libraries ([`pktmap::offset`], [`pktmap::maps`],
 //! [`pktmap_tools::bench`]); this crate parses arguments and prints.

@@ -1,6 +1,7 @@
 //! The `pktmap` command's refusals: bad arguments exit 2 with a message before anything is
 //! measured, a run or a decode that finds nothing exits 1, and no output directory is created.
 
+use pktmap_testbed::skip;
 use std::process::{Command, Output};
 
 fn pktmap(args: &[&str]) -> Output {
@@ -88,4 +89,135 @@ fn help_lists_every_backing() {
             b.name()
         );
     }
+}
+
+fn nr_hugepages() -> u64 {
+    std::fs::read_to_string("/proc/sys/vm/nr_hugepages")
+        .expect("read nr_hugepages")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// The README's promise: a bench interrupted by Ctrl-C (`SIGINT`) exits 130 and puts
+/// `/proc/sys/vm/nr_hugepages` back to what it was before the run raised it for the hugetlb
+/// rows.
+#[test]
+fn interrupted_bench_exits_130_and_restores_nr_hugepages() {
+    use std::os::unix::fs::MetadataExt;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // /proc/self belongs to the effective user.
+    if std::fs::metadata("/proc/self")
+        .expect("stat /proc/self")
+        .uid()
+        != 0
+    {
+        return skip("raising vm.nr_hugepages needs root");
+    }
+    let before = nr_hugepages();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pktmap"))
+        .args(["bench", "--only", "hugetlb", "--no-plot", "--budget", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pktmap bench");
+    // Wait until the run has raised the reservation (the hugetlb groups need more 2 MiB
+    // pages than a machine keeps free), then interrupt it mid-run.
+    let start = Instant::now();
+    while nr_hugepages() <= before && start.elapsed() < Duration::from_secs(60) {
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "the bench ended before it raised nr_hugepages"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let raised = nr_hugepages();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success(), "kill -INT failed");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        raised > before,
+        "nr_hugepages never rose above {before}: {err}"
+    );
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("pktmap: interrupted"), "{err}");
+    assert_eq!(
+        nr_hugepages(),
+        before,
+        "nr_hugepages not restored (was raised to {raised})"
+    );
+    eprintln!("nr_hugepages {before} -> {raised} -> {before}");
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = pktmap(args);
+    assert!(out.status.success(), "pktmap {args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The README's codec commands print what the README says they print.
+#[test]
+fn readme_codec_commands_print_what_the_readme_says() {
+    assert_eq!(stdout_of(&["encode", "POOL", "7"]), "0x39000\n");
+    assert_eq!(
+        stdout_of(&["encode", "--layout", "io_uring", "PBUF_RING", "3"]),
+        "0x80030000\n"
+    );
+    let decoded = stdout_of(&["decode", "0x39000"]);
+    let first: Vec<&str> = decoded.lines().collect();
+    assert_eq!(first.len(), 5, "one line per layout: {decoded}");
+    assert_eq!(first[0], "pktmap    POOL id 7");
+    assert_eq!(stdout_of(&["decode", "--pgoff", "0x39"]), decoded);
+    // A type without a name is spelt as `pktmap maps` spells it.
+    assert_eq!(
+        stdout_of(&["decode", "-l", "vfio", "0x20000100000"]),
+        "vfio      type 2 id 1048576\n"
+    );
+    // Every --json is one JSON value.
+    for args in [
+        &["encode", "POOL", "7", "--json"][..],
+        &["decode", "0x39000", "--json"][..],
+        &["maps", "--json"][..],
+    ] {
+        let text = stdout_of(args);
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("pktmap {args:?}: {e}: {text}"));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout_of(&["encode", "POOL", "7", "--json"])).unwrap();
+    assert_eq!(
+        (v["offset"].as_u64(), v["pgoff"].as_u64()),
+        (Some(0x39000), Some(0x39))
+    );
+}
+
+/// `maps` of a process that does not exist exits 1 and says so; `maps` with nothing to name
+/// exits 0, prints nothing (or `[]`) and says so on stderr.
+#[test]
+fn maps_of_no_process_exits_1_and_nothing_to_name_exits_0() {
+    fails(&["maps", "999999999"], 1, "no process 999999999");
+    let out = pktmap(&["maps"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+    assert!(
+        err.contains("no pktmap, io_uring or AF_XDP mappings"),
+        "{err}"
+    );
+    let out = pktmap(&["maps", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+}
+
+/// A `--device` that is not there names the likely cause (no driver loaded) before running.
+#[test]
+fn a_missing_device_asks_whether_the_driver_is_loaded() {
+    fails(
+        &["bench", "--quick", "--device", "/nonexistent/pktmap"],
+        1,
+        "cannot open it: open: No such file or directory (os error 2): is pktmap.ko loaded?",
+    );
 }

@@ -1,7 +1,9 @@
 //! The tests that run inside the QEMU guest against `pktmap.ko`.
 //!
 //! ```text
-//! pktmap-guest check                 every rule of DESIGN.md and every bad input
+//! pktmap-guest check                 every rule of DESIGN.md and every bad input, the driver
+//!                                    README's promises, `/pktmap maps` on real mappings and
+//!                                    the README's driver examples, the errors a user hits
 //! pktmap-guest stress SECS PROCS [CYCLES]  concurrent create/map/touch/unmap/destroy, racing
 //!                                    destroy, close and fork; bounded in time or cycles
 //! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
@@ -17,9 +19,12 @@
 //! child in a busybox initramfs (see `scripts/guest-test`).
 
 mod checks;
+mod errors;
 mod faults;
+mod maps;
 mod pools;
 mod promises;
+mod readme;
 mod sequence;
 mod stress;
 mod sys;
@@ -87,6 +92,9 @@ fn main() -> ExitCode {
         Some("check") => {
             checks::run(&mut report);
             promises::run(&mut report);
+            maps::run(&mut report);
+            readme::run(&mut report);
+            errors::run(&mut report);
         }
         Some("pools") => pools::run(&mut report),
         Some("pool-races") => {

@@ -412,6 +412,19 @@ fn budget(r: &mut Report, dev: &Device) {
         s.pages_budget > 0 && param == Some(s.pages_budget),
         format!("STATE {} parameter {param:?}", s.pages_budget),
     );
+    // insmod without page_budget (as /init loads it): three quarters of RAM, in pages.
+    let ram_pages = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let kb = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            kb.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kb| kb / 4);
+    r.check(
+        "the default page_budget is three quarters of RAM (MemTotal / 4 KiB * 3/4)",
+        ram_pages.is_some_and(|p| param == Some(p / 4 * 3)),
+        format!("parameter {param:?}, RAM pages {ram_pages:?}"),
+    );
     let Some(old) = param else { return };
     let held = s.pages_allocated;
     if let Err(e) = write_budget(held + 8) {
@@ -475,7 +488,9 @@ fn state_after_update(dev: &Device) -> State {
 /// Pool memory is charged to its creator's memory cgroup (`GFP_KERNEL_ACCOUNT`), and given
 /// back when the pool goes. (A limit is not tried: hitting it would run the memcg OOM killer,
 /// whose report is a stack dump on the console.)
-fn memcg(r: &mut Report) {
+/// A fresh memory cgroup `name` (cgroup2 mounted and `+memory` enabled first if need be); its
+/// path, or why it could not be made.
+fn memory_cgroup(name: &str) -> Result<String, String> {
     let root = "/sys/fs/cgroup";
     let _ = std::fs::create_dir_all(root);
     if !std::path::Path::new(&format!("{root}/cgroup.controllers")).exists() {
@@ -483,22 +498,30 @@ fn memcg(r: &mut Report) {
             .args(["-t", "cgroup2", "none", root])
             .status();
         if !matches!(mounted, Ok(s) if s.success()) {
-            return r.check(
-                "mount cgroup2 for the memcg checks",
-                false,
-                format!("{mounted:?}"),
-            );
+            return Err(format!("mount cgroup2: {mounted:?}"));
         }
     }
     let _ = std::fs::write(format!("{root}/cgroup.subtree_control"), "+memory");
-    let cg = format!("{root}/pktmap-test");
-    let _ = std::fs::create_dir(&cg);
-    let current = |cg: &str| -> u64 {
-        std::fs::read_to_string(format!("{cg}/memory.current"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
+    let cg = format!("{root}/{name}");
+    let _ = std::fs::remove_dir(&cg);
+    std::fs::create_dir(&cg).map_err(|e| format!("mkdir {cg}: {e}"))?;
+    Ok(cg)
+}
+
+/// A cgroup's memory file (`memory.current`, `memory.peak`) in bytes, 0 if unreadable.
+fn cgroup_bytes(cg: &str, file: &str) -> u64 {
+    std::fs::read_to_string(format!("{cg}/{file}"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn memcg(r: &mut Report) {
+    let cg = match memory_cgroup("pktmap-test") {
+        Ok(cg) => cg,
+        Err(e) => return r.check("mount cgroup2 for the memcg checks", false, e),
     };
+    let current = |cg: &str| cgroup_bytes(cg, "memory.current");
     // The child moves itself into the cgroup, creates a 16 MiB pool and destroys it; its exit
     // status is the MiB charged while the pool lived (bits 0..6) plus 64 if the charge went
     // back to within 1 MiB after the destroy; 120.. = a setup step failed.
@@ -537,13 +560,13 @@ fn memcg(r: &mut Report) {
     let _ = std::fs::remove_dir(&cg);
 }
 
-/// A creator killed in the middle of a 128 MiB create aborts promptly and frees everything.
+/// A creator killed in the middle of a 128 MiB create stops allocating soon after the kill and
+/// frees everything. Counted, not timed: the child creates in a memory cgroup of its own, is
+/// killed once the cgroup holds 8 MiB, and the cgroup's `memory.peak` says how far it got.
 fn killed_creator(r: &mut Report, dev: &Device) {
+    const MIB: u64 = 1 << 20;
     let base = state(dev);
-    // How long a whole create takes here.
-    let t = Instant::now();
     let full = dev.create_pool(65536, 2048, Fill::Lazy);
-    let full_time = t.elapsed();
     if let Ok(p) = &full {
         let _ = dev.destroy_pool(p.id);
     }
@@ -552,22 +575,41 @@ fn killed_creator(r: &mut Report, dev: &Device) {
         full.is_ok(),
         format!("{full:?}"),
     );
-    let child = sys::spawn_child(|| {
+    let cg = match memory_cgroup("pktmap-kill") {
+        Ok(cg) => cg,
+        Err(e) => return r.check("a memory cgroup for the killed creator", false, e),
+    };
+    let procs = format!("{cg}/cgroup.procs");
+    let child = sys::spawn_child(move || {
+        if std::fs::write(&procs, std::process::id().to_string()).is_err() {
+            return 3;
+        }
         let Ok(dev) = Device::open() else { return 1 };
         let _ = dev.create_pool(65536, 2048, Fill::Lazy);
-        // Only reached if the kill came late.
+        // Only reached if the kill came after the whole create.
         std::thread::sleep(Duration::from_secs(60));
         0
     });
-    std::thread::sleep(full_time / 10);
+    // Kill it once the create is well under way (8 MiB charged), or after 60 s regardless.
+    let start = Instant::now();
+    while cgroup_bytes(&cg, "memory.current") < 8 * MIB && start.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_micros(200));
+    }
     let killed_at = Instant::now();
     let _ = sys::kill(child, libc::SIGKILL);
+    let at_kill = cgroup_bytes(&cg, "memory.current");
     let sig = sys::wait_child(child);
-    let abort_time = killed_at.elapsed();
+    let gone = killed_at.elapsed();
+    let peak = cgroup_bytes(&cg, "memory.peak");
+    let after = cgroup_bytes(&cg, "memory.current");
+    let _ = std::fs::remove_dir(&cg);
     println!(
-        "promises: a whole 128 MiB create took {:.0} ms; killed at a tenth, the creator was gone {:.0} ms later",
-        full_time.as_secs_f64() * 1e3,
-        abort_time.as_secs_f64() * 1e3
+        "promises: the creator was killed with {} KiB charged, peaked at {} KiB of a 128 MiB pool, \
+         and was gone {:.0} ms later",
+        at_kill >> 10,
+        peak >> 10,
+        gone.as_secs_f64() * 1e3
     );
     r.check(
         "a SIGKILLed creator of a 128 MiB pool dies of SIGKILL",
@@ -575,14 +617,19 @@ fn killed_creator(r: &mut Report, dev: &Device) {
         format!("{sig:?}"),
     );
     r.check(
-        "it aborts in less than 4/5 of a whole create (finishing would take 9/10 and more)",
-        abort_time < full_time * 4 / 5,
-        format!("{abort_time:?} of {full_time:?}"),
+        "it stops allocating soon after the kill: its cgroup peaks under half the pool",
+        at_kill >= 8 * MIB && peak < 64 * MIB,
+        format!("{} KiB at the kill, peak {} KiB", at_kill >> 10, peak >> 10),
     );
     r.check(
         "and everything it allocated is freed",
-        gauges(&state(dev)) == gauges(&base),
-        format!("{:?} -> {:?}", gauges(&base), gauges(&state(dev))),
+        gauges(&state(dev)) == gauges(&base) && after < MIB,
+        format!(
+            "{:?} -> {:?}, cgroup {} KiB after",
+            gauges(&base),
+            gauges(&state(dev)),
+            after >> 10
+        ),
     );
 }
 

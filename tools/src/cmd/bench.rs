@@ -138,21 +138,36 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
         Schedule::standard()
     };
     if let Some(dev) = &a.device {
-        // Fail early and clearly rather than skipping every pool group.
-        // Open it and read its STATE page: a file that is not /dev/pktmap (say /dev/null)
-        // fails here, not after a run that measured no pool.
-        pktmap::device::Device::open_path(dev)
-            .and_then(|d| d.state())
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "--device {}: not a pktmap device: {e} (the pktmap driver runs in the \
-                         QEMU guest the scripts/ boot)",
-                        dev.display()
-                    ),
-                )
-            })?;
+        // Fail early and clearly rather than skipping every pool group: open it and read its
+        // STATE page, so a missing driver, a device the user may not open read-write, or a
+        // file that is not /dev/pktmap (say /dev/null) fails here, not after a run that
+        // measured no pool.
+        let device = pktmap::device::Device::open_path(dev).map_err(|e| {
+            let hint = match e.raw_os_error() {
+                Some(libc::ENOENT) => {
+                    ": is pktmap.ko loaded? (the driver runs in the QEMU guest that \
+                     scripts/guest-test boots)"
+                }
+                Some(libc::EACCES | libc::EPERM | libc::EROFS) => {
+                    ": the bench opens the device read-write (root, or write access to it)"
+                }
+                _ => "",
+            };
+            io::Error::new(
+                e.kind(),
+                format!("--device {}: cannot open it: {e}{hint}", dev.display()),
+            )
+        })?;
+        device.state().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "--device {}: not a pktmap device: {e} (the pktmap driver runs in the \
+                     QEMU guest that scripts/guest-test boots)",
+                    dev.display()
+                ),
+            )
+        })?;
         plan = plan.with_device_pools(dev);
     } else if let Some(b) = a.only.iter().find(|b| b.needs_device()) {
         return Err(invalid(format!(

@@ -24,13 +24,18 @@ pub struct MapsArgs {
 pub fn list(a: &MapsArgs) -> io::Result<()> {
     let (pid, all, json) = (a.pid, a.all, a.json);
     let entries = maps::read(pid).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "/proc/{}/maps: {e}",
-                pid.map_or("self".into(), |p| p.to_string())
+        let file = format!(
+            "/proc/{}/maps",
+            pid.map_or("self".into(), |p| p.to_string())
+        );
+        let msg = match (pid, e.raw_os_error()) {
+            (Some(p), Some(libc::ENOENT | libc::ESRCH)) => format!("no process {p} ({file}: {e})"),
+            (Some(p), Some(libc::EACCES | libc::EPERM)) => format!(
+                "{file}: {e} (reading process {p}'s mappings needs root or ptrace access to it)"
             ),
-        )
+            _ => format!("{file}: {e}"),
+        };
+        io::Error::new(e.kind(), msg)
     })?;
     let shown: Vec<_> = entries
         .iter()

@@ -143,7 +143,11 @@ pub fn decode(a: &DecodeArgs) -> io::Result<()> {
     } else {
         for (l, r) in &rows {
             match r {
-                Ok((t, id)) => println!("{:<9} {} id {id}", l.name, type_label(l, *t)),
+                // As `pktmap maps` names it: a type without a name is `type N`.
+                Ok((t, id)) => match l.type_name(*t) {
+                    Some(name) => println!("{:<9} {name} id {id}", l.name),
+                    None => println!("{:<9} type {t} id {id}", l.name),
+                },
                 Err(e) => println!("{:<9} error: {e}", l.name),
             }
         }
