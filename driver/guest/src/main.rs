@@ -9,6 +9,8 @@
 //! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
 //! pktmap-guest sequence CASES STEPS [SEED]      model-checked random sequences (one check a case)
 //! pktmap-guest sequence --secs N STEPS [SEED]   the same for N seconds (the soak)
+//! pktmap-guest sequence ... --mutate[=pools]    with a wrong model (EBADF, or MAP_PRIVATE of
+//!                                    PFN pools), which must fail
 //! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
 //! pktmap-guest pool-races ROUNDS     only the pools' racing-fault checks, ROUNDS mappings each
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
@@ -120,7 +122,13 @@ fn main() -> ExitCode {
             let rest = if secs.is_some() { 4 } else { 3 };
             let steps = args.get(rest).and_then(|s| s.parse().ok()).unwrap_or(40);
             let seed = args.get(rest + 1).and_then(|s| s.parse().ok());
-            let mutate = args.iter().any(|a| a == "--mutate");
+            let mutate = if args.iter().any(|a| a == "--mutate=pools") {
+                sequence::Mutation::PfnPrivate
+            } else if args.iter().any(|a| a == "--mutate") {
+                sequence::Mutation::Ebadf
+            } else {
+                sequence::Mutation::None
+            };
             sequence::run(&mut report, cases, steps, seed, secs, mutate);
         }
         Some("faults") => {
@@ -134,7 +142,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | pools | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED]"
+                "usage: pktmap-guest check | pools | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
             );
             return ExitCode::from(2);
         }

@@ -105,16 +105,10 @@ pub fn mprotect_rw(p: *const u8, len: usize) -> io::Result<()> {
     )
 }
 
-/// `mremap(p, len, new_len, 0)`: grow in place only (never moves).
+/// `mremap(p, len, new_len, 0)` with `new_len > len`: grow in place only (never moves).
 pub fn mremap_grow(p: *const u8, len: usize, new_len: usize) -> io::Result<()> {
-    // SAFETY: Without MREMAP_MAYMOVE the mapping either grows in place into free space or the
-    // call fails; no existing memory is touched.
-    let r = unsafe { libc::mremap(p as *mut c_void, len, new_len, 0) };
-    if r == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    debug_assert!(new_len > len);
+    mremap_resize(p, len, new_len)
 }
 
 /// `madvise(p, len, MADV_DONTNEED)`: drops the pages of a mapping the caller owns (a device
@@ -285,6 +279,56 @@ pub fn mmap_raw(
     } else {
         Ok(p.cast())
     }
+}
+
+/// A raw mapping like [`mmap_raw`], placed `MAP_FIXED` at an address `off` bytes past a
+/// multiple of `align` (a power of two), inside an address-space reservation of our own whose
+/// rest is unmapped again; the caller unmaps the mapping with [`munmap`].
+pub fn mmap_raw_off_grid(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    prot: i32,
+    flags: i32,
+    offset: u64,
+    (align, off): (usize, usize),
+) -> io::Result<*mut u8> {
+    let total = len + 2 * align;
+    let hole = mmap_raw(
+        None,
+        total,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_NORESERVE,
+        0,
+    )?;
+    let at = (hole as usize).next_multiple_of(align) + off;
+    // SAFETY: `[at, at + len)` lies inside the reservation just made, which nothing else uses,
+    // so MAP_FIXED replaces only our own PROT_NONE pages.
+    let p = unsafe {
+        libc::mmap(
+            at as *mut c_void,
+            len,
+            prot,
+            flags | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    let end = hole as usize + total;
+    let unmap = |from: usize, to: usize| {
+        if to > from {
+            // SAFETY: Part of our own reservation outside the new mapping (or all of it, if
+            // the mapping failed); nothing uses it.
+            let _ = unsafe { libc::munmap(from as *mut c_void, to - from) };
+        }
+    };
+    if p == libc::MAP_FAILED {
+        let e = io::Error::last_os_error();
+        unmap(hole as usize, end);
+        return Err(e);
+    }
+    unmap(hole as usize, at);
+    unmap(at + len, end);
+    Ok(p.cast())
 }
 
 /// `mprotect(p, len, prot)` of a mapping the caller owns.
