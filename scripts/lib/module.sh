@@ -17,6 +17,55 @@ check_layouts() {
     }
 }
 
+# Checks that the kernel's bindgen bindings put every struct field driver/kmod/sys/ uses
+# (scripts/layout/bindgen.list) where the C compiler does: the C offsets come from an
+# asm-offsets style probe (`DEFINE`, <linux/kbuild.h>) compiled to assembly, and a Rust module
+# of `const` assertions must then compile. Prints how many fields it checked.
+check_bindgen_layouts() {
+    local build="$PKTMAP_OUT/bindgen-layout" vars log struct member path n=0
+    local list="$PKTMAP_REPO/scripts/layout/bindgen.list"
+    mapfile -t vars < <(kernel_make_vars)
+    log="$build/build.log"
+    rm -rf "$build"
+    mkdir -p "$build"
+    {
+        printf '#include <linux/kbuild.h>\n#include <linux/fs.h>\n#include <linux/mm.h>\n'
+        printf '#include <linux/sched.h>\nvoid pktmap_offsets(void);\nvoid pktmap_offsets(void)\n{\n'
+        while read -r struct member path; do
+            case "$struct" in '' | '#'*) continue ;; esac
+            printf '\tDEFINE(%s__%s, offsetof(struct %s, %s));\n' "$struct" "${member//./__}" "$struct" "$member"
+        done <"$list"
+        printf '}\n'
+    } >"$build/offsets.c"
+    echo 'obj-m := offsets.o' >"$build/Kbuild"
+    kmake -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" offsets.s >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "scripts/layout/bindgen.list names a member the C headers do not have (log: $log)"
+    }
+    {
+        printf '// SPDX-License-Identifier: GPL-2.0\n\n//! Compiles only if the bindings match the C layout.\n\n'
+        printf 'use kernel::{bindings, prelude::*};\n\n'
+        printf 'module! { type: Check, name: "pktmap_bindgen_layout", license: "GPL", }\n\n'
+        printf 'struct Check;\n\nimpl kernel::Module for Check {\n'
+        printf '    fn init(_module: &'"'"'static ThisModule) -> Result<Self> {\n        Ok(Check)\n    }\n}\n\n'
+        while read -r struct member path; do
+            case "$struct" in '' | '#'*) continue ;; esac
+            local c
+            c=$(sed -n "s/.*\"->${struct}__${member//./__} \\\$\{0,1\}\([0-9]*\) .*/\1/p" "$build/offsets.s")
+            [ -n "$c" ] || die "no C offset for $struct.$member in $build/offsets.s"
+            printf 'const _: () = assert!(\n    core::mem::offset_of!(bindings::%s, %s) == %s,\n    "bindings put %s.%s elsewhere than C (offset %s)"\n);\n' \
+                "$struct" "$path" "$c" "$struct" "$member" "$c"
+            n=$((n + 1))
+        done <"$list"
+    } >"$build/pktmap_bindgen_layout.rs"
+    echo 'obj-m := pktmap_bindgen_layout.o' >"$build/Kbuild"
+    kmake -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules >"$log" 2>&1 || {
+        grep -E 'bindings put|^error' "$log" >&2
+        die "the kernel's Rust bindings disagree with C on a struct layout driver/kmod uses (log: $log)"
+    }
+    say "bindgen layouts: $n fields of scripts/layout/bindgen.list at the C offsets"
+}
+
 # PKTMAP_KMOD_SRC: build the module from this directory's driver/kmod and driver/abi instead of
 # the checkout's (for A/B measurements of a variant; the guest program is still the checkout's).
 build_module() {
