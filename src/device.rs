@@ -10,6 +10,7 @@
 //! the ioctl numbers; each call site says why its pointer is valid.
 #![allow(unsafe_code)]
 
+use crate::error::Context;
 use crate::offset::{ResourceType, PKTMAP};
 use crate::resource::{MapFlags, MapOptions, Mapping};
 use crate::{Error, Result};
@@ -100,7 +101,12 @@ impl Device {
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
             .open(path.as_ref())
-            .map_err(|e| Error::from(e).during("open"))?;
+            .map_err(|e| {
+                Error::from(e).with(Context::Message(format!(
+                    "open {}",
+                    path.as_ref().display()
+                )))
+            })?;
         Ok(Self { file })
     }
 
@@ -583,5 +589,21 @@ pub fn state_from_bytes(bytes: &[u8]) -> Result<State> {
 impl AsFd for Device {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed open names the path it tried and keeps the errno.
+    #[test]
+    fn open_errors_name_the_path() {
+        let e = Device::open_path("/nonexistent/pktmap").unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+        assert!(
+            e.to_string().starts_with("open /nonexistent/pktmap: "),
+            "{e}"
+        );
     }
 }

@@ -442,6 +442,11 @@ impl MapOptions {
                 why,
             })
         };
+        if !MapFlags::all().contains(self.flags) {
+            // A `MapFlags` built with `from_bits_retain` can carry bits no flag names; the C
+            // ABI and `from_raw` refuse them, and so does every map.
+            return Err(fail(libc::EINVAL, "mmap", Some("unknown map flag bits")));
+        }
         if self.len == 0 {
             // POSIX: "If len is zero, mmap() shall fail and no mapping shall be established."
             return Err(fail(libc::EINVAL, "mmap", Some("zero length")));
@@ -1254,6 +1259,23 @@ mod tests {
             let e = MapFlags::from_raw(bad).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
         }
+    }
+
+    /// Bits no flag names, smuggled in with `from_bits_retain`, are refused by every map
+    /// before any call, as `from_raw` and the C ABI refuse them.
+    #[test]
+    fn unknown_flag_bits_are_refused_before_mmap() {
+        let fd = memfd(4096);
+        for bits in [8, 0x80 | 4, 0x8000_0000] {
+            let flags = MapFlags::from_bits_retain(bits);
+            let e = MapOptions::new(4096).flags(flags).map(&fd, 0).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+            assert!(e.to_string().contains("unknown map flag bits"), "{e}");
+            let e = map(&fd, 0, 4096, flags).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+        }
+        // The named bits alone still map.
+        assert!(map(&fd, 0, 4096, MapFlags::READONLY).is_ok());
     }
 
     #[test]

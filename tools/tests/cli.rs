@@ -218,6 +218,6 @@ fn a_missing_device_asks_whether_the_driver_is_loaded() {
     fails(
         &["bench", "--quick", "--device", "/nonexistent/pktmap"],
         1,
-        "cannot open it: open: No such file or directory (os error 2): is pktmap.ko loaded?",
+        "cannot open it: open /nonexistent/pktmap: No such file or directory (os error 2): is pktmap.ko loaded?",
     );
 }
