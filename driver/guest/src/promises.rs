@@ -591,14 +591,16 @@ fn killed_creator(r: &mut Report, dev: &Device) {
         0
     });
     // Kill it once the create is well under way (8 MiB charged), or after 60 s regardless.
+    // `at_kill` is what the cgroup held just before the kill (read after it, it may already be
+    // falling as the aborted create frees its pages).
     let start = Instant::now();
-    while cgroup_bytes(&cg, "memory.current") < 8 * MIB && start.elapsed() < Duration::from_secs(60)
-    {
+    let mut at_kill = cgroup_bytes(&cg, "memory.current");
+    while at_kill < 8 * MIB && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_micros(200));
+        at_kill = cgroup_bytes(&cg, "memory.current");
     }
     let killed_at = Instant::now();
     let _ = sys::kill(child, libc::SIGKILL);
-    let at_kill = cgroup_bytes(&cg, "memory.current");
     let sig = sys::wait_child(child);
     let gone = killed_at.elapsed();
     let peak = cgroup_bytes(&cg, "memory.peak");
