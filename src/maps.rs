@@ -9,6 +9,7 @@
 //! | the kernel says the file is | asked how | layout | shown as |
 //! |---|---|---|---|
 //! | the pktmap device | its device number (`st_rdev`, against `/sys/class/misc/pktmap/dev`), not its path | [`PKTMAP`](crate::offset::PKTMAP) | `pktmap POOL id 3` |
+//! | `anon_inode:[pktmap-pool]` (an exported pool's file) | the kernel's name | [`PKTMAP`](crate::offset::PKTMAP): its pool is `POOL` id 0 | `pktmap POOL id 0` |
 //! | `anon_inode:[io_uring]` | the kernel's own name for the anonymous inode | [`IO_URING`](crate::offset::IO_URING) | `io_uring PBUF_RING id 1` |
 //! | an `AF_XDP` socket | [`sock_diag`] (`XDP_DIAG`), else `system.sockprotoname` | [`AF_XDP`](crate::offset::AF_XDP) | `af_xdp FILL` |
 //! | an `AF_PACKET` socket | the same (`PACKET_DIAG`) | none: the ring is at offset 0 | `af_packet PACKET_MMAP` |
@@ -26,7 +27,7 @@
 //! decode to something else or not at all ([`Name::Undecodable`]).
 
 use crate::device::DEVICE_PATH;
-use crate::offset::{maps_file, DecodeError, Layout, MapsFile, LAYOUTS};
+use crate::offset::{maps_file, DecodeError, Layout, MapsFile, LAYOUTS, PKTMAP, PKTMAP_POOL_FILE};
 use crate::sock_diag;
 use std::collections::HashMap;
 use std::fmt;
@@ -311,6 +312,10 @@ impl Entry {
     /// assert!(e.layout().is_none()); // which socket family? Not said yet.
     /// ```
     pub fn layout(&self) -> Option<&'static Layout> {
+        if self.file.is(PKTMAP_POOL_FILE) {
+            // An exported pool's own file speaks pktmap's codec (its pool is POOL id 0).
+            return Some(&PKTMAP);
+        }
         LAYOUTS
             .into_iter()
             .find(|l| maps_file(l).is_some_and(|f| self.file.is(f)))
@@ -576,6 +581,28 @@ fn pktmap_rdev() -> Option<u64> {
 mod tests {
     use super::*;
     use crate::offset::{af_xdp, io_uring, resource_type, AF_XDP, IO_URING, PKTMAP};
+
+    /// An exported pool's file speaks pktmap's codec: its mapping at POOL 0 is named, a
+    /// look-alike anonymous inode is not.
+    #[test]
+    fn pool_file_mappings_are_named_pool_0() {
+        let line = |off: u64, path: &str| -> Entry {
+            format!("1000-2000 rw-s {off:08x} 00:0f 7 {path}")
+                .parse()
+                .unwrap()
+        };
+        let e = line(0x1000, "anon_inode:[pktmap-pool]");
+        assert_eq!(e.layout().map(|l| l.name), Some("pktmap"));
+        assert_eq!(e.name().to_string(), "pktmap POOL id 0");
+        assert_eq!(
+            line(0x1000, "anon_inode:[pktmap-pool2]").name(),
+            Name::Unknown
+        );
+        assert_eq!(
+            line(0x1000, "/tmp/anon_inode:[pktmap-pool]").name(),
+            Name::Unknown
+        );
+    }
 
     #[test]
     fn names_only_what_the_kernel_confirmed() {

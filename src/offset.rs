@@ -53,6 +53,15 @@ pub enum MapsFile {
 pub const PKTMAP_FILE: MapsFile = MapsFile::Device {
     path: "/dev/pktmap",
 };
+/// The file an exported pool is mapped from (`Device::export_pool`, `PoolFile`): the pool
+/// file's anonymous inode, where [`PKTMAP`]'s `POOL` id 0 is the pool itself.
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::{MapsFile, PKTMAP_POOL_FILE};
+/// assert_eq!(PKTMAP_POOL_FILE, MapsFile::AnonInode("[pktmap-pool]"));
+/// ```
+pub const PKTMAP_POOL_FILE: MapsFile = MapsFile::AnonInode("[pktmap-pool]");
 /// The file every [`IO_URING`] region is mapped from: the ring's anonymous inode.
 pub const IO_URING_FILE: MapsFile = MapsFile::AnonInode("[io_uring]");
 /// The file every [`AF_XDP`] ring is mapped from: an `AF_XDP` (44) socket.

@@ -2,8 +2,8 @@
 //! in the initramfs, the same binary the guest's bench run uses) lists this process's STATE,
 //! pool (eager, lazy, contiguous, private) and ring mappings by what the kernel says their file
 //! is (the device number in `/sys/class/misc/pktmap/dev`) and by their offset, in text and in
-//! JSON; a `/dev/zero` mapping is not named, and a pool file's mapping is listed only with
-//! `--all` (unnamed, as the README says); a missing process exits 1; and once everything is
+//! JSON, and an exported pool's own file (`anon_inode:[pktmap-pool]`) as `POOL id 0`; a
+//! `/dev/zero` mapping is not named, only listed with `--all`; a missing process exits 1; and once everything is
 //! unmapped it names nothing (exit 0, said on stderr), as the README promises.
 
 use crate::sys;
@@ -26,6 +26,8 @@ struct Want {
     len: usize,
     perms: &'static str,
     label: String,
+    /// The file the listing shows.
+    path: &'static str,
 }
 
 fn pktmap(args: &[&str]) -> Result<Output, String> {
@@ -89,7 +91,7 @@ pub fn run(r: &mut Report) {
         ResourceType::Pool.offset(eager.id),
     )
     .expect("map the eager pool MAP_PRIVATE");
-    // An exported pool's own file: listed with --all, not named yet (the README says so).
+    // An exported pool's own file: named by pktmap's codec, its pool being POOL id 0.
     let exported = dev
         .create_pool(4096, 2, Fill::Eager)
         .expect("pool to export");
@@ -107,6 +109,7 @@ pub fn run(r: &mut Report) {
             len: state.len(),
             perms: "r--s",
             label: "pktmap STATE id 0".into(),
+            path: "/dev/pktmap",
         },
         Want {
             what: "an eager pool",
@@ -114,6 +117,7 @@ pub fn run(r: &mut Report) {
             len: eager_map.len(),
             perms: "rw-s",
             label: pool(eager.id),
+            path: "/dev/pktmap",
         },
         Want {
             what: "a lazy pool mapped read-only",
@@ -121,6 +125,7 @@ pub fn run(r: &mut Report) {
             len: lazy_map.len(),
             perms: "r--s",
             label: pool(lazy.id),
+            path: "/dev/pktmap",
         },
         Want {
             what: "a contiguous pool",
@@ -128,6 +133,7 @@ pub fn run(r: &mut Report) {
             len: contig_map.len(),
             perms: "rw-s",
             label: pool(contig.id),
+            path: "/dev/pktmap",
         },
         Want {
             what: "a ring",
@@ -135,6 +141,7 @@ pub fn run(r: &mut Report) {
             len: ring_map.len(),
             perms: "rw-s",
             label: format!("pktmap RING id {}", ring.id),
+            path: "/dev/pktmap",
         },
         Want {
             what: "a private view of a pool",
@@ -142,6 +149,15 @@ pub fn run(r: &mut Report) {
             len: private_len,
             perms: "r--p",
             label: pool(eager.id),
+            path: "/dev/pktmap",
+        },
+        Want {
+            what: "an exported pool through its own file",
+            start: file_map.as_ptr() as usize,
+            len: file_map.len(),
+            perms: "rw-s",
+            label: pool(0),
+            path: "anon_inode:[pktmap-pool]",
         },
     ];
 
@@ -160,7 +176,7 @@ pub fn run(r: &mut Report) {
                 let ok = line.is_some_and(|l| {
                     l.split_whitespace().nth(1) == Some(w.perms)
                         && l.contains(&format!(" {} ", w.label))
-                        && l.ends_with(" /dev/pktmap")
+                        && l.ends_with(&format!(" {}", w.path))
                 });
                 r.check(
                     &format!("maps: {} is listed {} {}", w.what, w.perms, w.label),
@@ -175,7 +191,7 @@ pub fn run(r: &mut Report) {
                 format!("listed:\n{listing}"),
             );
             r.check(
-                "maps: only the six pktmap mappings are listed",
+                &format!("maps: only the {} pktmap mappings are listed", wants.len()),
                 listing.lines().count() == wants.len(),
                 format!("{} lines:\n{listing}", listing.lines().count()),
             );
@@ -189,11 +205,11 @@ pub fn run(r: &mut Report) {
             let zero_line = line_of(&listing, zero_map.as_ptr() as usize, PAGE);
             let file_line = line_of(&listing, file_map.as_ptr() as usize, file_map.len());
             r.check(
-                "maps --all: lists a pool file's mapping as anon_inode:[pktmap-pool] at POOL 0, unnamed",
+                "maps --all: names a pool file's mapping at offset 0x1000 pktmap POOL id 0",
                 file_line.is_some_and(|l| {
                     l.ends_with(" anon_inode:[pktmap-pool]")
                         && l.split_whitespace().nth(4) == Some("00001000")
-                        && !l.contains("pktmap POOL")
+                        && l.contains(" pktmap POOL id 0 ")
                 }),
                 format!("line {file_line:?}"),
             );
@@ -232,7 +248,7 @@ pub fn run(r: &mut Report) {
                     format!("\"type\":\"{ty}\""),
                     format!("\"id\":{id}"),
                     format!("\"name\":\"{}\"", w.label),
-                    "\"path\":\"/dev/pktmap\"".to_string(),
+                    format!("\"path\":\"{}\"", w.path),
                 ];
                 r.check(
                     &format!("maps --json: {} is {}", w.what, w.label),
