@@ -196,19 +196,28 @@ fn fixed_refuses_an_occupied_range_and_never_clobbers() {
 #[test]
 fn fixed_maps_exactly_at_a_free_address() {
     let fd = filled("fixed-free", 4);
-    // Find free space by mapping and unmapping; MAP_FIXED_NOREPLACE makes a lost race an
-    // EEXIST, never a clobber.
-    let probe = map(&fd, 0, 4 * PAGE, MapFlags::READONLY).unwrap();
-    let (addr, len) = probe.into_raw();
-    // SAFETY: `addr` is the mapping `into_raw` gave us; nothing else uses it.
-    unsafe { Mapping::from_raw(addr, len, MapFlags::READONLY) }
-        .unmap()
-        .unwrap();
-    let m = MapOptions::new(4 * PAGE)
-        .flags(MapFlags::FIXED | MapFlags::POPULATE)
-        .at(addr)
-        .map(&fd, 0)
-        .unwrap();
+    // Find free space by mapping and unmapping. The other tests of this binary map from their
+    // own threads meanwhile and may take the address first: MAP_FIXED_NOREPLACE makes that
+    // an EEXIST, never a clobber, and then the test looks for free space again (a lost race
+    // each time 20 times over would be the kernel ignoring NOREPLACE's contract, not luck).
+    let mut lost = 0;
+    let (m, addr) = loop {
+        let probe = map(&fd, 0, 4 * PAGE, MapFlags::READONLY).unwrap();
+        let (addr, len) = probe.into_raw();
+        // SAFETY: `addr` is the mapping `into_raw` gave us; nothing else uses it.
+        unsafe { Mapping::from_raw(addr, len, MapFlags::READONLY) }
+            .unmap()
+            .unwrap();
+        match MapOptions::new(4 * PAGE)
+            .flags(MapFlags::FIXED | MapFlags::POPULATE)
+            .at(addr)
+            .map(&fd, 0)
+        {
+            Ok(m) => break (m, addr),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && lost < 20 => lost += 1,
+            Err(e) => panic!("FIXED at a free address, after {lost} lost races: {e}"),
+        }
+    };
     assert_eq!(m.as_ptr() as *mut c_void, addr.as_ptr());
     assert_eq!(touch_write(&m), 0);
 }
