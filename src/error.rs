@@ -45,7 +45,8 @@ pub(crate) enum Context {
     None,
     /// The call that failed, such as `msync(MS_SYNC)` or `ioctl(POOL_CREATE)`.
     Call(&'static str),
-    /// A refusal before any call, in words.
+    /// In words: a refusal before any call, or a call and what it was made on
+    /// (`open /dev/pktmap`).
     Message(String),
     /// A mapping request: `step` (`mmap`, `madvise(MADV_POPULATE_READ)`, ...) of `len` bytes at
     /// `offset`, named with `layout` if the caller chose one.

@@ -8,8 +8,8 @@
 //!
 //! | the kernel says the file is | asked how | layout | shown as |
 //! |---|---|---|---|
-//! | the pktmap device | its device number (`st_rdev`, against `/sys/class/misc/pktmap/dev`), not its path | [`PKTMAP`] | `pktmap POOL id 3` |
-//! | `anon_inode:[pktmap-pool]` (an exported pool's file) | the kernel's name | [`PKTMAP`]: its pool is `POOL` id 0 | `pktmap POOL id 0` |
+//! | the pktmap device | its device number (`st_rdev`, against `/sys/class/misc/pktmap/dev`), not its path | [`PKTMAP`](crate::offset::PKTMAP) | `pktmap POOL id 3` |
+//! | `anon_inode:[pktmap-pool]` (an exported pool's file) | the kernel's name | [`PKTMAP`](crate::offset::PKTMAP): its pool is `POOL` id 0 | `pktmap POOL id 0` |
 //! | `anon_inode:[io_uring]` | the kernel's own name for the anonymous inode | [`IO_URING`](crate::offset::IO_URING) | `io_uring PBUF_RING id 1` |
 //! | an `AF_XDP` socket | [`sock_diag`] (`XDP_DIAG`), else `system.sockprotoname` | [`AF_XDP`](crate::offset::AF_XDP) | `af_xdp FILL` |
 //! | an `AF_PACKET` socket | the same (`PACKET_DIAG`) | none: the ring is at offset 0 | `af_packet PACKET_MMAP` |
@@ -27,7 +27,7 @@
 //! decode to something else or not at all ([`Name::Undecodable`]).
 
 use crate::device::DEVICE_PATH;
-use crate::offset::{maps_file, DecodeError, Layout, MapsFile, LAYOUTS, PKTMAP, PKTMAP_POOL_FILE};
+use crate::offset::{DecodeError, Layout, MapsFile, MAPS_FILES};
 use crate::sock_diag;
 use std::collections::HashMap;
 use std::fmt;
@@ -312,13 +312,10 @@ impl Entry {
     /// assert!(e.layout().is_none()); // which socket family? Not said yet.
     /// ```
     pub fn layout(&self) -> Option<&'static Layout> {
-        if self.file.is(PKTMAP_POOL_FILE) {
-            // An exported pool's own file speaks pktmap's codec (its pool is POOL id 0).
-            return Some(&PKTMAP);
-        }
-        LAYOUTS
+        MAPS_FILES
             .into_iter()
-            .find(|l| maps_file(l).is_some_and(|f| self.file.is(f)))
+            .find(|(_, f)| self.file.is(*f))
+            .map(|(l, _)| l)
     }
 
     /// What the mapping is: decoded from its offset with [`layout`](Self::layout), or an

@@ -78,16 +78,22 @@ pub const VFIO_FILE: MapsFile = MapsFile::AnonInode("[vfio-device]");
 /// assert_eq!(maps_file(&AF_XDP), Some(MapsFile::Socket { family: 44 }));
 /// ```
 pub fn maps_file(layout: &Layout) -> Option<MapsFile> {
-    [
-        (&PKTMAP, PKTMAP_FILE),
-        (&IO_URING, IO_URING_FILE),
-        (&AF_XDP, AF_XDP_FILE),
-        (&VFIO, VFIO_FILE),
-    ]
-    .into_iter()
-    .find(|(l, _)| *l == layout)
-    .map(|(_, f)| f)
+    MAPS_FILES
+        .into_iter()
+        .find(|(l, _)| *l == layout)
+        .map(|(_, f)| f)
 }
+
+/// Every file a layout's regions are mapped from, the layout's usual file first (what
+/// [`maps_file`] answers): an exported pool's own file speaks [`PKTMAP`] too, its pool being
+/// `POOL` id 0.
+pub(crate) const MAPS_FILES: [(&Layout, MapsFile); 5] = [
+    (&PKTMAP, PKTMAP_FILE),
+    (&PKTMAP, PKTMAP_POOL_FILE),
+    (&IO_URING, IO_URING_FILE),
+    (&AF_XDP, AF_XDP_FILE),
+    (&VFIO, VFIO_FILE),
+];
 
 /// One region a file offers to `mmap`, named by `(type, id)` in a [`Layout`].
 ///

@@ -17,7 +17,9 @@ pub fn fatal_signal_pending() -> bool {
     let task = unsafe { bindings::get_current() };
     // SAFETY: `task` is valid (above). The pending set is written by signal senders under the
     // task's siglock; the C `__fatal_signal_pending` reads this word without the lock too
-    // (`sigismember`), and a stale answer only delays the abort to the next check.
+    // (`sigismember`), and a stale answer only delays the abort to the next check. The field
+    // is where C has it: scripts/layout/bindgen.list checks `task_struct.pending.signal`'s
+    // binding offset against the C one before the module builds.
     let word = unsafe { core::ptr::addr_of!((*task).pending.signal.sig[0]).read_volatile() };
     word & (1 << (bindings::SIGKILL - 1)) != 0
 }
