@@ -1,7 +1,6 @@
 # shellcheck shell=bash
-# The program the guest runs against /dev/pktmap: the workspace crate driver/guest
-# (package pktmap-guest) when it exists, else the small C probe scripts/guest/probe.c.
-# Either is a static binary that prints one line per check and closes each run with
+# The program the guest runs against /dev/pktmap: the workspace crate guest/
+# (package pktmap-guest), a static binary that prints one line per check and closes each run with
 # `N passed, M failed`. PKTMAP_GUEST_RUNS gets one command line per run (the program is
 # /guest-test in the guest).
 # Sourced by scripts/guest-test after lib/common.sh.
@@ -31,33 +30,25 @@ check_static() {
 build_guest_program() {
     local log="$PKTMAP_OUT/guest-program-build.log" bin
     mkdir -p "$PKTMAP_OUT"
-    if [ -f "$PKTMAP_REPO/driver/guest/Cargo.toml" ] && [ -z "${PKTMAP_GUEST_PROBE:-}" ]; then
-        say "guest program: cargo build -p pktmap-guest (static)"
-        (
-            cd "$PKTMAP_REPO"
-            RUSTFLAGS='-C target-feature=+crt-static' cargo build --release \
-                -p pktmap-guest --target "$PKTMAP_GUEST_TARGET"
-        ) >"$log" 2>&1 || {
-            cat "$log" >&2
-            die "building pktmap-guest failed (log: $log)"
-        }
-        bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
-        if [ -n "$PKTMAP_SOAK_SECS" ]; then
-            PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test sequence --secs $PKTMAP_SOAK_SECS $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress 0 $PKTMAP_SOAK_PROCS $PKTMAP_SOAK_CYCLES"
-        else
-            PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test pools"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
-        fi
-        # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2"); PKTMAP_GUEST_ONLY
-        # replaces the runs (for measuring one thing; CI never sets it).
-        [ -z "${PKTMAP_GUEST_EXTRA:-}" ] || PKTMAP_GUEST_RUNS+=$'\n'"$PKTMAP_GUEST_EXTRA"
-        [ -z "${PKTMAP_GUEST_ONLY:-}" ] || PKTMAP_GUEST_RUNS="$PKTMAP_GUEST_ONLY"
+    say "guest program: cargo build -p pktmap-guest (static)"
+    (
+        cd "$PKTMAP_REPO"
+        RUSTFLAGS='-C target-feature=+crt-static' cargo build --release \
+            -p pktmap-guest --target "$PKTMAP_GUEST_TARGET"
+    ) >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "building pktmap-guest failed (log: $log)"
+    }
+    bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
+    if [ -n "$PKTMAP_SOAK_SECS" ]; then
+        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test sequence --secs $PKTMAP_SOAK_SECS $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress 0 $PKTMAP_SOAK_PROCS $PKTMAP_SOAK_CYCLES"
     else
-        say "guest program: scripts/guest/probe.c (driver/guest not present)"
-        bin="$PKTMAP_OUT/probe"
-        run_logged "$log" gcc -static -O2 -Wall -Wextra -Werror -std=gnu11 \
-            -o "$bin" "$PKTMAP_REPO/scripts/guest/probe.c" || die "building the probe failed"
-        PKTMAP_GUEST_RUNS="/guest-test" # one run, no arguments
+        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test pools"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
     fi
+    # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2"); PKTMAP_GUEST_ONLY
+    # replaces the runs (for measuring one thing; CI never sets it).
+    [ -z "${PKTMAP_GUEST_EXTRA:-}" ] || PKTMAP_GUEST_RUNS+=$'\n'"$PKTMAP_GUEST_EXTRA"
+    [ -z "${PKTMAP_GUEST_ONLY:-}" ] || PKTMAP_GUEST_RUNS="$PKTMAP_GUEST_ONLY"
     [ -x "$bin" ] || die "no guest program at $bin"
     check_static "$bin"
     PKTMAP_GUEST_BIN="$bin"

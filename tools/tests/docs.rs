@@ -56,7 +56,7 @@ fn architecture_names_every_tracked_file() {
     let files = tracked(&[
         "src",
         "driver/abi/src",
-        "driver/guest/src",
+        "guest/src",
         "driver/kmod",
         "tools/src",
         "tools/tests",
