@@ -22,17 +22,16 @@ use crate::export::PoolExport;
 use crate::plan_err;
 use crate::resource::{Kind, PageRef, Resource, Target};
 use crate::sys::{
-    fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
-    mm::{
-        pfnmap::AreaAlign,
-        virt::{Mapped, VmaNew},
-    },
+    mm::pfnmap::AreaAlign,
     task,
     uaccess::{self, UserIn, UserOut},
+    vm_ops::Mapped,
 };
 use core::mem::{offset_of, size_of};
 use kernel::{
+    fs::{file::flags, File},
+    mm::virt::VmaNew,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
@@ -311,7 +310,8 @@ impl MiscDevice for Context {
     }
 
     fn ioctl(this: ArcBorrow<'_, Self>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        match plan::check_ioctl(cmd, file.is_writable()).map_err(plan_err)? {
+        let writable = file.flags() & flags::O_ACCMODE != flags::O_RDONLY;
+        match plan::check_ioctl(cmd, writable).map_err(plan_err)? {
             Command::PoolCreate => this.pool_create(arg),
             Command::PoolInfo => this.pool_info(arg),
             Command::PoolDestroy => this.destroy(resource_type::POOL, arg),

@@ -16,15 +16,9 @@ use crate::device::{self, DeviceState};
 use crate::mapping;
 use crate::plan_err;
 use crate::resource::{Resource, Target};
-use crate::sys::{
-    mm::{
-        pfnmap::AreaAlign,
-        virt::{Mapped, VmaNew},
-    },
-    pool_file::{PendingFile, PoolFileOps},
-    uaccess,
-};
+use crate::sys::{mm::pfnmap::AreaAlign, pool_file::{PendingFile, PoolFileOps}, uaccess, vm_ops::Mapped};
 use kernel::{
+    mm::virt::VmaNew,
     prelude::*,
     sync::{Arc, ArcBorrow},
 };
@@ -58,7 +52,7 @@ impl PoolExport {
         // Counted once the export exists, so its `Drop` (also when `PendingFile::new` fails)
         // undoes exactly this.
         device.update(|c| device::add(&c.pool_files, 1));
-        PendingFile::new(export, read_only)
+        PendingFile::new(&crate::POOL_FOPS, export, read_only)
     }
 }
 

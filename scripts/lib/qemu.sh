@@ -11,9 +11,12 @@ PKTMAP_QEMU_MEM="${PKTMAP_QEMU_MEM:-512M}"
 # report (KASAN and KFENCE reports start "BUG: KASAN:"/"BUG: KFENCE:", UBSAN's "UBSAN:"),
 # lockdep, hung tasks and the OOM killer.
 PKTMAP_KERNEL_TROUBLE='WARNING:|BUG:|Oops|Call Trace|Kernel panic|general protection fault|panicked at|UBSAN:|KASAN:|KFENCE:|INFO: task .* blocked|possible recursive locking|circular locking dependency|Out of memory|oom-kill'
-# Lines the guest kernel must print, or the sanitizers are not on and a clean log proves
-# nothing (scripts/kernel.config enables them).
-PKTMAP_KERNEL_REQUIRED=('kasan: KernelAddressSanitizer initialized' 'kfence: initialized')
+# Lines the guest kernel must print, by track: on the debug track the sanitizers' banners, or
+# they are not on and a clean log proves nothing (scripts/kernel.config enables them); on the
+# stock track Debian's own banner, or it is not Debian's kernel that ran.
+PKTMAP_KERNEL_REQUIRED_DEBUG=('kasan: KernelAddressSanitizer initialized' 'kfence: initialized')
+PKTMAP_KERNEL_REQUIRED_STOCK=('(debian-kernel@lists.debian.org)')
+PKTMAP_KERNEL_REQUIRED=("${PKTMAP_KERNEL_REQUIRED_DEBUG[@]}")
 
 # Prints the lines of the kernel log FILE that mean trouble (nothing if it is clean).
 kernel_log_trouble() {
@@ -65,6 +68,11 @@ boot_guest() {
     local log="$PKTMAP_OUT/console.log" rc=0
     PKTMAP_CONSOLE="$log"
     export PKTMAP_CONSOLE
+    if [ "${PKTMAP_TRACK:-debug}" = stock ]; then
+        PKTMAP_KERNEL_REQUIRED=("${PKTMAP_KERNEL_REQUIRED_STOCK[@]}" "Linux version $PKTMAP_STOCK_RELEASE ")
+    else
+        PKTMAP_KERNEL_REQUIRED=("${PKTMAP_KERNEL_REQUIRED_DEBUG[@]}")
+    fi
     # oops=panic + panic=-1: an oops ends the run at once instead of hanging a test.
     # no5lvl: 4-level paging, as on the servers pktmap targets. With `-cpu max` (LA57) this
     # 6.12 KASAN kernel sometimes reported a wild-memory-access from the first timer interrupt
@@ -104,6 +112,16 @@ collect_guest_files() {
     return "$ok"
 }
 
+# The letters of a /proc/sys/kernel/tainted value (O: out-of-tree module, E: unsigned module
+# where signatures are checked; W: a warning, which the log scan fails anyway).
+taint_flags() {
+    local value="$1" letters="PFSRMBUDAWCIOELKXTN" out="" i
+    for ((i = 0; i < ${#letters}; i++)); do
+        ((value >> i & 1)) && out+="${letters:i:1}"
+    done
+    printf '%s' "${out:-none}"
+}
+
 # Prints the guest's results and sets PKTMAP_CLOSING to the runs' summed
 # `N passed, M failed` (plus one failure if anything else went wrong); returns non-zero unless
 # everything passed.
@@ -120,10 +138,20 @@ judge_guest() {
     # The test program's own lines (kernel messages may interleave; they are kept).
     section="$(sed -n '/^pktmap-guest: tests begin$/,/^pktmap-guest: tests end$/p' "$log")"
     [ -z "$section" ] || printf '%s\n' "$section" | grep -v '^pktmap-guest: tests ' || true
+    local mod taint
+    while read -r mod; do
+        [ -n "$mod" ] || continue
+        grep -qxF "pktmap-guest: modprobe ok $mod" "$log" || {
+            echo "guest-test: the kernel's own module $mod did not load" >&2
+            ok=0
+        }
+    done <"$PKTMAP_OUT/guest-modules"
     grep -q '^pktmap-guest: insmod ok$' "$log" || {
         echo "guest-test: the module did not load" >&2
         ok=0
     }
+    taint="$(sed -n 's/^pktmap-guest: tainted \([0-9]*\)$/\1/p' "$log" | head -n1)"
+    [ -z "$taint" ] || say "taint after insmod: $taint ($(taint_flags "$taint"))"
     grep -q '^pktmap-guest: rmmod ok$' "$log" || {
         echo "guest-test: rmmod pktmap did not succeed" >&2
         ok=0

@@ -17,7 +17,7 @@ use kernel::{
     ffi::{c_ulong, c_void},
     page::PAGE_SIZE,
     prelude::*,
-    types::{AsBytes, FromBytes},
+    transmute::{AsBytes, FromBytes},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -55,16 +55,16 @@ pod! {
 ///
 /// # Errors
 /// `EFAULT` if the memory is not readable.
-pub fn read_user<T: FromBytes>(arg: UserPtr) -> Result<T> {
-    UserSlice::new(arg, size_of::<T>()).reader().read::<T>()
+pub fn read_user<T: FromBytes>(arg: usize) -> Result<T> {
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader().read::<T>()
 }
 
 /// Copies `value` out to user memory at `arg` (an ioctl argument).
 ///
 /// # Errors
 /// `EFAULT` if the memory is not writable.
-pub fn write_user<T: AsBytes>(arg: UserPtr, value: &T) -> Result {
-    UserSlice::new(arg, size_of::<T>()).writer().write(value)
+pub fn write_user<T: AsBytes>(arg: usize, value: &T) -> Result {
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).writer().write(value)
 }
 
 /// Clamps a copy of `len` bytes at `offset` to one page; `None` if `offset` is outside it.
@@ -80,7 +80,7 @@ fn span(offset: usize, len: usize) -> Option<usize> {
 /// `done <= len`; `addr .. addr + len` is the user range the VFS passed (checked by the copy
 /// functions themselves, `access_ok` included).
 pub struct UserOut {
-    addr: UserPtr,
+    addr: usize,
     len: usize,
     done: usize,
 }
@@ -88,7 +88,7 @@ pub struct UserOut {
 impl UserOut {
     /// The user buffer `addr .. addr + len` of a `read` (a user address, never dereferenced
     /// directly).
-    pub(in crate::sys) fn new(addr: UserPtr, len: usize) -> Self {
+    pub(in crate::sys) fn new(addr: usize, len: usize) -> Self {
         Self { addr, len, done: 0 }
     }
 
@@ -179,7 +179,7 @@ impl UserOut {
 ///
 /// `done <= len`; `bounce`, once allocated, has room for one page.
 pub struct UserIn {
-    addr: UserPtr,
+    addr: usize,
     len: usize,
     done: usize,
     bounce: KVec<u8>,
@@ -187,7 +187,7 @@ pub struct UserIn {
 
 impl UserIn {
     /// The user buffer `addr .. addr + len` of a `write`.
-    pub(in crate::sys) fn new(addr: UserPtr, len: usize) -> Self {
+    pub(in crate::sys) fn new(addr: usize, len: usize) -> Self {
         Self {
             addr,
             len,
