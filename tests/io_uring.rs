@@ -116,6 +116,32 @@ fn oversize_lengths_are_refused_though_the_kernel_accepts_them() {
     }
 }
 
+/// A POPULATE that fails inside `map` names its cause and leaves nothing mapped: the SQE
+/// array mapped 1 MiB long by the raw `map` (which, unlike `IoUring::map`, does not know the
+/// region's size), whose tail the kernel does not back.
+#[test]
+fn a_failed_populate_inside_map_names_its_cause_and_leaves_nothing_mapped() {
+    let Some(ring) = uring(8) else { return };
+    let len = 1 << 20;
+    let sqes = Region::Sqes.offset().unwrap();
+    let e = pktmap::resource::map(&ring, sqes, len, MapFlags::POPULATE).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("MADV_POPULATE") && msg.contains("SIGBUS"),
+        "{msg}"
+    );
+    // No 1 MiB mapping of the SQE offset is left (no other test maps one).
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let left = maps.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (start, end) = f[0].split_once('-').unwrap();
+        let size = u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap();
+        f[2] == format!("{sqes:08x}") && size == len as u64 && l.ends_with("[io_uring]")
+    });
+    assert!(!left, "a failed POPULATE left the mapping behind");
+}
+
 #[test]
 fn unregistered_bgid_gives_the_kernels_errno() {
     let Some(ring) = uring(8) else { return };
