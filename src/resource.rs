@@ -170,7 +170,9 @@ pub struct MapOptions {
     len: usize,
     flags: MapFlags,
     private: bool,
-    addr: Option<NonNull<c_void>>,
+    /// The FIXED address, kept as a number (never dereferenced), so that the options are
+    /// `Send` and `Sync` as plain data.
+    addr: Option<std::num::NonZeroUsize>,
     layout: Option<&'static Layout>,
     present: bool,
 }
@@ -275,7 +277,7 @@ impl MapOptions {
     /// # Ok(()) }
     /// ```
     pub fn at(mut self, addr: NonNull<c_void>) -> Self {
-        self.addr = Some(addr);
+        self.addr = std::num::NonZeroUsize::new(addr.as_ptr() as usize);
         self
     }
 
@@ -506,7 +508,8 @@ impl MapOptions {
         } else {
             SysMapFlags::SHARED
         };
-        let hint = match (fixed, self.addr) {
+        let want = self.addr.map(|a| a.get() as *mut c_void);
+        let hint = match (fixed, want) {
             (false, _) => ptr::null_mut(),
             (true, Some(addr)) => {
                 sys |= if replace {
@@ -514,7 +517,7 @@ impl MapOptions {
                 } else {
                     SysMapFlags::FIXED_NOREPLACE
                 };
-                addr.as_ptr()
+                addr
             }
             (true, None) => {
                 return Err(fail(
@@ -530,7 +533,7 @@ impl MapOptions {
             .map_err(|e| fail(e.raw_os_error(), "mmap", None))?;
         // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
         let mapping = unsafe { self.adopt(p) };
-        if fixed && NonNull::new(p) != self.addr {
+        if fixed && Some(p) != want {
             // Kernels before 4.17 treat MAP_FIXED_NOREPLACE as a hint; dropping unmaps ours.
             return Err(fail(
                 libc::EEXIST,
@@ -1449,6 +1452,14 @@ mod tests {
         let e = map(&fd, off, 4096, MapFlags::POPULATE).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
         assert!(!e.to_string().contains("pktmap"), "{e}");
+    }
+
+    #[test]
+    fn options_and_mappings_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<MapOptions>();
+        send_sync::<Mapping>();
+        send_sync::<MapFlags>();
     }
 
     #[test]
