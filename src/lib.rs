@@ -33,6 +33,22 @@
 //! - [`Error`]: the one error type; every error keeps its errno.
 //!
 //! # Examples
+//! Any mappable fd serves; a memfd runs anywhere:
+//! ```
+//! # fn main() -> std::io::Result<()> {
+//! use pktmap::offset::ResourceType;
+//! use pktmap::resource::{map, sealed_memfd, MapFlags};
+//! let offset = ResourceType::Pool.offset(3); // what to map is in the offset: 0x19000
+//! let fd = sealed_memfd("pool", offset + 4096)?; // no one can shrink it under the mapping
+//! let pool = map(&fd, offset, 4096, MapFlags::POPULATE)?; // prefaulted
+//! pool.write_at(0, b"frame")?;
+//! let mut back = [0; 5];
+//! pool.read_at(0, &mut back)?;
+//! assert_eq!(&back, b"frame");
+//! # Ok(()) }
+//! ```
+//!
+//! The driver's device, where it is loaded:
 //! ```no_run
 //! # fn main() -> std::io::Result<()> {
 //! use pktmap::offset::ResourceType;
