@@ -63,9 +63,9 @@ use std::sync::Arc;
 pub const LAYOUT: &Layout = &AF_XDP;
 
 /// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file, as of any socket
-/// (defined once, in [`crate::maps`]).
+/// (defined once, in [`crate::offset`]).
 #[doc(inline)]
-pub use crate::maps::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
+pub use crate::offset::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
 
 /// One of an AF_XDP socket's four rings.
 ///
@@ -594,9 +594,10 @@ impl XskSocket {
         let fd = fd.try_clone_to_owned()?;
         let offsets = sockopt::xdp_mmap_offsets(&fd)
             .map_err(|e| Error::from(e).during("getsockopt(XDP_MMAP_OFFSETS)"))?;
-        // Where the kernel has xsk_diag, it says the sizes outright.
-        let inode = rustix::fs::fstat(&fd)?.st_ino;
-        if let Ok(all) = crate::sock_diag::xdp_sockets() {
+        // Where the kernel has xsk_diag, it says the sizes outright (and `inspect` asks it).
+        #[cfg(feature = "inspect")]
+        if let Ok(all) = crate::inspect::sock_diag::xdp_sockets() {
+            let inode = rustix::fs::fstat(&fd)?.st_ino;
             if let Some(k) = all.iter().find(|k| u64::from(k.inode) == inode) {
                 let said = RingSizes {
                     rx: k.rx.unwrap_or(0),
