@@ -61,7 +61,7 @@ use sys::{
 module! {
     type: PktmapModule,
     name: "pktmap",
-    author: "pktmap developers",
+    authors: ["pktmap developers"],
     description: "Map packet-buffer pools into user space by an encoded mmap offset",
     license: "GPL",
 }

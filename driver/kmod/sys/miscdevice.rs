@@ -391,7 +391,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             // As upstream: without a `compat_ioctl` of its own, a driver whose ioctl argument
             // is a pointer to a layout-stable struct gets `compat_ptr_ioctl`.
             #[cfg(CONFIG_COMPAT)]
-            compat_ioctl: Some(bindings::compat_ptr_ioctl),
+            compat_ioctl: bindings::compat_ptr_ioctl,
             mmap: Some(Self::mmap),
             get_unmapped_area: Some(Self::get_unmapped_area),
             open: Some(Self::open),

@@ -75,6 +75,9 @@ impl KernelParam {
         module: *mut bindings::module,
     ) -> Self {
         Self(bindings::kernel_param {
+            // `as_char_ptr` (the kernel's `char` is unsigned) is not `const`; the cast makes
+            // the same pointer.
+            #[allow(clippy::disallowed_methods)]
             name: name.as_ptr().cast(),
             mod_: module,
             ops: core::ptr::addr_of!(bindings::param_ops_ulong),

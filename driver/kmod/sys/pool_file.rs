@@ -41,16 +41,16 @@ use kernel::{
 };
 
 // Not in 7.3's Rust bindings (<linux/anon_inodes.h> is not in bindings_helper.h); exported
-// `EXPORT_SYMBOL_GPL` by fs/anon_inodes.c. `fops` is declared as an opaque pointer: rustc's
-// `improper_ctypes` lint follows `struct file_operations` down to bindgen's empty
-// `struct mod_arch_specific` (through `owner`) and rejects it.
+// `EXPORT_SYMBOL_GPL` by fs/anon_inodes.c. `fops` and the result are declared as opaque
+// pointers: rustc's `improper_ctypes` lint follows `struct file_operations` and `struct file`
+// down to bindgen's empty structs (`mod_arch_specific`, `lock_class_key`) and rejects them.
 extern "C" {
     fn anon_inode_getfile(
         name: *const c_char,
         fops: *const c_void,
         priv_: *mut c_void,
         flags: c_int,
-    ) -> *mut bindings::file;
+    ) -> *mut c_void;
 }
 
 /// What a pool file does.
@@ -131,7 +131,7 @@ impl<T: PoolFileOps> PoolFops<T> {
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: The VFS only calls this between the file's creation and its `release`.
         let this = unsafe { Self::export(file) };
-        from_result(|| T::ioctl(this, cmd, arg as usize))
+        from_result(|| T::ioctl(this, cmd, arg))
     }
 
     /// # Safety
@@ -146,7 +146,7 @@ impl<T: PoolFileOps> PoolFops<T> {
     ) -> c_ulong {
         // SAFETY: The VFS only calls this between the file's creation and its `release`.
         let this = unsafe { Self::export(file) };
-        let align = T::area_align(this, pgoff as usize);
+        let align = T::area_align(this, pgoff);
         // SAFETY: Called from this file's `get_unmapped_area` hook.
         unsafe { pfnmap::get_unmapped_area(file, addr, len, pgoff, flags, align) }
     }
@@ -192,12 +192,12 @@ impl PendingFile {
         let file = unsafe {
             anon_inode_getfile(
                 c"[pktmap-pool]".as_char_ptr(),
-                (&fops.0 as *const bindings::file_operations).cast(),
+                core::ptr::from_ref(&fops.0).cast(),
                 data,
                 flags,
             )
         };
-        match from_err_ptr(file) {
+        match from_err_ptr(file.cast::<bindings::file>()) {
             Ok(file) => Ok(Self {
                 fd,
                 // SAFETY: `anon_inode_getfile` returned a new file with one reference, which

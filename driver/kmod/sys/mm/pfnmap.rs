@@ -84,7 +84,7 @@ impl VmaNewPfnExt for VmaNew {
         }
         // SAFETY: `VmaPfnMap` is a transparent wrapper of `VmaNew`, whose extra invariant
         // (`VM_PFNMAP` is set, `VM_MIXEDMAP` is not) was just established; nothing clears it.
-        Ok(unsafe { &*(self as *const VmaNew).cast::<VmaPfnMap>() })
+        Ok(unsafe { &*core::ptr::from_ref(self).cast::<VmaPfnMap>() })
     }
 }
 
@@ -127,7 +127,7 @@ impl VmaPfnMap {
         let size = pages.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         if pages == 0
             || pages > chunk.pages()
-            || !addr.checked_add(size).is_some_and(|e| e <= self.end())
+            || addr.checked_add(size).is_none_or(|e| e > self.end())
         {
             return Err(EINVAL);
         }
@@ -270,7 +270,7 @@ fn fault_result(ret: bindings::vm_fault_t) -> Result {
 /// The alignment an `area_align` hook asks of `get_unmapped_area`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AreaAlign {
-    /// Any page-aligned address (`mm_get_unmapped_area`).
+    /// Any page-aligned address (`mm_get_unmapped_area`, the kernel's default).
     Page,
     /// A 2 MiB-aligned address where the kernel can find one (`thp_get_unmapped_area` with
     /// offset 0, so the mapping's first byte is PMD-aligned whatever `pgoff` encodes).
@@ -296,17 +296,8 @@ pub(in crate::sys) unsafe fn get_unmapped_area(
         // SAFETY: The caller's contract; offset 0 makes the first byte of the mapping the
         // PMD-aligned one. It falls back to `mm_get_unmapped_area` when it cannot align.
         AreaAlign::Pmd => unsafe { bindings::thp_get_unmapped_area(file, addr, len, 0, flags) },
-        // SAFETY: The caller's contract: `current` is the task whose `mm` is being mapped
-        // into. `get_task_mm` reads `current->mm` in C and takes a reference that `mmput`
-        // drops; it is never the last one (the task holds its own), so `mmput` does not sleep.
-        AreaAlign::Page => unsafe {
-            let mm = bindings::get_task_mm(bindings::get_current());
-            if mm.is_null() {
-                return ENOMEM.to_errno() as c_ulong;
-            }
-            let area = bindings::mm_get_unmapped_area(mm, file, addr, len, pgoff, flags);
-            bindings::mmput(mm);
-            area
-        },
+        // SAFETY: The caller's contract: `current->mm` is the `mm` being mapped into, whose
+        // mmap lock is held, which is what `mm_get_unmapped_area` (7.3: of `current->mm`) needs.
+        AreaAlign::Page => unsafe { bindings::mm_get_unmapped_area(file, addr, len, pgoff, flags) },
     }
 }
