@@ -1,4 +1,4 @@
-//! The C ABI: compiles `tests/c/capi_test.c` against `include/pktmap.h` and links it to
+//! The C ABI (feature `capi`): compiles `tests/c/capi_test.c` against `include/pktmap.h` and links it to
 //! `libpktmap.a` and `libpktmap.so`, runs it, and checks the header against `pktmap-abi`; then
 //! installs pktmap with `scripts/install-c` and builds the same program with pkg-config only.
 
@@ -12,14 +12,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// `libpktmap.a` and `libpktmap.so`, built once per test run.
+/// `libpktmap.a` and `libpktmap.so`, built once per test run. The manifest declares only an
+/// rlib (a Rust dependent builds no C library), so they are built as cargo-c builds them: the
+/// `capi` feature on and the crate types given to `cargo rustc`.
 fn c_libs() -> &'static (PathBuf, PathBuf) {
     static LIBS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     LIBS.get_or_init(|| {
-        (
-            common::cargo_artifact(&["--lib"], "libpktmap.a"),
-            common::cargo_artifact(&["--lib"], "libpktmap.so"),
-        )
+        let args = [
+            "-p",
+            "pktmap",
+            "--lib",
+            "--features",
+            "capi",
+            "--crate-type",
+            "staticlib,cdylib",
+        ];
+        let mut libs = common::cargo_artifacts("rustc", &args, &["libpktmap.a", "libpktmap.so"]);
+        let shared = libs.pop().unwrap();
+        (libs.pop().unwrap(), shared)
     })
 }
 
