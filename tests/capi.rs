@@ -105,7 +105,20 @@ fn header_matches_abi() {
         })
         .collect();
     let size = |n: usize| n as u64;
+    let version = |v: &str| v.parse::<u64>().unwrap();
     let want: &[(&str, u64)] = &[
+        (
+            "PKTMAP_VERSION_MAJOR",
+            version(env!("CARGO_PKG_VERSION_MAJOR")),
+        ),
+        (
+            "PKTMAP_VERSION_MINOR",
+            version(env!("CARGO_PKG_VERSION_MINOR")),
+        ),
+        (
+            "PKTMAP_VERSION_PATCH",
+            version(env!("CARGO_PKG_VERSION_PATCH")),
+        ),
         ("PKTMAP_TYPE_SHIFT", PKTMAP.type_field.shift.into()),
         ("PKTMAP_ID_SHIFT", PKTMAP.id_field.shift.into()),
         ("PKTMAP_ID_WIDTH", PKTMAP.id_field.width.into()),
