@@ -664,6 +664,8 @@ impl Report {
                         "median": c.ns_per_page.median,
                         "min": c.ns_per_page.min,
                         "max": c.ns_per_page.max,
+                        "q1": c.ns_per_page.q1,
+                        "q3": c.ns_per_page.q3,
                     },
                     "map_ns_per_page": c.map_ns_per_page,
                     "touch_ns_per_page": c.touch_ns_per_page,
