@@ -67,9 +67,11 @@ unsigned pktmap_version(void);
  *
  * Errors (both map calls):
  *   -EINVAL   a flag bit other than PKTMAP_MMAP_FLAG_*, a type or id the offset cannot hold
- *             (type > 7, id >= 2^32), bytes == 0, FIXED with *p_out NULL or not page-aligned;
- *             from /dev/pktmap: no resource (map_type, map_id), or bytes past its end
- *   -EFAULT   p_out is NULL; with POPULATE: a page the file cannot back (past its end)
+ *             (type > 7, id >= 2^32), bytes == 0, FIXED with *p_out NULL or not page-aligned,
+ *             bytes past the end of a regular file or memfd (refused before the mmap: a
+ *             touch there would be SIGBUS); from /dev/pktmap: no resource (map_type, map_id),
+ *             or bytes past its end
+ *   -EFAULT   p_out is NULL; with POPULATE: a page the file cannot back
  *   -EBADF    fd is negative or not an open file
  *   -EACCES   fd is not open for reading, or (without READONLY) not for writing
  *   -EPERM    a write mapping of a read-only resource (/dev/pktmap, a read-only pool file) or of
