@@ -252,6 +252,52 @@ fn header_matches_abi() {
     );
 }
 
+/// The functions `include/pktmap.h` declares: every `pktmap_NAME(` that starts a declaration
+/// line (`int pktmap_resource_map(...`).
+fn header_functions() -> Vec<String> {
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/pktmap.h"))
+            .unwrap();
+    let mut names: Vec<String> = header
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('\t') && !l.starts_with('#'))
+        .filter_map(|l| {
+            let at = l.find("pktmap_")?;
+            let rest = &l[at..];
+            let end = rest.find('(')?;
+            let name = &rest[..end];
+            (l[..at]
+                .trim_end()
+                .ends_with(|c: char| c.is_alphanumeric() || c == '*')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The version script gives every function of the header a version, and names no other
+/// (a function added to the header but not to include/pktmap.map would be local in
+/// libpktmap.so).
+#[test]
+fn version_script_lists_every_header_function() {
+    let map =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/pktmap.map"))
+            .unwrap();
+    let mut listed: Vec<String> = map
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("pktmap_") && l.ends_with(';'))
+        .map(|l| l.trim_end_matches(';').to_string())
+        .collect();
+    listed.sort();
+    let declared = header_functions();
+    assert_eq!(declared.len(), 7, "{declared:?}");
+    assert_eq!(listed, declared, "include/pktmap.map against pktmap.h");
+}
+
 /// `scripts/install-c` into a temporary prefix, then the contract program built with nothing
 /// but `pkg-config --cflags --libs pktmap` (shared) and, from a `--static-only` prefix,
 /// `pkg-config --static --cflags --libs pktmap` (static), run, and checked: the C user's whole
@@ -308,6 +354,27 @@ fn installs_with_pkg_config_static_and_shared() {
     assert!(std::fs::symlink_metadata(lib.join("libpktmap.so"))
         .unwrap()
         .is_symlink());
+    // Every function of the header is exported with its symbol version (include/pktmap.map),
+    // and nothing else is.
+    let syms = Command::new("readelf")
+        .args(["--dyn-syms", "-W"])
+        .arg(lib.join("libpktmap.so"))
+        .output()
+        .expect("readelf --dyn-syms");
+    let syms = String::from_utf8_lossy(&syms.stdout);
+    let exported: Vec<&str> = syms
+        .lines()
+        .filter(|l| l.contains(" GLOBAL ") && !l.contains(" UND ") && !l.contains(" ABS "))
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .collect();
+    let mut want: Vec<String> = header_functions()
+        .iter()
+        .map(|f| format!("{f}@@PKTMAP_0.1"))
+        .collect();
+    want.sort();
+    let mut got: Vec<String> = exported.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    assert_eq!(got, want, "libpktmap.so's exported symbols");
 
     let pkg_config = |lib: &Path, args: &[&str]| -> Vec<String> {
         let out = Command::new("pkg-config")
@@ -360,6 +427,16 @@ fn installs_with_pkg_config_static_and_shared() {
             assert!(
                 dynamic.contains(&format!("[{soname}]")),
                 "NEEDED {soname}:\n{dynamic}"
+            );
+            let syms = Command::new("readelf")
+                .args(["--dyn-syms", "-W"])
+                .arg(&exe)
+                .output()
+                .unwrap();
+            let syms = String::from_utf8_lossy(&syms.stdout);
+            assert!(
+                syms.contains("pktmap_resource_mmap@PKTMAP_0.1"),
+                "the program binds the versioned symbol:\n{syms}"
             );
         } else {
             assert!(
