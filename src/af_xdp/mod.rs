@@ -307,54 +307,22 @@ impl Umem {
     }
 
     /// The frame size.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frame_size(), 4096);
-    /// # Ok(()) }
-    /// ```
     pub fn frame_size(&self) -> u32 {
         self.frame_size
     }
 
     /// The number of frames.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frames(), 8);
-    /// # Ok(()) }
-    /// ```
     pub fn frames(&self) -> u32 {
         self.frames
     }
 
     /// The UMEM address of every frame, in order.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frame_addrs().last(), Some(7 * 4096));
-    /// # Ok(()) }
-    /// ```
     pub fn frame_addrs(&self) -> impl Iterator<Item = u64> + use<> {
         let size = u64::from(self.frame_size);
         (0..u64::from(self.frames)).map(move |i| i * size)
     }
 
     /// The memory, as mapped.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.mapping().len(), 8 * 4096);
-    /// # Ok(()) }
-    /// ```
     pub fn mapping(&self) -> &Mapping {
         &self.mem
     }
@@ -645,17 +613,6 @@ impl XskSocket {
     }
 
     /// The ring sizes (0 for a ring the socket does not have).
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// // A receiver: a deep RX ring, a small TX ring.
-    /// let sizes = RingSizes { rx: 4096, tx: 64, ..RingSizes::default() };
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, sizes)?;
-    /// assert_eq!(sock.sizes(), sizes);
-    /// # Ok(()) }
-    /// ```
     pub fn sizes(&self) -> RingSizes {
         self.sizes
     }
@@ -1020,61 +977,17 @@ fn busy(e: rustix::io::Errno) -> bool {
 
 impl Xsk {
     /// The UMEM.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// assert_eq!(xsk.umem().frames(), 64);
-    /// # Ok(()) }
-    /// ```
     pub fn umem(&self) -> &Umem {
         &self.umem
     }
 
     /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP`.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// assert!(xsk.uses_need_wakeup()); // `bind`'s default
-    /// # Ok(()) }
-    /// ```
     pub fn uses_need_wakeup(&self) -> bool {
         self.need_wakeup
     }
 
     /// The wakeup syscalls (`sendto`, `recvfrom`) made so far: with need_wakeup, only those
     /// the kernel asked for.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let umem = Umem::new(64, 2048)?;
-    /// let addrs: Vec<u64> = umem.frame_addrs().collect();
-    /// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
-    /// let before = xsk.syscalls();
-    /// xsk.fill(&addrs);
-    /// // With need_wakeup, at most the one wakeup the FILL ring asked for.
-    /// assert!(xsk.syscalls() - before <= 1);
-    /// # Ok(()) }
-    /// ```
     pub fn syscalls(&self) -> u64 {
         self.syscalls.get()
     }

@@ -75,10 +75,10 @@
 //! the kernel produces, release stores of what we produce), as liburing does.
 #![allow(unsafe_code)]
 
-mod buf_ring;
-mod cqueue;
+pub mod buf_ring;
+pub mod cqueue;
 mod register;
-mod squeue;
+pub mod squeue;
 
 pub use buf_ring::{BufRing, PbufRing};
 pub use cqueue::{CompletionQueue, Cqe};
@@ -630,16 +630,6 @@ impl Uring {
 
     /// What enters the kernel: submits what was published and waits for completions.
     /// Through `&self`, as entering neither produces nor consumes.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use std::time::Duration;
-    /// let ring = pktmap::uring::Uring::new(8)?;
-    /// let e = ring.submitter().enter(0, 1, Some(Duration::from_millis(10))).unwrap_err();
-    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// # Ok(()) }
-    /// ```
     pub fn submitter(&self) -> Submitter<'_> {
         Submitter::new(&self.fd, &self.sq)
     }
