@@ -289,10 +289,10 @@ fn packet_mmap_rings_are_named_af_packet() {
 #[cfg(feature = "af-xdp")]
 #[test]
 fn af_xdp_rings_are_named_by_the_kernels_word() {
-    use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
     use pktmap::inspect::maps::FileKind;
     let umem = Umem::new(64, 2048).unwrap();
-    let sock = match XskSocket::new(umem, RingSizes::default()) {
+    let sock = match XskBuilder::new(umem, RingSizes::default()) {
         Ok(s) => s,
         Err(e) => {
             pktmap_testbed::skip(format_args!("AF_XDP needs CAP_NET_RAW ({e})"));

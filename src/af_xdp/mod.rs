@@ -4,13 +4,13 @@
 //!
 //! The steps are the kernel's (`Documentation/networking/af_xdp.rst`): a [`Umem`] is frames in
 //! memory ([`Umem::new`] maps anonymous memory, [`Umem::from_mapping`] takes the caller's:
-//! a hugetlb memfd, a shared memfd, a driver pool); [`XskSocket::new`] makes the socket,
+//! a hugetlb memfd, a shared memfd, a driver pool); [`XskBuilder::new`] makes the socket,
 //! registers the UMEM (`XDP_UMEM_REG`), sizes the four rings and reads their offsets
-//! (`XDP_MMAP_OFFSETS`); [`XskSocket::bind`] maps the rings and binds to a queue. The kernel
+//! (`XDP_MMAP_OFFSETS`); [`XskBuilder::bind`] maps the rings and binds to a queue. The kernel
 //! maps a ring whenever it exists, before or after `bind` (6.18 checks only that); pktmap maps
-//! them first so that a mapping that fails leaves nothing bound. [`XskSocket::adopt`] takes a
+//! them first so that a mapping that fails leaves nothing bound. [`XskBuilder::adopt`] takes a
 //! socket the application made (with libxdp, xsk-rs or by hand), bound or not, and maps its
-//! rings. [`XskSocket::shared`] makes a second socket on the same UMEM (`XDP_SHARED_UMEM`).
+//! rings. [`XskBuilder::shared`] makes a second socket on the same UMEM (`XDP_SHARED_UMEM`).
 //! Frames reach a socket only through an XDP program that redirects into an XSKMAP (libxdp's,
 //! the application's own, or the test bed's `XskRedirect`).
 //!
@@ -378,23 +378,24 @@ impl Umem {
     }
 }
 
-/// An AF_XDP socket with its rings sized, not yet mapped: made here ([`new`](Self::new),
-/// [`shared`](Self::shared)) or adopted ([`adopt`](Self::adopt)).
+/// An AF_XDP socket being set up: its rings sized, not yet mapped; made here
+/// ([`new`](Self::new), [`shared`](Self::shared)) or adopted ([`adopt`](Self::adopt)).
 ///
-/// [`bind`](Self::bind) maps the rings and binds; [`rings`](Self::rings) maps them on a socket
-/// that is bound already.
+/// It builds an [`Xsk`], the socket with its rings mapped, as the `io-uring` crate's `Builder`
+/// builds its `IoUring`: [`bind`](Self::bind) maps the rings and binds; [`rings`](Self::rings)
+/// maps them on a socket that is bound already. Both consume the builder.
 ///
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+/// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
 /// use pktmap::resource::MapFlags;
-/// let sock = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?;
+/// let sock = XskBuilder::new(Umem::new(1024, 2048)?, RingSizes::default())?;
 /// let fill = sock.map(Ring::Fill, sock.ring_len(Ring::Fill), MapFlags::POPULATE)?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct XskSocket {
+pub struct XskBuilder {
     fd: OwnedFd,
     offsets: XdpMmapOffsets,
     sizes: RingSizes,
@@ -403,7 +404,7 @@ pub struct XskSocket {
     share: Option<OwnedFd>,
 }
 
-impl AsFd for XskSocket {
+impl AsFd for XskBuilder {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -430,7 +431,7 @@ fn check_sizes(sizes: &RingSizes, rings: &[Ring]) -> Result<()> {
     }
 }
 
-impl XskSocket {
+impl XskBuilder {
     /// `socket(AF_XDP, SOCK_RAW)`, `XDP_UMEM_REG`, the four ring sizes and
     /// `XDP_MMAP_OFFSETS`.
     ///
@@ -444,8 +445,8 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// assert_eq!(sock.sizes(), RingSizes::default());
     /// # Ok(()) }
     /// ```
@@ -494,9 +495,9 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let first = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// let second = XskSocket::shared(&first, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let first = XskBuilder::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// let second = XskBuilder::shared(&first, RingSizes::default())?.bind(1, 0)?;
     /// # Ok(()) }
     /// ```
     pub fn shared(first: &Xsk, sizes: RingSizes) -> Result<Self> {
@@ -532,7 +533,7 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
+    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskBuilder};
     /// use pktmap::resource::MapOptions;
     /// use std::os::fd::AsFd;
     /// # use rustix::net::{sockopt, xdp::{SocketAddrXdp, XdpUmemReg, XdpUmemRegFlags}};
@@ -548,7 +549,7 @@ impl XskSocket {
     /// // and bound with XDP_USE_NEED_WAKEUP. pktmap maps the same frames through its own
     /// // mapping of the memfd, and the rings through the socket.
     /// let umem = Umem::from_mapping(MapOptions::new(1 << 20).map(&memfd, 0)?, 2048)?;
-    /// let sock = XskSocket::adopt(theirs.as_fd(), umem, RingSizes::default())?;
+    /// let sock = XskBuilder::adopt(theirs.as_fd(), umem, RingSizes::default())?;
     /// let xsk = sock.rings(Bind::XDP_USE_NEED_WAKEUP)?;
     /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
@@ -623,8 +624,8 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// assert!(sock.ring_len(Ring::Rx) >= 2048 * 16);
     /// # Ok(()) }
     /// ```
@@ -643,9 +644,9 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
     /// use pktmap::resource::MapFlags;
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let rx = sock.map(Ring::Rx, sock.ring_len(Ring::Rx), MapFlags::POPULATE)?;
     /// assert!(sock.map(Ring::Rx, 1 << 30, MapFlags::empty()).is_err()); // EINVAL, no syscall
     /// # Ok(()) }
@@ -664,9 +665,9 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
     /// use pktmap::resource::MapFlags;
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let e = sock.map_offset(0x4000_0000, 4096, MapFlags::empty()).unwrap_err();
     /// assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     /// # Ok(()) }
@@ -689,8 +690,8 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let xsk = sock.bind(1, 0)?; // loopback (ifindex 1), queue 0
     /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
@@ -714,8 +715,8 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let e = sock.bind_with(2, 0, Bind::XDP_ZEROCOPY).unwrap_err(); // veth: no zero-copy
     /// assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
     /// # Ok(()) }
@@ -723,7 +724,7 @@ impl XskSocket {
     pub fn bind_with(self, ifindex: u32, queue: u32, flags: Bind) -> Result<Xsk> {
         if flags.contains(Bind::XDP_SHARED_UMEM) {
             return Err(Error::invalid(
-                "XDP_SHARED_UMEM: make the socket with XskSocket::shared",
+                "XDP_SHARED_UMEM: make the socket with XskBuilder::shared",
             ));
         }
         let share = self.share.as_ref().map(|fd| fd.try_clone()).transpose()?;
@@ -767,8 +768,8 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{Bind, Ring, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Bind, Ring, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// // Bound by other code (here by hand, on loopback queue 0), then mapped.
     /// let addr = rustix::net::xdp::SocketAddrXdp::new(Bind::XDP_COPY, 1, 0);
     /// rustix::net::bind(&sock, &addr)?;
@@ -929,10 +930,10 @@ impl<T: Copy + From<R>, R: FromBytes + IntoBytes + From<T>> Shared<T, R> {
 /// An AF_XDP socket with its rings mapped through pktmap, and its UMEM.
 ///
 /// Frames move: FILL → (kernel receives) → RX → you → TX → (kernel sends) → COMPLETION →
-/// FILL. With need_wakeup ([`XskSocket::bind`]'s default) the kernel says when it needs a
+/// FILL. With need_wakeup ([`XskBuilder::bind`]'s default) the kernel says when it needs a
 /// syscall and [`kick`](Self::kick), [`fill`](Self::fill) and [`recv`](Self::recv) make one
 /// only then; without it, [`kick`](Self::kick) always sends. A socket from
-/// [`XskSocket::shared`] on the first socket's queue has no FILL or COMPLETION ring of its
+/// [`XskBuilder::shared`] on the first socket's queue has no FILL or COMPLETION ring of its
 /// own: its frames are filled and complete on the first.
 ///
 /// # Examples
@@ -942,10 +943,10 @@ impl<T: Copy + From<R>, R: FromBytes + IntoBytes + From<T>> Shared<T, R> {
 /// # // to its loopback races no other test.
 /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
 /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-/// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+/// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
 /// let umem = Umem::new(1024, 2048)?;
 /// let addrs: Vec<u64> = umem.frame_addrs().collect();
-/// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
+/// let mut xsk = XskBuilder::new(umem, RingSizes::default())?.bind(1, 0)?;
 /// xsk.fill(&addrs);
 /// let mut rx = Vec::new();
 /// xsk.recv(&mut rx, 64);
@@ -1011,8 +1012,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// assert_eq!(xsk.fill(&[0, 2048, 4096]), 3);
     /// # Ok(()) }
     /// ```
@@ -1033,8 +1034,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut rx = Vec::new();
     /// let n = xsk.recv(&mut rx, 64);
     /// assert_eq!(n, rx.len());
@@ -1058,8 +1059,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.umem().write(0, &[0xff; 60])?;
     /// let d = XdpDesc { addr: 0, len: 60, options: XdpDescOptions::empty() };
     /// assert_eq!(xsk.send(&[d]), 1);
@@ -1084,8 +1085,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.kick()?; // harmless with nothing queued
     /// # Ok(()) }
     /// ```
@@ -1112,8 +1113,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut done = Vec::new();
     /// xsk.completed(&mut done, 64);
     /// xsk.fill(&done); // sent frames can receive again
