@@ -28,8 +28,9 @@
 //!   shadows nothing beside the `io-uring` crate (`io_uring::IoUring`).
 //! - `af_xdp` (feature `af-xdp`): an AF_XDP socket's rings and UMEM, made here or adopted,
 //!   copy, zero-copy and need_wakeup modes, shared UMEM.
-//! - [`maps`]: `/proc/<pid>/maps` named by what the kernel says each file is.
-//! - [`sock_diag`]: what the kernel says a socket is (`sock_diag`, `system.sockprotoname`).
+//! - `inspect` (feature `inspect`, default): what the kernel says an fd or a mapping is:
+//!   `/proc/<pid>/maps` named by what each file is (`inspect::maps`), what a socket is
+//!   (`inspect::sock_diag`), an io_uring's sizes (`inspect::fdinfo`).
 //! - `capi` (feature `capi`, which cargo-c switches on; Rust users leave it off): the C ABI
 //!   of `include/pktmap.h` (`pktmap_resource_mmap`), for libpktmap.a and libpktmap.so.
 //! - [`Error`]: the one error type; every error keeps its errno.
@@ -70,12 +71,12 @@ pub mod af_xdp;
 pub mod capi;
 pub mod device;
 mod error;
-pub mod maps;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 pub mod offset;
 pub mod pool;
 pub mod reservation;
 pub mod resource;
-pub mod sock_diag;
 #[cfg(feature = "io-uring")]
 pub mod uring;
 pub mod volatile;

@@ -4,13 +4,13 @@
 //!
 //! The steps are the kernel's (`Documentation/networking/af_xdp.rst`): a [`Umem`] is frames in
 //! memory ([`Umem::new`] maps anonymous memory, [`Umem::from_mapping`] takes the caller's:
-//! a hugetlb memfd, a shared memfd, a driver pool); [`XskSocket::new`] makes the socket,
+//! a hugetlb memfd, a shared memfd, a driver pool); [`XskBuilder::new`] makes the socket,
 //! registers the UMEM (`XDP_UMEM_REG`), sizes the four rings and reads their offsets
-//! (`XDP_MMAP_OFFSETS`); [`XskSocket::bind`] maps the rings and binds to a queue. The kernel
+//! (`XDP_MMAP_OFFSETS`); [`XskBuilder::bind`] maps the rings and binds to a queue. The kernel
 //! maps a ring whenever it exists, before or after `bind` (6.18 checks only that); pktmap maps
-//! them first so that a mapping that fails leaves nothing bound. [`XskSocket::adopt`] takes a
+//! them first so that a mapping that fails leaves nothing bound. [`XskBuilder::adopt`] takes a
 //! socket the application made (with libxdp, xsk-rs or by hand), bound or not, and maps its
-//! rings. [`XskSocket::shared`] makes a second socket on the same UMEM (`XDP_SHARED_UMEM`).
+//! rings. [`XskBuilder::shared`] makes a second socket on the same UMEM (`XDP_SHARED_UMEM`).
 //! Frames reach a socket only through an XDP program that redirects into an XSKMAP (libxdp's,
 //! the application's own, or the test bed's `XskRedirect`).
 //!
@@ -39,7 +39,7 @@ pub use rustix::net::xdp::{SocketAddrXdpFlags as Bind, XdpDesc, XdpDescOptions};
 
 use crate::offset::{af_xdp as types, Layout, MapsFile, Region, AF_XDP, AF_XDP_FILE, PAGE_SIZE};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
-use crate::volatile::{FromBytes, IntoBytes, SharedRing};
+use crate::volatile::SharedRing;
 use crate::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::xdp::{
@@ -51,6 +51,7 @@ use std::cell::Cell;
 use std::mem::size_of;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The layout AF_XDP's offsets follow: [`AF_XDP`], for naming a mapping by (type, id).
 ///
@@ -63,9 +64,9 @@ use std::sync::Arc;
 pub const LAYOUT: &Layout = &AF_XDP;
 
 /// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file, as of any socket
-/// (defined once, in [`crate::maps`]).
+/// (defined once, in [`crate::offset`]).
 #[doc(inline)]
-pub use crate::maps::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
+pub use crate::offset::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
 
 /// One of an AF_XDP socket's four rings.
 ///
@@ -306,54 +307,22 @@ impl Umem {
     }
 
     /// The frame size.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frame_size(), 4096);
-    /// # Ok(()) }
-    /// ```
     pub fn frame_size(&self) -> u32 {
         self.frame_size
     }
 
     /// The number of frames.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frames(), 8);
-    /// # Ok(()) }
-    /// ```
     pub fn frames(&self) -> u32 {
         self.frames
     }
 
     /// The UMEM address of every frame, in order.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frame_addrs().last(), Some(7 * 4096));
-    /// # Ok(()) }
-    /// ```
     pub fn frame_addrs(&self) -> impl Iterator<Item = u64> + use<> {
         let size = u64::from(self.frame_size);
         (0..u64::from(self.frames)).map(move |i| i * size)
     }
 
     /// The memory, as mapped.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.mapping().len(), 8 * 4096);
-    /// # Ok(()) }
-    /// ```
     pub fn mapping(&self) -> &Mapping {
         &self.mem
     }
@@ -409,23 +378,24 @@ impl Umem {
     }
 }
 
-/// An AF_XDP socket with its rings sized, not yet mapped: made here ([`new`](Self::new),
-/// [`shared`](Self::shared)) or adopted ([`adopt`](Self::adopt)).
+/// An AF_XDP socket being set up: its rings sized, not yet mapped; made here
+/// ([`new`](Self::new), [`shared`](Self::shared)) or adopted ([`adopt`](Self::adopt)).
 ///
-/// [`bind`](Self::bind) maps the rings and binds; [`rings`](Self::rings) maps them on a socket
-/// that is bound already.
+/// It builds an [`Xsk`], the socket with its rings mapped, as the `io-uring` crate's `Builder`
+/// builds its `IoUring`: [`bind`](Self::bind) maps the rings and binds; [`rings`](Self::rings)
+/// maps them on a socket that is bound already. Both consume the builder.
 ///
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+/// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
 /// use pktmap::resource::MapFlags;
-/// let sock = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?;
+/// let sock = XskBuilder::new(Umem::new(1024, 2048)?, RingSizes::default())?;
 /// let fill = sock.map(Ring::Fill, sock.ring_len(Ring::Fill), MapFlags::POPULATE)?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct XskSocket {
+pub struct XskBuilder {
     fd: OwnedFd,
     offsets: XdpMmapOffsets,
     sizes: RingSizes,
@@ -434,7 +404,7 @@ pub struct XskSocket {
     share: Option<OwnedFd>,
 }
 
-impl AsFd for XskSocket {
+impl AsFd for XskBuilder {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -461,7 +431,7 @@ fn check_sizes(sizes: &RingSizes, rings: &[Ring]) -> Result<()> {
     }
 }
 
-impl XskSocket {
+impl XskBuilder {
     /// `socket(AF_XDP, SOCK_RAW)`, `XDP_UMEM_REG`, the four ring sizes and
     /// `XDP_MMAP_OFFSETS`.
     ///
@@ -475,8 +445,8 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// assert_eq!(sock.sizes(), RingSizes::default());
     /// # Ok(()) }
     /// ```
@@ -525,9 +495,9 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let first = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// let second = XskSocket::shared(&first, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let first = XskBuilder::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// let second = XskBuilder::shared(&first, RingSizes::default())?.bind(1, 0)?;
     /// # Ok(()) }
     /// ```
     pub fn shared(first: &Xsk, sizes: RingSizes) -> Result<Self> {
@@ -563,7 +533,7 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
+    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskBuilder};
     /// use pktmap::resource::MapOptions;
     /// use std::os::fd::AsFd;
     /// # use rustix::net::{sockopt, xdp::{SocketAddrXdp, XdpUmemReg, XdpUmemRegFlags}};
@@ -579,7 +549,7 @@ impl XskSocket {
     /// // and bound with XDP_USE_NEED_WAKEUP. pktmap maps the same frames through its own
     /// // mapping of the memfd, and the rings through the socket.
     /// let umem = Umem::from_mapping(MapOptions::new(1 << 20).map(&memfd, 0)?, 2048)?;
-    /// let sock = XskSocket::adopt(theirs.as_fd(), umem, RingSizes::default())?;
+    /// let sock = XskBuilder::adopt(theirs.as_fd(), umem, RingSizes::default())?;
     /// let xsk = sock.rings(Bind::XDP_USE_NEED_WAKEUP)?;
     /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
@@ -594,9 +564,10 @@ impl XskSocket {
         let fd = fd.try_clone_to_owned()?;
         let offsets = sockopt::xdp_mmap_offsets(&fd)
             .map_err(|e| Error::from(e).during("getsockopt(XDP_MMAP_OFFSETS)"))?;
-        // Where the kernel has xsk_diag, it says the sizes outright.
-        let inode = rustix::fs::fstat(&fd)?.st_ino;
-        if let Ok(all) = crate::sock_diag::xdp_sockets() {
+        // Where the kernel has xsk_diag, it says the sizes outright (and `inspect` asks it).
+        #[cfg(feature = "inspect")]
+        if let Ok(all) = crate::inspect::sock_diag::xdp_sockets() {
+            let inode = rustix::fs::fstat(&fd)?.st_ino;
             if let Some(k) = all.iter().find(|k| u64::from(k.inode) == inode) {
                 let said = RingSizes {
                     rx: k.rx.unwrap_or(0),
@@ -643,17 +614,6 @@ impl XskSocket {
     }
 
     /// The ring sizes (0 for a ring the socket does not have).
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// // A receiver: a deep RX ring, a small TX ring.
-    /// let sizes = RingSizes { rx: 4096, tx: 64, ..RingSizes::default() };
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, sizes)?;
-    /// assert_eq!(sock.sizes(), sizes);
-    /// # Ok(()) }
-    /// ```
     pub fn sizes(&self) -> RingSizes {
         self.sizes
     }
@@ -664,8 +624,8 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// assert!(sock.ring_len(Ring::Rx) >= 2048 * 16);
     /// # Ok(()) }
     /// ```
@@ -684,9 +644,9 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
     /// use pktmap::resource::MapFlags;
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let rx = sock.map(Ring::Rx, sock.ring_len(Ring::Rx), MapFlags::POPULATE)?;
     /// assert!(sock.map(Ring::Rx, 1 << 30, MapFlags::empty()).is_err()); // EINVAL, no syscall
     /// # Ok(()) }
@@ -705,9 +665,9 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    /// use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
     /// use pktmap::resource::MapFlags;
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let e = sock.map_offset(0x4000_0000, 4096, MapFlags::empty()).unwrap_err();
     /// assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
     /// # Ok(()) }
@@ -730,8 +690,8 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let xsk = sock.bind(1, 0)?; // loopback (ifindex 1), queue 0
     /// assert!(xsk.uses_need_wakeup());
     /// # Ok(()) }
@@ -755,8 +715,8 @@ impl XskSocket {
     /// # Examples
     /// ```
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Bind, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// let e = sock.bind_with(2, 0, Bind::XDP_ZEROCOPY).unwrap_err(); // veth: no zero-copy
     /// assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
     /// # Ok(()) }
@@ -764,7 +724,7 @@ impl XskSocket {
     pub fn bind_with(self, ifindex: u32, queue: u32, flags: Bind) -> Result<Xsk> {
         if flags.contains(Bind::XDP_SHARED_UMEM) {
             return Err(Error::invalid(
-                "XDP_SHARED_UMEM: make the socket with XskSocket::shared",
+                "XDP_SHARED_UMEM: make the socket with XskBuilder::shared",
             ));
         }
         let share = self.share.as_ref().map(|fd| fd.try_clone()).transpose()?;
@@ -808,8 +768,8 @@ impl XskSocket {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{Bind, Ring, RingSizes, Umem, XskSocket};
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?;
+    /// use pktmap::af_xdp::{Bind, Ring, RingSizes, Umem, XskBuilder};
+    /// let sock = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?;
     /// // Bound by other code (here by hand, on loopback queue 0), then mapped.
     /// let addr = rustix::net::xdp::SocketAddrXdp::new(Bind::XDP_COPY, 1, 0);
     /// rustix::net::bind(&sock, &addr)?;
@@ -847,15 +807,47 @@ impl XskSocket {
     }
 }
 
+/// `struct xdp_desc` as the ring holds it, for zerocopy's derives: rustix's [`XdpDesc`], which
+/// the API speaks, is another crate's type and cannot derive them here.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+struct RawDesc {
+    addr: u64,
+    len: u32,
+    options: u32,
+}
+
+impl From<XdpDesc> for RawDesc {
+    fn from(d: XdpDesc) -> Self {
+        Self {
+            addr: d.addr,
+            len: d.len,
+            options: d.options.bits(),
+        }
+    }
+}
+
+impl From<RawDesc> for XdpDesc {
+    fn from(d: RawDesc) -> Self {
+        Self {
+            addr: d.addr,
+            len: d.len,
+            options: XdpDescOptions::from_bits_retain(d.options),
+        }
+    }
+}
+
 /// One ring shared with the kernel: its mapping with the producer, consumer and flags words
-/// and the descriptor array, checked when made ([`SharedRing`]).
+/// and the descriptor array, checked when made ([`SharedRing`]). The API's values are `T`;
+/// the ring holds them as `R` (the same type, or [`RawDesc`] for an [`XdpDesc`]).
 #[derive(Debug)]
-struct Shared<T> {
+struct Shared<T, R = T> {
     /// The words [`PRODUCER`], [`CONSUMER`] and [`FLAGS`] (the producer's offset again when
     /// the ring has no flags word, which `has_flags` says), and the descriptors.
-    ring: SharedRing<T, 3>,
+    ring: SharedRing<R, 3>,
     has_flags: bool,
     entries: u32,
+    _t: std::marker::PhantomData<T>,
 }
 
 /// The index words of a [`Shared`] ring.
@@ -863,7 +855,7 @@ const PRODUCER: usize = 0;
 const CONSUMER: usize = 1;
 const FLAGS: usize = 2;
 
-impl<T: FromBytes + IntoBytes> Shared<T> {
+impl<T: Copy + From<R>, R: FromBytes + IntoBytes + From<T>> Shared<T, R> {
     fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
         let at = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         let flags = o.flags.map_or(at(o.producer), at);
@@ -872,6 +864,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
             ring: SharedRing::new(map, words, at(o.desc), entries as usize)?,
             has_flags: o.flags.is_some(),
             entries,
+            _t: std::marker::PhantomData,
         })
     }
 
@@ -905,7 +898,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
             // The slot is free (the kernel consumed it, per the acquire load above) until we
             // publish; `idx <= mask` is inside the array.
             let idx = prod.wrapping_add(i as u32) & mask;
-            let _ = descs.set(idx as usize, *item);
+            let _ = descs.set(idx as usize, R::from(*item));
         }
         self.producer()
             .store(prod.wrapping_add(n as u32), Ordering::Release);
@@ -925,7 +918,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
             // is ours until we release it below.
             let idx = cons.wrapping_add(i as u32) & mask;
             if let Ok(v) = descs.get(idx as usize) {
-                out.push(v);
+                out.push(T::from(v));
             }
         }
         self.consumer()
@@ -937,10 +930,10 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
 /// An AF_XDP socket with its rings mapped through pktmap, and its UMEM.
 ///
 /// Frames move: FILL → (kernel receives) → RX → you → TX → (kernel sends) → COMPLETION →
-/// FILL. With need_wakeup ([`XskSocket::bind`]'s default) the kernel says when it needs a
+/// FILL. With need_wakeup ([`XskBuilder::bind`]'s default) the kernel says when it needs a
 /// syscall and [`kick`](Self::kick), [`fill`](Self::fill) and [`recv`](Self::recv) make one
 /// only then; without it, [`kick`](Self::kick) always sends. A socket from
-/// [`XskSocket::shared`] on the first socket's queue has no FILL or COMPLETION ring of its
+/// [`XskBuilder::shared`] on the first socket's queue has no FILL or COMPLETION ring of its
 /// own: its frames are filled and complete on the first.
 ///
 /// # Examples
@@ -950,10 +943,10 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
 /// # // to its loopback races no other test.
 /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
 /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-/// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+/// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
 /// let umem = Umem::new(1024, 2048)?;
 /// let addrs: Vec<u64> = umem.frame_addrs().collect();
-/// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
+/// let mut xsk = XskBuilder::new(umem, RingSizes::default())?.bind(1, 0)?;
 /// xsk.fill(&addrs);
 /// let mut rx = Vec::new();
 /// xsk.recv(&mut rx, 64);
@@ -961,8 +954,8 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
 /// ```
 #[derive(Debug)]
 pub struct Xsk {
-    rx: Option<Shared<XdpDesc>>,
-    tx: Option<Shared<XdpDesc>>,
+    rx: Option<Shared<XdpDesc, RawDesc>>,
+    tx: Option<Shared<XdpDesc, RawDesc>>,
     fill: Option<Shared<u64>>,
     comp: Option<Shared<u64>>,
     fd: OwnedFd,
@@ -985,61 +978,17 @@ fn busy(e: rustix::io::Errno) -> bool {
 
 impl Xsk {
     /// The UMEM.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// assert_eq!(xsk.umem().frames(), 64);
-    /// # Ok(()) }
-    /// ```
     pub fn umem(&self) -> &Umem {
         &self.umem
     }
 
     /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP`.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// assert!(xsk.uses_need_wakeup()); // `bind`'s default
-    /// # Ok(()) }
-    /// ```
     pub fn uses_need_wakeup(&self) -> bool {
         self.need_wakeup
     }
 
     /// The wakeup syscalls (`sendto`, `recvfrom`) made so far: with need_wakeup, only those
     /// the kernel asked for.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let umem = Umem::new(64, 2048)?;
-    /// let addrs: Vec<u64> = umem.frame_addrs().collect();
-    /// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
-    /// let before = xsk.syscalls();
-    /// xsk.fill(&addrs);
-    /// // With need_wakeup, at most the one wakeup the FILL ring asked for.
-    /// assert!(xsk.syscalls() - before <= 1);
-    /// # Ok(()) }
-    /// ```
     pub fn syscalls(&self) -> u64 {
         self.syscalls.get()
     }
@@ -1063,8 +1012,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// assert_eq!(xsk.fill(&[0, 2048, 4096]), 3);
     /// # Ok(()) }
     /// ```
@@ -1085,8 +1034,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut rx = Vec::new();
     /// let n = xsk.recv(&mut rx, 64);
     /// assert_eq!(n, rx.len());
@@ -1110,8 +1059,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XdpDesc, XdpDescOptions, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.umem().write(0, &[0xff; 60])?;
     /// let d = XdpDesc { addr: 0, len: 60, options: XdpDescOptions::empty() };
     /// assert_eq!(xsk.send(&[d]), 1);
@@ -1136,8 +1085,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// xsk.kick()?; // harmless with nothing queued
     /// # Ok(()) }
     /// ```
@@ -1164,8 +1113,8 @@ impl Xsk {
     /// # // to its loopback races no other test.
     /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
     /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
+    /// let mut xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
     /// let mut done = Vec::new();
     /// xsk.completed(&mut done, 64);
     /// xsk.fill(&done); // sent frames can receive again
