@@ -37,7 +37,9 @@
 
 pub use rustix::net::xdp::{SocketAddrXdpFlags as Bind, XdpDesc, XdpDescOptions};
 
-use crate::offset::{af_xdp as types, Layout, MapsFile, Region, AF_XDP, AF_XDP_FILE, PAGE_SIZE};
+use crate::offset::{
+    af_xdp_types as types, Layout, MapsFile, Region, AF_XDP, AF_XDP_FILE, PAGE_SIZE,
+};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
 use crate::volatile::SharedRing;
 use crate::{Error, Result};
