@@ -6,7 +6,7 @@
 mod common;
 
 use pktmap::inspect::maps::{self, Name};
-use pktmap::offset::{io_uring, IO_URING};
+use pktmap::offset::{io_uring_types, IO_URING};
 use std::process::Command;
 
 fn pktmap(args: &[&str]) -> (bool, String, String) {
@@ -37,7 +37,10 @@ fn names_this_process_io_uring_rings() {
         .find(|e| e.start == addr)
         .expect("the ring's mapping is listed");
     assert_eq!(e.path.as_deref(), Some("anon_inode:[io_uring]"));
-    assert_eq!(e.offset, IO_URING.encode(io_uring::PBUF_RING, 7).unwrap());
+    assert_eq!(
+        e.offset,
+        IO_URING.encode(io_uring_types::PBUF_RING, 7).unwrap()
+    );
     assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 7");
     assert!(entries.iter().any(|e| e.name().type_name() == Some("SQES")));
 
