@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The mmap-offset codec: which resource an `mmap` offset names.
 //!
 //! A [`Layout`] names two bit fields of the byte offset passed to `mmap`: the map *type* and the
