@@ -60,10 +60,12 @@ pub use zerocopy;
 /// # Examples
 /// ```
 /// use pktmap::resource::MapOptions;
-/// use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+/// use pktmap::volatile::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
 /// #[repr(C)]
 /// #[derive(Clone, Copy, Debug, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+/// // With zerocopy as a dependency of your own, this line is not needed.
+/// #[zerocopy(crate = "pktmap::volatile::zerocopy")]
 /// struct Desc {
 ///     buf: u32,
 ///     len: u32,
@@ -81,7 +83,8 @@ pub use zerocopy;
 /// A struct with padding does not derive `IntoBytes` (writing it would expose uninitialised
 /// bytes):
 /// ```compile_fail
-/// #[derive(zerocopy::IntoBytes)]
+/// #[derive(pktmap::volatile::IntoBytes)]
+/// #[zerocopy(crate = "pktmap::volatile::zerocopy")]
 /// #[repr(C)]
 /// struct Padded { a: u8, b: u32 }
 /// ```

@@ -219,37 +219,16 @@ impl FromStr for Entry {
 
 impl Entry {
     /// The mapping's length in bytes.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::inspect::maps::Entry;
-    /// let e: Entry = "7f00a000-7f00c000 rw-s 00001000 00:01 5 /dev/zero".parse().unwrap();
-    /// assert_eq!(e.len(), 0x2000);
-    /// ```
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
 
     /// Whether the mapping is empty (never, for lines the kernel writes).
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::inspect::maps::Entry;
-    /// let e: Entry = "7f00a000-7f00c000 rw-s 00001000 00:01 5 /dev/zero".parse().unwrap();
-    /// assert!(!e.is_empty());
-    /// ```
     pub fn is_empty(&self) -> bool {
         self.end == self.start
     }
 
     /// Whether the mapping is shared (`s`) rather than private (`p`).
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::inspect::maps::Entry;
-    /// let e: Entry = "1000-3000 r--p 00000000 00:00 0".parse().unwrap();
-    /// assert!(!e.is_shared() && !e.is_empty() && e.len() == 0x2000);
-    /// ```
     pub fn is_shared(&self) -> bool {
         self.perms.ends_with('s')
     }
@@ -271,15 +250,6 @@ impl Entry {
     }
 
     /// The layout of the mapping's file, if the kernel said it is one a layout belongs to.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::inspect::maps::{Entry, FileKind};
-    /// let e: Entry = "1000-2000 rw-s 80000000 00:0f 9 anon_inode:[io_uring]".parse().unwrap();
-    /// assert_eq!(e.layout().unwrap().name, "io_uring");
-    /// let e: Entry = "1000-2000 rw-s 100000000 00:09 5 socket:[5]".parse().unwrap();
-    /// assert!(e.layout().is_none()); // which socket family? Not said yet.
-    /// ```
     pub fn layout(&self) -> Option<&'static Layout> {
         MAPS_FILES
             .into_iter()
@@ -289,17 +259,6 @@ impl Entry {
 
     /// What the mapping is: decoded from its offset with [`layout`](Self::layout), or an
     /// AF_PACKET `PACKET_MMAP` ring, or [`Name::Unknown`].
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::inspect::maps::{Entry, FileKind, Name};
-    /// let e: Entry = "1000-3000 rw-s 00000000 00:09 8 socket:[8]".parse().unwrap();
-    /// let e = e.with_file(FileKind::Socket(Some("PACKET".into())));
-    /// assert_eq!(e.name(), Name::PacketMmap);
-    /// assert_eq!(e.name().to_string(), "af_packet PACKET_MMAP");
-    /// let e: Entry = "1000-3000 rw-p 00000000 00:00 0 [heap]".parse().unwrap();
-    /// assert_eq!(e.name(), Name::Unknown);
-    /// ```
     pub fn name(&self) -> Name {
         if self.file == FileKind::Socket(Some("PACKET".into())) {
             return Name::PacketMmap;
@@ -361,14 +320,6 @@ pub enum Name {
 
 impl Name {
     /// The type's name (`POOL`, `PBUF_RING`, `FILL`), if the mapping is a known resource.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::inspect::maps::{Entry, FileKind};
-    /// let e: Entry = "1000-2000 rw-s 100000000 00:09 5 socket:[5]".parse().unwrap();
-    /// let e = e.with_file(FileKind::Socket(Some("XDP".into())));
-    /// assert_eq!(e.name().type_name(), Some("FILL"));
-    /// ```
     pub fn type_name(&self) -> Option<&'static str> {
         match self {
             Name::Resource {
@@ -546,7 +497,7 @@ fn pktmap_rdev() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offset::{af_xdp, io_uring, resource_type, AF_XDP, IO_URING, PKTMAP};
+    use crate::offset::{af_xdp_types, io_uring_types, pktmap_types, AF_XDP, IO_URING, PKTMAP};
 
     /// An exported pool's file speaks pktmap's codec: its mapping at POOL 0 is named, a
     /// look-alike anonymous inode is not.
@@ -577,12 +528,12 @@ mod tests {
                 .parse()
                 .unwrap()
         };
-        let pool = PKTMAP.encode(resource_type::POOL, 3).unwrap();
+        let pool = PKTMAP.encode(pktmap_types::POOL, 3).unwrap();
         let dev = line(pool, "/dev/pktmap");
         assert_eq!(dev.name(), Name::Unknown, "a path is not a device number");
         let dev = dev.with_file(FileKind::PktmapDevice);
         assert_eq!(dev.name().to_string(), "pktmap POOL id 3");
-        let pbuf = IO_URING.encode(io_uring::PBUF_RING, 5).unwrap();
+        let pbuf = IO_URING.encode(io_uring_types::PBUF_RING, 5).unwrap();
         let e = line(pbuf, "anon_inode:[io_uring]");
         assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 5");
         assert_eq!(e.name().type_name(), Some("PBUF_RING"));
@@ -596,7 +547,7 @@ mod tests {
                 .to_string(),
             "io_uring PARAM_REGION"
         );
-        let fill = AF_XDP.encode(af_xdp::FILL, 0).unwrap();
+        let fill = AF_XDP.encode(af_xdp_types::FILL, 0).unwrap();
         let sock = line(fill, "socket:[4242]");
         assert_eq!(sock.file, FileKind::Socket(None));
         assert_eq!(sock.name(), Name::Unknown, "family not confirmed");

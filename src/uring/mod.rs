@@ -75,17 +75,19 @@
 //! the kernel produces, release stores of what we produce), as liburing does.
 #![allow(unsafe_code)]
 
-mod buf_ring;
-mod cqueue;
+pub mod buf_ring;
+pub mod cqueue;
 mod register;
-mod squeue;
+pub mod squeue;
 
 pub use buf_ring::{BufRing, PbufRing};
 pub use cqueue::{CompletionQueue, Cqe};
 pub use squeue::{cancel, nop, recv_multishot, recv_with_buffer_select};
 pub use squeue::{SubmissionQueue, Submitter};
 
-use crate::offset::{io_uring as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE};
+use crate::offset::{
+    io_uring_types as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE,
+};
 use crate::resource::{map_region, MapFlags, Mapping};
 use crate::volatile::SharedRing;
 use crate::{Error, Result};
@@ -630,16 +632,6 @@ impl Uring {
 
     /// What enters the kernel: submits what was published and waits for completions.
     /// Through `&self`, as entering neither produces nor consumes.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use std::time::Duration;
-    /// let ring = pktmap::uring::Uring::new(8)?;
-    /// let e = ring.submitter().enter(0, 1, Some(Duration::from_millis(10))).unwrap_err();
-    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// # Ok(()) }
-    /// ```
     pub fn submitter(&self) -> Submitter<'_> {
         Submitter::new(&self.fd, &self.sq)
     }

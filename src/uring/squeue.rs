@@ -80,19 +80,6 @@ impl<'a> SubmissionQueue<'a> {
     }
 
     /// Entries pushed and not yet consumed by the kernel.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::uring::{nop, Uring};
-    /// let mut ring = Uring::new(8)?;
-    /// // SAFETY: a NOP names no fd or buffer.
-    /// assert!(unsafe { ring.submission().push(&nop(1)) });
-    /// assert_eq!(ring.submission().pending(), 1);
-    /// ring.submit(1, None)?;
-    /// assert_eq!(ring.submission().pending(), 0); // the kernel consumed it
-    /// # Ok(()) }
-    /// ```
     pub fn pending(&self) -> u32 {
         let head = self.sq.ring.index(SQ_HEAD).load(Ordering::Acquire);
         self.tail.wrapping_sub(head)
