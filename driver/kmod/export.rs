@@ -16,7 +16,12 @@ use crate::device::{self, DeviceState};
 use crate::mapping;
 use crate::plan_err;
 use crate::resource::{Resource, Target};
-use crate::sys::{mm::pfnmap::AreaAlign, pool_file::{PendingFile, PoolFileOps}, uaccess, vm_ops::Mapped};
+use crate::sys::{
+    mm::pfnmap::AreaAlign,
+    pool_file::{PendingFile, PoolFileOps},
+    uaccess,
+    vm_ops::Mapped,
+};
 use kernel::{
     mm::virt::VmaNew,
     prelude::*,

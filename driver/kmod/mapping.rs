@@ -123,7 +123,8 @@ pub fn map(
     // succeeds, frees it with `vm_area_free` *without* calling `.close` — `live_mappings`
     // and the `Arc<VmaState>` in `vm_private_data` would leak. `VM_SPECIAL` VMAs never merge.
     vma.set_dontexpand();
-    debug_assert!(vma.flags() & flags::DONTEXPAND != 0); // VM_DONTEXPAND is in VM_SPECIAL
+    // (upstream's `flags` has no `SPECIAL`; `VM_DONTEXPAND` is part of it)
+    debug_assert!(vma.flags() & flags::DONTEXPAND != 0);
     // Read-only everywhere: a shared mapping made without write (and any STATE mapping, and
     // any mapping of a read-only pool file) can never gain it, and no mapping can become
     // executable. The plans already refused the requests these would fail for, so an error

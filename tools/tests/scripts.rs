@@ -74,9 +74,17 @@ fn bad_arguments_exit_2_before_any_work() {
         ("guest-test", &["--soak", "x"][..], "--soak needs a number"),
         ("fuzz", &["--runs", "x"][..], "--runs needs a number"),
         ("fuzz", &["5", "nosuch"][..], "unknown target 'nosuch'"),
-        ("build-stock-module", &["--bogus"][..], "unknown option --bogus"),
+        (
+            "build-stock-module",
+            &["--bogus"][..],
+            "unknown option --bogus",
+        ),
         ("build-stock-module", &[][..], "which kernel?"),
-        ("build-stock-module", &["--sign", "k"][..], "--sign needs KEY and CERT"),
+        (
+            "build-stock-module",
+            &["--sign", "k"][..],
+            "--sign needs KEY and CERT",
+        ),
     ] {
         let out = run(name, args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -56,7 +56,9 @@ pod! {
 /// # Errors
 /// `EFAULT` if the memory is not readable.
 pub fn read_user<T: FromBytes>(arg: usize) -> Result<T> {
-    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader().read::<T>()
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
+        .reader()
+        .read::<T>()
 }
 
 /// Copies `value` out to user memory at `arg` (an ioctl argument).
@@ -64,7 +66,9 @@ pub fn read_user<T: FromBytes>(arg: usize) -> Result<T> {
 /// # Errors
 /// `EFAULT` if the memory is not writable.
 pub fn write_user<T: AsBytes>(arg: usize, value: &T) -> Result {
-    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).writer().write(value)
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
+        .writer()
+        .write(value)
 }
 
 /// Clamps a copy of `len` bytes at `offset` to one page; `None` if `offset` is outside it.

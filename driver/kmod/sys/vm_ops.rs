@@ -182,7 +182,11 @@ impl<M: VmOps> VmVtable<M> {
     const MIXEDMAP_VALUE: bindings::vm_operations_struct = bindings::vm_operations_struct {
         open: Some(Self::open),
         close: Some(Self::close),
-        fault: if M::HAS_FAULT { Some(Self::fault) } else { None },
+        fault: if M::HAS_FAULT {
+            Some(Self::fault)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
     const PFNMAP_VALUE: bindings::vm_operations_struct = bindings::vm_operations_struct {

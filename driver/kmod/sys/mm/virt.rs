@@ -166,7 +166,11 @@ fn check_range(vma: &VmaMixedMap, address: usize, pages: usize) -> Result<usize>
 }
 
 /// Inserts one batch at `address`; returns the address after it.
-fn insert_batch(vma: &VmaMixedMap, address: usize, pages: &mut [*mut bindings::page]) -> Result<usize> {
+fn insert_batch(
+    vma: &VmaMixedMap,
+    address: usize,
+    pages: &mut [*mut bindings::page],
+) -> Result<usize> {
     let end = check_range(vma, address, pages.len())?;
     let mut num: c_ulong = pages.len();
     // SAFETY: By `VmaMixedMap`'s invariants the VMA is valid, locked and `VM_MIXEDMAP`. `pages`
