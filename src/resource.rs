@@ -1437,9 +1437,7 @@ mod tests {
     #[test]
     fn error_names_the_resource_and_keeps_errno() {
         let fd = memfd(4096);
-        let off = PKTMAP
-            .encode(crate::offset::pktmap_types::POOL, 3)
-            .unwrap();
+        let off = PKTMAP.encode(crate::offset::pktmap_types::POOL, 3).unwrap();
         let e = map_resource(&fd, &PKTMAP, 1, 3, 4096, MapFlags::POPULATE).unwrap_err();
         // The memfd is one page; its page at `off` is beyond EOF, so the map is refused before
         // the call (touching it would raise SIGBUS).
