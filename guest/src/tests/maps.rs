@@ -1,4 +1,6 @@
-//! `pktmap maps` against real `/dev/pktmap` mappings: the static `pktmap` command (`/pktmap`
+//! What `/proc/self/maps` and `pktmap maps` say of real `/dev/pktmap` mappings (README.md,
+//! "The offset is the contract"): the kernel's own line names `/dev/pktmap` at the encoded
+//! offset, which decodes back to the resource; and the static `pktmap` command (`/pktmap`
 //! in the initramfs, the same binary the guest's bench run uses) lists this process's STATE,
 //! pool (eager, lazy, contiguous, private) and ring mappings by what the kernel says their file
 //! is (the device number in `/sys/class/misc/pktmap/dev`) and by their offset, in text and in
@@ -7,9 +9,9 @@
 //! unmapped it names nothing (exit 0, said on stderr), as the README promises.
 
 use crate::sys;
-use crate::Report;
+use crate::utils::{maps_line, Report, PAGE};
 use pktmap::device::{Device, Fill};
-use pktmap::offset::ResourceType;
+use pktmap::offset::{ResourceType, PKTMAP as LAYOUT};
 use pktmap::pool::PoolOptions;
 use pktmap::resource::{map, MapFlags};
 use std::os::fd::AsFd;
@@ -17,7 +19,6 @@ use std::process::{Command, Output};
 
 /// Where `scripts/lib/initramfs.sh` puts the static `pktmap` command.
 const PKTMAP: &str = "/pktmap";
-const PAGE: usize = 4096;
 
 /// One mapping the listing must name: its address range, `perms` and expected label.
 struct Want {
@@ -47,6 +48,30 @@ fn line_of(listing: &str, start: usize, len: usize) -> Option<&str> {
     listing.lines().find(|l| l.starts_with(&range))
 }
 
+/// The kernel's `/proc/self/maps` line of a read-only mapping of `pool`.
+pub fn proc_self(r: &mut Report, dev: &Device, pool: u32) {
+    let Ok(m) = dev.map_pool(pool, MapFlags::READONLY) else {
+        return r.check("mmap pool READONLY", false, "failed");
+    };
+    let line = maps_line(m.as_ptr()).unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let offset = fields.get(2).and_then(|o| u64::from_str_radix(o, 16).ok());
+    r.check(
+        "/proc/self/maps names /dev/pktmap at the encoded offset",
+        fields.last() == Some(&"/dev/pktmap")
+            && offset == Some(ResourceType::Pool.offset(pool))
+            && fields.get(1).is_some_and(|p| p.starts_with("r--s")),
+        &line,
+    );
+    let decoded = offset.map(|o| LAYOUT.decode(o));
+    r.check(
+        "the maps offset decodes back to (POOL, id)",
+        decoded == Some(Ok((ResourceType::Pool.into(), u64::from(pool)))),
+        format!("{decoded:?}"),
+    );
+}
+
+/// `/pktmap maps` of this process's mappings.
 pub fn run(r: &mut Report) {
     let exists = std::path::Path::new(PKTMAP).is_file();
     r.check(
