@@ -58,6 +58,11 @@ impl<'a> Reader<'a> {
     pub fn u64(&mut self) -> u64 {
         u64::from_le_bytes(self.bytes())
     }
+
+    /// The bytes not read yet (and no more after them).
+    pub fn rest(&mut self) -> &'a [u8] {
+        core::mem::take(&mut self.data)
+    }
 }
 
 /// `ceil(bytes / 4096)`, computed in `u128` so it cannot overflow.

@@ -57,6 +57,7 @@ fn architecture_names_every_tracked_file() {
         "src",
         "driver/abi/src",
         "guest/src",
+        "guest/compat",
         "driver/kmod",
         "tools/src",
         "tools/tests",

@@ -16,6 +16,7 @@
 //! | [`lifetimes`] | open files' tables, fork, destroy and close while mapped |
 //! | [`accounting`] | the page budget, memory cgroups, a killed creator, per-open limits |
 //! | [`bad_input`] | bad `mmap`s and ioctls, each with its errno |
+//! | [`growth`] | the ioctl ABI growing: every size a struct had served, a newer one refused clearly |
 //! | [`maps`] | `/proc/self/maps` and `pktmap maps` |
 //! | [`readme`] | the README's driver examples, as written |
 //! | [`errors`] | what a user without access or with a wrong path sees |
@@ -27,6 +28,7 @@ pub mod contiguous;
 pub mod eager_lazy;
 pub mod errors;
 pub mod export;
+pub mod growth;
 pub mod huge;
 pub mod io;
 pub mod lifetimes;
@@ -62,6 +64,7 @@ pub fn check(r: &mut Report) {
     rings::lifecycle(r, &dev, pool);
     bad_input::mmaps(r, &dev, pool);
     bad_input::ioctls(r, &dev, pool);
+    growth::run(r, &dev);
     let _ = dev.destroy_pool(pool);
     lifetimes::destroyed_or_closed_while_mapped(r, &dev);
     lifetimes::partial_unmap(r, &dev);
