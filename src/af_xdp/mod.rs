@@ -39,7 +39,7 @@ pub use rustix::net::xdp::{SocketAddrXdpFlags as Bind, XdpDesc, XdpDescOptions};
 
 use crate::offset::{af_xdp as types, Layout, MapsFile, Region, AF_XDP, AF_XDP_FILE, PAGE_SIZE};
 use crate::resource::{map_region, MapFlags, MapOptions, Mapping};
-use crate::volatile::{FromBytes, IntoBytes, SharedRing};
+use crate::volatile::SharedRing;
 use crate::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::xdp::{
@@ -51,6 +51,7 @@ use std::cell::Cell;
 use std::mem::size_of;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The layout AF_XDP's offsets follow: [`AF_XDP`], for naming a mapping by (type, id).
 ///
@@ -63,9 +64,9 @@ use std::sync::Arc;
 pub const LAYOUT: &Layout = &AF_XDP;
 
 /// How `/proc/<pid>/maps` begins the name of an AF_XDP ring's file, as of any socket
-/// (defined once, in [`crate::maps`]).
+/// (defined once, in [`crate::offset`]).
 #[doc(inline)]
-pub use crate::maps::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
+pub use crate::offset::AF_XDP_MAPS_PATH_PREFIX as MAPS_PATH_PREFIX;
 
 /// One of an AF_XDP socket's four rings.
 ///
@@ -306,54 +307,22 @@ impl Umem {
     }
 
     /// The frame size.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frame_size(), 4096);
-    /// # Ok(()) }
-    /// ```
     pub fn frame_size(&self) -> u32 {
         self.frame_size
     }
 
     /// The number of frames.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frames(), 8);
-    /// # Ok(()) }
-    /// ```
     pub fn frames(&self) -> u32 {
         self.frames
     }
 
     /// The UMEM address of every frame, in order.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.frame_addrs().last(), Some(7 * 4096));
-    /// # Ok(()) }
-    /// ```
     pub fn frame_addrs(&self) -> impl Iterator<Item = u64> + use<> {
         let size = u64::from(self.frame_size);
         (0..u64::from(self.frames)).map(move |i| i * size)
     }
 
     /// The memory, as mapped.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let umem = pktmap::af_xdp::Umem::new(8, 4096)?;
-    /// assert_eq!(umem.mapping().len(), 8 * 4096);
-    /// # Ok(()) }
-    /// ```
     pub fn mapping(&self) -> &Mapping {
         &self.mem
     }
@@ -594,9 +563,10 @@ impl XskSocket {
         let fd = fd.try_clone_to_owned()?;
         let offsets = sockopt::xdp_mmap_offsets(&fd)
             .map_err(|e| Error::from(e).during("getsockopt(XDP_MMAP_OFFSETS)"))?;
-        // Where the kernel has xsk_diag, it says the sizes outright.
-        let inode = rustix::fs::fstat(&fd)?.st_ino;
-        if let Ok(all) = crate::sock_diag::xdp_sockets() {
+        // Where the kernel has xsk_diag, it says the sizes outright (and `inspect` asks it).
+        #[cfg(feature = "inspect")]
+        if let Ok(all) = crate::inspect::sock_diag::xdp_sockets() {
+            let inode = rustix::fs::fstat(&fd)?.st_ino;
             if let Some(k) = all.iter().find(|k| u64::from(k.inode) == inode) {
                 let said = RingSizes {
                     rx: k.rx.unwrap_or(0),
@@ -643,17 +613,6 @@ impl XskSocket {
     }
 
     /// The ring sizes (0 for a ring the socket does not have).
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// // A receiver: a deep RX ring, a small TX ring.
-    /// let sizes = RingSizes { rx: 4096, tx: 64, ..RingSizes::default() };
-    /// let sock = XskSocket::new(Umem::new(64, 2048)?, sizes)?;
-    /// assert_eq!(sock.sizes(), sizes);
-    /// # Ok(()) }
-    /// ```
     pub fn sizes(&self) -> RingSizes {
         self.sizes
     }
@@ -847,15 +806,47 @@ impl XskSocket {
     }
 }
 
+/// `struct xdp_desc` as the ring holds it, for zerocopy's derives: rustix's [`XdpDesc`], which
+/// the API speaks, is another crate's type and cannot derive them here.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+struct RawDesc {
+    addr: u64,
+    len: u32,
+    options: u32,
+}
+
+impl From<XdpDesc> for RawDesc {
+    fn from(d: XdpDesc) -> Self {
+        Self {
+            addr: d.addr,
+            len: d.len,
+            options: d.options.bits(),
+        }
+    }
+}
+
+impl From<RawDesc> for XdpDesc {
+    fn from(d: RawDesc) -> Self {
+        Self {
+            addr: d.addr,
+            len: d.len,
+            options: XdpDescOptions::from_bits_retain(d.options),
+        }
+    }
+}
+
 /// One ring shared with the kernel: its mapping with the producer, consumer and flags words
-/// and the descriptor array, checked when made ([`SharedRing`]).
+/// and the descriptor array, checked when made ([`SharedRing`]). The API's values are `T`;
+/// the ring holds them as `R` (the same type, or [`RawDesc`] for an [`XdpDesc`]).
 #[derive(Debug)]
-struct Shared<T> {
+struct Shared<T, R = T> {
     /// The words [`PRODUCER`], [`CONSUMER`] and [`FLAGS`] (the producer's offset again when
     /// the ring has no flags word, which `has_flags` says), and the descriptors.
-    ring: SharedRing<T, 3>,
+    ring: SharedRing<R, 3>,
     has_flags: bool,
     entries: u32,
+    _t: std::marker::PhantomData<T>,
 }
 
 /// The index words of a [`Shared`] ring.
@@ -863,7 +854,7 @@ const PRODUCER: usize = 0;
 const CONSUMER: usize = 1;
 const FLAGS: usize = 2;
 
-impl<T: FromBytes + IntoBytes> Shared<T> {
+impl<T: Copy + From<R>, R: FromBytes + IntoBytes + From<T>> Shared<T, R> {
     fn new(map: Mapping, o: &XdpRingOffset, entries: u32) -> Result<Self> {
         let at = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         let flags = o.flags.map_or(at(o.producer), at);
@@ -872,6 +863,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
             ring: SharedRing::new(map, words, at(o.desc), entries as usize)?,
             has_flags: o.flags.is_some(),
             entries,
+            _t: std::marker::PhantomData,
         })
     }
 
@@ -905,7 +897,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
             // The slot is free (the kernel consumed it, per the acquire load above) until we
             // publish; `idx <= mask` is inside the array.
             let idx = prod.wrapping_add(i as u32) & mask;
-            let _ = descs.set(idx as usize, *item);
+            let _ = descs.set(idx as usize, R::from(*item));
         }
         self.producer()
             .store(prod.wrapping_add(n as u32), Ordering::Release);
@@ -925,7 +917,7 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
             // is ours until we release it below.
             let idx = cons.wrapping_add(i as u32) & mask;
             if let Ok(v) = descs.get(idx as usize) {
-                out.push(v);
+                out.push(T::from(v));
             }
         }
         self.consumer()
@@ -961,8 +953,8 @@ impl<T: FromBytes + IntoBytes> Shared<T> {
 /// ```
 #[derive(Debug)]
 pub struct Xsk {
-    rx: Option<Shared<XdpDesc>>,
-    tx: Option<Shared<XdpDesc>>,
+    rx: Option<Shared<XdpDesc, RawDesc>>,
+    tx: Option<Shared<XdpDesc, RawDesc>>,
     fill: Option<Shared<u64>>,
     comp: Option<Shared<u64>>,
     fd: OwnedFd,
@@ -985,61 +977,17 @@ fn busy(e: rustix::io::Errno) -> bool {
 
 impl Xsk {
     /// The UMEM.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let mut xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// assert_eq!(xsk.umem().frames(), 64);
-    /// # Ok(()) }
-    /// ```
     pub fn umem(&self) -> &Umem {
         &self.umem
     }
 
     /// Whether the socket was bound with `XDP_USE_NEED_WAKEUP`.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(1, 0)?;
-    /// assert!(xsk.uses_need_wakeup()); // `bind`'s default
-    /// # Ok(()) }
-    /// ```
     pub fn uses_need_wakeup(&self) -> bool {
         self.need_wakeup
     }
 
     /// The wakeup syscalls (`sendto`, `recvfrom`) made so far: with need_wakeup, only those
     /// the kernel asked for.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// # // SAFETY: a network namespace of its own for this one-thread doctest: binding
-    /// # // to its loopback races no other test.
-    /// # assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
-    /// # assert!(std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status()?.success());
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
-    /// let umem = Umem::new(64, 2048)?;
-    /// let addrs: Vec<u64> = umem.frame_addrs().collect();
-    /// let mut xsk = XskSocket::new(umem, RingSizes::default())?.bind(1, 0)?;
-    /// let before = xsk.syscalls();
-    /// xsk.fill(&addrs);
-    /// // With need_wakeup, at most the one wakeup the FILL ring asked for.
-    /// assert!(xsk.syscalls() - before <= 1);
-    /// # Ok(()) }
-    /// ```
     pub fn syscalls(&self) -> u64 {
         self.syscalls.get()
     }

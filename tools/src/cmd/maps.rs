@@ -2,7 +2,7 @@
 
 use super::offset::type_label;
 use clap::Args;
-use pktmap::maps::{self, Name};
+use pktmap::inspect::maps::{self, Name};
 use pktmap_tools::bench::size_name;
 use serde_json::json;
 use std::io;
