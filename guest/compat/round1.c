@@ -154,7 +154,7 @@ int main(void)
 	if (p == MAP_FAILED) {
 		check("round 1: mmap the lazy pool", 0, "%s", strerror(errno));
 	} else {
-		memcpy(p + 4096, "round one", 9);
+		memcpy(p, "round one", 9);
 		char back[9] = { 0 };
 		ssize_t n = pread(fd, back, 9, (off_t)info.info.mmap_offset);
 		rc = state_gauges(fd, &now);
