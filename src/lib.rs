@@ -4,8 +4,9 @@
 //! into the `mmap` offset with a [`Layout`](offset::Layout) (the OpenOnload
 //! `oo_resource_mmap` idea), [`resource`] maps it with [`MapFlags`](resource::MapFlags) and
 //! hands back a [`Mapping`](resource::Mapping) that unmaps on drop, and the driver decodes
-//! `vma->vm_pgoff` with the very same codec (`pktmap-abi`). [`capi`] is the C face:
-//! `pktmap_resource_mmap` with Onload's exact contract.
+//! `vma->vm_pgoff` with the very same codec (`pktmap-abi`). The C face, `pktmap_resource_mmap`
+//! with Onload's exact contract, is built by cargo-c (feature `capi`) and is no part of the
+//! Rust API.
 //!
 //! # Modules
 //! - [`offset`]: the codec's layouts (pktmap's, Onload's, io_uring's, AF_XDP's, VFIO's) and
@@ -30,7 +31,8 @@
 //! - `inspect` (feature `inspect`, default): what the kernel says an fd or a mapping is:
 //!   `/proc/<pid>/maps` named by what each file is (`inspect::maps`), what a socket is
 //!   (`inspect::sock_diag`), an io_uring's sizes (`inspect::fdinfo`).
-//! - [`capi`]: the C ABI (`pktmap_resource_mmap`, `include/pktmap.h`).
+//! - `capi` (feature `capi`, which cargo-c switches on; Rust users leave it off): the C ABI
+//!   of `include/pktmap.h` (`pktmap_resource_mmap`), for libpktmap.a and libpktmap.so.
 //! - [`Error`]: the one error type; every error keeps its errno.
 //!
 //! # Examples
@@ -65,6 +67,7 @@
 
 #[cfg(feature = "af-xdp")]
 pub mod af_xdp;
+#[cfg(feature = "capi")]
 pub mod capi;
 pub mod device;
 mod error;

@@ -145,9 +145,9 @@ pub trait Region: Copy + fmt::Debug + Sized {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::offset::{resource_type, Region, ResourceId, ResourceType};
+    /// use pktmap::offset::{pktmap_types, Region, ResourceId, ResourceType};
     /// let ring = ResourceId { ty: ResourceType::Ring, id: 5 };
-    /// assert_eq!(ring.map_type(), resource_type::RING);
+    /// assert_eq!(ring.map_type(), pktmap_types::RING);
     /// ```
     fn map_type(self) -> u32;
 
@@ -165,10 +165,10 @@ pub trait Region: Copy + fmt::Debug + Sized {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::offset::{resource_type, Region, ResourceId, ResourceType};
-    /// let pool = ResourceId::from_type_id(resource_type::POOL, 4);
+    /// use pktmap::offset::{pktmap_types, Region, ResourceId, ResourceType};
+    /// let pool = ResourceId::from_type_id(pktmap_types::POOL, 4);
     /// assert_eq!(pool, Some(ResourceId { ty: ResourceType::Pool, id: 4 }));
-    /// assert_eq!(ResourceId::from_type_id(resource_type::POOL, 1 << 32), None); // ids are u32
+    /// assert_eq!(ResourceId::from_type_id(pktmap_types::POOL, 1 << 32), None); // ids are u32
     /// ```
     fn from_type_id(map_type: u32, map_id: u64) -> Option<Self>;
 
@@ -326,11 +326,11 @@ impl Region for VfioRegion {
 #[repr(u32)]
 pub enum ResourceType {
     /// The read-only STATE page; its only id is 0.
-    State = resource_type::STATE,
+    State = pktmap_types::STATE,
     /// A packet-buffer pool.
-    Pool = resource_type::POOL,
+    Pool = pktmap_types::POOL,
     /// A descriptor ring.
-    Ring = resource_type::RING,
+    Ring = pktmap_types::RING,
 }
 
 impl ResourceType {
@@ -374,15 +374,15 @@ impl ResourceType {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::offset::{resource_type, ResourceType};
-    /// assert_eq!(ResourceType::from_raw(resource_type::POOL), Some(ResourceType::Pool));
+    /// use pktmap::offset::{pktmap_types, ResourceType};
+    /// assert_eq!(ResourceType::from_raw(pktmap_types::POOL), Some(ResourceType::Pool));
     /// assert_eq!(ResourceType::from_raw(7), None);
     /// ```
     pub const fn from_raw(value: u32) -> Option<Self> {
         match value {
-            resource_type::STATE => Some(Self::State),
-            resource_type::POOL => Some(Self::Pool),
-            resource_type::RING => Some(Self::Ring),
+            pktmap_types::STATE => Some(Self::State),
+            pktmap_types::POOL => Some(Self::Pool),
+            pktmap_types::RING => Some(Self::Ring),
             _ => None,
         }
     }

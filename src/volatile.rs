@@ -57,13 +57,19 @@ pub use zerocopy;
 /// Every bit pattern of `size_of::<Self>()` bytes is a valid value, so reading what another
 /// party wrote cannot make an invalid one: zerocopy's trait, derived, never `unsafe impl`ed.
 ///
+/// The derives come with pktmap's `derive` feature (default), or with zerocopy's own `derive`
+/// feature in your manifest.
+///
 /// # Examples
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use pktmap::resource::MapOptions;
-/// use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+/// use pktmap::volatile::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
 /// #[repr(C)]
 /// #[derive(Clone, Copy, Debug, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+/// // With zerocopy as a dependency of your own, this line is not needed.
+/// #[zerocopy(crate = "pktmap::volatile::zerocopy")]
 /// struct Desc {
 ///     buf: u32,
 ///     len: u32,
@@ -81,7 +87,8 @@ pub use zerocopy;
 /// A struct with padding does not derive `IntoBytes` (writing it would expose uninitialised
 /// bytes):
 /// ```compile_fail
-/// #[derive(zerocopy::IntoBytes)]
+/// #[derive(pktmap::volatile::IntoBytes)]
+/// #[zerocopy(crate = "pktmap::volatile::zerocopy")]
 /// #[repr(C)]
 /// struct Padded { a: u8, b: u32 }
 /// ```

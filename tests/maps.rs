@@ -6,7 +6,7 @@
 mod common;
 
 use pktmap::inspect::maps::{self, Name};
-use pktmap::offset::{io_uring, IO_URING};
+use pktmap::offset::{io_uring_types, IO_URING};
 use std::process::Command;
 
 fn pktmap(args: &[&str]) -> (bool, String, String) {
@@ -37,7 +37,10 @@ fn names_this_process_io_uring_rings() {
         .find(|e| e.start == addr)
         .expect("the ring's mapping is listed");
     assert_eq!(e.path.as_deref(), Some("anon_inode:[io_uring]"));
-    assert_eq!(e.offset, IO_URING.encode(io_uring::PBUF_RING, 7).unwrap());
+    assert_eq!(
+        e.offset,
+        IO_URING.encode(io_uring_types::PBUF_RING, 7).unwrap()
+    );
     assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 7");
     assert!(entries.iter().any(|e| e.name().type_name() == Some("SQES")));
 
@@ -289,10 +292,10 @@ fn packet_mmap_rings_are_named_af_packet() {
 #[cfg(feature = "af-xdp")]
 #[test]
 fn af_xdp_rings_are_named_by_the_kernels_word() {
-    use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
+    use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
     use pktmap::inspect::maps::FileKind;
     let umem = Umem::new(64, 2048).unwrap();
-    let sock = match XskSocket::new(umem, RingSizes::default()) {
+    let sock = match XskBuilder::new(umem, RingSizes::default()) {
         Ok(s) => s,
         Err(e) => {
             pktmap_testbed::skip(format_args!("AF_XDP needs CAP_NET_RAW ({e})"));

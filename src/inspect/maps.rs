@@ -497,7 +497,7 @@ fn pktmap_rdev() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offset::{af_xdp, io_uring, resource_type, AF_XDP, IO_URING, PKTMAP};
+    use crate::offset::{af_xdp_types, io_uring_types, pktmap_types, AF_XDP, IO_URING, PKTMAP};
 
     /// An exported pool's file speaks pktmap's codec: its mapping at POOL 0 is named, a
     /// look-alike anonymous inode is not.
@@ -528,12 +528,12 @@ mod tests {
                 .parse()
                 .unwrap()
         };
-        let pool = PKTMAP.encode(resource_type::POOL, 3).unwrap();
+        let pool = PKTMAP.encode(pktmap_types::POOL, 3).unwrap();
         let dev = line(pool, "/dev/pktmap");
         assert_eq!(dev.name(), Name::Unknown, "a path is not a device number");
         let dev = dev.with_file(FileKind::PktmapDevice);
         assert_eq!(dev.name().to_string(), "pktmap POOL id 3");
-        let pbuf = IO_URING.encode(io_uring::PBUF_RING, 5).unwrap();
+        let pbuf = IO_URING.encode(io_uring_types::PBUF_RING, 5).unwrap();
         let e = line(pbuf, "anon_inode:[io_uring]");
         assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 5");
         assert_eq!(e.name().type_name(), Some("PBUF_RING"));
@@ -547,7 +547,7 @@ mod tests {
                 .to_string(),
             "io_uring PARAM_REGION"
         );
-        let fill = AF_XDP.encode(af_xdp::FILL, 0).unwrap();
+        let fill = AF_XDP.encode(af_xdp_types::FILL, 0).unwrap();
         let sock = line(fill, "socket:[4242]");
         assert_eq!(sock.file, FileKind::Socket(None));
         assert_eq!(sock.name(), Name::Unknown, "family not confirmed");

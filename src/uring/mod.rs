@@ -85,7 +85,9 @@ pub use cqueue::{CompletionQueue, Cqe};
 pub use squeue::{cancel, nop, recv_multishot, recv_with_buffer_select};
 pub use squeue::{SubmissionQueue, Submitter};
 
-use crate::offset::{io_uring as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE};
+use crate::offset::{
+    io_uring_types as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE,
+};
 use crate::resource::{map_region, MapFlags, Mapping};
 use crate::volatile::SharedRing;
 use crate::{Error, Result};

@@ -186,7 +186,7 @@ fn the_citation_scan_catches_a_missing_spec() {
 /// dev-dependency is at hand; a reader has only the dependency lines the README shows. So
 /// every crate an example names (`name::` at the start of a path, or `use name::`) must be
 /// std, pktmap, or a crate of a `toml` block of the README (`io-uring` → `io_uring`); a name an
-/// example imported itself (`use pktmap::offset::{io_uring, ..}`) is its own.
+/// example imported itself (`use pktmap::offset::{io_uring_types, ..}`) is its own.
 #[test]
 fn readme_examples_name_only_the_crates_the_readme_lists() {
     let readme = read("README.md");
