@@ -105,6 +105,8 @@ fn cited_md(text: &str) -> Vec<&str> {
 /// Whether `cited` (named in `by`) is a tracked file: from the root, from `by`'s directory, or
 /// as the tail of a tracked path (`pktmap-bench.md` for `docs/pktmap-bench.md`).
 fn resolves(cited: &str, by: &str, tracked_md: &[String]) -> bool {
+    // A leading `/` is the package root in a Cargo.toml's `include` (the manifest's directory).
+    let cited = cited.trim_start_matches('/');
     let dir = Path::new(by).parent().unwrap_or(Path::new(""));
     let normal = |p: &Path| {
         let mut out: Vec<&std::ffi::OsStr> = Vec::new();
@@ -180,6 +182,12 @@ fn the_citation_scan_catches_a_missing_spec() {
     assert!(resolves("../README.md", "src/lib.rs", &tracked_md));
     assert!(!resolves("../README.md", "driver/kmod/x.rs", &tracked_md));
     assert!(resolves("README.md", "src/lib.rs", &tracked_md));
+    assert!(resolves(
+        "/README.md",
+        "driver/kmod/Cargo.toml",
+        &tracked_md
+    ));
+    assert!(!resolves("/DESIGN.md", "Cargo.toml", &tracked_md));
 }
 
 /// The README's Rust examples compile as doctests of the library (`src/lib.rs`), where every

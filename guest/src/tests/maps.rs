@@ -42,6 +42,15 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Whether listing line `l` ends with the file `path`: a path, or an anonymous inode followed
+/// by its inode and the fds that hold it (`anon_inode:[pktmap-pool] (ino 12, fd 5)`).
+fn shows_file(l: &str, path: &str) -> bool {
+    l.ends_with(&format!(" {path}"))
+        || (path.starts_with("anon_inode:")
+            && l.contains(&format!(" {path} (ino "))
+            && l.ends_with(')'))
+}
+
 /// The text line of `/pktmap maps` for the mapping at `start..start + len`, if listed.
 fn line_of(listing: &str, start: usize, len: usize) -> Option<&str> {
     let range = format!("{:x}-{:x} ", start, start + len);
@@ -201,7 +210,7 @@ pub fn run(r: &mut Report) {
                 let ok = line.is_some_and(|l| {
                     l.split_whitespace().nth(1) == Some(w.perms)
                         && l.contains(&format!(" {} ", w.label))
-                        && l.ends_with(&format!(" {}", w.path))
+                        && shows_file(l, w.path)
                 });
                 r.check(
                     &format!("maps: {} is listed {} {}", w.what, w.perms, w.label),
@@ -232,7 +241,7 @@ pub fn run(r: &mut Report) {
             r.check(
                 "maps --all: names a pool file's mapping at offset 0x1000 pktmap POOL id 0",
                 file_line.is_some_and(|l| {
-                    l.ends_with(" anon_inode:[pktmap-pool]")
+                    shows_file(l, "anon_inode:[pktmap-pool]")
                         && l.split_whitespace().nth(4) == Some("00001000")
                         && l.contains(" pktmap POOL id 0 ")
                 }),
