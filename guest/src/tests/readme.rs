@@ -4,9 +4,9 @@
 //! example bodies in step with README.md's "Example (Rust)" and "The driver" blocks.
 
 use crate::sys::minor_faults;
-use crate::Report;
+use crate::utils::Report;
 use pktmap::device::{Device, Fill};
-use pktmap::offset::{resource_type, PKTMAP};
+use pktmap::offset::{pktmap_types, PKTMAP};
 use pktmap::resource::{map_resource, MapFlags};
 
 /// README "Example (Rust)", returning what it prints.
@@ -19,7 +19,7 @@ fn example_state() -> std::io::Result<String> {
     let state = map_resource(
         &dev,
         &PKTMAP,
-        resource_type::STATE,
+        pktmap_types::STATE,
         0,
         4096,
         MapFlags::READONLY,
