@@ -13,7 +13,7 @@
 //! | 12 | `PoolCreate` `buf_size`, `buf_count`, `flags` (`u32` each; its other fields 0) |
 //! | 13 | `RingCreate` `entries`, `pool_id`, `flags` (`u32` each), then `pool_exists` (`u8`, bit 0) |
 //! | 1 | number of table entries, modulo 9 |
-//! | 13 each | entry: tag (`u8`: bits 0..2 map type, bits 2..4 kind 0 STATE / 1 POOL / 2 RING / 3 POOL, bit 4 lazy), id (`u32`), pages (`u64`) |
+//! | 13 each | entry: tag (`u8`: bits 0..2 map type, bits 2..4 kind 0 STATE / 1 POOL / 2 RING / 3 POOL), id (`u32`), pages (`u64`) |
 //! | 1 | mmap mode, more: bit 0 `MAP_SHARED`, bit 1 `PROT_EXEC` |
 //!
 //! The lookup hands back the index of the entry it found, which the plan must carry through
@@ -29,8 +29,7 @@ use libfuzzer_sys::fuzz_target;
 use pktmap_abi::codec::{DecodeError, PKTMAP};
 use pktmap_abi::ioctl::{PoolCreate, RingCreate};
 use pktmap_abi::plan::{
-    check_pool, check_ring, errno, pages_for, plan_mmap, Fill, MmapRequest, Plan, PlanError,
-    Resource,
+    check_pool, check_ring, errno, pages_for, plan_mmap, MmapRequest, Plan, PlanError, Resource,
 };
 use pktmap_fuzz::{model_pool, pages_ceil, Reader};
 
@@ -71,12 +70,10 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
     }
     let id = (offset >> 15) as u32;
     let (resource, index) = lookup(table, map_type, id).ok_or(PlanError::UnknownResource)?;
-    let (resource_pages, read_only, fill) = match (map_type, resource) {
-        (0, Resource::State) => (1, true, Fill::Eager),
-        (POOL, Resource::Pool { pages, lazy }) => {
-            (pages, false, if lazy { Fill::Lazy } else { Fill::Eager })
-        }
-        (RING, Resource::Ring { pages }) => (pages, false, Fill::Eager),
+    let (resource_pages, read_only) = match (map_type, resource) {
+        (0, Resource::State) => (1, true),
+        (POOL, Resource::Pool { pages }) => (pages, false),
+        (RING, Resource::Ring { pages }) => (pages, false),
         // A table that files a resource under the wrong type is refused, not trusted.
         _ => return Err(PlanError::UnknownResource),
     };
@@ -101,7 +98,6 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
         id,
         resource,
         pages: pages as u64,
-        fill,
         read_only,
         // Read-only everywhere: STATE always, and any shared mapping made without write; a
         // private mapping may still copy on write.
@@ -156,7 +152,7 @@ fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
 }
 
 /// A resource that `check_pool` or `check_ring` accepted maps in full, and not one byte more.
-fn check_maps_in_full(map_type: u32, resource: Resource, fill: Fill) {
+fn check_maps_in_full(map_type: u32, resource: Resource) {
     let pgoff = 1 << 3 | u64::from(map_type);
     let table = [Entry {
         map_type,
@@ -172,7 +168,7 @@ fn check_maps_in_full(map_type: u32, resource: Resource, fill: Fill) {
         exec: false,
     };
     let plan = check_plan(&full, &table).expect("a whole new resource maps");
-    assert_eq!((plan.pages, plan.fill), (resource.pages(), fill));
+    assert_eq!(plan.pages, resource.pages());
     let over = MmapRequest {
         len: bytes + 1,
         ..full
@@ -187,10 +183,7 @@ fn read_entry(r: &mut Reader<'_>) -> Entry {
     let resource = match (tag >> 2) & 3 {
         0 => Resource::State,
         2 => Resource::Ring { pages },
-        _ => Resource::Pool {
-            pages,
-            lazy: tag & 0x10 != 0,
-        },
+        _ => Resource::Pool { pages },
     };
     Entry {
         map_type: u32::from(tag & 3),
@@ -246,12 +239,7 @@ fuzz_target!(|data: &[u8]| {
     let got = check_pool(&pool);
     assert_eq!(got, model_pool(&pool), "check_pool({pool:?})");
     if let Ok(g) = got {
-        let fill = if g.lazy { Fill::Lazy } else { Fill::Eager };
-        let resource = Resource::Pool {
-            pages: g.pages,
-            lazy: g.lazy,
-        };
-        check_maps_in_full(POOL, resource, fill);
+        check_maps_in_full(POOL, Resource::Pool { pages: g.pages });
     }
 
     // RING_CREATE, then the ring it describes.
@@ -274,6 +262,6 @@ fuzz_target!(|data: &[u8]| {
             Some(ring.pool_id),
             "ring accepted unchecked pool"
         );
-        check_maps_in_full(RING, Resource::Ring { pages }, Fill::Eager);
+        check_maps_in_full(RING, Resource::Ring { pages });
     }
 });

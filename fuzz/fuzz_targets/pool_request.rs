@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use pktmap_abi::ioctl::{PoolChunk, PoolCreate, PoolExport};
 use pktmap_abi::plan::{
     check_chunk, check_export, check_pool, errno, fault_window, huge_fault_chunk, plan_pool_map,
-    PlanError, PoolFill, PoolGeometry, PoolKind, PoolMapRequest,
+    ChunkPlan, PlanError, PoolFill, PoolGeometry, PoolKind, PoolMapRequest,
 };
 use pktmap_fuzz::{model_pool, Reader};
 
@@ -136,14 +136,18 @@ fuzz_target!(|data: &[u8]| {
         let asked = Cell::new(false);
         let got = check_chunk(&q, privileged, |id| {
             asked.set(true);
-            (id == 3).then_some(g)
+            (id == 3).then_some((g, id))
         });
         let want = if !privileged {
             Err(PlanError::NotPrivileged)
         } else if u64::from(chunk_index) >= g.pages / g.chunk_pages {
             Err(PlanError::BadArgument)
         } else {
-            Ok((u64::from(chunk_index), g.chunk_pages * 4096))
+            Ok(ChunkPlan {
+                index: u64::from(chunk_index),
+                bytes: g.chunk_pages * 4096,
+                target: 3,
+            })
         };
         assert_eq!(got, want, "check_chunk({q:?}) of {g:?}");
         assert_eq!(asked.get(), privileged, "looked up for the wrong caller");

@@ -1,0 +1,254 @@
+//! `mmap` of a resource: [`plan_mmap`].
+
+#[cfg(doc)]
+use super::super::codec::{resource_type, PKTMAP};
+use super::{find, pages_for, PlanError, Resource};
+
+/// An `mmap` request as the driver sees it in the new VMA.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP, PAGE_SHIFT};
+/// use pktmap_abi::plan::MmapRequest;
+/// // mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, offset of pool 1)
+/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> PAGE_SHIFT;
+/// let req = MmapRequest { pgoff, len: 8192, write: false, shared: true, exec: false };
+/// assert_eq!(PKTMAP.decode_pgoff(req.pgoff), Ok((resource_type::POOL, 1)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MmapRequest {
+    /// `vma->vm_pgoff`: the offset in pages.
+    pub pgoff: u64,
+    /// `vm_end - vm_start`, in bytes (the kernel has already rounded it to pages).
+    pub len: u64,
+    /// Whether `VM_WRITE` is set.
+    pub write: bool,
+    /// Whether `VM_SHARED` is set (`MAP_SHARED`).
+    pub shared: bool,
+    /// Whether `VM_EXEC` is set (`PROT_EXEC`).
+    pub exec: bool,
+}
+
+/// What the driver does for an accepted `mmap` request; `target` is what the lookup handed
+/// back with the resource.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::plan::{plan_mmap, MmapRequest, Resource};
+/// // STATE: one page, read-only, never writable later.
+/// let req = MmapRequest { pgoff: 0, len: 4096, write: false, shared: true, exec: false };
+/// let plan = plan_mmap(&req, |_, _| Some((Resource::State, "the state page"))).unwrap();
+/// assert!(plan.read_only && plan.clear_maywrite && plan.clear_mayexec);
+/// assert_eq!((plan.pages, plan.target), (1, "the state page"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Plan<T> {
+    /// The map type ([`resource_type::STATE`], [`resource_type::POOL`] or [`resource_type::RING`]).
+    pub map_type: u32,
+    /// The resource id.
+    pub id: u32,
+    /// The resource as the table described it.
+    pub resource: Resource,
+    /// Pages to map, starting at the resource's first page.
+    pub pages: u64,
+    /// The resource is read-only (the STATE page).
+    pub read_only: bool,
+    /// Clear `VM_MAYWRITE`, so `mprotect` can never add write: every STATE mapping, and every
+    /// shared mapping made without write. (A private mapping may still copy on write.)
+    pub clear_maywrite: bool,
+    /// Clear `VM_MAYEXEC`, so `mprotect` can never add `PROT_EXEC` (every mapping).
+    pub clear_mayexec: bool,
+    /// What the lookup returned with the resource.
+    pub target: T,
+}
+
+/// Checks an `mmap` request against the open file's resources.
+///
+/// How the pages get in is the resource's business: every pool kind has its own fill, which
+/// the driver asks [`plan_pool_map`](super::plan_pool_map) for; STATE and rings are inserted
+/// whole at `mmap`.
+///
+/// `lookup(map_type, id)` describes the resource and hands back `T` (the kernel: its own
+/// reference to the resource), or `None` if there is none; it is called at most once, after
+/// the offset decoded.
+///
+/// # Errors
+/// [`PlanError`], whose [`errno`](PlanError::errno) the `mmap` handler returns.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::plan::{plan_mmap, MmapRequest, PlanError, Resource};
+/// let table = |t: u32, id: u32| match (t, id) {
+///     (resource_type::STATE, 0) => Some((Resource::State, "state")),
+///     (resource_type::POOL, 1) => Some((Resource::Pool { pages: 4 }, "pool 1")),
+///     _ => None,
+/// };
+/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> 12;
+/// let rw = MmapRequest { pgoff, len: 2 * 4096, write: true, shared: true, exec: false };
+/// let plan = plan_mmap(&rw, table).unwrap();
+/// assert_eq!((plan.pages, plan.target), (2, "pool 1"));
+/// assert!(!plan.clear_maywrite && plan.clear_mayexec);
+/// let ro = MmapRequest { write: false, ..rw };
+/// assert!(plan_mmap(&ro, table).unwrap().clear_maywrite);
+/// let too_long = MmapRequest { len: 5 * 4096, ..rw };
+/// assert_eq!(plan_mmap(&too_long, table), Err(PlanError::TooLong));
+/// let exec = MmapRequest { exec: true, ..ro };
+/// assert_eq!(plan_mmap(&exec, table), Err(PlanError::Exec));
+/// let state = MmapRequest { pgoff: 0, len: 4096, ..rw };
+/// assert_eq!(plan_mmap(&state, table), Err(PlanError::ReadOnly));
+/// ```
+pub fn plan_mmap<T>(
+    req: &MmapRequest,
+    lookup: impl FnOnce(u32, u32) -> Option<(Resource, T)>,
+) -> Result<Plan<T>, PlanError> {
+    let (map_type, id, resource, target) = find(req.pgoff, lookup)?;
+    if req.len == 0 {
+        return Err(PlanError::ZeroLength);
+    }
+    let pages = pages_for(req.len).ok_or(PlanError::TooLong)?;
+    if pages > resource.pages() {
+        return Err(PlanError::TooLong);
+    }
+    let read_only = matches!(resource, Resource::State);
+    if read_only && req.write {
+        return Err(PlanError::ReadOnly);
+    }
+    if req.exec {
+        return Err(PlanError::Exec);
+    }
+    Ok(Plan {
+        map_type,
+        id,
+        resource,
+        pages,
+        read_only,
+        clear_maywrite: read_only || (req.shared && !req.write),
+        clear_mayexec: true,
+        target,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{resource_type, DecodeError};
+    use crate::plan::errno;
+    use crate::plan::testing::{req, table};
+
+    #[test]
+    fn accepts_each_kind() {
+        let p = plan_mmap(&req(resource_type::STATE, 0, 4096, false), table).unwrap();
+        assert!(p.read_only);
+        let p = plan_mmap(&req(resource_type::POOL, 1, 16 * 4096, true), table).unwrap();
+        assert_eq!((p.pages, p.read_only), (16, false));
+        let p = plan_mmap(&req(resource_type::POOL, 2, 4096, true), table).unwrap();
+        assert_eq!(p.pages, 1);
+        let p = plan_mmap(&req(resource_type::RING, 1, 100, true), table).unwrap();
+        assert_eq!(p.pages, 1);
+    }
+
+    #[test]
+    fn refuses_with_the_right_errno() {
+        let cases = [
+            (
+                req(resource_type::STATE, 0, 4096, true),
+                PlanError::ReadOnly,
+                errno::EPERM,
+            ),
+            (
+                req(resource_type::STATE, 0, 8192, false),
+                PlanError::TooLong,
+                errno::EINVAL,
+            ),
+            (
+                req(resource_type::STATE, 1, 4096, false),
+                PlanError::UnknownResource,
+                errno::EINVAL,
+            ),
+            (
+                req(resource_type::POOL, 3, 4096, false),
+                PlanError::UnknownResource,
+                errno::EINVAL,
+            ),
+            (
+                req(resource_type::POOL, 1, 17 * 4096, false),
+                PlanError::TooLong,
+                errno::EINVAL,
+            ),
+            (
+                req(resource_type::POOL, 1, 0, false),
+                PlanError::ZeroLength,
+                errno::EINVAL,
+            ),
+            (
+                req(resource_type::RING, 9, 4096, false),
+                PlanError::UnknownResource,
+                errno::EINVAL,
+            ),
+            (
+                req(resource_type::RING, 1, u64::MAX, false),
+                PlanError::TooLong,
+                errno::EINVAL,
+            ),
+            (
+                MmapRequest {
+                    pgoff: 3,
+                    ..req(resource_type::STATE, 0, 4096, false)
+                },
+                PlanError::Decode(DecodeError::UnknownType),
+                errno::EINVAL,
+            ),
+            (
+                MmapRequest {
+                    pgoff: 1 << 40,
+                    ..req(resource_type::STATE, 0, 4096, false)
+                },
+                PlanError::Decode(DecodeError::StrayBits),
+                errno::EINVAL,
+            ),
+        ];
+        for (r, want, e) in cases {
+            assert_eq!(plan_mmap(&r, table), Err(want), "{r:?}");
+            assert_eq!(want.errno(), e);
+        }
+    }
+
+    #[test]
+    fn lookup_is_not_called_for_bad_offsets() {
+        let r = MmapRequest {
+            pgoff: u64::MAX,
+            ..req(resource_type::STATE, 0, 4096, false)
+        };
+        let res = plan_mmap(&r, |_, _| -> Option<(Resource, ())> {
+            panic!("looked up a bad offset")
+        });
+        assert_eq!(res, Err(PlanError::Decode(DecodeError::StrayBits)));
+    }
+
+    #[test]
+    fn maywrite_and_mayexec() {
+        let shared_ro = req(resource_type::POOL, 1, 4096, false);
+        let p = plan_mmap(&shared_ro, table).unwrap();
+        assert!(p.clear_maywrite && p.clear_mayexec);
+        let private_ro = MmapRequest {
+            shared: false,
+            ..shared_ro
+        };
+        assert!(!plan_mmap(&private_ro, table).unwrap().clear_maywrite);
+        let state_private = MmapRequest {
+            shared: false,
+            ..req(resource_type::STATE, 0, 4096, false)
+        };
+        assert!(plan_mmap(&state_private, table).unwrap().clear_maywrite);
+        for (shared, write) in [(true, true), (true, false), (false, true), (false, false)] {
+            let exec = MmapRequest {
+                shared,
+                write,
+                exec: true,
+                ..shared_ro
+            };
+            assert_eq!(plan_mmap(&exec, table), Err(PlanError::Exec));
+        }
+    }
+}
