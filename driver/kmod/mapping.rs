@@ -5,8 +5,7 @@
 //! `.huge_fault`.
 #![forbid(unsafe_code)]
 
-use crate::abi::plan::{self, Cache, Fill, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
-use crate::context::Context;
+use crate::abi::plan::{self, Cache, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
 use crate::device::{self, DeviceState, Event};
 use crate::plan_err;
 use crate::resource::{Resource, Target};
@@ -35,7 +34,7 @@ pub struct VmaState {
     target: Target,
     /// The `vm_pgoff` user space passed; a split VMA's own `vm_pgoff` moves with its start.
     base_pgoff: usize,
-    /// Pages per lazy fault (1 for lazy mappings that are not pools; unused otherwise).
+    /// Pages per lazy fault (for lazy pools; 1 otherwise, and unused).
     around: u32,
     /// Held by a page-frame fault from its look at the page tables to its count, so two
     /// faults of one entry cannot both count it (`impl PfnOps for VmaState`). Shared by every
@@ -54,12 +53,6 @@ pub fn request(vma: &VmaNew) -> MmapRequest {
         shared: vma.shared(),
         exec: vma.executable(),
     }
-}
-
-/// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
-pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
-    let plan = plan::plan_mmap(&request(vma), |t, id| this.lookup(t, id)).map_err(plan_err)?;
-    map(this.device(), plan, vma, false)
 }
 
 /// Where `get_unmapped_area` places a map of `pool`: 2 MiB-aligned for 2 MiB pools.
@@ -96,7 +89,7 @@ pub fn map(
             };
             plan::plan_pool_map(&g, &req).map_err(plan_err)?
         }
-        None if plan.fill == Fill::Lazy => PoolFill::Fault { around: 1 },
+        // STATE and rings: every page at `mmap`.
         None => PoolFill::Pages,
     };
     let around = match fill {
