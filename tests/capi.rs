@@ -107,6 +107,10 @@ fn header_matches_abi() {
             PKTMAP.encode(resource_type::POOL, 7).unwrap(),
         ),
         (
+            "PKTMAP_MMAP_OFFSET_POPULATE",
+            pktmap_abi::plan::MMAP_POPULATE,
+        ),
+        (
             "PKTMAP_MMAP_FLAG_READONLY",
             pktmap::resource::MapFlags::READONLY.bits().into(),
         ),

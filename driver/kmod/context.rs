@@ -11,7 +11,7 @@
 //! lock).
 #![forbid(unsafe_code)]
 
-use crate::abi::codec::{resource_type, PKTMAP};
+use crate::abi::codec::{resource_type, PAGE_SHIFT, PKTMAP};
 use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
     RingCreate, RingHeader, RingInfo, State,
@@ -407,8 +407,10 @@ impl MiscDevice for Context {
 
     /// 2 MiB pools ask for a 2 MiB-aligned address, so every chunk maps by one PMD entry.
     fn area_align(this: ArcBorrow<'_, Self>, pgoff: usize) -> AreaAlign {
+        // Decoded as `plan_mmap` will, without the populate bit.
+        let bit = plan::MMAP_POPULATE >> PAGE_SHIFT;
         let pool = PKTMAP
-            .decode_pgoff(pgoff as u64)
+            .decode_pgoff(pgoff as u64 & !bit)
             .ok()
             .filter(|&(t, _)| t == resource_type::POOL)
             .and_then(|(_, id)| this.table.lock().pools.get(u32::try_from(id).ok()?));

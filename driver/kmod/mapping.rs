@@ -32,7 +32,8 @@ use kernel::{
 pub struct VmaState {
     device: Arc<DeviceState>,
     target: Target,
-    /// The `vm_pgoff` user space passed; a split VMA's own `vm_pgoff` moves with its start.
+    /// The `vm_pgoff` user space passed, without the populate bit; a split VMA's own
+    /// `vm_pgoff` moves with its start.
     base_pgoff: usize,
     /// Pages per lazy fault (for lazy pools; 1 otherwise, and unused).
     around: u32,
@@ -76,6 +77,7 @@ pub fn map(
     read_only_file: bool,
 ) -> Result<Mapped> {
     let pages = usize::try_from(plan.pages).map_err(|_| EINVAL)?;
+    let pgoff = usize::try_from(plan.pgoff).map_err(|_| EINVAL)?;
     let pool = match &plan.target {
         Target::Resource(b) => b.geometry(),
         Target::State => None,
@@ -86,24 +88,30 @@ pub fn map(
                 may_share: vma.may_share(),
                 write: vma.writable(),
                 read_only: read_only_file,
+                populate: plan.populate,
             };
             plan::plan_pool_map(&g, &req).map_err(plan_err)?
         }
         // STATE and rings: every page at `mmap`.
         None => PoolFill::Pages,
     };
-    let around = match fill {
-        PoolFill::Fault { around } => around,
+    // Pages per fault: a lazy pool's own, also when its pages were all inserted now (a
+    // populate the request asked for) and a `madvise` zaps them later.
+    let around = match (fill, pool) {
+        (PoolFill::Fault { around }, _) => around,
+        (_, Some(g)) if g.kind == PoolKind::Lazy => g.fault_around,
         _ => 1,
     };
     let wc = pool.is_some_and(|g| g.cache == Cache::WriteCombine);
 
+    // The offset without the populate bit, which asked something of this `mmap` only.
+    vma.set_pgoff(pgoff);
     // Allocate before touching the VMA, so nothing fails after pages are inserted.
     let mapping = Arc::pin_init(
         pin_init!(VmaState {
             device: device.clone(),
             target: plan.target,
-            base_pgoff: vma.pgoff(),
+            base_pgoff: pgoff,
             around,
             pfn_faults <- new_mutex!((), "pktmap::mapping::pfn_faults"),
         }),

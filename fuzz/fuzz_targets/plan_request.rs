@@ -7,7 +7,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | mmap mode: bit 0 write; bits 1..3 pgoff source (0 raw, 1 `(id << 3 \| type)` from the value, 2 a table entry's `(type, id)` picked by the value, 3 as 2 with bits 32..64 of the value xored into the page offset); bits 4..7 the type for source 1 |
+//! | 1 | mmap mode: bit 0 write; bits 1..3 pgoff source (0 raw, 1 `(id << 3 \| type)` from the value, 2 a table entry's `(type, id)` picked by the value, 3 as 2 with bits 32..64 of the value xored into the page offset); bits 4..7 the type for source 1; bit 7 sets the populate bit (`MMAP_POPULATE`, page offset bit 50) |
 //! | 8 | value (`u64`) |
 //! | 8 | len (`u64`) |
 //! | 12 | `PoolCreate` `buf_size`, `buf_count`, `flags` (`u32` each; its other fields 0) |
@@ -55,12 +55,15 @@ fn lookup(table: &[Entry], map_type: u32, id: u32) -> Option<(Resource, usize)> 
 /// DESIGN.md's `mmap` rules, in the order the errors are reported: decode, lookup, kind, zero
 /// length, too long, read only, exec; then which `VM_MAY*` bits go.
 fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanError> {
+    // The populate bit (byte offset bit 62) is the request's, not the name's: taken off first.
+    let populate = req.pgoff & 1 << 50 != 0;
+    let pgoff = req.pgoff & !(1 << 50);
     // Strict decode of vm_pgoff with PKTMAP: the byte offset must fit in 64 bits, and only
     // bits 12..47 (type 12..15, id 15..47) may be set; types are STATE 0, POOL 1, RING 2.
-    if req.pgoff >= 1 << 52 {
+    if pgoff >= 1 << 52 {
         return Err(PlanError::Decode(DecodeError::StrayBits));
     }
-    let offset = req.pgoff * 4096;
+    let offset = pgoff * 4096;
     if offset & !0x7fff_ffff_f000 != 0 {
         return Err(PlanError::Decode(DecodeError::StrayBits));
     }
@@ -98,6 +101,8 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
         id,
         resource,
         pages: pages as u64,
+        pgoff,
+        populate,
         read_only,
         // Read-only everywhere: STATE always, and any shared mapping made without write; a
         // private mapping may still copy on write.
@@ -223,6 +228,11 @@ fuzz_target!(|data: &[u8]| {
         _ => value,
     };
     let more = r.u8();
+    let pgoff = if mode & 0x80 != 0 {
+        pgoff | 1 << 50
+    } else {
+        pgoff
+    };
     let req = MmapRequest {
         pgoff,
         len,

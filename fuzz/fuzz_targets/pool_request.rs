@@ -8,7 +8,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 28 | `PoolCreate` `buf_size`, `buf_count`, `flags`, `fault_around`, `cache` (`u32` each), `reserved` (`u64`) |
-//! | 1 | map request: bit 0 `may_share`, bit 1 `write`, bit 2 `read_only`, bit 3 privileged |
+//! | 1 | map request: bit 0 `may_share`, bit 1 `write`, bit 2 `read_only`, bit 3 privileged, bit 4 `populate` |
 //! | 32 | fault window: `index`, `vma.start`, `vma.end`, `pool_pages` (`u64` each), then `around` (`u32`) |
 //! | 32 | huge fault: `addr`, `index`, `vma.start`, `vma.end` (`u64` each) |
 //! | 4 | `PoolChunk::index` (`u32`) |
@@ -26,7 +26,8 @@ use pktmap_abi::plan::{
 use pktmap_fuzz::{model_pool, Reader};
 
 /// The mapping rules: a read-only pool file maps neither writable nor private; PFN-mapped
-/// pools (contiguous, 2 MiB) never map private.
+/// pools (contiguous, 2 MiB) never map private; a lazy pool asked to populate is inserted whole
+/// at `mmap`, as an eager one.
 fn model_map(g: &PoolGeometry, req: &PoolMapRequest) -> Result<PoolFill, PlanError> {
     if req.read_only && (req.write || !req.may_share) {
         return Err(PlanError::ReadOnly);
@@ -37,6 +38,7 @@ fn model_map(g: &PoolGeometry, req: &PoolMapRequest) -> Result<PoolFill, PlanErr
     }
     Ok(match g.kind {
         PoolKind::Eager => PoolFill::Pages,
+        PoolKind::Lazy if req.populate => PoolFill::Pages,
         PoolKind::Lazy => PoolFill::Fault {
             around: g.fault_around,
         },
@@ -91,6 +93,7 @@ fuzz_target!(|data: &[u8]| {
         may_share: bits & 1 != 0,
         write: bits & 2 != 0,
         read_only: bits & 4 != 0,
+        populate: bits & 16 != 0,
     };
     let privileged = bits & 8 != 0;
     let (index, start, end, pool_pages) = (r.u64(), r.u64(), r.u64(), r.u64());

@@ -11,7 +11,8 @@
 //! pktmap-guest sequence --secs N STEPS [SEED]   the same for N seconds (the soak)
 //! pktmap-guest sequence ... --mutate[=pools]    with a wrong model (EBADF, or MAP_PRIVATE of
 //!                                    PFN pools), which must fail
-//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools,
+//!                                    and POPULATE of every kind, read-write and read-only, Rust and C
 //! pktmap-guest pool-races ROUNDS     only the pools' racing-fault checks, ROUNDS mappings each
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
@@ -25,6 +26,7 @@ mod errors;
 mod faults;
 mod maps;
 mod pools;
+mod populate;
 mod promises;
 mod readme;
 mod sequence;
@@ -98,7 +100,10 @@ fn main() -> ExitCode {
             readme::run(&mut report);
             errors::run(&mut report);
         }
-        Some("pools") => pools::run(&mut report),
+        Some("pools") => {
+            pools::run(&mut report);
+            populate::run(&mut report);
+        }
         Some("pool-races") => {
             let rounds = args.get(2).and_then(|s| s.parse().ok());
             pools::run_races(&mut report, rounds.unwrap_or(pools::RACE_ROUNDS));

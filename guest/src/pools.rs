@@ -191,7 +191,7 @@ fn fault_around(r: &mut Report, dev: &Device) {
     eager_around.fault_around = 16;
     r.errno(
         "an eager pool with fault_around: EINVAL",
-        dev.create_pool_raw(eager_around),
+        PoolOptions::from_request(eager_around).create(dev),
         libc::EINVAL,
     );
 }

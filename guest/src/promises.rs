@@ -6,8 +6,9 @@
 
 use crate::sys::{self, in_child, peek, poke};
 use crate::Report;
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
 use pktmap_abi::ioctl::{self, PoolCreate, ResourceId, RingCreate, State};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -69,7 +70,7 @@ pub fn run(r: &mut Report) {
 /// `read(2)`/`write(2)` at the file position act on the resource it names and never move it.
 fn positions(r: &mut Report, dev: &Device) {
     let fd = dev.as_fd();
-    let pool = dev.create_pool(4096, 2, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 2).create(dev).expect("pool");
     let ring = dev.create_ring(8, pool.id).expect("ring");
     // Pool ids and ring ids both start at 1 in a fresh open; whatever they are, the offset one
     // page past the pool's is where the old driver's position drifted to.
@@ -140,7 +141,7 @@ fn read_ring(dev: &Device, id: u32) -> Vec<u8> {
 /// of the resource changed.
 fn short_counts(r: &mut Report, dev: &Device) {
     let fd = dev.as_fd();
-    let pool = dev.create_pool(4096, 4, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 4).create(dev).expect("pool");
     let off = ResourceType::Pool.offset(pool.id);
     // Two pages of user memory, the second PROT_NONE.
     let buf = sys::mmap_raw(None, 2 * PAGE, RW, libc::MAP_PRIVATE, 0).expect("anon");
@@ -226,7 +227,7 @@ fn sync(r: &mut Report, dev: &Device) {
         sys::fsync(fd, true).is_ok(),
         "failed",
     );
-    let pool = dev.create_pool(4096, 2, Fill::Lazy).expect("pool");
+    let pool = PoolOptions::new(4096, 2).lazy(1).create(dev).expect("pool");
     let m = dev.map_pool(pool.id, MapFlags::empty()).expect("map");
     m.write_at(10, b"synced").unwrap();
     let rs = sys::msync(m.as_ptr(), m.len(), libc::MS_SYNC);
@@ -253,7 +254,7 @@ fn sync(r: &mut Report, dev: &Device) {
 /// Read-only and no-exec hold for every resource.
 fn read_only(r: &mut Report, dev: &Device) {
     let fd = dev.as_fd();
-    let pool = dev.create_pool(4096, 2, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 2).create(dev).expect("pool");
     let ring = dev.create_ring(8, pool.id).expect("ring");
     let pool_off = ResourceType::Pool.offset(pool.id);
     let ring_off = ResourceType::Ring.offset(ring.id);
@@ -438,7 +439,7 @@ fn budget(r: &mut Report, dev: &Device) {
     );
     r.errno(
         "POOL_CREATE past the page budget: ENOSPC",
-        dev.create_pool(4096, 9, Fill::Lazy),
+        PoolOptions::new(4096, 9).lazy(1).create(dev),
         libc::ENOSPC,
     );
     r.check(
@@ -446,18 +447,18 @@ fn budget(r: &mut Report, dev: &Device) {
         state(dev).pages_allocated == held,
         format!("{}", state(dev).pages_allocated),
     );
-    match dev.create_pool(4096, 8, Fill::Lazy) {
+    match PoolOptions::new(4096, 8).lazy(1).create(dev) {
         Ok(p) => {
             r.check("POOL_CREATE up to the budget: ok", true, "");
             let m = dev.map_pool(p.id, MapFlags::empty()).expect("map");
             dev.destroy_pool(p.id).expect("destroy");
             r.errno(
                 "a destroyed pool still mapped keeps its pages in the budget: ENOSPC",
-                dev.create_pool(4096, 1, Fill::Lazy),
+                PoolOptions::new(4096, 1).lazy(1).create(dev),
                 libc::ENOSPC,
             );
             drop(m);
-            let again = dev.create_pool(4096, 1, Fill::Lazy);
+            let again = PoolOptions::new(4096, 1).lazy(1).create(dev);
             r.check(
                 "its last unmap gives the pages back to the budget",
                 again.is_ok(),
@@ -479,7 +480,7 @@ fn budget(r: &mut Report, dev: &Device) {
 
 /// A STATE snapshot after some update (so a changed parameter is republished).
 fn state_after_update(dev: &Device) -> State {
-    if let Ok(p) = dev.create_pool(256, 1, Fill::Lazy) {
+    if let Ok(p) = PoolOptions::new(256, 1).lazy(1).create(dev) {
         let _ = dev.destroy_pool(p.id);
     }
     state(dev)
@@ -537,7 +538,7 @@ fn memcg(r: &mut Report) {
         }
         let Ok(dev) = Device::open() else { return 121 };
         let before = current(&cg2);
-        let Ok(p) = dev.create_pool(65536, 256, Fill::Eager) else {
+        let Ok(p) = PoolOptions::new(65536, 256).create(&dev) else {
             return 122;
         };
         let charged = (current(&cg2).saturating_sub(before) >> 20).min(63);
@@ -566,7 +567,7 @@ fn memcg(r: &mut Report) {
 fn killed_creator(r: &mut Report, dev: &Device) {
     const MIB: u64 = 1 << 20;
     let base = state(dev);
-    let full = dev.create_pool(65536, 2048, Fill::Lazy);
+    let full = PoolOptions::new(65536, 2048).lazy(1).create(dev);
     if let Ok(p) = &full {
         let _ = dev.destroy_pool(p.id);
     }
@@ -585,7 +586,7 @@ fn killed_creator(r: &mut Report, dev: &Device) {
             return 3;
         }
         let Ok(dev) = Device::open() else { return 1 };
-        let _ = dev.create_pool(65536, 2048, Fill::Lazy);
+        let _ = PoolOptions::new(65536, 2048).lazy(1).create(&dev);
         // Only reached if the kill came after the whole create.
         std::thread::sleep(Duration::from_secs(60));
         0
@@ -638,7 +639,7 @@ fn killed_creator(r: &mut Report, dev: &Device) {
 /// A ring keeps its pool: the pool cannot be destroyed while a ring names it.
 fn ring_holds_pool(r: &mut Report, dev: &Device) {
     let base = state(dev);
-    let pool = dev.create_pool(4096, 4, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 4).create(dev).expect("pool");
     let ring = dev.create_ring(16, pool.id).expect("ring");
     r.errno(
         "POOL_DESTROY of a pool a ring names: EBUSY",
@@ -676,7 +677,7 @@ fn ring_holds_pool(r: &mut Report, dev: &Device) {
 /// following the seqcount protocol agrees with pread while the device is quiet.
 fn snapshots(r: &mut Report, dev: &Device) {
     let a = state(dev);
-    if let Ok(p) = dev.create_pool(256, 1, Fill::Lazy) {
+    if let Ok(p) = PoolOptions::new(256, 1).lazy(1).create(dev) {
         let _ = dev.destroy_pool(p.id);
     }
     let b = state(dev);
@@ -706,7 +707,7 @@ fn snapshots(r: &mut Report, dev: &Device) {
         s.spawn(|| {
             let d = dev.try_clone().expect("dup");
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(p) = d.create_pool(4096, 1, Fill::Eager) {
+                if let Ok(p) = PoolOptions::new(4096, 1).create(&d) {
                     let _ = d.destroy_pool(p.id);
                 }
             }

@@ -38,7 +38,7 @@ pub mod ring;
 pub use budget::check_budget;
 pub use io::{plan_io, IoPlan, IoRequest};
 pub use ioctl::{check_ioctl, Command};
-pub use mmap::{plan_mmap, MmapRequest, Plan};
+pub use mmap::{plan_mmap, MmapRequest, Plan, MMAP_POPULATE};
 pub use pool::{
     check_chunk, check_export, check_pool, fault_window, huge_fault_chunk, plan_pool_map, Cache,
     ChunkPlan, PoolFill, PoolGeometry, PoolKind, PoolMapRequest, PMD_SIZE,

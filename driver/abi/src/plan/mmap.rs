@@ -1,5 +1,6 @@
 //! `mmap` of a resource: [`plan_mmap`].
 
+use super::super::codec::PAGE_SHIFT;
 #[cfg(doc)]
 use super::super::codec::{resource_type, PKTMAP};
 use super::{find, pages_for, PlanError, Resource};
@@ -29,6 +30,30 @@ pub struct MmapRequest {
     pub exec: bool,
 }
 
+/// The bit of an `mmap` offset that asks the driver to serve POPULATE itself: to insert every
+/// page of the mapping at `mmap`, as for an eager pool, rather than fault after fault (byte
+/// offset bit 62, the highest a character device's offset may set: the kernel caps offsets at
+/// `MAX_LFS_FILESIZE`).
+///
+/// It is part of the request, not of the resource's name: [`plan_mmap`] decodes the offset
+/// without it and reports it in [`Plan::populate`], and the driver clears it from `vm_pgoff`,
+/// so the mapping's offset (in `/proc/PID/maps`, after a split) names the resource as always.
+/// Only a lazy pool fills differently for it ([`plan_pool_map`](super::plan_pool_map)): every
+/// other resource is whole after `mmap` already, and a 2 MiB pool's entries can only be made by
+/// faults. `pread`/`pwrite` positions never carry it.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::plan::{plan_mmap, MmapRequest, Resource, MMAP_POPULATE};
+/// let offset = PKTMAP.encode(resource_type::POOL, 1).unwrap() | MMAP_POPULATE;
+/// let req = MmapRequest { pgoff: offset >> 12, len: 4096, write: true, shared: true, exec: false };
+/// let plan = plan_mmap(&req, |_, _| Some((Resource::Pool { pages: 1 }, ()))).unwrap();
+/// assert!(plan.populate);
+/// assert_eq!(plan.pgoff << 12, PKTMAP.encode(resource_type::POOL, 1).unwrap());
+/// ```
+pub const MMAP_POPULATE: u64 = 1 << 62;
+
 /// What the driver does for an accepted `mmap` request; `target` is what the lookup handed
 /// back with the resource.
 ///
@@ -51,6 +76,10 @@ pub struct Plan<T> {
     pub resource: Resource,
     /// Pages to map, starting at the resource's first page.
     pub pages: u64,
+    /// The request's offset in pages without [`MMAP_POPULATE`]: the `vm_pgoff` the VMA keeps.
+    pub pgoff: u64,
+    /// The offset carried [`MMAP_POPULATE`]: insert every page now.
+    pub populate: bool,
     /// The resource is read-only (the STATE page).
     pub read_only: bool,
     /// Clear `VM_MAYWRITE`, so `mprotect` can never add write: every STATE mapping, and every
@@ -102,7 +131,9 @@ pub fn plan_mmap<T>(
     req: &MmapRequest,
     lookup: impl FnOnce(u32, u32) -> Option<(Resource, T)>,
 ) -> Result<Plan<T>, PlanError> {
-    let (map_type, id, resource, target) = find(req.pgoff, lookup)?;
+    let bit = MMAP_POPULATE >> PAGE_SHIFT;
+    let (populate, pgoff) = (req.pgoff & bit != 0, req.pgoff & !bit);
+    let (map_type, id, resource, target) = find(pgoff, lookup)?;
     if req.len == 0 {
         return Err(PlanError::ZeroLength);
     }
@@ -122,6 +153,8 @@ pub fn plan_mmap<T>(
         id,
         resource,
         pages,
+        pgoff,
+        populate,
         read_only,
         clear_maywrite: read_only || (req.shared && !req.write),
         clear_mayexec: true,
@@ -146,6 +179,34 @@ mod tests {
         assert_eq!(p.pages, 1);
         let p = plan_mmap(&req(resource_type::RING, 1, 100, true), table).unwrap();
         assert_eq!(p.pages, 1);
+        assert!(!p.populate);
+    }
+
+    #[test]
+    fn the_populate_bit_is_a_request_not_a_name() {
+        for (t, id) in [(resource_type::STATE, 0), (resource_type::POOL, 2)] {
+            let plain = req(t, id, 4096, false);
+            let asked = MmapRequest {
+                pgoff: plain.pgoff | MMAP_POPULATE >> PAGE_SHIFT,
+                ..plain
+            };
+            let (p, q) = (
+                plan_mmap(&plain, table).unwrap(),
+                plan_mmap(&asked, table).unwrap(),
+            );
+            assert_eq!((p.populate, q.populate), (false, true));
+            assert_eq!((p.pgoff, q.pgoff), (plain.pgoff, plain.pgoff));
+            assert_eq!((p.map_type, p.id, p.pages), (q.map_type, q.id, q.pages));
+        }
+        // Any other bit above the id field is still a stray one.
+        let stray = MmapRequest {
+            pgoff: req(resource_type::POOL, 2, 4096, false).pgoff | 1 << 49,
+            ..req(resource_type::POOL, 2, 4096, false)
+        };
+        assert_eq!(
+            plan_mmap(&stray, table),
+            Err(PlanError::Decode(DecodeError::StrayBits))
+        );
     }
 
     #[test]

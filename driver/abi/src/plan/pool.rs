@@ -272,13 +272,15 @@ pub fn check_pool(req: &PoolCreate) -> Result<PoolGeometry, PlanError> {
 /// use pktmap_abi::ioctl::{PoolCreate, POOL_LAZY};
 /// use pktmap_abi::plan::{check_pool, plan_pool_map, PoolFill, PoolMapRequest};
 /// let req = PoolCreate { buf_size: 2048, buf_count: 64, flags: POOL_LAZY, fault_around: 4, ..Default::default() };
-/// let map = PoolMapRequest { may_share: true, write: true, read_only: false };
+/// let map = PoolMapRequest { may_share: true, write: true, read_only: false, populate: false };
 /// assert_eq!(plan_pool_map(&check_pool(&req)?, &map), Ok(PoolFill::Fault { around: 4 }));
 /// # Ok::<(), pktmap_abi::plan::PlanError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PoolFill {
-    /// Insert every page at `mmap` (`vm_insert_pages`).
+    /// Insert every page at `mmap` (`vm_insert_pages`): an eager pool, and a lazy pool mapped
+    /// with [`MMAP_POPULATE`](super::MMAP_POPULATE) (whose pages, if a later `madvise` zaps
+    /// them, come back by faults of its `fault_around`).
     Pages,
     /// Insert `around` pages per `.fault` (`vm_insert_pages` of the [`fault_window`]).
     Fault {
@@ -299,7 +301,7 @@ pub enum PoolFill {
 /// use pktmap_abi::plan::{check_pool, plan_pool_map, PlanError, PoolMapRequest};
 /// let g = check_pool(&PoolCreate { buf_size: 2048, buf_count: 4, ..Default::default() })?;
 /// // Through a read-only pool file: shared read-only maps, writable does not.
-/// let ro = PoolMapRequest { may_share: true, write: false, read_only: true };
+/// let ro = PoolMapRequest { may_share: true, write: false, read_only: true, populate: false };
 /// assert!(plan_pool_map(&g, &ro).is_ok());
 /// let rw = PoolMapRequest { write: true, ..ro };
 /// assert_eq!(plan_pool_map(&g, &rw), Err(PlanError::ReadOnly));
@@ -314,6 +316,9 @@ pub struct PoolMapRequest {
     pub write: bool,
     /// The file it is mapped through is a read-only pool file descriptor.
     pub read_only: bool,
+    /// The offset asked for every page now ([`MMAP_POPULATE`](super::MMAP_POPULATE),
+    /// [`Plan::populate`](super::Plan::populate)).
+    pub populate: bool,
 }
 
 /// Decides how a pool's VMA is filled.
@@ -328,7 +333,7 @@ pub struct PoolMapRequest {
 /// use pktmap_abi::ioctl::{PoolCreate, POOL_CONTIG};
 /// use pktmap_abi::plan::{check_pool, plan_pool_map, PlanError, PoolFill, PoolMapRequest};
 /// let g = check_pool(&PoolCreate { buf_size: 2048, buf_count: 64, flags: POOL_CONTIG, ..Default::default() }).unwrap();
-/// let shared = PoolMapRequest { may_share: true, write: true, read_only: false };
+/// let shared = PoolMapRequest { may_share: true, write: true, read_only: false, populate: false };
 /// assert_eq!(plan_pool_map(&g, &shared), Ok(PoolFill::Remap));
 /// let private = PoolMapRequest { may_share: false, ..shared };
 /// assert_eq!(plan_pool_map(&g, &private), Err(PlanError::PrivateMapping));
@@ -342,6 +347,7 @@ pub fn plan_pool_map(g: &PoolGeometry, req: &PoolMapRequest) -> Result<PoolFill,
     }
     Ok(match g.kind {
         PoolKind::Eager => PoolFill::Pages,
+        PoolKind::Lazy if req.populate => PoolFill::Pages,
         PoolKind::Lazy => PoolFill::Fault {
             around: g.fault_around,
         },
@@ -626,6 +632,7 @@ mod tests {
             may_share: true,
             write: true,
             read_only: false,
+            populate: false,
         };
         let private = PoolMapRequest {
             may_share: false,
@@ -636,6 +643,16 @@ mod tests {
         assert_eq!(fill(POOL_LAZY), Ok(PoolFill::Fault { around: 16 }));
         assert_eq!(fill(POOL_CONTIG), Ok(PoolFill::Remap));
         assert_eq!(fill(POOL_HUGE), Ok(PoolFill::HugeFault));
+        // Asked for every page now: a lazy pool is inserted whole; the others fill as ever.
+        let now = PoolMapRequest {
+            populate: true,
+            ..rw
+        };
+        let fill_now = |flags| plan_pool_map(&pool(flags, 0, CACHE_WB, 8192).unwrap(), &now);
+        assert_eq!(fill_now(POOL_LAZY), Ok(PoolFill::Pages));
+        assert_eq!(fill_now(0), Ok(PoolFill::Pages));
+        assert_eq!(fill_now(POOL_CONTIG), Ok(PoolFill::Remap));
+        assert_eq!(fill_now(POOL_HUGE), Ok(PoolFill::HugeFault));
         for flags in [POOL_CONTIG, POOL_HUGE] {
             let g = pool(flags, 0, CACHE_WB, 8192).unwrap();
             assert_eq!(plan_pool_map(&g, &private), Err(PlanError::PrivateMapping));
@@ -646,6 +663,7 @@ mod tests {
             may_share: true,
             write: false,
             read_only: true,
+            populate: false,
         };
         assert_eq!(plan_pool_map(&g, &ro), Ok(PoolFill::Pages));
         assert_eq!(
