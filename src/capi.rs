@@ -51,8 +51,9 @@ impl Drop for SavedErrno {
 /// and writing a pointer. With FIXED, the caller must own `[*p_out, *p_out + bytes)`.
 ///
 /// # Errors
-/// Returns `-errno`: `-EINVAL` for unknown flag bits, a type or id the layout cannot encode, or
-/// zero bytes; `-EFAULT` for a null `p_out`; `-EBADF` for a negative fd; otherwise the errno of
+/// Returns `-errno`: `-EINVAL` for unknown flag bits, a type or id the layout cannot encode,
+/// zero bytes, or a regular file (a memfd, tmpfs) too short for `bytes` at that offset (whose
+/// pages past the end would raise `SIGBUS`); `-EFAULT` for a null `p_out`; `-EBADF` for a negative fd; otherwise the errno of
 /// `mmap` or of populating.
 ///
 /// # Examples
@@ -103,7 +104,8 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
 /// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 /// let fd = memfd_create("pool", MemfdFlags::CLOEXEC).unwrap();
 /// let len = 3usize << 30; // 3 GiB: more than an `int` (or `unsigned`) length can say
-/// ftruncate(&fd, (1 << 15) * 2 + len as u64).unwrap();
+/// let offset = pktmap::offset::PKTMAP.encode(1, 2).unwrap(); // POOL id 2
+/// ftruncate(&fd, offset + len as u64).unwrap(); // a shorter file is EINVAL: no SIGBUS later
 /// let mut p = std::ptr::null_mut();
 /// // SAFETY: `fd` is open and `p` is a valid out-pointer.
 /// assert_eq!(unsafe { pktmap_resource_map(fd.as_raw_fd(), 1, 2, len, 0, &mut p) }, 0);

@@ -22,8 +22,9 @@
 //!   2 MiB and write-combined pools made by one builder ([`PoolOptions`](pool::PoolOptions)),
 //!   their maps (POPULATE by kind), chunk physical addresses, and a pool exported as a file
 //!   descriptor of its own ([`PoolFile`](pool::PoolFile)) that another process maps.
-//! - `io_uring` (feature `io-uring`): the rings of any io_uring instance, made here or
-//!   adopted, with provided-buffer rings in memory the caller supplies.
+//! - `uring` (feature `io-uring`): the rings of any io_uring instance, made here or
+//!   adopted, with provided-buffer rings in memory the caller supplies. Named so that it
+//!   shadows nothing beside the `io-uring` crate (`io_uring::IoUring`).
 //! - `af_xdp` (feature `af-xdp`): an AF_XDP socket's rings and UMEM, made here or adopted,
 //!   copy, zero-copy and need_wakeup modes, shared UMEM.
 //! - [`maps`]: `/proc/<pid>/maps` named by what the kernel says each file is.
@@ -50,14 +51,14 @@ pub mod af_xdp;
 pub mod capi;
 pub mod device;
 mod error;
-#[cfg(feature = "io-uring")]
-pub mod io_uring;
 pub mod maps;
 pub mod offset;
 pub mod pool;
 pub mod reservation;
 pub mod resource;
 pub mod sock_diag;
+#[cfg(feature = "io-uring")]
+pub mod uring;
 pub mod volatile;
 
 pub use error::{Error, Result};

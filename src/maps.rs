@@ -35,7 +35,7 @@ use std::io;
 use std::str::FromStr;
 
 /// How `/proc/<pid>/maps` names the file of every io_uring mapping (also
-/// `pktmap::io_uring::MAPS_PATH`); its offset column is the `mmap` offset, which the
+/// `pktmap::uring::MAPS_PATH`); its offset column is the `mmap` offset, which the
 /// [`IO_URING`](crate::offset::IO_URING) layout names (measured on 6.18).
 ///
 /// # Examples

@@ -98,7 +98,7 @@ pub(crate) const MAPS_FILES: [(&Layout, MapsFile); 5] = [
 /// One region a file offers to `mmap`, named by `(type, id)` in a [`Layout`].
 ///
 /// This is the one shape of every resource pktmap maps: pktmap's own ([`ResourceId`]),
-/// io_uring's (`pktmap::io_uring::Region`), AF_XDP's (`pktmap::af_xdp::Ring`) and VFIO's
+/// io_uring's (`pktmap::uring::Region`), AF_XDP's (`pktmap::af_xdp::Ring`) and VFIO's
 /// ([`VfioRegion`]). An implementation says only how it is spelt as `(type, id)`; the offset,
 /// the strict decoding, the name and the `/proc/<pid>/maps` file follow from the layout, and
 /// [`crate::resource::map_region`] maps it with the length check done once.

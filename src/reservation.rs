@@ -413,7 +413,7 @@ mod tests {
         let r = Reservation::new(3 * 4096).unwrap();
         assert_eq!(r.len(), 3 * 4096);
         let fd = rustix::fs::memfd_create("t", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
-        rustix::fs::ftruncate(&fd, 8192).unwrap();
+        rustix::fs::ftruncate(&fd, 3 * 4096).unwrap();
         let a = r.map(4096, &fd, 0, 8192, MapFlags::empty()).unwrap();
         for (slot, len, errno) in [
             (0, 8192, libc::EEXIST),

@@ -85,7 +85,7 @@ fn resources_mapped_contiguously_and_slots_given_back() {
 #[cfg(feature = "io-uring")]
 #[test]
 fn a_refused_slot_leaves_the_reservation_whole() {
-    let ring = match pktmap::io_uring::IoUring::new(8) {
+    let ring = match pktmap::uring::Uring::new(8) {
         Ok(r) => r,
         Err(e) => {
             pktmap_testbed::skip(format_args!("io_uring unavailable ({e})"));

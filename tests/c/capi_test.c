@@ -166,8 +166,10 @@ int main(int argc, char **argv)
 		{ "zero bytes", fd, PKTMAP_TYPE_POOL, 1, 0, 0, -EINVAL },
 		{ "negative fd", -1, PKTMAP_TYPE_POOL, 1, 4096, 0, -EBADF },
 		{ "closed fd", 1000, PKTMAP_TYPE_POOL, 1, 4096, 0, -EBADF },
+		/* Refused before the mmap: touching it would raise SIGBUS. */
+		{ "past the end of the file", fd, PKTMAP_TYPE_POOL, 1000, 4096, 0, -EINVAL },
 		{ "POPULATE past the end of the file", fd, PKTMAP_TYPE_POOL, 1000, 4096,
-		  PKTMAP_MMAP_FLAG_POPULATE, -EFAULT },
+		  PKTMAP_MMAP_FLAG_POPULATE, -EINVAL },
 		{ "FIXED at address 0", fd, PKTMAP_TYPE_POOL, 1, 4096, PKTMAP_MMAP_FLAG_FIXED,
 		  -EINVAL },
 	};
