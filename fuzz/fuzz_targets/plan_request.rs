@@ -30,6 +30,7 @@ use pktmap_abi::codec::{DecodeError, PKTMAP};
 use pktmap_abi::ioctl::{PoolCreate, RingCreate};
 use pktmap_abi::plan::{
     check_pool, check_ring, errno, pages_for, plan_mmap, MmapRequest, Plan, PlanError, Resource,
+    MMAP_POPULATE,
 };
 use pktmap_fuzz::{model_pool, pages_ceil, Reader};
 
@@ -138,8 +139,9 @@ fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
         (Err(PlanError::Decode(e)), Some(a)) => panic!("looked up {a:?} after decode error {e:?}"),
         (_, None) => panic!("plan_mmap({req:?}) decided without looking up the resource"),
         (_, Some((t, id))) => {
+            // The offset names the resource without the populate bit, a request of its own.
             assert_eq!(
-                PKTMAP.decode_pgoff(req.pgoff),
+                PKTMAP.decode_pgoff(req.pgoff & !(MMAP_POPULATE >> 12)),
                 Ok((t, u64::from(id))),
                 "looked up the wrong resource"
             );
