@@ -38,7 +38,8 @@ impl Drop for SavedErrno {
 }
 
 /// `int pktmap_resource_mmap(int fd, uint8_t map_type, unsigned long map_id, unsigned bytes,
-/// int flags, void **p_out)`—Map `(map_type, map_id)` of a `/dev/pktmap` file.
+/// int flags, void **p_out)`—Map `(map_type, map_id)` of any mappable file (`/dev/pktmap`, a
+/// pool file, a memfd).
 ///
 /// The offset is `PKTMAP.encode(map_type, map_id)`. Flags are `PKTMAP_MMAP_FLAG_READONLY` (1),
 /// `_FIXED` (2) and `_POPULATE` (4); POPULATE of a pool asks the driver its kind first
@@ -325,4 +326,30 @@ pub unsafe extern "C" fn pktmap_pool_recv(sock: c_int, read_only: *mut c_int) ->
         }
         Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
+}
+
+/// `unsigned pktmap_version(void)`—The version of this library, `major << 16 | minor << 8 |
+/// patch` (`PKTMAP_VERSION_ENCODE`), to compare with the header's `PKTMAP_VERSION`: a program
+/// built against one `libpktmap.so` may run with a newer one of the same SONAME.
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::pktmap_version;
+/// assert_eq!(pktmap_version(), 0x00_01_00); // 0.1.0
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn pktmap_version() -> c_uint {
+    const fn number(s: &str) -> c_uint {
+        let bytes = s.as_bytes();
+        let (mut n, mut i) = (0, 0);
+        while i < bytes.len() {
+            n = n * 10 + (bytes[i] - b'0') as c_uint;
+            i += 1;
+        }
+        n
+    }
+    const VERSION: c_uint = number(env!("CARGO_PKG_VERSION_MAJOR")) << 16
+        | number(env!("CARGO_PKG_VERSION_MINOR")) << 8
+        | number(env!("CARGO_PKG_VERSION_PATCH"));
+    VERSION
 }

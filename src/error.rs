@@ -113,16 +113,6 @@ impl Error {
     }
 
     /// The `mmap` offset of the request, if the failure concerned one.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::resource::{map, MapFlags};
-    /// let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
-    /// let e = map(&fd, 4095, 4096, MapFlags::empty()).unwrap_err();
-    /// assert_eq!((e.raw_os_error(), e.offset()), (Some(libc::EINVAL), Some(4095)));
-    /// # Ok(()) }
-    /// ```
     pub fn offset(&self) -> Option<u64> {
         match self.context {
             Context::Map { offset, .. } => Some(offset),

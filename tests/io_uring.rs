@@ -529,7 +529,7 @@ fn mem_region_maps_at_the_offset_the_kernel_returned() {
         Some(libc::EINVAL),
         "longer than the region"
     );
-    let named = pktmap::maps::read(None)
+    let named = pktmap::inspect::maps::read(None)
         .unwrap()
         .into_iter()
         .find(|e| e.start == a.as_ptr() as u64)

@@ -3,7 +3,7 @@
 //! Each test makes its own memfd; fault counts are per thread (`RUSAGE_THREAD`), so tests can
 //! run in parallel.
 
-use pktmap::offset::{resource_type, PKTMAP};
+use pktmap::offset::{pktmap_types, PKTMAP};
 use pktmap::resource::{map, map_resource, MapFlags, MapOptions, Mapping};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
@@ -419,7 +419,7 @@ fn bad_requests_return_the_kernels_errno() {
             map_resource(
                 &fd,
                 &PKTMAP,
-                resource_type::POOL,
+                pktmap_types::POOL,
                 1 << 32,
                 PAGE,
                 MapFlags::empty(),
@@ -467,7 +467,7 @@ fn errors_name_what_was_asked() {
     let e = map_resource(
         closed,
         &PKTMAP,
-        resource_type::RING,
+        pktmap_types::RING,
         9,
         PAGE,
         MapFlags::empty(),

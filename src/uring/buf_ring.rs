@@ -207,18 +207,6 @@ impl BufRing {
     }
 
     /// The ring as mapped through pktmap.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// let ring = pktmap::uring::Uring::new(8)?;
-    /// let bufs = ring.register_buf_ring(1, 8, 2048)?;
-    /// // The kernel's ring, mapped at IORING_OFF_PBUF_RING | 1 << 16: /proc/self/maps names it so.
-    /// let maps = pktmap::maps::read(None)?;
-    /// let e = maps.iter().find(|e| e.start == bufs.mapping().as_ptr() as u64).unwrap();
-    /// assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 1");
-    /// # Ok(()) }
-    /// ```
     pub fn mapping(&self) -> &Mapping {
         &self.ring
     }

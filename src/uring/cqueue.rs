@@ -128,6 +128,18 @@ impl Cqe {
     ///
     /// # Errors
     /// The errno when `res` is negative.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> std::io::Result<()> {
+    /// use pktmap::uring::{nop, Uring};
+    /// let mut ring = Uring::new(8)?;
+    /// // SAFETY: a NOP names no fd or buffer.
+    /// assert!(unsafe { ring.submission().push(&nop(5)) });
+    /// ring.submit(1, None)?;
+    /// assert_eq!(ring.completion().pop().unwrap().result()?, 0); // a NOP completes with 0
+    /// # Ok(()) }
+    /// ```
     pub fn result(&self) -> Result<u32> {
         u32::try_from(self.res).map_err(|_| Error::from_errno(-self.res))
     }

@@ -75,21 +75,23 @@
 //! the kernel produces, release stores of what we produce), as liburing does.
 #![allow(unsafe_code)]
 
-mod buf_ring;
-mod cqueue;
+pub mod buf_ring;
+pub mod cqueue;
 mod register;
-mod squeue;
+pub mod squeue;
 
 pub use buf_ring::{BufRing, PbufRing};
 pub use cqueue::{CompletionQueue, Cqe};
 pub use squeue::{cancel, nop, recv_multishot, recv_with_buffer_select};
 pub use squeue::{SubmissionQueue, Submitter};
 
-use crate::offset::{io_uring as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE};
+use crate::offset::{
+    io_uring_types as types, Layout, MapsFile, Region as _, IO_URING, IO_URING_FILE,
+};
 use crate::resource::{map_region, MapFlags, Mapping};
 use crate::volatile::SharedRing;
 use crate::{Error, Result};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io_uring::{io_uring_buf, io_uring_setup, IoringFeatureFlags};
 use std::mem::size_of;
 use std::sync::atomic::Ordering;
@@ -109,9 +111,9 @@ pub use rustix::io_uring::{io_uring_params, io_uring_sqe, IoringCqeFlags, Ioring
 pub const LAYOUT: &Layout = &IO_URING;
 
 /// How `/proc/<pid>/maps` names the file of every io_uring mapping (defined once, in
-/// [`crate::maps`], which names mappings by it).
+/// [`crate::offset`]).
 #[doc(inline)]
-pub use crate::maps::IO_URING_MAPS_PATH as MAPS_PATH;
+pub use crate::offset::IO_URING_MAPS_PATH as MAPS_PATH;
 
 /// `IORING_CQE_F_BUF_MORE`: the kernel will put more data into the same buffer (incremental
 /// provided-buffer rings); rustix's [`IoringCqeFlags`] lacks it.
@@ -203,7 +205,8 @@ impl crate::offset::Region for Region {
 }
 
 /// The setup flags that change where things are in the rings, which an adopted ring's owner
-/// must tell [`Uring::adopt`] (fdinfo does not show them).
+/// must tell `Uring::adopt` (fdinfo does not show them).
+#[cfg(feature = "inspect")]
 const SHAPE_FLAGS: IoringSetupFlags = IoringSetupFlags::NO_SQARRAY
     .union(IoringSetupFlags::SQE128)
     .union(IoringSetupFlags::CQE32);
@@ -434,7 +437,8 @@ impl Uring {
     }
 
     /// Adopts an io_uring the application made some other way (the `io-uring` crate,
-    /// liburing, ...): duplicates `fd`, reads the ring sizes the kernel reports for it, learns
+    /// liburing, ...) (feature `inspect`, default): duplicates `fd`, reads the ring sizes the
+    /// kernel reports for it ([`crate::inspect::fdinfo`]), learns
     /// the ring offsets for those sizes from the kernel and maps the queues.
     ///
     /// `flags` are the setup flags the ring was made with; only those that move things in the
@@ -472,10 +476,11 @@ impl Uring {
     /// assert_eq!(ring.params().sq_entries, 64);
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "inspect")]
     pub unsafe fn adopt(fd: BorrowedFd<'_>, flags: IoringSetupFlags) -> Result<Self> {
         refuse_no_mmap(flags)?;
         let fd = fd.try_clone_to_owned()?;
-        let (sq_entries, cq_entries) = fdinfo_sizes(fd.as_fd())?;
+        let (sq_entries, cq_entries) = crate::inspect::fdinfo::io_uring_entries(fd.as_fd())?;
         let mut probe = io_uring_params::default();
         probe.flags = (flags & SHAPE_FLAGS) | IoringSetupFlags::CQSIZE;
         probe.cq_entries = cq_entries;
@@ -627,16 +632,6 @@ impl Uring {
 
     /// What enters the kernel: submits what was published and waits for completions.
     /// Through `&self`, as entering neither produces nor consumes.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use std::time::Duration;
-    /// let ring = pktmap::uring::Uring::new(8)?;
-    /// let e = ring.submitter().enter(0, 1, Some(Duration::from_millis(10))).unwrap_err();
-    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// # Ok(()) }
-    /// ```
     pub fn submitter(&self) -> Submitter<'_> {
         Submitter::new(&self.fd, &self.sq)
     }
@@ -790,23 +785,6 @@ fn region_len(p: &Params, region: Region) -> Option<usize> {
         Region::CqRing => Some(cq),
         Region::Sqes => Some(p.sq_entries as usize * p.sqe_size()),
         _ => None,
-    }
-}
-
-/// The SQ and CQ sizes `/proc/self/fdinfo/<fd>` shows for an io_uring fd (`SqMask`, `CqMask`).
-fn fdinfo_sizes(fd: BorrowedFd<'_>) -> Result<(u32, u32)> {
-    let path = format!("/proc/self/fdinfo/{}", fd.as_raw_fd());
-    let text = std::fs::read_to_string(&path)?;
-    let mask = |key: &str| -> Option<u32> {
-        let line = text.lines().find_map(|l| l.strip_prefix(key))?;
-        let hex = line.trim().strip_prefix("0x")?;
-        u32::from_str_radix(hex, 16).ok()?.checked_add(1)
-    };
-    match (mask("SqMask:"), mask("CqMask:")) {
-        (Some(sq), Some(cq)) => Ok((sq, cq)),
-        _ => Err(Error::invalid(format!(
-            "{path}: not an io_uring (no SqMask/CqMask)"
-        ))),
     }
 }
 

@@ -80,19 +80,6 @@ impl<'a> SubmissionQueue<'a> {
     }
 
     /// Entries pushed and not yet consumed by the kernel.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::uring::{nop, Uring};
-    /// let mut ring = Uring::new(8)?;
-    /// // SAFETY: a NOP names no fd or buffer.
-    /// assert!(unsafe { ring.submission().push(&nop(1)) });
-    /// assert_eq!(ring.submission().pending(), 1);
-    /// ring.submit(1, None)?;
-    /// assert_eq!(ring.submission().pending(), 0); // the kernel consumed it
-    /// # Ok(()) }
-    /// ```
     pub fn pending(&self) -> u32 {
         let head = self.sq.ring.index(SQ_HEAD).load(Ordering::Acquire);
         self.tail.wrapping_sub(head)
@@ -137,10 +124,15 @@ impl<'a> SubmissionQueue<'a> {
             return false;
         }
         let slot = (*self.tail & self.sq.mask) as usize * self.sq.sqe_size;
+        // rustix's `io_uring_sqe` does not derive zerocopy's `IntoBytes` (another crate's
+        // type), so its bytes are taken here.
+        // SAFETY: `struct io_uring_sqe` is 64 bytes of fields with no padding (checked by
+        // `sqe_has_no_padding`), so every byte of the copy is initialised.
+        let bytes = unsafe { std::mem::transmute::<io_uring_sqe, [u8; 64]>(*sqe) };
         // The slot is inside the SQE array (checked when the queue was made: `entries` slots
         // of `sqe_size`), and the kernel does not read it until the tail is published; no
         // other producer exists while `self` borrows the Uring mutably.
-        if self.sq.sqes.store(slot, *sqe).is_err() {
+        if self.sq.sqes.store(slot, bytes).is_err() {
             return false;
         }
         *self.tail = self.tail.wrapping_add(1);
@@ -396,6 +388,27 @@ pub fn nop(user_data: u64) -> io_uring_sqe {
 mod tests {
     use super::*;
     use crate::uring::Uring;
+
+    /// The sum of the field sizes is the size: no padding (the transmute in `push`).
+    #[test]
+    fn sqe_has_no_padding() {
+        use std::mem::size_of_val;
+        let s = io_uring_sqe::default();
+        let fields = size_of_val(&s.opcode)
+            + size_of_val(&s.flags)
+            + size_of_val(&s.ioprio)
+            + size_of_val(&s.fd)
+            + size_of_val(&s.off_or_addr2)
+            + size_of_val(&s.addr_or_splice_off_in)
+            + size_of_val(&s.len)
+            + size_of_val(&s.op_flags)
+            + size_of_val(&s.user_data)
+            + size_of_val(&s.buf)
+            + size_of_val(&s.personality)
+            + size_of_val(&s.splice_fd_in_or_file_index_or_addr_len)
+            + size_of_val(&s.addr3_or_cmd);
+        assert_eq!((fields, std::mem::size_of::<io_uring_sqe>()), (64, 64));
+    }
 
     /// The bug two producers had: each kept its own tail and wrote the same slot, so of two
     /// NOPs queued one completed. Now every borrow of the queue continues the one tail.

@@ -268,6 +268,21 @@ impl Mode {
         }
     }
 
+    /// The name in at most 8 columns, for the text table's headers (its legend spells each
+    /// out).
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Mode::Pktmap => "★pktmap",
+            Mode::MapPopulate => "MAP_POP",
+            Mode::Memmap2Populate => "m2 pop",
+            Mode::Memmap2PopulateWrite => "m2 popW",
+            Mode::MadvPopulateRead => "MADV_R",
+            Mode::MadvPopulateWrite => "MADV_W",
+            Mode::WriteFault => "wr fault",
+            Mode::ReadFault => "rd fault",
+        }
+    }
+
     /// The name as a table column or plot legend shows it: pktmap's POPULATE marked with a
     /// star and `gap`, the others plain.
     pub(crate) fn label(self, gap: &str) -> String {

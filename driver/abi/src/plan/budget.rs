@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The device-wide page budget: [`check_budget`].
 
 use super::PlanError;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `pread`/`pwrite` (and `read`/`write`) of a resource: [`plan_io`].
 
 use super::super::codec::{DecodeError, PAGE_SHIFT, PAGE_SIZE};

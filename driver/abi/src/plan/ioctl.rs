@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Admission of an ioctl: [`check_ioctl`].
 
 use super::super::ioctl;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! `mmap` of a resource: [`plan_mmap`].
 
 use super::super::codec::PAGE_SHIFT;

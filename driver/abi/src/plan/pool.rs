@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Pools: `POOL_CREATE` ([`check_pool`]), how a pool's VMA is filled ([`plan_pool_map`]), its
 //! faults ([`fault_window`], [`huge_fault_chunk`]), `POOL_CHUNK` ([`check_chunk`]) and
 //! `POOL_EXPORT` ([`check_export`]).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! Rings: `RING_CREATE` ([`check_ring`]).
 
 use super::super::ioctl::{RingCreate, MAX_RING_ENTRIES, RING_DESC_OFFSET};
