@@ -81,7 +81,10 @@ extern "C" {
 
 // `compat_ptr_ioctl` is declared by <linux/fs.h> only with `CONFIG_COMPAT` (else it is a NULL
 // macro), so bindgen has it only then; declared here for that case.
+// The lint follows `*mut bindings::file` to the empty `struct mod_arch_specific` as above; the
+// pointer is only passed through, as the C prototype's.
 #[cfg(CONFIG_COMPAT)]
+#[allow(improper_ctypes)]
 extern "C" {
     fn compat_ptr_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long;
 }
