@@ -176,7 +176,10 @@ pub fn run(r: &mut Report) {
                 let ok = line.is_some_and(|l| {
                     l.split_whitespace().nth(1) == Some(w.perms)
                         && l.contains(&format!(" {} ", w.label))
-                        && l.ends_with(&format!(" {}", w.path))
+                        // The path, then for an anonymous inode `pktmap maps`' own
+                        // `(ino N, fd M)`.
+                        && (l.ends_with(&format!(" {}", w.path))
+                            || l.contains(&format!(" {} (ino ", w.path)))
                 });
                 r.check(
                     &format!("maps: {} is listed {} {}", w.what, w.perms, w.label),
@@ -207,7 +210,7 @@ pub fn run(r: &mut Report) {
             r.check(
                 "maps --all: names a pool file's mapping at offset 0x1000 pktmap POOL id 0",
                 file_line.is_some_and(|l| {
-                    l.ends_with(" anon_inode:[pktmap-pool]")
+                    l.contains(" anon_inode:[pktmap-pool] (ino ")
                         && l.split_whitespace().nth(4) == Some("00001000")
                         && l.contains(" pktmap POOL id 0 ")
                 }),
