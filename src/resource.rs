@@ -303,10 +303,10 @@ impl MapOptions {
     /// #     Ok(fd)
     /// # }
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::offset::{resource_type, PKTMAP};
+    /// use pktmap::offset::{pktmap_types, PKTMAP};
     /// use pktmap::resource::MapOptions;
     /// let fd = memfd(4096)?;
-    /// let offset = PKTMAP.encode(resource_type::POOL, 3).unwrap();
+    /// let offset = PKTMAP.encode(pktmap_types::POOL, 3).unwrap();
     /// let err = MapOptions::new(4096).layout(&PKTMAP).map(&fd, offset + 1).unwrap_err();
     /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL)); // misaligned, refused before mmap
     /// assert!(err.to_string().contains("pktmap"), "{err}");
@@ -706,10 +706,10 @@ fn populate_cause(e: rustix::io::Errno) -> Option<&'static str> {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::offset::{resource_type, PKTMAP};
+/// use pktmap::offset::{pktmap_types, PKTMAP};
 /// use pktmap::resource::{map, MapFlags};
 /// let dev = std::fs::File::open("/dev/pktmap")?;
-/// let state = map(&dev, PKTMAP.encode(resource_type::STATE, 0).unwrap(), 4096, MapFlags::READONLY)?;
+/// let state = map(&dev, PKTMAP.encode(pktmap_types::STATE, 0).unwrap(), 4096, MapFlags::READONLY)?;
 /// # Ok(()) }
 /// ```
 #[doc(alias = "mmap")]
@@ -726,10 +726,10 @@ pub fn map<Fd: AsFd>(fd: Fd, offset: u64, len: usize, flags: MapFlags) -> Result
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::offset::{resource_type, PKTMAP};
+/// use pktmap::offset::{pktmap_types, PKTMAP};
 /// use pktmap::resource::{map_resource, MapFlags};
 /// let dev = std::fs::OpenOptions::new().read(true).write(true).open("/dev/pktmap")?;
-/// let pool = map_resource(&dev, &PKTMAP, resource_type::POOL, 1, 1 << 20, MapFlags::POPULATE)?;
+/// let pool = map_resource(&dev, &PKTMAP, pktmap_types::POOL, 1, 1 << 20, MapFlags::POPULATE)?;
 /// # Ok(()) }
 /// ```
 pub fn map_resource<Fd: AsFd>(
@@ -1526,9 +1526,7 @@ mod tests {
     #[test]
     fn error_names_the_resource_and_keeps_errno() {
         let fd = memfd(4096);
-        let off = PKTMAP
-            .encode(crate::offset::resource_type::POOL, 3)
-            .unwrap();
+        let off = PKTMAP.encode(crate::offset::pktmap_types::POOL, 3).unwrap();
         let e = map_resource(&fd, &PKTMAP, 1, 3, 4096, MapFlags::POPULATE).unwrap_err();
         // The memfd is one page; its page at `off` is beyond EOF, so the map is refused before
         // the call (touching it would raise SIGBUS).

@@ -57,8 +57,12 @@ pub use zerocopy;
 /// Every bit pattern of `size_of::<Self>()` bytes is a valid value, so reading what another
 /// party wrote cannot make an invalid one: zerocopy's trait, derived, never `unsafe impl`ed.
 ///
+/// The derives come with pktmap's `derive` feature (default), or with zerocopy's own `derive`
+/// feature in your manifest.
+///
 /// # Examples
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use pktmap::resource::MapOptions;
 /// use pktmap::volatile::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).

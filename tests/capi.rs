@@ -5,7 +5,7 @@
 
 mod common;
 
-use pktmap_abi::codec::{resource_type, PKTMAP};
+use pktmap_abi::codec::{pktmap_types, PKTMAP};
 use pktmap_abi::ioctl;
 use std::collections::HashMap;
 use std::mem::offset_of;
@@ -123,12 +123,12 @@ fn header_matches_abi() {
         ("PKTMAP_TYPE_SHIFT", PKTMAP.type_field.shift.into()),
         ("PKTMAP_ID_SHIFT", PKTMAP.id_field.shift.into()),
         ("PKTMAP_ID_WIDTH", PKTMAP.id_field.width.into()),
-        ("PKTMAP_TYPE_STATE", resource_type::STATE.into()),
-        ("PKTMAP_TYPE_POOL", resource_type::POOL.into()),
-        ("PKTMAP_TYPE_RING", resource_type::RING.into()),
+        ("PKTMAP_TYPE_STATE", pktmap_types::STATE.into()),
+        ("PKTMAP_TYPE_POOL", pktmap_types::POOL.into()),
+        ("PKTMAP_TYPE_RING", pktmap_types::RING.into()),
         (
             "PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 7)",
-            PKTMAP.encode(resource_type::POOL, 7).unwrap(),
+            PKTMAP.encode(pktmap_types::POOL, 7).unwrap(),
         ),
         (
             "PKTMAP_MMAP_OFFSET_POPULATE",
