@@ -13,7 +13,7 @@
 //! `pktmap_resource_munmap`.
 #![allow(unsafe_code)]
 
-use crate::offset::{resource_type, PKTMAP};
+use crate::offset::{pktmap_types, PKTMAP};
 use crate::pool::PoolKind;
 use crate::resource::{MapFlags, MapOptions, Mapping};
 use rustix::fd::BorrowedFd;
@@ -173,7 +173,7 @@ pub unsafe extern "C" fn pktmap_resource_map(
 /// `None` when there is nothing to ask (no POPULATE, not a pool) or `fd` does not answer (not
 /// a pktmap file, or no such pool, which the `mmap` then reports): the map populates as any.
 fn pool_kind(fd: BorrowedFd<'_>, map_type: u8, map_id: u64, flags: MapFlags) -> Option<PoolKind> {
-    if !flags.contains(MapFlags::POPULATE) || u32::from(map_type) != resource_type::POOL {
+    if !flags.contains(MapFlags::POPULATE) || u32::from(map_type) != pktmap_types::POOL {
         return None;
     }
     let info = crate::pool::info_at(fd, u32::try_from(map_id).ok()?).ok()?;

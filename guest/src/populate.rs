@@ -15,7 +15,7 @@ use pktmap::capi::pktmap_resource_map;
 use pktmap::device::Device;
 use pktmap::pool::{PoolFile, PoolInfo, PoolOptions};
 use pktmap::resource::{MapFlags, Mapping};
-use pktmap_abi::codec::resource_type;
+use pktmap_abi::codec::pktmap_types;
 use pktmap_abi::ioctl::State;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
@@ -68,7 +68,7 @@ fn map_c(fd: BorrowedFd<'_>, id: u64, bytes: usize, flags: MapFlags) -> Result<M
     let rc = unsafe {
         pktmap_resource_map(
             fd.as_raw_fd(),
-            resource_type::POOL as u8,
+            pktmap_types::POOL as u8,
             id,
             bytes,
             flags.bits() as i32,

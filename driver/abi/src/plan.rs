@@ -26,7 +26,7 @@
 //! share: the errno values, [`PlanError`], [`Resource`] and the strict lookup of an offset.
 //! Everything is re-exported here, so callers name `plan::plan_mmap`, `plan::check_pool`, ...
 
-use super::codec::{resource_type, DecodeError, PAGE_SHIFT, PAGE_SIZE, PKTMAP};
+use super::codec::{pktmap_types, DecodeError, PAGE_SHIFT, PAGE_SIZE, PKTMAP};
 use core::fmt;
 
 pub mod budget;
@@ -240,9 +240,9 @@ fn find<T>(
     let (resource, target) = lookup(map_type, id).ok_or(PlanError::UnknownResource)?;
     let kind_matches = matches!(
         (map_type, resource),
-        (resource_type::STATE, Resource::State)
-            | (resource_type::POOL, Resource::Pool { .. })
-            | (resource_type::RING, Resource::Ring { .. })
+        (pktmap_types::STATE, Resource::State)
+            | (pktmap_types::POOL, Resource::Pool { .. })
+            | (pktmap_types::RING, Resource::Ring { .. })
     );
     if !kind_matches {
         return Err(PlanError::UnknownResource);
@@ -253,7 +253,7 @@ fn find<T>(
 /// The table the request tests look resources up in.
 #[cfg(test)]
 mod testing {
-    use super::super::codec::{resource_type, PAGE_SHIFT, PKTMAP};
+    use super::super::codec::{pktmap_types, PAGE_SHIFT, PKTMAP};
     use super::{MmapRequest, Resource};
 
     pub(super) fn table(t: u32, id: u32) -> Option<(Resource, ())> {
@@ -262,12 +262,12 @@ mod testing {
 
     pub(super) fn describe(t: u32, id: u32) -> Option<Resource> {
         match (t, id) {
-            (resource_type::STATE, 0) => Some(Resource::State),
-            (resource_type::POOL, 1) => Some(Resource::Pool { pages: 16 }),
-            (resource_type::POOL, 2) => Some(Resource::Pool { pages: 16 }),
-            (resource_type::RING, 1) => Some(Resource::Ring { pages: 2 }),
+            (pktmap_types::STATE, 0) => Some(Resource::State),
+            (pktmap_types::POOL, 1) => Some(Resource::Pool { pages: 16 }),
+            (pktmap_types::POOL, 2) => Some(Resource::Pool { pages: 16 }),
+            (pktmap_types::RING, 1) => Some(Resource::Ring { pages: 2 }),
             // A table that lies about the kind is refused, not trusted.
-            (resource_type::RING, 9) => Some(Resource::State),
+            (pktmap_types::RING, 9) => Some(Resource::State),
             _ => None,
         }
     }

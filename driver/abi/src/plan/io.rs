@@ -10,12 +10,12 @@ use super::{find, PlanError, Resource};
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP};
 /// use pktmap_abi::plan::IoRequest;
 /// // pread(fd, buf, 64, offset of ring 2)
-/// let pos = PKTMAP.encode(resource_type::RING, 2).unwrap() as i64;
+/// let pos = PKTMAP.encode(pktmap_types::RING, 2).unwrap() as i64;
 /// let req = IoRequest { pos, len: 64, write: false };
-/// assert_eq!(PKTMAP.decode(req.pos as u64), Ok((resource_type::RING, 2)));
+/// assert_eq!(PKTMAP.decode(req.pos as u64), Ok((pktmap_types::RING, 2)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IoRequest {
@@ -64,14 +64,14 @@ pub struct IoPlan<T> {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP};
 /// use pktmap_abi::plan::{plan_io, IoRequest, PlanError, Resource};
 /// let table = |t: u32, id: u32| match (t, id) {
-///     (resource_type::STATE, 0) => Some((Resource::State, ())),
-///     (resource_type::POOL, 1) => Some((Resource::Pool { pages: 2 }, ())),
+///     (pktmap_types::STATE, 0) => Some((Resource::State, ())),
+///     (pktmap_types::POOL, 1) => Some((Resource::Pool { pages: 2 }, ())),
 ///     _ => None,
 /// };
-/// let pos = PKTMAP.encode(resource_type::POOL, 1).unwrap() as i64;
+/// let pos = PKTMAP.encode(pktmap_types::POOL, 1).unwrap() as i64;
 /// let long = IoRequest { pos, len: 1 << 20, write: true };
 /// assert_eq!(plan_io(&long, table).unwrap().len, 8192);
 /// // One page past POOL 1 is RING 1's offset, not "byte 4096 of pool 1".
@@ -105,12 +105,12 @@ pub fn plan_io<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{resource_type, PKTMAP};
+    use crate::codec::{pktmap_types, PKTMAP};
     use crate::plan::testing::table;
 
     #[test]
     fn io_addresses_exactly_one_resource() {
-        let pool = PKTMAP.encode(resource_type::POOL, 1).unwrap() as i64;
+        let pool = PKTMAP.encode(pktmap_types::POOL, 1).unwrap() as i64;
         let io = |pos, len, write| plan_io(&IoRequest { pos, len, write }, table);
         assert_eq!(io(pool, 100, true).unwrap().len, 100);
         assert_eq!(io(pool, 1 << 30, false).unwrap().len, 16 * 4096);
@@ -126,7 +126,7 @@ mod tests {
         // pool again: the position advancing after a `read` could not stay inside it.
         for page in 1..64i64 {
             if let Ok(p) = io(pool + page * 4096, 8, false) {
-                assert_ne!((p.map_type, p.id), (resource_type::POOL, 1));
+                assert_ne!((p.map_type, p.id), (pktmap_types::POOL, 1));
             }
         }
     }

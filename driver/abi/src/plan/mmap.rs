@@ -3,19 +3,19 @@
 
 use super::super::codec::PAGE_SHIFT;
 #[cfg(doc)]
-use super::super::codec::{resource_type, PKTMAP};
+use super::super::codec::{pktmap_types, PKTMAP};
 use super::{find, pages_for, PlanError, Resource};
 
 /// An `mmap` request as the driver sees it in the new VMA.
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP, PAGE_SHIFT};
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP, PAGE_SHIFT};
 /// use pktmap_abi::plan::MmapRequest;
 /// // mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, offset of pool 1)
-/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> PAGE_SHIFT;
+/// let pgoff = PKTMAP.encode(pktmap_types::POOL, 1).unwrap() >> PAGE_SHIFT;
 /// let req = MmapRequest { pgoff, len: 8192, write: false, shared: true, exec: false };
-/// assert_eq!(PKTMAP.decode_pgoff(req.pgoff), Ok((resource_type::POOL, 1)));
+/// assert_eq!(PKTMAP.decode_pgoff(req.pgoff), Ok((pktmap_types::POOL, 1)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MmapRequest {
@@ -45,13 +45,13 @@ pub struct MmapRequest {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP};
 /// use pktmap_abi::plan::{plan_mmap, MmapRequest, Resource, MMAP_POPULATE};
-/// let offset = PKTMAP.encode(resource_type::POOL, 1).unwrap() | MMAP_POPULATE;
+/// let offset = PKTMAP.encode(pktmap_types::POOL, 1).unwrap() | MMAP_POPULATE;
 /// let req = MmapRequest { pgoff: offset >> 12, len: 4096, write: true, shared: true, exec: false };
 /// let plan = plan_mmap(&req, |_, _| Some((Resource::Pool { pages: 1 }, ()))).unwrap();
 /// assert!(plan.populate);
-/// assert_eq!(plan.pgoff << 12, PKTMAP.encode(resource_type::POOL, 1).unwrap());
+/// assert_eq!(plan.pgoff << 12, PKTMAP.encode(pktmap_types::POOL, 1).unwrap());
 /// ```
 pub const MMAP_POPULATE: u64 = 1 << 62;
 
@@ -69,7 +69,7 @@ pub const MMAP_POPULATE: u64 = 1 << 62;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Plan<T> {
-    /// The map type ([`resource_type::STATE`], [`resource_type::POOL`] or [`resource_type::RING`]).
+    /// The map type ([`pktmap_types::STATE`], [`pktmap_types::POOL`] or [`pktmap_types::RING`]).
     pub map_type: u32,
     /// The resource id.
     pub id: u32,
@@ -107,14 +107,14 @@ pub struct Plan<T> {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP};
 /// use pktmap_abi::plan::{plan_mmap, MmapRequest, PlanError, Resource};
 /// let table = |t: u32, id: u32| match (t, id) {
-///     (resource_type::STATE, 0) => Some((Resource::State, "state")),
-///     (resource_type::POOL, 1) => Some((Resource::Pool { pages: 4 }, "pool 1")),
+///     (pktmap_types::STATE, 0) => Some((Resource::State, "state")),
+///     (pktmap_types::POOL, 1) => Some((Resource::Pool { pages: 4 }, "pool 1")),
 ///     _ => None,
 /// };
-/// let pgoff = PKTMAP.encode(resource_type::POOL, 1).unwrap() >> 12;
+/// let pgoff = PKTMAP.encode(pktmap_types::POOL, 1).unwrap() >> 12;
 /// let rw = MmapRequest { pgoff, len: 2 * 4096, write: true, shared: true, exec: false };
 /// let plan = plan_mmap(&rw, table).unwrap();
 /// assert_eq!((plan.pages, plan.target), (2, "pool 1"));
@@ -166,26 +166,26 @@ pub fn plan_mmap<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{resource_type, DecodeError};
+    use crate::codec::{pktmap_types, DecodeError};
     use crate::plan::errno;
     use crate::plan::testing::{req, table};
 
     #[test]
     fn accepts_each_kind() {
-        let p = plan_mmap(&req(resource_type::STATE, 0, 4096, false), table).unwrap();
+        let p = plan_mmap(&req(pktmap_types::STATE, 0, 4096, false), table).unwrap();
         assert!(p.read_only);
-        let p = plan_mmap(&req(resource_type::POOL, 1, 16 * 4096, true), table).unwrap();
+        let p = plan_mmap(&req(pktmap_types::POOL, 1, 16 * 4096, true), table).unwrap();
         assert_eq!((p.pages, p.read_only), (16, false));
-        let p = plan_mmap(&req(resource_type::POOL, 2, 4096, true), table).unwrap();
+        let p = plan_mmap(&req(pktmap_types::POOL, 2, 4096, true), table).unwrap();
         assert_eq!(p.pages, 1);
-        let p = plan_mmap(&req(resource_type::RING, 1, 100, true), table).unwrap();
+        let p = plan_mmap(&req(pktmap_types::RING, 1, 100, true), table).unwrap();
         assert_eq!(p.pages, 1);
         assert!(!p.populate);
     }
 
     #[test]
     fn the_populate_bit_is_a_request_not_a_name() {
-        for (t, id) in [(resource_type::STATE, 0), (resource_type::POOL, 2)] {
+        for (t, id) in [(pktmap_types::STATE, 0), (pktmap_types::POOL, 2)] {
             let plain = req(t, id, 4096, false);
             let asked = MmapRequest {
                 pgoff: plain.pgoff | MMAP_POPULATE >> PAGE_SHIFT,
@@ -201,8 +201,8 @@ mod tests {
         }
         // Any other bit above the id field is still a stray one.
         let stray = MmapRequest {
-            pgoff: req(resource_type::POOL, 2, 4096, false).pgoff | 1 << 49,
-            ..req(resource_type::POOL, 2, 4096, false)
+            pgoff: req(pktmap_types::POOL, 2, 4096, false).pgoff | 1 << 49,
+            ..req(pktmap_types::POOL, 2, 4096, false)
         };
         assert_eq!(
             plan_mmap(&stray, table),
@@ -214,49 +214,49 @@ mod tests {
     fn refuses_with_the_right_errno() {
         let cases = [
             (
-                req(resource_type::STATE, 0, 4096, true),
+                req(pktmap_types::STATE, 0, 4096, true),
                 PlanError::ReadOnly,
                 errno::EPERM,
             ),
             (
-                req(resource_type::STATE, 0, 8192, false),
+                req(pktmap_types::STATE, 0, 8192, false),
                 PlanError::TooLong,
                 errno::EINVAL,
             ),
             (
-                req(resource_type::STATE, 1, 4096, false),
+                req(pktmap_types::STATE, 1, 4096, false),
                 PlanError::UnknownResource,
                 errno::EINVAL,
             ),
             (
-                req(resource_type::POOL, 3, 4096, false),
+                req(pktmap_types::POOL, 3, 4096, false),
                 PlanError::UnknownResource,
                 errno::EINVAL,
             ),
             (
-                req(resource_type::POOL, 1, 17 * 4096, false),
+                req(pktmap_types::POOL, 1, 17 * 4096, false),
                 PlanError::TooLong,
                 errno::EINVAL,
             ),
             (
-                req(resource_type::POOL, 1, 0, false),
+                req(pktmap_types::POOL, 1, 0, false),
                 PlanError::ZeroLength,
                 errno::EINVAL,
             ),
             (
-                req(resource_type::RING, 9, 4096, false),
+                req(pktmap_types::RING, 9, 4096, false),
                 PlanError::UnknownResource,
                 errno::EINVAL,
             ),
             (
-                req(resource_type::RING, 1, u64::MAX, false),
+                req(pktmap_types::RING, 1, u64::MAX, false),
                 PlanError::TooLong,
                 errno::EINVAL,
             ),
             (
                 MmapRequest {
                     pgoff: 3,
-                    ..req(resource_type::STATE, 0, 4096, false)
+                    ..req(pktmap_types::STATE, 0, 4096, false)
                 },
                 PlanError::Decode(DecodeError::UnknownType),
                 errno::EINVAL,
@@ -264,7 +264,7 @@ mod tests {
             (
                 MmapRequest {
                     pgoff: 1 << 40,
-                    ..req(resource_type::STATE, 0, 4096, false)
+                    ..req(pktmap_types::STATE, 0, 4096, false)
                 },
                 PlanError::Decode(DecodeError::StrayBits),
                 errno::EINVAL,
@@ -280,7 +280,7 @@ mod tests {
     fn lookup_is_not_called_for_bad_offsets() {
         let r = MmapRequest {
             pgoff: u64::MAX,
-            ..req(resource_type::STATE, 0, 4096, false)
+            ..req(pktmap_types::STATE, 0, 4096, false)
         };
         let res = plan_mmap(&r, |_, _| -> Option<(Resource, ())> {
             panic!("looked up a bad offset")
@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn maywrite_and_mayexec() {
-        let shared_ro = req(resource_type::POOL, 1, 4096, false);
+        let shared_ro = req(pktmap_types::POOL, 1, 4096, false);
         let p = plan_mmap(&shared_ro, table).unwrap();
         assert!(p.clear_maywrite && p.clear_mayexec);
         let private_ro = MmapRequest {
@@ -300,7 +300,7 @@ mod tests {
         assert!(!plan_mmap(&private_ro, table).unwrap().clear_maywrite);
         let state_private = MmapRequest {
             shared: false,
-            ..req(resource_type::STATE, 0, 4096, false)
+            ..req(pktmap_types::STATE, 0, 4096, false)
         };
         assert!(plan_mmap(&state_private, table).unwrap().clear_maywrite);
         for (shared, write) in [(true, true), (true, false), (false, true), (false, false)] {
