@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `mmap` | strict decode of `vm_pgoff` with [`PKTMAP`]; unknown type or id `EINVAL`; a length that, rounded up to pages, exceeds the resource `EINVAL`; writing the read-only STATE page `EPERM`; `PROT_EXEC` `EPERM`; every shared mapping without write (and every STATE mapping) loses `VM_MAYWRITE`, every mapping `VM_MAYEXEC` | [`plan_mmap`] |
 //! | `pread`/`pwrite`, `read`/`write` | the position is a resource's `mmap` offset, decoded as strictly; the copy starts at the resource's byte 0 and is clamped to its size; writing STATE `EPERM` | [`plan_io`] |
-//! | ioctl | unknown command `ENOTTY`; commands that change state need a writable open, else `EBADF` | [`check_ioctl`] |
+//! | ioctl | unknown command `ENOTTY` (dispatched on direction, type and number, at every size its struct had: [`ioctl::arg_size`](super::ioctl::arg_size)); commands that change state need a writable open, else `EBADF` | [`check_ioctl`] |
 //! | `POOL_CREATE`, `RING_CREATE` | geometry and flags `EINVAL`; past the device-wide page budget `ENOSPC` | [`check_pool`], [`check_ring`], [`check_budget`] |
 //!
 //! | `POOL_CREATE` fields of the pool kinds | kind, fault-around, cache attribute, `reserved` `EINVAL` | [`check_pool`] |

@@ -62,9 +62,17 @@ impl Command {
 /// assert_eq!(check_ioctl(POOL_INFO, false), Ok(Command::PoolInfo));
 /// assert_eq!(check_ioctl(POOL_CREATE, false), Err(PlanError::NotWritable));
 /// assert_eq!(check_ioctl(0, true), Err(PlanError::UnknownCommand));
+/// // The first round's 16-byte POOL_CREATE is still POOL_CREATE.
+/// assert_eq!(check_ioctl(0xc010_5001, true), Ok(Command::PoolCreate));
 /// ```
 pub const fn check_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError> {
-    let command = match cmd {
+    // By direction, type and number, at any size the struct had (ioctl.rs, "Growing an
+    // argument struct"); how the argument is copied is `ioctl::arg_size`'s.
+    let today = match ioctl::arg_size(cmd) {
+        Ok(size) => size.cmd,
+        Err(_) => return Err(PlanError::UnknownCommand),
+    };
+    let command = match today {
         ioctl::POOL_CREATE => Command::PoolCreate,
         ioctl::POOL_INFO => Command::PoolInfo,
         ioctl::POOL_DESTROY => Command::PoolDestroy,
