@@ -6,7 +6,7 @@
 use crate::sys::minor_faults;
 use crate::utils::Report;
 use pktmap::device::Device;
-use pktmap::offset::{resource_type, PKTMAP};
+use pktmap::offset::{pktmap_types, PKTMAP};
 use pktmap::pool::PoolOptions;
 use pktmap::resource::{map_resource, MapFlags};
 
@@ -20,7 +20,7 @@ fn example_state() -> std::io::Result<String> {
     let state = map_resource(
         &dev,
         &PKTMAP,
-        resource_type::STATE,
+        pktmap_types::STATE,
         0,
         4096,
         MapFlags::READONLY,
