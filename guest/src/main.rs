@@ -12,6 +12,10 @@
 //! pktmap-guest sequence ... --mutate[=pools]    with a wrong model (EBADF, or MAP_PRIVATE of
 //!                                    PFN pools), which must fail
 //! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest trust                 the regressions of issue 20: a failing contiguous mmap
+//!                                    racing destroy, write-protected 2 MiB entries, exports
+//!                                    from write-only opens, ring/destroy races, pool-file
+//!                                    fsync and 32-bit callers, the THP rules, the budget
 //! pktmap-guest pool-races ROUNDS     only the pools' racing-fault checks, ROUNDS mappings each
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
@@ -30,6 +34,7 @@ mod readme;
 mod sequence;
 mod stress;
 mod sys;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
             errors::run(&mut report);
         }
         Some("pools") => pools::run(&mut report),
+        Some("trust") => trust::run(&mut report),
         Some("pool-races") => {
             let rounds = args.get(2).and_then(|s| s.parse().ok());
             pools::run_races(&mut report, rounds.unwrap_or(pools::RACE_ROUNDS));
@@ -142,7 +148,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | pools | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
+                "usage: pktmap-guest check | pools | trust | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
             );
             return ExitCode::from(2);
         }
