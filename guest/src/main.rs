@@ -16,6 +16,8 @@
 //!                                    racing destroy, write-protected 2 MiB entries, exports
 //!                                    from write-only opens, ring/destroy races, pool-file
 //!                                    fsync and 32-bit callers, the THP rules, the budget
+//! pktmap-guest fault-kinds SECS ROUNDS  faults/s of lazy, 4 KiB-fallback and 2 MiB pools from
+//!                                    1 thread, 2 threads on one mapping, 2 processes
 //! pktmap-guest pool-races ROUNDS     only the pools' racing-fault checks, ROUNDS mappings each
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
@@ -34,6 +36,7 @@ mod readme;
 mod sequence;
 mod stress;
 mod sys;
+mod throughput;
 mod trust;
 
 use std::process::ExitCode;
@@ -105,6 +108,11 @@ fn main() -> ExitCode {
         }
         Some("pools") => pools::run(&mut report),
         Some("trust") => trust::run(&mut report),
+        Some("fault-kinds") => {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2.0);
+            let rounds = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2);
+            throughput::run(&mut report, secs, rounds);
+        }
         Some("pool-races") => {
             let rounds = args.get(2).and_then(|s| s.parse().ok());
             pools::run_races(&mut report, rounds.unwrap_or(pools::RACE_ROUNDS));
@@ -148,7 +156,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | pools | trust | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
+                "usage: pktmap-guest check | pools | trust | fault-kinds SECS ROUNDS | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
             );
             return ExitCode::from(2);
         }

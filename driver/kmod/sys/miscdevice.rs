@@ -80,10 +80,14 @@ extern "C" {
 }
 
 // `compat_ptr_ioctl` is declared by <linux/fs.h> only with `CONFIG_COMPAT` (else it is a NULL
-// macro), so bindgen has it only then; declared here for that case.
+// macro), so bindgen has it only then; declared here for that case (pool files use it too).
 #[cfg(CONFIG_COMPAT)]
 extern "C" {
-    fn compat_ptr_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long;
+    pub(in crate::sys) fn compat_ptr_ioctl(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long;
 }
 
 /// Options of a [`MiscDeviceRegistration`].
