@@ -276,6 +276,8 @@ pub enum Transition {
     },
     /// `pread` of a whole resource.
     Pread { slot: usize, pick: Pick },
+    /// `fsync` (or `fdatasync`) of a slot: the device or a pool file, nothing to write back.
+    Fsync { slot: usize, data_only: bool },
     /// `lseek` to a resource, then `read(2)` or `write(2)` there; the position must not move.
     SeekIo {
         slot: usize,
@@ -475,6 +477,11 @@ pub enum Step {
         len: usize,
         expect: Expect,
     },
+    Fsync {
+        slot: usize,
+        data_only: bool,
+        expect: Expect,
+    },
     SeekIo {
         slot: usize,
         /// `lseek` first (and check the position stays); pool files cannot seek.
@@ -513,6 +520,7 @@ impl Step {
             | Step::Peek { expect, .. }
             | Step::Pwrite { expect, .. }
             | Step::Pread { expect, .. }
+            | Step::Fsync { expect, .. }
             | Step::SeekIo { expect, .. }
             | Step::Fork { expect, .. } => Some(expect),
             _ => None,
@@ -551,10 +559,11 @@ pub enum Tag {
     PoolFileIoctl,
     PoolFileClosedMapped,
     PoolOutlivesCreator,
+    PoolFileFsync,
 }
 
 /// The report's name of each [`Tag`], in order.
-const TAG_NAMES: [&str; 28] = [
+const TAG_NAMES: [&str; 29] = [
     "eager pools",
     "lazy pools",
     "contiguous pools",
@@ -583,6 +592,7 @@ const TAG_NAMES: [&str; 28] = [
     "pool file ioctls",
     "pool files closed while mapped",
     "pools outliving their creator's table",
+    "pool file fsyncs",
 ];
 const TAGS: usize = TAG_NAMES.len();
 static TALLY: [AtomicUsize; TAGS] = [const { AtomicUsize::new(0) }; TAGS];
@@ -1625,6 +1635,18 @@ impl Model {
                     expect,
                 }
             }
+            Transition::Fsync { slot, data_only } => {
+                // Both kinds of file have nothing to write back (issue 20: pool files once
+                // answered EINVAL).
+                if self.is_pool_file(slot) {
+                    self.tags.push(Tag::PoolFileFsync);
+                }
+                Step::Fsync {
+                    slot,
+                    data_only,
+                    expect: Expect::Ok,
+                }
+            }
             Transition::SeekIo {
                 slot,
                 pick,
@@ -1746,6 +1768,7 @@ fn transition_slot(t: &Transition) -> Option<usize> {
         | Transition::Mmap { slot, .. }
         | Transition::Pwrite { slot, .. }
         | Transition::Pread { slot, .. }
+        | Transition::Fsync { slot, .. }
         | Transition::SeekIo { slot, .. }
         | Transition::Threads { slot, .. } => Some(slot),
     }
@@ -1911,6 +1934,8 @@ impl ReferenceStateMachine for Model {
                 |(slot, pick, len, value)| Transition::Pwrite { slot, pick, len, value }
             ),
             4 => (slot(), pick()).prop_map(|(slot, pick)| Transition::Pread { slot, pick }),
+            1 => (slot(), any::<bool>())
+                .prop_map(|(slot, data_only)| Transition::Fsync { slot, data_only }),
             3 => (slot(), pick(), any::<bool>(), any::<u8>()).prop_map(
                 |(slot, pick, write, value)| Transition::SeekIo { slot, pick, write, value }
             ),
@@ -2275,6 +2300,14 @@ impl Driver {
                     _ => Expect::Bytes(buf[..n].to_vec()),
                 });
                 expect_eq("pread", step, got, expect);
+            }
+            Step::Fsync {
+                slot,
+                data_only,
+                expect,
+            } => {
+                let r = sys::fsync(self.fd(*slot), *data_only);
+                expect_eq("fsync", step, outcome(r, |()| Expect::Ok), expect);
             }
             Step::SeekIo {
                 slot,
