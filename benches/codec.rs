@@ -6,7 +6,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use pktmap::offset::{af_xdp, io_uring, resource_type, AF_XDP, IO_URING, PKTMAP, VFIO};
+use pktmap::offset::{af_xdp_types, io_uring_types, pktmap_types, AF_XDP, IO_URING, PKTMAP, VFIO};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ fn inputs() -> Vec<(usize, u32, u64)> {
     (0..N as u64)
         .map(|i| match i % 4 {
             0 => (0, (i % 3) as u32, i * 7919 % (1 << 32)),
-            1 => (1, io_uring::PBUF_RING, i % 2048),
+            1 => (1, io_uring_types::PBUF_RING, i % 2048),
             2 => (2, (i % 4) as u32, 0),
             _ => (3, (i % 64) as u32, (i << 12) % (1 << 40)),
         })
@@ -46,10 +46,10 @@ fn hand_encode(v: &[(usize, u32, u64)]) -> u64 {
     let mut acc = 0;
     for &(l, t, id) in v {
         let r = match l {
-            0 if t <= resource_type::RING && id < 1 << 32 => Some(id << 15 | (t as u64) << 12),
-            1 if t == io_uring::PBUF_RING && id < 2048 => Some(0x8000_0000 | id << 16),
-            1 if t <= io_uring::SQES && id == 0 => Some((t as u64) << 27),
-            2 if t <= af_xdp::COMPLETION && id == 0 => Some((t as u64) << 31),
+            0 if t <= pktmap_types::RING && id < 1 << 32 => Some(id << 15 | (t as u64) << 12),
+            1 if t == io_uring_types::PBUF_RING && id < 2048 => Some(0x8000_0000 | id << 16),
+            1 if t <= io_uring_types::SQES && id == 0 => Some((t as u64) << 27),
+            2 if t <= af_xdp_types::COMPLETION && id == 0 => Some((t as u64) << 31),
             3 if (t as u64) < 1 << 24 && id < 1 << 40 && id & 0xfff == 0 => {
                 Some((t as u64) << 40 | id)
             }

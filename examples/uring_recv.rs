@@ -14,8 +14,8 @@
 //! the datagram in place and hands the buffer back. Everything stops after `S` seconds
 //! (default 10) even if datagrams are missing. Nothing leaves the loopback interface.
 
-use pktmap::io_uring::{recv_with_buffer_select, IoUring, Region};
 use pktmap::offset::Region as _;
+use pktmap::uring::{recv_with_buffer_select, Region, Uring};
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,9 +59,8 @@ fn args() -> Args {
 
 fn main() -> std::io::Result<()> {
     let a = args();
-    let ring = IoUring::new(256)?;
+    let mut ring = Uring::new(256)?;
     let mut bufs = ring.register_buf_ring(BGID, BUFFERS, BUF_SIZE)?;
-    let (mut sq, mut cq) = ring.queues()?;
     for r in [
         Region::SqRing,
         Region::CqRing,
@@ -75,6 +74,8 @@ fn main() -> std::io::Result<()> {
             ring.region_len(r).unwrap_or(0)
         );
     }
+    // The submitter, the one producer and the one consumer, for the receive loop below.
+    let (submitter, mut sq, mut cq) = ring.split();
 
     let rx = UdpSocket::bind("127.0.0.1:0")?;
     let tx = UdpSocket::bind("127.0.0.1:0")?;
@@ -131,7 +132,7 @@ fn main() -> std::io::Result<()> {
                     armed += 1;
                 }
                 sq.sync();
-                match ring.enter(sq.pending(), 1, Some(Duration::from_millis(100))) {
+                match submitter.submit(1, Some(Duration::from_millis(100))) {
                     Ok(_) => {}
                     Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
                     Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
@@ -167,7 +168,7 @@ fn main() -> std::io::Result<()> {
         let _ = rustix::net::shutdown(&rx, rustix::net::Shutdown::Read);
         let end = Instant::now() + Duration::from_secs(2);
         while armed > 0 && Instant::now() < end {
-            let _ = ring.enter(0, 1, Some(Duration::from_millis(20)));
+            let _ = submitter.enter(0, 1, Some(Duration::from_millis(20)));
             while let Some(c) = cq.pop() {
                 armed -= 1;
                 if let Some(bid) = c.buffer_id() {

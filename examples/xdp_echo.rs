@@ -15,7 +15,7 @@
 //!
 //! Needs root and iproute2.
 
-use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskSocket};
+use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskBuilder};
 use pktmap::offset::Region as _;
 use pktmap_testbed::{
     echo, frame, require_root, EchoStats, PacketSocket, Side, VethPair, XskRedirect,
@@ -118,7 +118,7 @@ fn main() -> io::Result<()> {
                 bed.enter(Side::A)?;
                 let ifindex = bed.ifindex(Side::A)?;
                 let redirect = XskRedirect::attach(ifindex, 1)?;
-                let sock = XskSocket::new(Umem::new(2048, 2048)?, RingSizes::default())?;
+                let sock = XskBuilder::new(Umem::new(2048, 2048)?, RingSizes::default())?;
                 for r in Ring::ALL {
                     println!(
                         "mapped by pktmap: af_xdp {:<10} offset {:#011x}, {} bytes",

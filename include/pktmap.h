@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0 */
 /*
- * pktmap.h - map kernel-bypass resources of /dev/pktmap by encoding what to map in the mmap
- * offset. The C face of the Rust library `pktmap` (link libpktmap.a or libpktmap.so) and the
- * ioctl ABI of the pktmap.ko driver. Every value here mirrors driver/abi (crate pktmap-abi); a
- * host test compiles this header and compares each one.
+ * pktmap.h - map kernel-bypass resources by encoding what to map in the mmap offset. The C
+ * face of the Rust library `pktmap` (link libpktmap.a or libpktmap.so, found with
+ * `pkg-config pktmap`) and the ioctl ABI of the pktmap.ko driver (/dev/pktmap). Every value
+ * here mirrors driver/abi (crate pktmap-abi); a host test compiles this header and compares
+ * each one.
+ *
+ * Errors: every function returns 0 (or a descriptor) or a negative errno, and leaves the
+ * caller's errno unchanged. Each lists its errnos below; an errno of the kernel's mmap(2),
+ * munmap(2), madvise(2), sendmsg(2) or recvmsg(2) passes through as that call documents it.
  */
 #ifndef PKTMAP_H
 #define PKTMAP_H
@@ -15,6 +20,24 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- Version: the version of the pktmap crate this header and library come from. ---- */
+#define PKTMAP_VERSION_MAJOR 0
+#define PKTMAP_VERSION_MINOR 1
+#define PKTMAP_VERSION_PATCH 0
+#define PKTMAP_VERSION_STRING "0.1.0"
+/* One number that orders versions: PKTMAP_VERSION_ENCODE(0, 1, 0) is 0x000100. */
+#define PKTMAP_VERSION_ENCODE(major, minor, patch) \
+	(((unsigned)(major) << 16) | ((unsigned)(minor) << 8) | (unsigned)(patch))
+#define PKTMAP_VERSION \
+	PKTMAP_VERSION_ENCODE(PKTMAP_VERSION_MAJOR, PKTMAP_VERSION_MINOR, PKTMAP_VERSION_PATCH)
+
+/*
+ * The version of the library linked at run time, PKTMAP_VERSION_ENCODE'd, to compare with the
+ * header's PKTMAP_VERSION (a program built against one shared library may run with a newer
+ * one of the same SONAME: pktmap_version() >= PKTMAP_VERSION holds then). Never fails.
+ */
+unsigned pktmap_version(void);
 
 /* ---- The offset: type in bits 12..15, id in bits 15..47, all else zero. ---- */
 #define PKTMAP_PAGE_SHIFT 12
@@ -36,9 +59,26 @@ extern "C" {
 #define PKTMAP_MMAP_FLAG_POPULATE 4 /* prefault every page, or fail with the errno that stopped it */
 
 /*
- * Map `bytes` bytes of resource (map_type, map_id) of the /dev/pktmap file `fd`, MAP_SHARED.
+ * Map `bytes` bytes of resource (map_type, map_id) of the file `fd`, MAP_SHARED, at the offset
+ * PKTMAP_MMAP_OFFSET(map_type, map_id). Any file mmap(2) accepts works: /dev/pktmap, a pool
+ * file from PKTMAP_IOC_POOL_EXPORT, a memfd or a regular file laid out by that offset.
  * Returns 0 and stores the address in *p_out, or returns -errno and leaves *p_out alone.
  * errno is never changed. With PKTMAP_MMAP_FLAG_FIXED the address is read from *p_out.
+ *
+ * Errors (both map calls):
+ *   -EINVAL   a flag bit other than PKTMAP_MMAP_FLAG_*, a type or id the offset cannot hold
+ *             (type > 7, id >= 2^32), bytes == 0, FIXED with *p_out NULL or not page-aligned,
+ *             bytes past the end of a regular file or memfd (refused before the mmap: a
+ *             touch there would be SIGBUS); from /dev/pktmap: no resource (map_type, map_id),
+ *             or bytes past its end
+ *   -EFAULT   p_out is NULL; with POPULATE: a page the file cannot back
+ *   -EBADF    fd is negative or not an open file
+ *   -EACCES   fd is not open for reading, or (without READONLY) not for writing
+ *   -EPERM    a write mapping of a read-only resource (/dev/pktmap, a read-only pool file) or of
+ *             a memfd sealed against writing
+ *   -ENODEV   the file cannot be mapped
+ *   -ENOMEM   no address space for `bytes`, too many mappings, or with POPULATE no memory
+ *   -ENOSPC   /dev/pktmap's page budget is spent
  *
  * Two pairs do this. pktmap_resource_map/pktmap_resource_unmap take size_t lengths and can
  * map and unmap anything. pktmap_resource_mmap/pktmap_resource_munmap are Onload's
@@ -50,10 +90,13 @@ int pktmap_resource_map(int fd, uint8_t map_type, uint64_t map_id, size_t bytes,
 			void **p_out);
 
 /* Unmap `bytes` bytes at `p` that a map call returned. Returns 0 or -errno; errno is never
- * changed. */
+ * changed.
+ * Errors: -EINVAL for p NULL or not page-aligned, or bytes == 0. */
 int pktmap_resource_unmap(void *p, size_t bytes);
 
-/* Onload's pair: as above, with an `unsigned` length to map and an `int` one to unmap. */
+/* Onload's pair: as above, with an `unsigned` length to map and an `int` one to unmap.
+ * Errors: as pktmap_resource_map and pktmap_resource_unmap; pktmap_resource_munmap is also
+ * -EINVAL for a negative `bytes`. */
 int pktmap_resource_mmap(int fd, uint8_t map_type, unsigned long map_id, unsigned bytes,
 			 int flags, void **p_out);
 int pktmap_resource_munmap(void *p, int bytes);
@@ -61,8 +104,13 @@ int pktmap_resource_munmap(void *p, int bytes);
 /* Pass a pool file descriptor (from PKTMAP_IOC_POOL_EXPORT) to another process over a connected
  * UNIX socket (SCM_RIGHTS), with `read_only` as a one-byte message; the receiver gets its own
  * descriptor (O_CLOEXEC) and maps it at PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 0). Both return
- * -errno on failure (pktmap_pool_recv returns the new descriptor on success) and leave errno
- * unchanged; pktmap_pool_recv is -EINVAL for a message without a descriptor. */
+ * -errno on failure (pktmap_pool_send 0 on success, pktmap_pool_recv the new descriptor) and
+ * leave errno unchanged.
+ * Errors of pktmap_pool_send: -EBADF (a negative or closed descriptor), -ENOTSOCK (sock is not a
+ *   socket), -ENOTCONN, -EPIPE (the peer is gone), -EAGAIN (a full non-blocking socket).
+ * Errors of pktmap_pool_recv: -EBADF, -ENOTSOCK, -EINVAL (a message without a descriptor, or
+ *   the peer closed the socket), -EAGAIN (a non-blocking socket with nothing to read),
+ *   -EMFILE (the process's descriptor table is full). */
 int pktmap_pool_send(int sock, int pool_fd, int read_only);
 int pktmap_pool_recv(int sock, int *read_only);
 

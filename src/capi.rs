@@ -37,7 +37,8 @@ impl Drop for SavedErrno {
 }
 
 /// `int pktmap_resource_mmap(int fd, uint8_t map_type, unsigned long map_id, unsigned bytes,
-/// int flags, void **p_out)`—Map `(map_type, map_id)` of a `/dev/pktmap` file.
+/// int flags, void **p_out)`—Map `(map_type, map_id)` of any mappable file (`/dev/pktmap`, a
+/// pool file, a memfd).
 ///
 /// The offset is `PKTMAP.encode(map_type, map_id)`. Flags are `PKTMAP_MMAP_FLAG_READONLY` (1),
 /// `_FIXED` (2) and `_POPULATE` (4). With FIXED the mapping goes at `*p_out` and replaces what
@@ -49,8 +50,9 @@ impl Drop for SavedErrno {
 /// and writing a pointer. With FIXED, the caller must own `[*p_out, *p_out + bytes)`.
 ///
 /// # Errors
-/// Returns `-errno`: `-EINVAL` for unknown flag bits, a type or id the layout cannot encode, or
-/// zero bytes; `-EFAULT` for a null `p_out`; `-EBADF` for a negative fd; otherwise the errno of
+/// Returns `-errno`: `-EINVAL` for unknown flag bits, a type or id the layout cannot encode,
+/// zero bytes, or a regular file (a memfd, tmpfs) too short for `bytes` at that offset (whose
+/// pages past the end would raise `SIGBUS`); `-EFAULT` for a null `p_out`; `-EBADF` for a negative fd; otherwise the errno of
 /// `mmap` or of populating.
 ///
 /// # Examples
@@ -101,7 +103,8 @@ pub unsafe extern "C" fn pktmap_resource_mmap(
 /// use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 /// let fd = memfd_create("pool", MemfdFlags::CLOEXEC).unwrap();
 /// let len = 3usize << 30; // 3 GiB: more than an `int` (or `unsigned`) length can say
-/// ftruncate(&fd, (1 << 15) * 2 + len as u64).unwrap();
+/// let offset = pktmap::offset::PKTMAP.encode(1, 2).unwrap(); // POOL id 2
+/// ftruncate(&fd, offset + len as u64).unwrap(); // a shorter file is EINVAL: no SIGBUS later
 /// let mut p = std::ptr::null_mut();
 /// // SAFETY: `fd` is open and `p` is a valid out-pointer.
 /// assert_eq!(unsafe { pktmap_resource_map(fd.as_raw_fd(), 1, 2, len, 0, &mut p) }, 0);
@@ -305,4 +308,30 @@ pub unsafe extern "C" fn pktmap_pool_recv(sock: c_int, read_only: *mut c_int) ->
         }
         Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
+}
+
+/// `unsigned pktmap_version(void)`—The version of this library, `major << 16 | minor << 8 |
+/// patch` (`PKTMAP_VERSION_ENCODE`), to compare with the header's `PKTMAP_VERSION`: a program
+/// built against one `libpktmap.so` may run with a newer one of the same SONAME.
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::pktmap_version;
+/// assert_eq!(pktmap_version(), 0x00_01_00); // 0.1.0
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn pktmap_version() -> c_uint {
+    const fn number(s: &str) -> c_uint {
+        let bytes = s.as_bytes();
+        let (mut n, mut i) = (0, 0);
+        while i < bytes.len() {
+            n = n * 10 + (bytes[i] - b'0') as c_uint;
+            i += 1;
+        }
+        n
+    }
+    const VERSION: c_uint = number(env!("CARGO_PKG_VERSION_MAJOR")) << 16
+        | number(env!("CARGO_PKG_VERSION_MINOR")) << 8
+        | number(env!("CARGO_PKG_VERSION_PATCH"));
+    VERSION
 }

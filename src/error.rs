@@ -5,8 +5,13 @@
 //! misaligned offset, FIXED without an address, a length over the region) it carries the errno
 //! the kernel would have given, so [`Error::raw_os_error`] always answers for both, as on an
 //! [`io::Error`] from the OS. The context (the step, the layout the caller chose, type, id,
-//! offset and length) is in the message and in [`Error::offset`]; the OS error itself is the
-//! [`source`](std::error::Error::source).
+//! offset and length) is in the message and in [`Error::offset`].
+//!
+//! The message ends with the OS error (`mmap of 4096 bytes at offset 0x0: No such device (os
+//! error 19)`), so [`source`](std::error::Error::source) is `None`: the Rust API guidelines'
+//! rule for error chains is to show a cause in `Display` or return it from `source`, never
+//! both, or a report that walks the chain (anyhow's `{:#}`, `eyre`, a `while let
+//! Some(e) = e.source()` loop) prints it twice.
 //!
 //! `From<Error> for io::Error` keeps the message and the kind, so `?` works in functions that
 //! return [`io::Result`]; the errno is then one downcast away
@@ -55,7 +60,7 @@ pub(crate) enum Context {
         layout: Option<&'static Layout>,
         offset: u64,
         len: usize,
-        why: Option<&'static str>,
+        why: Option<std::borrow::Cow<'static, str>>,
     },
 }
 
@@ -108,16 +113,6 @@ impl Error {
     }
 
     /// The `mmap` offset of the request, if the failure concerned one.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::resource::{map, MapFlags};
-    /// let fd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
-    /// let e = map(&fd, 4095, 4096, MapFlags::empty()).unwrap_err();
-    /// assert_eq!((e.raw_os_error(), e.offset()), (Some(libc::EINVAL), Some(4095)));
-    /// # Ok(()) }
-    /// ```
     pub fn offset(&self) -> Option<u64> {
         match self.context {
             Context::Map { offset, .. } => Some(offset),
@@ -159,11 +154,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+/// No [`source`](std::error::Error::source): the OS error is the end of the message already
+/// (the rule for error chains: show a cause or return it, not both).
+impl std::error::Error for Error {}
 
 impl From<io::Error> for Error {
     fn from(source: io::Error) -> Self {
@@ -216,6 +209,42 @@ mod tests {
             (Some(libc::ETIME), io::ErrorKind::TimedOut)
         );
         assert_eq!(io::Error::from(t).kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// What anyhow's `{:#}` prints: each error of the `source()` chain, joined with ": ".
+    fn report(e: &(dyn std::error::Error + 'static)) -> String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(cause) = next {
+            out = format!("{out}: {cause}");
+            next = cause.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_chained_report_names_the_os_error_once() {
+        let os = io::Error::from_raw_os_error(libc::ENODEV).to_string();
+        let map = Error::from_errno(libc::ENODEV).with(Context::Map {
+            step: "mmap",
+            layout: Some(&PKTMAP),
+            offset: 0,
+            len: 4096,
+            why: None,
+        });
+        for e in [
+            map,
+            Error::from_errno(libc::ENODEV).during("ioctl(STATE)"),
+            Error::refused(libc::ENODEV, "open /dev/pktmap"),
+            Error::from_errno(libc::ENODEV),
+        ] {
+            let direct = report(&e);
+            assert_eq!(direct.matches(&os).count(), 1, "{direct}");
+            // Through `?` into an io::Error, as a caller returning io::Result sees it.
+            let io: io::Error = e.into();
+            let wrapped = report(&io);
+            assert_eq!(wrapped.matches(&os).count(), 1, "{wrapped}");
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! into the `mmap` offset with a [`Layout`](offset::Layout) (the OpenOnload
 //! `oo_resource_mmap` idea), [`resource`] maps it with [`MapFlags`](resource::MapFlags) and
 //! hands back a [`Mapping`](resource::Mapping) that unmaps on drop, and the driver decodes
-//! `vma->vm_pgoff` with the very same codec (`pktmap-abi`). [`capi`] is the C face:
-//! `pktmap_resource_mmap` with Onload's exact contract.
+//! `vma->vm_pgoff` with the very same codec (`pktmap-abi`). The C face, `pktmap_resource_mmap`
+//! with Onload's exact contract, is built by cargo-c (feature `capi`) and is no part of the
+//! Rust API.
 //!
 //! # Modules
 //! - [`offset`]: the codec's layouts (pktmap's, Onload's, io_uring's, AF_XDP's, VFIO's) and
@@ -22,16 +23,35 @@
 //!   fault-around, physically contiguous, 2 MiB and write-combined pools
 //!   ([`PoolOptions`](pool::PoolOptions)), chunk physical addresses, and a pool exported as a
 //!   file descriptor of its own ([`PoolFile`](pool::PoolFile)) that another process maps.
-//! - `io_uring` (feature `io-uring`): the rings of any io_uring instance, made here or
-//!   adopted, with provided-buffer rings in memory the caller supplies.
+//! - `uring` (feature `io-uring`): the rings of any io_uring instance, made here or
+//!   adopted, with provided-buffer rings in memory the caller supplies. Named so that it
+//!   shadows nothing beside the `io-uring` crate (`io_uring::IoUring`).
 //! - `af_xdp` (feature `af-xdp`): an AF_XDP socket's rings and UMEM, made here or adopted,
 //!   copy, zero-copy and need_wakeup modes, shared UMEM.
-//! - [`maps`]: `/proc/<pid>/maps` named by what the kernel says each file is.
-//! - [`sock_diag`]: what the kernel says a socket is (`sock_diag`, `system.sockprotoname`).
-//! - [`capi`]: the C ABI (`pktmap_resource_mmap`, `include/pktmap.h`).
+//! - `inspect` (feature `inspect`, default): what the kernel says an fd or a mapping is:
+//!   `/proc/<pid>/maps` named by what each file is (`inspect::maps`), what a socket is
+//!   (`inspect::sock_diag`), an io_uring's sizes (`inspect::fdinfo`).
+//! - `capi` (feature `capi`, which cargo-c switches on; Rust users leave it off): the C ABI
+//!   of `include/pktmap.h` (`pktmap_resource_mmap`), for libpktmap.a and libpktmap.so.
 //! - [`Error`]: the one error type; every error keeps its errno.
 //!
 //! # Examples
+//! Any mappable fd serves; a memfd runs anywhere:
+//! ```
+//! # fn main() -> std::io::Result<()> {
+//! use pktmap::offset::ResourceType;
+//! use pktmap::resource::{map, sealed_memfd, MapFlags};
+//! let offset = ResourceType::Pool.offset(3); // what to map is in the offset: 0x19000
+//! let fd = sealed_memfd("pool", offset + 4096)?; // no one can shrink it under the mapping
+//! let pool = map(&fd, offset, 4096, MapFlags::POPULATE)?; // prefaulted
+//! pool.write_at(0, b"frame")?;
+//! let mut back = [0; 5];
+//! pool.read_at(0, &mut back)?;
+//! assert_eq!(&back, b"frame");
+//! # Ok(()) }
+//! ```
+//!
+//! The driver's device, where it is loaded:
 //! ```no_run
 //! # fn main() -> std::io::Result<()> {
 //! use pktmap::offset::ResourceType;
@@ -47,17 +67,18 @@
 
 #[cfg(feature = "af-xdp")]
 pub mod af_xdp;
+#[cfg(feature = "capi")]
 pub mod capi;
 pub mod device;
 mod error;
-#[cfg(feature = "io-uring")]
-pub mod io_uring;
-pub mod maps;
+#[cfg(feature = "inspect")]
+pub mod inspect;
 pub mod offset;
 pub mod pool;
 pub mod reservation;
 pub mod resource;
-pub mod sock_diag;
+#[cfg(feature = "io-uring")]
+pub mod uring;
 pub mod volatile;
 
 pub use error::{Error, Result};

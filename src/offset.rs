@@ -23,7 +23,7 @@ use crate::{Error, Result};
 use std::fmt;
 
 /// How `/proc/<pid>/maps` shows the file a region is mapped from: what the kernel says the
-/// file is, which is what [`crate::maps`] checks before it decodes an offset with a layout.
+/// file is, which is what `pktmap::inspect::maps` checks before it decodes an offset with a layout.
 ///
 /// # Examples
 /// ```
@@ -62,6 +62,30 @@ pub const PKTMAP_FILE: MapsFile = MapsFile::Device {
 /// assert_eq!(PKTMAP_POOL_FILE, MapsFile::AnonInode("[pktmap-pool]"));
 /// ```
 pub const PKTMAP_POOL_FILE: MapsFile = MapsFile::AnonInode("[pktmap-pool]");
+/// How `/proc/<pid>/maps` names the file of every io_uring mapping (also
+/// `pktmap::uring::MAPS_PATH`): [`IO_URING_FILE`]'s anonymous inode; its offset column is the
+/// `mmap` offset, which the [`IO_URING`] layout names (measured on 6.18).
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::{MapsFile, IO_URING_FILE, IO_URING_MAPS_PATH};
+/// let MapsFile::AnonInode(name) = IO_URING_FILE else { unreachable!() };
+/// assert_eq!(IO_URING_MAPS_PATH, format!("anon_inode:{name}"));
+/// ```
+pub const IO_URING_MAPS_PATH: &str = "anon_inode:[io_uring]";
+/// How `/proc/<pid>/maps` begins the name of a socket's file, `socket:[<inode>]`, such as an
+/// AF_XDP ring's (also `pktmap::af_xdp::MAPS_PATH_PREFIX`); the offset column is the `mmap`
+/// offset, which the [`AF_XDP`] layout names (measured on 6.18). Which kind of socket it is
+/// only the kernel can say (`pktmap::inspect::maps::read` asks it). The UMEM is whatever
+/// memory the caller registered.
+///
+/// # Examples
+/// ```
+/// use pktmap::offset::AF_XDP_MAPS_PATH_PREFIX;
+/// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
+/// assert!(line.split_whitespace().nth(5).unwrap().starts_with(AF_XDP_MAPS_PATH_PREFIX));
+/// ```
+pub const AF_XDP_MAPS_PATH_PREFIX: &str = "socket:[";
 /// The file every [`IO_URING`] region is mapped from: the ring's anonymous inode.
 pub const IO_URING_FILE: MapsFile = MapsFile::AnonInode("[io_uring]");
 /// The file every [`AF_XDP`] ring is mapped from: an `AF_XDP` (44) socket.
@@ -98,7 +122,7 @@ pub(crate) const MAPS_FILES: [(&Layout, MapsFile); 5] = [
 /// One region a file offers to `mmap`, named by `(type, id)` in a [`Layout`].
 ///
 /// This is the one shape of every resource pktmap maps: pktmap's own ([`ResourceId`]),
-/// io_uring's (`pktmap::io_uring::Region`), AF_XDP's (`pktmap::af_xdp::Ring`) and VFIO's
+/// io_uring's (`pktmap::uring::Region`), AF_XDP's (`pktmap::af_xdp::Ring`) and VFIO's
 /// ([`VfioRegion`]). An implementation says only how it is spelt as `(type, id)`; the offset,
 /// the strict decoding, the name and the `/proc/<pid>/maps` file follow from the layout, and
 /// [`crate::resource::map_region`] maps it with the length check done once.
@@ -121,9 +145,9 @@ pub trait Region: Copy + fmt::Debug + Sized {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::offset::{resource_type, Region, ResourceId, ResourceType};
+    /// use pktmap::offset::{pktmap_types, Region, ResourceId, ResourceType};
     /// let ring = ResourceId { ty: ResourceType::Ring, id: 5 };
-    /// assert_eq!(ring.map_type(), resource_type::RING);
+    /// assert_eq!(ring.map_type(), pktmap_types::RING);
     /// ```
     fn map_type(self) -> u32;
 
@@ -141,10 +165,10 @@ pub trait Region: Copy + fmt::Debug + Sized {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::offset::{resource_type, Region, ResourceId, ResourceType};
-    /// let pool = ResourceId::from_type_id(resource_type::POOL, 4);
+    /// use pktmap::offset::{pktmap_types, Region, ResourceId, ResourceType};
+    /// let pool = ResourceId::from_type_id(pktmap_types::POOL, 4);
     /// assert_eq!(pool, Some(ResourceId { ty: ResourceType::Pool, id: 4 }));
-    /// assert_eq!(ResourceId::from_type_id(resource_type::POOL, 1 << 32), None); // ids are u32
+    /// assert_eq!(ResourceId::from_type_id(pktmap_types::POOL, 1 << 32), None); // ids are u32
     /// ```
     fn from_type_id(map_type: u32, map_id: u64) -> Option<Self>;
 
@@ -302,11 +326,11 @@ impl Region for VfioRegion {
 #[repr(u32)]
 pub enum ResourceType {
     /// The read-only STATE page; its only id is 0.
-    State = resource_type::STATE,
+    State = pktmap_types::STATE,
     /// A packet-buffer pool.
-    Pool = resource_type::POOL,
+    Pool = pktmap_types::POOL,
     /// A descriptor ring.
-    Ring = resource_type::RING,
+    Ring = pktmap_types::RING,
 }
 
 impl ResourceType {
@@ -350,15 +374,15 @@ impl ResourceType {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::offset::{resource_type, ResourceType};
-    /// assert_eq!(ResourceType::from_raw(resource_type::POOL), Some(ResourceType::Pool));
+    /// use pktmap::offset::{pktmap_types, ResourceType};
+    /// assert_eq!(ResourceType::from_raw(pktmap_types::POOL), Some(ResourceType::Pool));
     /// assert_eq!(ResourceType::from_raw(7), None);
     /// ```
     pub const fn from_raw(value: u32) -> Option<Self> {
         match value {
-            resource_type::STATE => Some(Self::State),
-            resource_type::POOL => Some(Self::Pool),
-            resource_type::RING => Some(Self::Ring),
+            pktmap_types::STATE => Some(Self::State),
+            pktmap_types::POOL => Some(Self::Pool),
+            pktmap_types::RING => Some(Self::Ring),
             _ => None,
         }
     }

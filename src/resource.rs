@@ -35,8 +35,39 @@
 //!
 //! Errors are [`Error`]s: `raw_os_error()` is the kernel's errno, or the errno pktmap refused
 //! the request with before any call (`EINVAL` for a zero length, a misaligned offset or FIXED
-//! without an address), and the message names the step, the offset and length, and the
-//! resource when the caller chose a layout ([`MapOptions::layout`], [`map_resource`]).
+//! without an address, a length past the end of a file), and the message names the step, the
+//! offset and length, and the resource when the caller chose a layout
+//! ([`MapOptions::layout`], [`map_resource`]). A failed POPULATE names its cause (a page past
+//! the end of the file, a mapping the kernel cannot populate, no memory, ...).
+//!
+//! # Files that end: no SIGBUS from a safe call
+//! Touching a page of a file mapping that lies wholly past the end of the file raises `SIGBUS`,
+//! which kills the process. So pktmap refuses, with `EINVAL` before the `mmap`, to map a
+//! regular file (a disk file, tmpfs, a memfd) past the page that holds its last byte; a
+//! hugetlbfs file mapped writable is the exception, as the kernel grows it to the mapping.
+//! memmap2 makes its `map` `unsafe` for this reason.
+//!
+//! What a check at `mmap` time cannot stop is another process (or thread) truncating the file
+//! *afterwards*: the pages past the new end are gone, and touching them through
+//! [`Mapping::read_at`], [`Mapping::write_at`] or the [`volatile`](crate::volatile) views raises
+//! `SIGBUS`; [`Mapping::populate`] then fails with `EFAULT` instead, naming the cause. When
+//! whoever holds the file is not to be trusted with that, share a memfd sealed against
+//! shrinking ([`sealed_memfd`], `F_SEAL_SHRINK`): the kernel refuses every truncation of it with
+//! `EPERM`, so a mapping of it can never lose a page.
+//!
+//! ```
+//! # fn main() -> std::io::Result<()> {
+//! use pktmap::resource::{map, sealed_memfd, MapFlags};
+//! let fd = sealed_memfd("frames", 1 << 20)?;
+//! let m = map(&fd, 0, 1 << 20, MapFlags::POPULATE)?;
+//! // Nobody holding the fd (or a dup of it in another process) can shrink it now.
+//! assert_eq!(rustix::fs::ftruncate(&fd, 0), Err(rustix::io::Errno::PERM));
+//! m.write_at((1 << 20) - 1, &[1])?;
+//! // A length past the end is refused before the mmap, not a SIGBUS on the first touch.
+//! let e = map(&fd, 0, 2 << 20, MapFlags::empty()).unwrap_err();
+//! assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+//! # Ok(()) }
+//! ```
 //!
 //! # Safety
 //! A [`Mapping`] owns its address range: it came from a successful `mmap` and is unmapped
@@ -52,6 +83,7 @@ use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
 
 /// The advice [`Mapping::advise`] takes (`MADV_*`), re-exported from rustix.
 pub use rustix::mm::Advice;
+use std::borrow::Cow;
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -138,7 +170,9 @@ pub struct MapOptions {
     len: usize,
     flags: MapFlags,
     private: bool,
-    addr: Option<NonNull<c_void>>,
+    /// The FIXED address, kept as a number (never dereferenced), so that the options are
+    /// `Send` and `Sync` as plain data.
+    addr: Option<std::num::NonZeroUsize>,
     layout: Option<&'static Layout>,
     present: bool,
 }
@@ -243,7 +277,7 @@ impl MapOptions {
     /// # Ok(()) }
     /// ```
     pub fn at(mut self, addr: NonNull<c_void>) -> Self {
-        self.addr = Some(addr);
+        self.addr = std::num::NonZeroUsize::new(addr.as_ptr() as usize);
         self
     }
 
@@ -258,10 +292,10 @@ impl MapOptions {
     /// #     Ok(fd)
     /// # }
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::offset::{resource_type, PKTMAP};
+    /// use pktmap::offset::{pktmap_types, PKTMAP};
     /// use pktmap::resource::MapOptions;
     /// let fd = memfd(4096)?;
-    /// let offset = PKTMAP.encode(resource_type::POOL, 3).unwrap();
+    /// let offset = PKTMAP.encode(pktmap_types::POOL, 3).unwrap();
     /// let err = MapOptions::new(4096).layout(&PKTMAP).map(&fd, offset + 1).unwrap_err();
     /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL)); // misaligned, refused before mmap
     /// assert!(err.to_string().contains("pktmap"), "{err}");
@@ -285,9 +319,11 @@ impl MapOptions {
     /// fails with `EEXIST` if anything is mapped there; nothing existing is replaced.
     ///
     /// # Errors
-    /// The kernel's errno (with context) from `mmap` or from populating. `EINVAL` before any
-    /// call for a zero length, an offset that is not a multiple of the page size, or FIXED
-    /// without an [`at`](Self::at) address.
+    /// The kernel's errno (with context) from `mmap` or from populating (a failed populate
+    /// names its cause). `EINVAL` before any call for a zero length, an offset that is not a
+    /// multiple of the page size, FIXED without an [`at`](Self::at) address, or a regular file
+    /// too short for the length (touching the pages past its end would raise `SIGBUS`; see
+    /// [the module docs](self#files-that-end-no-sigbus-from-a-safe-call)).
     ///
     /// # Examples
     /// ```
@@ -433,7 +469,7 @@ impl MapOptions {
         offset: u64,
         replace: bool,
     ) -> Result<Mapping> {
-        let fail = |errno: i32, step: &'static str, why: Option<&'static str>| {
+        let fail = |errno: i32, step: &'static str, why: Option<Cow<'static, str>>| {
             Error::from_errno(errno).with(Context::Map {
                 step,
                 layout: self.layout,
@@ -445,19 +481,26 @@ impl MapOptions {
         if !MapFlags::all().contains(self.flags) {
             // A `MapFlags` built with `from_bits_retain` can carry bits no flag names; the C
             // ABI and `from_raw` refuse them, and so does every map.
-            return Err(fail(libc::EINVAL, "mmap", Some("unknown map flag bits")));
+            return Err(fail(
+                libc::EINVAL,
+                "mmap",
+                Some("unknown map flag bits".into()),
+            ));
         }
         if self.len == 0 {
             // POSIX: "If len is zero, mmap() shall fail and no mapping shall be established."
-            return Err(fail(libc::EINVAL, "mmap", Some("zero length")));
+            return Err(fail(libc::EINVAL, "mmap", Some("zero length".into())));
         }
         if offset % PAGE_SIZE != 0 {
             // mmap(2): "EINVAL ... offset ... not aligned on a page boundary".
             return Err(fail(
                 libc::EINVAL,
                 "mmap",
-                Some("the offset is not a multiple of the page size"),
+                Some("the offset is not a multiple of the page size".into()),
             ));
+        }
+        if let Some(why) = past_file_end(fd, offset, self.len, self.flags) {
+            return Err(fail(libc::EINVAL, "mmap", Some(why.into())));
         }
         let fixed = self.flags.contains(MapFlags::FIXED);
         let mut sys = if self.private {
@@ -465,7 +508,8 @@ impl MapOptions {
         } else {
             SysMapFlags::SHARED
         };
-        let hint = match (fixed, self.addr) {
+        let want = self.addr.map(|a| a.get() as *mut c_void);
+        let hint = match (fixed, want) {
             (false, _) => ptr::null_mut(),
             (true, Some(addr)) => {
                 sys |= if replace {
@@ -473,13 +517,13 @@ impl MapOptions {
                 } else {
                     SysMapFlags::FIXED_NOREPLACE
                 };
-                addr.as_ptr()
+                addr
             }
             (true, None) => {
                 return Err(fail(
                     libc::EINVAL,
                     "mmap",
-                    Some("FIXED needs the address from MapOptions::at"),
+                    Some("FIXED needs the address from MapOptions::at".into()),
                 ))
             }
         };
@@ -489,21 +533,119 @@ impl MapOptions {
             .map_err(|e| fail(e.raw_os_error(), "mmap", None))?;
         // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
         let mapping = unsafe { self.adopt(p) };
-        if fixed && NonNull::new(p) != self.addr {
+        if fixed && Some(p) != want {
             // Kernels before 4.17 treat MAP_FIXED_NOREPLACE as a hint; dropping unmaps ours.
             return Err(fail(
                 libc::EEXIST,
                 "mmap",
-                Some("the kernel placed it elsewhere"),
+                Some("the kernel placed it elsewhere".into()),
             ));
         }
         if self.flags.contains(MapFlags::POPULATE) && !self.present {
             let (step, r) = mapping.populate_raw();
             // On failure `mapping` drops here: unmapped, never half-populated.
-            r.map_err(|e| fail(e.raw_os_error(), step, None))?;
+            r.map_err(|e| fail(e.raw_os_error(), step, populate_cause(e).map(Into::into)))?;
         }
         Ok(mapping)
     }
+}
+
+/// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`, `ftruncate(len)`,
+/// `fcntl(F_ADD_SEALS, F_SEAL_SHRINK)`—Shared memory that can never shrink, so no mapping of
+/// it can lose a page to a truncation (see the [module](self) docs).
+///
+/// The file may still grow (seal `F_SEAL_GROW` too with [`rustix::fs::fcntl_add_seals`] if it
+/// should not). Pass the fd to another process (`SCM_RIGHTS`, or by inheritance) to share the
+/// memory: whatever that process does, the pages every mapping covers stay.
+///
+/// # Errors
+/// The kernel's errno (`EINVAL` for a name over 249 bytes, `EMFILE`, `ENOMEM`, `EFBIG`).
+///
+/// # Examples
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use pktmap::resource::{map, sealed_memfd, MapFlags};
+/// use rustix::fs::{fcntl_get_seals, SealFlags};
+/// let fd = sealed_memfd("ring", 8192)?;
+/// assert!(fcntl_get_seals(&fd)?.contains(SealFlags::SHRINK));
+/// let m = map(&fd, 0, 8192, MapFlags::empty())?;
+/// # Ok(()) }
+/// ```
+pub fn sealed_memfd(name: &str, len: u64) -> Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
+    let fd = memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .map_err(|e| Error::from(e).during("memfd_create"))?;
+    ftruncate(&fd, len).map_err(|e| Error::from(e).during("ftruncate"))?;
+    fcntl_add_seals(&fd, SealFlags::SHRINK)
+        .map_err(|e| Error::from(e).during("fcntl(F_ADD_SEALS, F_SEAL_SHRINK)"))?;
+    Ok(fd)
+}
+
+/// `HUGETLBFS_MAGIC` (`linux/magic.h`): a hugetlbfs file grows to the length of a writable
+/// `mmap` of it.
+const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
+/// `ANON_INODE_FS_MAGIC` (`linux/magic.h`).
+const ANON_INODE_FS_MAGIC: u64 = 0x0904_1934;
+
+/// Why mapping `len` bytes at `offset` of `fd` would raise `SIGBUS` on touch, if it would: for
+/// a regular file (a disk file, tmpfs, a memfd), a length that runs past the page holding the
+/// file's last byte. `None` for anything else (a device decides for itself; pktmap's driver
+/// refuses a length over the resource), or when `fstat` cannot tell (the `mmap` then reports).
+fn past_file_end(
+    fd: rustix::fd::BorrowedFd<'_>,
+    offset: u64,
+    len: usize,
+    flags: MapFlags,
+) -> Option<String> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return None;
+    }
+    let fs = rustix::fs::fstatfs(fd)
+        .map(|f| f.f_type as u64)
+        .unwrap_or(0);
+    // A writable map of a hugetlbfs file extends the file to cover it (hugetlbfs_file_mmap);
+    // a read-only one does not. An anonymous inode (io_uring, a pktmap pool file) has no
+    // length that bounds its mmap, should a kernel report it as a regular file.
+    if (fs == HUGETLBFS_MAGIC && !flags.contains(MapFlags::READONLY)) || fs == ANON_INODE_FS_MAGIC {
+        return None;
+    }
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    // Bytes past the end in the last page read as zeros; the next page is SIGBUS.
+    let backed = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    // An overflowing length is the kernel's `ENOMEM`; let it say so.
+    let end = offset
+        .checked_add(u64::try_from(len).ok()?)?
+        .checked_next_multiple_of(PAGE_SIZE)?;
+    (end > backed).then(|| {
+        format!(
+            "the file is {size} bytes, so the mapping would end {} bytes past it and touching \
+             those pages would raise SIGBUS (grow the file first, e.g. ftruncate)",
+            end - backed
+        )
+    })
+}
+
+/// What an `MADV_POPULATE_READ`/`_WRITE` errno means (madvise(2)), for the error's message.
+fn populate_cause(e: rustix::io::Errno) -> Option<&'static str> {
+    use rustix::io::Errno;
+    Some(match e {
+        Errno::FAULT => {
+            "a page has nothing behind it (past the end of the file, which may have been \
+             truncated since the map, or a page the driver does not back): touching it would \
+             raise SIGBUS"
+        }
+        Errno::INVAL => {
+            "the kernel cannot populate this mapping (a VM_PFNMAP or VM_IO mapping, or a kernel \
+             before 5.14 without MADV_POPULATE)"
+        }
+        Errno::NOMEM => "out of memory (or of reserved huge pages) while allocating a page",
+        Errno::HWPOISON => "a page is hardware-poisoned",
+        Errno::PERM => "the backing refused write access to a page",
+        Errno::INTR => "interrupted by a signal before every page was populated",
+        Errno::AGAIN => "a page was busy; retrying may succeed",
+        _ => return None,
+    })
 }
 
 /// `mmap(NULL, len, prot, MAP_SHARED | flags, fd, offset)`—Map `len` bytes of a resource.
@@ -517,10 +659,10 @@ impl MapOptions {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::offset::{resource_type, PKTMAP};
+/// use pktmap::offset::{pktmap_types, PKTMAP};
 /// use pktmap::resource::{map, MapFlags};
 /// let dev = std::fs::File::open("/dev/pktmap")?;
-/// let state = map(&dev, PKTMAP.encode(resource_type::STATE, 0).unwrap(), 4096, MapFlags::READONLY)?;
+/// let state = map(&dev, PKTMAP.encode(pktmap_types::STATE, 0).unwrap(), 4096, MapFlags::READONLY)?;
 /// # Ok(()) }
 /// ```
 #[doc(alias = "mmap")]
@@ -537,10 +679,10 @@ pub fn map<Fd: AsFd>(fd: Fd, offset: u64, len: usize, flags: MapFlags) -> Result
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::offset::{resource_type, PKTMAP};
+/// use pktmap::offset::{pktmap_types, PKTMAP};
 /// use pktmap::resource::{map_resource, MapFlags};
 /// let dev = std::fs::OpenOptions::new().read(true).write(true).open("/dev/pktmap")?;
-/// let pool = map_resource(&dev, &PKTMAP, resource_type::POOL, 1, 1 << 20, MapFlags::POPULATE)?;
+/// let pool = map_resource(&dev, &PKTMAP, pktmap_types::POOL, 1, 1 << 20, MapFlags::POPULATE)?;
 /// # Ok(()) }
 /// ```
 pub fn map_resource<Fd: AsFd>(
@@ -979,6 +1121,17 @@ impl Mapping {
         r.map_err(|e| Error::from(e).during(what))
     }
 
+    /// As [`call`](Self::call) for a populate step: the message names the cause.
+    fn populate_call(&self, step: &'static str, r: rustix::io::Result<()>) -> Result<()> {
+        r.map_err(|e| {
+            let mut msg = format!("{step} of {} bytes", self.len());
+            if let Some(why) = populate_cause(e) {
+                msg = format!("{msg}, {why}");
+            }
+            Error::from(e).with(Context::Message(msg))
+        })
+    }
+
     /// Prefaults every page, so that reading or writing any of them takes no fault, as the
     /// module docs' table says: a read populate where it maps pages writable, a write populate
     /// where it does not.
@@ -995,9 +1148,12 @@ impl Mapping {
     /// let fd = memfd(1 << 20)?;
     /// let m = map(&fd, 0, 1 << 20, MapFlags::empty())?;
     /// m.populate()?; // now no touch of these 256 pages faults
-    /// // A page the file cannot back (past its end) is the errno, not a SIGBUS later.
-    /// let past = map(&fd, 0, 2 << 20, MapFlags::empty())?;
-    /// assert_eq!(past.populate().unwrap_err().raw_os_error(), Some(libc::EFAULT));
+    /// // A page the file no longer backs (another process truncated it) is the errno, with
+    /// // its cause, not a SIGBUS later.
+    /// rustix::fs::ftruncate(&fd, 4096)?;
+    /// let e = m.populate().unwrap_err();
+    /// assert_eq!(e.raw_os_error(), Some(libc::EFAULT));
+    /// assert!(e.to_string().contains("past the end of the file"), "{e}");
     /// # Ok(()) }
     /// ```
     ///
@@ -1005,7 +1161,7 @@ impl Mapping {
     /// The errno that stopped it (`EFAULT` for a page the resource cannot back, `ENOMEM`, ...).
     pub fn populate(&self) -> Result<()> {
         let (step, r) = self.populate_raw();
-        self.call(step, r)
+        self.populate_call(step, r)
     }
 
     /// Populates and names the step that failed, or the last one taken.
@@ -1281,20 +1437,27 @@ mod tests {
     #[test]
     fn error_names_the_resource_and_keeps_errno() {
         let fd = memfd(4096);
-        let off = PKTMAP
-            .encode(crate::offset::resource_type::POOL, 3)
-            .unwrap();
+        let off = PKTMAP.encode(crate::offset::pktmap_types::POOL, 3).unwrap();
         let e = map_resource(&fd, &PKTMAP, 1, 3, 4096, MapFlags::POPULATE).unwrap_err();
-        // The memfd is one page; its page at `off` is beyond EOF, so populating faults: SIGBUS
-        // becomes EFAULT from MADV_POPULATE.
-        assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
+        // The memfd is one page; its page at `off` is beyond EOF, so the map is refused before
+        // the call (touching it would raise SIGBUS).
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
         let msg = e.to_string();
         assert!(msg.contains("(pktmap POOL id 3)"), "{msg}");
+        assert!(msg.contains("SIGBUS"), "{msg}");
         assert_eq!(e.offset(), Some(off));
         // Without a layout the same request names no resource: a memfd offset is just bytes.
         let e = map(&fd, off, 4096, MapFlags::POPULATE).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
         assert!(!e.to_string().contains("pktmap"), "{e}");
+    }
+
+    #[test]
+    fn options_and_mappings_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<MapOptions>();
+        send_sync::<Mapping>();
+        send_sync::<MapFlags>();
     }
 
     #[test]

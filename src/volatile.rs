@@ -10,10 +10,12 @@
 //! neither caches nor elides them, and [`Mapping::array`] is a bounds-checked view of a
 //! descriptor array.
 //!
-//! Which types may be copied is said by two marker traits, in zerocopy's words:
-//! [`FromBytes`] (every bit pattern is a valid value, so reading what another party wrote
-//! cannot make an invalid value) and [`IntoBytes`] (no padding, so writing one exposes no
-//! uninitialised bytes).
+//! Which types may be copied is said by zerocopy's traits, derived rather than written by
+//! hand: [`FromBytes`] (every bit pattern is a valid value, so reading what another party
+//! wrote cannot make an invalid value) and [`IntoBytes`] (no padding, so writing one exposes
+//! no uninitialised bytes). A type of another crate that does not derive them (rustix's
+//! `XdpDesc`, `io_uring_sqe`) is copied through a mirror that does, or as bytes, in the module
+//! that uses it.
 //!
 //! Every check costs a comparison or two and no allocation; failures are `EINVAL` (or
 //! `EACCES` for writes through a [`MapFlags::READONLY`](crate::resource::MapFlags::READONLY)
@@ -49,89 +51,51 @@ use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64};
 
-/// Types for which every bit pattern of `size_of::<Self>()` bytes is a valid value.
+/// zerocopy, whose derives prove what [`Mapping::load`], [`Mapping::store`] and
+/// [`VolatileArray`] need of a type (re-exported so that the version matches).
+pub use zerocopy;
+/// Every bit pattern of `size_of::<Self>()` bytes is a valid value, so reading what another
+/// party wrote cannot make an invalid one: zerocopy's trait, derived, never `unsafe impl`ed.
 ///
-/// # Safety
-/// Implement only for types with no invalid bit patterns: integers, arrays of them, and
-/// `repr(C)` structs of such fields (padding included, as it is never read as a value).
+/// The derives come with pktmap's `derive` feature (default), or with zerocopy's own `derive`
+/// feature in your manifest.
 ///
 /// # Examples
-/// ```
+#[cfg_attr(feature = "derive", doc = "```")]
+#[cfg_attr(not(feature = "derive"), doc = "```ignore")]
 /// use pktmap::resource::MapOptions;
-/// use pktmap::volatile::{FromBytes, IntoBytes};
+/// use pktmap::volatile::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
 /// #[repr(C)]
-/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// #[derive(Clone, Copy, Debug, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+/// // With zerocopy as a dependency of your own, this line is not needed.
+/// #[zerocopy(crate = "pktmap::volatile::zerocopy")]
 /// struct Desc {
 ///     buf: u32,
 ///     len: u32,
 /// }
-/// // SAFETY: two `u32`s: every bit pattern is a valid `Desc`.
-/// unsafe impl FromBytes for Desc {}
-/// // SAFETY: two `u32`s, 8 bytes: no padding.
-/// unsafe impl IntoBytes for Desc {}
 /// # fn main() -> std::io::Result<()> {
 /// let ring = MapOptions::new(4096).map_anonymous()?;
 /// ring.store(64, Desc { buf: 3, len: 60 })?;
 /// assert_eq!(ring.load::<Desc>(64)?, Desc { buf: 3, len: 60 });
-/// # Ok(()) }
-/// ```
-pub unsafe trait FromBytes: Copy {}
-
-/// Types whose values have no padding bytes: copying one out copies initialised bytes only.
-///
-/// # Safety
-/// Implement only for types whose every byte is part of a field: no padding between or after
-/// the fields.
-///
-/// # Examples
-/// ```
-/// use pktmap::resource::MapOptions;
-/// use pktmap::volatile::{FromBytes, IntoBytes};
-/// /// A ring descriptor as the driver lays it out (`struct pktmap_desc`).
-/// #[repr(C)]
-/// #[derive(Clone, Copy, Debug, PartialEq)]
-/// struct Desc {
-///     buf: u32,
-///     len: u32,
-/// }
-/// // SAFETY: two `u32`s: every bit pattern is a valid `Desc`.
-/// unsafe impl FromBytes for Desc {}
-/// // SAFETY: two `u32`s, 8 bytes: no padding.
-/// unsafe impl IntoBytes for Desc {}
-/// # fn main() -> std::io::Result<()> {
-/// let ring = MapOptions::new(4096).map_anonymous()?;
 /// let descs = ring.array::<Desc>(64, 16)?;
 /// descs.set(15, Desc { buf: 7, len: 1500 })?;
 /// assert_eq!(ring.load::<u32>(64 + 15 * 8 + 4)?, 1500); // `len` of the last entry
 /// # Ok(()) }
 /// ```
-pub unsafe trait IntoBytes: Copy {}
-
-macro_rules! plain {
-    ($($t:ty),*) => {$(
-        // SAFETY: A primitive integer has no padding and no invalid bit pattern.
-        unsafe impl FromBytes for $t {}
-        // SAFETY: As above.
-        unsafe impl IntoBytes for $t {}
-    )*};
-}
-plain!(u8, u16, u32, u64, i8, i16, i32, i64);
-
-// SAFETY: `struct xdp_desc { __u64 addr; __u32 len; __u32 options; }` has no padding (16
-// bytes, checked by `xdp_desc_is_plain`), and `XdpDescOptions` is a transparent `u32` flag set
-// that holds any bits.
-#[cfg(feature = "af-xdp")]
-unsafe impl FromBytes for rustix::net::xdp::XdpDesc {}
-// SAFETY: As above: no padding.
-#[cfg(feature = "af-xdp")]
-unsafe impl IntoBytes for rustix::net::xdp::XdpDesc {}
-
-// SAFETY: `struct io_uring_sqe` is 64 bytes of fields with no padding (checked by
-// `sqe_is_plain`), so writing one exposes no uninitialised byte. It is not `FromBytes`: its
-// opcode is an enum.
-#[cfg(feature = "io-uring")]
-unsafe impl IntoBytes for rustix::io_uring::io_uring_sqe {}
+///
+/// A struct with padding does not derive `IntoBytes` (writing it would expose uninitialised
+/// bytes):
+/// ```compile_fail
+/// #[derive(pktmap::volatile::IntoBytes)]
+/// #[zerocopy(crate = "pktmap::volatile::zerocopy")]
+/// #[repr(C)]
+/// struct Padded { a: u8, b: u32 }
+/// ```
+pub use zerocopy::FromBytes;
+/// The values have no padding bytes, so writing one writes initialised bytes only:
+/// zerocopy's trait, derived (see [`FromBytes`]).
+pub use zerocopy::IntoBytes;
 
 impl Mapping {
     /// The address of `len` bytes at `offset`, checked to lie inside the mapping and be aligned
@@ -523,18 +487,5 @@ mod tests {
         assert_eq!(m.load::<u16>(14).unwrap(), 0xbeef);
         m.atomic_u64(64).unwrap().fetch_add(5, Ordering::AcqRel);
         assert_eq!(m.load::<u64>(64).unwrap(), 5);
-    }
-
-    #[cfg(feature = "af-xdp")]
-    #[test]
-    fn xdp_desc_is_plain() {
-        use rustix::net::xdp::XdpDesc;
-        assert_eq!(std::mem::size_of::<XdpDesc>(), 16);
-    }
-
-    #[cfg(feature = "io-uring")]
-    #[test]
-    fn sqe_is_plain() {
-        assert_eq!(std::mem::size_of::<rustix::io_uring::io_uring_sqe>(), 64);
     }
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskSocket};
+use pktmap::af_xdp::{Ring, RingSizes, Umem, Xsk, XskBuilder};
 use pktmap::offset::Region as _;
 use pktmap::resource::MapFlags;
 use pktmap_testbed::{
@@ -112,7 +112,7 @@ fn frames_echo_end_to_end_through_rings_pktmap_mapped() {
     let (rx, echoed, checked, syscalls) = echo_through(
         |ifindex| {
             let xsk =
-                XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(ifindex, 0)?;
+                XskBuilder::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(ifindex, 0)?;
             assert!(xsk.uses_need_wakeup(), "bind() turns need_wakeup on");
             Ok(xsk)
         },
@@ -145,7 +145,7 @@ fn umem_in_hugetlb_memory() {
             assert_eq!(mem.as_ptr() as usize % HUGE, 0, "2 MiB aligned");
             let umem = Umem::from_mapping(mem, 2048)?;
             assert_eq!(umem.frames(), 1024);
-            Ok(XskSocket::new(umem, RingSizes::default())?.bind(ifindex, 0)?)
+            Ok(XskBuilder::new(umem, RingSizes::default())?.bind(ifindex, 0)?)
         },
         1024,
     );
@@ -221,10 +221,10 @@ fn adopts_a_socket_bound_elsewhere() {
                 RingSizes { rx: 4096, ..sizes },
                 RingSizes { fill: 256, ..sizes },
             ] {
-                let e = XskSocket::adopt(fd.as_fd(), view()?, wrong).unwrap_err();
+                let e = XskBuilder::adopt(fd.as_fd(), view()?, wrong).unwrap_err();
                 assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{wrong:?}: {e}");
             }
-            let xsk = XskSocket::adopt(fd.as_fd(), view()?, sizes)?.rings(flags)?;
+            let xsk = XskBuilder::adopt(fd.as_fd(), view()?, sizes)?.rings(flags)?;
             // The application may drop its socket fd and its mapping: pktmap holds a
             // duplicate of the fd, and the kernel pinned the UMEM's pages at XDP_UMEM_REG
             // and copies into them, which pktmap's own mapping of the memfd sees.
@@ -253,12 +253,12 @@ fn zerocopy_is_refused_with_the_kernels_errno() {
         s.spawn(|| {
             bed.enter(Side::A).unwrap();
             let ifindex = bed.ifindex(Side::A).unwrap();
-            let sock = XskSocket::new(Umem::new(64, 2048).unwrap(), RingSizes::default()).unwrap();
+            let sock = XskBuilder::new(Umem::new(64, 2048).unwrap(), RingSizes::default()).unwrap();
             let e = sock
                 .bind_with(ifindex, 0, Bind::XDP_ZEROCOPY | Bind::XDP_USE_NEED_WAKEUP)
                 .unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP), "{e}");
-            let sock = XskSocket::new(Umem::new(64, 2048).unwrap(), RingSizes::default()).unwrap();
+            let sock = XskBuilder::new(Umem::new(64, 2048).unwrap(), RingSizes::default()).unwrap();
             let xsk = sock.bind_with(ifindex, 0, Bind::XDP_COPY).unwrap();
             assert!(!xsk.uses_need_wakeup());
             eprintln!("XDP_ZEROCOPY on veth: {e}; XDP_COPY binds");
@@ -304,11 +304,11 @@ fn shared_umem_sends_from_the_second_socket() {
         let sender = s.spawn(|| {
             bed.enter(Side::A).unwrap();
             let ifindex = bed.ifindex(Side::A).unwrap();
-            let mut first = XskSocket::new(Umem::new(256, 2048).unwrap(), RingSizes::default())
+            let mut first = XskBuilder::new(Umem::new(256, 2048).unwrap(), RingSizes::default())
                 .unwrap()
                 .bind(ifindex, 0)
                 .unwrap();
-            let mut second = XskSocket::shared(&first, RingSizes::default())
+            let mut second = XskBuilder::shared(&first, RingSizes::default())
                 .unwrap()
                 .bind(ifindex, 0)
                 .unwrap();
@@ -347,7 +347,7 @@ fn shared_umem_sends_from_the_second_socket() {
 }
 
 /// `mmap(NULL, len, RW, MAP_SHARED, fd, offset)` without pktmap: the errno, or `Ok` (and unmap).
-fn raw_mmap(fd: &XskSocket, offset: u64, len: usize) -> Result<(), i32> {
+fn raw_mmap(fd: &XskBuilder, offset: u64, len: usize) -> Result<(), i32> {
     // SAFETY: A null hint without MAP_FIXED takes fresh address space only.
     let r = unsafe {
         mm::mmap(
@@ -381,7 +381,7 @@ fn unmatched_offsets_and_oversize_lengths_match_the_kernels_einval() {
         fill: 64,
         completion: 64,
     };
-    let sock = XskSocket::new(Umem::new(64, 2048).unwrap(), sizes).unwrap();
+    let sock = XskBuilder::new(Umem::new(64, 2048).unwrap(), sizes).unwrap();
     for off in [0x4000_0000u64, 0x1000, 0x2_0000_0000, 0x8000_1000] {
         let e = sock.map_offset(off, PAGE, MapFlags::empty()).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap {off:#x}: {e}");

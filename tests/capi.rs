@@ -1,10 +1,11 @@
-//! The C ABI: compiles `tests/c/capi_test.c` against `include/pktmap.h` and links it to
+//! The C ABI (feature `capi`): compiles `tests/c/capi_test.c` against `include/pktmap.h` and links it to
 //! `libpktmap.a` and `libpktmap.so`, runs it, and checks the header against `pktmap-abi`; then
-//! installs pktmap with `scripts/install-c` and builds the same program with pkg-config only.
+//! (ignored in a plain `cargo test`, run by `scripts/test-all`'s `c-install` step) installs
+//! pktmap with `scripts/install-c` and builds the same program with pkg-config only.
 
 mod common;
 
-use pktmap_abi::codec::{resource_type, PKTMAP};
+use pktmap_abi::codec::{pktmap_types, PKTMAP};
 use pktmap_abi::ioctl;
 use std::collections::HashMap;
 use std::mem::offset_of;
@@ -12,14 +13,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// `libpktmap.a` and `libpktmap.so`, built once per test run.
+/// `libpktmap.a` and `libpktmap.so`, built once per test run. The manifest declares only an
+/// rlib (a Rust dependent builds no C library), so they are built as cargo-c builds them: the
+/// `capi` feature on and the crate types given to `cargo rustc`.
 fn c_libs() -> &'static (PathBuf, PathBuf) {
     static LIBS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     LIBS.get_or_init(|| {
-        (
-            common::cargo_artifact(&["--lib"], "libpktmap.a"),
-            common::cargo_artifact(&["--lib"], "libpktmap.so"),
-        )
+        let args = [
+            "-p",
+            "pktmap",
+            "--lib",
+            "--features",
+            "capi",
+            "--crate-type",
+            "staticlib,cdylib",
+        ];
+        let mut libs = common::cargo_artifacts("rustc", &args, &["libpktmap.a", "libpktmap.so"]);
+        let shared = libs.pop().unwrap();
+        (libs.pop().unwrap(), shared)
     })
 }
 
@@ -95,16 +106,29 @@ fn header_matches_abi() {
         })
         .collect();
     let size = |n: usize| n as u64;
+    let version = |v: &str| v.parse::<u64>().unwrap();
     let want: &[(&str, u64)] = &[
+        (
+            "PKTMAP_VERSION_MAJOR",
+            version(env!("CARGO_PKG_VERSION_MAJOR")),
+        ),
+        (
+            "PKTMAP_VERSION_MINOR",
+            version(env!("CARGO_PKG_VERSION_MINOR")),
+        ),
+        (
+            "PKTMAP_VERSION_PATCH",
+            version(env!("CARGO_PKG_VERSION_PATCH")),
+        ),
         ("PKTMAP_TYPE_SHIFT", PKTMAP.type_field.shift.into()),
         ("PKTMAP_ID_SHIFT", PKTMAP.id_field.shift.into()),
         ("PKTMAP_ID_WIDTH", PKTMAP.id_field.width.into()),
-        ("PKTMAP_TYPE_STATE", resource_type::STATE.into()),
-        ("PKTMAP_TYPE_POOL", resource_type::POOL.into()),
-        ("PKTMAP_TYPE_RING", resource_type::RING.into()),
+        ("PKTMAP_TYPE_STATE", pktmap_types::STATE.into()),
+        ("PKTMAP_TYPE_POOL", pktmap_types::POOL.into()),
+        ("PKTMAP_TYPE_RING", pktmap_types::RING.into()),
         (
             "PKTMAP_MMAP_OFFSET(PKTMAP_TYPE_POOL, 7)",
-            PKTMAP.encode(resource_type::POOL, 7).unwrap(),
+            PKTMAP.encode(pktmap_types::POOL, 7).unwrap(),
         ),
         (
             "PKTMAP_MMAP_FLAG_READONLY",
@@ -228,11 +252,60 @@ fn header_matches_abi() {
     );
 }
 
+/// The functions `include/pktmap.h` declares: every `pktmap_NAME(` that starts a declaration
+/// line (`int pktmap_resource_map(...`).
+fn header_functions() -> Vec<String> {
+    let header =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/pktmap.h"))
+            .unwrap();
+    let mut names: Vec<String> = header
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('\t') && !l.starts_with('#'))
+        .filter_map(|l| {
+            let at = l.find("pktmap_")?;
+            let rest = &l[at..];
+            let end = rest.find('(')?;
+            let name = &rest[..end];
+            (l[..at]
+                .trim_end()
+                .ends_with(|c: char| c.is_alphanumeric() || c == '*')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The version script gives every function of the header a version, and names no other
+/// (a function added to the header but not to include/pktmap.map would be local in
+/// libpktmap.so).
+#[test]
+fn version_script_lists_every_header_function() {
+    let map =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/pktmap.map"))
+            .unwrap();
+    let mut listed: Vec<String> = map
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("pktmap_") && l.ends_with(';'))
+        .map(|l| l.trim_end_matches(';').to_string())
+        .collect();
+    listed.sort();
+    let declared = header_functions();
+    assert_eq!(declared.len(), 7, "{declared:?}");
+    assert_eq!(listed, declared, "include/pktmap.map against pktmap.h");
+}
+
 /// `scripts/install-c` into a temporary prefix, then the contract program built with nothing
 /// but `pkg-config --cflags --libs pktmap` (shared) and, from a `--static-only` prefix,
 /// `pkg-config --static --cflags --libs pktmap` (static), run, and checked: the C user's whole
-/// path, never skipped (it fails if cargo-c cannot be installed).
+/// path (it fails if cargo-c cannot be installed). It builds cargo-c once (about 10 minutes
+/// cold) and may `apt-get` its build dependencies, which a plain `cargo test` must not do, so it
+/// is ignored there and run by `scripts/test-all`'s `c-install` step, which fails unless it ran.
 #[test]
+#[ignore = "builds cargo-c and installs: run by scripts/test-all's c-install step"]
 fn installs_with_pkg_config_static_and_shared() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let install = |name: &str, args: &[&str]| {
@@ -281,6 +354,27 @@ fn installs_with_pkg_config_static_and_shared() {
     assert!(std::fs::symlink_metadata(lib.join("libpktmap.so"))
         .unwrap()
         .is_symlink());
+    // Every function of the header is exported with its symbol version (include/pktmap.map),
+    // and nothing else is.
+    let syms = Command::new("readelf")
+        .args(["--dyn-syms", "-W"])
+        .arg(lib.join("libpktmap.so"))
+        .output()
+        .expect("readelf --dyn-syms");
+    let syms = String::from_utf8_lossy(&syms.stdout);
+    let exported: Vec<&str> = syms
+        .lines()
+        .filter(|l| l.contains(" GLOBAL ") && !l.contains(" UND ") && !l.contains(" ABS "))
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .collect();
+    let mut want: Vec<String> = header_functions()
+        .iter()
+        .map(|f| format!("{f}@@PKTMAP_0.1"))
+        .collect();
+    want.sort();
+    let mut got: Vec<String> = exported.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    assert_eq!(got, want, "libpktmap.so's exported symbols");
 
     let pkg_config = |lib: &Path, args: &[&str]| -> Vec<String> {
         let out = Command::new("pkg-config")
@@ -333,6 +427,16 @@ fn installs_with_pkg_config_static_and_shared() {
             assert!(
                 dynamic.contains(&format!("[{soname}]")),
                 "NEEDED {soname}:\n{dynamic}"
+            );
+            let syms = Command::new("readelf")
+                .args(["--dyn-syms", "-W"])
+                .arg(&exe)
+                .output()
+                .unwrap();
+            let syms = String::from_utf8_lossy(&syms.stdout);
+            assert!(
+                syms.contains("pktmap_resource_mmap@PKTMAP_0.1"),
+                "the program binds the versioned symbol:\n{syms}"
             );
         } else {
             assert!(

@@ -8,9 +8,9 @@
 
 mod common;
 
-use pktmap::io_uring::{recv_with_buffer_select, IoUring, Region};
 use pktmap::offset::Region as _;
 use pktmap::resource::{MapFlags, MapOptions};
+use pktmap::uring::{recv_with_buffer_select, BufRing, Region, Uring};
 use rustix::mm::{self, MapFlags as SysMapFlags, ProtFlags};
 use std::net::UdpSocket;
 use std::os::fd::AsFd;
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 const PAGE: usize = 4096;
 
 /// The instance, or `None` (after a loud message) where io_uring is unavailable outside CI.
-fn uring(entries: u32) -> Option<IoUring> {
-    match IoUring::new(entries) {
+fn uring(entries: u32) -> Option<Uring> {
+    match Uring::new(entries) {
         Ok(r) => Some(r),
         Err(e) => {
             pktmap_testbed::skip(format_args!(
@@ -34,7 +34,7 @@ fn uring(entries: u32) -> Option<IoUring> {
 
 /// `mmap(NULL, len, RW, MAP_SHARED, fd, offset)` without pktmap: the errno, or the first 8
 /// bytes of the mapping, which is unmapped again.
-fn raw_mmap(fd: &IoUring, offset: u64, len: usize) -> Result<u64, i32> {
+fn raw_mmap(fd: &Uring, offset: u64, len: usize) -> Result<u64, i32> {
     // SAFETY: A null hint without MAP_FIXED takes fresh address space only.
     let r = unsafe {
         mm::mmap(
@@ -60,15 +60,14 @@ fn raw_mmap(fd: &IoUring, offset: u64, len: usize) -> Result<u64, i32> {
 
 #[test]
 fn udp_datagrams_land_in_kernel_mapped_buffers() {
-    let Some(ring) = uring(64) else { return };
+    let Some(mut ring) = uring(64) else { return };
     const BGID: u16 = 1;
     const BATCH: u32 = 32;
     const TOTAL: u32 = 1024;
     let mut bufs = ring.register_buf_ring(BGID, 64, 2048).unwrap();
     // The ring pktmap mapped is the one the kernel reads: its entries name our buffers.
     assert_eq!(bufs.mapping().len(), 64 * 16);
-    let (mut sq, mut cq) = ring.queues().unwrap();
-    let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, TOTAL, BATCH);
+    let bytes = exchange(&mut ring, &mut bufs, TOTAL, BATCH);
     eprintln!("{TOTAL} datagrams, {bytes} bytes, all byte-identical");
 }
 
@@ -116,6 +115,32 @@ fn oversize_lengths_are_refused_though_the_kernel_accepts_them() {
     }
 }
 
+/// A POPULATE that fails inside `map` names its cause and leaves nothing mapped: the SQE
+/// array mapped 1 MiB long by the raw `map` (which, unlike `Uring::map`, does not know the
+/// region's size), whose tail the kernel does not back.
+#[test]
+fn a_failed_populate_inside_map_names_its_cause_and_leaves_nothing_mapped() {
+    let Some(ring) = uring(8) else { return };
+    let len = 1 << 20;
+    let sqes = Region::Sqes.offset().unwrap();
+    let e = pktmap::resource::map(&ring, sqes, len, MapFlags::POPULATE).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("MADV_POPULATE") && msg.contains("SIGBUS"),
+        "{msg}"
+    );
+    // No 1 MiB mapping of the SQE offset is left (no other test maps one).
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let left = maps.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (start, end) = f[0].split_once('-').unwrap();
+        let size = u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap();
+        f[2] == format!("{sqes:08x}") && size == len as u64 && l.ends_with("[io_uring]")
+    });
+    assert!(!left, "a failed POPULATE left the mapping behind");
+}
+
 #[test]
 fn unregistered_bgid_gives_the_kernels_errno() {
     let Some(ring) = uring(8) else { return };
@@ -138,7 +163,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
     let e = MapOptions::new(PAGE)
         .flags(MapFlags::FIXED)
         .at(addr)
-        .layout(pktmap::io_uring::LAYOUT)
+        .layout(pktmap::uring::LAYOUT)
         .map(&ring, region.offset().unwrap())
         .unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "pktmap FIXED: {e}");
@@ -167,7 +192,7 @@ fn unregistered_bgid_gives_the_kernels_errno() {
     let e = MapOptions::new(PAGE)
         .flags(MapFlags::FIXED)
         .at(addr)
-        .layout(pktmap::io_uring::LAYOUT)
+        .layout(pktmap::uring::LAYOUT)
         .map(&ring, Region::PbufRing { bgid: 10 }.offset().unwrap())
         .unwrap_err();
     assert_eq!(
@@ -191,15 +216,62 @@ fn unregistered_bgid_gives_the_kernels_errno() {
 
 #[test]
 fn the_rings_map_once_each_and_queues_work_empty() {
-    let Some(ring) = uring(16) else { return };
-    let (sq, mut cq) = ring.queues().unwrap();
-    assert_eq!(sq.capacity(), 16);
-    assert_eq!(sq.pending(), 0);
-    assert!(cq.pop().is_none());
+    let Some(mut ring) = uring(16) else { return };
+    assert_eq!(ring.submission().capacity(), 16);
+    assert_eq!(ring.submission().pending(), 0);
+    assert!(ring.completion().pop().is_none());
     let e = ring
+        .submitter()
         .enter(0, 1, Some(Duration::from_millis(20)))
         .unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ETIME));
+}
+
+/// Two NOPs queued through two borrows of the submission queue both complete: the queue is
+/// the ring's, so a second borrow continues the first's tail instead of overwriting its slot
+/// (a second borrow while the first lives does not compile: `pktmap::uring`'s docs).
+#[test]
+fn two_submissions_in_turn_both_complete() {
+    let Some(mut ring) = uring(8) else { return };
+    // SAFETY: NOPs name no fd or buffer.
+    assert!(unsafe { ring.submission().push(&pktmap::uring::nop(1)) });
+    // SAFETY: as above.
+    assert!(unsafe { ring.submission().push(&pktmap::uring::nop(2)) });
+    assert_eq!(ring.submit(2, Some(Duration::from_secs(5))).unwrap(), 2);
+    let mut done: Vec<u64> = ring.completion().map(|c| c.user_data).collect();
+    done.sort_unstable();
+    assert_eq!(done, [1, 2]);
+}
+
+/// The module and type names shadow nothing of the `io-uring` crate: with everything of
+/// pktmap's in scope (a glob import, the module itself), `io_uring::IoUring` is still the
+/// crate's (an ambiguity would not compile), and the instance crosses threads.
+#[test]
+fn names_shadow_nothing_and_the_instance_crosses_threads() {
+    #[allow(unused_imports)]
+    use pktmap::uring;
+    #[allow(unused_imports)]
+    use pktmap::*;
+    if uring(8).is_none() {
+        return;
+    }
+    let theirs: io_uring::IoUring = io_uring::IoUring::new(8).unwrap();
+    assert_eq!(theirs.params().sq_entries(), 8);
+    let mut ours = uring::Uring::new(8).unwrap();
+    // SAFETY: a NOP names no fd or buffer.
+    assert!(unsafe { ours.submission().push(&uring::nop(5)) });
+    let mut ours = std::thread::spawn(move || {
+        ours.submit(1, Some(Duration::from_secs(5))).unwrap();
+        ours
+    })
+    .join()
+    .unwrap();
+    assert_eq!(ours.completion().pop().map(|c| c.user_data), Some(5));
+    let shared = std::sync::Arc::new(ours);
+    let peer = std::sync::Arc::clone(&shared);
+    std::thread::spawn(move || peer.region_len(Region::Sqes))
+        .join()
+        .unwrap();
 }
 
 /// The path of an example binary `cargo test` built next to this test's binary, if any.
@@ -223,14 +295,8 @@ fn the_uring_recv_example_moves_every_datagram() {
 /// Sends `total` datagrams to `rx` in batches of `batch`, each received by a RECV with buffer
 /// selection from `bufs` through the queues pktmap mapped, and checks every byte of each in
 /// the buffer the completion names. Returns the bytes received.
-fn exchange(
-    ring: &IoUring,
-    sq: &mut pktmap::io_uring::SubmissionQueue,
-    cq: &mut pktmap::io_uring::CompletionQueue,
-    bufs: &mut pktmap::io_uring::BufRing,
-    total: u32,
-    batch: u32,
-) -> usize {
+fn exchange(ring: &mut Uring, bufs: &mut BufRing, total: u32, batch: u32) -> usize {
+    let (submitter, mut sq, mut cq) = ring.split();
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     tx.connect(rx.local_addr().unwrap()).unwrap();
@@ -244,7 +310,8 @@ fn exchange(
             // before it returns.
             assert!(unsafe { sq.push(&sqe) });
         }
-        ring.submit(sq, 0, None).unwrap();
+        sq.sync();
+        submitter.submit(0, None).unwrap();
         for i in 0..batch {
             tx.send(&common::payload(b * batch + i)).unwrap();
         }
@@ -254,7 +321,7 @@ fn exchange(
                 Instant::now() < deadline,
                 "timed out: {got}/{batch} in batch {b}"
             );
-            match ring.enter(0, batch - got, Some(Duration::from_millis(500))) {
+            match submitter.enter(0, batch - got, Some(Duration::from_millis(500))) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ETIME) => {}
                 Err(e) => panic!("io_uring_enter: {e}"),
@@ -301,13 +368,13 @@ fn adopts_rings_made_by_the_io_uring_crate() {
         .setup_coop_taskrun();
     let shaped: io_uring::IoUring = b.build(32).unwrap();
     for (theirs, flags) in [(&plain, F::empty()), (&shaped, F::NO_SQARRAY)] {
-        let ring = IoUring::adopt(theirs.as_fd(), flags).unwrap();
+        // SAFETY: `theirs` is not used to submit or reap while `ring` lives.
+        let mut ring = unsafe { Uring::adopt(theirs.as_fd(), flags) }.unwrap();
         let p = theirs.params();
         assert_eq!(ring.params().sq_entries, p.sq_entries());
         assert_eq!(ring.params().cq_entries, p.cq_entries());
-        let (mut sq, mut cq) = ring.queues().unwrap();
         let mut bufs = ring.register_buf_ring(5, 64, 2048).unwrap();
-        let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, 512, 16);
+        let bytes = exchange(&mut ring, &mut bufs, 512, 16);
         eprintln!(
             "io-uring crate ring ({} SQ, {} CQ, {flags:?}) adopted: 512 datagrams, {bytes} bytes",
             p.sq_entries(),
@@ -316,11 +383,13 @@ fn adopts_rings_made_by_the_io_uring_crate() {
     }
     // A flag the ring does not have that makes its rings longer (CQE32 doubles the CQEs) is
     // caught: populating the pages past the kernel's region faults, EFAULT, no SIGBUS later.
-    let e = IoUring::adopt(plain.as_fd(), F::CQE32).unwrap_err();
+    // SAFETY: as above.
+    let e = unsafe { Uring::adopt(plain.as_fd(), F::CQE32) }.unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
     // Not an io_uring at all.
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let e = IoUring::adopt(sock.as_fd(), F::empty()).unwrap_err();
+    // SAFETY: not an io_uring: nothing to produce into.
+    let e = unsafe { Uring::adopt(sock.as_fd(), F::empty()) }.unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
 }
 
@@ -336,26 +405,24 @@ fn setup_flags_pass_through_sqpoll() {
     p.flags = F::SQPOLL | F::CQSIZE;
     p.sq_thread_idle = 5; // ms, so the thread sleeps between batches
     p.cq_entries = 256;
-    let ring = IoUring::with_params(16, p).unwrap();
+    let mut ring = Uring::with_params(16, p).unwrap();
     assert!(ring.params().flags.contains(F::SQPOLL));
     assert_eq!(ring.params().cq_entries, 256);
-    let (mut sq, mut cq) = ring.queues().unwrap();
     let mut bufs = ring.register_buf_ring(2, 32, 2048).unwrap();
-    let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, 256, 8);
+    let bytes = exchange(&mut ring, &mut bufs, 256, 8);
     std::thread::sleep(Duration::from_millis(50));
+    let mut sq = ring.submission();
     assert!(sq.needs_wakeup(), "the idle SQ thread sleeps and says so");
     for i in 0..4 {
         // SAFETY: A NOP names nothing.
-        assert!(unsafe { sq.push(&pktmap::io_uring::nop(100 + i)) });
+        assert!(unsafe { sq.push(&pktmap::uring::nop(100 + i)) });
     }
-    ring.submit(&mut sq, 4, Some(Duration::from_secs(5)))
-        .unwrap();
-    let done: Vec<u64> = std::iter::from_fn(|| cq.pop())
-        .map(|c| c.user_data)
-        .collect();
+    drop(sq);
+    ring.submit(4, Some(Duration::from_secs(5))).unwrap();
+    let done: Vec<u64> = ring.completion().map(|c| c.user_data).collect();
     assert_eq!(done, [100, 101, 102, 103]);
     eprintln!("SQPOLL: 256 datagrams ({bytes} bytes), then 4 NOPs after a wakeup");
-    let e = IoUring::with_params(8, {
+    let e = Uring::with_params(8, {
         let mut p = io_uring_params::default();
         p.flags = F::DEFER_TASKRUN; // without SINGLE_ISSUER: the kernel refuses
         p
@@ -369,7 +436,7 @@ fn setup_flags_pass_through_sqpoll() {
 /// The buffer ring owns no borrow: it lives next to its ring in one struct, and outlives it.
 #[test]
 fn buffer_rings_in_the_callers_memory() {
-    let Some(ring) = uring(64) else { return };
+    let Some(mut ring) = uring(64) else { return };
     use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
     const HUGE: usize = 2 << 20;
     let _pages = pktmap_testbed::HugePages::require(2);
@@ -389,8 +456,7 @@ fn buffer_rings_in_the_callers_memory() {
         }
         let mut bufs = ring.register_buf_ring_in(6, 1024, 2048, mem).unwrap();
         assert_eq!(bufs.buffers().as_ptr() as usize, base);
-        let (mut sq, mut cq) = ring.queues().unwrap();
-        let bytes = exchange(&ring, &mut sq, &mut cq, &mut bufs, 256, 16);
+        let bytes = exchange(&mut ring, &mut bufs, 256, 16);
         // The last datagram landed in the memfd: find its header through another mapping.
         let view = MapOptions::new(HUGE).map(&fd, 0).unwrap();
         let mut all = vec![0; HUGE];
@@ -419,8 +485,8 @@ fn buffer_rings_in_the_callers_memory() {
 
     // No borrow: the ring and its buffer ring in one struct, the buffer ring outliving it.
     struct EventLoop {
-        bufs: pktmap::io_uring::BufRing,
-        ring: IoUring,
+        bufs: pktmap::uring::BufRing,
+        ring: Uring,
     }
     let ev = EventLoop {
         bufs: ring.register_buf_ring(8, 16, 256).unwrap(),
@@ -463,7 +529,7 @@ fn mem_region_maps_at_the_offset_the_kernel_returned() {
         Some(libc::EINVAL),
         "longer than the region"
     );
-    let named = pktmap::maps::read(None)
+    let named = pktmap::inspect::maps::read(None)
         .unwrap()
         .into_iter()
         .find(|e| e.start == a.as_ptr() as u64)
@@ -494,7 +560,9 @@ fn bgid_2048_registers_but_never_maps() {
             .register_buf_ring_with_flags(0, 16, 2048, 1)
     }
     .unwrap();
-    let ring = IoUring::adopt(theirs.as_fd(), rustix::io_uring::IoringSetupFlags::empty()).unwrap();
+    // SAFETY: `theirs` submits and reaps nothing while `ring` lives.
+    let ring = unsafe { Uring::adopt(theirs.as_fd(), rustix::io_uring::IoringSetupFlags::empty()) }
+        .unwrap();
     for off in [0x8000_0000u64 | 2048 << 16, 0x8000_0000] {
         assert_eq!(
             raw_mmap(&ring, off, PAGE),
@@ -515,17 +583,18 @@ fn bgid_2048_registers_but_never_maps() {
 /// armed, each in its own buffer of the group.
 #[test]
 fn multishot_recv_completes_once_per_datagram() {
-    let Some(ring) = uring(16) else { return };
+    let Some(mut ring) = uring(16) else { return };
     const N: u32 = 8;
     let mut bufs = ring.register_buf_ring(11, 16, 2048).unwrap();
-    let (mut sq, mut cq) = ring.queues().unwrap();
+    let (submitter, mut sq, mut cq) = ring.split();
     let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let sqe = pktmap::io_uring::recv_multishot(rx.as_fd(), 11, 99);
+    let sqe = pktmap::uring::recv_multishot(rx.as_fd(), 11, 99);
     // SAFETY: `rx` and `bufs` outlive every completion: the request is cancelled below, and
     // its last completion reaped, before either drops.
     assert!(unsafe { sq.push(&sqe) });
-    ring.submit(&mut sq, 0, None).unwrap();
+    sq.sync();
+    submitter.submit(0, None).unwrap();
     for i in 0..N {
         tx.send_to(&common::payload(i), rx.local_addr().unwrap())
             .unwrap();
@@ -533,7 +602,7 @@ fn multishot_recv_completes_once_per_datagram() {
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while got.len() < N as usize && Instant::now() < deadline {
-        let _ = ring.enter(0, 1, Some(Duration::from_millis(200)));
+        let _ = submitter.enter(0, 1, Some(Duration::from_millis(200)));
         while let Some(c) = cq.pop() {
             assert_eq!(c.user_data, 99);
             assert!(c.more(), "multishot stays armed: {c:?}");
@@ -551,13 +620,14 @@ fn multishot_recv_completes_once_per_datagram() {
         "one completion per datagram, in order"
     );
     // SAFETY: A cancel names only a user_data.
-    assert!(unsafe { sq.push(&pktmap::io_uring::cancel(99, 100)) });
-    ring.submit(&mut sq, 0, None).unwrap();
+    assert!(unsafe { sq.push(&pktmap::uring::cancel(99, 100)) });
+    sq.sync();
+    submitter.submit(0, None).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut done = Vec::new();
     while done.len() < 2 && Instant::now() < deadline {
-        let _ = ring.enter(0, 1, Some(Duration::from_millis(200)));
-        done.extend(std::iter::from_fn(|| cq.pop()));
+        let _ = submitter.enter(0, 1, Some(Duration::from_millis(200)));
+        done.extend(&mut cq);
     }
     let ended = done
         .iter()

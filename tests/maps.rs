@@ -1,12 +1,12 @@
-//! `pktmap::maps` on this process's real mappings, and the `pktmap` command line's `encode`,
+//! `pktmap::inspect::maps` on this process's real mappings, and the `pktmap` command line's `encode`,
 //! `decode` and `maps` (the `pktmap-tools` binary, built here). Needs `io-uring` (a real ring
 //! to name).
 #![cfg(feature = "io-uring")]
 
 mod common;
 
-use pktmap::maps::{self, Name};
-use pktmap::offset::{io_uring, IO_URING};
+use pktmap::inspect::maps::{self, Name};
+use pktmap::offset::{io_uring_types, IO_URING};
 use std::process::Command;
 
 fn pktmap(args: &[&str]) -> (bool, String, String) {
@@ -26,11 +26,10 @@ fn pktmap(args: &[&str]) -> (bool, String, String) {
 fn names_this_process_io_uring_rings() {
     // io_uring and provided-buffer rings (5.19+) are part of every machine this project runs
     // on; their absence is a failure, never a skip.
-    let ring = pktmap::io_uring::IoUring::new(8).expect("io_uring_setup");
+    let ring = pktmap::uring::Uring::new(8).expect("io_uring_setup");
     let bufs = ring
         .register_buf_ring(7, 256, 64)
         .expect("IORING_REGISTER_PBUF_RING");
-    let (sq, _cq) = ring.queues().unwrap();
     let addr = bufs.mapping().as_ptr() as u64;
     let entries = maps::read(None).unwrap();
     let e = entries
@@ -38,7 +37,10 @@ fn names_this_process_io_uring_rings() {
         .find(|e| e.start == addr)
         .expect("the ring's mapping is listed");
     assert_eq!(e.path.as_deref(), Some("anon_inode:[io_uring]"));
-    assert_eq!(e.offset, IO_URING.encode(io_uring::PBUF_RING, 7).unwrap());
+    assert_eq!(
+        e.offset,
+        IO_URING.encode(io_uring_types::PBUF_RING, 7).unwrap()
+    );
     assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 7");
     assert!(entries.iter().any(|e| e.name().type_name() == Some("SQES")));
 
@@ -55,7 +57,7 @@ fn names_this_process_io_uring_rings() {
     let (ok, out, _) = pktmap(&["maps", &pid, "--json"]);
     assert!(ok);
     assert!(out.contains("\"type\":\"PBUF_RING\",\"id\":7"), "{out}");
-    drop(sq);
+    drop(ring); // the SQES listed above were the ring's own mapping until here
 }
 
 #[test]
@@ -72,7 +74,7 @@ fn lists_everything_with_all() {
 fn split_mappings_are_named_by_their_first_page_only() {
     // The second page of a POOL 1 mapping: offset 0x9000 + 0x1000 is type 2 (RING) id 1 in
     // the PKTMAP layout: the naming is only as good as the first page's offset (module docs).
-    let device = pktmap::maps::FileKind::PktmapDevice;
+    let device = pktmap::inspect::maps::FileKind::PktmapDevice;
     let e: maps::Entry = "1000-2000 rw-s 0000a000 00:05 7 /dev/pktmap"
         .parse::<maps::Entry>()
         .unwrap()
@@ -172,7 +174,7 @@ fn entry_at(addr: *const u8) -> maps::Entry {
 /// ring, whatever it is called.
 #[test]
 fn look_alike_files_are_never_rings() {
-    use pktmap::maps::FileKind;
+    use pktmap::inspect::maps::FileKind;
     use pktmap::resource::MapOptions;
     use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
     const FILL: u64 = 0x1_0000_0000;
@@ -205,7 +207,7 @@ fn look_alike_files_are_never_rings() {
 /// a name that says pktmap) is named by its device number: not pktmap.
 #[test]
 fn a_device_is_told_by_its_number_not_its_name() {
-    use pktmap::maps::FileKind;
+    use pktmap::inspect::maps::FileKind;
     use pktmap::resource::MapOptions;
     let dir = std::env::temp_dir().join(format!("pktmap-dev-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -247,7 +249,7 @@ fn a_device_is_told_by_its_number_not_its_name() {
 /// RX ring: the kernel says it is an AF_PACKET socket, and it is named so.
 #[test]
 fn packet_mmap_rings_are_named_af_packet() {
-    use pktmap::maps::FileKind;
+    use pktmap::inspect::maps::FileKind;
     use pktmap::resource::MapOptions;
     use rustix::net::{AddressFamily, SocketType};
     // Protocol 0: the socket receives nothing; the ring is only there to be mapped.
@@ -278,7 +280,7 @@ fn packet_mmap_rings_are_named_af_packet() {
     assert_eq!(e.name(), Name::PacketMmap);
     assert_eq!(e.name().to_string(), "af_packet PACKET_MMAP");
     let inode = rustix::fs::fstat(&sock).unwrap().st_ino;
-    let diag = pktmap::sock_diag::packet_sockets().unwrap();
+    let diag = pktmap::inspect::sock_diag::packet_sockets().unwrap();
     let me = diag
         .iter()
         .find(|p| u64::from(p.inode) == inode)
@@ -290,10 +292,10 @@ fn packet_mmap_rings_are_named_af_packet() {
 #[cfg(feature = "af-xdp")]
 #[test]
 fn af_xdp_rings_are_named_by_the_kernels_word() {
-    use pktmap::af_xdp::{Ring, RingSizes, Umem, XskSocket};
-    use pktmap::maps::FileKind;
+    use pktmap::af_xdp::{Ring, RingSizes, Umem, XskBuilder};
+    use pktmap::inspect::maps::FileKind;
     let umem = Umem::new(64, 2048).unwrap();
-    let sock = match XskSocket::new(umem, RingSizes::default()) {
+    let sock = match XskBuilder::new(umem, RingSizes::default()) {
         Ok(s) => s,
         Err(e) => {
             pktmap_testbed::skip(format_args!("AF_XDP needs CAP_NET_RAW ({e})"));

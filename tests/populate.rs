@@ -168,10 +168,10 @@ fn hugetlb_memfd() {
 #[cfg(feature = "io-uring")]
 #[test]
 fn io_uring_rings() {
-    use pktmap::io_uring::{IoUring, Region};
+    use pktmap::uring::{Region, Uring};
     // 4096 entries: rings of several pages (the SQ ring's index array is 16 KiB, the CQ ring
     // 128 KiB, the SQEs 256 KiB).
-    let ring = IoUring::new(4096).expect("io_uring (the host kernel has it)");
+    let ring = Uring::new(4096).expect("io_uring (the host kernel has it)");
     for region in [Region::SqRing, Region::CqRing, Region::Sqes] {
         let len = ring.region_len(region).unwrap();
         let m = ring.map(region, len, MapFlags::POPULATE).unwrap();

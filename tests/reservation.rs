@@ -11,11 +11,17 @@ const PAGE: usize = 4096;
 
 /// The permissions `/proc/self/maps` shows for the mapping that contains `addr`.
 fn perms_at(addr: usize) -> String {
-    pktmap::maps::read(None)
-        .unwrap()
-        .into_iter()
-        .find(|e| e.start as usize <= addr && addr < e.end as usize)
-        .map(|e| e.perms)
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (start, end) = f.next()?.split_once('-')?;
+            let (start, end) = (
+                usize::from_str_radix(start, 16).ok()?,
+                usize::from_str_radix(end, 16).ok()?,
+            );
+            (start <= addr && addr < end).then(|| f.next().unwrap_or_default().to_string())
+        })
         .unwrap_or_else(|| "unmapped".into())
 }
 
@@ -85,7 +91,7 @@ fn resources_mapped_contiguously_and_slots_given_back() {
 #[cfg(feature = "io-uring")]
 #[test]
 fn a_refused_slot_leaves_the_reservation_whole() {
-    let ring = match pktmap::io_uring::IoUring::new(8) {
+    let ring = match pktmap::uring::Uring::new(8) {
         Ok(r) => r,
         Err(e) => {
             pktmap_testbed::skip(format_args!("io_uring unavailable ({e})"));

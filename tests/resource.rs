@@ -3,9 +3,9 @@
 //! Each test makes its own memfd; fault counts are per thread (`RUSAGE_THREAD`), so tests can
 //! run in parallel.
 
-use pktmap::offset::{resource_type, PKTMAP};
+use pktmap::offset::{pktmap_types, PKTMAP};
 use pktmap::resource::{map, map_resource, MapFlags, MapOptions, Mapping};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
 use std::ffi::c_void;
 use std::io;
@@ -107,22 +107,107 @@ fn without_populate_each_written_page_faults() {
 fn populate_failure_reports_errno_and_leaves_nothing_mapped() {
     let name = "populate-past-eof";
     let fd = memfd(name, 4 * PAGE);
-    // Pages 2..6 of a 4-page file: mmap succeeds, populating pages 4 and 5 hits SIGBUS.
-    let e = MapOptions::new(4 * PAGE)
-        .flags(MapFlags::POPULATE)
-        .map(&fd, 2 * PAGE as u64)
-        .unwrap_err();
+    let m = MapOptions::new(4 * PAGE).map(&fd, 0).unwrap();
+    // Another holder of the file truncates it under the mapping: pages 2 and 3 are gone.
+    ftruncate(&fd, 2 * PAGE as u64).unwrap();
+    let e = m.populate().unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EFAULT), "{e}");
     assert!(e.to_string().contains("MADV_POPULATE"), "{e}");
-    assert!(
-        !is_mapped(name),
-        "a failed POPULATE left the mapping behind"
-    );
-    // Without POPULATE the same request maps (and would SIGBUS on touch).
-    let m = MapOptions::new(4 * PAGE).map(&fd, 2 * PAGE as u64).unwrap();
-    assert!(is_mapped(name));
+    assert!(e.to_string().contains("past the end of the file"), "{e}");
     drop(m);
     assert!(!is_mapped(name), "drop unmaps");
+    // A POPULATE that fails inside `map` (which a regular file no longer can: its length is
+    // checked first) is tests/io_uring.rs's `a_failed_populate_inside_map_...`.
+}
+
+/// A regular file too short for the length is refused before the `mmap` (which would succeed,
+/// and the first touch of the pages past the end would kill the process with SIGBUS).
+#[test]
+fn a_map_past_the_end_of_a_file_is_refused_before_the_syscall() {
+    let name = "map-past-eof";
+    let fd = memfd(name, 4 * PAGE);
+    for (offset, len) in [(2 * PAGE, 4 * PAGE), (0, 5 * PAGE), (4 * PAGE, PAGE)] {
+        for flags in [MapFlags::empty(), MapFlags::READONLY, MapFlags::POPULATE] {
+            let e = MapOptions::new(len)
+                .flags(flags)
+                .map(&fd, offset as u64)
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("SIGBUS") && msg.contains("16384 bytes"),
+                "{msg}"
+            );
+            assert!(!is_mapped(name), "refused, yet mapped: {msg}");
+        }
+        let e = MapOptions::new(len)
+            .private()
+            .map(&fd, offset as u64)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "private: {e}");
+    }
+    // A file on disk as well as shmem.
+    let dir = std::env::temp_dir().join(format!("pktmap-eof-{}", std::process::id()));
+    std::fs::write(&dir, [7u8; 100]).unwrap();
+    let file = std::fs::File::open(&dir).unwrap();
+    let e = map(&file, 0, 2 * PAGE, MapFlags::READONLY).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+    // The last, partial page is backed (its tail reads as zeros).
+    let m = map(&file, 0, PAGE, MapFlags::READONLY).unwrap();
+    let mut b = [0; 2];
+    m.read_at(99, &mut b).unwrap();
+    assert_eq!(b, [7, 0]);
+    std::fs::remove_file(&dir).unwrap();
+    // Exactly to the end maps.
+    map(&fd, 2 * PAGE as u64, 2 * PAGE, MapFlags::POPULATE).unwrap();
+}
+
+/// The refused case really is a SIGBUS without the check: the raw `mmap` accepts it.
+#[test]
+fn past_the_end_the_kernel_maps_and_a_touch_raises_sigbus() {
+    let fd = memfd("raw-past-eof", PAGE);
+    // SAFETY: a fresh shared mapping at a kernel-chosen address; unmapped below.
+    let p = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            2 * PAGE,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            &fd,
+            0,
+        )
+    }
+    .expect("the kernel maps past the end");
+    let addr = p as usize;
+    let sig = in_child(move || {
+        // SAFETY: inside the mapping; the second page is past the end of the file.
+        unsafe { std::ptr::read_volatile((addr + PAGE) as *const u8) };
+    });
+    assert_eq!(sig, Some(libc::SIGBUS));
+    // SAFETY: the mapping made above, unused since.
+    unsafe { rustix::mm::munmap(p, 2 * PAGE) }.unwrap();
+}
+
+/// The safe path for memory shared with processes that could truncate it: a memfd sealed
+/// against shrinking keeps every mapped page.
+#[test]
+fn a_sealed_memfd_cannot_shrink_under_a_mapping() {
+    let fd = pktmap::resource::sealed_memfd("sealed", 4 * PAGE as u64).unwrap();
+    let m = map(&fd, 0, 4 * PAGE, MapFlags::POPULATE).unwrap();
+    let e = ftruncate(&fd, PAGE as u64).unwrap_err();
+    assert_eq!(e, rustix::io::Errno::PERM);
+    // Another process, with its own file description of the same memfd, cannot either.
+    let path = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
+    let again = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    assert_eq!(
+        again.set_len(0).unwrap_err().raw_os_error(),
+        Some(libc::EPERM)
+    );
+    m.write_at(4 * PAGE - 1, &[9]).unwrap();
+    m.populate().unwrap();
+    // Growing is allowed, and then a longer map is too.
+    ftruncate(&fd, 8 * PAGE as u64).unwrap();
+    map(&fd, 0, 8 * PAGE, MapFlags::POPULATE).unwrap();
 }
 
 /// Runs `f` in a forked child; returns the signal that killed it, or `None` if it exited 0.
@@ -334,7 +419,7 @@ fn bad_requests_return_the_kernels_errno() {
             map_resource(
                 &fd,
                 &PKTMAP,
-                resource_type::POOL,
+                pktmap_types::POOL,
                 1 << 32,
                 PAGE,
                 MapFlags::empty(),
@@ -382,7 +467,7 @@ fn errors_name_what_was_asked() {
     let e = map_resource(
         closed,
         &PKTMAP,
-        resource_type::RING,
+        pktmap_types::RING,
         9,
         PAGE,
         MapFlags::empty(),

@@ -281,7 +281,7 @@ pub fn model_pool(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pktmap_abi::codec::{io_uring, AF_XDP, IO_URING, PKTMAP, VFIO};
+    use pktmap_abi::codec::{io_uring_types, AF_XDP, IO_URING, PKTMAP, VFIO};
 
     #[test]
     fn models_match_layouts() {
@@ -292,7 +292,7 @@ mod tests {
     fn model_spot_checks() {
         let [pkt, _, uring, xdp, vfio] = MODELS;
         assert_eq!(pkt.encode(1, 7), PKTMAP.encode(1, 7));
-        assert_eq!(uring.encode(io_uring::PBUF_RING, 3), Ok(0x8003_0000));
+        assert_eq!(uring.encode(io_uring_types::PBUF_RING, 3), Ok(0x8003_0000));
         assert_eq!(uring.decode(0x8003_0000), IO_URING.decode(0x8003_0000));
         assert_eq!(xdp.decode(0x1_8000_0000), AF_XDP.decode(0x1_8000_0000));
         assert_eq!(xdp.encode(0, 1), Err(EncodeError::IdNotAllowed));

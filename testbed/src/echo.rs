@@ -32,10 +32,10 @@ pub struct EchoStats {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+/// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
 /// use std::sync::atomic::AtomicBool;
 /// use std::time::{Duration, Instant};
-/// let mut xsk = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(2, 0)?;
+/// let mut xsk = XskBuilder::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(2, 0)?;
 /// let stop = AtomicBool::new(false);
 /// let st = pktmap_testbed::echo(&mut xsk, &stop, Instant::now() + Duration::from_secs(1))?;
 /// assert_eq!(st.tx_full, 0);

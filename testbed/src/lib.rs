@@ -9,8 +9,9 @@
 //! - [`require_root`]: the preamble of every privileged test, and [`skip`], what any test that
 //!   cannot run says: skip loudly, or fail under `CI=true`.
 //! - [`HugePages`]: 2 MiB pages added to the hugetlb pool while a guard lives, counted
-//!   process-wide so that two tests of one binary neither fight over `vm.nr_hugepages` nor
-//!   leave pages behind; shared with the bench harness of `pktmap-tools`.
+//!   machine-wide (a ledger file under `flock`) so that any number of tests and bench runs, in
+//!   one process or many, neither fight over `vm.nr_hugepages` nor leave pages behind; shared
+//!   with the bench harness of `pktmap-tools`.
 //!
 //! `publish = false`: it is a dev-dependency of `pktmap` (and a dependency of the unpublished
 //! `pktmap-tools`), never linked into a user's program.

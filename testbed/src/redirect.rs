@@ -153,11 +153,11 @@ fn name16(name: &str) -> [u8; 16] {
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+/// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
 /// use pktmap_testbed::XskRedirect;
 /// let ifindex = 2;
 /// let redirect = XskRedirect::attach(ifindex, 1)?;
-/// let xsk = XskSocket::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(ifindex, 0)?;
+/// let xsk = XskBuilder::new(Umem::new(1024, 2048)?, RingSizes::default())?.bind(ifindex, 0)?;
 /// redirect.insert(0, &xsk)?;
 /// # Ok(()) }
 /// ```
@@ -240,10 +240,10 @@ impl XskRedirect {
     /// # Examples
     /// ```no_run
     /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::af_xdp::{RingSizes, Umem, XskSocket};
+    /// use pktmap::af_xdp::{RingSizes, Umem, XskBuilder};
     /// use pktmap_testbed::XskRedirect;
     /// let redirect = XskRedirect::attach(2, 1)?;
-    /// let xsk = XskSocket::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
+    /// let xsk = XskBuilder::new(Umem::new(64, 2048)?, RingSizes::default())?.bind(2, 0)?;
     /// redirect.insert(0, &xsk)?;
     /// # Ok(()) }
     /// ```

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +71,9 @@ static void write_byte(void *p)
 static void print_abi(void)
 {
 #define P(name) printf("%s %llu\n", #name, (unsigned long long)(name))
+	P(PKTMAP_VERSION_MAJOR);
+	P(PKTMAP_VERSION_MINOR);
+	P(PKTMAP_VERSION_PATCH);
 	P(PKTMAP_TYPE_SHIFT);
 	P(PKTMAP_ID_SHIFT);
 	P(PKTMAP_ID_WIDTH);
@@ -136,6 +140,18 @@ int main(int argc, char **argv)
 	void *p = NULL;
 	int rc;
 
+	/* The library linked is the one the header describes. */
+	char version[32];
+	snprintf(version, sizeof version, "%d.%d.%d", PKTMAP_VERSION_MAJOR, PKTMAP_VERSION_MINOR,
+		 PKTMAP_VERSION_PATCH);
+	CHECK(strcmp(version, PKTMAP_VERSION_STRING) == 0, "PKTMAP_VERSION_STRING %s",
+	      PKTMAP_VERSION_STRING);
+	CHECK(PKTMAP_VERSION == ((PKTMAP_VERSION_MAJOR << 16) | (PKTMAP_VERSION_MINOR << 8) |
+				 PKTMAP_VERSION_PATCH),
+	      "PKTMAP_VERSION %#x", PKTMAP_VERSION);
+	CHECK(pktmap_version() == PKTMAP_VERSION, "pktmap_version() %#x, header %#x",
+	      pktmap_version(), PKTMAP_VERSION);
+
 	/* A plain shared mapping reaches the file at the encoded offset. */
 	errno = 4242;
 	rc = pktmap_resource_mmap(fd, PKTMAP_TYPE_POOL, POOL_ID, 2 * page, 0, &p);
@@ -166,8 +182,10 @@ int main(int argc, char **argv)
 		{ "zero bytes", fd, PKTMAP_TYPE_POOL, 1, 0, 0, -EINVAL },
 		{ "negative fd", -1, PKTMAP_TYPE_POOL, 1, 4096, 0, -EBADF },
 		{ "closed fd", 1000, PKTMAP_TYPE_POOL, 1, 4096, 0, -EBADF },
+		/* Refused before the mmap: touching it would raise SIGBUS. */
+		{ "past the end of the file", fd, PKTMAP_TYPE_POOL, 1000, 4096, 0, -EINVAL },
 		{ "POPULATE past the end of the file", fd, PKTMAP_TYPE_POOL, 1000, 4096,
-		  PKTMAP_MMAP_FLAG_POPULATE, -EFAULT },
+		  PKTMAP_MMAP_FLAG_POPULATE, -EINVAL },
 		{ "FIXED at address 0", fd, PKTMAP_TYPE_POOL, 1, 4096, PKTMAP_MMAP_FLAG_FIXED,
 		  -EINVAL },
 	};
@@ -179,6 +197,49 @@ int main(int argc, char **argv)
 		CHECK(rc == bad[i].want && errno == 4242 && out == NULL,
 		      "%s: rc %d (want %d), errno %d", bad[i].what, rc, bad[i].want, errno);
 	}
+
+	/* The errnos the header lists that come from the file, not from pktmap's checks. */
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	int rdonly = open(path, O_RDONLY | O_CLOEXEC);
+	int sealed = memfd_create("pktmap-capi-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int pipes[2];
+	if (rdonly < 0 || sealed < 0 || ftruncate(sealed, FILE_BYTES) < 0 ||
+	    fcntl(sealed, F_ADD_SEALS, F_SEAL_WRITE) < 0 || pipe2(pipes, O_CLOEXEC) < 0) {
+		perror("errno fixtures");
+		exit(2);
+	}
+	struct {
+		const char *what;
+		int fd;
+		int flags;
+		int want;
+	} from_file[] = {
+		{ "a read-only fd mapped writable", rdonly, 0, -EACCES },
+		{ "a write-sealed memfd mapped writable", sealed, 0, -EPERM },
+		{ "a pipe", pipes[0], PKTMAP_MMAP_FLAG_READONLY, -ENODEV },
+	};
+	for (size_t i = 0; i < sizeof from_file / sizeof from_file[0]; i++) {
+		void *out = NULL;
+		errno = 4242;
+		rc = pktmap_resource_map(from_file[i].fd, PKTMAP_TYPE_POOL, 1, 4096, from_file[i].flags,
+					 &out);
+		CHECK(rc == from_file[i].want && errno == 4242 && out == NULL,
+		      "%s: rc %d (want %d)", from_file[i].what, rc, from_file[i].want);
+	}
+	rc = pktmap_resource_map(rdonly, PKTMAP_TYPE_POOL, 1, 4096, PKTMAP_MMAP_FLAG_READONLY, &p);
+	CHECK(rc == 0, "the read-only fd maps READONLY (rc %d)", rc);
+	if (rc == 0)
+		pktmap_resource_unmap(p, 4096);
+	close(rdonly);
+	close(sealed);
+	close(pipes[0]);
+	close(pipes[1]);
+	p = (void *)(uintptr_t)(page + 1);
+	rc = pktmap_resource_map(fd, PKTMAP_TYPE_POOL, 1, 4096, PKTMAP_MMAP_FLAG_FIXED, &p);
+	CHECK(rc == -EINVAL && p == (void *)(uintptr_t)(page + 1),
+	      "FIXED at an unaligned address: rc %d", rc);
+
 	errno = 4242;
 	rc = pktmap_resource_mmap(fd, PKTMAP_TYPE_POOL, 1, 4096, 0, NULL);
 	CHECK(rc == -EFAULT && errno == 4242, "null p_out: rc %d", rc);
@@ -235,6 +296,8 @@ int main(int argc, char **argv)
 	      "the received fd is the same file");
 	CHECK(pktmap_pool_send(-1, shared, 0) == -EBADF && errno == 4242, "pool_send bad socket");
 	CHECK(pktmap_pool_recv(-1, NULL) == -EBADF && errno == 4242, "pool_recv bad socket");
+	CHECK(pktmap_pool_send(shared, shared, 0) == -ENOTSOCK, "pool_send on a memfd: -ENOTSOCK");
+	CHECK(pktmap_pool_recv(shared, NULL) == -ENOTSOCK, "pool_recv on a memfd: -ENOTSOCK");
 	close(sv[0]);
 	CHECK(pktmap_pool_recv(sv[1], NULL) == -EINVAL && errno == 4242,
 	      "pool_recv of a closed peer: -EINVAL (no fd)");

@@ -11,21 +11,35 @@ use std::process::Command;
 /// rather than skip.
 #[allow(dead_code)] // Used by some of the test binaries that include this module.
 pub fn cargo_artifact(args: &[&str], file_name: &str) -> PathBuf {
+    cargo_artifacts("build", args, &[file_name]).remove(0)
+}
+
+/// Runs `cargo <command> <args>` for this package and returns the paths of the artifacts named
+/// `file_names`, in that order (`cargo rustc` builds the C libraries: the manifest declares
+/// only an rlib).
+#[allow(dead_code)] // Used by some of the test binaries that include this module.
+pub fn cargo_artifacts(command: &str, args: &[&str], file_names: &[&str]) -> Vec<PathBuf> {
     let out = Command::new(env!("CARGO"))
-        .arg("build")
+        .arg(command)
         .args(args)
         .arg("--message-format=json-render-diagnostics")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("running cargo build");
-    assert!(out.status.success(), "cargo build {args:?} failed");
-    let suffix = format!("/{file_name}");
-    String::from_utf8_lossy(&out.stdout)
-        .split('"')
-        .filter(|s| s.ends_with(&suffix))
-        .map(PathBuf::from)
-        .next_back()
-        .unwrap_or_else(|| panic!("cargo build {args:?} produced no {file_name}"))
+    assert!(out.status.success(), "cargo {command} {args:?} failed");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    file_names
+        .iter()
+        .map(|file_name| {
+            let suffix = format!("/{file_name}");
+            stdout
+                .split('"')
+                .filter(|s| s.ends_with(&suffix))
+                .map(PathBuf::from)
+                .next_back()
+                .unwrap_or_else(|| panic!("cargo {command} {args:?} produced no {file_name}"))
+        })
+        .collect()
 }
 
 /// Packet `seq`'s payload (an AF_XDP frame's, a UDP datagram's): the header `PKTM` and `seq`,

@@ -17,7 +17,7 @@
 //! run that measured nothing, a failed `--check`), 2 for bad arguments, 130 when interrupted
 //! (`SIGINT` or `SIGTERM`; the bench puts `nr_hugepages` back first).
 //!
-//! The logic lives in the libraries ([`pktmap::offset`], [`pktmap::maps`],
+//! The logic lives in the libraries ([`pktmap::offset`], [`pktmap::inspect::maps`],
 //! [`pktmap_tools::bench`]); this crate parses arguments and prints.
 #![deny(unsafe_code)]
 

@@ -222,9 +222,17 @@ fn report_tables_json_and_ratios() {
         "read fault-in",
         "64 KiB",
         "minor faults per 4 KiB page",
-        "1.00×",
+        "ratio ÷ ★pktmap",
     ] {
         assert!(table.contains(needle), "{needle} missing from\n{table}");
+    }
+    // The text report fits 100 columns (it was about 210 wide).
+    for line in table.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
     }
     let json = r.to_json();
     assert!(json.starts_with('{') && json.ends_with('}'));

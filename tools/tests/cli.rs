@@ -221,3 +221,46 @@ fn a_missing_device_asks_whether_the_driver_is_loaded() {
         "cannot open it: open /nonexistent/pktmap: No such file or directory (os error 2): is pktmap.ko loaded?",
     );
 }
+
+/// `maps` tells two io_uring instances apart: every ring's file is `anon_inode:[io_uring]`,
+/// so each mapping names its file's inode and the descriptor of the process that refers to it
+/// (text and JSON).
+#[test]
+fn maps_tells_io_uring_instances_apart() {
+    use pktmap::resource::{map, MapFlags};
+    use std::os::fd::AsRawFd;
+    let rings: Vec<_> = (0..2)
+        .map(|_| {
+            let mut p = rustix::io_uring::io_uring_params::default();
+            // SAFETY: `p` is a zeroed `io_uring_params`, as io_uring_setup(2) wants it.
+            unsafe { rustix::io_uring::io_uring_setup(4, &mut p) }.expect("io_uring_setup")
+        })
+        .collect();
+    // The SQ ring of each (IORING_OFF_SQ_RING, 0).
+    let maps: Vec<_> = rings
+        .iter()
+        .map(|fd| map(fd, 0, 4096, MapFlags::READONLY).expect("map an SQ ring"))
+        .collect();
+    let pid = std::process::id().to_string();
+    let out = pktmap(&["maps", &pid]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = String::from_utf8_lossy(&pktmap(&["maps", &pid, "--json"]).stdout).into_owned();
+    let mut inodes = Vec::new();
+    for (fd, m) in rings.iter().zip(&maps) {
+        let ino = rustix::fs::fstat(fd).unwrap().st_ino;
+        let start = format!("{:x}-", m.as_ptr() as usize);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no line for {start} in\n{text}"));
+        let want = format!("(ino {ino}, fd {})", fd.as_raw_fd());
+        assert!(line.ends_with(&want), "{line} (want {want})");
+        assert!(
+            json.contains(&format!("\"inode\":{ino},\"fds\":[{}]", fd.as_raw_fd())),
+            "{json}"
+        );
+        inodes.push(ino);
+    }
+    assert_ne!(inodes[0], inodes[1], "two rings, one inode");
+}

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The mmap-offset codec: which resource an `mmap` offset names.
 //!
 //! A [`Layout`] names two bit fields of the byte offset passed to `mmap`: the map *type* and the
@@ -11,10 +12,10 @@
 //!
 //! | layout | type field | id field | types |
 //! |---|---|---|---|
-//! | [`PKTMAP`] | bits 12..15 | bits 15..47 | [`resource_type`] |
-//! | [`ONLOAD`] | bits 12..15 | bits 15..64 | [`onload`] |
-//! | [`IO_URING`] | bits 27..32 | bits 16..27, [`io_uring::PBUF_RING`] and [`io_uring::ZCRX_REGION`] only | [`io_uring`] |
-//! | [`AF_XDP`] | bits 31..33 | none | [`af_xdp`] |
+//! | [`PKTMAP`] | bits 12..15 | bits 15..47 | [`pktmap_types`] |
+//! | [`ONLOAD`] | bits 12..15 | bits 15..64 | [`onload_types`] |
+//! | [`IO_URING`] | bits 27..32 | bits 16..27, [`io_uring_types::PBUF_RING`] and [`io_uring_types::ZCRX_REGION`] only | [`io_uring_types`] |
+//! | [`AF_XDP`] | bits 31..33 | none | [`af_xdp_types`] |
 //! | [`VFIO`] | bits 40..64 (region index) | bits 0..40 (byte offset in the region) | any |
 
 use core::fmt;
@@ -119,10 +120,10 @@ impl Field {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{io_uring, IO_URING};
+/// use pktmap_abi::codec::{io_uring_types, IO_URING};
 /// let names: Vec<_> = IO_URING.types.unwrap().iter().map(|t| t.name).collect();
 /// assert_eq!(names[..3], ["SQ_RING", "CQ_RING", "SQES"]);
-/// assert!(!IO_URING.type_info(io_uring::SQES).unwrap().has_id);
+/// assert!(!IO_URING.type_info(io_uring_types::SQES).unwrap().has_id);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TypeInfo {
@@ -138,10 +139,10 @@ pub struct TypeInfo {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
-/// let off = PKTMAP.encode(resource_type::POOL, 7).unwrap();
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP};
+/// let off = PKTMAP.encode(pktmap_types::POOL, 7).unwrap();
 /// assert_eq!(off, 7 << 15 | 1 << 12);
-/// assert_eq!(PKTMAP.decode(off), Ok((resource_type::POOL, 7)));
+/// assert_eq!(PKTMAP.decode(off), Ok((pktmap_types::POOL, 7)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
@@ -159,10 +160,10 @@ pub struct Layout {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, EncodeError, PKTMAP};
+/// use pktmap_abi::codec::{pktmap_types, EncodeError, PKTMAP};
 /// assert_eq!(PKTMAP.encode(7, 0), Err(EncodeError::UnknownType));
 /// assert_eq!(PKTMAP.encode(8, 0), Err(EncodeError::TypeOutOfRange));
-/// let err = PKTMAP.encode(resource_type::POOL, 1 << 32).unwrap_err();
+/// let err = PKTMAP.encode(pktmap_types::POOL, 1 << 32).unwrap_err();
 /// assert_eq!(err, EncodeError::IdOutOfRange);
 /// assert_eq!(err.to_string(), "map id does not fit the layout's id field");
 /// ```
@@ -234,8 +235,8 @@ impl Layout {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_abi::codec::{io_uring, IO_URING};
-    /// assert_eq!(IO_URING.type_info(io_uring::PBUF_RING).unwrap().name, "PBUF_RING");
+    /// use pktmap_abi::codec::{io_uring_types, IO_URING};
+    /// assert_eq!(IO_URING.type_info(io_uring_types::PBUF_RING).unwrap().name, "PBUF_RING");
     /// assert!(IO_URING.type_info(3).is_none());
     /// ```
     #[inline]
@@ -276,11 +277,11 @@ impl Layout {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_abi::codec::{io_uring, EncodeError, IO_URING};
+    /// use pktmap_abi::codec::{io_uring_types, EncodeError, IO_URING};
     /// // IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT
-    /// assert_eq!(IO_URING.encode(io_uring::PBUF_RING, 3), Ok(0x8000_0000 | 3 << 16));
-    /// assert_eq!(IO_URING.decode(0x8003_0000), Ok((io_uring::PBUF_RING, 3)));
-    /// assert_eq!(IO_URING.encode(io_uring::SQ_RING, 3), Err(EncodeError::IdNotAllowed));
+    /// assert_eq!(IO_URING.encode(io_uring_types::PBUF_RING, 3), Ok(0x8000_0000 | 3 << 16));
+    /// assert_eq!(IO_URING.decode(0x8003_0000), Ok((io_uring_types::PBUF_RING, 3)));
+    /// assert_eq!(IO_URING.encode(io_uring_types::SQ_RING, 3), Err(EncodeError::IdNotAllowed));
     /// ```
     #[inline]
     pub const fn encode(&self, map_type: u32, map_id: u64) -> Result<u64, EncodeError> {
@@ -315,9 +316,9 @@ impl Layout {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_abi::codec::{af_xdp, DecodeError, AF_XDP};
-    /// assert_eq!(AF_XDP.decode(0x1_0000_0000), Ok((af_xdp::FILL, 0)));
-    /// assert_eq!(AF_XDP.encode(af_xdp::FILL, 0), Ok(0x1_0000_0000));
+    /// use pktmap_abi::codec::{af_xdp_types, DecodeError, AF_XDP};
+    /// assert_eq!(AF_XDP.decode(0x1_0000_0000), Ok((af_xdp_types::FILL, 0)));
+    /// assert_eq!(AF_XDP.encode(af_xdp_types::FILL, 0), Ok(0x1_0000_0000));
     /// assert_eq!(AF_XDP.decode(0x1000), Err(DecodeError::StrayBits));
     /// assert_eq!(AF_XDP.decode(0x10), Err(DecodeError::Misaligned));
     /// ```
@@ -348,9 +349,9 @@ impl Layout {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_abi::codec::{resource_type, PKTMAP, PAGE_SHIFT};
-    /// let off = PKTMAP.encode(resource_type::RING, 9).unwrap();
-    /// assert_eq!(PKTMAP.decode_pgoff(off >> PAGE_SHIFT), Ok((resource_type::RING, 9)));
+    /// use pktmap_abi::codec::{pktmap_types, PKTMAP, PAGE_SHIFT};
+    /// let off = PKTMAP.encode(pktmap_types::RING, 9).unwrap();
+    /// assert_eq!(PKTMAP.decode_pgoff(off >> PAGE_SHIFT), Ok((pktmap_types::RING, 9)));
     /// ```
     #[inline]
     pub const fn decode_pgoff(&self, pgoff: u64) -> Result<(u32, u64), DecodeError> {
@@ -364,8 +365,8 @@ impl Layout {
     ///
     /// # Examples
     /// ```
-    /// use pktmap_abi::codec::{onload, ONLOAD, VFIO};
-    /// assert_eq!(ONLOAD.type_name(onload::CPLANE), Some("CPLANE"));
+    /// use pktmap_abi::codec::{onload_types, ONLOAD, VFIO};
+    /// assert_eq!(ONLOAD.type_name(onload_types::CPLANE), Some("CPLANE"));
     /// assert_eq!(VFIO.type_name(0), None); // VFIO lists no types: any region index goes
     /// ```
     #[inline]
@@ -411,7 +412,7 @@ impl Layout {
 }
 
 /// Map types of the [`PKTMAP`] layout, the `/dev/pktmap` driver's resources.
-pub mod resource_type {
+pub mod pktmap_types {
     use super::TypeInfo;
 
     /// The read-only state page (id 0): the driver's counters.
@@ -441,6 +442,19 @@ pub mod resource_type {
     ];
 }
 
+// The names before 0.2 (`resource_type`, `onload`, `io_uring`, `af_xdp`): `io_uring` shadowed
+// the io-uring crate wherever it was imported, and `resource_type::POOL` read as a second
+// spelling of `ResourceType::Pool`. Hidden and kept only while the driver, the guest checks and
+// the C test move to the new names; they go before a release.
+#[doc(hidden)]
+pub use af_xdp_types as af_xdp;
+#[doc(hidden)]
+pub use io_uring_types as io_uring;
+#[doc(hidden)]
+pub use onload_types as onload;
+#[doc(hidden)]
+pub use pktmap_types as resource_type;
+
 /// This project's layout: type in bits 12..15 (at `PAGE_SHIFT`, 3 bits, as Onload), id in bits
 /// 15..47 (32 bits). Bits 47..64 must be zero.
 pub const PKTMAP: Layout = Layout {
@@ -453,11 +467,11 @@ pub const PKTMAP: Layout = Layout {
         shift: PAGE_SHIFT + 3,
         width: 32,
     },
-    types: Some(resource_type::TYPES),
+    types: Some(pktmap_types::TYPES),
 };
 
 /// Map types of the [`ONLOAD`] layout (`OO_MMAP_TYPE_*` in onload's `mmap_base.h`).
-pub mod onload {
+pub mod onload_types {
     use super::TypeInfo;
 
     /// `OO_MMAP_TYPE_NETIF`: a stack's shared state and buffers.
@@ -506,12 +520,12 @@ pub const ONLOAD: Layout = Layout {
         shift: PAGE_SHIFT + 3,
         width: 64 - PAGE_SHIFT - 3,
     },
-    types: Some(onload::TYPES),
+    types: Some(onload_types::TYPES),
 };
 
 /// Map types of the [`IO_URING`] layout: the value of the type field, which is the
 /// `IORING_OFF_*` constant shifted right by 27 (`IORING_OFF_MMAP_MASK = 0xf8000000`).
-pub mod io_uring {
+pub mod io_uring_types {
     use super::TypeInfo;
 
     /// `IORING_OFF_SQ_RING` (0x0): the submission queue ring.
@@ -582,14 +596,14 @@ pub const IO_URING: Layout = Layout {
         width: 5,
     },
     id_field: Field {
-        shift: io_uring::PBUF_SHIFT,
-        width: 27 - io_uring::PBUF_SHIFT,
+        shift: io_uring_types::PBUF_SHIFT,
+        width: 27 - io_uring_types::PBUF_SHIFT,
     },
-    types: Some(io_uring::TYPES),
+    types: Some(io_uring_types::TYPES),
 };
 
 /// Map types of the [`AF_XDP`] layout: `XDP_PGOFF_*` and `XDP_UMEM_PGOFF_*` shifted right by 31.
-pub mod af_xdp {
+pub mod af_xdp_types {
     use super::TypeInfo;
 
     /// `XDP_PGOFF_RX_RING` (0).
@@ -634,7 +648,7 @@ pub const AF_XDP: Layout = Layout {
         width: 2,
     },
     id_field: Field::NONE,
-    types: Some(af_xdp::TYPES),
+    types: Some(af_xdp_types::TYPES),
 };
 
 /// `VFIO_PCI_OFFSET_SHIFT`: where a VFIO PCI region index starts.
@@ -683,11 +697,7 @@ mod tests {
     fn pktmap_fields_match_design() {
         assert_eq!(PKTMAP.type_field.mask(), 0x7000);
         assert_eq!(PKTMAP.id_field.mask(), 0xffff_ffff << 15);
-        for &t in &[
-            resource_type::STATE,
-            resource_type::POOL,
-            resource_type::RING,
-        ] {
+        for &t in &[pktmap_types::STATE, pktmap_types::POOL, pktmap_types::RING] {
             for &id in &[0u64, 1, 0x7fff_ffff, 0xffff_ffff] {
                 let off = PKTMAP.encode(t, id).unwrap();
                 assert_eq!(off, id << 15 | (t as u64) << 12);
@@ -711,13 +721,13 @@ mod tests {
     #[test]
     fn onload_matches_mmap_base_h() {
         // OO_MMAP_TYPE_SHIFT = CI_PAGE_SHIFT, OO_MMAP_ID_SHIFT = type shift + 3.
-        let off = ONLOAD.encode(onload::DSHM, 5).unwrap();
+        let off = ONLOAD.encode(onload_types::DSHM, 5).unwrap();
         assert_eq!(off, 5 << 15 | 2 << 12);
-        assert_eq!(ONLOAD.decode(off), Ok((onload::DSHM, 5)));
+        assert_eq!(ONLOAD.decode(off), Ok((onload_types::DSHM, 5)));
         let top = ONLOAD.id_field.max();
         assert_eq!(top, (1 << 49) - 1);
         assert_eq!(
-            ONLOAD.decode(ONLOAD.encode(onload::UBUF_POST, top).unwrap()),
+            ONLOAD.decode(ONLOAD.encode(onload_types::UBUF_POST, top).unwrap()),
             Ok((3, top))
         );
         assert_eq!(ONLOAD.encode(4, 0), Err(EncodeError::UnknownType));
@@ -725,18 +735,21 @@ mod tests {
 
     #[test]
     fn io_uring_matches_uapi() {
-        assert_eq!(IO_URING.encode(io_uring::SQ_RING, 0), Ok(0));
-        assert_eq!(IO_URING.encode(io_uring::CQ_RING, 0), Ok(0x800_0000));
-        assert_eq!(IO_URING.encode(io_uring::SQES, 0), Ok(0x1000_0000));
-        assert_eq!(IO_URING.encode(io_uring::PBUF_RING, 0), Ok(0x8000_0000));
-        assert_eq!(IO_URING.type_field.mask(), io_uring::MMAP_MASK);
+        assert_eq!(IO_URING.encode(io_uring_types::SQ_RING, 0), Ok(0));
+        assert_eq!(IO_URING.encode(io_uring_types::CQ_RING, 0), Ok(0x800_0000));
+        assert_eq!(IO_URING.encode(io_uring_types::SQES, 0), Ok(0x1000_0000));
+        assert_eq!(
+            IO_URING.encode(io_uring_types::PBUF_RING, 0),
+            Ok(0x8000_0000)
+        );
+        assert_eq!(IO_URING.type_field.mask(), io_uring_types::MMAP_MASK);
         assert_eq!(IO_URING.id_field.max(), 2047);
         assert_eq!(
-            IO_URING.encode(io_uring::PBUF_RING, 2047),
+            IO_URING.encode(io_uring_types::PBUF_RING, 2047),
             Ok(0x8000_0000 | 2047 << 16)
         );
         assert_eq!(
-            IO_URING.encode(io_uring::PBUF_RING, 2048),
+            IO_URING.encode(io_uring_types::PBUF_RING, 2048),
             Err(EncodeError::IdOutOfRange)
         );
         // The kernel ignores bgid bits on the SQ ring and low page-aligned bits; we do not.
@@ -744,16 +757,22 @@ mod tests {
         assert_eq!(IO_URING.decode(0x8000_1000), Err(DecodeError::StrayBits));
         assert_eq!(IO_URING.decode(0x1_8000_0000), Err(DecodeError::StrayBits));
         assert_eq!(IO_URING.decode(0x1800_0000), Err(DecodeError::UnknownType));
-        assert_eq!(IO_URING.encode(io_uring::PARAM_REGION, 0), Ok(0x2000_0000));
         assert_eq!(
-            IO_URING.encode(io_uring::PARAM_REGION, 1),
+            IO_URING.encode(io_uring_types::PARAM_REGION, 0),
+            Ok(0x2000_0000)
+        );
+        assert_eq!(
+            IO_URING.encode(io_uring_types::PARAM_REGION, 1),
             Err(EncodeError::IdNotAllowed)
         );
         assert_eq!(
-            IO_URING.encode(io_uring::ZCRX_REGION, 3),
-            Ok(0x3000_0000 | 3 << io_uring::ZCRX_SHIFT)
+            IO_URING.encode(io_uring_types::ZCRX_REGION, 3),
+            Ok(0x3000_0000 | 3 << io_uring_types::ZCRX_SHIFT)
         );
-        assert_eq!(IO_URING.decode(0x3002_0000), Ok((io_uring::ZCRX_REGION, 2)));
+        assert_eq!(
+            IO_URING.decode(0x3002_0000),
+            Ok((io_uring_types::ZCRX_REGION, 2))
+        );
     }
 
     #[test]
@@ -763,7 +782,10 @@ mod tests {
             assert_eq!(AF_XDP.encode(t as u32, 0), Ok(*off));
             assert_eq!(AF_XDP.decode(*off), Ok((t as u32, 0)));
         }
-        assert_eq!(AF_XDP.encode(af_xdp::RX, 1), Err(EncodeError::IdNotAllowed));
+        assert_eq!(
+            AF_XDP.encode(af_xdp_types::RX, 1),
+            Err(EncodeError::IdNotAllowed)
+        );
         assert_eq!(AF_XDP.decode(0x2_0000_0000), Err(DecodeError::StrayBits));
         assert_eq!(AF_XDP.decode(0x4000_0000), Err(DecodeError::StrayBits));
     }
@@ -804,8 +826,11 @@ mod tests {
 
     #[test]
     fn type_names() {
-        assert_eq!(PKTMAP.type_name(resource_type::POOL), Some("POOL"));
-        assert_eq!(AF_XDP.type_name(af_xdp::COMPLETION), Some("COMPLETION"));
+        assert_eq!(PKTMAP.type_name(pktmap_types::POOL), Some("POOL"));
+        assert_eq!(
+            AF_XDP.type_name(af_xdp_types::COMPLETION),
+            Some("COMPLETION")
+        );
         assert_eq!(VFIO.type_name(0), None);
     }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The `/dev/pktmap` ioctls, their `#[repr(C)]` arguments, and the shared-memory layouts.
 //!
 //! Numbers follow the kernel's `_IOC` encoding (`include/uapi/asm-generic/ioctl.h`): direction in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The pktmap contract, compiled unchanged by userspace and by the kernel module.
 //!
 //! A mapping request is `mmap(fd, offset)` where the offset encodes a map *type* and a map *id*
@@ -27,3 +28,8 @@
 pub mod codec;
 pub mod ioctl;
 pub mod plan;
+
+/// The README's example, run as a doctest (the crate's page on crates.io shows that README).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The driver's request validation: what an `mmap` or ioctl asks for, checked before anything
 //! is allocated or mapped.
 //!

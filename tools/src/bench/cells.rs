@@ -2,7 +2,7 @@
 
 use super::sys;
 use pktmap::device::Device;
-use pktmap::offset::{io_uring, ResourceType, IO_URING, PKTMAP};
+use pktmap::offset::{ResourceType, IO_URING, PKTMAP};
 use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, MapOptions, Mapping};
 use pktmap_abi::ioctl::MAX_POOL_BYTES;
@@ -265,6 +265,21 @@ impl Mode {
         }
     }
 
+    /// The name in at most 8 columns, for the text table's headers (its legend spells each
+    /// out).
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Mode::Pktmap => "★pktmap",
+            Mode::MapPopulate => "MAP_POP",
+            Mode::Memmap2Populate => "m2 pop",
+            Mode::Memmap2PopulateWrite => "m2 popW",
+            Mode::MadvPopulateRead => "MADV_R",
+            Mode::MadvPopulateWrite => "MADV_W",
+            Mode::WriteFault => "wr fault",
+            Mode::ReadFault => "rd fault",
+        }
+    }
+
     /// The name as a table column or plot legend shows it: pktmap's POPULATE marked with a
     /// star and `gap`, the others plain.
     pub(crate) fn label(self, gap: &str) -> String {
@@ -404,7 +419,9 @@ enum Prepared {
     Existing(OwnedFd),
     Fresh,
     Hugetlb,
-    Uring(sys::PbufRing),
+    /// A kernel-allocated provided-buffer ring of a throwaway instance
+    /// ([`pktmap::uring::Uring::register_pbuf_ring`]: registered, no buffers).
+    Uring(pktmap::uring::PbufRing),
     /// The device, the pool id, and the device's STATE page mapped read-only, whose
     /// `faults_served` counter is read between the phases (a load, not a syscall).
     Pool(Device, u32, Mapping),
@@ -464,7 +481,12 @@ impl Subject {
             }
             Backing::Fresh => Prepared::Fresh,
             Backing::Hugetlb => Prepared::Hugetlb,
-            Backing::UringPbuf => Prepared::Uring(sys::PbufRing::new(len)?),
+            Backing::UringPbuf => {
+                let entries = u16::try_from(len / 16)
+                    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                // The ring outlives the instance: it holds its own duplicate of the fd.
+                Prepared::Uring(pktmap::uring::Uring::new(4)?.register_pbuf_ring(0, entries)?)
+            }
             Backing::EagerPool
             | Backing::LazyPool
             | Backing::AroundPool
@@ -573,12 +595,7 @@ impl Subject {
                 owned = memfd(self.len, matches!(self.state, Prepared::Hugetlb))?;
                 (owned.as_fd(), 0, &PKTMAP)
             }
-            Prepared::Uring(ring) => {
-                let off = IO_URING
-                    .encode(io_uring::PBUF_RING, u64::from(ring.bgid))
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                (ring.fd.as_fd(), off, &IO_URING)
-            }
+            Prepared::Uring(ring) => (ring.as_fd(), ring.offset(), &IO_URING),
             Prepared::Pool(dev, id, _) => (dev.as_fd(), ResourceType::Pool.offset(*id), &PKTMAP),
         };
         let s0 = self.faults_served()?;

@@ -1,6 +1,6 @@
 //! The machine a run measured on ([`Machine`]), and the hugetlb pool it borrows: the test
-//! bed's [`HugePages`] (one process-wide ledger of `vm.nr_hugepages`, shared with the
-//! library's tests), put back by [`ExitOnSignal`] if a signal ends the run.
+//! bed's [`HugePages`] (one machine-wide ledger of `vm.nr_hugepages`, shared with the
+//! library's tests and any other pktmap process), put back by [`ExitOnSignal`] if a signal ends the run.
 
 use super::sys;
 pub use pktmap_testbed::{free_huge_pages, HugePages};

@@ -1,7 +1,11 @@
-//! The SVG plot of a [`Report`]: ns per 4 KiB page by mapping size, one panel per backing, one
-//! line per mode, with the min–max spread as a vertical bar at each point (each mode's bars
-//! offset sideways so they do not overlap, and clipped to the panel). pktmap's POPULATE is the
-//! thick line marked ★; one legend above the panels names every mode; lower is better.
+//! The SVG plot of a [`Report`]. The first panel is the goal at a glance: pktmap POPULATE ÷ its
+//! best peer by mapping size, one line per backing, against the 1.05× aim and the 1.2× goal.
+//! Then ns per 4 KiB page by mapping size, one panel per backing, one line per mode, with the
+//! middle half of the rounds (quartiles, cut at half and twice the median; min–max is in the
+//! JSON and the Markdown) as a vertical bar at each point, each mode's bars offset sideways so they do not overlap. A min–max bar
+//! ran off every panel at the small sizes, where one preempted round costs many times the
+//! median. pktmap's POPULATE is the thick line marked ★; one legend above the panels names
+//! every mode; lower is better.
 
 use super::{size_name, Mode, Report};
 use plotters::prelude::*;
@@ -75,7 +79,8 @@ pub fn svg(report: &Report) -> io::Result<String> {
             .filter(|&b| report.cells.iter().any(|c| c.backing == b))
             .collect();
         let cols = 2u32;
-        let rows = (backings.len() as u32).div_ceil(cols).max(1);
+        // The ratio panel, then one per backing.
+        let rows = (backings.len() as u32 + 1).div_ceil(cols).max(1);
         let modes = report.modes();
         let legend_rows = (modes.len() as u32).div_ceil(4).max(1);
         let legend_h = 12 + 22 * legend_rows;
@@ -83,7 +88,7 @@ pub fn svg(report: &Report) -> io::Result<String> {
             .into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let title = format!(
-            "pktmap bench: ns per 4 KiB page (map + touch), median and min–max; lower is better — {}",
+            "pktmap bench: ns per 4 KiB page (map + touch), median and quartiles; lower is better — {}",
             report.machine.date
         );
         let root = root.titled(&title, ("sans-serif", 18)).map_err(plot_err)?;
@@ -106,6 +111,10 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .map_err(plot_err)?;
         }
         let panels = root.split_evenly((rows as usize, cols as usize));
+        let Some((ratio_panel, panels)) = panels.split_first() else {
+            return Err(io::Error::other("no panel to draw on"));
+        };
+        ratio_chart(report, ratio_panel, &backings)?;
         for (panel, &backing) in panels.iter().zip(&backings) {
             let cells: Vec<_> = report
                 .cells
@@ -114,18 +123,18 @@ pub fn svg(report: &Report) -> io::Result<String> {
                 .collect();
             let xmin = cells.iter().map(|c| c.len).min().unwrap_or(4096) as f64;
             let xmax = cells.iter().map(|c| c.len).max().unwrap_or(4096) as f64;
+            // Bars are cut at half and twice the median (a quick run's 3 rounds make quartiles
+            // of its extremes), so every bar stays inside the panel.
+            let bar = |c: &super::Cell| {
+                let m = c.ns_per_page.median;
+                (c.ns_per_page.q1.max(m / 2.0), c.ns_per_page.q3.min(m * 2.0))
+            };
             let ymin = cells
                 .iter()
-                .map(|c| c.ns_per_page.min)
+                .map(|c| bar(c).0)
                 .fold(f64::INFINITY, f64::min)
                 .max(1.0);
-            // Outliers (a preempted repetition) would squash the medians: the axis ends at 4×
-            // the largest median and longer spread bars are cut there.
-            let ymax = cells
-                .iter()
-                .map(|c| c.ns_per_page.median)
-                .fold(1.0, f64::max)
-                * 4.0;
+            let ymax = cells.iter().map(|c| bar(c).1).fold(1.0, f64::max) * 1.3;
             let mut sizes: Vec<f64> = cells.iter().map(|c| c.len as f64).collect();
             sizes.sort_by(f64::total_cmp);
             sizes.dedup();
@@ -189,8 +198,8 @@ pub fn svg(report: &Report) -> io::Result<String> {
                     .draw_series(pts.iter().map(|c| {
                         PathElement::new(
                             vec![
-                                (c.len as f64 * shift, c.ns_per_page.min.clamp(ylo, ymax)),
-                                (c.len as f64 * shift, c.ns_per_page.max.clamp(ylo, ymax)),
+                                (c.len as f64 * shift, bar(c).0.clamp(ylo, ymax)),
+                                (c.len as f64 * shift, bar(c).1.clamp(ylo, ymax)),
                             ],
                             col.mix(0.6).stroke_width(1),
                         )
@@ -202,3 +211,109 @@ pub fn svg(report: &Report) -> io::Result<String> {
     }
     Ok(out)
 }
+
+/// The first panel: pktmap POPULATE ÷ its best peer ([`Report::vs_best_peer`]) by mapping size,
+/// one line per backing, with the 1.05× aim and the 1.2× goal drawn across; below 1, pktmap is
+/// the fastest way to a populated mapping.
+fn ratio_chart<DB: DrawingBackend>(
+    report: &Report,
+    panel: &DrawingArea<DB, plotters::coord::Shift>,
+    backings: &[super::Backing],
+) -> io::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let lines: Vec<(super::Backing, Vec<(f64, f64)>)> = backings
+        .iter()
+        .map(|&b| {
+            let pts = report
+                .groups()
+                .into_iter()
+                .filter(|(gb, _)| *gb == b)
+                .filter_map(|(_, len)| report.vs_best_peer(b, len).map(|(r, _)| (len as f64, r)))
+                .collect();
+            (b, pts)
+        })
+        .collect();
+    let all = || lines.iter().flat_map(|(_, p)| p.iter());
+    let xmin = all().map(|p| p.0).fold(f64::INFINITY, f64::min).min(4096.0);
+    let xmax = all().map(|p| p.0).fold(4096.0, f64::max);
+    let ymin = all().map(|p| p.1).fold(0.8, f64::min) * 0.95;
+    // Headroom above the lines for the legend.
+    let ymax = all().map(|p| p.1).fold(1.25, f64::max) * 1.3;
+    let mut sizes: Vec<f64> = all().map(|p| p.0).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let mut chart = ChartBuilder::on(panel)
+        .caption(
+            "pktmap POPULATE ÷ best peer (goal ≤ 1.2× from 2 MiB, aim 1.05×)",
+            ("sans-serif", 14),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            ((xmin / 1.5)..(xmax * 1.5))
+                .log_scale()
+                .with_key_points(sizes),
+            ymin..ymax,
+        )
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("bytes mapped")
+        .y_desc("ratio ÷ best peer")
+        .x_label_formatter(&|x| size_name(*x as usize))
+        .y_label_formatter(&|y| format!("{y:.2}×"))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(plot_err)?;
+    let (x0, x1) = (xmin / 1.5, xmax * 1.5);
+    for (level, col, label) in [
+        (1.0, BLACK.mix(0.5), "1× the best peer"),
+        (1.05, RGBColor(0x2c, 0xa0, 0x2c).mix(0.8), "aim 1.05×"),
+        (1.2, RGBColor(0xd6, 0x27, 0x28).mix(0.8), "goal 1.2×"),
+    ] {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x0, level), (x1, level)],
+                col.stroke_width(1),
+            )))
+            .map_err(plot_err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(1)));
+    }
+    for (i, (backing, pts)) in lines.iter().enumerate() {
+        if pts.is_empty() {
+            continue;
+        }
+        let col = BACKING_COLORS[i % BACKING_COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), col.stroke_width(3)))
+            .map_err(plot_err)?
+            .label(backing.name())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(3)));
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 12))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+/// One colour per backing in the ratio panel.
+const BACKING_COLORS: [RGBColor; 6] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0xe3, 0x77, 0xc2),
+];

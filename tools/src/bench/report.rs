@@ -47,11 +47,70 @@ pub struct Report {
     pub estimate: Duration,
 }
 
-/// How [`Report`] lays out a table: fixed-width text columns, or Markdown.
+/// How [`Report`] lays out a table: text of at most [`TEXT_WIDTH`] columns, or Markdown.
 #[derive(Clone, Copy)]
 enum Grid {
-    Text(usize),
+    Text,
     Markdown,
+}
+
+/// The text report's width: every line of its tables fits, and longer prose lines wrap.
+pub const TEXT_WIDTH: usize = 100;
+
+/// `line` wrapped at spaces to [`TEXT_WIDTH`] columns, continuation lines indented by two; a
+/// number stays with its unit (`4 KiB`, `0.6 µs`).
+fn wrap(line: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for word in line.split(' ') {
+        let unit = ["B", "KiB", "MiB", "GiB", "µs"]
+            .iter()
+            .any(|u| word.trim_end_matches([',', ';', ':', ')']) == *u);
+        match words.last_mut() {
+            Some(last) if unit => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => words.push(word.to_string()),
+        }
+    }
+    let mut out = String::new();
+    let mut col = 0;
+    for word in &words {
+        let len = word.chars().count();
+        if col > 0 && col + 1 + len > TEXT_WIDTH {
+            out.push_str("\n  ");
+            col = 2;
+        } else if col > 0 {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += len;
+    }
+    out
+}
+
+/// A fault count per page, short: `0`, `1`, `.078`, `1.06`.
+fn faults_num(x: f64) -> String {
+    let t = if x == x.round() && x < 100.0 {
+        format!("{x:.0}")
+    } else if x < 1.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2}")
+    };
+    t.strip_prefix('0')
+        .filter(|r| r.starts_with('.'))
+        .map_or(t.clone(), str::to_string)
+}
+
+/// `map/touch` minor faults per page of a cell, short, for the text table.
+fn faults_short(c: &Cell) -> String {
+    format!(
+        "{}/{}",
+        faults_num(c.map_faults_per_page),
+        faults_num(c.touch_faults_per_page)
+    )
 }
 
 /// `map / touch` minor faults per page of a cell.
@@ -384,12 +443,16 @@ impl Report {
                 ) {
                     let extra =
                         (ours.ns_per_page.median - best.ns_per_page.median) * ours.pages() as f64;
-                    let _ = write!(
-                        line,
-                        " (a fixed {:.1} µs per mapping at {}: the checked populate's extra calls)",
-                        extra / 1000.0,
-                        size_name(len)
-                    );
+                    // Below 0.05 µs (or pktmap faster) there is no fixed cost to explain.
+                    if extra >= 50.0 {
+                        let _ = write!(
+                            line,
+                            " (a fixed {:.1} µs per mapping at {}: the checked populate's extra \
+                             calls)",
+                            extra / 1000.0,
+                            size_name(len)
+                        );
+                    }
                 }
             }
             let touch = self
@@ -410,10 +473,10 @@ impl Report {
         let modes = self.modes();
         let mut out = String::new();
         match style {
-            Grid::Text(width) => {
-                let _ = write!(out, "{caption}\n{:<14}{:>8}", "backing", "size");
+            Grid::Text => {
+                let _ = write!(out, "{caption}\n{:<13} {:>7}", "backing", "size");
                 for m in &modes {
-                    let _ = write!(out, "  {:<width$}", m.label(""));
+                    let _ = write!(out, " {:>8}", m.short());
                 }
             }
             Grid::Markdown => {
@@ -431,13 +494,13 @@ impl Report {
         for (backing, len) in self.groups() {
             let (b, size) = (backing.name(), size_name(len));
             match style {
-                Grid::Text(_) => _ = write!(out, "{b:<14}{size:>8}"),
+                Grid::Text => _ = write!(out, "{b:<13} {size:>7}"),
                 Grid::Markdown => _ = write!(out, "| {b} | {size} |"),
             }
             for &m in &modes {
                 let t = self.cell(backing, len, m).map_or_else(|| "–".into(), &text);
                 match style {
-                    Grid::Text(width) => _ = write!(out, "  {t:<width$}"),
+                    Grid::Text => _ = write!(out, " {t:>8}"),
                     Grid::Markdown => _ = write!(out, " {t} |"),
                 }
             }
@@ -465,15 +528,17 @@ impl Report {
         )
     }
 
-    /// The heading lines: what the columns are and what to conclude.
+    /// The heading lines: what the columns are and what to conclude (wrapped to
+    /// [`TEXT_WIDTH`] when there is no bullet: the text report).
     fn legend(&self, out: &mut String, bullet: &str) {
-        let _ = writeln!(
-            out,
-            "{bullet}★ pktmap POPULATE (MapFlags::POPULATE): its peers are MAP_POPULATE, memmap2 \
-             and the raw MADV_POPULATE_* calls; ratios are ÷ pktmap POPULATE; lower is better"
-        );
-        for line in self.conclusions() {
-            let _ = writeln!(out, "{bullet}{line}");
+        let intro = "★ pktmap POPULATE (MapFlags::POPULATE): its peers are MAP_POPULATE, memmap2 \
+             and the raw MADV_POPULATE_* calls; ratios are ÷ pktmap POPULATE; lower is better";
+        for line in std::iter::once(intro.to_string()).chain(self.conclusions()) {
+            if bullet.is_empty() {
+                let _ = writeln!(out, "{}", wrap(&line));
+            } else {
+                let _ = writeln!(out, "{bullet}{line}");
+            }
         }
     }
 
@@ -493,22 +558,51 @@ impl Report {
     /// let ours = r.cell(Backing::Existing, 8 * 4096, Mode::Pktmap).unwrap();
     /// assert_eq!(r.ratio(ours), Some(1.0));
     /// assert!(r.table().lines().nth(1).unwrap().contains("★ pktmap POPULATE"));
-    /// assert!(r.table().lines().nth(2).unwrap().starts_with("existing: pktmap POPULATE ÷ best peer"));
+    /// assert!(r.table().lines().any(|l| l.starts_with("existing: pktmap POPULATE ÷ best peer")));
+    /// assert!(r.table().lines().all(|l| l.chars().count() <= 100));
     /// # Ok(()) }
     /// ```
     pub fn table(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "machine: {}", self.machine.summary());
         self.legend(&mut out, "");
+        let columns: Vec<String> = self
+            .modes()
+            .iter()
+            .map(|m| format!("{} = {}", m.short(), m.name()))
+            .collect();
+        // One column's `short = name` is never split over two lines.
+        let mut legend = String::from("\ncolumns:");
+        let mut col = legend.len() - 1;
+        for (i, c) in columns.iter().enumerate() {
+            let item = if i + 1 < columns.len() {
+                format!("{c},")
+            } else {
+                c.clone()
+            };
+            let len = item.chars().count();
+            if col + 1 + len > TEXT_WIDTH {
+                legend.push_str("\n ");
+                col = 1;
+            }
+            legend.push(' ');
+            legend.push_str(&item);
+            col += 1 + len;
+        }
+        let _ = writeln!(out, "{legend}");
         out.push_str(&self.grid(
-            Grid::Text(22),
-            "\nns per 4 KiB page (map + touch every page): median, ratio ÷ pktmap POPULATE (min–max in --json and --markdown)",
-            |c| self.ns_text(c, "", "", ""),
+            Grid::Text,
+            "\nns per 4 KiB page, map + touch every page (medians; min–max in --json and --markdown):\n\
+             ★pktmap in ns, the others as ratio ÷ ★pktmap",
+            |c| match self.ratio(c) {
+                Some(r) if c.mode != Mode::Pktmap => format!("{r:.2}×"),
+                _ => num(c.ns_per_page.median),
+            },
         ));
         out.push_str(&self.grid(
-            Grid::Text(20),
-            "\nminor faults per 4 KiB page (getrusage), while mapping / while touching",
-            faults_text,
+            Grid::Text,
+            "\nminor faults per 4 KiB page (getrusage): while mapping/while touching",
+            faults_short,
         ));
         for t in self.device_tables() {
             out.push_str(&t.text());
@@ -585,6 +679,8 @@ impl Report {
                         "median": c.ns_per_page.median,
                         "min": c.ns_per_page.min,
                         "max": c.ns_per_page.max,
+                        "q1": c.ns_per_page.q1,
+                        "q3": c.ns_per_page.q3,
                     },
                     "map_ns_per_page": c.map_ns_per_page,
                     "touch_ns_per_page": c.touch_ns_per_page,

@@ -2,13 +2,14 @@
 
 use super::{Backing, Mode, Sample, PAGE};
 
-/// Median, extremes and count of a set of values.
+/// Median, quartiles, extremes and count of a set of values.
 ///
 /// # Examples
 /// ```
 /// use pktmap_tools::bench::Stats;
 /// let s = Stats::of(&[3.0, 1.0, 2.0, 10.0]).unwrap();
 /// assert_eq!((s.n, s.median, s.min, s.max), (4, 2.5, 1.0, 10.0));
+/// assert_eq!((s.q1, s.q3), (1.75, 4.75));
 /// assert!(Stats::of(&[]).is_none());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,6 +22,12 @@ pub struct Stats {
     pub min: f64,
     /// The largest value.
     pub max: f64,
+    /// The first quartile (linear interpolation between the closest ranks): with `q3`, the
+    /// middle half of the values, which a preempted repetition does not stretch as it does
+    /// `max`.
+    pub q1: f64,
+    /// The third quartile.
+    pub q3: f64,
 }
 
 impl Stats {
@@ -37,11 +44,18 @@ impl Stats {
         } else {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         };
+        let quantile = |q: f64| {
+            let pos = q * (n - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+        };
         Some(Stats {
             n,
             median,
             min: v[0],
             max: v[n - 1],
+            q1: quantile(0.25),
+            q3: quantile(0.75),
         })
     }
 }

@@ -9,8 +9,6 @@
 //! - [`Interrupt`]: a `SIGINT`/`SIGTERM` handler that writes a hugetlb reservation back
 //!   (async-signal-safe `open`/`write`/`close`) and sets a flag, so a run stops between
 //!   repetitions.
-//! - [`PbufRing`]: an io_uring instance with one kernel-allocated
-//!   provided-buffer ring to map.
 //!
 //! # Safety
 //! Each `unsafe` block below is one syscall whose pointer arguments are either null (a fresh
@@ -222,61 +220,6 @@ impl Drop for Interrupt {
             // is always valid. Nothing to report from Drop on failure.
             let _ = unsafe { libc::sigaction(*sig, old, ptr::null_mut()) };
         }
-    }
-}
-
-/// An io_uring instance with one provided-buffer ring, allocated by the kernel
-/// (`IOU_PBUF_RING_MMAP`) so that it has to be mapped at
-/// `IORING_OFF_PBUF_RING | bgid << IORING_OFF_PBUF_SHIFT`.
-#[derive(Debug)]
-pub(crate) struct PbufRing {
-    /// The io_uring file; its mmap handler serves the ring.
-    pub(crate) fd: rustix::fd::OwnedFd,
-    /// The buffer group id (the id the IO_URING layout encodes).
-    pub(crate) bgid: u16,
-}
-
-impl PbufRing {
-    /// The largest ring: the kernel refuses `ring_entries >= 65536`, and entries are powers of
-    /// two of 16 bytes each, so 32768 entries, 512 KiB.
-    pub(crate) const MAX_LEN: usize = 32768 * 16;
-
-    /// `io_uring_setup` then `IORING_REGISTER_PBUF_RING` with `IOU_PBUF_RING_MMAP` for a ring of
-    /// `len` bytes (a power of two from 4 KiB to [`MAX_LEN`](Self::MAX_LEN)).
-    pub(crate) fn new(len: usize) -> io::Result<Self> {
-        use rustix::io_uring::{
-            io_uring_buf_reg, io_uring_params, io_uring_register_with, io_uring_setup,
-            IoringRegisterFlags, IoringRegisterOp,
-        };
-        if !len.is_power_of_two() || !(4096..=Self::MAX_LEN).contains(&len) {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
-        let mut params = io_uring_params::default();
-        // SAFETY: No ATTACH_WQ flag, so `wq_fd` is not read; `params` is a valid struct the
-        // kernel fills in.
-        let fd = unsafe { io_uring_setup(4, &mut params) }?;
-        let bgid = 0;
-        let mut reg = io_uring_buf_reg::default();
-        reg.ring_entries =
-            u32::try_from(len / 16).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        reg.bgid = bgid;
-        // IOU_PBUF_RING_MMAP (include/uapi/linux/io_uring.h): the kernel allocates the ring and
-        // the application mmaps it; `ring_addr` stays 0.
-        reg.flags =
-            linux_raw_sys::io_uring::io_uring_register_pbuf_ring_flags::IOU_PBUF_RING_MMAP as u16;
-        // SAFETY: `reg` is a valid io_uring_buf_reg that lives across the call, nr_args is 1
-        // as the opcode requires, and with IOU_PBUF_RING_MMAP the kernel reads no user memory
-        // beyond `reg`.
-        unsafe {
-            io_uring_register_with(
-                &fd,
-                IoringRegisterOp::RegisterPbufRing,
-                IoringRegisterFlags::empty(),
-                (&reg as *const io_uring_buf_reg).cast(),
-                1,
-            )
-        }?;
-        Ok(Self { fd, bgid })
     }
 }
 

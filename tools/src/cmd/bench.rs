@@ -31,8 +31,8 @@ pub struct BenchArgs {
     /// Print the tables as Markdown (for the README) instead of text.
     #[arg(long, conflicts_with = "json")]
     markdown: bool,
-    /// Where to write the SVG plot (default: pktmap-bench.svg in the workspace's target
-    /// directory, which follows CARGO_TARGET_DIR). Its directory must exist.
+    /// Where to write the SVG plot (default: pktmap-bench.svg in the current directory). Its
+    /// directory must exist.
     #[arg(long, value_name = "PATH", conflicts_with = "no_plot")]
     plot: Option<PathBuf>,
     /// Do not write the plot.
@@ -78,15 +78,10 @@ fn parse_budget(s: &str) -> Result<f64, String> {
     }
 }
 
-/// The plot's default path: `pktmap-bench.svg` in the target directory cargo used for this
-/// workspace (`CARGO_TARGET_DIR` when set at run or build time, else `<workspace>/target`).
-fn default_plot_path() -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| option_env!("CARGO_TARGET_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    dir.join("pktmap-bench.svg")
-}
+/// The plot's default path: `pktmap-bench.svg` in the current directory, as any command
+/// writes its output. Nothing of the build machine is compiled in (an installed binary once
+/// wrote into, or failed on, the `target/` of the machine that built it).
+const DEFAULT_PLOT: &str = "pktmap-bench.svg";
 
 /// Refuses an output path whose directory does not exist or that is a directory, before
 /// anything is measured: nothing is created but the file itself.
@@ -121,7 +116,11 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
     let plot = if a.no_plot {
         None
     } else {
-        Some(a.plot.clone().unwrap_or_else(default_plot_path))
+        Some(
+            a.plot
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_PLOT)),
+        )
     };
     for (flag, path) in [
         ("--plot", plot.as_ref()),

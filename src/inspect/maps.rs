@@ -26,51 +26,20 @@
 //! later split (a partial `munmap` or `mprotect`), its later parts show shifted offsets, which
 //! decode to something else or not at all ([`Name::Undecodable`]).
 
+use super::sock_diag;
 use crate::device::DEVICE_PATH;
-use crate::offset::{DecodeError, Layout, MapsFile, MAPS_FILES};
-use crate::sock_diag;
+use crate::offset::{DecodeError, Layout, MapsFile, AF_XDP_MAPS_PATH_PREFIX, MAPS_FILES};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::str::FromStr;
-
-/// How `/proc/<pid>/maps` names the file of every io_uring mapping (also
-/// `pktmap::io_uring::MAPS_PATH`); its offset column is the `mmap` offset, which the
-/// [`IO_URING`](crate::offset::IO_URING) layout names (measured on 6.18).
-///
-/// # Examples
-/// ```
-/// use pktmap::maps::{Entry, IO_URING_MAPS_PATH};
-/// let line = "7fd55947f000-7fd559483000 rw-s 80000000 00:10 134868   anon_inode:[io_uring]";
-/// let e: Entry = line.parse().unwrap();
-/// assert_eq!(e.path.as_deref(), Some(IO_URING_MAPS_PATH));
-/// assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 0");
-/// ```
-pub const IO_URING_MAPS_PATH: &str = "anon_inode:[io_uring]";
-/// How `/proc/<pid>/maps` begins the name of a socket's file, `socket:[<inode>]`, such as an
-/// AF_XDP ring's (also `pktmap::af_xdp::MAPS_PATH_PREFIX`); the offset column is the `mmap`
-/// offset, which the [`AF_XDP`](crate::offset::AF_XDP) layout names (measured on 6.18). Which
-/// kind of socket it is only the kernel can say ([`read`] asks it). The UMEM is whatever
-/// memory the caller registered.
-///
-/// # Examples
-/// ```
-/// use pktmap::maps::{Entry, FileKind, AF_XDP_MAPS_PATH_PREFIX};
-/// let line = "7f475ea67000-7f475ea6c000 rw-s 100000000 00:09 134984   socket:[134984]";
-/// let e: Entry = line.parse().unwrap();
-/// assert!(e.path.as_deref().unwrap().starts_with(AF_XDP_MAPS_PATH_PREFIX));
-/// assert_eq!(e.name().to_string(), ""); // a socket, but of which family?
-/// let e = e.with_file(FileKind::Socket(Some("XDP".into()))); // what `read` learns
-/// assert_eq!(e.name().to_string(), "af_xdp FILL");
-/// ```
-pub const AF_XDP_MAPS_PATH_PREFIX: &str = "socket:[";
 
 /// What the mapped file is, as far as the kernel has said.
 ///
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::maps::{self, FileKind};
+/// use pktmap::inspect::maps::{self, FileKind};
 /// // A memfd this process maps: `read` asks the kernel, so it is a Memfd, not a guess.
 /// let fd = rustix::fs::memfd_create("pkt", rustix::fs::MemfdFlags::CLOEXEC)?;
 /// rustix::fs::ftruncate(&fd, 4096)?;
@@ -150,7 +119,7 @@ fn protocol_family(proto: &str) -> Option<u16> {
 ///
 /// # Examples
 /// ```
-/// use pktmap::maps::{Entry, FileKind};
+/// use pktmap::inspect::maps::{Entry, FileKind};
 /// let e: Entry = "7f00a000-7f00c000 rw-s 00009000 00:05 123 /dev/pktmap".parse().unwrap();
 /// assert_eq!((e.start, e.end, e.offset, e.inode), (0x7f00a000, 0x7f00c000, 0x9000, 123));
 /// assert_eq!(e.perms, "rw-s");
@@ -184,7 +153,7 @@ pub struct Entry {
 ///
 /// # Examples
 /// ```
-/// let e = "1000-2000 rw-s".parse::<pktmap::maps::Entry>().unwrap_err();
+/// let e = "1000-2000 rw-s".parse::<pktmap::inspect::maps::Entry>().unwrap_err();
 /// assert_eq!(e.field, "offset");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,37 +219,16 @@ impl FromStr for Entry {
 
 impl Entry {
     /// The mapping's length in bytes.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::maps::Entry;
-    /// let e: Entry = "7f00a000-7f00c000 rw-s 00001000 00:01 5 /dev/zero".parse().unwrap();
-    /// assert_eq!(e.len(), 0x2000);
-    /// ```
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
 
     /// Whether the mapping is empty (never, for lines the kernel writes).
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::maps::Entry;
-    /// let e: Entry = "7f00a000-7f00c000 rw-s 00001000 00:01 5 /dev/zero".parse().unwrap();
-    /// assert!(!e.is_empty());
-    /// ```
     pub fn is_empty(&self) -> bool {
         self.end == self.start
     }
 
     /// Whether the mapping is shared (`s`) rather than private (`p`).
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::maps::Entry;
-    /// let e: Entry = "1000-3000 r--p 00000000 00:00 0".parse().unwrap();
-    /// assert!(!e.is_shared() && !e.is_empty() && e.len() == 0x2000);
-    /// ```
     pub fn is_shared(&self) -> bool {
         self.perms.ends_with('s')
     }
@@ -290,7 +238,7 @@ impl Entry {
     ///
     /// # Examples
     /// ```
-    /// use pktmap::maps::{Entry, FileKind};
+    /// use pktmap::inspect::maps::{Entry, FileKind};
     /// let e: Entry = "1000-3000 r--s 00008000 00:05 7 /dev/pktmap".parse().unwrap();
     /// assert_eq!(e.name().to_string(), ""); // unverified: not named
     /// let e = e.with_file(FileKind::PktmapDevice);
@@ -302,15 +250,6 @@ impl Entry {
     }
 
     /// The layout of the mapping's file, if the kernel said it is one a layout belongs to.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::maps::{Entry, FileKind};
-    /// let e: Entry = "1000-2000 rw-s 80000000 00:0f 9 anon_inode:[io_uring]".parse().unwrap();
-    /// assert_eq!(e.layout().unwrap().name, "io_uring");
-    /// let e: Entry = "1000-2000 rw-s 100000000 00:09 5 socket:[5]".parse().unwrap();
-    /// assert!(e.layout().is_none()); // which socket family? Not said yet.
-    /// ```
     pub fn layout(&self) -> Option<&'static Layout> {
         MAPS_FILES
             .into_iter()
@@ -320,17 +259,6 @@ impl Entry {
 
     /// What the mapping is: decoded from its offset with [`layout`](Self::layout), or an
     /// AF_PACKET `PACKET_MMAP` ring, or [`Name::Unknown`].
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::maps::{Entry, FileKind, Name};
-    /// let e: Entry = "1000-3000 rw-s 00000000 00:09 8 socket:[8]".parse().unwrap();
-    /// let e = e.with_file(FileKind::Socket(Some("PACKET".into())));
-    /// assert_eq!(e.name(), Name::PacketMmap);
-    /// assert_eq!(e.name().to_string(), "af_packet PACKET_MMAP");
-    /// let e: Entry = "1000-3000 rw-p 00000000 00:00 0 [heap]".parse().unwrap();
-    /// assert_eq!(e.name(), Name::Unknown);
-    /// ```
     pub fn name(&self) -> Name {
         if self.file == FileKind::Socket(Some("PACKET".into())) {
             return Name::PacketMmap;
@@ -353,7 +281,7 @@ impl Entry {
 ///
 /// # Examples
 /// ```
-/// use pktmap::maps::{Entry, FileKind, Name};
+/// use pktmap::inspect::maps::{Entry, FileKind, Name};
 /// use pktmap::offset::{DecodeError, PKTMAP};
 /// let e: Entry = "1000-4000 rw-s 00009000 00:05 7 /dev/pktmap".parse().unwrap();
 /// let e = e.with_file(FileKind::PktmapDevice); // what `maps::read` learns from the kernel
@@ -392,14 +320,6 @@ pub enum Name {
 
 impl Name {
     /// The type's name (`POOL`, `PBUF_RING`, `FILL`), if the mapping is a known resource.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::maps::{Entry, FileKind};
-    /// let e: Entry = "1000-2000 rw-s 100000000 00:09 5 socket:[5]".parse().unwrap();
-    /// let e = e.with_file(FileKind::Socket(Some("XDP".into())));
-    /// assert_eq!(e.name().type_name(), Some("FILL"));
-    /// ```
     pub fn type_name(&self) -> Option<&'static str> {
         match self {
             Name::Resource {
@@ -448,7 +368,7 @@ impl fmt::Display for Name {
 /// # Examples
 /// ```
 /// let text = "1000-2000 rw-s 00000000 00:05 7 /dev/pktmap\n2000-3000 r-xp 00000000 08:01 9 /bin/x\n";
-/// let entries = pktmap::maps::parse(text).unwrap();
+/// let entries = pktmap::inspect::maps::parse(text).unwrap();
 /// assert_eq!(entries.len(), 2);
 /// ```
 pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
@@ -475,7 +395,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// let entries = pktmap::maps::read(None)?;
+/// let entries = pktmap::inspect::maps::read(None)?;
 /// assert!(entries.iter().any(|e| e.path.as_deref() == Some("[stack]")));
 /// # Ok(()) }
 /// ```
@@ -577,7 +497,7 @@ fn pktmap_rdev() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offset::{af_xdp, io_uring, resource_type, AF_XDP, IO_URING, PKTMAP};
+    use crate::offset::{af_xdp_types, io_uring_types, pktmap_types, AF_XDP, IO_URING, PKTMAP};
 
     /// An exported pool's file speaks pktmap's codec: its mapping at POOL 0 is named, a
     /// look-alike anonymous inode is not.
@@ -608,12 +528,12 @@ mod tests {
                 .parse()
                 .unwrap()
         };
-        let pool = PKTMAP.encode(resource_type::POOL, 3).unwrap();
+        let pool = PKTMAP.encode(pktmap_types::POOL, 3).unwrap();
         let dev = line(pool, "/dev/pktmap");
         assert_eq!(dev.name(), Name::Unknown, "a path is not a device number");
         let dev = dev.with_file(FileKind::PktmapDevice);
         assert_eq!(dev.name().to_string(), "pktmap POOL id 3");
-        let pbuf = IO_URING.encode(io_uring::PBUF_RING, 5).unwrap();
+        let pbuf = IO_URING.encode(io_uring_types::PBUF_RING, 5).unwrap();
         let e = line(pbuf, "anon_inode:[io_uring]");
         assert_eq!(e.name().to_string(), "io_uring PBUF_RING id 5");
         assert_eq!(e.name().type_name(), Some("PBUF_RING"));
@@ -627,7 +547,7 @@ mod tests {
                 .to_string(),
             "io_uring PARAM_REGION"
         );
-        let fill = AF_XDP.encode(af_xdp::FILL, 0).unwrap();
+        let fill = AF_XDP.encode(af_xdp_types::FILL, 0).unwrap();
         let sock = line(fill, "socket:[4242]");
         assert_eq!(sock.file, FileKind::Socket(None));
         assert_eq!(sock.name(), Name::Unknown, "family not confirmed");

@@ -1,7 +1,7 @@
 //! What the kernel says a socket is: `sock_diag` over netlink (`XDP_DIAG`, `PACKET_DIAG`) and
 //! the socket file system's `system.sockprotoname` attribute.
 //!
-//! [`crate::maps`] uses these to name a `socket:[inode]` mapping by what the socket is, never
+//! [`maps`](super::maps) uses these to name a `socket:[inode]` mapping by what the socket is, never
 //! by its offset. [`xdp_sockets`] also reports an AF_XDP socket's ring sizes and UMEM, where
 //! the kernel has `xsk_diag`.
 //!
@@ -22,7 +22,7 @@
 //! let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
 //! use std::os::fd::AsRawFd;
 //! let path = format!("/proc/self/fd/{}", udp.as_raw_fd());
-//! assert_eq!(pktmap::sock_diag::protocol_name(&path)?, "UDP");
+//! assert_eq!(pktmap::inspect::sock_diag::protocol_name(&path)?, "UDP");
 //! # Ok(()) }
 //! ```
 
@@ -62,7 +62,7 @@ const PACKET_DIAG_TX_RING: u16 = 3;
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::sock_diag::{xdp_sockets, XdpSocket};
+/// use pktmap::inspect::sock_diag::{xdp_sockets, XdpSocket};
 /// fn describe(s: &XdpSocket) -> String {
 ///     let rings = [("rx", s.rx), ("tx", s.tx), ("fill", s.fill), ("comp", s.completion)];
 ///     let rings: Vec<_> = rings.iter().filter_map(|(n, e)| Some(format!("{n} {}", (*e)?))).collect();
@@ -98,7 +98,7 @@ pub struct XdpSocket {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::sock_diag::packet_sockets;
+/// use pktmap::inspect::sock_diag::packet_sockets;
 /// match packet_sockets() {
 ///     // One line per PACKET_MMAP ring set up in this network namespace.
 ///     Ok(all) => {
@@ -131,7 +131,7 @@ pub struct PacketSocket {
 /// ```
 /// # fn main() -> std::io::Result<()> {
 /// // Without xsk_diag (the dump is ENOENT), `protocol_name` still tells an AF_XDP socket.
-/// let xdp = match pktmap::sock_diag::xdp_sockets() {
+/// let xdp = match pktmap::inspect::sock_diag::xdp_sockets() {
 ///     Ok(all) => all,
 ///     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Vec::new(),
 ///     Err(e) => return Err(e.into()),
@@ -181,7 +181,7 @@ pub fn xdp_sockets() -> Result<Vec<XdpSocket>> {
 /// if let Ok(s) = rustix::net::socket(rustix::net::AddressFamily::PACKET, rustix::net::SocketType::RAW, None) {
 ///     use std::os::fd::AsFd;
 ///     let inode = rustix::fs::fstat(s.as_fd())?.st_ino;
-///     let all = pktmap::sock_diag::packet_sockets()?;
+///     let all = pktmap::inspect::sock_diag::packet_sockets()?;
 ///     assert!(all.iter().any(|p| u64::from(p.inode) == inode && p.rx_ring.is_none()));
 /// }
 /// # Ok(()) }
@@ -217,7 +217,7 @@ pub fn packet_sockets() -> Result<Vec<PacketSocket>> {
 /// # Examples
 /// ```
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::sock_diag::protocol_name;
+/// use pktmap::inspect::sock_diag::protocol_name;
 /// use std::os::fd::AsRawFd;
 /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
 /// assert_eq!(protocol_name(&format!("/proc/self/fd/{}", a.as_raw_fd()))?, "UNIX-STREAM");
