@@ -42,6 +42,15 @@ fn text(b: &[u8]) -> String {
 }
 
 /// The text line of `/pktmap maps` for the mapping at `start..start + len`, if listed.
+/// Whether a listing line ends with `path`, or with `path` and the inode and descriptors
+/// `pktmap maps` adds for an anonymous inode (`anon_inode:[pktmap-pool] (ino N, fd M)`).
+fn names_path(line: &str, path: &str) -> bool {
+    line.ends_with(&format!(" {path}"))
+        || (path.starts_with("anon_inode:")
+            && line.contains(&format!(" {path} (ino "))
+            && line.ends_with(')'))
+}
+
 fn line_of(listing: &str, start: usize, len: usize) -> Option<&str> {
     let range = format!("{:x}-{:x} ", start, start + len);
     listing.lines().find(|l| l.starts_with(&range))
@@ -176,7 +185,7 @@ pub fn run(r: &mut Report) {
                 let ok = line.is_some_and(|l| {
                     l.split_whitespace().nth(1) == Some(w.perms)
                         && l.contains(&format!(" {} ", w.label))
-                        && l.ends_with(&format!(" {}", w.path))
+                        && names_path(l, w.path)
                 });
                 r.check(
                     &format!("maps: {} is listed {} {}", w.what, w.perms, w.label),
@@ -207,7 +216,7 @@ pub fn run(r: &mut Report) {
             r.check(
                 "maps --all: names a pool file's mapping at offset 0x1000 pktmap POOL id 0",
                 file_line.is_some_and(|l| {
-                    l.ends_with(" anon_inode:[pktmap-pool]")
+                    names_path(l, "anon_inode:[pktmap-pool]")
                         && l.split_whitespace().nth(4) == Some("00001000")
                         && l.contains(" pktmap POOL id 0 ")
                 }),
