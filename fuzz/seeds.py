@@ -185,6 +185,8 @@ ADMISSION = {
     "info-read-only": admission(1, False, 0, 0, 0, [0, 1]),
     "destroy-writable": admission(2, True, 0, 50, 50, [0]),
     "unknown-raw": admission(8, True, 0xC010_5009, 0, 1, [1]),
+    "round1-pool-create-raw": admission(8, True, 0xC010_5001, 0, 1, [1]),
+    "pool-info-20-bytes-raw": admission(8, False, 0xC014_5002, 0, 1, [1]),
     "export-read-only": admission(7, False, 0, 0, 1, [1]),
     "near-overflow": admission(3, True, 0, U64_MAX - 1, U64_MAX, [1, 1, 1 << 63]),
 }
@@ -243,3 +245,24 @@ POOL_REQUEST = {
     "huge-top": pool_req(huge=(U64_MAX & ~4095, 0, 0, U64_MAX)),
 }
 write("pool_request", POOL_REQUEST)
+
+
+# ioctl_size: see fuzz_targets/ioctl_size.rs for the format.
+def ioctl_size(mode, raw=0, size=0, rest=b""):
+    return struct.pack("<BIH", mode, raw, size) + rest
+
+
+IOCTL_SIZE = {
+    # POOL_CREATE at the first round's 16 bytes (request 0, size kind 0, size index 0).
+    "round1-pool-create": ioctl_size(0 | 0 << 4 | 0 << 6, rest=struct.pack("<IIII", 2048, 8, 1, 0)),
+    # POOL_INFO at today's 48 bytes, then one byte short (never a size: ENOTTY).
+    "pool-info-today": ioctl_size(1 | 0 << 4 | 1 << 6),
+    "pool-info-one-short": ioctl_size(1 | 1 << 4 | 1 << 6),
+    # POOL_CREATE from a newer header, 8 bytes longer: zero tail, then a set byte in it.
+    "pool-create-longer-zero": ioctl_size(0 | 2 << 4 | 1 << 6, rest=bytes(40)),
+    "pool-create-longer-set": ioctl_size(0 | 2 << 4 | 1 << 6, rest=bytes(36) + b"\x01"),
+    # RING_DESTROY (_IOW) at a 4 KiB struct; a raw number of the wrong direction.
+    "ring-destroy-4k": ioctl_size(5 | 3 << 4, size=4096),
+    "pool-create-iow-raw": ioctl_size(8, raw=0x4020_5001),
+}
+write("ioctl_size", IOCTL_SIZE)

@@ -135,6 +135,13 @@ int pktmap_pool_recv(int sock, int *read_only);
 #define PKTMAP_MAX_RING_ENTRIES 32768
 #define PKTMAP_MAX_RESOURCES 1024
 
+/*
+ * Growing these structs (driver/abi/src/ioctl.rs, "Growing an argument struct"): a struct only
+ * grows at its end, and a new field's zero means what the struct meant before it. The driver
+ * serves every size a struct had (a program built against an older pktmap.h runs unchanged)
+ * and a longer struct only if its bytes past the driver's are zero, else E2BIG: zero the whole
+ * struct before setting fields.
+ */
 struct pktmap_pool_create {
 	uint32_t buf_size;  /* power of two, 256..65536 */
 	uint32_t buf_count; /* >= 1; buf_size * buf_count <= PKTMAP_MAX_POOL_BYTES */

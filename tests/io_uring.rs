@@ -244,10 +244,13 @@ fn two_submissions_in_turn_both_complete() {
 }
 
 /// The module and type names shadow nothing of the `io-uring` crate: with everything of
-/// pktmap's in scope (a glob import, the module itself), `io_uring::IoUring` is still the
+/// pktmap's in scope (glob imports of the crate and of `offset`, the module itself),
+/// `io_uring::IoUring` is still the
 /// crate's (an ambiguity would not compile), and the instance crosses threads.
 #[test]
 fn names_shadow_nothing_and_the_instance_crosses_threads() {
+    #[allow(unused_imports)]
+    use pktmap::offset::*; // the codec's type modules: io_uring_types, not io_uring
     #[allow(unused_imports)]
     use pktmap::uring;
     #[allow(unused_imports)]
@@ -269,7 +272,7 @@ fn names_shadow_nothing_and_the_instance_crosses_threads() {
     assert_eq!(ours.completion().pop().map(|c| c.user_data), Some(5));
     let shared = std::sync::Arc::new(ours);
     let peer = std::sync::Arc::clone(&shared);
-    std::thread::spawn(move || peer.region_len(Region::Sqes))
+    std::thread::spawn(move || peer.region_len(uring::Region::Sqes))
         .join()
         .unwrap();
 }

@@ -29,7 +29,7 @@ use crate::sys::{
         virt::{Mapped, VmaNew},
     },
     task,
-    uaccess::{self, UserIn, UserOut},
+    uaccess::{IoctlArg, UserIn, UserOut},
 };
 use core::mem::{offset_of, size_of};
 use kernel::{
@@ -168,8 +168,8 @@ impl Context {
         Ok(0)
     }
 
-    fn pool_create(&self, arg: usize) -> Result<isize> {
-        let mut req: PoolCreate = uaccess::read_user(arg)?;
+    fn pool_create(&self, arg: &IoctlArg) -> Result<isize> {
+        let mut req: PoolCreate = arg.read()?;
         let geometry = plan::check_pool(&req).map_err(plan_err)?;
         if self.table.lock().pools.full() {
             return Err(ENOSPC);
@@ -177,12 +177,12 @@ impl Context {
         let pool = Resource::new(&self.device, Kind::Pool(geometry), geometry.pages)?;
         self.publish(resource_type::POOL, pool, |id| {
             req.id = id;
-            uaccess::write_user(arg, &req)
+            arg.write(&req)
         })
     }
 
-    fn ring_create(&self, arg: usize) -> Result<isize> {
-        let mut req: RingCreate = uaccess::read_user(arg)?;
+    fn ring_create(&self, arg: &IoctlArg) -> Result<isize> {
+        let mut req: RingCreate = arg.read()?;
         let (pages, pool) = {
             let table = self.table.lock();
             if table.rings.full() {
@@ -223,7 +223,7 @@ impl Context {
             },
             |id| {
                 req.id = id;
-                uaccess::write_user(arg, &req)
+                arg.write(&req)
             },
         )
     }
@@ -239,16 +239,16 @@ impl Context {
         Ok((buffer, offset))
     }
 
-    fn pool_info(&self, arg: usize) -> Result<isize> {
-        let info: PoolInfo = uaccess::read_user(arg)?;
+    fn pool_info(&self, arg: &IoctlArg) -> Result<isize> {
+        let info: PoolInfo = arg.read()?;
         let (pool, offset) = self.info(resource_type::POOL, info.id)?;
         write_pool_info(arg, info, &pool, offset)
     }
 
     /// `POOL_CHUNK`: root only; the physical address of chunk `index` (a page, for a pool of
     /// single pages).
-    fn pool_chunk(&self, arg: usize) -> Result<isize> {
-        let mut q: PoolChunk = uaccess::read_user(arg)?;
+    fn pool_chunk(&self, arg: &IoctlArg) -> Result<isize> {
+        let mut q: PoolChunk = arg.read()?;
         let mut found = None;
         let (index, bytes) = plan::check_chunk(&q, task::capable_sys_admin(), |id| {
             let b = self.table.lock().pools.get(id)?;
@@ -261,26 +261,26 @@ impl Context {
         let index = usize::try_from(index).map_err(|_| EINVAL)?;
         q.phys = pool.backing.chunk_phys(index).ok_or(EINVAL)?;
         q.bytes = bytes;
-        uaccess::write_user(arg, &q)?;
+        arg.write(&q)?;
         Ok(0)
     }
 
     /// `POOL_EXPORT`: a new pool file for pool `id`; the descriptor is reported before it is
     /// installed, so a failed copy leaves none behind. `readable`: whether this open may read
     /// (an export never grants more than the open it comes from).
-    fn pool_export(&self, arg: usize, readable: bool) -> Result<isize> {
-        let mut req: PoolExportReq = uaccess::read_user(arg)?;
+    fn pool_export(&self, arg: &IoctlArg, readable: bool) -> Result<isize> {
+        let mut req: PoolExportReq = arg.read()?;
         let read_only = plan::check_export(&req, readable).map_err(plan_err)?;
         let buffer = self.table.lock().pools.get(req.id).ok_or(EINVAL)?;
         let pending = PoolExport::open_file(&self.device, buffer, read_only)?;
         req.fd = pending.fd();
-        uaccess::write_user(arg, &req)?;
+        arg.write(&req)?;
         pending.install();
         Ok(0)
     }
 
-    fn ring_info(&self, arg: usize) -> Result<isize> {
-        let mut info: RingInfo = uaccess::read_user(arg)?;
+    fn ring_info(&self, arg: &IoctlArg) -> Result<isize> {
+        let mut info: RingInfo = arg.read()?;
         let (ring, offset) = self.info(resource_type::RING, info.id)?;
         let Kind::Ring {
             entries, pool_id, ..
@@ -293,12 +293,12 @@ impl Context {
         info.flags = 0;
         info.bytes = ring.bytes();
         info.mmap_offset = offset;
-        uaccess::write_user(arg, &info)?;
+        arg.write(&info)?;
         Ok(0)
     }
 
-    fn destroy(&self, map_type: u32, arg: usize) -> Result<isize> {
-        let req: ResourceId = uaccess::read_user(arg)?;
+    fn destroy(&self, map_type: u32, arg: &IoctlArg) -> Result<isize> {
+        let req: ResourceId = arg.read()?;
         let removed = {
             let mut table = self.table.lock();
             if table.namespace(map_type).get(req.id).is_none() {
@@ -349,8 +349,12 @@ impl MiscDevice for Context {
         )
     }
 
+    /// Dispatched on the request's direction, type and number; the argument is copied at the
+    /// caller's struct size (`IoctlArg`, the contract's growth rule).
     fn ioctl(this: ArcBorrow<'_, Self>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        match plan::check_ioctl(cmd, file.is_writable()).map_err(plan_err)? {
+        let command = plan::check_ioctl(cmd, file.is_writable()).map_err(plan_err)?;
+        let arg = &IoctlArg::new(cmd, arg)?;
+        match command {
             Command::PoolCreate => this.pool_create(arg),
             Command::PoolInfo => this.pool_info(arg),
             Command::PoolDestroy => this.destroy(resource_type::POOL, arg),
@@ -457,7 +461,7 @@ impl MiscDevice for Context {
 /// Fills in `info` for `pool`, mapped at `offset`, and copies it out (`POOL_INFO` through the
 /// device and through a pool file).
 pub fn write_pool_info(
-    arg: usize,
+    arg: &IoctlArg,
     mut info: PoolInfo,
     pool: &Resource,
     offset: u64,
@@ -473,6 +477,6 @@ pub fn write_pool_info(
     info.fault_around = g.fault_around;
     info.cache = g.cache.value();
     info.chunk_bytes = g.chunk_pages * PAGE_SIZE as u64;
-    uaccess::write_user(arg, &info)?;
+    arg.write(&info)?;
     Ok(0)
 }

@@ -22,7 +22,7 @@ use crate::sys::{
         virt::{Mapped, VmaNew},
     },
     pool_file::{PendingFile, PoolFileOps},
-    uaccess,
+    uaccess::IoctlArg,
 };
 use kernel::{
     prelude::*,
@@ -81,11 +81,13 @@ impl PoolFileOps for PoolExport {
     }
 
     /// `POOL_INFO` for id 0; every other command is `ENOTTY`.
+    /// (At any size its struct had, as on the device: `IoctlArg`, the contract's growth rule.)
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
-        if cmd != ioctl::POOL_INFO {
+        let arg = &IoctlArg::new(cmd, arg)?;
+        if arg.cmd() != ioctl::POOL_INFO {
             return Err(ENOTTY);
         }
-        let info: PoolInfo = uaccess::read_user(arg)?;
+        let info: PoolInfo = arg.read()?;
         if info.id != 0 {
             return Err(EINVAL);
         }

@@ -1,6 +1,7 @@
 //! The admission rules outside `mmap` and `pread`/`pwrite`: `check_ioctl` (unknown commands
-//! `ENOTTY`; create and destroy need a writable open, else `EBADF`) and `check_budget` (a
-//! create past the device-wide page budget is `ENOSPC`), each against a model that shares no
+//! `ENOTTY`, by direction, type and number at every size the struct had or longer; create and
+//! destroy need a writable open, else `EBADF`) and `check_budget` (a create past the
+//! device-wide page budget is `ENOSPC`), each against a model that shares no
 //! code with `pktmap_abi::plan`. A reservation loop like the driver's (`fetch_update` over
 //! `check_budget`) must never let the total pass the budget.
 //!
@@ -86,10 +87,21 @@ const COMMANDS: [(u32, u32, usize, bool, Command); 8] = [
     ),
 ];
 
+/// The first round's sizes of the two structs that grew since (`include/pktmap.h` then:
+/// a 16-byte `pktmap_pool_create`, a 32-byte `pktmap_pool_info`).
+const OLD_SIZES: [(u32, usize); 2] = [(1, 16), (2, 32)];
+
+/// Admitted by direction and number at today's size, a size the struct had, or any longer one
+/// (ioctl.rs's growth rule; how the argument is then copied is the `ioctl_size` target's).
 fn model_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError> {
+    let size = (cmd >> 16 & 0x3fff) as usize;
     let (_, _, _, changes, command) = *COMMANDS
         .iter()
-        .find(|(dir, nr, size, _, _)| ioc(*dir, *nr, *size) == cmd)
+        .find(|(dir, nr, today, _, _)| {
+            let same = ioc(*dir, *nr, 0) == cmd & !(0x3fff << 16);
+            let had = OLD_SIZES.contains(&(*nr, size));
+            same && (size >= *today || had)
+        })
         .ok_or(PlanError::UnknownCommand)?;
     if changes && !writable {
         return Err(PlanError::NotWritable);

@@ -1,6 +1,7 @@
 //! The driver's request validation against an arbitrary resource table: `plan_mmap`,
-//! `check_pool` and `check_ring` are each compared with a model of DESIGN.md's rules that shares
-//! no code with `pktmap_abi::plan`, and a pool or ring that `check_*` accepts must then map in
+//! `check_pool` and `check_ring` are each compared with a model that shares no code with
+//! `pktmap_abi::plan` and restates the rules of driver/abi/src/plan.rs's table and
+//! driver/kmod/README.md's promises; a pool or ring that `check_*` accepts must then map in
 //! full and refuse one byte more.
 //!
 //! Input (little-endian, zero-filled if short):
@@ -34,7 +35,7 @@ use pktmap_abi::plan::{
 };
 use pktmap_fuzz::{model_pool, pages_ceil, Reader};
 
-/// DESIGN.md's map types, restated rather than imported: STATE 0, POOL 1, RING 2.
+/// README.md's map types ("The offset is the contract"), restated rather than imported: STATE 0, POOL 1, RING 2.
 const POOL: u32 = 1;
 const RING: u32 = 2;
 
@@ -53,7 +54,7 @@ fn lookup(table: &[Entry], map_type: u32, id: u32) -> Option<(Resource, usize)> 
         .map(|i| (table[i].resource, i))
 }
 
-/// DESIGN.md's `mmap` rules, in the order the errors are reported: decode, lookup, kind, zero
+/// plan.rs's `mmap` rules (driver/abi/src/plan.rs's table), in the order the errors are reported: decode, lookup, kind, zero
 /// length, too long, read only, exec; then which `VM_MAY*` bits go.
 fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanError> {
     // Strict decode of vm_pgoff with PKTMAP: the byte offset must fit in 64 bits, and only

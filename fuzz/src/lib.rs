@@ -3,7 +3,7 @@
 //!
 //! The model deliberately does not reuse [`pktmap_abi::codec::Field`] or anything else from the
 //! crate under test: each layout is restated as the masks and offsets its upstream header uses
-//! (DESIGN.md's table), so a fuzz target that compares the two catches a wrong shift, width or
+//! (the table in driver/abi/src/codec.rs's docs), so a fuzz target that compares the two catches a wrong shift, width or
 //! type list, not only a panic.
 
 use pktmap_abi::codec::{DecodeError, EncodeError, Layout, LAYOUTS};
@@ -58,6 +58,11 @@ impl<'a> Reader<'a> {
     pub fn u64(&mut self) -> u64 {
         u64::from_le_bytes(self.bytes())
     }
+
+    /// The bytes not read yet (and no more after them).
+    pub fn rest(&mut self) -> &'a [u8] {
+        core::mem::take(&mut self.data)
+    }
 }
 
 /// `ceil(bytes / 4096)`, computed in `u128` so it cannot overflow.
@@ -80,7 +85,7 @@ pub struct ModelLayout {
     pub types: Option<&'static [(u64, bool)]>,
 }
 
-/// The five layouts of DESIGN.md, in the order of [`LAYOUTS`].
+/// The five layouts of driver/abi/src/codec.rs's table, in the order of [`LAYOUTS`].
 pub const MODELS: [ModelLayout; 5] = [
     // pktmap: type bits 12..15, id bits 15..47; STATE 0, POOL 1, RING 2.
     ModelLayout {

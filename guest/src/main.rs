@@ -1,9 +1,10 @@
 //! The tests that run inside the QEMU guest against `pktmap.ko`.
 //!
 //! ```text
-//! pktmap-guest check                 every rule of DESIGN.md and every bad input, the driver
-//!                                    README's promises, `/pktmap maps` on real mappings and
-//!                                    the README's driver examples, the errors a user hits
+//! pktmap-guest check                 driver/kmod/README.md's promises and plan.rs's request
+//!                                    rules, by subject (`tests/`), every bad input, `/pktmap
+//!                                    maps` on real mappings, the README's driver examples, the
+//!                                    errors a user hits
 //! pktmap-guest stress SECS PROCS [CYCLES]  concurrent create/map/touch/unmap/destroy, racing
 //!                                    destroy, close and fork; bounded in time or cycles
 //! pktmap-guest faults SECS 1,2,1p,2p faults/s the driver serves from 1 and 2 threads, processes
@@ -22,91 +23,34 @@
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
 //!
+//! `tests/` holds the checks, one file per subject; `sequence/` the model-checked sequence test
+//! (generator, reference model, system under test, runner); `utils.rs` what they share (the
+//! report, STATE reads, patterns); `sys.rs` the raw calls.
+//!
 //! Each check prints `ok   name` or `FAIL name: detail`; the run ends with `N passed, M failed`
 //! and exits non-zero if anything failed. The program is statically linked and runs as `/init`'s
 //! child in a busybox initramfs (see `scripts/guest-test`).
 
-mod checks;
-mod errors;
 mod faults;
-mod maps;
-mod pools;
-mod promises;
-mod readme;
 mod sequence;
 mod stress;
 mod sys;
+mod tests;
 mod throughput;
 mod trust;
+mod utils;
 
 use std::process::ExitCode;
-
-/// Counts checks and prints each one.
-#[derive(Default)]
-pub struct Report {
-    passed: u32,
-    failed: u32,
-}
-
-impl Report {
-    /// Records one check.
-    pub fn check(&mut self, name: &str, ok: bool, detail: impl std::fmt::Display) {
-        if ok {
-            self.passed += 1;
-            println!("ok   {name}");
-        } else {
-            self.failed += 1;
-            println!("FAIL {name}: {detail}");
-        }
-    }
-
-    /// Records that `r` failed with exactly `want` (an errno).
-    pub fn errno<T: std::fmt::Debug, E: Into<pktmap::Error>>(
-        &mut self,
-        name: &str,
-        r: Result<T, E>,
-        want: i32,
-    ) {
-        match r {
-            Ok(v) => self.check(
-                name,
-                false,
-                format!("succeeded ({v:?}), want {}", sys::errno_name(want)),
-            ),
-            Err(e) => {
-                let e: pktmap::Error = e.into();
-                let got = e.raw_os_error();
-                self.check(
-                    name,
-                    got == Some(want),
-                    format!("got {e}, want {}", sys::errno_name(want)),
-                );
-            }
-        }
-    }
-
-    fn finish(&self) -> ExitCode {
-        println!("{} passed, {} failed", self.passed, self.failed);
-        if self.failed == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    }
-}
+use utils::Report;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let mut report = Report::default();
     match args.get(1).map(String::as_str) {
         Some("check") => {
-            checks::run(&mut report);
-            promises::run(&mut report);
-            maps::run(&mut report);
-            readme::run(&mut report);
-            errors::run(&mut report);
+            tests::check(&mut report);
         }
-        Some("pools") => pools::run(&mut report),
+        Some("pools") => tests::pools(&mut report),
         Some("trust") => trust::run(&mut report),
         Some("fault-kinds") => {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2.0);
@@ -115,10 +59,13 @@ fn main() -> ExitCode {
         }
         Some("pool-races") => {
             let rounds = args.get(2).and_then(|s| s.parse().ok());
-            pools::run_races(&mut report, rounds.unwrap_or(pools::RACE_ROUNDS));
+            tests::pool_races(
+                &mut report,
+                rounds.unwrap_or(tests::regression::RACE_ROUNDS),
+            );
         }
         Some("pool-peer") => match (args.get(2), args.get(3)) {
-            (Some(mode), Some(sock)) => pools::peer(&mut report, mode, sock),
+            (Some(mode), Some(sock)) => tests::export::peer(&mut report, mode, sock),
             _ => report.check("pool-peer MODE SOCKET", false, "missing arguments"),
         },
         Some("stress") => {

@@ -5,7 +5,7 @@
 //! must be back at its baseline; the harness checks the kernel log for WARN, BUG and Oops.
 
 use crate::sys::{spawn_child, wait_child};
-use crate::Report;
+use crate::utils::Report;
 use pktmap::device::{Device, Fill};
 use pktmap::offset::ResourceType;
 use pktmap::resource::{MapFlags, Mapping};

@@ -175,6 +175,7 @@ pub fn errno_name(e: i32) -> String {
         libc::EINVAL => "EINVAL",
         libc::ENOTTY => "ENOTTY",
         libc::ENOSPC => "ENOSPC",
+        libc::E2BIG => "E2BIG",
         _ => return format!("errno {e}"),
     };
     name.to_string()

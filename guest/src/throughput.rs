@@ -15,7 +15,7 @@
 //! seconds per round, and the table prints each round and the mean ratios.
 
 use crate::sys;
-use crate::Report;
+use crate::utils::Report;
 use pktmap::device::Device;
 use pktmap::pool::PoolOptions;
 use std::ffi::c_void;

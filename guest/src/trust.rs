@@ -22,7 +22,7 @@
 //! `pktmap-guest trust` runs them all (about 20 s, most of it the two races).
 
 use crate::sys::{self, in_child, peek, poke};
-use crate::Report;
+use crate::utils::Report;
 use pktmap::device::{Device, Fill};
 use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;

@@ -2,7 +2,9 @@
 # The program the guest runs against /dev/pktmap: the workspace crate guest/
 # (package pktmap-guest), a static binary that prints one line per check and closes each run with
 # `N passed, M failed`. PKTMAP_GUEST_RUNS gets one command line per run (the program is
-# /guest-test in the guest).
+# /guest-test in the guest). Beside it, guest/compat/round1.c: a C program built against the
+# first round's header (guest/compat/pktmap-round1.h), static, run as /compat-round1 (its own
+# `N passed, M failed` line counts like the others).
 # Sourced by scripts/guest-test after lib/common.sh.
 
 PKTMAP_GUEST_TARGET=x86_64-unknown-linux-gnu
@@ -40,10 +42,16 @@ build_guest_program() {
         die "building pktmap-guest failed (log: $log)"
     }
     bin="${CARGO_TARGET_DIR:-$PKTMAP_REPO/target}/$PKTMAP_GUEST_TARGET/release/pktmap-guest"
+    say "guest program: guest/compat/round1.c against the first round's header (gcc -static)"
+    PKTMAP_COMPAT_BIN="$PKTMAP_OUT/compat-round1"
+    run_logged "$PKTMAP_OUT/compat-build.log" gcc -static -O2 -Wall -Wextra -Werror -std=gnu11 \
+        -I "$PKTMAP_REPO/guest/compat" -o "$PKTMAP_COMPAT_BIN" "$PKTMAP_REPO/guest/compat/round1.c" ||
+        die "building guest/compat/round1.c failed"
+    check_static "$PKTMAP_COMPAT_BIN"
     if [ -n "$PKTMAP_SOAK_SECS" ]; then
-        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test sequence --secs $PKTMAP_SOAK_SECS $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress 0 $PKTMAP_SOAK_PROCS $PKTMAP_SOAK_CYCLES"
+        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/compat-round1"$'\n'"/guest-test sequence --secs $PKTMAP_SOAK_SECS $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress 0 $PKTMAP_SOAK_PROCS $PKTMAP_SOAK_CYCLES"
     else
-        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/guest-test pools"$'\n'"/guest-test trust"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
+        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/compat-round1"$'\n'"/guest-test pools"$'\n'"/guest-test trust"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
     fi
     # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2"); PKTMAP_GUEST_ONLY
     # replaces the runs (for measuring one thing; CI never sets it).
@@ -60,5 +68,5 @@ build_guest_program() {
         die "building scripts/guest/compat32.c (gcc -m32 -static) failed (log: $log)"
     }
     check_static "$PKTMAP_COMPAT32_BIN"
-    export PKTMAP_GUEST_BIN PKTMAP_GUEST_RUNS PKTMAP_COMPAT32_BIN
+    export PKTMAP_GUEST_BIN PKTMAP_GUEST_RUNS PKTMAP_COMPAT_BIN PKTMAP_COMPAT32_BIN
 }

@@ -1,7 +1,7 @@
 //! The maps of the repository stay true: `ARCHITECTURE.md` names every tracked source, script
 //! and test file (by file name, or a fuzz target or script by its name), and
 //! `driver/kmod/README.md` names every file of the module. A file added without a word in the
-//! map fails here.
+//! map fails here. Every `.md` a tracked file cites exists in the repository.
 
 use std::path::Path;
 use std::process::Command;
@@ -57,6 +57,7 @@ fn architecture_names_every_tracked_file() {
         "src",
         "driver/abi/src",
         "guest/src",
+        "guest/compat",
         "driver/kmod",
         "tools/src",
         "tools/tests",
@@ -85,6 +86,108 @@ fn the_driver_readme_names_every_module_file() {
         missing.is_empty(),
         "driver/kmod/README.md does not name: {missing:?}"
     );
+}
+
+/// Output files the scripts write, which a document may name although no checkout holds them:
+/// the guest bench's report (`scripts/lib/bench.sh` writes `$name.md`, copied out as
+/// `target/guest-test/bench.md`).
+const WRITTEN_NOT_TRACKED: &[&str] = &["bench.md"];
+
+/// The `.md` files a text names: words of path characters ending in `.md`.
+fn cited_md(text: &str) -> Vec<&str> {
+    let path_char = |c: char| c.is_ascii_alphanumeric() || "_./-$".contains(c);
+    text.split(|c: char| !path_char(c))
+        .map(|w| w.trim_end_matches('.'))
+        .filter(|w| w.ends_with(".md") && w.len() > 3)
+        .collect()
+}
+
+/// Whether `cited` (named in `by`) is a tracked file: from the root, from `by`'s directory, or
+/// as the tail of a tracked path (`pktmap-bench.md` for `docs/pktmap-bench.md`).
+fn resolves(cited: &str, by: &str, tracked_md: &[String]) -> bool {
+    // A leading `/` is the package root in a Cargo.toml's `include` (the manifest's directory).
+    let cited = cited.trim_start_matches('/');
+    let dir = Path::new(by).parent().unwrap_or(Path::new(""));
+    let normal = |p: &Path| {
+        let mut out: Vec<&std::ffi::OsStr> = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir if out.pop().is_none() => return None,
+                std::path::Component::ParentDir | std::path::Component::CurDir => {}
+                c => out.push(c.as_os_str()),
+            }
+        }
+        Some(out.iter().collect::<std::path::PathBuf>())
+    };
+    let is_tracked = |p: Option<std::path::PathBuf>| {
+        p.is_some_and(|p| tracked_md.iter().any(|t| Path::new(t) == p))
+    };
+    is_tracked(normal(Path::new(cited)))
+        || is_tracked(normal(&dir.join(cited)))
+        || (!cited.contains('/') && tracked_md.iter().any(|t| t.ends_with(&format!("/{cited}"))))
+}
+
+/// Every `.md` a tracked source, script or document cites is a file of the repository: a spec
+/// outside it (a retired `DESIGN.md`) is a citation no reader can follow.
+#[test]
+fn every_cited_md_exists() {
+    let files = tracked(&["."]);
+    let tracked_md: Vec<String> = files
+        .iter()
+        .filter(|f| f.ends_with(".md"))
+        .cloned()
+        .collect();
+    let text_like = [
+        ".rs", ".md", ".sh", ".toml", ".c", ".h", ".py", ".list", ".config",
+    ];
+    let mut dangling = Vec::new();
+    // This file cites retired specs on purpose, as the scan's own test cases.
+    for f in files.iter().filter(|f| *f != "tools/tests/docs.rs") {
+        let script = f.starts_with("scripts/") && !f.contains('.');
+        if !(script || text_like.iter().any(|e| f.ends_with(e))) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(repo().join(f)) else {
+            continue;
+        };
+        for cited in cited_md(&text) {
+            let name = cited.rsplit('/').next().unwrap_or(cited);
+            let output = cited.contains('$')
+                || cited.starts_with("target/")
+                || WRITTEN_NOT_TRACKED.contains(&name);
+            if !output && !resolves(cited, f, &tracked_md) {
+                dangling.push(format!("{f}: {cited}"));
+            }
+        }
+    }
+    assert!(
+        dangling.is_empty(),
+        "cited .md files that the repository does not hold: {dangling:?}"
+    );
+}
+
+/// The citation scan finds what it must: a retired spec fails, a tracked one passes.
+#[test]
+fn the_citation_scan_catches_a_missing_spec() {
+    let tracked_md = vec!["README.md".to_string(), "driver/kmod/README.md".to_string()];
+    let cited = cited_md("every rule of DESIGN.md, and driver/kmod/README.md's promises.");
+    assert_eq!(cited, ["DESIGN.md", "driver/kmod/README.md"]);
+    assert!(!resolves("DESIGN.md", "guest/src/main.rs", &tracked_md));
+    assert!(!resolves("../shared/DESIGN.md", "README.md", &tracked_md));
+    assert!(resolves(
+        "driver/kmod/README.md",
+        "guest/src/main.rs",
+        &tracked_md
+    ));
+    assert!(resolves("../README.md", "src/lib.rs", &tracked_md));
+    assert!(!resolves("../README.md", "driver/kmod/x.rs", &tracked_md));
+    assert!(resolves("README.md", "src/lib.rs", &tracked_md));
+    assert!(resolves(
+        "/README.md",
+        "driver/kmod/Cargo.toml",
+        &tracked_md
+    ));
+    assert!(!resolves("/DESIGN.md", "Cargo.toml", &tracked_md));
 }
 
 /// The README's Rust examples compile as doctests of the library (`src/lib.rs`), where every

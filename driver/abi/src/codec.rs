@@ -442,16 +442,10 @@ pub mod pktmap_types {
     ];
 }
 
-// The names before 0.2 (`resource_type`, `onload`, `io_uring`, `af_xdp`): `io_uring` shadowed
-// the io-uring crate wherever it was imported, and `resource_type::POOL` read as a second
-// spelling of `ResourceType::Pool`. Hidden and kept only while the driver, the guest checks and
-// the C test move to the new names; they go before a release.
-#[doc(hidden)]
-pub use af_xdp_types as af_xdp;
-#[doc(hidden)]
-pub use io_uring_types as io_uring;
-#[doc(hidden)]
-pub use onload_types as onload;
+// The name before 0.2: `resource_type::POOL` read as a second spelling of
+// `ResourceType::Pool`. Hidden and kept only while the driver, the guest checks and plan.rs
+// move to `pktmap_types`; it goes before a release. (`onload`, `io_uring`, `af_xdp`, the
+// others' old names, are gone: `io_uring` shadowed the io-uring crate wherever imported.)
 #[doc(hidden)]
 pub use pktmap_types as resource_type;
 

@@ -26,8 +26,40 @@
 //! Pool and ring memory is charged to the memory cgroup of the task that creates it, and all
 //! pools and rings of the device together may hold at most `page_budget` pages (a module
 //! parameter, default three quarters of RAM at load time, shown in [`State::pages_budget`]).
+//!
+//! # Growing an argument struct
+//!
+//! The `_IOC` size bits of a request number carry the size of the caller's struct, so a struct
+//! that grows changes the number: a program built against an older header asks for the old
+//! number. The rule, DRM's `drm_ioctl` and `copy_struct_from_user`'s (as `clone3`, `openat2`
+//! and `perf_event_open` use it):
+//!
+//! 1. **A struct grows only at its end**, by whole fields, never reordering, resizing or
+//!    reusing one. A new field's zero value means what the struct meant before the field
+//!    existed (`fault_around` 0 is the default window, `cache` 0 is write-back), in and out: a
+//!    field the driver does not fill reads 0. [`sizes`] lists every size each struct has had.
+//! 2. **The driver dispatches on direction, type and number**, never on the size bits
+//!    ([`arg_size`]), and serves each call at the caller's size: it copies in
+//!    `min(caller's, its own)` bytes and zero-fills the rest of its struct, so an older
+//!    program's missing fields are the defaults, and copies back only `min(caller's, its own)`
+//!    bytes, so nothing past the caller's struct is written.
+//! 3. **A longer struct, from a program built against a newer header, is served only if every
+//!    byte past the driver's struct is zero** (the new fields at their defaults); a non-zero
+//!    byte there is `E2BIG` ([`check_tail`]), never silently ignored. The caller zeroes its
+//!    whole struct before it sets fields, as for `clone3`.
+//! 4. **A size shorter than today's that the struct never had is `ENOTTY`**: it names no
+//!    request of this contract (and would cut a field in half).
+//!
+//! A program built against `include/pktmap.h` of an earlier round (a 16-byte
+//! `pktmap_pool_create`, a 32-byte `pktmap_pool_info`) therefore runs unchanged, and one built
+//! against a newer header gets `E2BIG` when it uses a field this driver does not know, not a
+//! misread. The STATE page follows rule 1 alone: words are only appended, a `pread` of STATE
+//! copies the caller's length (a 56-byte read is the seven words of the first round), and a
+//! word past [`STATE_WORDS`] reads 0. `guest/compat/` keeps the first round's header and runs
+//! a program built against it in the guest.
 
 use core::mem::size_of;
+use core::ops::Range;
 
 /// The ioctl magic of `/dev/pktmap` (`'P'`).
 pub const MAGIC: u32 = b'P' as u32;
@@ -47,6 +79,236 @@ pub const IOC_READ: u32 = 2;
 /// ```
 pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
     (dir << 30) | (((size as u32) & 0x3fff) << 16) | (MAGIC << 8) | (nr & 0xff)
+}
+
+/// The direction bits (`_IOC_DIR`) of a request number.
+pub const fn ioc_dir(cmd: u32) -> u32 {
+    cmd >> 30
+}
+
+/// The number (`_IOC_NR`) of a request number, with its type (`_IOC_TYPE`) in bits 8..16.
+pub const fn ioc_type_nr(cmd: u32) -> u32 {
+    cmd & 0xffff
+}
+
+/// The size bits (`_IOC_SIZE`) of a request number: the caller's struct, in bytes.
+pub const fn ioc_size(cmd: u32) -> usize {
+    ((cmd >> 16) & 0x3fff) as usize
+}
+
+/// Every size the argument of each request has had, oldest first, by request (today's number,
+/// whose size is the last): the growth rule's record (see "Growing an argument struct" above).
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{sizes, POOL_CREATE, POOL_INFO};
+/// assert_eq!(sizes(POOL_CREATE), &[16, 32]); // the first round's struct, then fault_around, cache, reserved
+/// assert_eq!(sizes(POOL_INFO), &[32, 48]);
+/// assert!(sizes(0).is_empty()); // not a request
+/// ```
+pub const fn sizes(cmd: u32) -> &'static [usize] {
+    match cmd {
+        POOL_CREATE => &[16, size_of::<PoolCreate>()],
+        POOL_INFO => &[32, size_of::<PoolInfo>()],
+        POOL_DESTROY | RING_DESTROY => &[size_of::<ResourceId>()],
+        RING_CREATE => &[size_of::<RingCreate>()],
+        RING_INFO => &[size_of::<RingInfo>()],
+        POOL_CHUNK => &[size_of::<PoolChunk>()],
+        POOL_EXPORT => &[size_of::<PoolExport>()],
+        _ => &[],
+    }
+}
+
+/// Today's request numbers, in the order of their numbers.
+pub const REQUESTS: [u32; 8] = [
+    POOL_CREATE,
+    POOL_INFO,
+    POOL_DESTROY,
+    RING_CREATE,
+    RING_INFO,
+    RING_DESTROY,
+    POOL_CHUNK,
+    POOL_EXPORT,
+];
+
+/// The largest argument struct: what a driver's buffer for any request must hold.
+pub const MAX_ARG_SIZE: usize = size_of::<PoolInfo>();
+
+/// How one call's argument crosses between the caller's struct and the driver's, by the
+/// growth rule: what [`arg_size`] says of a request number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgSize {
+    /// Today's number of the request (what the driver dispatches on).
+    pub cmd: u32,
+    /// Bytes of the caller's struct (the number's size bits).
+    pub user: usize,
+    /// Bytes of the driver's struct (today's).
+    pub kernel: usize,
+    /// Bytes copied in from the caller, `min(user, kernel)`; the rest of the driver's struct
+    /// is zero.
+    pub copy_in: usize,
+    /// Bytes copied back to the caller, `min(user, kernel)` (0 for a request that writes
+    /// nothing back).
+    pub copy_out: usize,
+}
+
+impl ArgSize {
+    /// The bytes of the caller's struct past the driver's, which must all be zero
+    /// ([`check_tail`]); empty unless the caller's struct is longer.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::{arg_size, ioc, IOC_READ, IOC_WRITE};
+    /// // POOL_INFO from a newer header whose struct is 64 bytes: bytes 48..64 must be zero.
+    /// let a = arg_size(ioc(IOC_READ | IOC_WRITE, 2, 64))?;
+    /// assert_eq!(a.tail(), 48..64);
+    /// # Ok::<(), pktmap_abi::ioctl::SizeError>(())
+    /// ```
+    pub const fn tail(&self) -> Range<usize> {
+        if self.user > self.kernel {
+            self.kernel..self.user
+        } else {
+            self.kernel..self.kernel
+        }
+    }
+}
+
+/// Why a request number or argument is refused by the growth rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeError {
+    /// No request of the contract has this direction, type and number, or its size is one
+    /// the struct never had and shorter than today's: `ENOTTY`.
+    Unknown,
+    /// The caller's struct is longer than the driver's and a byte past it is not zero (a field
+    /// this driver does not know was set): `E2BIG`.
+    TooBig,
+}
+
+impl SizeError {
+    /// The errno (positive): `ENOTTY` (25) or `E2BIG` (7).
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::ioctl::SizeError;
+    /// assert_eq!((SizeError::Unknown.errno(), SizeError::TooBig.errno()), (25, 7));
+    /// ```
+    pub const fn errno(self) -> i32 {
+        match self {
+            SizeError::Unknown => 25,
+            SizeError::TooBig => 7,
+        }
+    }
+}
+
+/// Applies the growth rule to a request number: which request it is (by direction, type and
+/// number, whatever its size bits) and how its argument is copied.
+///
+/// # Errors
+/// [`SizeError::Unknown`] for a number no request has, or a size shorter than today's that is
+/// not one of the struct's [`sizes`].
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{arg_size, ioc, ArgSize, SizeError, IOC_READ, IOC_WRITE, POOL_CREATE};
+/// // The first round's POOL_CREATE, _IOWR('P', 1, 16 bytes): served at 16 bytes.
+/// let old = arg_size(ioc(IOC_READ | IOC_WRITE, 1, 16))?;
+/// assert_eq!(old, ArgSize { cmd: POOL_CREATE, user: 16, kernel: 32, copy_in: 16, copy_out: 16 });
+/// // 20 bytes was never a size of the struct; _IOW instead of _IOWR is another request.
+/// assert_eq!(arg_size(ioc(IOC_READ | IOC_WRITE, 1, 20)), Err(SizeError::Unknown));
+/// assert_eq!(arg_size(ioc(IOC_WRITE, 1, 32)), Err(SizeError::Unknown));
+/// # Ok::<(), SizeError>(())
+/// ```
+pub const fn arg_size(cmd: u32) -> Result<ArgSize, SizeError> {
+    let Some(today) = request_of(cmd, &REQUESTS) else {
+        return Err(SizeError::Unknown);
+    };
+    let (user, kernel) = (ioc_size(cmd), ioc_size(today));
+    if user < kernel && !has_size(sizes(today), user) {
+        return Err(SizeError::Unknown);
+    }
+    let copy = if user < kernel { user } else { kernel };
+    Ok(ArgSize {
+        cmd: today,
+        user,
+        kernel,
+        copy_in: if ioc_dir(today) & IOC_WRITE != 0 {
+            copy
+        } else {
+            0
+        },
+        copy_out: if ioc_dir(today) & IOC_READ != 0 {
+            copy
+        } else {
+            0
+        },
+    })
+}
+
+/// The request of `requests` with `cmd`'s direction, type and number.
+const fn request_of(cmd: u32, requests: &[u32]) -> Option<u32> {
+    match requests {
+        [today, rest @ ..] => {
+            if ioc_dir(*today) == ioc_dir(cmd) && ioc_type_nr(*today) == ioc_type_nr(cmd) {
+                Some(*today)
+            } else {
+                request_of(cmd, rest)
+            }
+        }
+        [] => None,
+    }
+}
+
+/// Whether `size` is one of `sizes`.
+const fn has_size(sizes: &[usize], size: usize) -> bool {
+    match sizes {
+        [first, rest @ ..] => *first == size || has_size(rest, size),
+        [] => false,
+    }
+}
+
+/// Checks the bytes of a longer caller struct past the driver's ([`ArgSize::tail`]): all zero,
+/// or `E2BIG`. The driver reads them in pieces and checks each.
+///
+/// # Errors
+/// [`SizeError::TooBig`] if any byte is not zero.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{check_tail, SizeError};
+/// assert_eq!(check_tail(&[0; 16]), Ok(()));
+/// assert_eq!(check_tail(&[0, 0, 1, 0]), Err(SizeError::TooBig));
+/// ```
+pub fn check_tail(tail: &[u8]) -> Result<(), SizeError> {
+    if tail.iter().all(|&b| b == 0) {
+        Ok(())
+    } else {
+        Err(SizeError::TooBig)
+    }
+}
+
+/// The driver's struct from the caller's bytes, by the growth rule: `user` is the caller's
+/// struct as the call copied it in (`ArgSize::user` bytes, or fewer: only `copy_in` are used),
+/// and the result is the driver's `kernel` bytes (its first `copy_in` from the caller, the
+/// rest zero), in `out`. A tail past the driver's struct must be checked with [`check_tail`].
+/// The host-side model of what the driver's copy-in does, for tests and fuzzing.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{arg_size, ioc, widen, IOC_READ, IOC_WRITE, MAX_ARG_SIZE};
+/// let a = arg_size(ioc(IOC_READ | IOC_WRITE, 1, 16))?;
+/// let mut out = [0xff; MAX_ARG_SIZE];
+/// widen(&a, &[7; 16], &mut out);
+/// assert_eq!((&out[..16], &out[16..32]), (&[7; 16][..], &[0; 16][..]));
+/// # Ok::<(), pktmap_abi::ioctl::SizeError>(())
+/// ```
+pub fn widen(size: &ArgSize, user: &[u8], out: &mut [u8]) {
+    for (i, b) in out.iter_mut().enumerate().take(size.kernel) {
+        *b = if i < size.copy_in {
+            user.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        };
+    }
 }
 
 /// `POOL_CREATE`, `_IOWR('P', 1, struct pktmap_pool_create)`: create a packet-buffer pool.
@@ -505,6 +767,26 @@ mod tests {
         assert_eq!(RING_CREATE, 0xc010_5004);
         assert_eq!(RING_INFO, 0xc020_5005);
         assert_eq!(RING_DESTROY, 0x4004_5006);
+    }
+
+    #[test]
+    fn every_request_is_served_at_every_size_it_had() {
+        for cmd in REQUESTS {
+            let s = sizes(cmd);
+            assert_eq!(s.last(), Some(&ioc_size(cmd)), "{cmd:#x}");
+            assert!(s.windows(2).all(|w| w[0] < w[1]), "{cmd:#x}");
+            for &size in s {
+                let old = ioc(ioc_dir(cmd), cmd & 0xff, size);
+                let a = arg_size(old).unwrap();
+                assert_eq!((a.cmd, a.user, a.copy_in), (cmd, size, size));
+            }
+            assert!(ioc_size(cmd) <= MAX_ARG_SIZE);
+        }
+        // The first round's numbers, as its include/pktmap.h spelled them.
+        assert_eq!(arg_size(0xc010_5001).unwrap().cmd, POOL_CREATE);
+        assert_eq!(arg_size(0xc020_5002).unwrap().cmd, POOL_INFO);
+        assert_eq!(arg_size(0xc010_5004).unwrap().cmd, RING_CREATE);
+        assert_eq!(arg_size(0xc020_5005).unwrap().cmd, RING_INFO);
     }
 
     #[test]

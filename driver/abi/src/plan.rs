@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `mmap` | strict decode of `vm_pgoff` with [`PKTMAP`]; unknown type or id `EINVAL`; a length that, rounded up to pages, exceeds the resource `EINVAL`; writing the read-only STATE page `EPERM`; `PROT_EXEC` `EPERM`; every shared mapping without write (and every STATE mapping) loses `VM_MAYWRITE`, every mapping `VM_MAYEXEC` | [`plan_mmap`] |
 //! | `pread`/`pwrite`, `read`/`write` | the position is a resource's `mmap` offset, decoded as strictly; the copy starts at the resource's byte 0 and is clamped to its size; writing STATE `EPERM` | [`plan_io`] |
-//! | ioctl | unknown command `ENOTTY`; commands that change state need a writable open, else `EBADF` | [`check_ioctl`] |
+//! | ioctl | unknown command `ENOTTY` (dispatched on direction, type and number, at every size its struct had: [`ioctl::arg_size`]); commands that change state need a writable open, else `EBADF` | [`check_ioctl`] |
 //! | `POOL_CREATE`, `RING_CREATE` | geometry and flags `EINVAL`; past the device-wide page budget `ENOSPC` | [`check_pool`], [`check_ring`], [`check_budget`] |
 //!
 //! | `POOL_CREATE` fields of the pool kinds | kind, fault-around, cache attribute, `reserved` `EINVAL` | [`check_pool`] |
@@ -541,9 +541,17 @@ impl Command {
 /// assert_eq!(check_ioctl(POOL_INFO, false), Ok(Command::PoolInfo));
 /// assert_eq!(check_ioctl(POOL_CREATE, false), Err(PlanError::NotWritable));
 /// assert_eq!(check_ioctl(0, true), Err(PlanError::UnknownCommand));
+/// // The first round's 16-byte POOL_CREATE is still POOL_CREATE.
+/// assert_eq!(check_ioctl(0xc010_5001, true), Ok(Command::PoolCreate));
 /// ```
 pub const fn check_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError> {
-    let command = match cmd {
+    // By direction, type and number, at any size the struct had (ioctl.rs, "Growing an
+    // argument struct"); how the argument is copied is `ioctl::arg_size`'s.
+    let today = match ioctl::arg_size(cmd) {
+        Ok(size) => size.cmd,
+        Err(_) => return Err(PlanError::UnknownCommand),
+    };
+    let command = match today {
         ioctl::POOL_CREATE => Command::PoolCreate,
         ioctl::POOL_INFO => Command::PoolInfo,
         ioctl::POOL_DESTROY => Command::PoolDestroy,

@@ -80,29 +80,18 @@ extern "C" {
 }
 
 // `compat_ptr_ioctl` is declared by <linux/fs.h> only with `CONFIG_COMPAT` (else it is a NULL
-// macro), so bindgen has it only then; declared here for that case, with an opaque pointer:
-// rustc's `improper_ctypes` lint follows `struct file` down to bindgen's empty
-// `struct mod_arch_specific` and rejects it (as for `misc_register`). [`compat_ioctl`] is the
-// `file_operations` entry (the device's and pool files').
+// macro), so bindgen has it only then; declared here for that case. It goes into the vtable, so
+// it keeps the `file_operations` signature (`*mut bindings::file`), and `improper_ctypes`
+// rejects that as it does `misc_register`'s above (the empty `struct mod_arch_specific` behind
+// `f_op->owner`): only a pointer crosses, so the lint is allowed here. Pool files use it too.
 #[cfg(CONFIG_COMPAT)]
+#[allow(improper_ctypes)]
 extern "C" {
-    fn compat_ptr_ioctl(file: *mut c_void, cmd: c_uint, arg: c_ulong) -> c_long;
-}
-
-/// `compat_ioctl` of a file whose ioctl arguments are layout-stable structs: the 32-bit
-/// pointer made a native one (`compat_ptr_ioctl`), then `unlocked_ioctl`.
-///
-/// # Safety
-///
-/// VFS contract for `compat_ioctl`.
-#[cfg(CONFIG_COMPAT)]
-pub(in crate::sys) unsafe extern "C" fn compat_ioctl(
-    file: *mut bindings::file,
-    cmd: c_uint,
-    arg: c_ulong,
-) -> c_long {
-    // SAFETY: The caller's contract; the call is passed on unchanged.
-    unsafe { compat_ptr_ioctl(file.cast(), cmd, arg) }
+    pub(in crate::sys) fn compat_ptr_ioctl(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long;
 }
 
 /// Options of a [`MiscDeviceRegistration`].
@@ -479,7 +468,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             // As upstream: without a `compat_ioctl` of its own, a driver whose ioctl argument
             // is a pointer to a layout-stable struct gets `compat_ptr_ioctl`.
             #[cfg(CONFIG_COMPAT)]
-            compat_ioctl: Some(compat_ioctl),
+            compat_ioctl: Some(compat_ptr_ioctl),
             mmap: Some(Self::mmap),
             get_unmapped_area: Some(Self::get_unmapped_area),
             open: Some(Self::open),

@@ -92,7 +92,7 @@ static POOL_FOPS: Fops = Fops(bindings::file_operations {
     // As the device: the ioctl arguments are layout-stable structs, the same for 32-bit
     // callers, so they only need their pointer converted.
     #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: Some(super::miscdevice::compat_ioctl),
+    compat_ioctl: Some(super::miscdevice::compat_ptr_ioctl),
     get_unmapped_area: Some(get_unmapped_area),
     release: Some(release),
     fsync: Some(fsync),

@@ -3,6 +3,10 @@
 //! User memory (on top of upstream `rust/kernel/uaccess.rs`): the buffers of `read`/`write`,
 //! copied page by page with short counts, and ioctl argument structs.
 //!
+//! An ioctl's argument is an [`IoctlArg`]: copied at the caller's struct size by the contract's
+//! growth rule (`abi::ioctl`, "Growing an argument struct"), so programs built against older
+//! and newer headers are served or refused alike.
+//!
 //! A copy that faults part-way reports what it copied: [`UserOut::copy_from_page`] and
 //! [`UserIn::copy_to_page`] return the bytes moved, and never change a byte they did not copy.
 //! `copy_from_user` zero-fills the destination past a fault, so [`UserIn`] copies through a
@@ -22,7 +26,8 @@ use kernel::{
 };
 
 use crate::abi::ioctl::{
-    PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo, State,
+    self, ArgSize, PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo,
+    State,
 };
 
 // Plain-old-data: the ioctl argument structs of the shared ABI may be copied to and from user
@@ -51,20 +56,76 @@ pod! {
     State => 11 * 8;
 }
 
-/// Copies a `T` in from user memory at `arg` (an ioctl argument).
-///
-/// # Errors
-/// `EFAULT` if the memory is not readable.
-pub fn read_user<T: FromBytes>(arg: UserPtr) -> Result<T> {
-    UserSlice::new(arg, size_of::<T>()).reader().read::<T>()
+/// The argument struct of one ioctl call at a user address, copied in and out at the caller's
+/// size by the contract's growth rule ([`ioctl::arg_size`]): a shorter struct (from a program
+/// built against an older header) fills the front of today's, the rest zero, and only its own
+/// bytes are written back; a longer one (a newer header) is served only if its bytes past
+/// today's struct are zero, else `E2BIG`.
+#[derive(Clone, Copy)]
+pub struct IoctlArg {
+    ptr: UserPtr,
+    size: ArgSize,
 }
 
-/// Copies `value` out to user memory at `arg` (an ioctl argument).
-///
-/// # Errors
-/// `EFAULT` if the memory is not writable.
-pub fn write_user<T: AsBytes>(arg: UserPtr, value: &T) -> Result {
-    UserSlice::new(arg, size_of::<T>()).writer().write(value)
+impl IoctlArg {
+    /// The argument of request `cmd` at `ptr`.
+    ///
+    /// # Errors
+    /// `ENOTTY` for a request number the contract does not serve.
+    pub fn new(cmd: u32, ptr: UserPtr) -> Result<Self> {
+        let size = ioctl::arg_size(cmd).map_err(|_| ENOTTY)?;
+        Ok(Self { ptr, size })
+    }
+
+    /// Today's request number of the call (its size bits those of today's struct).
+    pub fn cmd(&self) -> u32 {
+        self.size.cmd
+    }
+
+    /// Copies the caller's struct in as today's `T`.
+    ///
+    /// # Errors
+    /// `EFAULT` if the memory is not readable, `E2BIG` if the caller's struct is longer and a
+    /// byte past `T` is not zero, `EINVAL` if `T` is not the request's struct.
+    pub fn read<T: FromBytes + AsBytes + Default>(&self) -> Result<T> {
+        if size_of::<T>() != self.size.kernel {
+            return Err(EINVAL);
+        }
+        let mut value = T::default();
+        let head = self.size.copy_in.min(size_of::<T>());
+        // SAFETY: `value` is a live, exclusively borrowed `T` of `size_of::<T>()` bytes, and
+        // `T: FromBytes + AsBytes` has no padding and accepts every bit pattern, so its bytes
+        // may be viewed and overwritten as `u8`s; the view ends before `value` is used again.
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut((&mut value as *mut T).cast::<u8>(), size_of::<T>())
+        };
+        let mut reader = UserSlice::new(self.ptr, self.size.user).reader();
+        reader.read_slice(&mut bytes[..head])?;
+        let tail = self.size.tail();
+        if !tail.is_empty() {
+            reader.skip(tail.start - head)?;
+            let mut chunk = [0u8; 64];
+            while !reader.is_empty() {
+                let n = reader.len().min(chunk.len());
+                reader.read_slice(&mut chunk[..n])?;
+                ioctl::check_tail(&chunk[..n]).map_err(|_| E2BIG)?;
+            }
+        }
+        Ok(value)
+    }
+
+    /// Copies `value` (today's struct) back to the caller, as far as the caller's struct goes.
+    ///
+    /// # Errors
+    /// `EFAULT` if the memory is not writable.
+    pub fn write<T: AsBytes>(&self, value: &T) -> Result {
+        let n = self.size.copy_out.min(size_of::<T>());
+        // SAFETY: `value` is a live `T` of `size_of::<T>()` bytes and `T: AsBytes` has no
+        // padding or uninitialised bytes, so all of them may be read as `u8`s.
+        let bytes =
+            unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
+        UserSlice::new(self.ptr, n).writer().write_slice(&bytes[..n])
+    }
 }
 
 /// Clamps a copy of `len` bytes at `offset` to one page; `None` if `offset` is outside it.

@@ -4,7 +4,7 @@
 //! example bodies in step with README.md's "Example (Rust)" and "The driver" blocks.
 
 use crate::sys::minor_faults;
-use crate::Report;
+use crate::utils::Report;
 use pktmap::device::{Device, Fill};
 use pktmap::offset::{resource_type, PKTMAP};
 use pktmap::resource::{map_resource, MapFlags};

@@ -1,4 +1,6 @@
-//! `pktmap maps` against real `/dev/pktmap` mappings: the static `pktmap` command (`/pktmap`
+//! What `/proc/self/maps` and `pktmap maps` say of real `/dev/pktmap` mappings (README.md,
+//! "The offset is the contract"): the kernel's own line names `/dev/pktmap` at the encoded
+//! offset, which decodes back to the resource; and the static `pktmap` command (`/pktmap`
 //! in the initramfs, the same binary the guest's bench run uses) lists this process's STATE,
 //! pool (eager, lazy, contiguous, private) and ring mappings by what the kernel says their file
 //! is (the device number in `/sys/class/misc/pktmap/dev`) and by their offset, in text and in
@@ -7,9 +9,9 @@
 //! unmapped it names nothing (exit 0, said on stderr), as the README promises.
 
 use crate::sys;
-use crate::Report;
+use crate::utils::{maps_line, Report, PAGE};
 use pktmap::device::{Device, Fill};
-use pktmap::offset::ResourceType;
+use pktmap::offset::{ResourceType, PKTMAP as LAYOUT};
 use pktmap::pool::PoolOptions;
 use pktmap::resource::{map, MapFlags};
 use std::os::fd::AsFd;
@@ -17,7 +19,6 @@ use std::process::{Command, Output};
 
 /// Where `scripts/lib/initramfs.sh` puts the static `pktmap` command.
 const PKTMAP: &str = "/pktmap";
-const PAGE: usize = 4096;
 
 /// One mapping the listing must name: its address range, `perms` and expected label.
 struct Want {
@@ -41,21 +42,45 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The text line of `/pktmap maps` for the mapping at `start..start + len`, if listed.
-/// Whether a listing line ends with `path`, or with `path` and the inode and descriptors
-/// `pktmap maps` adds for an anonymous inode (`anon_inode:[pktmap-pool] (ino N, fd M)`).
-fn names_path(line: &str, path: &str) -> bool {
-    line.ends_with(&format!(" {path}"))
+/// Whether listing line `l` ends with the file `path`: a path, or an anonymous inode followed
+/// by its inode and the fds that hold it (`anon_inode:[pktmap-pool] (ino 12, fd 5)`).
+fn shows_file(l: &str, path: &str) -> bool {
+    l.ends_with(&format!(" {path}"))
         || (path.starts_with("anon_inode:")
-            && line.contains(&format!(" {path} (ino "))
-            && line.ends_with(')'))
+            && l.contains(&format!(" {path} (ino "))
+            && l.ends_with(')'))
 }
 
+/// The text line of `/pktmap maps` for the mapping at `start..start + len`, if listed.
 fn line_of(listing: &str, start: usize, len: usize) -> Option<&str> {
     let range = format!("{:x}-{:x} ", start, start + len);
     listing.lines().find(|l| l.starts_with(&range))
 }
 
+/// The kernel's `/proc/self/maps` line of a read-only mapping of `pool`.
+pub fn proc_self(r: &mut Report, dev: &Device, pool: u32) {
+    let Ok(m) = dev.map_pool(pool, MapFlags::READONLY) else {
+        return r.check("mmap pool READONLY", false, "failed");
+    };
+    let line = maps_line(m.as_ptr()).unwrap_or_default();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let offset = fields.get(2).and_then(|o| u64::from_str_radix(o, 16).ok());
+    r.check(
+        "/proc/self/maps names /dev/pktmap at the encoded offset",
+        fields.last() == Some(&"/dev/pktmap")
+            && offset == Some(ResourceType::Pool.offset(pool))
+            && fields.get(1).is_some_and(|p| p.starts_with("r--s")),
+        &line,
+    );
+    let decoded = offset.map(|o| LAYOUT.decode(o));
+    r.check(
+        "the maps offset decodes back to (POOL, id)",
+        decoded == Some(Ok((ResourceType::Pool.into(), u64::from(pool)))),
+        format!("{decoded:?}"),
+    );
+}
+
+/// `/pktmap maps` of this process's mappings.
 pub fn run(r: &mut Report) {
     let exists = std::path::Path::new(PKTMAP).is_file();
     r.check(
@@ -185,7 +210,7 @@ pub fn run(r: &mut Report) {
                 let ok = line.is_some_and(|l| {
                     l.split_whitespace().nth(1) == Some(w.perms)
                         && l.contains(&format!(" {} ", w.label))
-                        && names_path(l, w.path)
+                        && shows_file(l, w.path)
                 });
                 r.check(
                     &format!("maps: {} is listed {} {}", w.what, w.perms, w.label),
@@ -216,7 +241,7 @@ pub fn run(r: &mut Report) {
             r.check(
                 "maps --all: names a pool file's mapping at offset 0x1000 pktmap POOL id 0",
                 file_line.is_some_and(|l| {
-                    names_path(l, "anon_inode:[pktmap-pool]")
+                    shows_file(l, "anon_inode:[pktmap-pool]")
                         && l.split_whitespace().nth(4) == Some("00001000")
                         && l.contains(" pktmap POOL id 0 ")
                 }),

@@ -5,13 +5,13 @@
 //! with exit status 1.
 
 use crate::sys;
-use crate::Report;
+use crate::utils::Report;
 use pktmap::device::Device;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-/// `nobody`, as `pools.rs`'s unprivileged checks use.
+/// `nobody`, as `contiguous.rs`'s unprivileged `POOL_CHUNK` check uses.
 const NOBODY: u32 = 65534;
 
 /// Runs `/pktmap ARGS` as `uid` (root when `None`); its exit code and stderr.
