@@ -11,7 +11,7 @@
 //! lock).
 #![forbid(unsafe_code)]
 
-use crate::abi::codec::{resource_type, PKTMAP};
+use crate::abi::codec::{resource_type, PAGE_SHIFT, PKTMAP};
 use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
     RingCreate, RingHeader, RingInfo, State,
@@ -19,6 +19,7 @@ use crate::abi::ioctl::{
 use crate::abi::plan::{self, Command, IoRequest};
 use crate::device::DeviceState;
 use crate::export::PoolExport;
+use crate::mapping;
 use crate::plan_err;
 use crate::resource::{Kind, PageRef, Resource, Target};
 use crate::sys::{
@@ -242,25 +243,22 @@ impl Context {
     fn pool_info(&self, arg: &IoctlArg) -> Result<isize> {
         let info: PoolInfo = arg.read()?;
         let (pool, offset) = self.info(resource_type::POOL, info.id)?;
-        write_pool_info(arg, info, &pool, offset)
+        arg.write(&pool.pool_info(info, offset)?)?;
+        Ok(0)
     }
 
     /// `POOL_CHUNK`: root only; the physical address of chunk `index` (a page, for a pool of
     /// single pages).
     fn pool_chunk(&self, arg: &IoctlArg) -> Result<isize> {
         let mut q: PoolChunk = arg.read()?;
-        let mut found = None;
-        let (index, bytes) = plan::check_chunk(&q, task::capable_sys_admin(), |id| {
-            let b = self.table.lock().pools.get(id)?;
-            let g = b.geometry();
-            found = Some(b);
-            g
+        let plan = plan::check_chunk(&q, task::capable_sys_admin(), |id| {
+            let pool = self.table.lock().pools.get(id)?;
+            Some((pool.geometry()?, pool))
         })
         .map_err(plan_err)?;
-        let pool = found.ok_or(EINVAL)?;
-        let index = usize::try_from(index).map_err(|_| EINVAL)?;
-        q.phys = pool.backing.chunk_phys(index).ok_or(EINVAL)?;
-        q.bytes = bytes;
+        let index = usize::try_from(plan.index).map_err(|_| EINVAL)?;
+        q.phys = plan.target.backing.chunk_phys(index).ok_or(EINVAL)?;
+        q.bytes = plan.bytes;
         arg.write(&q)?;
         Ok(0)
     }
@@ -443,40 +441,22 @@ impl MiscDevice for Context {
         Ok(())
     }
 
+    /// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
     fn mmap(this: ArcBorrow<'_, Self>, _file: &File, vma: &VmaNew) -> Result<Mapped> {
-        crate::mapping::mmap(this, vma)
+        let plan =
+            plan::plan_mmap(&mapping::request(vma), |t, id| this.lookup(t, id)).map_err(plan_err)?;
+        mapping::map(&this.device, plan, vma, false)
     }
 
     /// 2 MiB pools ask for a 2 MiB-aligned address, so every chunk maps by one PMD entry.
     fn area_align(this: ArcBorrow<'_, Self>, pgoff: usize) -> AreaAlign {
+        // Decoded as `plan_mmap` will, without the populate bit.
+        let bit = plan::MMAP_POPULATE >> PAGE_SHIFT;
         let pool = PKTMAP
-            .decode_pgoff(pgoff as u64)
+            .decode_pgoff(pgoff as u64 & !bit)
             .ok()
             .filter(|&(t, _)| t == resource_type::POOL)
             .and_then(|(_, id)| this.table.lock().pools.get(u32::try_from(id).ok()?));
-        crate::mapping::area_align(pool.as_deref())
+        mapping::area_align(pool.as_deref())
     }
-}
-
-/// Fills in `info` for `pool`, mapped at `offset`, and copies it out (`POOL_INFO` through the
-/// device and through a pool file).
-pub fn write_pool_info(
-    arg: &IoctlArg,
-    mut info: PoolInfo,
-    pool: &Resource,
-    offset: u64,
-) -> Result<isize> {
-    let Kind::Pool(g) = pool.kind else {
-        return Err(EINVAL);
-    };
-    info.buf_size = g.buf_size;
-    info.buf_count = g.buf_count;
-    info.flags = g.kind.flag();
-    info.bytes = pool.bytes();
-    info.mmap_offset = offset;
-    info.fault_around = g.fault_around;
-    info.cache = g.cache.value();
-    info.chunk_bytes = g.chunk_pages * PAGE_SIZE as u64;
-    arg.write(&info)?;
-    Ok(0)
 }

@@ -5,8 +5,7 @@
 //! `.huge_fault`.
 #![forbid(unsafe_code)]
 
-use crate::abi::plan::{self, Cache, Fill, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
-use crate::context::Context;
+use crate::abi::plan::{self, Cache, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
 use crate::device::{self, DeviceState, Event};
 use crate::plan_err;
 use crate::resource::{Resource, Target};
@@ -33,9 +32,10 @@ use kernel::{
 pub struct VmaState {
     device: Arc<DeviceState>,
     target: Target,
-    /// The `vm_pgoff` user space passed; a split VMA's own `vm_pgoff` moves with its start.
+    /// The `vm_pgoff` user space passed, without the populate bit; a split VMA's own
+    /// `vm_pgoff` moves with its start.
     base_pgoff: usize,
-    /// Pages per lazy fault (1 for lazy mappings that are not pools; unused otherwise).
+    /// Pages per lazy fault (for lazy pools; 1 otherwise, and unused).
     around: u32,
     /// One of these is held by a page-frame fault from its look at the page tables to its
     /// count, so two faults of one entry cannot both count it (`impl PfnOps for VmaState`):
@@ -66,12 +66,6 @@ pub fn request(vma: &VmaNew) -> MmapRequest {
     }
 }
 
-/// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
-pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
-    let plan = plan::plan_mmap(&request(vma), |t, id| this.lookup(t, id)).map_err(plan_err)?;
-    map(this.device(), plan, vma, false)
-}
-
 /// Where `get_unmapped_area` places a map of `pool`: 2 MiB-aligned for 2 MiB pools.
 pub fn area_align(pool: Option<&Resource>) -> AreaAlign {
     match pool.and_then(Resource::geometry) {
@@ -95,6 +89,7 @@ pub fn map(
     read_only_file: bool,
 ) -> Result<Mapped> {
     let pages = usize::try_from(plan.pages).map_err(|_| EINVAL)?;
+    let pgoff = usize::try_from(plan.pgoff).map_err(|_| EINVAL)?;
     let pool = match &plan.target {
         Target::Resource(b) => b.geometry(),
         Target::State => None,
@@ -105,24 +100,30 @@ pub fn map(
                 may_share: vma.may_share(),
                 write: vma.writable(),
                 read_only: read_only_file,
+                populate: plan.populate,
             };
             plan::plan_pool_map(&g, &req).map_err(plan_err)?
         }
-        None if plan.fill == Fill::Lazy => PoolFill::Fault { around: 1 },
+        // STATE and rings: every page at `mmap`.
         None => PoolFill::Pages,
     };
-    let around = match fill {
-        PoolFill::Fault { around } => around,
+    // Pages per fault: a lazy pool's own, also when its pages were all inserted now (a
+    // populate the request asked for) and a `madvise` zaps them later.
+    let around = match (fill, pool) {
+        (PoolFill::Fault { around }, _) => around,
+        (_, Some(g)) if g.kind == PoolKind::Lazy => g.fault_around,
         _ => 1,
     };
     let wc = pool.is_some_and(|g| g.cache == Cache::WriteCombine);
 
+    // The offset without the populate bit, which asked something of this `mmap` only.
+    vma.set_pgoff(pgoff);
     // Allocate before touching the VMA, so nothing fails after pages are inserted.
     let mapping = Arc::pin_init(
         pin_init!(VmaState {
             device: device.clone(),
             target: plan.target,
-            base_pgoff: vma.pgoff(),
+            base_pgoff: pgoff,
             around,
             pfn_faults <- kernel::init::pin_init_array_from_fn(|_| {
                 new_mutex!((), "pktmap::mapping::pfn_faults")

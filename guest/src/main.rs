@@ -12,7 +12,8 @@
 //! pktmap-guest sequence --secs N STEPS [SEED]   the same for N seconds (the soak)
 //! pktmap-guest sequence ... --mutate[=pools]    with a wrong model (EBADF, or MAP_PRIVATE of
 //!                                    PFN pools), which must fail
-//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools,
+//!                                    and POPULATE of every kind, read-write and read-only, Rust and C
 //! pktmap-guest trust                 the regressions of issue 20: a failing contiguous mmap
 //!                                    racing destroy, write-protected 2 MiB entries, exports
 //!                                    from write-only opens, ring/destroy races, pool-file

@@ -23,7 +23,7 @@
 
 use crate::sys::{self, in_child, peek, poke};
 use crate::utils::Report;
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
 use pktmap_abi::ioctl::{self, PoolCreate, State};
@@ -462,7 +462,7 @@ fn ring_destroy_race(r: &mut Report, dev: &Device, limit: Duration) {
     let (mut rounds, mut both, mut ring_won, mut destroy_won) = (0, 0, 0, 0);
     let mut orphan = None;
     while start.elapsed() < limit {
-        let Ok(pool) = dev.create_pool(4096, 1, Fill::Eager) else {
+        let Ok(pool) = PoolOptions::new(4096, 1).create(dev) else {
             break;
         };
         let barrier = Barrier::new(2);

@@ -456,7 +456,8 @@ pub struct PoolInfo {
 /// // A 1 MiB contiguous pool is one chunk: index 0 is its only valid query.
 /// let g = check_pool(&PoolCreate { buf_size: 4096, buf_count: 256, flags: POOL_CONTIG, ..Default::default() })?;
 /// let q = PoolChunk { id: 1, index: 0, ..Default::default() };
-/// assert_eq!(check_chunk(&q, true, |_| Some(g))?, (0, 1 << 20));
+/// let plan = check_chunk(&q, true, |_| Some((g, ())))?;
+/// assert_eq!((plan.index, plan.bytes), (0, 1 << 20));
 /// # Ok::<(), pktmap_abi::plan::PlanError>(())
 /// ```
 #[repr(C)]

@@ -24,7 +24,7 @@ use super::mm::{
     pfnmap::{self, AreaAlign},
     virt::{Mapped, VmaNew},
 };
-use core::{mem::MaybeUninit, ptr::NonNull};
+use core::{marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 use kernel::{
     bindings, c_str,
     error::{from_err_ptr, from_result},
@@ -54,7 +54,8 @@ extern "C" {
     static __this_module: Opaque<u8>;
 }
 
-/// What a pool file does; implemented by the driver's export type.
+/// What a pool file does; implemented by the driver's export type, which [`PendingFile::new`]
+/// takes.
 pub trait PoolFileOps: Sized + Send + Sync + 'static {
     /// `mmap(2)` through the pool file; `read_only` is whether it is a read-only export.
     fn mmap(this: ArcBorrow<'_, Self>, vma: &VmaNew, read_only: bool) -> Result<Mapped>;
@@ -69,37 +70,32 @@ pub trait PoolFileOps: Sized + Send + Sync + 'static {
     fn read_only(this: ArcBorrow<'_, Self>) -> bool;
 }
 
-/// The driver's one implementation of [`PoolFileOps`]; the `file_operations` below are a
-/// `static` (they must outlive every file, and `fops_put` reads them after `release`), so they
-/// name it rather than being generic.
-type Export = crate::export::PoolExport;
+/// The `file_operations` of pool files of `T`: a constant, promoted to a `'static` (the table
+/// must outlive every file, and `fops_put` reads it after `release`), one per export type, so
+/// this file names no driver type.
+struct PoolFops<T: PoolFileOps>(PhantomData<T>);
 
-/// `struct file_operations` is not `Sync` (raw pointers); this one is immutable after
-/// initialization.
-#[repr(transparent)]
-struct Fops(bindings::file_operations);
-
-// SAFETY: The table is never written after its constant initialization; the C side only reads
-// it.
-unsafe impl Sync for Fops {}
-
-static POOL_FOPS: Fops = Fops(bindings::file_operations {
-    // SAFETY: `__this_module` is this module's `struct module`, valid while it is loaded,
-    // exactly as `module!`'s `THIS_MODULE` takes it.
-    owner: unsafe { __this_module.get() }.cast(),
-    mmap: Some(mmap),
-    unlocked_ioctl: Some(ioctl),
-    // As the device: the ioctl arguments are layout-stable structs, the same for 32-bit
-    // callers, so they only need their pointer converted.
-    #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: Some(super::miscdevice::compat_ptr_ioctl),
-    get_unmapped_area: Some(get_unmapped_area),
-    release: Some(release),
-    fsync: Some(fsync),
-    // SAFETY: All other fields are nullable pointers or integer flags, for which all-zeroes
-    // means "not provided".
-    ..unsafe { MaybeUninit::zeroed().assume_init() }
-});
+impl<T: PoolFileOps> PoolFops<T> {
+    const TABLE_VALUE: bindings::file_operations = bindings::file_operations {
+        // SAFETY: `__this_module` is this module's `struct module`, valid while it is loaded,
+        // exactly as `module!`'s `THIS_MODULE` takes it.
+        owner: unsafe { __this_module.get() }.cast(),
+        mmap: Some(mmap::<T>),
+        unlocked_ioctl: Some(ioctl::<T>),
+        // As the device: the ioctl arguments are layout-stable structs, the same for 32-bit
+        // callers, so they only need their pointer converted.
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: Some(super::miscdevice::compat_ptr_ioctl),
+        get_unmapped_area: Some(get_unmapped_area::<T>),
+        release: Some(release::<T>),
+        fsync: Some(fsync),
+        // SAFETY: All other fields are nullable pointers or integer flags, for which all-zeroes
+        // means "not provided".
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+    /// Promoted to a `'static` because `TABLE_VALUE` is a constant.
+    const TABLE: &'static bindings::file_operations = &Self::TABLE_VALUE;
+}
 
 /// Borrows the export of a pool file.
 ///
@@ -107,22 +103,22 @@ static POOL_FOPS: Fops = Fops(bindings::file_operations {
 ///
 /// `file` is a pool file (made by [`PendingFile::new`]) whose `release` has not run, and the
 /// borrow does not outlive the current file operation.
-unsafe fn export<'a>(file: *mut bindings::file) -> ArcBorrow<'a, Export> {
+unsafe fn export<'a, T: PoolFileOps>(file: *mut bindings::file) -> ArcBorrow<'a, T> {
     // SAFETY: The caller's contract: `private_data` holds the reference `PendingFile::new`
     // stored, which only `release` takes back.
-    unsafe { <Arc<Export> as ForeignOwnable>::borrow((*file).private_data) }
+    unsafe { <Arc<T> as ForeignOwnable>::borrow((*file).private_data) }
 }
 
 /// # Safety
 ///
 /// VFS contract for `mmap` on a pool file: the mmap lock is held for write and `vma` is new.
-unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+unsafe extern "C" fn mmap<T: PoolFileOps>(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
-    let this = unsafe { export(file) };
+    let this = unsafe { export::<T>(file) };
     // SAFETY: `vma` is the new VMA of this `mmap` call, exclusively ours until we return.
     let vma = unsafe { VmaNew::from_raw(vma) };
-    let read_only = Export::read_only(this);
-    match Export::mmap(this, vma, read_only) {
+    let read_only = T::read_only(this);
+    match T::mmap(this, vma, read_only) {
         Ok(_) => 0,
         Err(e) => e.to_errno(),
     }
@@ -131,10 +127,10 @@ unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area
 /// # Safety
 ///
 /// VFS contract for `unlocked_ioctl` on a pool file.
-unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+unsafe extern "C" fn ioctl<T: PoolFileOps>(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
-    let this = unsafe { export(file) };
-    from_result(|| Export::ioctl(this, cmd, arg))
+    let this = unsafe { export::<T>(file) };
+    from_result(|| T::ioctl(this, cmd, arg))
 }
 
 /// `fsync(2)`, `fdatasync(2)` and `msync(MS_SYNC)` of a shared mapping of the file: nothing
@@ -156,7 +152,7 @@ unsafe extern "C" fn fsync(
 /// # Safety
 ///
 /// VFS contract for `get_unmapped_area` on a pool file.
-unsafe extern "C" fn get_unmapped_area(
+unsafe extern "C" fn get_unmapped_area<T: PoolFileOps>(
     file: *mut bindings::file,
     addr: c_ulong,
     len: c_ulong,
@@ -164,8 +160,8 @@ unsafe extern "C" fn get_unmapped_area(
     flags: c_ulong,
 ) -> c_ulong {
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
-    let this = unsafe { export(file) };
-    let align = Export::area_align(this, pgoff);
+    let this = unsafe { export::<T>(file) };
+    let align = T::area_align(this, pgoff);
     // SAFETY: Called from this file's `get_unmapped_area` hook.
     unsafe { pfnmap::get_unmapped_area(file, addr, len, pgoff, flags, align) }
 }
@@ -173,10 +169,10 @@ unsafe extern "C" fn get_unmapped_area(
 /// # Safety
 ///
 /// VFS contract for `release`: the last hook of the file.
-unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn release<T: PoolFileOps>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: `private_data` holds the reference `PendingFile::new` stored; no other hook of
     // this file runs any more.
-    drop(unsafe { <Arc<Export> as ForeignOwnable>::from_foreign((*file).private_data) });
+    drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) });
     0
 }
 
@@ -197,7 +193,7 @@ impl PendingFile {
     ///
     /// # Errors
     /// `EMFILE` with no descriptor free, `ENOMEM`.
-    pub fn new(data: Arc<Export>, read_only: bool) -> Result<Self> {
+    pub fn new<T: PoolFileOps>(data: Arc<T>, read_only: bool) -> Result<Self> {
         // SAFETY: Reserves a slot in the current task's descriptor table.
         let fd = unsafe { bindings::get_unused_fd_flags(bindings::O_CLOEXEC) };
         let fd = c_uint::try_from(fd).map_err(|_| Error::from_errno(fd))?;
@@ -207,12 +203,12 @@ impl PendingFile {
             bindings::O_RDWR
         } as c_int;
         let data = data.into_foreign();
-        // SAFETY: The name is a NUL-terminated `'static` string; `POOL_FOPS` is `'static`;
+        // SAFETY: The name is a NUL-terminated `'static` string; the table is `'static`;
         // the file takes `data` (one reference) as its `private_data`, released by `release`.
         let file = unsafe {
             anon_inode_getfile(
                 c_str!("[pktmap-pool]").as_char_ptr(),
-                (&POOL_FOPS.0 as *const bindings::file_operations).cast(),
+                (PoolFops::<T>::TABLE as *const bindings::file_operations).cast(),
                 data.cast_mut(),
                 flags,
             )
@@ -228,7 +224,7 @@ impl PendingFile {
                 // SAFETY: The file was not made, so the reference is still ours to drop, and
                 // the descriptor was reserved above and never installed.
                 unsafe {
-                    drop(<Arc<Export> as ForeignOwnable>::from_foreign(data));
+                    drop(<Arc<T> as ForeignOwnable>::from_foreign(data));
                     bindings::put_unused_fd(fd);
                 }
                 Err(e)

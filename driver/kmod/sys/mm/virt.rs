@@ -335,6 +335,15 @@ impl VmaNew {
         unsafe { &*(&self.vma as *const VmaRef).cast::<VmaMixedMap>() }
     }
 
+    /// Sets `vma->vm_pgoff` (pktmap addition): what the offset of the mapping's start is from
+    /// now on (in `/proc/PID/maps`, for splits), e.g. without a bit that only asked something
+    /// of `mmap`. Call it before inserting anything.
+    pub fn set_pgoff(&self, pgoff: usize) {
+        // SAFETY: By the type invariants the VMA is not yet visible to other threads, so a
+        // plain write cannot race (as in `update_flags`); nothing has been mapped by offset.
+        unsafe { (*self.as_ptr()).vm_pgoff = pgoff };
+    }
+
     /// Sets `VM_DONTEXPAND`: `mremap` cannot grow the mapping, and (with `VM_SPECIAL`) the VMA
     /// is never merged with a neighbour.
     pub fn set_dontexpand(&self) {
