@@ -397,7 +397,8 @@ impl Device {
     /// file descriptor and mapping are gone, whoever created it.
     ///
     /// # Errors
-    /// `EINVAL` for an unknown pool; `EMFILE`, `ENOMEM`.
+    /// `EINVAL` for an unknown pool; `EBADF` unless the device was opened read-write (an
+    /// export never grants more than the open it comes from); `EMFILE`, `ENOMEM`.
     ///
     /// # Examples
     /// ```no_run

@@ -67,7 +67,7 @@ impl Namespace {
         }
         let id = self.next_id;
         self.next_id = id.checked_add(1).ok_or(ENOSPC)?;
-        self.map.try_create_and_insert(id, buffer, GFP_KERNEL)?;
+        self.map.try_create_and_insert(id, buffer, GFP_KERNEL_ACCOUNT)?;
         self.live += 1;
         Ok(id)
     }
@@ -142,7 +142,25 @@ impl Context {
         buffer: Arc<Resource>,
         report: impl FnOnce(u32) -> Result,
     ) -> Result<isize> {
-        let id = self.table.lock().namespace(map_type).insert(buffer)?;
+        self.publish_if(map_type, buffer, |_| true, report)
+    }
+
+    /// [`publish`](Self::publish), if `still` holds of the table in the lock hold that
+    /// inserts (else `EINVAL`, and nothing is inserted).
+    fn publish_if(
+        &self,
+        map_type: u32,
+        buffer: Arc<Resource>,
+        still: impl FnOnce(&Table) -> bool,
+        report: impl FnOnce(u32) -> Result,
+    ) -> Result<isize> {
+        let id = {
+            let mut table = self.table.lock();
+            if !still(&table) {
+                return Err(EINVAL);
+            }
+            table.namespace(map_type).insert(buffer)?
+        };
         if let Err(e) = report(id) {
             let removed = self.table.lock().namespace(map_type).remove(id);
             drop(removed);
@@ -185,10 +203,30 @@ impl Context {
         // Producer and consumer start at 0 (the page is zeroed).
         header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
         header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
-        self.publish(resource_type::RING, ring, |id| {
-            req.id = id;
-            arg.write(&req)
-        })
+        // The ring is published under the same lock hold that sees its pool still in the
+        // table: a `POOL_DESTROY` that removed the pool meanwhile (the allocation above runs
+        // unlocked) makes this `EINVAL`, as if it came first, and one that comes later finds
+        // the ring and answers `EBUSY`. So no ring ever names a destroyed pool.
+        let pool_id = req.pool_id;
+        let Kind::Ring { pool: ref held, .. } = ring.kind else {
+            return Err(EINVAL);
+        };
+        let held = held.clone();
+        self.publish_if(
+            resource_type::RING,
+            ring,
+            |table| {
+                table
+                    .pools
+                    .map
+                    .get(&pool_id)
+                    .is_some_and(|p| Arc::ptr_eq(p, &held))
+            },
+            |id| {
+                req.id = id;
+                arg.write(&req)
+            },
+        )
     }
 
     fn info(&self, map_type: u32, id: u32) -> Result<(Arc<Resource>, u64)> {
@@ -226,10 +264,11 @@ impl Context {
     }
 
     /// `POOL_EXPORT`: a new pool file for pool `id`; the descriptor is reported before it is
-    /// installed, so a failed copy leaves none behind.
-    fn pool_export(&self, arg: &IoctlArg) -> Result<isize> {
+    /// installed, so a failed copy leaves none behind. `readable`: whether this open may read
+    /// (an export never grants more than the open it comes from).
+    fn pool_export(&self, arg: &IoctlArg, readable: bool) -> Result<isize> {
         let mut req: PoolExportReq = arg.read()?;
-        let read_only = plan::check_export(&req).map_err(plan_err)?;
+        let read_only = plan::check_export(&req, readable).map_err(plan_err)?;
         let buffer = self.table.lock().pools.get(req.id).ok_or(EINVAL)?;
         let pending = PoolExport::open_file(&self.device, buffer, read_only)?;
         req.fd = pending.fd();
@@ -304,7 +343,7 @@ impl MiscDevice for Context {
                     "pktmap::table"
                 ),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -321,7 +360,7 @@ impl MiscDevice for Context {
             Command::RingInfo => this.ring_info(arg),
             Command::RingDestroy => this.destroy(resource_type::RING, arg),
             Command::PoolChunk => this.pool_chunk(arg),
-            Command::PoolExport => this.pool_export(arg),
+            Command::PoolExport => this.pool_export(arg, file.is_readable()),
         }
     }
 

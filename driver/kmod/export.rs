@@ -52,7 +52,7 @@ impl PoolExport {
                 buffer,
                 read_only,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         // Counted once the export exists, so its `Drop` (also when `PendingFile::new` fails)
         // undoes exactly this.

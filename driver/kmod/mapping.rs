@@ -37,12 +37,22 @@ pub struct VmaState {
     base_pgoff: usize,
     /// Pages per lazy fault (for lazy pools; 1 otherwise, and unused).
     around: u32,
-    /// Held by a page-frame fault from its look at the page tables to its count, so two
-    /// faults of one entry cannot both count it (`impl PfnOps for VmaState`). Shared by every
-    /// VMA of the mapping (splits, forks), which is more than it must: only faults of one `mm`
-    /// can race for an entry.
+    /// One of these is held by a page-frame fault from its look at the page tables to its
+    /// count, so two faults of one entry cannot both count it (`impl PfnOps for VmaState`):
+    /// the one of the entry's 2 MiB block of addresses ([`pfn_fault_lock`]), whether the
+    /// entry maps 4 KiB or the whole block, so faults of different blocks (but for one block
+    /// in [`PFN_FAULT_LOCKS`]) do not wait for each other. Shared by every VMA of the mapping
+    /// (splits, forks); only faults of one `mm` can race for an entry.
     #[pin]
-    pfn_faults: Mutex<()>,
+    pfn_faults: [Mutex<()>; PFN_FAULT_LOCKS],
+}
+
+/// Locks per mapping for page-frame faults (a power of two).
+const PFN_FAULT_LOCKS: usize = 8;
+
+/// The index of the `pfn_faults` lock of a fault at `address`: its 2 MiB block, striped.
+fn pfn_fault_lock(address: usize) -> usize {
+    (address >> 21) % PFN_FAULT_LOCKS
 }
 
 /// The `mmap` request `vma` makes.
@@ -69,7 +79,9 @@ pub fn area_align(pool: Option<&Resource>) -> AreaAlign {
 ///
 /// Everything that can fail is done before pages are inserted, and the `attach` comes last,
 /// so the VMA is never left with state that `.close` would not free; if inserting fails,
-/// `mmap` fails and the kernel unmaps what was inserted.
+/// `mmap` fails and the kernel unmaps what was inserted. Page-frame entries hold no page
+/// reference, so a contiguous pool's entries are removed here, before the pool's reference is
+/// dropped ([`VmaNew::zap_pages`]); `struct page` entries (eager pools) hold their own.
 pub fn map(
     device: &Arc<DeviceState>,
     plan: Plan<Target>,
@@ -113,9 +125,11 @@ pub fn map(
             target: plan.target,
             base_pgoff: pgoff,
             around,
-            pfn_faults <- new_mutex!((), "pktmap::mapping::pfn_faults"),
+            pfn_faults <- kernel::init::pin_init_array_from_fn(|_| {
+                new_mutex!((), "pktmap::mapping::pfn_faults")
+            }),
         }),
-        GFP_KERNEL,
+        GFP_KERNEL_ACCOUNT,
     )?;
 
     // VM_DONTEXPAND: `mremap` cannot grow the mapping past the resource. It also makes the VMA
@@ -160,10 +174,21 @@ pub fn map(
             vma.set_pfnmap(wc);
             let mut index = 0;
             while index < pages {
-                let (chunk, _) = b.backing.chunk_of(index).ok_or(EINVAL)?;
-                let n = chunk.pages().min(pages - index);
-                vma.remap_chunk(index, chunk, n)?;
-                index += n;
+                let remapped = b.backing.chunk_of(index).ok_or(EINVAL).and_then(|(c, _)| {
+                    let n = c.pages().min(pages - index);
+                    vma.remap_chunk(index, c, n).map(|()| n)
+                });
+                match remapped {
+                    Ok(n) => index += n,
+                    Err(e) => {
+                        // The chunks mapped so far lose their entries before `mapping` (and
+                        // with it perhaps the pool's last reference: a concurrent
+                        // POOL_DESTROY) is dropped; the kernel's own unmap of a failed
+                        // `mmap` comes only after we return.
+                        vma.zap_pages(index);
+                        return Err(e);
+                    }
+                }
             }
             count(plan.pages);
             Ok(pfn_ops::attach(vma, mapping))
@@ -236,16 +261,19 @@ impl VmOps for VmaState {
 /// Page-frame faults count exactly what they map. Two threads of one process can fault the
 /// same entry at once (under the mmap lock, or a `.huge_fault` under the VMA lock, both held
 /// for read), and the kernel's insert answers success to both; so each fault looks at the
-/// page tables, inserts and counts under the mapping's `pfn_faults` lock, and counts only if
-/// it mapped the entry ([`PfnFault::insert_pfn`]). The loser of a race finds the entry and
-/// returns: user space retries the access and it succeeds.
+/// page tables, inserts and counts under the `pfn_faults` lock of the entry's 2 MiB block,
+/// and counts only if it mapped the entry ([`PfnFault::insert_pfn`]). The loser of a race
+/// finds the entry and returns: user space retries the access and it succeeds. Every entry
+/// lies in one 2 MiB block of addresses (a 4 KiB entry in its block, a 2 MiB entry is the
+/// block), so racing faults of one entry always take the same lock, and faults of other
+/// blocks take another (but for one block in eight).
 impl PfnOps for VmaState {
     /// One 4 KiB entry: 2 MiB pools where a PMD cannot map, or a contiguous pool's page that
     /// lost its entry.
     fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result {
         let index = this.index(fault.pgoff())?;
         let pfn = this.buffer()?.backing.pfn(index).ok_or(EFAULT)?;
-        let _serialised = this.pfn_faults.lock();
+        let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
         if fault.insert_pfn(pfn)? {
             this.device.count_event(Event::PagesMapped, 1);
             this.device.count_event(Event::FaultsServed, 1);
@@ -254,7 +282,9 @@ impl PfnOps for VmaState {
     }
 
     /// One 2 MiB entry where the whole 2 MiB block lies in the VMA and is one chunk
-    /// ([`plan::huge_fault_chunk`]); else the fault falls back to 4 KiB entries.
+    /// ([`plan::huge_fault_chunk`]); else the fault falls back to 4 KiB entries. Also the
+    /// write fault on a present, write-protected 2 MiB entry (`wp_huge_pmd`), which
+    /// [`PfnFault::insert_pfn_pmd`] makes writable.
     fn pmd_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result<bool> {
         let buffer = this.buffer()?;
         let Some(g) = buffer.geometry() else {
@@ -273,12 +303,18 @@ impl PfnOps for VmaState {
         };
         let first = usize::try_from(chunk * g.chunk_pages).map_err(|_| EFAULT)?;
         let pfn = buffer.backing.pfn(first).ok_or(EFAULT)?;
-        let _serialised = this.pfn_faults.lock();
-        if fault.insert_pfn_pmd(pfn)? {
-            this.device.count_event(Event::PagesMapped, g.chunk_pages);
-            this.device.count_event(Event::FaultsServed, 1);
-            // A gauge-style word under the seqcount: 2 MiB faults are rare enough to publish.
-            this.device.update(|c| device::add(&c.pmd_faults, 1));
+        let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
+        match fault.insert_pfn_pmd(pfn)? {
+            None => return Ok(false),
+            Some(true) => {
+                this.device.count_event(Event::PagesMapped, g.chunk_pages);
+                this.device.count_event(Event::FaultsServed, 1);
+                // A gauge-style word under the seqcount: 2 MiB faults are rare enough to
+                // publish.
+                this.device.update(|c| device::add(&c.pmd_faults, 1));
+            }
+            // Mapped already: by a racing fault, or this write fault made it writable.
+            Some(false) => {}
         }
         Ok(true)
     }

@@ -192,7 +192,7 @@ impl Resource {
             kind,
             backing,
         };
-        Ok(Arc::new(buffer, GFP_KERNEL)?)
+        Ok(Arc::new(buffer, GFP_KERNEL_ACCOUNT)?)
     }
 
     /// Its size in pages.

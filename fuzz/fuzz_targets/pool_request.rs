@@ -8,7 +8,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 28 | `PoolCreate` `buf_size`, `buf_count`, `flags`, `fault_around`, `cache` (`u32` each), `reserved` (`u64`) |
-//! | 1 | map request: bit 0 `may_share`, bit 1 `write`, bit 2 `read_only`, bit 3 privileged, bit 4 `populate` |
+//! | 1 | map request: bit 0 `may_share`, bit 1 `write`, bit 2 `read_only`, bit 3 privileged, bit 4 `populate`, bit 5 the export's open is readable |
 //! | 32 | fault window: `index`, `vma.start`, `vma.end`, `pool_pages` (`u64` each), then `around` (`u32`) |
 //! | 32 | huge fault: `addr`, `index`, `vma.start`, `vma.end` (`u64` each) |
 //! | 4 | `PoolChunk::index` (`u32`) |
@@ -96,6 +96,7 @@ fuzz_target!(|data: &[u8]| {
         populate: bits & 16 != 0,
     };
     let privileged = bits & 8 != 0;
+    let readable = bits & 32 != 0;
     let (index, start, end, pool_pages) = (r.u64(), r.u64(), r.u64(), r.u64());
     let around = r.u32();
     let (addr, hindex, hstart, hend) = (r.u64(), r.u64(), r.u64(), r.u64());
@@ -175,10 +176,17 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(huge_fault_chunk(addr, hindex, hstart..hend, 256), None);
 
+    // An export needs a readable open: a write-only one would get a file that reads.
     let want = if export.flags > 1 || export.reserved != 0 {
         Err(PlanError::BadArgument)
+    } else if !readable {
+        Err(PlanError::NotReadable)
     } else {
         Ok(export.flags == 1)
     };
-    assert_eq!(check_export(&export), want, "check_export({export:?})");
+    assert_eq!(
+        check_export(&export, readable),
+        want,
+        "check_export({export:?}, readable {readable})"
+    );
 });

@@ -6,11 +6,13 @@
 # uses: `make rustavailable` accepts it and `rust-web-src` puts the `core` sources where its
 # sysroot expects them (/usr/lib/rustlib/src/rust); `rust-web-clippy` is its clippy-driver,
 # for the module's `CLIPPY=1` build. Installing qemu-system-x86 may remove qemu-utils (a
-# backports version conflict); nothing here needs qemu-utils.
+# backports version conflict); nothing here needs qemu-utils. `gcc-multilib` builds the static
+# i386 program of the 32-bit checks (scripts/guest/compat32.c).
 PKTMAP_APT_PACKAGES=(
     linux-source-6.12 rustc-web rust-web-src rust-web-clippy cargo-web libclang-dev clang libclang-19-dev
     clang-19 lld-19 llvm-19
     qemu-system-x86 busybox-static build-essential bc bison flex libelf-dev libssl-dev cpio
+    gcc-multilib
 )
 
 # bindgen-cli: the kernel needs >= 0.65 and Debian 12 ships 0.60, so build it with cargo.

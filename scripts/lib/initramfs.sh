@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# The initramfs: busybox, scripts/guest/init as /init, pktmap.ko, the guest program and the
-# first round's C program (/compat-round1), the
+# The initramfs: busybox, scripts/guest/init as /init, pktmap.ko, the guest program, the
+# first round's C program (/compat-round1) and the static i386 caller /compat32, the
 # static `pktmap` (/pktmap, for the bench run) and /guest-runs (one command line per run),
 # packed by the kernel tree's own usr/gen_init_cpio (device nodes without root, and the same
 # bytes every time). Sourced by scripts/guest-test after lib/common.sh and lib/kernel.sh.
@@ -27,6 +27,7 @@ file /init $PKTMAP_REPO/scripts/guest/init 0755 0 0
 file /pktmap.ko $PKTMAP_KO 0644 0 0
 file /guest-test $PKTMAP_GUEST_BIN 0755 0 0
 file /compat-round1 $PKTMAP_COMPAT_BIN 0755 0 0
+file /compat32 $PKTMAP_COMPAT32_BIN 0755 0 0
 file /guest-runs $PKTMAP_OUT/guest-runs 0644 0 0
 SPEC
     [ -z "${PKTMAP_BENCH_BIN:-}" ] || printf 'file /pktmap %s 0755 0 0\n' "$PKTMAP_BENCH_BIN" >>"$spec"

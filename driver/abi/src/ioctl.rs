@@ -14,7 +14,7 @@
 //! | [`RING_INFO`] | [`RingInfo`], `id` in, the rest out | `EINVAL` unknown id |
 //! | [`RING_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id |
 //! | [`POOL_CHUNK`] | [`PoolChunk`], `id` and `index` in, the rest out | `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` unknown id or index |
-//! | [`POOL_EXPORT`] | [`PoolExport`] in, `fd` out | `EINVAL` unknown id or flags, `EMFILE`, `ENOMEM` |
+//! | [`POOL_EXPORT`] | [`PoolExport`] in, `fd` out | `EINVAL` unknown id or flags, `EBADF` on an open not both readable and writable, `EMFILE`, `ENOMEM` |
 //!
 //! A pool's file descriptor (from [`POOL_EXPORT`]) answers [`POOL_INFO`] for id 0 and maps the
 //! pool at the offset `PKTMAP.encode(POOL, 0)`; every other ioctl on it is `ENOTTY`.
@@ -480,7 +480,7 @@ pub struct PoolChunk {
 /// use pktmap_abi::ioctl::{PoolExport, EXPORT_READONLY};
 /// use pktmap_abi::plan::check_export;
 /// let req = PoolExport { id: 1, flags: EXPORT_READONLY, ..Default::default() };
-/// assert_eq!(check_export(&req), Ok(true)); // the new fd is O_RDONLY
+/// assert_eq!(check_export(&req, true), Ok(true)); // the new fd is O_RDONLY
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -142,6 +142,9 @@ pub enum PlanError {
     Exec,
     /// A command that changes state on a file not open for writing.
     NotWritable,
+    /// `POOL_EXPORT` on a file not open for reading: the pool file would read and map what
+    /// the open cannot.
+    NotReadable,
     /// An ioctl command the driver does not know.
     UnknownCommand,
     /// The device-wide page budget would be exceeded.
@@ -170,7 +173,7 @@ impl PlanError {
             PlanError::ReadOnly | PlanError::Exec | PlanError::NotPrivileged => errno::EPERM,
             PlanError::PrivateMapping => errno::EINVAL,
             PlanError::TooLarge => errno::ENOMEM,
-            PlanError::NotWritable => errno::EBADF,
+            PlanError::NotWritable | PlanError::NotReadable => errno::EBADF,
             PlanError::UnknownCommand => errno::ENOTTY,
             PlanError::OverBudget => errno::ENOSPC,
             PlanError::Busy => errno::EBUSY,
@@ -201,6 +204,7 @@ impl fmt::Display for PlanError {
             PlanError::TooLarge => f.write_str("request too large to allocate"),
             PlanError::Exec => f.write_str("resources cannot be mapped executable"),
             PlanError::NotWritable => f.write_str("the file is not open for writing"),
+            PlanError::NotReadable => f.write_str("the file is not open for reading"),
             PlanError::UnknownCommand => f.write_str("unknown ioctl command"),
             PlanError::OverBudget => f.write_str("the device-wide page budget is spent"),
             PlanError::Busy => f.write_str("the resource is in use"),

@@ -83,11 +83,15 @@ extern "C" {
 // macro), so bindgen has it only then; declared here for that case. It goes into the vtable, so
 // it keeps the `file_operations` signature (`*mut bindings::file`), and `improper_ctypes`
 // rejects that as it does `misc_register`'s above (the empty `struct mod_arch_specific` behind
-// `f_op->owner`): only a pointer crosses, so the lint is allowed here.
+// `f_op->owner`): only a pointer crosses, so the lint is allowed here. Pool files use it too.
 #[cfg(CONFIG_COMPAT)]
 #[allow(improper_ctypes)]
 extern "C" {
-    fn compat_ptr_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long;
+    pub(in crate::sys) fn compat_ptr_ioctl(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long;
 }
 
 /// Options of a [`MiscDeviceRegistration`].

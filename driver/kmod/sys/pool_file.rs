@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Pool file descriptors: one anonymous-inode file (`[pktmap-pool]`) per export, as dma-buf
-//! and memfd are, whose `mmap`, `ioctl` and `get_unmapped_area` reach [`PoolFileOps`].
+//! and memfd are, whose `mmap`, `ioctl` (also from 32-bit callers, `compat_ptr_ioctl`) and
+//! `get_unmapped_area` reach [`PoolFileOps`]; `fsync` succeeds with nothing to do.
 //!
 //! - [`PendingFile`]: a reserved descriptor with its new file; [`PendingFile::install`] makes
 //!   it visible to user space (`fd_install`), dropping it instead undoes both (`fput`,
@@ -81,8 +82,13 @@ impl<T: PoolFileOps> PoolFops<T> {
         owner: unsafe { __this_module.get() }.cast(),
         mmap: Some(mmap::<T>),
         unlocked_ioctl: Some(ioctl::<T>),
+        // As the device: the ioctl arguments are layout-stable structs, the same for 32-bit
+        // callers, so they only need their pointer converted.
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: Some(super::miscdevice::compat_ptr_ioctl),
         get_unmapped_area: Some(get_unmapped_area::<T>),
         release: Some(release::<T>),
+        fsync: Some(fsync),
         // SAFETY: All other fields are nullable pointers or integer flags, for which all-zeroes
         // means "not provided".
         ..unsafe { MaybeUninit::zeroed().assume_init() }
@@ -125,6 +131,22 @@ unsafe extern "C" fn ioctl<T: PoolFileOps>(file: *mut bindings::file, cmd: c_uin
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
     let this = unsafe { export::<T>(file) };
     from_result(|| T::ioctl(this, cmd, arg))
+}
+
+/// `fsync(2)`, `fdatasync(2)` and `msync(MS_SYNC)` of a shared mapping of the file: nothing
+/// to write back (the pool is memory every mapping already sees), so they succeed, as on the
+/// device. Without the hook the VFS answers `EINVAL`.
+///
+/// # Safety
+///
+/// VFS contract for `fsync` on a pool file (nothing is dereferenced).
+unsafe extern "C" fn fsync(
+    _file: *mut bindings::file,
+    _start: bindings::loff_t,
+    _end: bindings::loff_t,
+    _datasync: c_int,
+) -> c_int {
+    0
 }
 
 /// # Safety

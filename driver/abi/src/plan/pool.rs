@@ -497,21 +497,31 @@ pub fn check_chunk<T>(
     })
 }
 
-/// Checks a [`PoolExport`] and returns whether the exported file is read-only.
+/// Checks a [`PoolExport`] on an open file that is `readable` (opened `O_RDONLY` or `O_RDWR`)
+/// and returns whether the exported file is read-only.
+///
+/// An export never grants more than the open it comes from: a pool file reads and maps the
+/// pool, which a write-only open cannot, so a write-only open cannot export at all (the
+/// writable open `check_ioctl` requires is a read-write one here).
 ///
 /// # Errors
-/// [`PlanError::BadArgument`] (`EINVAL`) for unknown flags or a non-zero `reserved`.
+/// [`PlanError::BadArgument`] (`EINVAL`) for unknown flags or a non-zero `reserved`;
+/// [`PlanError::NotReadable`] (`EBADF`) on a write-only open.
 ///
 /// # Examples
 /// ```
 /// use pktmap_abi::ioctl::{PoolExport, EXPORT_READONLY};
-/// use pktmap_abi::plan::check_export;
-/// assert_eq!(check_export(&PoolExport { id: 1, flags: EXPORT_READONLY, ..Default::default() }), Ok(true));
-/// assert!(check_export(&PoolExport { id: 1, flags: 2, ..Default::default() }).is_err());
+/// use pktmap_abi::plan::{check_export, PlanError};
+/// assert_eq!(check_export(&PoolExport { id: 1, flags: EXPORT_READONLY, ..Default::default() }, true), Ok(true));
+/// assert!(check_export(&PoolExport { id: 1, flags: 2, ..Default::default() }, true).is_err());
+/// assert_eq!(check_export(&PoolExport { id: 1, ..Default::default() }, false), Err(PlanError::NotReadable));
 /// ```
-pub fn check_export(req: &PoolExport) -> Result<bool, PlanError> {
+pub fn check_export(req: &PoolExport, readable: bool) -> Result<bool, PlanError> {
     if req.flags & !EXPORT_FLAGS != 0 || req.reserved != 0 {
         return Err(PlanError::BadArgument);
+    }
+    if !readable {
+        return Err(PlanError::NotReadable);
     }
     Ok(req.flags & EXPORT_READONLY != 0)
 }
@@ -757,13 +767,30 @@ mod tests {
         );
         assert_eq!(PlanError::NotPrivileged.errno(), errno::EPERM);
         let e = |flags, reserved| {
-            check_export(&PoolExport {
-                id: 1,
-                flags,
-                fd: 0,
-                reserved,
-            })
+            check_export(
+                &PoolExport {
+                    id: 1,
+                    flags,
+                    fd: 0,
+                    reserved,
+                },
+                true,
+            )
         };
+        let write_only = |flags| {
+            check_export(
+                &PoolExport {
+                    id: 1,
+                    flags,
+                    fd: 0,
+                    reserved: 0,
+                },
+                false,
+            )
+        };
+        assert_eq!(write_only(0), Err(PlanError::NotReadable));
+        assert_eq!(write_only(1), Err(PlanError::NotReadable));
+        assert_eq!(PlanError::NotReadable.errno(), errno::EBADF);
         assert_eq!(e(0, 0), Ok(false));
         assert_eq!(e(1, 0), Ok(true));
         assert_eq!(e(2, 0), Err(PlanError::BadArgument));

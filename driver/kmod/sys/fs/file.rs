@@ -59,4 +59,9 @@ impl File {
     pub fn is_writable(&self) -> bool {
         self.flags() & flags::O_ACCMODE != flags::O_RDONLY
     }
+
+    /// Whether the file was opened for reading (`O_RDONLY` or `O_RDWR`).
+    pub fn is_readable(&self) -> bool {
+        self.flags() & flags::O_ACCMODE != flags::O_WRONLY
+    }
 }

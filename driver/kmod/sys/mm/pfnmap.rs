@@ -43,7 +43,8 @@ impl VmaNew {
     ///
     /// # Errors
     /// `EINVAL` if they leave the VMA or the chunk, else what `remap_pfn_range` returns (it
-    /// unmaps its own partial work; `mmap` failing unmaps the rest).
+    /// unmaps its own partial work; the caller unmaps earlier calls' with
+    /// [`zap_pages`](Self::zap_pages) before it drops the chunks).
     pub fn remap_chunk(&self, index: usize, chunk: &Chunk, pages: usize) -> Result {
         let addr = index
             .checked_mul(PAGE_SIZE)
@@ -64,6 +65,27 @@ impl VmaNew {
         to_result(unsafe {
             bindings::remap_pfn_range(raw, addr, chunk.pfn(), size, (*raw).vm_page_prot)
         })
+    }
+}
+
+impl VmaNew {
+    /// Removes the entries of the first `pages` pages of the VMA (`zap_vma_ptes`): what
+    /// earlier [`remap_chunk`](Self::remap_chunk) calls mapped, when a later one failed.
+    ///
+    /// A page-frame entry holds no page reference, and the kernel unmaps a failed `mmap` only
+    /// after `->mmap` returned, when the caller may already have dropped the last reference to
+    /// the chunks; so `->mmap` must leave no entry behind before it lets go of them (the
+    /// warning in `remap_pfn_range_notrack`, which zaps its own partial work the same way).
+    pub fn zap_pages(&self, pages: usize) {
+        let size = pages.saturating_mul(PAGE_SIZE).min(self.end() - self.start());
+        if size == 0 {
+            return;
+        }
+        // SAFETY: We hold the mmap lock for write on the new `VM_PFNMAP` VMA (`VmaNew`'s
+        // invariants, and `set_pfnmap` ran before any `remap_chunk`); the range starts at
+        // `vm_start` and lies inside the VMA (`zap_vma_ptes` checks both and does nothing
+        // otherwise).
+        unsafe { bindings::zap_vma_ptes(self.as_ptr(), self.start(), size) };
     }
 }
 
