@@ -67,7 +67,8 @@ impl Namespace {
         }
         let id = self.next_id;
         self.next_id = id.checked_add(1).ok_or(ENOSPC)?;
-        self.map.try_create_and_insert(id, buffer, GFP_KERNEL_ACCOUNT)?;
+        self.map
+            .try_create_and_insert(id, buffer, GFP_KERNEL_ACCOUNT)?;
         self.live += 1;
         Ok(id)
     }
@@ -443,8 +444,8 @@ impl MiscDevice for Context {
 
     /// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
     fn mmap(this: ArcBorrow<'_, Self>, _file: &File, vma: &VmaNew) -> Result<Mapped> {
-        let plan =
-            plan::plan_mmap(&mapping::request(vma), |t, id| this.lookup(t, id)).map_err(plan_err)?;
+        let plan = plan::plan_mmap(&mapping::request(vma), |t, id| this.lookup(t, id))
+            .map_err(plan_err)?;
         mapping::map(&this.device, plan, vma, false)
     }
 

@@ -82,16 +82,36 @@ pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
 }
 
 /// The direction bits (`_IOC_DIR`) of a request number.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ioc_dir, IOC_READ, IOC_WRITE, POOL_CREATE};
+/// assert_eq!(ioc_dir(POOL_CREATE), IOC_READ | IOC_WRITE);
+/// ```
 pub const fn ioc_dir(cmd: u32) -> u32 {
     cmd >> 30
 }
 
 /// The number (`_IOC_NR`) of a request number, with its type (`_IOC_TYPE`) in bits 8..16.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ioc, ioc_type_nr, IOC_READ, IOC_WRITE, POOL_CREATE};
+/// // The first round's 16-byte POOL_CREATE is the same request as today's.
+/// assert_eq!(ioc_type_nr(ioc(IOC_READ | IOC_WRITE, 1, 16)), ioc_type_nr(POOL_CREATE));
+/// assert_eq!(ioc_type_nr(POOL_CREATE), 0x5001); // type 'P', number 1
+/// ```
 pub const fn ioc_type_nr(cmd: u32) -> u32 {
     cmd & 0xffff
 }
 
 /// The size bits (`_IOC_SIZE`) of a request number: the caller's struct, in bytes.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ioc, ioc_size, IOC_READ, IOC_WRITE};
+/// assert_eq!(ioc_size(ioc(IOC_READ | IOC_WRITE, 1, 16)), 16);
+/// ```
 pub const fn ioc_size(cmd: u32) -> usize {
     ((cmd >> 16) & 0x3fff) as usize
 }
@@ -136,6 +156,15 @@ pub const MAX_ARG_SIZE: usize = size_of::<PoolInfo>();
 
 /// How one call's argument crosses between the caller's struct and the driver's, by the
 /// growth rule: what [`arg_size`] says of a request number.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{arg_size, ioc, IOC_READ, IOC_WRITE, POOL_CREATE};
+/// // The first round's 16-byte POOL_CREATE: 16 bytes in, the rest of today's struct zero.
+/// let a = arg_size(ioc(IOC_READ | IOC_WRITE, 1, 16))?;
+/// assert_eq!((a.cmd, a.user, a.copy_in, a.copy_out), (POOL_CREATE, 16, 16, 16));
+/// # Ok::<(), pktmap_abi::ioctl::SizeError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArgSize {
     /// Today's number of the request (what the driver dispatches on).
@@ -174,6 +203,13 @@ impl ArgSize {
 }
 
 /// Why a request number or argument is refused by the growth rule.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{arg_size, ioc, SizeError, IOC_READ, IOC_WRITE};
+/// // A 20-byte POOL_CREATE: a size the struct never had, shorter than today's.
+/// assert_eq!(arg_size(ioc(IOC_READ | IOC_WRITE, 1, 20)), Err(SizeError::Unknown));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SizeError {
     /// No request of the contract has this direction, type and number, or its size is one

@@ -11,8 +11,8 @@
 //!
 //! C header: [`srctree/include/linux/moduleparam.h`](srctree/include/linux/moduleparam.h)
 
-use core::{cell::UnsafeCell, marker::PhantomData, ptr::null_mut, sync::atomic::AtomicPtr};
 use core::sync::atomic::Ordering;
+use core::{cell::UnsafeCell, marker::PhantomData, ptr::null_mut, sync::atomic::AtomicPtr};
 use kernel::{
     bindings,
     ffi::{c_char, c_int, c_ulong},

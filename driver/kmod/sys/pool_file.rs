@@ -112,7 +112,10 @@ unsafe fn export<'a, T: PoolFileOps>(file: *mut bindings::file) -> ArcBorrow<'a,
 /// # Safety
 ///
 /// VFS contract for `mmap` on a pool file: the mmap lock is held for write and `vma` is new.
-unsafe extern "C" fn mmap<T: PoolFileOps>(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+unsafe extern "C" fn mmap<T: PoolFileOps>(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
     let this = unsafe { export::<T>(file) };
     // SAFETY: `vma` is the new VMA of this `mmap` call, exclusively ours until we return.
@@ -127,7 +130,11 @@ unsafe extern "C" fn mmap<T: PoolFileOps>(file: *mut bindings::file, vma: *mut b
 /// # Safety
 ///
 /// VFS contract for `unlocked_ioctl` on a pool file.
-unsafe extern "C" fn ioctl<T: PoolFileOps>(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+unsafe extern "C" fn ioctl<T: PoolFileOps>(
+    file: *mut bindings::file,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
     // SAFETY: The VFS only calls this between the file's creation and its `release`.
     let this = unsafe { export::<T>(file) };
     from_result(|| T::ioctl(this, cmd, arg))
@@ -169,7 +176,10 @@ unsafe extern "C" fn get_unmapped_area<T: PoolFileOps>(
 /// # Safety
 ///
 /// VFS contract for `release`: the last hook of the file.
-unsafe extern "C" fn release<T: PoolFileOps>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn release<T: PoolFileOps>(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `private_data` holds the reference `PendingFile::new` stored; no other hook of
     // this file runs any more.
     drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) });

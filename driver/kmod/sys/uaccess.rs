@@ -122,9 +122,12 @@ impl IoctlArg {
         let n = self.size.copy_out.min(size_of::<T>());
         // SAFETY: `value` is a live `T` of `size_of::<T>()` bytes and `T: AsBytes` has no
         // padding or uninitialised bytes, so all of them may be read as `u8`s.
-        let bytes =
-            unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
-        UserSlice::new(self.ptr, n).writer().write_slice(&bytes[..n])
+        let bytes = unsafe {
+            core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>())
+        };
+        UserSlice::new(self.ptr, n)
+            .writer()
+            .write_slice(&bytes[..n])
     }
 }
 

@@ -77,7 +77,9 @@ impl VmaNew {
     /// the chunks; so `->mmap` must leave no entry behind before it lets go of them (the
     /// warning in `remap_pfn_range_notrack`, which zaps its own partial work the same way).
     pub fn zap_pages(&self, pages: usize) {
-        let size = pages.saturating_mul(PAGE_SIZE).min(self.end() - self.start());
+        let size = pages
+            .saturating_mul(PAGE_SIZE)
+            .min(self.end() - self.start());
         if size == 0 {
             return;
         }
