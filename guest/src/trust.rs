@@ -22,7 +22,7 @@
 //! `pktmap-guest trust` runs them all (about 20 s, most of it the two races).
 
 use crate::sys::{self, in_child, peek, poke};
-use crate::utils::Report;
+use crate::utils::{kernel_log, Report};
 use pktmap::device::Device;
 use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
@@ -757,27 +757,4 @@ fn failed_mmap_race(r: &mut Report, dev: &Device, limit: Duration) {
             corrupt.unwrap_or("the window was never reached")
         ),
     );
-}
-
-/// The kernel log so far (`/dev/kmsg`, read without blocking).
-fn kernel_log() -> String {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(mut f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-    else {
-        return String::new();
-    };
-    let mut out = String::new();
-    let mut buf = vec![0; 8192];
-    // Each read is one record; EAGAIN ends the log.
-    while let Ok(n) = f.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    out
 }
