@@ -344,10 +344,12 @@ fn huge_write_protected(r: &mut Report, dev: &Device) {
         // SAFETY: Writable.
         unsafe { poke(second.add(24), 7) };
         let f2 = sys::minor_faults();
+        // The defect is a store that takes no fault at all; a count above one is not (seen
+        // once on Debian's 7.3 in a full suite, cause not found, not seen again alone).
+        // Otherwise the two counts are the exit status (tens: the read's, ones: the store's).
         std::process::exit(match (f1 - f0, f2 - f1) {
-            (1, 1) => 0,
-            (1, 0) => 1,
-            _ => 2,
+            (r, w) if r >= 1 && w >= 1 => 0,
+            (r, w) => (r.clamp(0, 9) * 10 + w.clamp(0, 9)) as i32,
         });
     });
     let pmd = state(dev).pmd_faults - before.pmd_faults;
@@ -355,7 +357,7 @@ fn huge_write_protected(r: &mut Report, dev: &Device) {
         "2 MiB pool under soft-dirty tracking: a read maps the PMD read-only, the first store faults (and completes)",
         child.is_none() && pmd == 1,
         format!(
-            "child {child:?} (-1: the store took no fault, the read made the entry writable; -2: other fault counts), pmd faults {pmd}"
+            "child {child:?} (an exit status RW: the read took R faults and the store W; 10: the read made the entry writable), pmd faults {pmd}"
         ),
     );
     let _ = dev.destroy_pool(info.id);
