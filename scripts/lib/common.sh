@@ -65,3 +65,18 @@ run_logged() {
         return 1
     fi
 }
+
+# Prints the body of the first ```sh block after the first line of FILE that contains MARKER
+# (fixed string): the README commands the pipeline runs as they stand, so they cannot rot.
+# Fails if there is no such block.
+readme_block() {
+    local file="$1" marker="$2" out
+    out="$(awk -v m="$marker" '
+        !seen && index($0, m) { seen = 1; next }
+        seen && !inside && /^```sh$/ { inside = 1; next }
+        inside && /^```$/ { exit }
+        inside { print }
+    ' "$file")"
+    [ -n "$out" ] || return 1
+    printf '%s\n' "$out"
+}

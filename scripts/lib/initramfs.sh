@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# The initramfs of one track: busybox, scripts/guest/init as /init, pktmap.ko, the guest
-# program, the first round's C program (/compat-round1) and the static i386 caller /compat32,
+# The initramfs of one track: busybox, scripts/guest/init as /init, pktmap.ko at the path the
+# driver README's install block names (target/stock-module/...) with that block as
+# /readme-install.sh, the guest program, the first round's C program (/compat-round1) and the static i386 caller /compat32,
 # the static `pktmap` (/pktmap, for the bench run), /guest-runs (one command line per run),
 # the booted kernel's .config (/kernel.config: what `pktmap-guest trust` reads to tell a
 # kernel built without fault injection from a broken one) and, on the stock track, Debian's
@@ -49,6 +50,12 @@ stock_module_spec() {
 
 build_initramfs() {
     local spec="$PKTMAP_OUT/initramfs.list" busybox name
+    # The driver README's install block, which /init runs from / to load the module (so the
+    # module sits at the path the block names).
+    readme_block "$PKTMAP_REPO/driver/kmod/README.md" 'Install and load:' >"$PKTMAP_OUT/readme-install.sh" ||
+        die "driver/kmod/README.md has no install block after 'Install and load:'"
+    grep -qx 'ko=target/stock-module/kmod-build/driver/kmod/pktmap.ko' "$PKTMAP_OUT/readme-install.sh" ||
+        die "driver/kmod/README.md's install block no longer names the module's path this initramfs uses"
     busybox="$(command -v busybox || true)"
     [ -n "$busybox" ] || busybox=/bin/busybox
     # busybox-static's binary must not need a loader in the guest.
@@ -69,7 +76,13 @@ dir /modules 0755 0 0
 file /bin/busybox $busybox 0755 0 0
 slink /bin/sh busybox 0777 0 0
 file /init $PKTMAP_REPO/scripts/guest/init 0755 0 0
-file /pktmap.ko $PKTMAP_KO 0644 0 0
+dir /target 0755 0 0
+dir /target/stock-module 0755 0 0
+dir /target/stock-module/kmod-build 0755 0 0
+dir /target/stock-module/kmod-build/driver 0755 0 0
+dir /target/stock-module/kmod-build/driver/kmod 0755 0 0
+file /target/stock-module/kmod-build/driver/kmod/pktmap.ko $PKTMAP_KO 0644 0 0
+file /readme-install.sh $PKTMAP_OUT/readme-install.sh 0644 0 0
 file /guest-test $PKTMAP_GUEST_BIN 0755 0 0
 file /compat-round1 $PKTMAP_COMPAT_BIN 0755 0 0
 file /compat32 $PKTMAP_COMPAT32_BIN 0755 0 0
