@@ -218,7 +218,10 @@ fn one_mapping(t: &Target, threads: usize, secs: f64) -> Vec<Tally> {
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("thread")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("thread"))
+            .collect()
     })
 }
 
