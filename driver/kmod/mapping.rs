@@ -11,13 +11,13 @@ use crate::plan_err;
 use crate::resource::{Resource, Target};
 use crate::sys::{
     mm::{
-        pfnmap::AreaAlign,
-        virt::{flags, Mapped, VmaNew},
+        pfnmap::{AreaAlign, PfnFault, VmaNewPfnExt},
+        virt::{VmaMixedMapExt, VmaNewExt, VmaRefExt},
     },
-    pfn_ops::{self, PfnFault, PfnOps},
-    vm_ops::{self, VmFault, VmOps},
+    vm_ops::{self, Mapped, VmFault, VmOps},
 };
 use kernel::{
+    mm::virt::{flags, VmaNew},
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
@@ -38,11 +38,12 @@ pub struct VmaState {
     /// Pages per lazy fault (for lazy pools; 1 otherwise, and unused).
     around: u32,
     /// One of these is held by a page-frame fault from its look at the page tables to its
-    /// count, so two faults of one entry cannot both count it (`impl PfnOps for VmaState`):
-    /// the one of the entry's 2 MiB block of addresses ([`pfn_fault_lock`]), whether the
-    /// entry maps 4 KiB or the whole block, so faults of different blocks (but for one block
-    /// in [`PFN_FAULT_LOCKS`]) do not wait for each other. Shared by every VMA of the mapping
-    /// (splits, forks); only faults of one `mm` can race for an entry.
+    /// count, so two faults of one entry cannot both count it ([`VmaState::pfn_fault`],
+    /// [`VmOps::huge_fault`]): the one of the entry's 2 MiB block of addresses
+    /// ([`pfn_fault_lock`]), whether the entry maps 4 KiB or the whole block, so faults of
+    /// different blocks (but for one block in [`PFN_FAULT_LOCKS`]) do not wait for each other.
+    /// Shared by every VMA of the mapping (splits, forks); only faults of one `mm` can race
+    /// for an entry.
     #[pin]
     pfn_faults: [Mutex<()>; PFN_FAULT_LOCKS],
 }
@@ -81,7 +82,7 @@ pub fn area_align(pool: Option<&Resource>) -> AreaAlign {
 /// so the VMA is never left with state that `.close` would not free; if inserting fails,
 /// `mmap` fails and the kernel unmaps what was inserted. Page-frame entries hold no page
 /// reference, so a contiguous pool's entries are removed here, before the pool's reference is
-/// dropped ([`VmaNew::zap_pages`]); `struct page` entries (eager pools) hold their own.
+/// dropped ([`VmaPfnMap::zap_pages`](crate::sys::mm::pfnmap::VmaPfnMap::zap_pages)); `struct page` entries (eager pools) hold their own.
 pub fn map(
     device: &Arc<DeviceState>,
     plan: Plan<Target>,
@@ -125,7 +126,7 @@ pub fn map(
             target: plan.target,
             base_pgoff: pgoff,
             around,
-            pfn_faults <- kernel::init::pin_init_array_from_fn(|_| {
+            pfn_faults <- pin_init::pin_init_array_from_fn(|_| {
                 new_mutex!((), "pktmap::mapping::pfn_faults")
             }),
         }),
@@ -134,11 +135,12 @@ pub fn map(
 
     // VM_DONTEXPAND: `mremap` cannot grow the mapping past the resource. It also makes the VMA
     // `VM_SPECIAL`, which `.close` accounting depends on: when `->mmap` changed the flags,
-    // 6.12's `__mmap_region` retries merging the new VMA into its neighbour and, if that
+    // `__mmap_new_file_vma` retries merging the new VMA into its neighbour and, if that
     // succeeds, frees it with `vm_area_free` *without* calling `.close` — `live_mappings`
     // and the `Arc<VmaState>` in `vm_private_data` would leak. `VM_SPECIAL` VMAs never merge.
     vma.set_dontexpand();
-    debug_assert!(vma.flags() & flags::SPECIAL != 0);
+    // (upstream's `flags` has no `SPECIAL`; `VM_DONTEXPAND` is part of it)
+    debug_assert!(vma.flags() & flags::DONTEXPAND != 0);
     // Read-only everywhere: a shared mapping made without write (and any STATE mapping, and
     // any mapping of a read-only pool file) can never gain it, and no mapping can become
     // executable. The plans already refused the requests these would fail for, so an error
@@ -154,29 +156,26 @@ pub fn map(
         device.update(|c| device::add(&c.live_mappings, 1))
     };
     match fill {
-        PoolFill::Pages => {
-            let mixed = vma.set_mixedmap();
-            let target = &mapping.target;
-            let all = (0..pages).filter_map(|i| target.page(device, i));
+        PoolFill::Pages => vm_ops::attach_mixedmap(vma, mapping, |mixed, m| {
+            let all = (0..pages).filter_map(|i| m.target.page(device, i));
             mixed.vm_insert_pages(vma.start(), all)?;
             count(plan.pages);
-            Ok(vm_ops::attach(vma, mapping))
-        }
-        PoolFill::Fault { .. } => {
-            vma.set_mixedmap();
+            Ok(())
+        }),
+        PoolFill::Fault { .. } => vm_ops::attach_mixedmap(vma, mapping, |_, _| {
             count(0);
-            Ok(vm_ops::attach(vma, mapping))
-        }
+            Ok(())
+        }),
         PoolFill::Remap => {
             let Target::Resource(b) = &mapping.target else {
                 return Err(EINVAL);
             };
-            vma.set_pfnmap(wc);
+            let pfnmap = vma.set_pfnmap(wc)?;
             let mut index = 0;
             while index < pages {
                 let remapped = b.backing.chunk_of(index).ok_or(EINVAL).and_then(|(c, _)| {
                     let n = c.pages().min(pages - index);
-                    vma.remap_chunk(index, c, n).map(|()| n)
+                    pfnmap.remap_chunk(index, c, n).map(|()| n)
                 });
                 match remapped {
                     Ok(n) => index += n,
@@ -185,25 +184,25 @@ pub fn map(
                         // with it perhaps the pool's last reference: a concurrent
                         // POOL_DESTROY) is dropped; the kernel's own unmap of a failed
                         // `mmap` comes only after we return.
-                        vma.zap_pages(index);
+                        pfnmap.zap_pages(index);
                         return Err(e);
                     }
                 }
             }
             count(plan.pages);
-            Ok(pfn_ops::attach(vma, mapping))
+            Ok(vm_ops::attach_pfnmap(pfnmap, mapping))
         }
         PoolFill::HugeFault => {
-            vma.set_pfnmap(wc);
+            let pfnmap = vma.set_pfnmap(wc)?;
             count(0);
-            Ok(pfn_ops::attach(vma, mapping))
+            Ok(vm_ops::attach_pfnmap(pfnmap, mapping))
         }
     }
 }
 
 impl VmaState {
     /// The pool or ring this maps.
-    fn buffer(&self) -> Result<&Arc<Resource>> {
+    fn resource(&self) -> Result<&Arc<Resource>> {
         match &self.target {
             Target::Resource(b) => Ok(b),
             Target::State => Err(EFAULT),
@@ -216,7 +215,12 @@ impl VmaState {
     }
 }
 
+/// Lazy pools (and lazy rings) fault pages into a mixed map; contiguous and 2 MiB pools fault
+/// page frames into a PFN map, 2 MiB pools whole 2 MiB blocks where they can.
 impl VmOps for VmaState {
+    const HAS_FAULT: bool = true;
+    const HAS_HUGE_FAULT: bool = true;
+
     fn open(this: ArcBorrow<'_, Self>) {
         this.device.update(|c| device::add(&c.live_mappings, 1));
     }
@@ -226,12 +230,62 @@ impl VmOps for VmaState {
             .update(|c| device::sub(&c.live_mappings, 1, "live_mappings"));
     }
 
+    fn fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>) -> Result {
+        match fault.pfnmap() {
+            Some(pfn) => Self::pfn_fault(this, fault, &pfn),
+            None => Self::lazy_fault(this, fault),
+        }
+    }
+
+    /// One 2 MiB entry where the whole 2 MiB block lies in the VMA and is one chunk
+    /// ([`plan::huge_fault_chunk`]); else the fault falls back to 4 KiB entries. Also the
+    /// write fault on a present, write-protected 2 MiB entry (`wp_huge_pmd`), which
+    /// [`PfnFault::insert_pfn_pmd`] makes writable.
+    fn huge_fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>) -> Result<bool> {
+        let Some(pfnmap) = fault.pfnmap() else {
+            return Ok(false);
+        };
+        let pool = this.resource()?;
+        let Some(g) = pool.geometry() else {
+            return Ok(false);
+        };
+        let index = this.index(fault.pgoff())?;
+        let (start, end) = pfnmap.vma_range();
+        let chunk = plan::huge_fault_chunk(
+            fault.address() as u64,
+            index as u64,
+            start as u64..end as u64,
+            g.chunk_pages,
+        );
+        let Some(chunk) = chunk else {
+            return Ok(false);
+        };
+        let first = usize::try_from(chunk * g.chunk_pages).map_err(|_| EFAULT)?;
+        let pfn = pool.backing.pfn(first).ok_or(EFAULT)?;
+        let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
+        match pfnmap.insert_pfn_pmd(pfn)? {
+            None => return Ok(false),
+            Some(true) => {
+                this.device.count_event(Event::PagesMapped, g.chunk_pages);
+                this.device.count_event(Event::FaultsServed, 1);
+                // A gauge-style word under the seqcount: 2 MiB faults are rare enough to
+                // publish.
+                this.device.update(|c| device::add(&c.pmd_faults, 1));
+            }
+            // Mapped already: by a racing fault, or this write fault made it writable.
+            Some(false) => {}
+        }
+        Ok(true)
+    }
+}
+
+impl VmaState {
     /// Maps the `around`-aligned window of resource pages that holds the faulting page, cut
     /// to the VMA and the resource ([`plan::fault_window`]), skipping pages already mapped;
     /// counts one fault served and exactly the pages it mapped.
-    fn fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>) -> Result {
+    fn lazy_fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>) -> Result {
         let index = this.index(fault.pgoff())?;
-        let vma = fault.vma();
+        let vma = fault.mixedmap().ok_or(EFAULT)?;
         let first = this.index(vma.pgoff())? as u64;
         let window_vma = first..first + ((vma.end() - vma.start()) / PAGE_SIZE) as u64;
         let resource_pages = match &this.target {
@@ -256,66 +310,27 @@ impl VmOps for VmaState {
         }
         Ok(())
     }
-}
 
-/// Page-frame faults count exactly what they map. Two threads of one process can fault the
-/// same entry at once (under the mmap lock, or a `.huge_fault` under the VMA lock, both held
-/// for read), and the kernel's insert answers success to both; so each fault looks at the
-/// page tables, inserts and counts under the `pfn_faults` lock of the entry's 2 MiB block,
-/// and counts only if it mapped the entry ([`PfnFault::insert_pfn`]). The loser of a race
-/// finds the entry and returns: user space retries the access and it succeeds. Every entry
-/// lies in one 2 MiB block of addresses (a 4 KiB entry in its block, a 2 MiB entry is the
-/// block), so racing faults of one entry always take the same lock, and faults of other
-/// blocks take another (but for one block in eight).
-impl PfnOps for VmaState {
-    /// One 4 KiB entry: 2 MiB pools where a PMD cannot map, or a contiguous pool's page that
-    /// lost its entry.
-    fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result {
+    /// One 4 KiB entry of a PFN map: 2 MiB pools where a PMD cannot map, or a contiguous
+    /// pool's page that lost its entry.
+    ///
+    /// Page-frame faults count exactly what they map. Two threads of one process can fault
+    /// the same entry at once (under the mmap lock, or a `.huge_fault` under the VMA lock,
+    /// both held for read), and the kernel's insert answers success to both; so each fault
+    /// looks at the page tables, inserts and counts under the `pfn_faults` lock of the
+    /// entry's 2 MiB block, and counts only if it mapped the entry ([`PfnFault::insert_pfn`]).
+    /// The loser of a race finds the entry and returns: user space retries the access and it
+    /// succeeds. Every entry lies in one 2 MiB block of addresses (a 4 KiB entry in its block,
+    /// a 2 MiB entry is the block), so racing faults of one entry always take the same lock,
+    /// and faults of other blocks take another (but for one block in eight).
+    fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>, pfnmap: &PfnFault<'_>) -> Result {
         let index = this.index(fault.pgoff())?;
-        let pfn = this.buffer()?.backing.pfn(index).ok_or(EFAULT)?;
+        let pfn = this.resource()?.backing.pfn(index).ok_or(EFAULT)?;
         let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
-        if fault.insert_pfn(pfn)? {
+        if pfnmap.insert_pfn(pfn)? {
             this.device.count_event(Event::PagesMapped, 1);
             this.device.count_event(Event::FaultsServed, 1);
         }
         Ok(())
-    }
-
-    /// One 2 MiB entry where the whole 2 MiB block lies in the VMA and is one chunk
-    /// ([`plan::huge_fault_chunk`]); else the fault falls back to 4 KiB entries. Also the
-    /// write fault on a present, write-protected 2 MiB entry (`wp_huge_pmd`), which
-    /// [`PfnFault::insert_pfn_pmd`] makes writable.
-    fn pmd_fault(this: ArcBorrow<'_, Self>, fault: &PfnFault<'_>) -> Result<bool> {
-        let buffer = this.buffer()?;
-        let Some(g) = buffer.geometry() else {
-            return Ok(false);
-        };
-        let index = this.index(fault.pgoff())?;
-        let (start, end) = fault.vma_range();
-        let chunk = plan::huge_fault_chunk(
-            fault.address() as u64,
-            index as u64,
-            start as u64..end as u64,
-            g.chunk_pages,
-        );
-        let Some(chunk) = chunk else {
-            return Ok(false);
-        };
-        let first = usize::try_from(chunk * g.chunk_pages).map_err(|_| EFAULT)?;
-        let pfn = buffer.backing.pfn(first).ok_or(EFAULT)?;
-        let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
-        match fault.insert_pfn_pmd(pfn)? {
-            None => return Ok(false),
-            Some(true) => {
-                this.device.count_event(Event::PagesMapped, g.chunk_pages);
-                this.device.count_event(Event::FaultsServed, 1);
-                // A gauge-style word under the seqcount: 2 MiB faults are rare enough to
-                // publish.
-                this.device.update(|c| device::add(&c.pmd_faults, 1));
-            }
-            // Mapped already: by a racing fault, or this write fault made it writable.
-            Some(false) => {}
-        }
-        Ok(true)
     }
 }

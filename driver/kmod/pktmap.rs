@@ -12,7 +12,7 @@
 //! | [`resource`] | pools and rings ([`Resource`](resource::Resource)): accounted memory, allocated against the budget |
 //! | [`context`] | one open file: its resources, ioctls, `pread`/`pwrite`, `fsync` |
 //! | [`mapping`] | `mmap` and the state behind each VMA ([`VmaState`](mapping::VmaState)): `.open`/`.close`/`.fault` |
-//! | [`sys`] | the only `unsafe` code: wrappers over the 6.12 C API, shaped like upstream's |
+//! | [`sys`] | the only `unsafe` code: what 7.3's Rust abstractions lack, as additions to upstream's types |
 //!
 //! Driver logic is safe code: every module but `sys` is `#![forbid(unsafe_code)]` (this root
 //! cannot be, as `module!` expands to `unsafe` code here).
@@ -33,7 +33,7 @@
 //!                (off_t)req.id << 15 | 1 << 12);     /* PKTMAP layout: POOL, id */
 //! ```
 
-use kernel::{c_str, prelude::*};
+use kernel::prelude::*;
 
 /// The shared contract, compiled from the same files as the `pktmap-abi` crate.
 #[path = "../abi/src"]
@@ -55,12 +55,13 @@ pub mod sys;
 use sys::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     module_param::{module_param_ulong, ParamUlong},
+    pool_file::PoolFops,
 };
 
 module! {
     type: PktmapModule,
     name: "pktmap",
-    author: "pktmap developers",
+    authors: ["pktmap developers"],
     description: "Map packet-buffer pools into user space by an encoded mmap offset",
     license: "GPL",
 }
@@ -74,6 +75,12 @@ module_param_ulong!(
     0o644,
     "Most pages all pools and rings may hold (default 0: 3/4 of RAM at load time)"
 );
+
+/// The `file_operations` of every pool file (`POOL_EXPORT`): one table for the module's
+/// life, which the VFS reads until the last pool file is released (`fops->owner` keeps the
+/// module loaded until then).
+pub static POOL_FOPS: PoolFops<export::PoolExport> =
+    PoolFops::new(kernel::module::this_module::<PktmapModule>());
 
 /// The errno of a refused request.
 pub fn plan_err(e: abi::plan::PlanError) -> Error {
@@ -100,7 +107,7 @@ impl kernel::Module for PktmapModule {
         }
         let device = device::DeviceState::new(&PAGE_BUDGET)?;
         let options = MiscDeviceOptions {
-            name: c_str!("pktmap"),
+            name: c"pktmap",
             mode: 0o600,
         };
         let registration = KBox::pin_init(

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/guest-test: paths, progress lines, phase timing, errors.
+# Shared helpers for scripts/guest-test and scripts/build-stock-module: paths, progress lines,
+# phase timing, errors.
 # Sourced, not executed.
 
 # The checkout (scripts/..), the cache outside it, and this run's output directory.
@@ -52,25 +53,6 @@ phase_report() {
         total="$(awk -v a="$total" -v b="${PKTMAP_PHASE_SECS[$name]}" 'BEGIN { printf "%.1f", a + b }')"
     done
     printf '    %-10s %7ss\n' total "$total"
-}
-
-# PATH without rustup's shims: the kernel build must use Debian's rustc-web, whose sysroot
-# has the `rust-src` component the kernel needs (the rustup toolchains here have none).
-kernel_path() {
-    local IFS=: out="" dir
-    for dir in $PATH; do
-        case "$dir" in
-            *.cargo/bin* | *rustup*) continue ;;
-        esac
-        out="${out:+$out:}$dir"
-    done
-    printf '%s' "$out"
-}
-
-# `make` with the kernel build's PATH (see kernel_path), and bindgen reading clang-19's
-# headers through libclang-19, the clang that compiles the kernel (lib/kernel.sh).
-kmake() {
-    env PATH="$(kernel_path)" LIBCLANG_PATH=/usr/lib/llvm-19/lib make "$@"
 }
 
 # Runs a command with its output in LOG, printing the log's tail if it fails.

@@ -1,21 +1,9 @@
 # shellcheck shell=bash
 # pktmap.ko: built from a copy of driver/kmod and driver/abi/src (so the checkout stays clean
 # and the module's `#[path = "../abi/src"]` resolves the same way), with the kernel's clippy
-# lints on and warnings as errors.
-# Sourced by scripts/guest-test after lib/common.sh, lib/deps.sh and lib/kernel.sh.
-
-# Compiles scripts/layout: it only builds if the C layouts driver/kmod/sys/miscdevice.rs
-# declares by hand match the headers.
-check_layouts() {
-    local build="$PKTMAP_OUT/layout-build" vars log="$PKTMAP_OUT/layout-build.log"
-    mapfile -t vars < <(kernel_make_vars)
-    rm -rf "$build"
-    cp -a "$PKTMAP_REPO/scripts/layout" "$build"
-    kmake -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules >"$log" 2>&1 || {
-        cat "$log" >&2
-        die "struct layouts in driver/kmod/sys/miscdevice.rs no longer match the kernel headers"
-    }
-}
+# lints on and warnings as errors, against the kernel tree PKTMAP_KDIR with the make variables
+# kernel_make_vars prints. Sourced by scripts/build-stock-module (in the trixie root for the
+# pipeline) after lib/common.sh.
 
 # Checks that the kernel's bindgen bindings put every struct field driver/kmod/sys/ uses
 # (scripts/layout/bindgen.list) where the C compiler does: the C offsets come from an
@@ -30,6 +18,7 @@ check_bindgen_layouts() {
     mkdir -p "$build"
     {
         printf '#include <linux/kbuild.h>\n#include <linux/fs.h>\n#include <linux/mm.h>\n'
+        printf '#include <linux/miscdevice.h>\n#include <linux/moduleparam.h>\n'
         printf '#include <linux/sched.h>\nvoid pktmap_offsets(void);\nvoid pktmap_offsets(void)\n{\n'
         while read -r struct member path; do
             case "$struct" in '' | '#'*) continue ;; esac
@@ -38,7 +27,7 @@ check_bindgen_layouts() {
         printf '}\n'
     } >"$build/offsets.c"
     echo 'obj-m := offsets.o' >"$build/Kbuild"
-    kmake -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" offsets.s >"$log" 2>&1 || {
+    make -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" offsets.s >"$log" 2>&1 || {
         cat "$log" >&2
         die "scripts/layout/bindgen.list names a member the C headers do not have (log: $log)"
     }
@@ -59,7 +48,7 @@ check_bindgen_layouts() {
         done <"$list"
     } >"$build/pktmap_bindgen_layout.rs"
     echo 'obj-m := pktmap_bindgen_layout.o' >"$build/Kbuild"
-    kmake -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules >"$log" 2>&1 || {
+    make -C "$PKTMAP_KDIR" M="$build" "${vars[@]}" modules >"$log" 2>&1 || {
         grep -E 'bindings put|^error' "$log" >&2
         die "the kernel's Rust bindings disagree with C on a struct layout driver/kmod uses (log: $log)"
     }
@@ -79,8 +68,9 @@ build_module() {
     cp -a "$src/driver/abi/src" "$build/driver/abi/src"
     # CLIPPY=1: the kernel's clippy lints (undocumented_unsafe_blocks, …) on the module and
     # the shared codec; clippy-driver also compiles, so this is the one build.
-    kmake -C "$build/driver/kmod" KDIR="$PKTMAP_KDIR" "${vars[@]}" KRUSTFLAGS=-Dwarnings \
-        CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver >"$log" 2>&1 || {
+    # CLIPPY_CONF_DIR: driver/kmod/.clippy.toml (the kernel's, plus pktmap's own rules).
+    CLIPPY_CONF_DIR="$build/driver/kmod" make -C "$build/driver/kmod" KDIR="$PKTMAP_KDIR" "${vars[@]}" KRUSTFLAGS=-Dwarnings \
+        CLIPPY=1 CLIPPY_DRIVER="${PKTMAP_CLIPPY_DRIVER:-/usr/bin/clippy-driver}" >"$log" 2>&1 || {
         cat "$log" >&2
         die "module build failed (log: $log)"
     }

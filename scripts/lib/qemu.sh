@@ -11,9 +11,14 @@ PKTMAP_QEMU_MEM="${PKTMAP_QEMU_MEM:-512M}"
 # report (KASAN and KFENCE reports start "BUG: KASAN:"/"BUG: KFENCE:", UBSAN's "UBSAN:"),
 # lockdep, hung tasks and the OOM killer.
 PKTMAP_KERNEL_TROUBLE='WARNING:|BUG:|Oops|Call Trace|Kernel panic|general protection fault|panicked at|UBSAN:|KASAN:|KFENCE:|INFO: task .* blocked|possible recursive locking|circular locking dependency|Out of memory|oom-kill'
-# Lines the guest kernel must print, or the sanitizers are not on and a clean log proves
-# nothing (scripts/kernel.config enables them).
-PKTMAP_KERNEL_REQUIRED=('kasan: KernelAddressSanitizer initialized' 'kfence: initialized')
+# Lines the guest kernel must print, by track: on the debug track the sanitizers' banners, or
+# they are not on and a clean log proves nothing (scripts/kernel.config enables them); on the
+# stock track Debian's own banner, or it is not Debian's kernel that ran. 7.3's generic KASAN
+# prints its banner without a "kasan: " prefix (mm/kasan/generic.c has no pr_fmt), so the line
+# is matched as 7.3 prints it; lockdep's banner proves the lock validator is on.
+PKTMAP_KERNEL_REQUIRED_DEBUG=('KernelAddressSanitizer initialized (generic)' 'kfence: initialized' 'Lock dependency validator:')
+PKTMAP_KERNEL_REQUIRED_STOCK=('(debian-kernel@lists.debian.org)')
+PKTMAP_KERNEL_REQUIRED=("${PKTMAP_KERNEL_REQUIRED_DEBUG[@]}")
 
 # Prints the lines of the kernel log FILE that mean trouble (nothing if it is clean).
 kernel_log_trouble() {
@@ -31,9 +36,10 @@ kernel_log_missing() {
 # Checks the scanner itself, so a pattern typo cannot make every log look clean: each fake
 # report must be caught, and a clean log with the sanitizers' banners must pass.
 judge_self_test() {
-    local dir fake line bad=0
+    local dir line banner bad=0
     dir="$(mktemp -d)"
-    printf '[    0.3] kasan: KernelAddressSanitizer initialized\n[    0.5] kfence: initialized - using 2097152 bytes\n[    1.0] pktmap: /dev/pktmap registered\n' >"$dir/clean"
+    # The banners exactly as the 7.3 debug kernel prints them (console.log of a debug run).
+    printf '[    0.0] KernelAddressSanitizer initialized (generic)\n[    0.0] kfence: initialized - using 2097152 bytes for 255 objects at 0x(____ptrval____)-0x(____ptrval____)\n[    0.0] Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar\n[    1.0] pktmap: /dev/pktmap registered\n' >"$dir/clean"
     if [ -n "$(kernel_log_trouble "$dir/clean")" ] || [ -n "$(kernel_log_missing "$dir/clean")" ]; then
         echo "guest-test: the log scanner rejects a clean log" >&2
         bad=1
@@ -52,11 +58,13 @@ judge_self_test() {
             bad=1
         fi
     done
-    grep -v kasan "$dir/clean" >"$dir/nokasan"
-    if [ -z "$(kernel_log_missing "$dir/nokasan")" ]; then
-        echo "guest-test: the log scanner accepts a log without KASAN's banner" >&2
-        bad=1
-    fi
+    for banner in KernelAddressSanitizer kfence 'Lock dependency'; do
+        grep -v "$banner" "$dir/clean" >"$dir/without"
+        if [ -z "$(kernel_log_missing "$dir/without")" ]; then
+            printf "guest-test: the log scanner accepts a log without the %s banner\n" "$banner" >&2
+            bad=1
+        fi
+    done
     rm -rf "$dir"
     return "$bad"
 }
@@ -65,6 +73,11 @@ boot_guest() {
     local log="$PKTMAP_OUT/console.log" rc=0
     PKTMAP_CONSOLE="$log"
     export PKTMAP_CONSOLE
+    if [ "${PKTMAP_TRACK:-debug}" = stock ]; then
+        PKTMAP_KERNEL_REQUIRED=("${PKTMAP_KERNEL_REQUIRED_STOCK[@]}" "Linux version $PKTMAP_STOCK_RELEASE ")
+    else
+        PKTMAP_KERNEL_REQUIRED=("${PKTMAP_KERNEL_REQUIRED_DEBUG[@]}")
+    fi
     # oops=panic + panic=-1: an oops ends the run at once instead of hanging a test.
     # no5lvl: 4-level paging, as on the servers pktmap targets. With `-cpu max` (LA57) this
     # 6.12 KASAN kernel sometimes reported a wild-memory-access from the first timer interrupt
@@ -107,12 +120,22 @@ collect_guest_files() {
     return "$ok"
 }
 
+# The letters of a /proc/sys/kernel/tainted value (O: out-of-tree module, E: unsigned module
+# where signatures are checked; W: a warning, which the log scan fails anyway).
+taint_flags() {
+    local value="$1" letters="PFSRMBUDAWCIOELKXTN" out="" i
+    for ((i = 0; i < ${#letters}; i++)); do
+        ((value >> i & 1)) && out+="${letters:i:1}"
+    done
+    printf '%s' "${out:-none}"
+}
+
 # Prints the guest's results and sets PKTMAP_CLOSING to the runs' summed
 # `N passed, M failed` (plus one failure if anything else went wrong); returns non-zero unless
 # everything passed.
 judge_guest() {
     local log="$PKTMAP_CONSOLE" ok=1 trouble missing section runs closings exits
-    local passed=0 failed=0 line
+    local passed=0 failed=0 not_run=0 line
     if [ "$PKTMAP_QEMU_RC" -eq 124 ] || [ "$PKTMAP_QEMU_RC" -eq 137 ]; then
         printf 'guest-test: QEMU timed out after %ss\n' "$PKTMAP_QEMU_TIMEOUT" >&2
         ok=0
@@ -123,10 +146,20 @@ judge_guest() {
     # The test program's own lines (kernel messages may interleave; they are kept).
     section="$(sed -n '/^pktmap-guest: tests begin$/,/^pktmap-guest: tests end$/p' "$log")"
     [ -z "$section" ] || printf '%s\n' "$section" | grep -v '^pktmap-guest: tests ' || true
+    local mod taint
+    while read -r mod; do
+        [ -n "$mod" ] || continue
+        grep -qxF "pktmap-guest: modprobe ok $mod" "$log" || {
+            echo "guest-test: the kernel's own module $mod did not load" >&2
+            ok=0
+        }
+    done <"$PKTMAP_OUT/guest-modules"
     grep -q '^pktmap-guest: insmod ok$' "$log" || {
         echo "guest-test: the module did not load" >&2
         ok=0
     }
+    taint="$(sed -n 's/^pktmap-guest: tainted \([0-9]*\)$/\1/p' "$log" | head -n1)"
+    [ -z "$taint" ] || say "taint after insmod: $taint ($(taint_flags "$taint"))"
     grep -q '^pktmap-guest: rmmod ok$' "$log" || {
         echo "guest-test: rmmod pktmap did not succeed" >&2
         ok=0
@@ -153,6 +186,7 @@ judge_guest() {
         [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || continue
         passed=$((passed + BASH_REMATCH[1]))
         failed=$((failed + BASH_REMATCH[2]))
+        [[ "$line" =~ ,\ ([0-9]+)\ not\ run$ ]] && not_run=$((not_run + BASH_REMATCH[1]))
     done <<<"$closings"
     if [ "$runs" -eq 0 ]; then
         echo "guest-test: the guest program never ran" >&2
@@ -180,6 +214,11 @@ judge_guest() {
         failed=1
     fi
     PKTMAP_CLOSING="$passed passed, $failed failed"
+    # Checks this kernel cannot run (the guest printed `NOT RUN` and why): counted apart.
+    if [ "$not_run" -gt 0 ]; then
+        PKTMAP_CLOSING+=", $not_run not run"
+        printf '%s\n' "$section" | grep '^NOT RUN ' | sed 's/^/guest-test: /' >&2 || true
+    fi
     export PKTMAP_CLOSING
     [ "$ok" -eq 1 ]
 }

@@ -1,4 +1,5 @@
-//! The scripts a new user runs first (`scripts/test-all`, `install-c`, `guest-test`, `fuzz`):
+//! The scripts a new user runs first (`scripts/test-all`, `install-c`, `guest-test`, `fuzz`,
+//! `build-stock-module`):
 //! `--help` prints the usage and exits 0 without doing any work, and a bad argument exits 2
 //! with a message before anything is built or installed.
 
@@ -42,6 +43,7 @@ fn every_script_has_help_that_does_nothing_else() {
         ("install-c", "scripts/install-c PREFIX"),
         ("guest-test", "scripts/guest-test --soak SECONDS"),
         ("fuzz", "scripts/fuzz [SECONDS] [TARGET...]"),
+        ("build-stock-module", "scripts/build-stock-module RELEASE"),
     ] {
         for flag in ["--help", "-h"] {
             let out = run(name, &[flag]);
@@ -72,6 +74,17 @@ fn bad_arguments_exit_2_before_any_work() {
         ("guest-test", &["--soak", "x"][..], "--soak needs a number"),
         ("fuzz", &["--runs", "x"][..], "--runs needs a number"),
         ("fuzz", &["5", "nosuch"][..], "unknown target 'nosuch'"),
+        (
+            "build-stock-module",
+            &["--bogus"][..],
+            "unknown option --bogus",
+        ),
+        ("build-stock-module", &[][..], "which kernel?"),
+        (
+            "build-stock-module",
+            &["--sign", "k"][..],
+            "--sign needs KEY and CERT",
+        ),
     ] {
         let out = run(name, args);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -1,98 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Misc devices (`/dev/NAME`), with upstream `rust/kernel/miscdevice.rs`'s shape: a
-//! [`MiscDevice`] trait whose hooks get the [`File`], and a pinned
-//! [`MiscDeviceRegistration`] that deregisters on drop.
+//! [`MiscDevice`] trait whose hooks get upstream's [`File`], and a pinned
+//! [`MiscDeviceRegistration`] of upstream's `bindings::miscdevice` that deregisters on drop.
 //!
-//! Differences from upstream, each because 6.12 or pktmap needs it: the registration carries
-//! [`MiscDeviceOptions::mode`] and the module (`fops->owner`, so an open file pins the module);
-//! [`MiscDevice::RegistrationData`] is handed to `open`; `read`/`write`/`fsync` hooks (upstream
-//! has `read_iter`/`write_iter` on newer kernels); `mmap` returns [`Mapped`].
+//! Why not upstream's own (7.3): its `MiscDevice` has no `get_unmapped_area` (2 MiB pools must
+//! be placed 2 MiB-aligned), no `fsync` (`msync(MS_SYNC)` must work), no `llseek` (`FMODE_LSEEK`
+//! is decided before `misc_open` swaps the fops in, so `lseek(2)` would call a NULL hook) and
+//! no registration data for `open`; its `mmap` returns `Result`, so it cannot insist on a
+//! [`Mapped`] (per-mapping state attached, never failing after); and its registration has no
+//! `mode`. The differences in the hooks: [`MiscDeviceOptions::mode`] and `fops->owner`;
+//! [`MiscDevice::RegistrationData`] handed to `open`; `read`/`write` with the position (upstream
+//! has `read_iter`/`write_iter`); `fsync`; [`MiscDevice::area_align`].
 //!
 //! C header: [`srctree/include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
 use super::{
-    fs::File,
-    mm::{
-        pfnmap::{get_unmapped_area, AreaAlign},
-        virt::{Mapped, VmaNew},
-    },
+    mm::pfnmap::{get_unmapped_area, AreaAlign},
     uaccess::{UserIn, UserOut},
+    vm_ops::Mapped,
 };
 use core::{
     marker::{PhantomData, PhantomPinned},
-    mem::{offset_of, size_of, MaybeUninit},
     ptr::{self, addr_of_mut},
 };
 use kernel::{
     bindings,
     error::{from_result, to_result},
-    ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void},
-    init::{self, PinInit},
+    ffi::{c_char, c_int, c_long, c_uint, c_ulong},
+    fs::File,
+    mm::virt::VmaNew,
     prelude::*,
     types::{ForeignOwnable, Opaque},
 };
-
-// ---------------------------------------------------------------------------------------------
-// struct miscdevice: declared here because 6.12's rust/bindings/bindings_helper.h does not
-// include <linux/miscdevice.h>.
-
-/// `struct miscdevice` from `include/linux/miscdevice.h` (6.12), field for field.
-///
-/// Checked against the C header of the tree we build: see the offset asserts below,
-/// `scripts/layout` (built by `scripts/guest-test`) and the runtime check in
-/// [`MiscDeviceRegistration::register`] (the C side writes `minor` and `this_device`).
-#[repr(C)]
-struct RawMiscDevice {
-    minor: c_int,
-    name: *const c_char,
-    fops: *const bindings::file_operations,
-    list: bindings::list_head,
-    parent: *mut bindings::device,
-    this_device: *mut bindings::device,
-    groups: *mut *const c_void,
-    nodename: *const c_char,
-    mode: bindings::umode_t,
-}
-
-// The x86_64 layout of `struct miscdevice` in 6.12, as `pahole`/`offsetof` report it.
-const _: () = {
-    assert!(offset_of!(RawMiscDevice, minor) == 0);
-    assert!(offset_of!(RawMiscDevice, name) == 8);
-    assert!(offset_of!(RawMiscDevice, fops) == 16);
-    assert!(offset_of!(RawMiscDevice, list) == 24);
-    assert!(offset_of!(RawMiscDevice, parent) == 40);
-    assert!(offset_of!(RawMiscDevice, this_device) == 48);
-    assert!(offset_of!(RawMiscDevice, groups) == 56);
-    assert!(offset_of!(RawMiscDevice, nodename) == 64);
-    assert!(offset_of!(RawMiscDevice, mode) == 72);
-    assert!(size_of::<RawMiscDevice>() == 80);
-};
-
-/// `MISC_DYNAMIC_MINOR`: let the misc core pick a minor.
-const MISC_DYNAMIC_MINOR: c_int = 255;
-
-// Declared with an opaque pointer: rustc's `improper_ctypes` lint follows `*mut RawMiscDevice`
-// down to bindgen's empty `struct mod_arch_specific` (through `fops->owner`) and rejects it.
-extern "C" {
-    fn misc_register(misc: *mut c_void) -> c_int;
-    fn misc_deregister(misc: *mut c_void);
-}
-
-// `compat_ptr_ioctl` is declared by <linux/fs.h> only with `CONFIG_COMPAT` (else it is a NULL
-// macro), so bindgen has it only then; declared here for that case. It goes into the vtable, so
-// it keeps the `file_operations` signature (`*mut bindings::file`), and `improper_ctypes`
-// rejects that as it does `misc_register`'s above (the empty `struct mod_arch_specific` behind
-// `f_op->owner`): only a pointer crosses, so the lint is allowed here. Pool files use it too.
-#[cfg(CONFIG_COMPAT)]
-#[allow(improper_ctypes)]
-extern "C" {
-    pub(in crate::sys) fn compat_ptr_ioctl(
-        file: *mut bindings::file,
-        cmd: c_uint,
-        arg: c_ulong,
-    ) -> c_long;
-}
 
 /// Options of a [`MiscDeviceRegistration`].
 #[derive(Clone, Copy)]
@@ -157,9 +97,8 @@ pub trait MiscDevice: Sized {
         Err(EINVAL)
     }
 
-    /// `mmap(2)`: set up the new VMA and end with [`vm_ops::attach`](super::vm_ops::attach)
-    /// or [`VmaNew::finish`] (whose [`Mapped`] is the only way to succeed), or refuse with an
-    /// errno.
+    /// `mmap(2)`: set up the new VMA and end with an attach of [`vm_ops`](super::vm_ops) or
+    /// its `finish` (whose [`Mapped`] is the only way to succeed), or refuse with an errno.
     fn mmap(
         _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
         _file: &File,
@@ -192,7 +131,7 @@ pub trait MiscDevice: Sized {
 /// `struct miscdevice`) also points to the registration.
 #[repr(C)]
 pub struct MiscDeviceRegistration<T: MiscDevice> {
-    inner: Opaque<RawMiscDevice>,
+    inner: Opaque<bindings::miscdevice>,
     fops: Opaque<bindings::file_operations>,
     data: T::RegistrationData,
     _t: PhantomData<T>,
@@ -210,8 +149,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
     /// Registers `/dev/<opts.name>` with a dynamic minor, owned by `module`.
     ///
     /// # Errors
-    /// What `misc_register` returns (`EBUSY` if the name is taken), or `EIO` if the misc core
-    /// did not fill in the fields our declaration of `struct miscdevice` expects.
+    /// What `misc_register` returns (`EBUSY` if the name is taken).
     pub fn register(
         opts: MiscDeviceOptions,
         module: &'static ThisModule,
@@ -221,39 +159,24 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
             // SAFETY: `slot` is valid for writes of a `Self` (the `pin_init_from_closure`
             // contract); we write each field once, by raw pointer, before anything reads it.
             unsafe {
-                let fops = Opaque::raw_get(addr_of_mut!((*slot).fops));
+                let fops = Opaque::cast_into(addr_of_mut!((*slot).fops));
                 fops.write(MiscdeviceVTable::<T>::build(module.as_ptr()));
-                let misc = Opaque::raw_get(addr_of_mut!((*slot).inner));
-                misc.write(RawMiscDevice {
-                    minor: MISC_DYNAMIC_MINOR,
-                    name: opts.name.as_char_ptr(),
-                    fops,
-                    // The misc core initializes the list node when it links it.
-                    list: MaybeUninit::zeroed().assume_init(),
-                    parent: ptr::null_mut(),
-                    this_device: ptr::null_mut(),
-                    groups: ptr::null_mut(),
-                    nodename: ptr::null(),
-                    mode: opts.mode,
-                });
+                let misc = Opaque::cast_into(addr_of_mut!((*slot).inner));
+                let mut raw: bindings::miscdevice = pin_init::zeroed();
+                raw.minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+                raw.name = opts.name.as_char_ptr();
+                raw.fops = fops;
+                raw.mode = opts.mode;
+                misc.write(raw);
                 addr_of_mut!((*slot).data).write(data);
                 addr_of_mut!((*slot)._t).write(PhantomData);
                 addr_of_mut!((*slot)._pin).write(PhantomPinned);
                 // `misc` is a fully initialized `struct miscdevice` whose `name` and `fops`
                 // outlive the registration (`'static` name; `fops` in the same pinned value,
                 // which `Drop` deregisters before it is freed); `data` is in place for `open`.
-                if let Err(e) = to_result(misc_register(misc.cast())) {
+                if let Err(e) = to_result(bindings::misc_register(misc)) {
                     ptr::drop_in_place(addr_of_mut!((*slot).data));
                     return Err(e);
-                }
-                // The misc core wrote these fields before `misc_register` returned.
-                let (minor, this_device) = ((*misc).minor, (*misc).this_device);
-                if minor == MISC_DYNAMIC_MINOR || this_device.is_null() {
-                    // Our `struct miscdevice` does not match the C one.
-                    pr_err!("struct miscdevice layout mismatch (minor {})\n", minor);
-                    misc_deregister(misc.cast());
-                    ptr::drop_in_place(addr_of_mut!((*slot).data));
-                    return Err(EIO);
                 }
             }
             // INVARIANT: registered above, in place, pointing to `fops`.
@@ -262,7 +185,7 @@ impl<T: MiscDevice> MiscDeviceRegistration<T> {
         // SAFETY: On `Ok` the closure initialized every field and registered the device; on
         // `Err` it dropped what it wrote that needs dropping (`data`) and left the device
         // unregistered, so the slot may be freed. The value is pinned from here on.
-        unsafe { init::pin_init_from_closure(init) }
+        unsafe { pin_init::pin_init_from_closure(init) }
     }
 
     /// The minor number the misc core assigned.
@@ -282,7 +205,7 @@ impl<T: MiscDevice> Drop for MiscDeviceRegistration<T> {
         // SAFETY: By the type invariants the device is registered and this is the only
         // deregistration. Files still open keep the module (and so this memory) alive through
         // `fops->owner`, so no open file can outlive `fops`.
-        unsafe { misc_deregister(self.inner.get().cast()) };
+        unsafe { bindings::misc_deregister(self.inner.get()) };
     }
 }
 
@@ -311,7 +234,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             Ok(ptr) => {
                 // SAFETY: `raw_file` is valid; no other hook of this file runs before `open`
                 // returns, so nothing else reads `private_data` now.
-                unsafe { (*raw_file).private_data = ptr.into_foreign().cast_mut() };
+                unsafe { (*raw_file).private_data = ptr.into_foreign() };
                 0
             }
             Err(e) => e.to_errno(),
@@ -433,7 +356,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
         // until we return (function safety requirement).
         let vma = unsafe { VmaNew::from_raw(vma) };
         match T::mmap(device, file, vma) {
-            Ok(Mapped(())) => 0,
+            Ok(Mapped { .. }) => 0,
             Err(e) => e.to_errno(),
         }
     }
@@ -468,15 +391,14 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             // As upstream: without a `compat_ioctl` of its own, a driver whose ioctl argument
             // is a pointer to a layout-stable struct gets `compat_ptr_ioctl`.
             #[cfg(CONFIG_COMPAT)]
-            compat_ioctl: Some(compat_ptr_ioctl),
+            compat_ioctl: bindings::compat_ptr_ioctl,
             mmap: Some(Self::mmap),
             get_unmapped_area: Some(Self::get_unmapped_area),
             open: Some(Self::open),
             release: Some(Self::release),
             fsync: Some(Self::fsync),
-            // SAFETY: All other fields of `file_operations` are nullable pointers or integer
-            // flags, for which all-zeroes means "not provided".
-            ..unsafe { MaybeUninit::zeroed().assume_init() }
+            // All other fields are nullable pointers or integer flags: zero is "not provided".
+            ..pin_init::zeroed()
         }
     }
 }

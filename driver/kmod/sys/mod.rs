@@ -1,22 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The only code of `pktmap.ko` with `unsafe`: thin safe wrappers over the C API of Linux 6.12,
-//! shaped file for file like the upstream Rust-for-Linux abstractions that 6.12 predates.
+//! The only code of `pktmap.ko` with `unsafe`: what Linux 7.3's Rust abstractions do not
+//! have yet, as thin safe wrappers over the C API. Upstream's own types are used wherever they
+//! exist (`kernel::fs::File`, `kernel::mm::virt::{VmaNew, VmaRef, VmaMixedMap}`,
+//! `kernel::page::Page`, `kernel::fs::file::FileDescriptorReservation`, `sync::{Arc, Mutex}`);
+//! additions to them are extension traits here, so each goes when upstream gains it.
 //!
 //! | file | upstream | what |
 //! |---|---|---|
-//! | [`miscdevice`] | `rust/kernel/miscdevice.rs` | [`MiscDevice`](miscdevice::MiscDevice) (hooks get the [`File`](fs::File)), the pinned [`MiscDeviceRegistration`](miscdevice::MiscDeviceRegistration), `compat_ioctl` through `compat_ptr_ioctl` |
-//! | [`fs::file`] | `rust/kernel/fs/file.rs` | [`File`](fs::File): an open file's flags |
-//! | [`mm::virt`] | `rust/kernel/mm/virt.rs` | [`VmaRef`](mm::virt::VmaRef), [`VmaMixedMap`](mm::virt::VmaMixedMap), [`VmaNew`](mm::virt::VmaNew) and their flags |
-//! | [`page`] | `rust/kernel/page.rs` | [`SharedPage`](page::SharedPage): an accounted, zeroed page that user space may map |
+//! | [`miscdevice`] | `rust/kernel/miscdevice.rs` | [`MiscDevice`](miscdevice::MiscDevice) with the hooks upstream's lacks (`get_unmapped_area`, `fsync`, `llseek`, positioned `read`/`write`, registration data; its docs say why), registering upstream's `bindings::miscdevice` |
+//! | [`mm::virt`] | `rust/kernel/mm/virt.rs` | extension traits: [`VmaRefExt`](mm::virt::VmaRefExt) (`vm_pgoff`, shared), [`VmaMixedMapExt`](mm::virt::VmaMixedMapExt) (`vm_insert_pages`) |
+//! | [`mm::pfnmap`] | none | [`VmaPfnMap`](mm::pfnmap::VmaPfnMap), the capability `set_pfnmap` returns (`remap_pfn_range`), [`PfnFault`](mm::pfnmap::PfnFault) (`vmf_insert_pfn`, `vmf_insert_pfn_pmd`), where `get_unmapped_area` places a map |
+//! | [`vm_ops`] | none | one [`VmOps`](vm_ops::VmOps) trait: `.open`/`.close` and optional `.fault`/`.huge_fault` (`HAS_*`), attached to a mixed or a PFN map |
+//! | [`page`] | `rust/kernel/page.rs` | [`SharedPage`](page::SharedPage): an accounted, zeroed upstream `Page` that user space may map |
+//! | [`chunk`] | none | [`Chunk`](chunk::Chunk): `1 << order` contiguous accounted pages, optionally write-combined (`set_memory_wc`) |
+//! | [`pool_file`] | none | a pool's own file descriptor: an anonymous-inode file, its `file_operations` generic over [`PoolFileOps`](pool_file::PoolFileOps) |
 //! | [`uaccess`] | `rust/kernel/uaccess.rs` | user buffers of `read`/`write` copied with short counts, ioctl argument structs |
-//! | [`module_param`] | `rust/kernel/module_param.rs` | a `ulong` module parameter (6.12's `module!` has none) |
-//! | [`task`] | `rust/kernel/task.rs` | `fatal_signal_pending` for the current task |
-//! | [`vm_ops`] | none (pktmap only) | per-mapping `vm_operations_struct`: `.open`/`.close`/`.fault` |
-//! | [`mm::pfnmap`] | none (pktmap only) | [`VmaNew`](mm::virt::VmaNew) as a page-frame map (`VM_PFNMAP`, cache attribute, `remap_pfn_range` of a chunk); where `get_unmapped_area` places a map ([`AreaAlign`](mm::pfnmap::AreaAlign)) |
-//! | [`chunk`] | none (pktmap only) | [`Chunk`](chunk::Chunk): `1 << order` contiguous accounted pages, optionally write-combined (`set_memory_wc`) |
-//! | [`pfn_ops`] | none (pktmap only) | `vm_operations_struct` of page-frame maps: `.fault` (`vmf_insert_pfn`) and `.huge_fault` (`vmf_insert_pfn_pmd`) |
-//! | [`pool_file`] | none (pktmap only) | a pool's own file descriptor: an anonymous-inode file, reserved then installed |
+//! | [`module_param`] | `rust/kernel/module_param.rs` | a `ulong` parameter writable at run time through sysfs (upstream's are read-only, not in sysfs) |
+//! | [`task`] | `rust/kernel/task.rs` | `fatal_signal_pending` and `capable(CAP_SYS_ADMIN)` for the current task |
 //!
 //! The driver logic (every other module of the crate) is `#![forbid(unsafe_code)]` and written
 //! against these types only; this module alone is `#[allow(unsafe_code)]` (see `pktmap.rs`).
@@ -26,7 +27,7 @@
 //! - `file->private_data` owns one reference of the driver's per-open pointer
 //!   ([`MiscDevice::Ptr`](miscdevice::MiscDevice::Ptr)); `release` takes it back.
 //! - `vma->vm_private_data` owns one reference of the mapping's `Arc<M>` *per VMA*: `mmap`
-//!   stores the first ([`vm_ops::attach`]), each `.open` (fork, split, mremap) adds one for the
+//!   stores the first ([`vm_ops::attach_mixedmap`], [`vm_ops::attach_pfnmap`]), each `.open` (fork, split, mremap) adds one for the
 //!   new VMA, and each `.close` drops one. Every VMA also holds `vma->vm_file`, so `release` only
 //!   runs after the last VMA is gone, and `fops->owner` holds the module while any file is open.
 //! - A page inserted into a VMA gets its own page reference from `vm_insert_page`, so a
@@ -46,12 +47,10 @@
 //! [`srctree/include/linux/moduleparam.h`]: srctree/include/linux/moduleparam.h
 
 pub mod chunk;
-pub mod fs;
 pub mod miscdevice;
 pub mod mm;
 pub mod module_param;
 pub mod page;
-pub mod pfn_ops;
 pub mod pool_file;
 pub mod task;
 pub mod uaccess;

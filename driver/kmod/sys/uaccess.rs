@@ -21,7 +21,7 @@ use kernel::{
     ffi::{c_ulong, c_void},
     page::PAGE_SIZE,
     prelude::*,
-    types::{AsBytes, FromBytes},
+    transmute::{AsBytes, FromBytes},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -72,9 +72,12 @@ impl IoctlArg {
     ///
     /// # Errors
     /// `ENOTTY` for a request number the contract does not serve.
-    pub fn new(cmd: u32, ptr: UserPtr) -> Result<Self> {
+    pub fn new(cmd: u32, ptr: usize) -> Result<Self> {
         let size = ioctl::arg_size(cmd).map_err(|_| ENOTTY)?;
-        Ok(Self { ptr, size })
+        Ok(Self {
+            ptr: UserPtr::from_addr(ptr),
+            size,
+        })
     }
 
     /// Today's request number of the call (its size bits those of today's struct).
@@ -97,7 +100,10 @@ impl IoctlArg {
         // `T: FromBytes + AsBytes` has no padding and accepts every bit pattern, so its bytes
         // may be viewed and overwritten as `u8`s; the view ends before `value` is used again.
         let bytes = unsafe {
-            core::slice::from_raw_parts_mut((&mut value as *mut T).cast::<u8>(), size_of::<T>())
+            core::slice::from_raw_parts_mut(
+                core::ptr::from_mut(&mut value).cast::<u8>(),
+                size_of::<T>(),
+            )
         };
         let mut reader = UserSlice::new(self.ptr, self.size.user).reader();
         reader.read_slice(&mut bytes[..head])?;
@@ -123,7 +129,7 @@ impl IoctlArg {
         // SAFETY: `value` is a live `T` of `size_of::<T>()` bytes and `T: AsBytes` has no
         // padding or uninitialised bytes, so all of them may be read as `u8`s.
         let bytes = unsafe {
-            core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>())
+            core::slice::from_raw_parts(core::ptr::from_ref(value).cast::<u8>(), size_of::<T>())
         };
         UserSlice::new(self.ptr, n)
             .writer()
@@ -144,7 +150,7 @@ fn span(offset: usize, len: usize) -> Option<usize> {
 /// `done <= len`; `addr .. addr + len` is the user range the VFS passed (checked by the copy
 /// functions themselves, `access_ok` included).
 pub struct UserOut {
-    addr: UserPtr,
+    addr: usize,
     len: usize,
     done: usize,
 }
@@ -152,7 +158,7 @@ pub struct UserOut {
 impl UserOut {
     /// The user buffer `addr .. addr + len` of a `read` (a user address, never dereferenced
     /// directly).
-    pub(in crate::sys) fn new(addr: UserPtr, len: usize) -> Self {
+    pub(in crate::sys) fn new(addr: usize, len: usize) -> Self {
         Self { addr, len, done: 0 }
     }
 
@@ -243,7 +249,7 @@ impl UserOut {
 ///
 /// `done <= len`; `bounce`, once allocated, has room for one page.
 pub struct UserIn {
-    addr: UserPtr,
+    addr: usize,
     len: usize,
     done: usize,
     bounce: KVec<u8>,
@@ -251,7 +257,7 @@ pub struct UserIn {
 
 impl UserIn {
     /// The user buffer `addr .. addr + len` of a `write`.
-    pub(in crate::sys) fn new(addr: UserPtr, len: usize) -> Self {
+    pub(in crate::sys) fn new(addr: usize, len: usize) -> Self {
         Self {
             addr,
             len,

@@ -432,11 +432,9 @@ impl Model {
                 m.dontfork = true;
                 (libc::MADV_DONTFORK, Expect::Ok)
             }
-            Advice::DoFork if pfn => (libc::MADV_DOFORK, Expect::Errno(libc::EINVAL)),
-            Advice::DoFork => {
-                m.dontfork = false;
-                (libc::MADV_DOFORK, Expect::Ok)
-            }
+            // Linux 7.3 refuses MADV_DOFORK on every `VM_SPECIAL` VMA (6.12: `VM_IO` only), and
+            // every pktmap mapping is `VM_DONTEXPAND`, so it is `EINVAL` for all of them.
+            Advice::DoFork => (libc::MADV_DOFORK, Expect::Errno(libc::EINVAL)),
             Advice::WipeOnFork => (libc::MADV_WIPEONFORK, Expect::Errno(libc::EINVAL)),
             Advice::NoHugePage => {
                 m.nohuge = true;
