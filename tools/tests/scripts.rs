@@ -97,7 +97,9 @@ fn bad_arguments_exit_2_before_any_work() {
 /// `scripts/lib/common.sh`'s `readme_block MARKER` as the pipeline calls it.
 fn readme_block(marker: &str) -> Output {
     let common = script("lib/common.sh");
-    let readme = script("../driver/kmod/README.md");
+    let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("driver/kmod/README.md");
     Command::new("bash")
         .arg("-c")
         .arg(r#". "$1" && readme_block "$2" "$3""#)
