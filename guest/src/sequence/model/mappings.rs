@@ -218,6 +218,12 @@ impl Model {
             Some(libc::EACCES)
         } else if shared && write && !fd.writable {
             Some(libc::EACCES)
+        } else if pool_file && exec {
+            // Linux 7.3 puts anonymous inodes on a noexec pseudo filesystem (`init_pseudo`
+            // sets `SB_I_NOEXEC`), so `do_mmap` refuses `PROT_EXEC` of a pool file itself,
+            // before the driver (and its checks of the offset and size) sees the request.
+            // 6.12 left it to the driver, after those checks.
+            Some(libc::EPERM)
         } else if resource_pages.is_none_or(|s| pages > s) {
             Some(libc::EINVAL)
         } else if (is_state && write) || exec {
@@ -232,7 +238,7 @@ impl Model {
             None
         };
         if let Some(e) = refusal {
-            if pool_file && !fd.writable && matches!(e, libc::EACCES | libc::EPERM) {
+            if pool_file && !fd.writable && !exec && matches!(e, libc::EACCES | libc::EPERM) {
                 self.tags.push(Tag::ReadOnlyFileRefused);
             }
             return step(Expect::Errno(e));
