@@ -722,8 +722,14 @@ fn failed_mmap_race(r: &mut Report, dev: &Device, limit: Duration) {
         unsafe { std::ptr::write_bytes(base as *mut u8, 0xff, PAGE) };
         let phase = AtomicU32::new(0);
         let destroyed = AtomicBool::new(false);
-        let nth = 2 + rounds % 7;
-        let delay = took[nth as usize].mul_f64(f64::from(rounds / 7 % 10) / 10.0);
+        // The read's delay sweeps a tenth of the last such mmap's duration at a time, for one
+        // `fail-nth` after another, the latest failure first (the most chunks mapped before
+        // it: the widest window; at 8 the 16 MiB mmap no longer fails). Sweeping the delays
+        // first finds the window within ten rounds; under load (QEMU TCG on a busy 2-core
+        // host) a round can take a second, and sweeping every `fail-nth` at each delay (70
+        // rounds) did not reach it in 18 (2026-12-07, the debug track).
+        let nth = 7 - (rounds / 10) % 6;
+        let delay = took[nth as usize].mul_f64(f64::from(rounds % 10) / 10.0);
         let rc = std::thread::scope(|s| {
             s.spawn(|| {
                 let p = base as *mut u8;
