@@ -89,16 +89,16 @@ def mode(source, write=False, map_type=0):
     return source << 1 | int(write) | map_type << 4
 
 
-def entry(map_type, kind, map_id, pages, lazy=False):
-    return struct.pack("<BIQ", map_type | kind << 2 | int(lazy) << 4, map_id, pages)
+def entry(map_type, kind, map_id, pages):
+    return struct.pack("<BIQ", map_type | kind << 2, map_id, pages)
 
 
-# The table of plan.rs's unit tests: STATE 0, eager pool 1, lazy pool 2, ring 1, and a ring id
+# The table of plan.rs's unit tests: STATE 0, pool 1, pool 2, ring 1, and a ring id
 # that the table wrongly files as the STATE page.
 TABLE = [
     entry(STATE, STATE, 0, 1),
     entry(POOL, POOL, 1, 16),
-    entry(POOL, POOL, 2, 16, lazy=True),
+    entry(POOL, POOL, 2, 16),
     entry(RING, RING, 1, 2),
     entry(RING, STATE, 9, 1),
 ]

@@ -38,7 +38,12 @@ fn number(dir: u32, nr: u32, size: usize) -> u32 {
 
 /// The model: `(today's number, kernel size, user size)` or `ENOTTY`.
 fn model(cmd: u32) -> Result<(u32, usize, usize), SizeError> {
-    let (dir, typ, nr, user) = (cmd >> 30, (cmd >> 8) & 0xff, cmd & 0xff, (cmd >> 16) as usize & 0x3fff);
+    let (dir, typ, nr, user) = (
+        cmd >> 30,
+        (cmd >> 8) & 0xff,
+        cmd & 0xff,
+        (cmd >> 16) as usize & 0x3fff,
+    );
     let &(d, n, sizes) = REQUESTS
         .iter()
         .find(|(d, n, _)| typ == u32::from(b'P') && *d == dir && *n == nr)
@@ -63,7 +68,11 @@ fuzz_target!(|data: &[u8]| {
         2 => today + 8,
         _ => any_size,
     };
-    let cmd = if mode & 8 != 0 { raw } else { number(dir, nr, size) };
+    let cmd = if mode & 8 != 0 {
+        raw
+    } else {
+        number(dir, nr, size)
+    };
 
     let got = arg_size(cmd);
     let want = model(cmd);
@@ -89,11 +98,24 @@ fuzz_target!(|data: &[u8]| {
                 *b = *v;
             }
             let tail = a.tail();
-            assert_eq!(tail, if user > kernel { kernel..user } else { kernel..kernel });
-            let nonzero = user_bytes.get(kernel..).is_some_and(|t| t.iter().any(|&b| b != 0));
+            assert_eq!(
+                tail,
+                if user > kernel {
+                    kernel..user
+                } else {
+                    kernel..kernel
+                }
+            );
+            let nonzero = user_bytes
+                .get(kernel..)
+                .is_some_and(|t| t.iter().any(|&b| b != 0));
             assert_eq!(
                 check_tail(user_bytes.get(tail).unwrap_or(&[])),
-                if nonzero { Err(SizeError::TooBig) } else { Ok(()) }
+                if nonzero {
+                    Err(SizeError::TooBig)
+                } else {
+                    Ok(())
+                }
             );
             // What the driver works on: the caller's first min(user, kernel) bytes, then zeros
             // (an older program's missing fields are the defaults).
@@ -103,8 +125,14 @@ fuzz_target!(|data: &[u8]| {
                 let want = if i < copy { user_bytes[i] } else { 0 };
                 assert_eq!(out[i], want, "byte {i} of {cmd:#x}");
             }
-            assert!(out[kernel..].iter().all(|&b| b == 0xa5), "widen wrote past the struct");
-            assert!(check_ioctl(cmd, true).is_ok(), "check_ioctl refused {cmd:#x}");
+            assert!(
+                out[kernel..].iter().all(|&b| b == 0xa5),
+                "widen wrote past the struct"
+            );
+            assert!(
+                check_ioctl(cmd, true).is_ok(),
+                "check_ioctl refused {cmd:#x}"
+            );
         }
         (Err(e), Err(m)) => {
             assert_eq!(e, m, "arg_size({cmd:#x})");

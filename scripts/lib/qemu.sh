@@ -83,11 +83,14 @@ boot_guest() {
     # 6.12 KASAN kernel sometimes reported a wild-memory-access from the first timer interrupt
     # while identify_boot_cpu() re-read the CPU features, long before pktmap loads (2 of 5
     # boots under load, 2026-12-02); none in the boots since with 4-level paging.
+    # page_poison=1: freed pages are filled with a pattern that is checked when they are next
+    # allocated, so a store through an entry left to freed memory is reported (`pktmap-guest
+    # trust`, the failing contiguous mmap).
     timeout --kill-after=10 "$PKTMAP_QEMU_TIMEOUT" qemu-system-x86_64 \
         -accel tcg -cpu max -smp 2 -m "$PKTMAP_QEMU_MEM" \
         -nographic -no-reboot \
         -kernel "$PKTMAP_BZIMAGE" -initrd "$PKTMAP_INITRAMFS" \
-        -append "console=ttyS0 panic=-1 oops=panic no5lvl" \
+        -append "console=ttyS0 panic=-1 oops=panic no5lvl page_poison=1" \
         </dev/null 2>&1 | stdbuf -oL tr -d '\r' >"$log" || rc=$? # pipefail: QEMU's status; line-buffered, so a long soak shows progress
     PKTMAP_QEMU_RC="$rc"
     export PKTMAP_QEMU_RC
