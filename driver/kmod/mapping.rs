@@ -126,7 +126,7 @@ pub fn map(
             target: plan.target,
             base_pgoff: pgoff,
             around,
-            pfn_faults <- kernel::init::pin_init_array_from_fn(|_| {
+            pfn_faults <- pin_init::pin_init_array_from_fn(|_| {
                 new_mutex!((), "pktmap::mapping::pfn_faults")
             }),
         }),

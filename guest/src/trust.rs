@@ -15,14 +15,16 @@
 //! 5. pool files answer `fsync`/`fdatasync`/`msync(MS_SYNC)`, and 32-bit callers (the static
 //!    i386 program `/compat32`, `scripts/guest/compat32.c`) get the device's and a pool file's
 //!    ioctls;
-//! 6. when a 2 MiB pool gets 2 MiB entries: never under `PR_SET_THP_DISABLE` or
-//!    `MADV_NOHUGEPAGE`, always otherwise whatever the THP sysfs mode (6.12);
+//! 6. when a 2 MiB pool gets 2 MiB entries (Linux 7.3): never under `PR_SET_THP_DISABLE` or
+//!    `MADV_NOHUGEPAGE`, nor under 7.3's `PR_SET_THP_DISABLE` with
+//!    `PR_THP_DISABLE_EXCEPT_ADVISED` unless the VMA is `MADV_HUGEPAGE`; always otherwise,
+//!    whatever the THP sysfs mode;
 //! 7. a `page_budget` written through sysfs shows in STATE at once.
 //!
 //! `pktmap-guest trust` runs them all (about 20 s, most of it the two races).
 
 use crate::sys::{self, in_child, peek, poke};
-use crate::utils::{kernel_log, Report};
+use crate::utils::{kernel_config, kernel_log, Report, KERNEL_CONFIG};
 use pktmap::device::Device;
 use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
@@ -342,10 +344,12 @@ fn huge_write_protected(r: &mut Report, dev: &Device) {
         // SAFETY: Writable.
         unsafe { poke(second.add(24), 7) };
         let f2 = sys::minor_faults();
+        // The defect is a store that takes no fault at all; a count above one is not (seen
+        // once on Debian's 7.3 in a full suite, cause not found, not seen again alone).
+        // Otherwise the two counts are the exit status (tens: the read's, ones: the store's).
         std::process::exit(match (f1 - f0, f2 - f1) {
-            (1, 1) => 0,
-            (1, 0) => 1,
-            _ => 2,
+            (r, w) if r >= 1 && w >= 1 => 0,
+            (r, w) => (r.clamp(0, 9) * 10 + w.clamp(0, 9)) as i32,
         });
     });
     let pmd = state(dev).pmd_faults - before.pmd_faults;
@@ -353,7 +357,7 @@ fn huge_write_protected(r: &mut Report, dev: &Device) {
         "2 MiB pool under soft-dirty tracking: a read maps the PMD read-only, the first store faults (and completes)",
         child.is_none() && pmd == 1,
         format!(
-            "child {child:?} (-1: the store took no fault, the read made the entry writable; -2: other fault counts), pmd faults {pmd}"
+            "child {child:?} (an exit status RW: the read took R faults and the store W; 10: the read made the entry writable), pmd faults {pmd}"
         ),
     );
     let _ = dev.destroy_pool(info.id);
@@ -400,10 +404,16 @@ fn thp_mode() -> Option<String> {
     Some(s[start..end].to_string())
 }
 
+/// `prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED)` (in 7.3, not in 6.12): THP
+/// off for the process but in VMAs advised `MADV_HUGEPAGE`.
+const PR_THP_DISABLE_EXCEPT_ADVISED: libc::c_ulong = 1 << 1;
+
 /// Item 6: exactly when a 2 MiB pool gets 2 MiB entries on this kernel (the driver README's
-/// table): not in a process that set `PR_SET_THP_DISABLE`, nor in a VMA advised
-/// `MADV_NOHUGEPAGE` (the kernel never asks the driver: 4 KiB faults, one per page); in every
-/// THP sysfs mode otherwise (huge page-frame mappings bypass `enabled`).
+/// table, Linux 7.3's `__thp_vma_allowable_orders`): not in a process that set
+/// `PR_SET_THP_DISABLE`, nor in a VMA advised `MADV_NOHUGEPAGE` (the kernel never asks the
+/// driver: 4 KiB faults, one per page); under `PR_THP_DISABLE_EXCEPT_ADVISED` only in a VMA
+/// advised `MADV_HUGEPAGE`; in every THP sysfs mode otherwise (huge page-frame mappings bypass
+/// `enabled`).
 fn thp_rules(r: &mut Report, dev: &Device) {
     let info = match PoolOptions::new(4096, 1024).huge().create(dev) {
         Ok(i) => i,
@@ -428,6 +438,36 @@ fn thp_rules(r: &mut Report, dev: &Device) {
     r.check(
         "2 MiB pool advised MADV_NOHUGEPAGE: 4 KiB entries only",
         got == Ok((0, pages)),
+        format!("(pmd faults, faults) {got:?}"),
+    );
+    let except_advised = || {
+        // SAFETY: A prctl with integer arguments.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_SET_THP_DISABLE,
+                1,
+                PR_THP_DISABLE_EXCEPT_ADVISED,
+                0,
+                0,
+            )
+        };
+        assert_eq!(rc, 0, "PR_SET_THP_DISABLE, PR_THP_DISABLE_EXCEPT_ADVISED");
+    };
+    let got = touch_huge(dev, info.id, |_, _| except_advised());
+    r.check(
+        "2 MiB pool under PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED: 4 KiB entries only",
+        got == Ok((0, pages)),
+        format!("(pmd faults, faults) {got:?}"),
+    );
+    let got = touch_huge(dev, info.id, |p, len| {
+        except_advised();
+        // SAFETY: Advice on our own mapping changes no memory.
+        let rc = unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) };
+        assert_eq!(rc, 0, "MADV_HUGEPAGE");
+    });
+    r.check(
+        "2 MiB pool advised MADV_HUGEPAGE under PR_THP_DISABLE_EXCEPT_ADVISED: one PMD per 2 MiB",
+        got == Ok((2, 2)),
         format!("(pmd faults, faults) {got:?}"),
     );
     let Some(mode) = thp_mode() else {
@@ -561,13 +601,34 @@ const FAIL_DIR: &str = "/sys/kernel/debug/fail_page_alloc";
 /// `mmap` must leave no entry to the pages it frees: with `page_poison=1` a store into a
 /// freed page is reported (`pagealloc: memory corruption`) when it is next allocated, which
 /// the next round's pool does.
+///
+/// A kernel built without `CONFIG_FAULT_INJECTION`/`CONFIG_FAIL_PAGE_ALLOC` (Debian's 7.3,
+/// the stock track) cannot fail the allocations: the check is then reported `NOT RUN`, with
+/// that reason, never as a pass; the debug track's kernel has both, and there it must run.
 fn failed_mmap_race(r: &mut Report, dev: &Device, limit: Duration) {
+    const NAME: &str =
+        "a contiguous mmap failing part-way while its pool is destroyed leaves no entry to freed pages";
     if std::fs::metadata("/proc/thread-self/fail-nth").is_err() {
-        return r.check(
-            "fail-nth exists (FAULT_INJECTION, FAIL_PAGE_ALLOC)",
-            false,
-            "missing",
-        );
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let release = release.trim();
+        return match (
+            kernel_config("FAULT_INJECTION"),
+            kernel_config("FAIL_PAGE_ALLOC"),
+        ) {
+            (Some(fi), Some(fpa)) if !fi || !fpa => r.not_run(
+                NAME,
+                format!(
+                    "this kernel ({release}) is built without {} (its config, {KERNEL_CONFIG}), \
+                     so fail_page_alloc cannot fail the mmap's page-table allocations",
+                    if fi { "CONFIG_FAIL_PAGE_ALLOC" } else { "CONFIG_FAULT_INJECTION" }
+                ),
+            ),
+            _ => r.check(
+                "fail-nth exists (FAULT_INJECTION, FAIL_PAGE_ALLOC)",
+                false,
+                format!("/proc/thread-self/fail-nth missing on {release}, whose config has them (or none was given)"),
+            ),
+        };
     }
     if std::fs::metadata(FAIL_DIR).is_err() {
         // SAFETY: Mounting debugfs at its usual place; all arguments are NUL-terminated.
@@ -750,7 +811,7 @@ fn failed_mmap_race(r: &mut Report, dev: &Device, limit: Duration) {
     let log = kernel_log();
     let corrupt = log.lines().find(|l| l.contains("memory corruption"));
     r.check(
-        "a contiguous mmap failing part-way while its pool is destroyed leaves no entry to freed pages",
+        NAME,
         corrupt.is_none() && windows > 0,
         format!(
             "{rounds} rounds: ENOMEM {enomem} (pool destroyed during the mmap in {windows}), mapped {mapped}, other {other}; {}",

@@ -135,7 +135,7 @@ taint_flags() {
 # everything passed.
 judge_guest() {
     local log="$PKTMAP_CONSOLE" ok=1 trouble missing section runs closings exits
-    local passed=0 failed=0 line
+    local passed=0 failed=0 not_run=0 line
     if [ "$PKTMAP_QEMU_RC" -eq 124 ] || [ "$PKTMAP_QEMU_RC" -eq 137 ]; then
         printf 'guest-test: QEMU timed out after %ss\n' "$PKTMAP_QEMU_TIMEOUT" >&2
         ok=0
@@ -186,6 +186,7 @@ judge_guest() {
         [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || continue
         passed=$((passed + BASH_REMATCH[1]))
         failed=$((failed + BASH_REMATCH[2]))
+        [[ "$line" =~ ,\ ([0-9]+)\ not\ run$ ]] && not_run=$((not_run + BASH_REMATCH[1]))
     done <<<"$closings"
     if [ "$runs" -eq 0 ]; then
         echo "guest-test: the guest program never ran" >&2
@@ -213,6 +214,11 @@ judge_guest() {
         failed=1
     fi
     PKTMAP_CLOSING="$passed passed, $failed failed"
+    # Checks this kernel cannot run (the guest printed `NOT RUN` and why): counted apart.
+    if [ "$not_run" -gt 0 ]; then
+        PKTMAP_CLOSING+=", $not_run not run"
+        printf '%s\n' "$section" | grep '^NOT RUN ' | sed 's/^/guest-test: /' >&2 || true
+    fi
     export PKTMAP_CLOSING
     [ "$ok" -eq 1 ]
 }

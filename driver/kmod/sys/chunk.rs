@@ -20,7 +20,7 @@ use kernel::{
     prelude::*,
 };
 
-// Not in 6.12's Rust bindings (<asm/set_memory.h> is not in bindings_helper.h); both are
+// Not in 7.3's Rust bindings (<asm/set_memory.h> is not in bindings_helper.h); both are
 // exported (`EXPORT_SYMBOL`) by arch/x86/mm/pat/set_memory.c.
 extern "C" {
     fn set_memory_wc(addr: c_ulong, numpages: c_int) -> c_int;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Module parameters (upstream `rust/kernel/module_param.rs` arrived after 6.12, whose
-//! `module!` takes none): a `ulong` parameter, settable at load time (`insmod pktmap.ko
+//! Module parameters (7.3's upstream `rust/kernel/module_param.rs` and `module!`'s `params`
+//! are load-time only: `perm: 0`, not in sysfs, set once): a `ulong` parameter, settable at load time (`insmod pktmap.ko
 //! NAME=VALUE`) and, with write permission, at run time through
 //! `/sys/module/pktmap/parameters/NAME`.
 //!
