@@ -16,10 +16,12 @@ use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
     RingCreate, RingHeader, RingInfo, State,
 };
+use crate::abi::packet::RING_PACKET;
 use crate::abi::plan::{self, Command, IoRequest};
 use crate::device::DeviceState;
 use crate::export::PoolExport;
 use crate::mapping;
+use crate::packet;
 use crate::plan_err;
 use crate::resource::{Kind, PageRef, Resource, Target};
 use crate::sys::{
@@ -196,13 +198,18 @@ impl Context {
         let kind = Kind::Ring {
             entries: req.entries,
             pool_id: req.pool_id,
+            flags: req.flags,
             pool,
         };
         let ring = Resource::new(&self.device, kind, pages)?;
         let header = ring.backing.page(0).ok_or(EINVAL)?;
         // Producer and consumer start at 0 (the page is zeroed).
-        header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
-        header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
+        if req.flags == RING_PACKET {
+            packet::init_ring(&ring, req.entries, req.pool_id)?;
+        } else {
+            header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
+            header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
+        }
         // The ring is published under the same lock hold that sees its pool still in the
         // table: a `POOL_DESTROY` that removed the pool meanwhile (the allocation above runs
         // unlocked) makes this `EINVAL`, as if it came first, and one that comes later finds
@@ -281,14 +288,17 @@ impl Context {
         let mut info: RingInfo = arg.read()?;
         let (ring, offset) = self.info(resource_type::RING, info.id)?;
         let Kind::Ring {
-            entries, pool_id, ..
+            entries,
+            pool_id,
+            flags,
+            ..
         } = ring.kind
         else {
             return Err(EINVAL);
         };
         info.entries = entries;
         info.pool_id = pool_id;
-        info.flags = 0;
+        info.flags = flags;
         info.bytes = ring.bytes();
         info.mmap_offset = offset;
         arg.write(&info)?;
@@ -363,6 +373,8 @@ impl MiscDevice for Context {
             Command::RingDestroy => this.destroy(resource_type::RING, arg),
             Command::PoolChunk => this.pool_chunk(arg),
             Command::PoolExport => this.pool_export(arg, readable),
+            // Not served yet: the contract is in `abi::packet`, the RX and TX paths are not.
+            Command::Attach | Command::Detach | Command::Kick => Err(EOPNOTSUPP),
         }
     }
 

@@ -41,6 +41,7 @@ use kernel::prelude::*;
 pub mod abi {
     pub mod codec;
     pub mod ioctl;
+    pub mod packet;
     pub mod plan;
 }
 
@@ -48,6 +49,7 @@ pub mod context;
 pub mod device;
 pub mod export;
 pub mod mapping;
+pub mod packet;
 pub mod resource;
 #[allow(unsafe_code)]
 pub mod sys;
