@@ -356,7 +356,7 @@ impl Context {
                 return Err(EINVAL);
             }
             // A ring stays while an attachment holds it (its RX handler may be writing it).
-            if map_type == resource_type::RING && table.ring_attached(req.id) {
+            if map_type == pktmap_types::RING && table.ring_attached(req.id) {
                 return Err(plan_err(plan::PlanError::Busy));
             }
             // A pool that a ring of this file names stays until the ring is destroyed, so
