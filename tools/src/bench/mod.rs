@@ -40,6 +40,7 @@
 //! ```
 
 pub mod cells;
+pub mod packets;
 pub mod machine;
 pub mod plot;
 pub mod report;
