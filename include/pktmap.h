@@ -52,6 +52,10 @@ unsigned pktmap_version(void);
 #define PKTMAP_TYPE_STATE 0 /* the read-only counters page, id 0 */
 #define PKTMAP_TYPE_POOL 1  /* a packet-buffer pool, id from PKTMAP_IOC_POOL_CREATE */
 #define PKTMAP_TYPE_RING 2  /* a descriptor ring, id from PKTMAP_IOC_RING_CREATE */
+/* OR'd into an mmap offset: the driver inserts every page at mmap (a lazy pool as an eager one;
+ * the others are whole already). A request, not part of the name: the mapping's offset is the
+ * plain one. pktmap_resource_map with PKTMAP_MMAP_FLAG_POPULATE sets it for lazy pools. */
+#define PKTMAP_MMAP_OFFSET_POPULATE (1ull << 62)
 
 /* Flags: Onload's OO_MMAP_FLAG_* bit values. Any other bit is -EINVAL. */
 #define PKTMAP_MMAP_FLAG_READONLY 1 /* PROT_READ only (else PROT_READ|PROT_WRITE) */

@@ -13,7 +13,8 @@
 //! `pktmap_resource_munmap`.
 #![allow(unsafe_code)]
 
-use crate::offset::PKTMAP;
+use crate::offset::{pktmap_types, PKTMAP};
+use crate::pool::PoolKind;
 use crate::resource::{MapFlags, MapOptions, Mapping};
 use rustix::fd::BorrowedFd;
 use std::ffi::{c_int, c_uint, c_ulong, c_void};
@@ -41,7 +42,8 @@ impl Drop for SavedErrno {
 /// pool file, a memfd).
 ///
 /// The offset is `PKTMAP.encode(map_type, map_id)`. Flags are `PKTMAP_MMAP_FLAG_READONLY` (1),
-/// `_FIXED` (2) and `_POPULATE` (4). With FIXED the mapping goes at `*p_out` and replaces what
+/// `_FIXED` (2) and `_POPULATE` (4); POPULATE of a pool asks the driver its kind first
+/// (`POOL_INFO`) and works for every kind, read-write and read-only. With FIXED the mapping goes at `*p_out` and replaces what
 /// is there (`MAP_FIXED`, as Onload: reserve the range first). On success `*p_out` is the
 /// address; on failure `*p_out` is left as it was.
 ///
@@ -147,6 +149,9 @@ pub unsafe extern "C" fn pktmap_resource_map(
     }
     // SAFETY: `fd` is non-negative and the caller guarantees it is open for this call.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    if let Some(kind) = pool_kind(fd, map_type, map_id, flags) {
+        opts = opts.pool(kind);
+    }
     // SAFETY: Only with FIXED does this replace memory, and then the caller guarantees it owns
     // the range (Onload's MAP_FIXED contract).
     let mapped = unsafe { opts.map_replacing(fd, offset) };
@@ -160,6 +165,19 @@ pub unsafe extern "C" fn pktmap_resource_map(
         // Every error the library makes carries an errno; EINVAL is only a fallback.
         Err(e) => -e.raw_os_error().unwrap_or(libc::EINVAL),
     }
+}
+
+/// The kind of the pool a POPULATE map of `(map_type, map_id)` through `fd` names, as the
+/// driver's `POOL_INFO` reports it (on the device or, for id 0, a pool file), so POPULATE
+/// works for every pool kind, as through [`Device::map_pool`](crate::device::Device::map_pool).
+/// `None` when there is nothing to ask (no POPULATE, not a pool) or `fd` does not answer (not
+/// a pktmap file, or no such pool, which the `mmap` then reports): the map populates as any.
+fn pool_kind(fd: BorrowedFd<'_>, map_type: u8, map_id: u64, flags: MapFlags) -> Option<PoolKind> {
+    if !flags.contains(MapFlags::POPULATE) || u32::from(map_type) != pktmap_types::POOL {
+        return None;
+    }
+    let info = crate::pool::info_at(fd, u32::try_from(map_id).ok()?).ok()?;
+    crate::pool::kind_of(&info).ok()
 }
 
 /// `int pktmap_resource_munmap(void *p, int bytes)`—Unmap what `pktmap_resource_mmap` mapped.

@@ -1,4 +1,5 @@
-//! [`Device`]: an open `/dev/pktmap`, its ioctls, and typed mapping of its resources.
+//! [`Device`]: an open `/dev/pktmap`, its rings, its STATE, and typed mapping of its resources;
+//! its pools are [`crate::pool`]'s.
 //!
 //! Each open file is an independent context: pools and rings created through one [`Device`]
 //! are invisible to another. Mappings hold a reference on their resource in the driver, so
@@ -24,26 +25,39 @@ use std::path::Path;
 /// The device node the driver registers.
 pub const DEVICE_PATH: &str = "/dev/pktmap";
 
-/// How a pool's pages reach a mapping: [`Fill::Eager`] inserts every page at `mmap` time,
-/// [`Fill::Lazy`] from the fault handler as pages are touched (or prefaulted by
-/// [`MapFlags::POPULATE`]), one page per fault through [`Device::create_pool`] (for more per
-/// fault, see [`PoolOptions::lazy`](crate::pool::PoolOptions::lazy)). The driver's own enum (`pktmap_abi::plan::Fill`), so both sides
-/// name it alike.
-pub use pktmap_abi::plan::Fill;
-
 /// The ioctl arguments and results [`Device`] hands out and takes, as the driver defines them
-/// (`pktmap-abi`, `#[repr(C)]`, mirrored by `include/pktmap.h`).
-pub use pktmap_abi::ioctl::{PoolCreate, PoolInfo, RingCreate, RingInfo, State, STATE_MAGIC};
+/// (`pktmap-abi`, `#[repr(C)]`, mirrored by `include/pktmap.h`); the pools' own are in
+/// [`crate::pool`].
+pub use pktmap_abi::ioctl::{RingCreate, RingInfo, State, STATE_MAGIC};
+
+/// Issues `cmd` (named `name` in errors) on `fd` with `arg` as its in/out argument: the
+/// library's one ioctl call, for the device and for pool files.
+pub(crate) fn ioctl<T>(
+    fd: BorrowedFd<'_>,
+    name: &'static str,
+    cmd: u32,
+    arg: &mut T,
+) -> Result<()> {
+    // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes
+    // `size_of::<T>()` as its argument size, so the driver reads and writes within it.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
+    if rc < 0 {
+        Err(Error::from(std::io::Error::last_os_error()).during(name))
+    } else {
+        Ok(())
+    }
+}
 
 /// An open `/dev/pktmap`: one independent context of pools and rings.
 ///
 /// # Examples
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// use pktmap::device::{Device, Fill};
+/// use pktmap::device::Device;
+/// use pktmap::pool::PoolOptions;
 /// use pktmap::resource::MapFlags;
 /// let dev = Device::open()?;
-/// let pool = dev.create_pool(2048, 512, Fill::Lazy)?;
+/// let pool = PoolOptions::new(2048, 512).lazy(1).create(&dev)?;
 /// let bufs = dev.map_pool(pool.id, MapFlags::POPULATE)?;
 /// bufs.write_at(0, b"packet")?;
 /// let mut seen = [0; 6];
@@ -119,8 +133,8 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// use pktmap::pool::PoolOptions;
+    /// let pool = PoolOptions::new(2048, 64).create(&dev)?;
     /// let worker = dev.try_clone()?; // e.g. for another thread
     /// assert_eq!(worker.pool_info(pool.id)?, pool); // the same context sees the same pool
     /// # Ok(()) }
@@ -129,129 +143,6 @@ impl Device {
         Ok(Self {
             file: self.file.try_clone()?,
         })
-    }
-
-    /// Issues `cmd` (named `name` in errors) with `arg` as its in/out argument.
-    fn ioctl<T>(&self, name: &'static str, cmd: u32, arg: &mut T) -> Result<()> {
-        // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes
-        // `size_of::<T>()` as its argument size, so the driver reads and writes within it.
-        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
-        if rc < 0 {
-            Err(Error::from(std::io::Error::last_os_error()).during(name))
-        } else {
-            Ok(())
-        }
-    }
-
-    /// `POOL_CREATE`—Creates a pool of `buf_count` buffers of `buf_size` bytes.
-    ///
-    /// # Errors
-    /// `EINVAL` for a size that is not a power of two in 256..=65536, a zero count or a pool
-    /// over 256 MiB; `ENOSPC` past 1024 pools; `ENOMEM`.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # fn main() -> pktmap::Result<()> {
-    /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// use pktmap::resource::MapFlags;
-    /// // 1024 buffers of 2 KiB, their pages inserted as they are touched.
-    /// let pool = dev.create_pool(2048, 1024, Fill::Lazy)?;
-    /// assert_eq!(pool.bytes, 2 << 20);
-    /// let bufs = dev.map_pool(pool.id, MapFlags::empty())?;
-    /// bufs.write_at(5 * 2048, b"buffer 5")?;
-    /// // A size that is not a power of two is refused before anything is allocated.
-    /// let err = dev.create_pool(1500, 1024, Fill::Lazy).unwrap_err();
-    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
-    /// # Ok(()) }
-    /// ```
-    pub fn create_pool(&self, buf_size: u32, buf_count: u32, fill: Fill) -> Result<PoolInfo> {
-        let (flags, fault_around) = match fill {
-            Fill::Eager => (0, 0),
-            Fill::Lazy => (ioctl::POOL_LAZY, 1),
-        };
-        self.create_pool_raw(PoolCreate {
-            buf_size,
-            buf_count,
-            flags,
-            fault_around,
-            ..PoolCreate::default()
-        })
-    }
-
-    /// `POOL_CREATE` with a raw argument, for callers that test the driver's checks.
-    ///
-    /// # Errors
-    /// As [`create_pool`](Self::create_pool).
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # fn main() -> pktmap::Result<()> {
-    /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::PoolCreate;
-    /// // A reserved field that is not zero: the driver must refuse it.
-    /// let req = PoolCreate { buf_size: 2048, buf_count: 8, reserved: 1, ..PoolCreate::default() };
-    /// assert_eq!(dev.create_pool_raw(req).unwrap_err().raw_os_error(), Some(libc::EINVAL));
-    /// # Ok(()) }
-    /// ```
-    pub fn create_pool_raw(&self, mut req: PoolCreate) -> Result<PoolInfo> {
-        self.ioctl(
-            "ioctl(PKTMAP_IOC_POOL_CREATE)",
-            ioctl::POOL_CREATE,
-            &mut req,
-        )?;
-        self.pool_info(req.id)
-    }
-
-    /// `POOL_INFO`—Describes pool `id`.
-    ///
-    /// # Errors
-    /// `EINVAL` for an unknown id.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # fn main() -> pktmap::Result<()> {
-    /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// let pool = dev.create_pool(4096, 16, Fill::Eager)?;
-    /// let info = dev.pool_info(pool.id)?;
-    /// assert_eq!((info.buf_size, info.buf_count, info.bytes), (4096, 16, 65536));
-    /// assert_eq!(dev.pool_info(u32::MAX).unwrap_err().raw_os_error(), Some(libc::EINVAL));
-    /// # Ok(()) }
-    /// ```
-    pub fn pool_info(&self, id: u32) -> Result<PoolInfo> {
-        let mut info = PoolInfo {
-            id,
-            ..PoolInfo::default()
-        };
-        self.ioctl("ioctl(PKTMAP_IOC_POOL_INFO)", ioctl::POOL_INFO, &mut info)?;
-        Ok(info)
-    }
-
-    /// `POOL_DESTROY`—Destroys pool `id`; its mappings stay valid until unmapped.
-    ///
-    /// # Errors
-    /// `EINVAL` for an unknown (or already destroyed) id.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # fn main() -> pktmap::Result<()> {
-    /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// use pktmap::resource::MapFlags;
-    /// let pool = dev.create_pool(2048, 2, Fill::Eager)?;
-    /// let bufs = dev.map_pool(pool.id, MapFlags::empty())?;
-    /// dev.destroy_pool(pool.id)?;
-    /// bufs.write_at(0, b"still mapped")?; // the pages live until the mapping goes
-    /// assert_eq!(dev.destroy_pool(pool.id).unwrap_err().raw_os_error(), Some(libc::EINVAL));
-    /// # Ok(()) }
-    /// ```
-    pub fn destroy_pool(&self, id: u32) -> Result<()> {
-        self.ioctl(
-            "ioctl(PKTMAP_IOC_POOL_DESTROY)",
-            ioctl::POOL_DESTROY,
-            &mut ResourceId { id },
-        )
     }
 
     /// `RING_CREATE`—Creates a ring of `entries` descriptors naming buffers of `pool_id`.
@@ -264,8 +155,8 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// let pool = dev.create_pool(2048, 256, Fill::Eager)?;
+    /// use pktmap::pool::PoolOptions;
+    /// let pool = PoolOptions::new(2048, 256).create(&dev)?;
     /// let ring = dev.create_ring(256, pool.id)?;
     /// assert_eq!((ring.entries, ring.pool_id), (256, pool.id));
     /// # Ok(()) }
@@ -288,15 +179,17 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::{Fill, RingCreate};
-    /// let pool = dev.create_pool(2048, 8, Fill::Eager)?;
-    /// // Flags must be 0.
-    /// let req = RingCreate { entries: 8, pool_id: pool.id, flags: 1, id: 0 };
+    /// use pktmap::device::RingCreate;
+    /// use pktmap::pool::PoolOptions;
+    /// let pool = PoolOptions::new(2048, 8).create(&dev)?;
+    /// // Flags are 0 or RING_PACKET (1).
+    /// let req = RingCreate { entries: 8, pool_id: pool.id, flags: 2, id: 0 };
     /// assert_eq!(dev.create_ring_raw(req).unwrap_err().raw_os_error(), Some(libc::EINVAL));
     /// # Ok(()) }
     /// ```
     pub fn create_ring_raw(&self, mut req: RingCreate) -> Result<RingInfo> {
-        self.ioctl(
+        ioctl(
+            self.as_fd(),
             "ioctl(PKTMAP_IOC_RING_CREATE)",
             ioctl::RING_CREATE,
             &mut req,
@@ -313,8 +206,8 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// let pool = dev.create_pool(2048, 8, Fill::Eager)?;
+    /// use pktmap::pool::PoolOptions;
+    /// let pool = PoolOptions::new(2048, 8).create(&dev)?;
     /// let ring = dev.create_ring(1024, pool.id)?;
     /// assert_eq!(dev.ring_info(ring.id)?.bytes, 3 * 4096); // 64 + 1024 * 8 bytes, in pages
     /// # Ok(()) }
@@ -324,7 +217,12 @@ impl Device {
             id,
             ..RingInfo::default()
         };
-        self.ioctl("ioctl(PKTMAP_IOC_RING_INFO)", ioctl::RING_INFO, &mut info)?;
+        ioctl(
+            self.as_fd(),
+            "ioctl(PKTMAP_IOC_RING_INFO)",
+            ioctl::RING_INFO,
+            &mut info,
+        )?;
         Ok(info)
     }
 
@@ -337,8 +235,8 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// let pool = dev.create_pool(2048, 8, Fill::Eager)?;
+    /// use pktmap::pool::PoolOptions;
+    /// let pool = PoolOptions::new(2048, 8).create(&dev)?;
     /// let ring = dev.create_ring(8, pool.id)?;
     /// // A ring holds its pool: destroy the ring first.
     /// assert_eq!(dev.destroy_pool(pool.id).unwrap_err().raw_os_error(), Some(libc::EBUSY));
@@ -347,7 +245,8 @@ impl Device {
     /// # Ok(()) }
     /// ```
     pub fn destroy_ring(&self, id: u32) -> Result<()> {
-        self.ioctl(
+        ioctl(
+            self.as_fd(),
             "ioctl(PKTMAP_IOC_RING_DESTROY)",
             ioctl::RING_DESTROY,
             &mut ResourceId { id },
@@ -364,10 +263,10 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
+    /// use pktmap::pool::PoolOptions;
     /// use pktmap::offset::ResourceType;
     /// use pktmap::resource::MapFlags;
-    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let pool = PoolOptions::new(2048, 64).create(&dev)?;
     /// // The first page of the pool only.
     /// let head = dev.map(ResourceType::Pool, pool.id, 4096, MapFlags::empty())?;
     /// assert_eq!(head.len(), 4096);
@@ -404,32 +303,6 @@ impl Device {
         self.map(ResourceType::State, 0, 4096, MapFlags::READONLY)
     }
 
-    /// Maps all of pool `id`.
-    ///
-    /// [`MapFlags::POPULATE`] keeps its promise for every pool kind: contiguous and 2 MiB pools
-    /// are page-frame maps, which the kernel's `MADV_POPULATE_*` refuses (`EINVAL`), so for
-    /// them the pages are brought in here instead (see [`crate::pool`]).
-    ///
-    /// # Errors
-    /// `EINVAL` for an unknown id, else as [`map`](Self::map).
-    ///
-    /// # Examples
-    /// ```no_run
-    /// # fn main() -> pktmap::Result<()> {
-    /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// use pktmap::resource::MapFlags;
-    /// let pool = dev.create_pool(2048, 512, Fill::Lazy)?;
-    /// // POPULATE: every page is in after this, so the first packet takes no fault.
-    /// let bufs = dev.map_pool(pool.id, MapFlags::POPULATE)?;
-    /// assert_eq!(bufs.len() as u64, pool.bytes);
-    /// # Ok(()) }
-    /// ```
-    pub fn map_pool(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
-        let info = self.pool_info(id)?;
-        crate::pool::map_pool_at(&self.file, ResourceType::Pool.offset(id), &info, flags)
-    }
-
     /// Maps all of ring `id`.
     ///
     /// # Errors
@@ -439,9 +312,9 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
+    /// use pktmap::pool::PoolOptions;
     /// use pktmap::resource::MapFlags;
-    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let pool = PoolOptions::new(2048, 64).create(&dev)?;
     /// let ring = dev.create_ring(64, pool.id)?;
     /// let m = dev.map_ring(ring.id, MapFlags::empty())?;
     /// // The driver wrote the header: producer, consumer, entries, pool_id (`RingHeader`).
@@ -469,9 +342,9 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
+    /// use pktmap::pool::PoolOptions;
     /// use pktmap::offset::ResourceType;
-    /// let pool = dev.create_pool(256, 1, Fill::Eager)?;
+    /// let pool = PoolOptions::new(256, 1).create(&dev)?;
     /// dev.write_resource(ResourceType::Pool, pool.id, b"hello")?;
     /// let mut buf = [0; 8192];
     /// // A pool of 256 bytes is one page: the read stops there.
@@ -497,9 +370,9 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
+    /// use pktmap::pool::PoolOptions;
     /// use pktmap::offset::ResourceType;
-    /// let pool = dev.create_pool(2048, 2, Fill::Eager)?;
+    /// let pool = PoolOptions::new(2048, 2).create(&dev)?;
     /// assert_eq!(dev.write_resource(ResourceType::Pool, pool.id, &[7; 4096])?, 4096);
     /// let err = dev.write_resource(ResourceType::State, 0, b"x").unwrap_err();
     /// assert_eq!(err.raw_os_error(), Some(libc::EPERM));
@@ -522,10 +395,10 @@ impl Device {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
+    /// use pktmap::pool::PoolOptions;
     /// // On a device nothing else is using meanwhile (the counters are device-wide):
     /// let before = dev.state()?;
-    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let pool = PoolOptions::new(2048, 64).create(&dev)?;
     /// let after = dev.state()?;
     /// assert_eq!(after.pools, before.pools + 1);
     /// assert_eq!(after.pages_allocated, before.pages_allocated + pool.bytes / 4096);

@@ -18,11 +18,11 @@
 //!   values, descriptor arrays (vm-memory's idea), so ring code keeps offsets, not pointers.
 //! - [`reservation`]: `MAP_FIXED` done safely: a reserved range and mappings in checked slots
 //!   of it, the application's own address plan.
-//! - [`device`]: the `/dev/pktmap` driver's ioctls (pools, rings) and its device node.
-//! - [`pool`]: pools beyond [`Device::create_pool`](device::Device::create_pool): lazy
-//!   fault-around, physically contiguous, 2 MiB and write-combined pools
-//!   ([`PoolOptions`](pool::PoolOptions)), chunk physical addresses, and a pool exported as a
-//!   file descriptor of its own ([`PoolFile`](pool::PoolFile)) that another process maps.
+//! - [`device`]: the `/dev/pktmap` device node, its rings and its STATE.
+//! - [`pool`]: every pool operation: eager, lazy (with fault-around), physically contiguous,
+//!   2 MiB and write-combined pools made by one builder ([`PoolOptions`](pool::PoolOptions)),
+//!   their maps (POPULATE by kind), chunk physical addresses, and a pool exported as a file
+//!   descriptor of its own ([`PoolFile`](pool::PoolFile)) that another process maps.
 //! - `uring` (feature `io-uring`): the rings of any io_uring instance, made here or
 //!   adopted, with provided-buffer rings in memory the caller supplies. Named so that it
 //!   shadows nothing beside the `io-uring` crate (`io_uring::IoUring`).

@@ -1,9 +1,10 @@
-//! Pools beyond [`Device::create_pool`]: contiguous, 2 MiB and write-combined pools
-//! ([`PoolOptions`]), a chunk's physical address ([`Device::pool_chunk`]), and pools exported
-//! as file descriptors of their own ([`PoolFile`]) that another process receives over a UNIX
-//! socket and maps.
+//! Pools: every pool operation of `/dev/pktmap`. [`PoolOptions`] builds a pool of any kind
+//! and creates it; [`Device::pool_info`], [`Device::map_pool`] and [`Device::destroy_pool`]
+//! name it by id; [`Device::pool_chunk`] gives a chunk's physical address; and
+//! [`Device::export_pool`] makes a pool file descriptor of its own ([`PoolFile`]) that another
+//! process receives over a UNIX socket and maps.
 //!
-//! | kind | memory | mapped by |
+//! | kind ([`PoolKind`]) | memory | mapped by |
 //! |---|---|---|
 //! | eager ([`PoolOptions::new`]) | single pages | `vm_insert_pages` at `mmap` |
 //! | lazy ([`PoolOptions::lazy`]) | single pages | the fault handler, `fault_around` pages per fault |
@@ -12,40 +13,65 @@
 //!
 //! Contiguous and 2 MiB pools are page-frame mappings: `MAP_PRIVATE` is refused with `EINVAL`
 //! (copy-on-write of a PFN map is meaningless), and so is every `MapOptions::private` request.
-//! The kernel's `MADV_POPULATE_*` refuses page-frame maps too (`EINVAL`), so
-//! [`MapFlags::POPULATE`] through [`MapOptions`] directly fails on them; [`Device::map_pool`]
-//! and [`PoolFile::map`] keep POPULATE's promise for every kind by other means.
+//! [`MapFlags::POPULATE`] works for every kind, read-write and read-only: the maps here tell
+//! [`MapOptions::pool`] the kind [`PoolInfo`] reports, and `resource.rs` populates the way that
+//! kind needs (the kernel's `MADV_POPULATE_*` refuses page-frame maps).
 //!
 //! # Safety
-//! The ioctls pass pointers to `#[repr(C)]` structs of `pktmap-abi` whose sizes are encoded in
-//! the ioctl numbers; each call site says why its pointer is valid.
+//! The pool file descriptor `POOL_EXPORT` installs is adopted once, as the driver made it ours.
 #![allow(unsafe_code)]
 
-use crate::device::Device;
+use crate::device::{ioctl, Device};
 use crate::error::{Error, Result};
 use crate::offset::{ResourceType, PKTMAP};
 use crate::resource::{MapFlags, MapOptions, Mapping};
-use pktmap_abi::ioctl::{self, PoolChunk, PoolCreate, PoolExport, PoolInfo};
+use pktmap_abi::ioctl::{self as abi, PoolExport, ResourceId};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
-use std::ffi::c_ulong;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
-/// Issues `cmd` on `fd` with `arg` as its in/out argument.
-fn ioctl<T>(fd: BorrowedFd<'_>, name: &'static str, cmd: u32, arg: &mut T) -> Result<()> {
-    // SAFETY: `arg` is a valid, exclusive `T`, and every `cmd` passed here encodes
-    // `size_of::<T>()` as its argument size, so the driver reads and writes within it.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
-    if rc < 0 {
-        Err(Error::from(io::Error::last_os_error()).during(name))
-    } else {
-        Ok(())
-    }
+/// The ioctl arguments and results of pools, as the driver defines them (`pktmap-abi`,
+/// `#[repr(C)]`, mirrored by `include/pktmap.h`), and the contract's names for the pool kinds.
+pub use pktmap_abi::ioctl::{PoolChunk, PoolCreate, PoolInfo};
+/// How a pool's memory is allocated and mapped: the driver's own enum, which
+/// [`PoolOptions::kind`] takes and [`PoolInfo`] reports ([`kind_of`]).
+pub use pktmap_abi::plan::PoolKind;
+
+/// The kind of the pool `info` describes, as the driver's contract reads its flags.
+///
+/// # Errors
+/// `EINVAL` for flags no kind has (a `PoolInfo` the driver did not fill).
+///
+/// # Examples
+/// ```
+/// use pktmap::pool::{kind_of, PoolInfo, PoolKind};
+/// let info = PoolInfo { flags: pktmap_abi::ioctl::POOL_HUGE, ..PoolInfo::default() };
+/// assert_eq!(kind_of(&info)?, PoolKind::Huge);
+/// assert_eq!(kind_of(&PoolInfo::default())?, PoolKind::Eager);
+/// # Ok::<(), pktmap::Error>(())
+/// ```
+pub fn kind_of(info: &PoolInfo) -> Result<PoolKind> {
+    PoolKind::from_flags(info.flags).ok_or_else(|| {
+        Error::refused(
+            libc::EINVAL,
+            format!("pool flags {:#x} name no pool kind", info.flags),
+        )
+    })
+}
+
+/// `POOL_INFO` of pool `id` through `fd` (the device, or a pool file with id 0).
+pub(crate) fn info_at(fd: BorrowedFd<'_>, id: u32) -> Result<PoolInfo> {
+    let mut info = PoolInfo {
+        id,
+        ..PoolInfo::default()
+    };
+    ioctl(fd, "ioctl(PKTMAP_IOC_POOL_INFO)", abi::POOL_INFO, &mut info)?;
+    Ok(info)
 }
 
 /// A `POOL_CREATE` request: the pool's geometry, kind, fault-around and cache attribute.
@@ -100,8 +126,26 @@ impl PoolOptions {
     /// assert_eq!(g.fault_around, 1); // one page per fault
     /// ```
     pub fn lazy(mut self, fault_around: u32) -> Self {
-        self.req.flags = ioctl::POOL_LAZY;
+        self.req.flags = PoolKind::Lazy.flag();
         self.req.fault_around = fault_around;
+        self
+    }
+
+    /// A pool of `kind` with that kind's defaults: [`lazy(0)`](Self::lazy) (16 pages per fault)
+    /// for [`PoolKind::Lazy`], else as [`contiguous`](Self::contiguous) or
+    /// [`huge`](Self::huge); [`PoolKind::Eager`] is what [`new`](Self::new) makes.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap::pool::{PoolKind, PoolOptions};
+    /// for kind in [PoolKind::Eager, PoolKind::Lazy, PoolKind::Contig, PoolKind::Huge] {
+    ///     let g = pktmap_abi::plan::check_pool(&PoolOptions::new(4096, 512).kind(kind).request()).unwrap();
+    ///     assert_eq!(g.kind, kind);
+    /// }
+    /// ```
+    pub fn kind(mut self, kind: PoolKind) -> Self {
+        self.req.flags = kind.flag();
+        self.req.fault_around = 0;
         self
     }
 
@@ -116,7 +160,7 @@ impl PoolOptions {
     /// assert_eq!((g.pages, g.chunk_pages, g.chunk_order()), (32, 32, 5));
     /// ```
     pub fn contiguous(mut self) -> Self {
-        self.req.flags = ioctl::POOL_CONTIG;
+        self.req.flags = PoolKind::Contig.flag();
         self
     }
 
@@ -136,7 +180,7 @@ impl PoolOptions {
     /// # Ok(()) }
     /// ```
     pub fn huge(mut self) -> Self {
-        self.req.flags = ioctl::POOL_HUGE;
+        self.req.flags = PoolKind::Huge.flag();
         self
     }
 
@@ -157,8 +201,25 @@ impl PoolOptions {
     /// # Ok(()) }
     /// ```
     pub fn write_combined(mut self) -> Self {
-        self.req.cache = ioctl::CACHE_WC;
+        self.req.cache = abi::CACHE_WC;
         self
+    }
+
+    /// Options that send `req` exactly as given, for callers that test the driver's checks.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::{PoolCreate, PoolOptions};
+    /// // A reserved field that is not zero: the driver must refuse it.
+    /// let req = PoolCreate { buf_size: 2048, buf_count: 8, reserved: 1, ..PoolCreate::default() };
+    /// let err = PoolOptions::from_request(req).create(&dev).unwrap_err();
+    /// assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
+    pub fn from_request(req: PoolCreate) -> Self {
+        Self { req }
     }
 
     /// The raw `struct pktmap_pool_create` this sends.
@@ -174,7 +235,8 @@ impl PoolOptions {
         self.req
     }
 
-    /// `POOL_CREATE`—Creates the pool in `dev`'s context and describes it.
+    /// `POOL_CREATE`—Creates the pool in `dev`'s context and describes it: the one way a
+    /// pool is made.
     ///
     /// # Errors
     /// `EINVAL` for a geometry, kind, fault-around or cache attribute the driver refuses
@@ -192,60 +254,108 @@ impl PoolOptions {
     /// # Ok(()) }
     /// ```
     pub fn create(&self, dev: &Device) -> Result<PoolInfo> {
-        dev.create_pool_raw(self.req)
+        let mut req = self.req;
+        ioctl(
+            dev.as_fd(),
+            "ioctl(PKTMAP_IOC_POOL_CREATE)",
+            abi::POOL_CREATE,
+            &mut req,
+        )?;
+        dev.pool_info(req.id)
     }
 }
 
-/// Maps all of the pool `info` describes, at `offset` of `fd`, keeping [`MapFlags::POPULATE`]'s
-/// promise for every kind.
-///
-/// Contiguous and 2 MiB pools are page-frame maps (`VM_PFNMAP`), which `MADV_POPULATE_*`
-/// refuses with `EINVAL`: a contiguous pool is already whole after `mmap` (`remap_pfn_range`),
-/// and a 2 MiB pool is brought in by reading one byte of every page here (one fault per 2 MiB
-/// entry, or per page where the address is not 2 MiB-aligned), so touching it afterwards takes
-/// no fault either way.
-pub(crate) fn map_pool_at<Fd: AsFd>(
-    fd: Fd,
+/// Maps all of the pool `info` describes, at `offset` of `fd` (the device, or a pool file),
+/// populating it as its kind needs when asked ([`MapOptions::pool`]).
+fn map_pool_at(
+    fd: BorrowedFd<'_>,
     offset: u64,
     info: &PoolInfo,
     flags: MapFlags,
 ) -> Result<Mapping> {
     let len = usize::try_from(info.bytes)
         .map_err(|_| Error::refused(libc::ENOMEM, "pool larger than the address space"))?;
-    let pfn_map = info.flags & (ioctl::POOL_CONTIG | ioctl::POOL_HUGE) != 0;
-    if !pfn_map && info.flags & ioctl::POOL_LAZY == 0 {
-        // An eager pool's pages are all inserted, writable, at `mmap`: POPULATE's promise
-        // holds without a pass over them (the driver said so through POOL_INFO).
-        return MapOptions::new(len)
-            .flags(flags)
-            .layout(&PKTMAP)
-            .present()
-            .map(fd, offset);
-    }
-    if !pfn_map || !flags.contains(MapFlags::POPULATE) {
-        return MapOptions::new(len)
-            .flags(flags)
-            .layout(&PKTMAP)
-            .map(fd, offset);
-    }
-    let m = MapOptions::new(len)
-        .flags(flags - MapFlags::POPULATE)
+    MapOptions::new(len)
+        .flags(flags)
         .layout(&PKTMAP)
-        .map(fd, offset)?;
-    if info.flags & ioctl::POOL_HUGE != 0 {
-        for at in (0..len).step_by(4096) {
-            let p = m.ptr_at(at, 1, 1)?;
-            // SAFETY: `p` is a byte inside the mapping just made (checked by `ptr_at`), which
-            // is readable; a volatile read is one the compiler must perform, so the page is
-            // really faulted in (the driver's pages may change under us: only the access
-            // matters, not the value).
-            std::hint::black_box(unsafe { p.read_volatile() });
-        }
-    }
-    Ok(m)
+        .pool(kind_of(info)?)
+        .map(fd, offset)
 }
 
 impl Device {
+    /// `POOL_INFO`—Describes pool `id`.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown id.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::{kind_of, PoolKind, PoolOptions};
+    /// let pool = PoolOptions::new(4096, 16).create(&dev)?;
+    /// let info = dev.pool_info(pool.id)?;
+    /// assert_eq!((info.buf_size, info.buf_count, info.bytes), (4096, 16, 65536));
+    /// assert_eq!(kind_of(&info)?, PoolKind::Eager);
+    /// assert_eq!(dev.pool_info(u32::MAX).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
+    pub fn pool_info(&self, id: u32) -> Result<PoolInfo> {
+        info_at(self.as_fd(), id)
+    }
+
+    /// `POOL_DESTROY`—Destroys pool `id`; its mappings stay valid until unmapped.
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown (or already destroyed) id; `EBUSY` while a ring names it.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::PoolOptions;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = PoolOptions::new(2048, 2).create(&dev)?;
+    /// let bufs = dev.map_pool(pool.id, MapFlags::empty())?;
+    /// dev.destroy_pool(pool.id)?;
+    /// bufs.write_at(0, b"still mapped")?; // the pages live until the mapping goes
+    /// assert_eq!(dev.destroy_pool(pool.id).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    /// # Ok(()) }
+    /// ```
+    pub fn destroy_pool(&self, id: u32) -> Result<()> {
+        ioctl(
+            self.as_fd(),
+            "ioctl(PKTMAP_IOC_POOL_DESTROY)",
+            abi::POOL_DESTROY,
+            &mut ResourceId { id },
+        )
+    }
+
+    /// Maps all of pool `id`; [`MapFlags::POPULATE`] keeps its promise for every pool kind,
+    /// read-write and read-only (see [`MapOptions::pool`]).
+    ///
+    /// # Errors
+    /// `EINVAL` for an unknown id, else as [`Device::map`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// # let dev = pktmap::device::Device::open()?;
+    /// use pktmap::pool::PoolOptions;
+    /// use pktmap::resource::MapFlags;
+    /// let pool = PoolOptions::new(2048, 512).lazy(0).create(&dev)?;
+    /// // POPULATE: every page is in after this, so the first packet takes no fault.
+    /// let bufs = dev.map_pool(pool.id, MapFlags::POPULATE)?;
+    /// assert_eq!(bufs.len() as u64, pool.bytes);
+    /// // And for a reader that must never write, read-only.
+    /// let view = dev.map_pool(pool.id, MapFlags::READONLY | MapFlags::POPULATE)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn map_pool(&self, id: u32, flags: MapFlags) -> Result<Mapping> {
+        let info = self.pool_info(id)?;
+        map_pool_at(self.as_fd(), ResourceType::Pool.offset(id), &info, flags)
+    }
+
     /// `POOL_CHUNK`—The physical address and size of chunk `index` of pool `id` (what a NIC
     /// driver would program). Root only.
     ///
@@ -273,7 +383,12 @@ impl Device {
             index,
             ..PoolChunk::default()
         };
-        ioctl(self.as_fd(), "POOL_CHUNK", ioctl::POOL_CHUNK, &mut q)?;
+        ioctl(
+            self.as_fd(),
+            "ioctl(PKTMAP_IOC_POOL_CHUNK)",
+            abi::POOL_CHUNK,
+            &mut q,
+        )?;
         Ok(q)
     }
 
@@ -282,15 +397,16 @@ impl Device {
     /// file descriptor and mapping are gone, whoever created it.
     ///
     /// # Errors
-    /// `EINVAL` for an unknown pool; `EMFILE`, `ENOMEM`.
+    /// `EINVAL` for an unknown pool; `EBADF` unless the device was opened read-write (an
+    /// export never grants more than the open it comes from); `EMFILE`, `ENOMEM`.
     ///
     /// # Examples
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
+    /// use pktmap::pool::PoolOptions;
     /// use pktmap::resource::MapFlags;
-    /// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+    /// let pool = PoolOptions::new(2048, 64).create(&dev)?;
     /// let file = dev.export_pool(pool.id, true)?;
     /// assert!(file.is_read_only());
     /// // The pool file maps the same pages, read-only only.
@@ -302,10 +418,15 @@ impl Device {
     pub fn export_pool(&self, id: u32, read_only: bool) -> Result<PoolFile> {
         let mut req = PoolExport {
             id,
-            flags: if read_only { ioctl::EXPORT_READONLY } else { 0 },
+            flags: if read_only { abi::EXPORT_READONLY } else { 0 },
             ..PoolExport::default()
         };
-        ioctl(self.as_fd(), "POOL_EXPORT", ioctl::POOL_EXPORT, &mut req)?;
+        ioctl(
+            self.as_fd(),
+            "ioctl(PKTMAP_IOC_POOL_EXPORT)",
+            abi::POOL_EXPORT,
+            &mut req,
+        )?;
         // SAFETY: On success the driver installed `req.fd` in our table for us alone.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(req.fd) };
         Ok(PoolFile { fd, read_only })
@@ -318,12 +439,13 @@ impl Device {
 /// # Examples
 /// ```no_run
 /// # fn main() -> pktmap::Result<()> {
-/// use pktmap::device::{Device, Fill};
+/// use pktmap::device::Device;
+/// use pktmap::pool::PoolOptions;
 /// use pktmap::pool::PoolFile;
 /// use pktmap::resource::MapFlags;
 /// use std::os::unix::net::UnixStream;
 /// let dev = Device::open()?;
-/// let pool = dev.create_pool(2048, 64, Fill::Eager)?;
+/// let pool = PoolOptions::new(2048, 64).create(&dev)?;
 /// let (ours, theirs) = UnixStream::pair()?;
 /// dev.export_pool(pool.id, true)?.send(&ours)?;
 /// // In the other process: a read-only view of the same buffers.
@@ -384,17 +506,15 @@ impl PoolFile {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
-    /// let pool = dev.create_pool(2048, 64, Fill::Lazy)?;
+    /// use pktmap::pool::PoolOptions;
+    /// let pool = PoolOptions::new(2048, 64).lazy(1).create(&dev)?;
     /// let file = dev.export_pool(pool.id, false)?;
     /// let info = file.info()?; // POOL_INFO for id 0: the pool file's own pool
     /// assert_eq!((info.buf_size, info.buf_count, info.bytes), (pool.buf_size, pool.buf_count, pool.bytes));
     /// # Ok(()) }
     /// ```
     pub fn info(&self) -> Result<PoolInfo> {
-        let mut info = PoolInfo::default();
-        ioctl(self.fd.as_fd(), "POOL_INFO", ioctl::POOL_INFO, &mut info)?;
-        Ok(info)
+        info_at(self.fd.as_fd(), 0)
     }
 
     /// Maps all of the pool with `flags` (with [`MapFlags::POPULATE`] kept for every pool kind,
@@ -408,9 +528,9 @@ impl PoolFile {
     /// ```no_run
     /// # fn main() -> pktmap::Result<()> {
     /// # let dev = pktmap::device::Device::open()?;
-    /// use pktmap::device::Fill;
+    /// use pktmap::pool::PoolOptions;
     /// use pktmap::resource::MapFlags;
-    /// let pool = dev.create_pool(2048, 64, Fill::Lazy)?;
+    /// let pool = PoolOptions::new(2048, 64).lazy(1).create(&dev)?;
     /// let file = dev.export_pool(pool.id, false)?;
     /// let a = dev.map_pool(pool.id, MapFlags::empty())?;
     /// let b = file.map(MapFlags::POPULATE)?;
@@ -421,7 +541,12 @@ impl PoolFile {
     /// # Ok(()) }
     /// ```
     pub fn map(&self, flags: MapFlags) -> Result<Mapping> {
-        map_pool_at(&self.fd, ResourceType::Pool.offset(0), &self.info()?, flags)
+        map_pool_at(
+            self.fd.as_fd(),
+            ResourceType::Pool.offset(0),
+            &self.info()?,
+            flags,
+        )
     }
 
     /// Sends the file descriptor over a connected UNIX socket (`SCM_RIGHTS`), with the one
@@ -532,9 +657,9 @@ mod tests {
     #[test]
     fn options_build_the_request() {
         let r = PoolOptions::new(2048, 64).lazy(1).request();
-        assert_eq!((r.flags, r.fault_around, r.cache), (ioctl::POOL_LAZY, 1, 0));
+        assert_eq!((r.flags, r.fault_around, r.cache), (abi::POOL_LAZY, 1, 0));
         let r = PoolOptions::new(2048, 64).huge().write_combined().request();
-        assert_eq!((r.flags, r.cache), (ioctl::POOL_HUGE, ioctl::CACHE_WC));
+        assert_eq!((r.flags, r.cache), (abi::POOL_HUGE, abi::CACHE_WC));
         let r = PoolOptions::new(2048, 64).contiguous().request();
         assert!(pktmap_abi::plan::check_pool(&r).is_ok());
     }

@@ -27,7 +27,17 @@
 //! | one page | `MADV_POPULATE_WRITE` | always enough, and as cheap as a read populate and the probe below |
 //! | shared, writable, first page not resident (`mincore`: fresh memory, an uncached file) | `MADV_POPULATE_WRITE` | always enough; and where pages do not exist yet a read fault allocates one page anyway, after a fault-around that finds nothing |
 //! | shared, writable, first page resident | `MADV_POPULATE_READ` (fault-around maps up to 16 cached pages per fault), then a probe: one atomic no-op write (`fetch_or(0)`) to the first page, counting the thread's minor faults (`getrusage(RUSAGE_THREAD)`) around it. No fault: the read populate mapped writable entries, done. A fault: the backing wants write notification, so `MADV_POPULATE_WRITE` follows | the protection a read fault installs is the mapping's `vm_page_prot`, the same for every page of a fresh mapping, so one page answers for all; the probe is atomic and changes no byte, so a concurrent writer (the driver, another process) loses nothing |
-//! | a `/dev/pktmap` eager pool ([`Device::map_pool`](crate::device::Device::map_pool)) | none | the driver inserted every page, writable, at `mmap` (its `PoolInfo` says eager) |
+//!
+//! A `/dev/pktmap` pool is populated by its kind, which the map is told ([`MapOptions::pool`];
+//! [`Device::map_pool`](crate::device::Device::map_pool), [`PoolFile::map`](crate::pool::PoolFile::map)
+//! and the C API tell it what `POOL_INFO` says), not by probing:
+//!
+//! | pool kind ([`PoolKind`]) | populate | why it keeps the promise |
+//! |---|---|---|
+//! | eager, contiguous (shared) | none | the driver inserted every page (`vm_insert_pages`, `remap_pfn_range`) at `mmap`, with the mapping's protection |
+//! | lazy | none: the offset carries the driver's populate bit (`MMAP_POPULATE`), so the driver inserts every page at `mmap`, as for an eager pool | the driver's `mmap` inserts the pages with the mapping's protection, and no fault is left to take |
+//! | 2 MiB | one volatile read per 2 MiB (per 4 KiB where the address is off the 2 MiB grid) | a fault maps a whole 2 MiB chunk by one PMD entry; `MADV_POPULATE_*` refuses page-frame maps (`EINVAL`) |
+//! | any kind, private | as any private mapping | only a write fault breaks copy on write |
 //!
 //! Measured with `pktmap bench` (the README's performance section), the shmem path costs what
 //! the kernel's own `MAP_POPULATE` costs, and `tests/populate.rs` counts the faults of read and
@@ -78,6 +88,7 @@
 
 use crate::error::{Context, Error, Result};
 use crate::offset::{Layout, Region, PAGE_SIZE};
+use pktmap_abi::plan::{PoolKind, MMAP_POPULATE, PMD_SIZE};
 use rustix::fd::AsFd;
 use rustix::mm::{self, MapFlags as SysMapFlags, MsyncFlags, ProtFlags};
 
@@ -174,7 +185,7 @@ pub struct MapOptions {
     /// `Send` and `Sync` as plain data.
     addr: Option<std::num::NonZeroUsize>,
     layout: Option<&'static Layout>,
-    present: bool,
+    pool: Option<PoolKind>,
 }
 
 impl MapOptions {
@@ -201,7 +212,7 @@ impl MapOptions {
             private: false,
             addr: None,
             layout: None,
-            present: false,
+            pool: None,
         }
     }
 
@@ -306,10 +317,30 @@ impl MapOptions {
         self
     }
 
-    /// The resource inserts every page, writable, at `mmap` time (a `/dev/pktmap` eager pool),
-    /// so POPULATE has nothing left to do and skips its pass.
-    pub(crate) fn present(mut self) -> Self {
-        self.present = true;
+    /// The resource is a `/dev/pktmap` pool of `kind`, so [`MapFlags::POPULATE`] populates it
+    /// as that kind needs (the module docs' second table), which works for every kind,
+    /// read-write and read-only; without it, a contiguous or 2 MiB pool's POPULATE is the
+    /// kernel's `EINVAL` for page-frame maps. [`Device::map_pool`](crate::device::Device::map_pool)
+    /// and [`PoolFile::map`](crate::pool::PoolFile::map) set it from `POOL_INFO`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::device::Device;
+    /// use pktmap::offset::ResourceType;
+    /// use pktmap::pool::{kind_of, PoolOptions};
+    /// use pktmap::resource::{MapFlags, MapOptions};
+    /// let dev = Device::open()?;
+    /// let pool = PoolOptions::new(4096, 1024).huge().create(&dev)?;
+    /// // A pool mapped by hand (here read-only), populated by its kind: one read per 2 MiB.
+    /// let m = MapOptions::new(pool.bytes as usize)
+    ///     .flags(MapFlags::READONLY | MapFlags::POPULATE)
+    ///     .pool(kind_of(&pool)?)
+    ///     .map(&dev, ResourceType::Pool.offset(pool.id))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pool(mut self, kind: PoolKind) -> Self {
+        self.pool = Some(kind);
         self
     }
 
@@ -442,6 +473,14 @@ impl MapOptions {
         Ok(mapping)
     }
 
+    /// Whether the driver serves this map's POPULATE itself, at `mmap`: a shared map of a lazy
+    /// pool (a private one is populated as any private map, for writing).
+    fn driver_populates(&self) -> bool {
+        self.flags.contains(MapFlags::POPULATE)
+            && self.pool == Some(PoolKind::Lazy)
+            && !self.private
+    }
+
     /// Takes ownership of what a successful `mmap` of `self.len` bytes returned.
     ///
     /// # Safety
@@ -458,6 +497,7 @@ impl MapOptions {
             raw: RawMapping { ptr, len: self.len },
             flags: self.flags,
             shared: !self.private,
+            pool: self.pool,
         }
     }
 
@@ -527,9 +567,16 @@ impl MapOptions {
                 ))
             }
         };
+        // A lazy pool's POPULATE is the driver's: asked by a bit of the offset, which names the
+        // same pool (see `populate_raw`).
+        let sys_offset = if self.driver_populates() {
+            offset | MMAP_POPULATE
+        } else {
+            offset
+        };
         // SAFETY: A null hint or MAP_FIXED_NOREPLACE cannot clobber existing memory; with
         // MAP_FIXED (`replace`) the caller guarantees the range may be replaced.
-        let p = unsafe { mm::mmap(hint, self.len, self.flags.prot(), sys, fd, offset) }
+        let p = unsafe { mm::mmap(hint, self.len, self.flags.prot(), sys, fd, sys_offset) }
             .map_err(|e| fail(e.raw_os_error(), "mmap", None))?;
         // SAFETY: `p` is the result of the successful `mmap` of `self.len` bytes above.
         let mapping = unsafe { self.adopt(p) };
@@ -541,8 +588,8 @@ impl MapOptions {
                 Some("the kernel placed it elsewhere".into()),
             ));
         }
-        if self.flags.contains(MapFlags::POPULATE) && !self.present {
-            let (step, r) = mapping.populate_raw();
+        if self.flags.contains(MapFlags::POPULATE) {
+            let (step, r) = mapping.populate_raw(true);
             // On failure `mapping` drops here: unmapped, never half-populated.
             r.map_err(|e| fail(e.raw_os_error(), step, populate_cause(e).map(Into::into)))?;
         }
@@ -846,6 +893,8 @@ pub struct Mapping {
     flags: MapFlags,
     /// `MAP_SHARED`: a read populate may suffice (see the module docs).
     shared: bool,
+    /// The `/dev/pktmap` pool kind it maps, if the map was told ([`MapOptions::pool`]).
+    pool: Option<PoolKind>,
 }
 
 // SAFETY: A Mapping is an address range owned by the process, not by a thread; every access
@@ -954,14 +1003,35 @@ impl Mapping {
         self.flags.contains(MapFlags::READONLY)
     }
 
-    fn check_range(&self, offset: usize, len: usize) -> Result<()> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.len() => Ok(()),
-            _ => Err(Error::invalid(format!(
-                "range {offset}+{len} outside a mapping of {} bytes",
+    /// The address of `len` bytes at `offset`, checked to lie inside the mapping and be aligned
+    /// to `align`: the crate's one range check, behind every accessor here and in
+    /// [`crate::volatile`].
+    pub(crate) fn checked(&self, offset: usize, len: usize, align: usize) -> Result<*const u8> {
+        let inside = offset.checked_add(len).is_some_and(|end| end <= self.len());
+        if !inside {
+            return Err(Error::invalid(format!(
+                "{len} bytes at offset {offset} do not fit a mapping of {} bytes",
                 self.len()
-            ))),
+            )));
         }
+        let addr = (self.as_ptr() as usize).wrapping_add(offset);
+        if align == 0 || addr % align != 0 {
+            return Err(Error::invalid(format!(
+                "offset {offset} is not aligned to {align} bytes"
+            )));
+        }
+        // SAFETY: `offset + len <= self.len()` (checked above), so the result stays inside the
+        // mapping.
+        Ok(unsafe { self.as_ptr().add(offset) })
+    }
+
+    /// As [`checked`](Self::checked), for a write: `EACCES` if the mapping is read-only.
+    pub(crate) fn checked_mut(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8> {
+        let p = self.checked(offset, len, align)?;
+        if self.is_readonly() {
+            return Err(Error::refused(libc::EACCES, "the mapping is read-only"));
+        }
+        Ok(p.cast_mut())
     }
 
     /// A writable pointer to `len` bytes at `offset`, checked to lie inside the mapping and be
@@ -984,18 +1054,7 @@ impl Mapping {
     /// # Ok(()) }
     /// ```
     pub fn ptr_at(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8> {
-        self.check_range(offset, len)?;
-        let base = self
-            .as_mut_ptr()
-            .ok_or_else(|| Error::refused(libc::EACCES, "the mapping is read-only"))?;
-        if align == 0 || (base as usize).wrapping_add(offset) % align != 0 {
-            return Err(Error::invalid(format!(
-                "offset {offset} is not aligned to {align} bytes"
-            )));
-        }
-        // SAFETY: `offset + len <= self.len()` (checked above), so the result stays inside the
-        // mapping.
-        Ok(unsafe { base.add(offset) })
+        self.checked_mut(offset, len, align)
     }
 
     /// Copies `buf.len()` bytes out of the mapping, starting `offset` bytes in.
@@ -1022,10 +1081,10 @@ impl Mapping {
     /// # Errors
     /// `EINVAL` if the range is outside the mapping.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
-        self.check_range(offset, buf.len())?;
+        let p = self.checked(offset, buf.len(), 1)?;
         // SAFETY: The range is inside the mapping (checked above), which is mapped and
         // readable by the type invariants; `buf` is a distinct Rust allocation.
-        unsafe { ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
+        unsafe { ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), buf.len()) };
         Ok(())
     }
 
@@ -1052,13 +1111,10 @@ impl Mapping {
     /// # Errors
     /// `EINVAL` if the range is outside the mapping; `EACCES` if it is read-only.
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
-        self.check_range(offset, data.len())?;
-        let p = self
-            .as_mut_ptr()
-            .ok_or_else(|| Error::refused(libc::EACCES, "the mapping is read-only"))?;
+        let p = self.checked_mut(offset, data.len(), 1)?;
         // SAFETY: The range is inside the mapping (checked above), which is mapped writable
         // (not READONLY); `data` is a distinct Rust allocation.
-        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p.add(offset), data.len()) };
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
         Ok(())
     }
 
@@ -1160,14 +1216,46 @@ impl Mapping {
     /// # Errors
     /// The errno that stopped it (`EFAULT` for a page the resource cannot back, `ENOMEM`, ...).
     pub fn populate(&self) -> Result<()> {
-        let (step, r) = self.populate_raw();
+        let (step, r) = self.populate_raw(false);
         self.populate_call(step, r)
     }
 
-    /// Populates and names the step that failed, or the last one taken.
-    fn populate_raw(&self) -> (&'static str, rustix::io::Result<()>) {
+    /// Populates and names the step that failed, or the last one taken; `fresh` is whether
+    /// the mapping was just made (so a pool the driver fills at `mmap` is whole).
+    fn populate_raw(&self, fresh: bool) -> (&'static str, rustix::io::Result<()>) {
         const READ: &str = "madvise(MADV_POPULATE_READ)";
         const WRITE: &str = "madvise(MADV_POPULATE_WRITE)";
+        const TOUCH: &str = "populate (a volatile read per entry)";
+        let read_or_write = || {
+            if self.is_readonly() {
+                (READ, self.madvise_raw(Advice::LinuxPopulateRead))
+            } else {
+                (WRITE, self.madvise_raw(Advice::LinuxPopulateWrite))
+            }
+        };
+        match self.pool {
+            // A private mapping is populated as any other (below): a write would copy, and the
+            // driver was not asked (`MapOptions::driver_populates`).
+            Some(_) if !self.shared => {}
+            // The driver inserted every page at `mmap` (a lazy pool's because the offset asked).
+            Some(PoolKind::Eager | PoolKind::Contig | PoolKind::Lazy) if fresh => {
+                return ("mmap", Ok(()))
+            }
+            Some(PoolKind::Eager | PoolKind::Lazy) => return read_or_write(),
+            Some(kind @ (PoolKind::Contig | PoolKind::Huge)) => {
+                // A page-frame map: `MADV_POPULATE_*` is `EINVAL`, a read faults it in. One
+                // read per PMD entry where every 2 MiB block of the mapping is one (a 2 MiB
+                // pool mapped on the grid), else one per page.
+                let on_grid = (self.as_ptr() as usize | self.len()) % PMD_SIZE as usize == 0;
+                let stride = if kind == PoolKind::Huge && on_grid {
+                    PMD_SIZE
+                } else {
+                    PAGE_SIZE
+                };
+                return (TOUCH, self.read_every(stride as usize));
+            }
+            None => {}
+        }
         if self.is_readonly() {
             return (READ, self.madvise_raw(Advice::LinuxPopulateRead));
         }
@@ -1371,6 +1459,7 @@ impl Mapping {
             flags,
             // Unknown: populate() takes the write path, which is always enough.
             shared: false,
+            pool: None,
         }
     }
 

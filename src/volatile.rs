@@ -98,33 +98,20 @@ pub use zerocopy::FromBytes;
 pub use zerocopy::IntoBytes;
 
 impl Mapping {
-    /// The address of `len` bytes at `offset`, checked to lie inside the mapping and be aligned
-    /// to `align`.
-    fn checked(&self, offset: usize, len: usize, align: usize) -> Result<*const u8> {
-        let inside = offset.checked_add(len).is_some_and(|end| end <= self.len());
-        if !inside {
-            return Err(Error::invalid(format!(
-                "{len} bytes at offset {offset} do not fit a mapping of {} bytes",
-                self.len()
-            )));
+    /// Reads one byte of every `stride` bytes, volatile (the compiler must perform each read),
+    /// so each page-table entry they fall in is faulted in: how POPULATE brings in a pool the
+    /// kernel's `MADV_POPULATE_*` refuses (a page-frame map). Reads only, so a read-only mapping
+    /// populates too; the values are not looked at (the driver's pages may change under us).
+    pub(crate) fn read_every(&self, stride: usize) -> rustix::io::Result<()> {
+        for offset in (0..self.len()).step_by(stride.max(1)) {
+            let p = self
+                .checked(offset, 1, 1)
+                .map_err(|_| rustix::io::Errno::INVAL)?;
+            // SAFETY: `p` is a byte inside the mapping (checked), which is mapped and readable
+            // by the type invariants.
+            std::hint::black_box(unsafe { p.read_volatile() });
         }
-        let addr = (self.as_ptr() as usize).wrapping_add(offset);
-        if align == 0 || addr % align != 0 {
-            return Err(Error::invalid(format!(
-                "offset {offset} is not aligned to {align} bytes"
-            )));
-        }
-        // SAFETY: `offset + len <= self.len()` (checked above), so the result stays inside the
-        // mapping.
-        Ok(unsafe { self.as_ptr().add(offset) })
-    }
-
-    fn checked_mut(&self, offset: usize, len: usize, align: usize) -> Result<*mut u8> {
-        let p = self.checked(offset, len, align)?;
-        if self.is_readonly() {
-            return Err(Error::refused(libc::EACCES, "the mapping is read-only"));
-        }
-        Ok(p.cast_mut())
+        Ok(())
     }
 
     /// The `u32` at `offset` as an atomic, borrowed from the mapping: a ring's producer or

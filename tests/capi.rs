@@ -131,6 +131,10 @@ fn header_matches_abi() {
             PKTMAP.encode(pktmap_types::POOL, 7).unwrap(),
         ),
         (
+            "PKTMAP_MMAP_OFFSET_POPULATE",
+            pktmap_abi::plan::MMAP_POPULATE,
+        ),
+        (
             "PKTMAP_MMAP_FLAG_READONLY",
             pktmap::resource::MapFlags::READONLY.bits().into(),
         ),

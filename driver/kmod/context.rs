@@ -11,14 +11,17 @@
 //! lock).
 #![forbid(unsafe_code)]
 
-use crate::abi::codec::{resource_type, PKTMAP};
+use crate::abi::codec::{resource_type, PAGE_SHIFT, PKTMAP};
 use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
     RingCreate, RingHeader, RingInfo, State,
 };
+use crate::abi::packet::RING_PACKET;
 use crate::abi::plan::{self, Command, IoRequest};
 use crate::device::DeviceState;
 use crate::export::PoolExport;
+use crate::mapping;
+use crate::packet;
 use crate::plan_err;
 use crate::resource::{Kind, PageRef, Resource, Target};
 use crate::sys::{
@@ -65,7 +68,8 @@ impl Namespace {
         }
         let id = self.next_id;
         self.next_id = id.checked_add(1).ok_or(ENOSPC)?;
-        self.map.try_create_and_insert(id, buffer, GFP_KERNEL)?;
+        self.map
+            .try_create_and_insert(id, buffer, GFP_KERNEL_ACCOUNT)?;
         self.live += 1;
         Ok(id)
     }
@@ -140,7 +144,25 @@ impl Context {
         buffer: Arc<Resource>,
         report: impl FnOnce(u32) -> Result,
     ) -> Result<isize> {
-        let id = self.table.lock().namespace(map_type).insert(buffer)?;
+        self.publish_if(map_type, buffer, |_| true, report)
+    }
+
+    /// [`publish`](Self::publish), if `still` holds of the table in the lock hold that
+    /// inserts (else `EINVAL`, and nothing is inserted).
+    fn publish_if(
+        &self,
+        map_type: u32,
+        buffer: Arc<Resource>,
+        still: impl FnOnce(&Table) -> bool,
+        report: impl FnOnce(u32) -> Result,
+    ) -> Result<isize> {
+        let id = {
+            let mut table = self.table.lock();
+            if !still(&table) {
+                return Err(EINVAL);
+            }
+            table.namespace(map_type).insert(buffer)?
+        };
         if let Err(e) = report(id) {
             let removed = self.table.lock().namespace(map_type).remove(id);
             drop(removed);
@@ -176,17 +198,42 @@ impl Context {
         let kind = Kind::Ring {
             entries: req.entries,
             pool_id: req.pool_id,
+            flags: req.flags,
             pool,
         };
         let ring = Resource::new(&self.device, kind, pages)?;
         let header = ring.backing.page(0).ok_or(EINVAL)?;
         // Producer and consumer start at 0 (the page is zeroed).
-        header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
-        header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
-        self.publish(resource_type::RING, ring, |id| {
-            req.id = id;
-            arg.write(&req)
-        })
+        if req.flags == RING_PACKET {
+            packet::init_ring(&ring, req.entries, req.pool_id)?;
+        } else {
+            header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
+            header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
+        }
+        // The ring is published under the same lock hold that sees its pool still in the
+        // table: a `POOL_DESTROY` that removed the pool meanwhile (the allocation above runs
+        // unlocked) makes this `EINVAL`, as if it came first, and one that comes later finds
+        // the ring and answers `EBUSY`. So no ring ever names a destroyed pool.
+        let pool_id = req.pool_id;
+        let Kind::Ring { pool: ref held, .. } = ring.kind else {
+            return Err(EINVAL);
+        };
+        let held = held.clone();
+        self.publish_if(
+            resource_type::RING,
+            ring,
+            |table| {
+                table
+                    .pools
+                    .map
+                    .get(&pool_id)
+                    .is_some_and(|p| Arc::ptr_eq(p, &held))
+            },
+            |id| {
+                req.id = id;
+                arg.write(&req)
+            },
+        )
     }
 
     fn info(&self, map_type: u32, id: u32) -> Result<(Arc<Resource>, u64)> {
@@ -203,34 +250,32 @@ impl Context {
     fn pool_info(&self, arg: &IoctlArg) -> Result<isize> {
         let info: PoolInfo = arg.read()?;
         let (pool, offset) = self.info(resource_type::POOL, info.id)?;
-        write_pool_info(arg, info, &pool, offset)
+        arg.write(&pool.pool_info(info, offset)?)?;
+        Ok(0)
     }
 
     /// `POOL_CHUNK`: root only; the physical address of chunk `index` (a page, for a pool of
     /// single pages).
     fn pool_chunk(&self, arg: &IoctlArg) -> Result<isize> {
         let mut q: PoolChunk = arg.read()?;
-        let mut found = None;
-        let (index, bytes) = plan::check_chunk(&q, task::capable_sys_admin(), |id| {
-            let b = self.table.lock().pools.get(id)?;
-            let g = b.geometry();
-            found = Some(b);
-            g
+        let plan = plan::check_chunk(&q, task::capable_sys_admin(), |id| {
+            let pool = self.table.lock().pools.get(id)?;
+            Some((pool.geometry()?, pool))
         })
         .map_err(plan_err)?;
-        let pool = found.ok_or(EINVAL)?;
-        let index = usize::try_from(index).map_err(|_| EINVAL)?;
-        q.phys = pool.backing.chunk_phys(index).ok_or(EINVAL)?;
-        q.bytes = bytes;
+        let index = usize::try_from(plan.index).map_err(|_| EINVAL)?;
+        q.phys = plan.target.backing.chunk_phys(index).ok_or(EINVAL)?;
+        q.bytes = plan.bytes;
         arg.write(&q)?;
         Ok(0)
     }
 
     /// `POOL_EXPORT`: a new pool file for pool `id`; the descriptor is reported before it is
-    /// installed, so a failed copy leaves none behind.
-    fn pool_export(&self, arg: &IoctlArg) -> Result<isize> {
+    /// installed, so a failed copy leaves none behind. `readable`: whether this open may read
+    /// (an export never grants more than the open it comes from).
+    fn pool_export(&self, arg: &IoctlArg, readable: bool) -> Result<isize> {
         let mut req: PoolExportReq = arg.read()?;
-        let read_only = plan::check_export(&req).map_err(plan_err)?;
+        let read_only = plan::check_export(&req, readable).map_err(plan_err)?;
         let buffer = self.table.lock().pools.get(req.id).ok_or(EINVAL)?;
         let pending = PoolExport::open_file(&self.device, buffer, read_only)?;
         req.fd = pending.fd();
@@ -243,14 +288,17 @@ impl Context {
         let mut info: RingInfo = arg.read()?;
         let (ring, offset) = self.info(resource_type::RING, info.id)?;
         let Kind::Ring {
-            entries, pool_id, ..
+            entries,
+            pool_id,
+            flags,
+            ..
         } = ring.kind
         else {
             return Err(EINVAL);
         };
         info.entries = entries;
         info.pool_id = pool_id;
-        info.flags = 0;
+        info.flags = flags;
         info.bytes = ring.bytes();
         info.mmap_offset = offset;
         arg.write(&info)?;
@@ -305,14 +353,15 @@ impl MiscDevice for Context {
                     "pktmap::table"
                 ),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
     /// Dispatched on the request's direction, type and number; the argument is copied at the
     /// caller's struct size (`IoctlArg`, the contract's growth rule).
     fn ioctl(this: ArcBorrow<'_, Self>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let writable = file.flags() & flags::O_ACCMODE != flags::O_RDONLY;
+        let mode = file.flags() & flags::O_ACCMODE;
+        let (writable, readable) = (mode != flags::O_RDONLY, mode != flags::O_WRONLY);
         let command = plan::check_ioctl(cmd, writable).map_err(plan_err)?;
         let arg = &IoctlArg::new(cmd, arg)?;
         match command {
@@ -323,7 +372,9 @@ impl MiscDevice for Context {
             Command::RingInfo => this.ring_info(arg),
             Command::RingDestroy => this.destroy(resource_type::RING, arg),
             Command::PoolChunk => this.pool_chunk(arg),
-            Command::PoolExport => this.pool_export(arg),
+            Command::PoolExport => this.pool_export(arg, readable),
+            // Not served yet: the contract is in `abi::packet`, the RX and TX paths are not.
+            Command::Attach | Command::Detach | Command::Kick => Err(EOPNOTSUPP),
         }
     }
 
@@ -404,40 +455,22 @@ impl MiscDevice for Context {
         Ok(())
     }
 
+    /// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
     fn mmap(this: ArcBorrow<'_, Self>, _file: &File, vma: &VmaNew) -> Result<Mapped> {
-        crate::mapping::mmap(this, vma)
+        let plan = plan::plan_mmap(&mapping::request(vma), |t, id| this.lookup(t, id))
+            .map_err(plan_err)?;
+        mapping::map(&this.device, plan, vma, false)
     }
 
     /// 2 MiB pools ask for a 2 MiB-aligned address, so every chunk maps by one PMD entry.
     fn area_align(this: ArcBorrow<'_, Self>, pgoff: usize) -> AreaAlign {
+        // Decoded as `plan_mmap` will, without the populate bit.
+        let bit = plan::MMAP_POPULATE >> PAGE_SHIFT;
         let pool = PKTMAP
-            .decode_pgoff(pgoff as u64)
+            .decode_pgoff(pgoff as u64 & !bit)
             .ok()
             .filter(|&(t, _)| t == resource_type::POOL)
             .and_then(|(_, id)| this.table.lock().pools.get(u32::try_from(id).ok()?));
-        crate::mapping::area_align(pool.as_deref())
+        mapping::area_align(pool.as_deref())
     }
-}
-
-/// Fills in `info` for `pool`, mapped at `offset`, and copies it out (`POOL_INFO` through the
-/// device and through a pool file).
-pub fn write_pool_info(
-    arg: &IoctlArg,
-    mut info: PoolInfo,
-    pool: &Resource,
-    offset: u64,
-) -> Result<isize> {
-    let Kind::Pool(g) = pool.kind else {
-        return Err(EINVAL);
-    };
-    info.buf_size = g.buf_size;
-    info.buf_count = g.buf_count;
-    info.flags = g.kind.flag();
-    info.bytes = pool.bytes();
-    info.mmap_offset = offset;
-    info.fault_around = g.fault_around;
-    info.cache = g.cache.value();
-    info.chunk_bytes = g.chunk_pages * PAGE_SIZE as u64;
-    arg.write(&info)?;
-    Ok(0)
 }

@@ -6,17 +6,25 @@
 //! this module's (a page-frame fault waits only on its own mapping's, `mapping.rs`). The event counters a fault changes (`pages_mapped`, `faults_served`) live in the STATE
 //! page itself and are incremented there atomically, so a fault publishes nothing else. The
 //! gauges are republished after every change under a seqcount (the `sequence` word: odd while
-//! the page is being written), by whichever thread wins a try-lock; a thread that loses leaves
-//! a `dirty` mark the winner sees before it lets go, so the page never misses a change and no
-//! thread ever waits for another.
+//! the page is being written), written under a spinlock as the kernel's `write_seqlock` does:
+//! writers take turns for the ten stores of one publication, and the writer cannot be
+//! preempted meanwhile (a spinlock disables preemption), so a reader — `pread` of STATE spins
+//! in the kernel while `sequence` is odd — never waits on a writer that is not running.
 #![forbid(unsafe_code)]
 
 use crate::abi::ioctl::{State, STATE_MAGIC};
 use crate::abi::plan;
-use crate::sys::{module_param::ParamUlong, page::SharedPage};
+use crate::sys::{
+    module_param::{OnSet, ParamUlong},
+    page::SharedPage,
+};
 use core::mem::offset_of;
-use core::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use core::sync::atomic::{fence, AtomicU64, Ordering};
+use kernel::{
+    new_spinlock,
+    prelude::*,
+    sync::{Arc, SpinLock},
+};
 
 /// The gauges of [`State`], one atomic each (the event counters live in the page:
 /// [`DeviceState::count_event`]).
@@ -60,17 +68,26 @@ pub fn sub(counter: &AtomicU64, n: u64, what: &str) {
     }
 }
 
+/// A `page_budget` written through sysfs is enforced at once (every reservation reads the
+/// parameter), so it is published at once too.
+impl OnSet for DeviceState {
+    fn on_set(&self) {
+        self.publish();
+    }
+}
+
 /// Device-wide state, shared by every open file and mapping (not the library's
 /// `pktmap::device::Device`, which is user space's open `/dev/pktmap`).
+#[pin_data]
 pub struct DeviceState {
     state_page: SharedPage,
     counters: Counters,
-    /// The `page_budget` module parameter.
-    budget: &'static ParamUlong,
-    /// Held (true) by the thread writing the STATE page.
-    publishing: AtomicBool,
-    /// A change the page does not show yet.
-    dirty: AtomicBool,
+    /// The `page_budget` module parameter (which tells this state of each run-time write,
+    /// [`OnSet`], so STATE shows a new budget at once).
+    budget: &'static ParamUlong<DeviceState>,
+    /// Held by the thread writing the STATE page (preemption off meanwhile).
+    #[pin]
+    publishing: SpinLock<()>,
     /// The STATE page's `sequence` word; written only by the thread holding `publishing`.
     sequence: AtomicU64,
 }
@@ -93,16 +110,16 @@ const SEQUENCE: usize = offset_of!(State, sequence);
 
 impl DeviceState {
     /// Makes the device state; `budget` is the `page_budget` parameter (already defaulted).
-    pub fn new(budget: &'static ParamUlong) -> Result<Arc<Self>> {
-        let dev = Arc::new(
-            DeviceState {
-                state_page: SharedPage::new()?,
+    pub fn new(budget: &'static ParamUlong<DeviceState>) -> Result<Arc<Self>> {
+        let state_page = SharedPage::new()?;
+        let dev = Arc::pin_init(
+            pin_init!(DeviceState {
+                state_page,
                 counters: Counters::default(),
                 budget,
-                publishing: AtomicBool::new(false),
-                dirty: AtomicBool::new(false),
+                publishing <- new_spinlock!((), "pktmap::device::publishing"),
                 sequence: AtomicU64::new(0),
-            },
+            }),
             GFP_KERNEL,
         )?;
         dev.publish();
@@ -167,36 +184,22 @@ impl DeviceState {
         ]
     }
 
-    /// Writes the counters to the STATE page under the seqcount, unless another thread is
-    /// doing so (it will see `dirty` and write again).
+    /// Writes the counters to the STATE page under the seqcount. The counters are read
+    /// inside the lock, so the last writer of a series of racing changes publishes them all.
     fn publish(&self) {
-        // Every access to `dirty` and `publishing` is `SeqCst`: a thread that fails to take
-        // `publishing` stored `dirty` before, and the holder loads `dirty` after it lets go,
-        // so one of them writes the page after the change.
-        self.dirty.store(true, Ordering::SeqCst);
-        while self.dirty.load(Ordering::SeqCst) {
-            if self
-                .publishing
-                .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-            {
-                return;
-            }
-            self.dirty.store(false, Ordering::SeqCst);
-            let seq = self.sequence.load(Ordering::Relaxed);
-            let page = &self.state_page;
-            // The offsets are those of a `#[repr(C)]` struct of `u64`s: aligned and inside
-            // the page, so the stores cannot fail.
-            let _ = page.store_u64(SEQUENCE, seq.wrapping_add(1));
-            fence(Ordering::Release);
-            for (offset, value) in WORDS.iter().zip(self.words()) {
-                let _ = page.store_u64(*offset, value);
-            }
-            fence(Ordering::Release);
-            let _ = page.store_u64(SEQUENCE, seq.wrapping_add(2));
-            self.sequence.store(seq.wrapping_add(2), Ordering::Relaxed);
-            self.publishing.store(false, Ordering::SeqCst);
+        let _writing = self.publishing.lock();
+        let seq = self.sequence.load(Ordering::Relaxed);
+        let page = &self.state_page;
+        // The offsets are those of a `#[repr(C)]` struct of `u64`s: aligned and inside the
+        // page, so the stores cannot fail.
+        let _ = page.store_u64(SEQUENCE, seq.wrapping_add(1));
+        fence(Ordering::Release);
+        for (offset, value) in WORDS.iter().zip(self.words()) {
+            let _ = page.store_u64(*offset, value);
         }
+        fence(Ordering::Release);
+        let _ = page.store_u64(SEQUENCE, seq.wrapping_add(2));
+        self.sequence.store(seq.wrapping_add(2), Ordering::Relaxed);
     }
 
     /// One consistent snapshot of the STATE page (the seqcount reader: retry while an update

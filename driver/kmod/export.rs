@@ -11,7 +11,6 @@
 use crate::abi::codec::{resource_type, PKTMAP};
 use crate::abi::ioctl::{self, PoolInfo};
 use crate::abi::plan;
-use crate::context::write_pool_info;
 use crate::device::{self, DeviceState};
 use crate::mapping;
 use crate::plan_err;
@@ -52,7 +51,7 @@ impl PoolExport {
                 buffer,
                 read_only,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         // Counted once the export exists, so its `Drop` (also when `PendingFile::new` fails)
         // undoes exactly this.
@@ -91,7 +90,8 @@ impl PoolFileOps for PoolExport {
             return Err(EINVAL);
         }
         let offset = PKTMAP.encode(resource_type::POOL, 0).map_err(|_| EINVAL)?;
-        write_pool_info(arg, info, &this.buffer, offset)
+        arg.write(&this.buffer.pool_info(info, offset)?)?;
+        Ok(0)
     }
 
     fn area_align(this: ArcBorrow<'_, Self>, _pgoff: usize) -> AreaAlign {

@@ -5,15 +5,14 @@
 //! `.huge_fault`.
 #![forbid(unsafe_code)]
 
-use crate::abi::plan::{self, Cache, Fill, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
-use crate::context::Context;
+use crate::abi::plan::{self, Cache, MmapRequest, Plan, PoolFill, PoolKind, PoolMapRequest};
 use crate::device::{self, DeviceState, Event};
 use crate::plan_err;
 use crate::resource::{Resource, Target};
 use crate::sys::{
     mm::{
         pfnmap::{AreaAlign, PfnFault, VmaNewPfnExt},
-        virt::{VmaMixedMapExt, VmaRefExt},
+        virt::{VmaMixedMapExt, VmaNewExt, VmaRefExt},
     },
     vm_ops::{self, Mapped, VmFault, VmOps},
 };
@@ -33,16 +32,28 @@ use kernel::{
 pub struct VmaState {
     device: Arc<DeviceState>,
     target: Target,
-    /// The `vm_pgoff` user space passed; a split VMA's own `vm_pgoff` moves with its start.
+    /// The `vm_pgoff` user space passed, without the populate bit; a split VMA's own
+    /// `vm_pgoff` moves with its start.
     base_pgoff: usize,
-    /// Pages per lazy fault (1 for lazy mappings that are not pools; unused otherwise).
+    /// Pages per lazy fault (for lazy pools; 1 otherwise, and unused).
     around: u32,
-    /// Held by a page-frame fault from its look at the page tables to its count, so two
-    /// faults of one entry cannot both count it ([`VmaState::pfn_fault`]). Shared by every
-    /// VMA of the mapping (splits, forks), which is more than it must: only faults of one `mm`
-    /// can race for an entry.
+    /// One of these is held by a page-frame fault from its look at the page tables to its
+    /// count, so two faults of one entry cannot both count it ([`VmaState::pfn_fault`],
+    /// [`VmOps::huge_fault`]): the one of the entry's 2 MiB block of addresses
+    /// ([`pfn_fault_lock`]), whether the entry maps 4 KiB or the whole block, so faults of
+    /// different blocks (but for one block in [`PFN_FAULT_LOCKS`]) do not wait for each other.
+    /// Shared by every VMA of the mapping (splits, forks); only faults of one `mm` can race
+    /// for an entry.
     #[pin]
-    pfn_faults: Mutex<()>,
+    pfn_faults: [Mutex<()>; PFN_FAULT_LOCKS],
+}
+
+/// Locks per mapping for page-frame faults (a power of two).
+const PFN_FAULT_LOCKS: usize = 8;
+
+/// The index of the `pfn_faults` lock of a fault at `address`: its 2 MiB block, striped.
+fn pfn_fault_lock(address: usize) -> usize {
+    (address >> 21) % PFN_FAULT_LOCKS
 }
 
 /// The `mmap` request `vma` makes.
@@ -54,12 +65,6 @@ pub fn request(vma: &VmaNew) -> MmapRequest {
         shared: vma.shared(),
         exec: vma.executable(),
     }
-}
-
-/// Maps the resource `vma`'s offset names, after [`plan::plan_mmap`] admitted the request.
-pub fn mmap(this: ArcBorrow<'_, Context>, vma: &VmaNew) -> Result<Mapped> {
-    let plan = plan::plan_mmap(&request(vma), |t, id| this.lookup(t, id)).map_err(plan_err)?;
-    map(this.device(), plan, vma, false)
 }
 
 /// Where `get_unmapped_area` places a map of `pool`: 2 MiB-aligned for 2 MiB pools.
@@ -75,7 +80,9 @@ pub fn area_align(pool: Option<&Resource>) -> AreaAlign {
 ///
 /// Everything that can fail is done before pages are inserted, and the `attach` comes last,
 /// so the VMA is never left with state that `.close` would not free; if inserting fails,
-/// `mmap` fails and the kernel unmaps what was inserted.
+/// `mmap` fails and the kernel unmaps what was inserted. Page-frame entries hold no page
+/// reference, so a contiguous pool's entries are removed here, before the pool's reference is
+/// dropped ([`VmaPfnMap::zap_pages`](crate::sys::mm::pfnmap::VmaPfnMap::zap_pages)); `struct page` entries (eager pools) hold their own.
 pub fn map(
     device: &Arc<DeviceState>,
     plan: Plan<Target>,
@@ -83,6 +90,7 @@ pub fn map(
     read_only_file: bool,
 ) -> Result<Mapped> {
     let pages = usize::try_from(plan.pages).map_err(|_| EINVAL)?;
+    let pgoff = usize::try_from(plan.pgoff).map_err(|_| EINVAL)?;
     let pool = match &plan.target {
         Target::Resource(b) => b.geometry(),
         Target::State => None,
@@ -93,33 +101,41 @@ pub fn map(
                 may_share: vma.may_share(),
                 write: vma.writable(),
                 read_only: read_only_file,
+                populate: plan.populate,
             };
             plan::plan_pool_map(&g, &req).map_err(plan_err)?
         }
-        None if plan.fill == Fill::Lazy => PoolFill::Fault { around: 1 },
+        // STATE and rings: every page at `mmap`.
         None => PoolFill::Pages,
     };
-    let around = match fill {
-        PoolFill::Fault { around } => around,
+    // Pages per fault: a lazy pool's own, also when its pages were all inserted now (a
+    // populate the request asked for) and a `madvise` zaps them later.
+    let around = match (fill, pool) {
+        (PoolFill::Fault { around }, _) => around,
+        (_, Some(g)) if g.kind == PoolKind::Lazy => g.fault_around,
         _ => 1,
     };
     let wc = pool.is_some_and(|g| g.cache == Cache::WriteCombine);
 
+    // The offset without the populate bit, which asked something of this `mmap` only.
+    vma.set_pgoff(pgoff);
     // Allocate before touching the VMA, so nothing fails after pages are inserted.
     let mapping = Arc::pin_init(
         pin_init!(VmaState {
             device: device.clone(),
             target: plan.target,
-            base_pgoff: vma.pgoff(),
+            base_pgoff: pgoff,
             around,
-            pfn_faults <- new_mutex!((), "pktmap::mapping::pfn_faults"),
+            pfn_faults <- pin_init::pin_init_array_from_fn(|_| {
+                new_mutex!((), "pktmap::mapping::pfn_faults")
+            }),
         }),
-        GFP_KERNEL,
+        GFP_KERNEL_ACCOUNT,
     )?;
 
     // VM_DONTEXPAND: `mremap` cannot grow the mapping past the resource. It also makes the VMA
     // `VM_SPECIAL`, which `.close` accounting depends on: when `->mmap` changed the flags,
-    // `__mmap_region` (6.12; 7.3's `__mmap_new_file_vma` likewise) retries merging the new VMA into its neighbour and, if that
+    // `__mmap_new_file_vma` retries merging the new VMA into its neighbour and, if that
     // succeeds, frees it with `vm_area_free` *without* calling `.close` — `live_mappings`
     // and the `Arc<VmaState>` in `vm_private_data` would leak. `VM_SPECIAL` VMAs never merge.
     vma.set_dontexpand();
@@ -157,10 +173,21 @@ pub fn map(
             let pfnmap = vma.set_pfnmap(wc)?;
             let mut index = 0;
             while index < pages {
-                let (chunk, _) = b.backing.chunk_of(index).ok_or(EINVAL)?;
-                let n = chunk.pages().min(pages - index);
-                pfnmap.remap_chunk(index, chunk, n)?;
-                index += n;
+                let remapped = b.backing.chunk_of(index).ok_or(EINVAL).and_then(|(c, _)| {
+                    let n = c.pages().min(pages - index);
+                    pfnmap.remap_chunk(index, c, n).map(|()| n)
+                });
+                match remapped {
+                    Ok(n) => index += n,
+                    Err(e) => {
+                        // The chunks mapped so far lose their entries before `mapping` (and
+                        // with it perhaps the pool's last reference: a concurrent
+                        // POOL_DESTROY) is dropped; the kernel's own unmap of a failed
+                        // `mmap` comes only after we return.
+                        pfnmap.zap_pages(index);
+                        return Err(e);
+                    }
+                }
             }
             count(plan.pages);
             Ok(vm_ops::attach_pfnmap(pfnmap, mapping))
@@ -211,7 +238,9 @@ impl VmOps for VmaState {
     }
 
     /// One 2 MiB entry where the whole 2 MiB block lies in the VMA and is one chunk
-    /// ([`plan::huge_fault_chunk`]); else the fault falls back to 4 KiB entries.
+    /// ([`plan::huge_fault_chunk`]); else the fault falls back to 4 KiB entries. Also the
+    /// write fault on a present, write-protected 2 MiB entry (`wp_huge_pmd`), which
+    /// [`PfnFault::insert_pfn_pmd`] makes writable.
     fn huge_fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>) -> Result<bool> {
         let Some(pfnmap) = fault.pfnmap() else {
             return Ok(false);
@@ -233,12 +262,18 @@ impl VmOps for VmaState {
         };
         let first = usize::try_from(chunk * g.chunk_pages).map_err(|_| EFAULT)?;
         let pfn = buffer.backing.pfn(first).ok_or(EFAULT)?;
-        let _serialised = this.pfn_faults.lock();
-        if pfnmap.insert_pfn_pmd(pfn)? {
-            this.device.count_event(Event::PagesMapped, g.chunk_pages);
-            this.device.count_event(Event::FaultsServed, 1);
-            // A gauge-style word under the seqcount: 2 MiB faults are rare enough to publish.
-            this.device.update(|c| device::add(&c.pmd_faults, 1));
+        let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
+        match pfnmap.insert_pfn_pmd(pfn)? {
+            None => return Ok(false),
+            Some(true) => {
+                this.device.count_event(Event::PagesMapped, g.chunk_pages);
+                this.device.count_event(Event::FaultsServed, 1);
+                // A gauge-style word under the seqcount: 2 MiB faults are rare enough to
+                // publish.
+                this.device.update(|c| device::add(&c.pmd_faults, 1));
+            }
+            // Mapped already: by a racing fault, or this write fault made it writable.
+            Some(false) => {}
         }
         Ok(true)
     }
@@ -282,13 +317,16 @@ impl VmaState {
     /// Page-frame faults count exactly what they map. Two threads of one process can fault
     /// the same entry at once (under the mmap lock, or a `.huge_fault` under the VMA lock,
     /// both held for read), and the kernel's insert answers success to both; so each fault
-    /// looks at the page tables, inserts and counts under the mapping's `pfn_faults` lock,
-    /// and counts only if it mapped the entry ([`PfnFault::insert_pfn`]). The loser of a race
-    /// finds the entry and returns: user space retries the access and it succeeds.
+    /// looks at the page tables, inserts and counts under the `pfn_faults` lock of the
+    /// entry's 2 MiB block, and counts only if it mapped the entry ([`PfnFault::insert_pfn`]).
+    /// The loser of a race finds the entry and returns: user space retries the access and it
+    /// succeeds. Every entry lies in one 2 MiB block of addresses (a 4 KiB entry in its block,
+    /// a 2 MiB entry is the block), so racing faults of one entry always take the same lock,
+    /// and faults of other blocks take another (but for one block in eight).
     fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>, pfnmap: &PfnFault<'_>) -> Result {
         let index = this.index(fault.pgoff())?;
         let pfn = this.buffer()?.backing.pfn(index).ok_or(EFAULT)?;
-        let _serialised = this.pfn_faults.lock();
+        let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
         if pfnmap.insert_pfn(pfn)? {
             this.device.count_event(Event::PagesMapped, 1);
             this.device.count_event(Event::FaultsServed, 1);

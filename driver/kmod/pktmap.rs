@@ -41,6 +41,7 @@ use kernel::prelude::*;
 pub mod abi {
     pub mod codec;
     pub mod ioctl;
+    pub mod packet;
     pub mod plan;
 }
 
@@ -48,6 +49,7 @@ pub mod context;
 pub mod device;
 pub mod export;
 pub mod mapping;
+pub mod packet;
 pub mod resource;
 #[allow(unsafe_code)]
 pub mod sys;
@@ -66,8 +68,9 @@ module! {
     license: "GPL",
 }
 
-/// The `page_budget` module parameter (0 until `init` sets the default).
-static PAGE_BUDGET: ParamUlong = ParamUlong::new(0);
+/// The `page_budget` module parameter (0 until `init` sets the default); run-time writes are
+/// told to the device state, which republishes STATE.
+static PAGE_BUDGET: ParamUlong<device::DeviceState> = ParamUlong::new(0);
 module_param_ulong!(
     PAGE_BUDGET,
     "page_budget",
@@ -88,7 +91,15 @@ pub fn plan_err(e: abi::plan::PlanError) -> Error {
 
 /// The module: owns the misc device registration.
 struct PktmapModule {
+    module: &'static ThisModule,
     _registration: Pin<KBox<MiscDeviceRegistration<context::Context>>>,
+}
+
+impl Drop for PktmapModule {
+    fn drop(&mut self) {
+        // The parameter's sysfs file outlives `exit`: stop telling the device before it goes.
+        PAGE_BUDGET.unlisten(self.module);
+    }
 }
 
 impl kernel::Module for PktmapModule {
@@ -102,15 +113,17 @@ impl kernel::Module for PktmapModule {
             mode: 0o600,
         };
         let registration = KBox::pin_init(
-            MiscDeviceRegistration::register(options, module, device),
+            MiscDeviceRegistration::register(options, module, device.clone()),
             GFP_KERNEL,
         )?;
+        PAGE_BUDGET.listen(device);
         pr_info!(
             "/dev/pktmap registered (minor {}, page budget {})\n",
             registration.minor(),
             PAGE_BUDGET.get()
         );
         Ok(Self {
+            module,
             _registration: registration,
         })
     }

@@ -5,6 +5,7 @@
 //! (the open file's table, each mapping, and for a pool each ring that names it).
 #![forbid(unsafe_code)]
 
+use crate::abi::ioctl::PoolInfo;
 use crate::abi::plan::{self, Cache, PoolGeometry};
 use crate::device::{self, DeviceState};
 use crate::sys::{chunk::Chunk, page::SharedPage, task};
@@ -24,6 +25,8 @@ pub enum Kind {
         entries: u32,
         /// The pool's id.
         pool_id: u32,
+        /// The flags it was made with: 0, or `RING_PACKET` (the packet layout).
+        flags: u32,
         /// The pool.
         pool: Arc<Resource>,
     },
@@ -191,7 +194,7 @@ impl Resource {
             kind,
             backing,
         };
-        Ok(Arc::new(buffer, GFP_KERNEL)?)
+        Ok(Arc::new(buffer, GFP_KERNEL_ACCOUNT)?)
     }
 
     /// Its size in pages.
@@ -212,12 +215,28 @@ impl Resource {
         }
     }
 
+    /// `info` filled in for this pool, mapped at `offset` (`POOL_INFO` through the device and
+    /// through a pool file); `EINVAL` for a ring.
+    pub fn pool_info(&self, mut info: PoolInfo, offset: u64) -> Result<PoolInfo> {
+        let Kind::Pool(g) = self.kind else {
+            return Err(EINVAL);
+        };
+        info.buf_size = g.buf_size;
+        info.buf_count = g.buf_count;
+        info.flags = g.kind.flag();
+        info.bytes = self.bytes();
+        info.mmap_offset = offset;
+        info.fault_around = g.fault_around;
+        info.cache = g.cache.value();
+        info.chunk_bytes = g.chunk_pages * PAGE_SIZE as u64;
+        Ok(info)
+    }
+
     /// What `plan_mmap`/`plan_io` need to know about it (the plan's [`plan::Resource`]).
     pub fn planned(&self) -> plan::Resource {
         match self.kind {
-            Kind::Pool(g) => plan::Resource::Pool {
+            Kind::Pool(_) => plan::Resource::Pool {
                 pages: self.pages(),
-                lazy: g.lazy,
             },
             Kind::Ring { .. } => plan::Resource::Ring {
                 pages: self.pages(),

@@ -86,7 +86,7 @@ fn read_entry(r: &mut Reader<'_>) -> Entry {
     let resource = match (tag >> 2) & 3 {
         0 => Resource::State,
         2 => Resource::Ring { pages },
-        _ => Resource::Pool { pages, lazy: false },
+        _ => Resource::Pool { pages },
     };
     Entry {
         map_type: u32::from(tag & 3),

@@ -8,13 +8,13 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | mmap mode: bit 0 write; bits 1..3 pgoff source (0 raw, 1 `(id << 3 \| type)` from the value, 2 a table entry's `(type, id)` picked by the value, 3 as 2 with bits 32..64 of the value xored into the page offset); bits 4..7 the type for source 1 |
+//! | 1 | mmap mode: bit 0 write; bits 1..3 pgoff source (0 raw, 1 `(id << 3 \| type)` from the value, 2 a table entry's `(type, id)` picked by the value, 3 as 2 with bits 32..64 of the value xored into the page offset); bits 4..7 the type for source 1; bit 7 sets the populate bit (`MMAP_POPULATE`, page offset bit 50) |
 //! | 8 | value (`u64`) |
 //! | 8 | len (`u64`) |
 //! | 12 | `PoolCreate` `buf_size`, `buf_count`, `flags` (`u32` each; its other fields 0) |
 //! | 13 | `RingCreate` `entries`, `pool_id`, `flags` (`u32` each), then `pool_exists` (`u8`, bit 0) |
 //! | 1 | number of table entries, modulo 9 |
-//! | 13 each | entry: tag (`u8`: bits 0..2 map type, bits 2..4 kind 0 STATE / 1 POOL / 2 RING / 3 POOL, bit 4 lazy), id (`u32`), pages (`u64`) |
+//! | 13 each | entry: tag (`u8`: bits 0..2 map type, bits 2..4 kind 0 STATE / 1 POOL / 2 RING / 3 POOL), id (`u32`), pages (`u64`) |
 //! | 1 | mmap mode, more: bit 0 `MAP_SHARED`, bit 1 `PROT_EXEC` |
 //!
 //! The lookup hands back the index of the entry it found, which the plan must carry through
@@ -30,8 +30,8 @@ use libfuzzer_sys::fuzz_target;
 use pktmap_abi::codec::{DecodeError, PKTMAP};
 use pktmap_abi::ioctl::{PoolCreate, RingCreate};
 use pktmap_abi::plan::{
-    check_pool, check_ring, errno, pages_for, plan_mmap, Fill, MmapRequest, Plan, PlanError,
-    Resource,
+    check_pool, check_ring, errno, pages_for, plan_mmap, MmapRequest, Plan, PlanError, Resource,
+    MMAP_POPULATE,
 };
 use pktmap_fuzz::{model_pool, pages_ceil, Reader};
 
@@ -57,12 +57,15 @@ fn lookup(table: &[Entry], map_type: u32, id: u32) -> Option<(Resource, usize)> 
 /// plan.rs's `mmap` rules (driver/abi/src/plan.rs's table), in the order the errors are reported: decode, lookup, kind, zero
 /// length, too long, read only, exec; then which `VM_MAY*` bits go.
 fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanError> {
+    // The populate bit (byte offset bit 62) is the request's, not the name's: taken off first.
+    let populate = req.pgoff & 1 << 50 != 0;
+    let pgoff = req.pgoff & !(1 << 50);
     // Strict decode of vm_pgoff with PKTMAP: the byte offset must fit in 64 bits, and only
     // bits 12..47 (type 12..15, id 15..47) may be set; types are STATE 0, POOL 1, RING 2.
-    if req.pgoff >= 1 << 52 {
+    if pgoff >= 1 << 52 {
         return Err(PlanError::Decode(DecodeError::StrayBits));
     }
-    let offset = req.pgoff * 4096;
+    let offset = pgoff * 4096;
     if offset & !0x7fff_ffff_f000 != 0 {
         return Err(PlanError::Decode(DecodeError::StrayBits));
     }
@@ -72,12 +75,10 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
     }
     let id = (offset >> 15) as u32;
     let (resource, index) = lookup(table, map_type, id).ok_or(PlanError::UnknownResource)?;
-    let (resource_pages, read_only, fill) = match (map_type, resource) {
-        (0, Resource::State) => (1, true, Fill::Eager),
-        (POOL, Resource::Pool { pages, lazy }) => {
-            (pages, false, if lazy { Fill::Lazy } else { Fill::Eager })
-        }
-        (RING, Resource::Ring { pages }) => (pages, false, Fill::Eager),
+    let (resource_pages, read_only) = match (map_type, resource) {
+        (0, Resource::State) => (1, true),
+        (POOL, Resource::Pool { pages }) => (pages, false),
+        (RING, Resource::Ring { pages }) => (pages, false),
         // A table that files a resource under the wrong type is refused, not trusted.
         _ => return Err(PlanError::UnknownResource),
     };
@@ -102,7 +103,8 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
         id,
         resource,
         pages: pages as u64,
-        fill,
+        pgoff,
+        populate,
         read_only,
         // Read-only everywhere: STATE always, and any shared mapping made without write; a
         // private mapping may still copy on write.
@@ -112,14 +114,19 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
     })
 }
 
-/// `RING_CREATE`'s rules: entries a power of two in 1..=32768, flags 0, and the pool must
-/// exist; the ring is a 64-byte header then 8 bytes per entry, in whole pages.
+/// `RING_CREATE`'s rules: entries a power of two in 1..=32768, flags 0 or 1 (`RING_PACKET`),
+/// and the pool must exist; the ring is a 64-byte header then 8 bytes per entry (flags 0), or
+/// a 4096-byte header page then 16 bytes per entry (the packet layout), in whole pages.
 fn model_ring(req: &RingCreate, pool_exists: bool) -> Result<u64, PlanError> {
     let entries_ok = (0..=15).any(|k| req.entries == 1 << k);
-    if !entries_ok || req.flags != 0 || !pool_exists {
+    if !entries_ok || req.flags > 1 || !pool_exists {
         return Err(PlanError::BadArgument);
     }
-    Ok(pages_ceil(64 + 8 * u64::from(req.entries)) as u64)
+    let bytes = match req.flags {
+        0 => 64 + 8 * u64::from(req.entries),
+        _ => 4096 + 16 * u64::from(req.entries),
+    };
+    Ok(pages_ceil(bytes) as u64)
 }
 
 /// Runs `plan_mmap` with a lookup that records how it was called, and checks it against the
@@ -138,8 +145,9 @@ fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
         (Err(PlanError::Decode(e)), Some(a)) => panic!("looked up {a:?} after decode error {e:?}"),
         (_, None) => panic!("plan_mmap({req:?}) decided without looking up the resource"),
         (_, Some((t, id))) => {
+            // The offset names the resource without the populate bit, a request of its own.
             assert_eq!(
-                PKTMAP.decode_pgoff(req.pgoff),
+                PKTMAP.decode_pgoff(req.pgoff & !(MMAP_POPULATE >> 12)),
                 Ok((t, u64::from(id))),
                 "looked up the wrong resource"
             );
@@ -157,7 +165,7 @@ fn check_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
 }
 
 /// A resource that `check_pool` or `check_ring` accepted maps in full, and not one byte more.
-fn check_maps_in_full(map_type: u32, resource: Resource, fill: Fill) {
+fn check_maps_in_full(map_type: u32, resource: Resource) {
     let pgoff = 1 << 3 | u64::from(map_type);
     let table = [Entry {
         map_type,
@@ -173,7 +181,7 @@ fn check_maps_in_full(map_type: u32, resource: Resource, fill: Fill) {
         exec: false,
     };
     let plan = check_plan(&full, &table).expect("a whole new resource maps");
-    assert_eq!((plan.pages, plan.fill), (resource.pages(), fill));
+    assert_eq!(plan.pages, resource.pages());
     let over = MmapRequest {
         len: bytes + 1,
         ..full
@@ -188,10 +196,7 @@ fn read_entry(r: &mut Reader<'_>) -> Entry {
     let resource = match (tag >> 2) & 3 {
         0 => Resource::State,
         2 => Resource::Ring { pages },
-        _ => Resource::Pool {
-            pages,
-            lazy: tag & 0x10 != 0,
-        },
+        _ => Resource::Pool { pages },
     };
     Entry {
         map_type: u32::from(tag & 3),
@@ -231,6 +236,11 @@ fuzz_target!(|data: &[u8]| {
         _ => value,
     };
     let more = r.u8();
+    let pgoff = if mode & 0x80 != 0 {
+        pgoff | 1 << 50
+    } else {
+        pgoff
+    };
     let req = MmapRequest {
         pgoff,
         len,
@@ -247,12 +257,7 @@ fuzz_target!(|data: &[u8]| {
     let got = check_pool(&pool);
     assert_eq!(got, model_pool(&pool), "check_pool({pool:?})");
     if let Ok(g) = got {
-        let fill = if g.lazy { Fill::Lazy } else { Fill::Eager };
-        let resource = Resource::Pool {
-            pages: g.pages,
-            lazy: g.lazy,
-        };
-        check_maps_in_full(POOL, resource, fill);
+        check_maps_in_full(POOL, Resource::Pool { pages: g.pages });
     }
 
     // RING_CREATE, then the ring it describes.
@@ -275,6 +280,6 @@ fuzz_target!(|data: &[u8]| {
             Some(ring.pool_id),
             "ring accepted unchecked pool"
         );
-        check_maps_in_full(RING, Resource::Ring { pages }, Fill::Eager);
+        check_maps_in_full(RING, Resource::Ring { pages });
     }
 });

@@ -8,7 +8,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 28 | `PoolCreate` `buf_size`, `buf_count`, `flags`, `fault_around`, `cache` (`u32` each), `reserved` (`u64`) |
-//! | 1 | map request: bit 0 `may_share`, bit 1 `write`, bit 2 `read_only`, bit 3 privileged |
+//! | 1 | map request: bit 0 `may_share`, bit 1 `write`, bit 2 `read_only`, bit 3 privileged, bit 4 `populate`, bit 5 the export's open is readable |
 //! | 32 | fault window: `index`, `vma.start`, `vma.end`, `pool_pages` (`u64` each), then `around` (`u32`) |
 //! | 32 | huge fault: `addr`, `index`, `vma.start`, `vma.end` (`u64` each) |
 //! | 4 | `PoolChunk::index` (`u32`) |
@@ -21,12 +21,13 @@ use libfuzzer_sys::fuzz_target;
 use pktmap_abi::ioctl::{PoolChunk, PoolCreate, PoolExport};
 use pktmap_abi::plan::{
     check_chunk, check_export, check_pool, errno, fault_window, huge_fault_chunk, plan_pool_map,
-    PlanError, PoolFill, PoolGeometry, PoolKind, PoolMapRequest,
+    ChunkPlan, PlanError, PoolFill, PoolGeometry, PoolKind, PoolMapRequest,
 };
 use pktmap_fuzz::{model_pool, Reader};
 
 /// The mapping rules: a read-only pool file maps neither writable nor private; PFN-mapped
-/// pools (contiguous, 2 MiB) never map private.
+/// pools (contiguous, 2 MiB) never map private; a lazy pool asked to populate is inserted whole
+/// at `mmap`, as an eager one.
 fn model_map(g: &PoolGeometry, req: &PoolMapRequest) -> Result<PoolFill, PlanError> {
     if req.read_only && (req.write || !req.may_share) {
         return Err(PlanError::ReadOnly);
@@ -37,6 +38,7 @@ fn model_map(g: &PoolGeometry, req: &PoolMapRequest) -> Result<PoolFill, PlanErr
     }
     Ok(match g.kind {
         PoolKind::Eager => PoolFill::Pages,
+        PoolKind::Lazy if req.populate => PoolFill::Pages,
         PoolKind::Lazy => PoolFill::Fault {
             around: g.fault_around,
         },
@@ -91,8 +93,10 @@ fuzz_target!(|data: &[u8]| {
         may_share: bits & 1 != 0,
         write: bits & 2 != 0,
         read_only: bits & 4 != 0,
+        populate: bits & 16 != 0,
     };
     let privileged = bits & 8 != 0;
+    let readable = bits & 32 != 0;
     let (index, start, end, pool_pages) = (r.u64(), r.u64(), r.u64(), r.u64());
     let around = r.u32();
     let (addr, hindex, hstart, hend) = (r.u64(), r.u64(), r.u64(), r.u64());
@@ -136,14 +140,18 @@ fuzz_target!(|data: &[u8]| {
         let asked = Cell::new(false);
         let got = check_chunk(&q, privileged, |id| {
             asked.set(true);
-            (id == 3).then_some(g)
+            (id == 3).then_some((g, id))
         });
         let want = if !privileged {
             Err(PlanError::NotPrivileged)
         } else if u64::from(chunk_index) >= g.pages / g.chunk_pages {
             Err(PlanError::BadArgument)
         } else {
-            Ok((u64::from(chunk_index), g.chunk_pages * 4096))
+            Ok(ChunkPlan {
+                index: u64::from(chunk_index),
+                bytes: g.chunk_pages * 4096,
+                target: 3,
+            })
         };
         assert_eq!(got, want, "check_chunk({q:?}) of {g:?}");
         assert_eq!(asked.get(), privileged, "looked up for the wrong caller");
@@ -168,10 +176,17 @@ fuzz_target!(|data: &[u8]| {
     );
     assert_eq!(huge_fault_chunk(addr, hindex, hstart..hend, 256), None);
 
+    // An export needs a readable open: a write-only one would get a file that reads.
     let want = if export.flags > 1 || export.reserved != 0 {
         Err(PlanError::BadArgument)
+    } else if !readable {
+        Err(PlanError::NotReadable)
     } else {
         Ok(export.flags == 1)
     };
-    assert_eq!(check_export(&export), want, "check_export({export:?})");
+    assert_eq!(
+        check_export(&export, readable),
+        want,
+        "check_export({export:?}, readable {readable})"
+    );
 });

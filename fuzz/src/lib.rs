@@ -275,7 +275,6 @@ pub fn model_pool(
         buf_size: req.buf_size,
         buf_count: req.buf_count,
         pages: pages.div_ceil(chunk_pages) * chunk_pages,
-        lazy: kind == PoolKind::Lazy,
         kind,
         fault_around,
         cache,

@@ -7,7 +7,8 @@
 //! slow under TCG); processes do not, and show what the driver's own locking costs.
 
 use crate::sys;
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,10 @@ const PAGES: u32 = 64;
 
 /// One fault loop on `dev` until `deadline`.
 fn fault_loop(dev: &Device, deadline: Instant) {
-    let pool = dev.create_pool(4096, PAGES, Fill::Lazy).expect("pool");
+    let pool = PoolOptions::new(4096, PAGES)
+        .lazy(1)
+        .create(dev)
+        .expect("pool");
     let m = dev.map_pool(pool.id, MapFlags::empty()).expect("map");
     while Instant::now() < deadline {
         for page in 0..PAGES as usize {

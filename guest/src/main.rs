@@ -12,7 +12,14 @@
 //! pktmap-guest sequence --secs N STEPS [SEED]   the same for N seconds (the soak)
 //! pktmap-guest sequence ... --mutate[=pools]    with a wrong model (EBADF, or MAP_PRIVATE of
 //!                                    PFN pools), which must fail
-//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools
+//! pktmap-guest pools                 fault-around, contiguous, 2 MiB, write-combined, exported pools,
+//!                                    and POPULATE of every kind, read-write and read-only, Rust and C
+//! pktmap-guest trust                 the regressions of issue 20: a failing contiguous mmap
+//!                                    racing destroy, write-protected 2 MiB entries, exports
+//!                                    from write-only opens, ring/destroy races, pool-file
+//!                                    fsync and 32-bit callers, the THP rules, the budget
+//! pktmap-guest fault-kinds SECS ROUNDS  faults/s of lazy, 4 KiB-fallback and 2 MiB pools from
+//!                                    1 thread, 2 threads on one mapping, 2 processes
 //! pktmap-guest pool-races ROUNDS     only the pools' racing-fault checks, ROUNDS mappings each
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
 //! ```
@@ -30,6 +37,8 @@ mod sequence;
 mod stress;
 mod sys;
 mod tests;
+mod throughput;
+mod trust;
 mod utils;
 
 use std::process::ExitCode;
@@ -43,6 +52,12 @@ fn main() -> ExitCode {
             tests::check(&mut report);
         }
         Some("pools") => tests::pools(&mut report),
+        Some("trust") => trust::run(&mut report),
+        Some("fault-kinds") => {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2.0);
+            let rounds = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2);
+            throughput::run(&mut report, secs, rounds);
+        }
         Some("pool-races") => {
             let rounds = args.get(2).and_then(|s| s.parse().ok());
             tests::pool_races(
@@ -89,7 +104,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: pktmap-guest check | pools | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
+                "usage: pktmap-guest check | pools | trust | fault-kinds SECS ROUNDS | pool-races ROUNDS | pool-peer MODE SOCKET | stress SECS PROCS | faults SECS 1,2,1p,2p | sequence CASES|--secs N STEPS [SEED] [--mutate[=pools]]"
             );
             return ExitCode::from(2);
         }

@@ -6,8 +6,9 @@
 
 use crate::sys::{spawn_child, wait_child};
 use crate::utils::Report;
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, Mapping};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -58,14 +59,13 @@ fn worker(seed: u64, budget: &Budget) -> Result<u32, String> {
         };
         let buf_size = 256 << rng.below(sizes); // 256 .. 16384 or 65536
         let buf_count = 1 + rng.below(counts) as u32;
-        let fill = if rng.below(2) == 0 {
-            Fill::Eager
+        let options = PoolOptions::new(buf_size, buf_count);
+        let options = if rng.below(2) == 0 {
+            options
         } else {
-            Fill::Lazy
+            options.lazy(1)
         };
-        let info = dev
-            .create_pool(buf_size, buf_count, fill)
-            .map_err(|e| format!("create: {e}"))?;
+        let info = options.create(&dev).map_err(|e| format!("create: {e}"))?;
         let flags = if rng.below(2) == 0 {
             MapFlags::POPULATE
         } else {

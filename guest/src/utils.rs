@@ -20,6 +20,9 @@ pub const PMD: usize = 2 * MIB;
 pub struct Report {
     passed: u32,
     failed: u32,
+    /// Checks this kernel cannot run (it lacks what they need, and its config says so):
+    /// neither passed nor failed, and shown as such in the closing line.
+    not_run: u32,
 }
 
 impl Report {
@@ -59,9 +62,25 @@ impl Report {
         }
     }
 
-    /// Prints the closing `N passed, M failed` line; the exit code says whether all passed.
+    /// Records a check that cannot run on this kernel, and `why` (what the kernel lacks and
+    /// how that is known): printed `NOT RUN`, counted apart from passes and failures. Only
+    /// for a lack the kernel's own config states; anything else missing is a failure.
+    pub fn not_run(&mut self, name: &str, why: impl std::fmt::Display) {
+        self.not_run += 1;
+        println!("NOT RUN {name}: {why}");
+    }
+
+    /// Prints the closing `N passed, M failed` line (`, K not run` after it when checks could
+    /// not run); the exit code says whether none failed.
     pub fn finish(&self) -> ExitCode {
-        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.not_run > 0 {
+            println!(
+                "{} passed, {} failed, {} not run",
+                self.passed, self.failed, self.not_run
+            );
+        } else {
+            println!("{} passed, {} failed", self.passed, self.failed);
+        }
         if self.failed == 0 {
             ExitCode::SUCCESS
         } else {
@@ -225,4 +244,40 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(1));
     }
     f()
+}
+
+/// The kernel log so far (`/dev/kmsg`, read without blocking).
+pub fn kernel_log() -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+    else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let mut buf = vec![0; 8192];
+    // Each read is one record; EAGAIN ends the log.
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    out
+}
+
+/// Where `scripts/lib/initramfs.sh` puts the `.config` of the kernel the guest boots (Debian's
+/// own for the stock track, ours for the debug track).
+pub const KERNEL_CONFIG: &str = "/kernel.config";
+
+/// What the booted kernel's config ([`KERNEL_CONFIG`]) says of `CONFIG_<name>`: `Some(true)`
+/// for `=y`, `Some(false)` for `# ... is not set` (or absent from a config that exists),
+/// `None` when there is no config to read.
+pub fn kernel_config(name: &str) -> Option<bool> {
+    let config = std::fs::read_to_string(KERNEL_CONFIG).ok()?;
+    let set = format!("CONFIG_{name}=y");
+    Some(config.lines().any(|l| l == set))
 }

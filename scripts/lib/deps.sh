@@ -7,9 +7,10 @@
 # debootstrap makes the trixie root (bookworm's knows trixie); qemu-system-x86 and
 # busybox-static run the guests; build-essential compiles the kernel's usr/gen_init_cpio for
 # the host; xz-utils unpacks Debian's modules (.ko.xz) for the initramfs; kmod reads their
-# vermagic.
+# vermagic; gcc-multilib builds the static i386 program of the 32-bit checks
+# (scripts/guest/compat32.c).
 PKTMAP_APT_PACKAGES=(
-    debootstrap qemu-system-x86 busybox-static build-essential cpio xz-utils kmod
+    debootstrap qemu-system-x86 busybox-static build-essential cpio xz-utils kmod gcc-multilib
 )
 
 pkg_installed() {

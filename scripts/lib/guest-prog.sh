@@ -51,7 +51,7 @@ build_guest_program() {
     if [ -n "$PKTMAP_SOAK_SECS" ]; then
         PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/compat-round1"$'\n'"/guest-test sequence --secs $PKTMAP_SOAK_SECS $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress 0 $PKTMAP_SOAK_PROCS $PKTMAP_SOAK_CYCLES"
     else
-        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/compat-round1"$'\n'"/guest-test pools"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
+        PKTMAP_GUEST_RUNS="/guest-test check"$'\n'"/compat-round1"$'\n'"/guest-test pools"$'\n'"/guest-test trust"$'\n'"/guest-test sequence $PKTMAP_SEQUENCE_CASES $PKTMAP_SEQUENCE_STEPS $PKTMAP_SEQUENCE_SEED"$'\n'"/guest-test stress $PKTMAP_STRESS_SECS $PKTMAP_STRESS_PROCS"
     fi
     # Extra runs, one command line each (e.g. "/guest-test faults 5 1,2"); PKTMAP_GUEST_ONLY
     # replaces the runs (for measuring one thing; CI never sets it).
@@ -60,5 +60,13 @@ build_guest_program() {
     [ -x "$bin" ] || die "no guest program at $bin"
     check_static "$bin"
     PKTMAP_GUEST_BIN="$bin"
-    export PKTMAP_GUEST_BIN PKTMAP_GUEST_RUNS PKTMAP_COMPAT_BIN
+    # The 32-bit caller of `pktmap-guest trust` (compat_ioctl of the device and pool files).
+    PKTMAP_COMPAT32_BIN="$PKTMAP_OUT/compat32"
+    gcc -m32 -static -O2 -Wall -Wextra -Werror -I"$PKTMAP_REPO/include" \
+        -o "$PKTMAP_COMPAT32_BIN" "$PKTMAP_REPO/scripts/guest/compat32.c" >"$log" 2>&1 || {
+        cat "$log" >&2
+        die "building scripts/guest/compat32.c (gcc -m32 -static) failed (log: $log)"
+    }
+    check_static "$PKTMAP_COMPAT32_BIN"
+    export PKTMAP_GUEST_BIN PKTMAP_GUEST_RUNS PKTMAP_COMPAT_BIN PKTMAP_COMPAT32_BIN
 }

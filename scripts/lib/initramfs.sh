@@ -1,10 +1,12 @@
 # shellcheck shell=bash
 # The initramfs of one track: busybox, scripts/guest/init as /init, pktmap.ko, the guest
-# program and the first round's C program (/compat-round1), the static `pktmap` (/pktmap, for
-# the bench run), /guest-runs (one command line per run) and, on the stock track, Debian's own modules the guest loads first (/guest-modules, one
-# path per line, dependencies first), packed by the kernel source's usr/gen_init_cpio (device
-# nodes without root, and the same bytes every time). Sourced by scripts/guest-test after
-# lib/common.sh and lib/trixie.sh.
+# program, the first round's C program (/compat-round1) and the static i386 caller /compat32,
+# the static `pktmap` (/pktmap, for the bench run), /guest-runs (one command line per run),
+# the booted kernel's .config (/kernel.config: what `pktmap-guest trust` reads to tell a
+# kernel built without fault injection from a broken one) and, on the stock track, Debian's
+# own modules the guest loads first (/guest-modules, one path per line, dependencies first),
+# packed by the kernel source's usr/gen_init_cpio (device nodes without root, and the same
+# bytes every time). Sourced by scripts/guest-test after lib/common.sh and lib/trixie.sh.
 
 # Modules of Debian's tree that the stock guest loads (=m in Debian's config): the packet
 # work's veth pairs and pktgen.
@@ -70,7 +72,9 @@ file /init $PKTMAP_REPO/scripts/guest/init 0755 0 0
 file /pktmap.ko $PKTMAP_KO 0644 0 0
 file /guest-test $PKTMAP_GUEST_BIN 0755 0 0
 file /compat-round1 $PKTMAP_COMPAT_BIN 0755 0 0
+file /compat32 $PKTMAP_COMPAT32_BIN 0755 0 0
 file /guest-runs $PKTMAP_OUT/guest-runs 0644 0 0
+file /kernel.config $PKTMAP_KCONFIG 0644 0 0
 SPEC
     if [ "$PKTMAP_TRACK" = stock ]; then
         for name in "${PKTMAP_STOCK_MODULES[@]}"; do

@@ -56,25 +56,51 @@ kernel_check_config() {
     return "$bad"
 }
 
-# Removes half-built trees of runs that are gone, and kernels of other keys but the newest.
+# Several runs may share one cache (other checkouts, other branches, at the same time). Each
+# key has a lock file, $PKTMAP_CACHE/kernel-<key>.lock: a run holds it exclusively while it
+# builds that key and shared while it uses the kernel (until the run exits), so a tree is
+# never removed under a run that builds or boots it, and two runs of one key build it once.
+
+# Whether nobody holds the lock of the kernel tree DIR (kernel-<key> or kernel-<key>.tmp.PID):
+# takes it exclusively without waiting and lets go at once. A tree without a lock file was
+# made before the locks; it counts as free.
+kernel_tree_free() {
+    local key="${1##*/kernel-}" lock
+    key="${key%%.*}"
+    lock="$PKTMAP_CACHE/kernel-$key.lock"
+    [ -e "$lock" ] || return 0
+    flock -n -x "$lock" true
+}
+
+# Removes half-built trees whose run is gone (its key's lock free and its PID dead), and
+# finished kernels of other keys but the newest one, unless a run holds their lock. KEEP is
+# this run's tree. The check and the removal are not one step: a run that takes a lock
+# between them finds no `done` and builds again, it never boots a half-removed tree (it checks
+# `done` only once it holds the lock, and `done` goes first).
 kernel_prune() {
     local keep="$1" dir pid
     for dir in "$PKTMAP_CACHE"/kernel-*.tmp.*; do
         [ -d "$dir" ] || continue
         pid="${dir##*.}"
-        kill -0 "$pid" 2>/dev/null || rm -rf "$dir"
+        kill -0 "$pid" 2>/dev/null && continue
+        kernel_tree_free "$dir" && rm -rf "$dir"
     done
-    local others=()
+    local others=() kept=0
     # shellcheck disable=SC2012 # names are ours: kernel-<hex>, newest first
     mapfile -t others < <(ls -1dt "$PKTMAP_CACHE"/kernel-* 2>/dev/null || true)
-    local kept=0
     for dir in "${others[@]}"; do
-        case "$dir" in *.tmp.* | "$keep") continue ;; esac
+        case "$dir" in *.tmp.* | *.lock | "$keep") continue ;; esac
+        [ -d "$dir" ] || continue
         if [ "$kept" -lt 1 ]; then
             kept=1 # keep the newest other kernel, for switching branches back and forth
             continue
         fi
-        rm -rf "$dir"
+        if kernel_tree_free "$dir"; then
+            rm -f "$dir/done"
+            rm -rf "$dir"
+        else
+            say "kernel: keeping $dir (another run is using it)"
+        fi
     done
 }
 
@@ -123,11 +149,27 @@ ensure_kernel() {
     key="$(kernel_key)"
     dir="$PKTMAP_CACHE/kernel-$key"
     mkdir -p "$PKTMAP_CACHE"
+    # Held (by this shell, so until the run exits) on a descriptor of its own: shared while this
+    # run uses the kernel, exclusive while it builds it (kernel_prune).
+    exec {PKTMAP_KERNEL_LOCK_FD}>>"$dir.lock"
+    flock -s "$PKTMAP_KERNEL_LOCK_FD"
     if [ -f "$dir/done" ]; then
         say "kernel: cached ($dir)"
     else
-        say "building the debug kernel (cold cache, ~12-20 min on 2 cores) into $dir"
-        kernel_build "$dir"
+        # Exclusive only to build: a run that builds the same key makes this one wait, and
+        # then it finds `done`.
+        flock -u "$PKTMAP_KERNEL_LOCK_FD"
+        if ! flock -n -x "$PKTMAP_KERNEL_LOCK_FD"; then
+            say "kernel: waiting for another run that builds this key ($dir.lock)"
+            flock -x "$PKTMAP_KERNEL_LOCK_FD"
+        fi
+        if [ -f "$dir/done" ]; then
+            say "kernel: built by another run ($dir)"
+        else
+            say "building the debug kernel (cold cache, ~12-20 min on 2 cores) into $dir"
+            kernel_build "$dir"
+        fi
+        flock -s "$PKTMAP_KERNEL_LOCK_FD"
     fi
     kernel_prune "$dir"
     PKTMAP_DEBUG_KDIR="$dir/linux"

@@ -14,7 +14,8 @@
 //! | [`RING_INFO`] | [`RingInfo`], `id` in, the rest out | `EINVAL` unknown id |
 //! | [`RING_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id |
 //! | [`POOL_CHUNK`] | [`PoolChunk`], `id` and `index` in, the rest out | `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` unknown id or index |
-//! | [`POOL_EXPORT`] | [`PoolExport`] in, `fd` out | `EINVAL` unknown id or flags, `EMFILE`, `ENOMEM` |
+//! | [`POOL_EXPORT`] | [`PoolExport`] in, `fd` out | `EINVAL` unknown id or flags, `EBADF` on an open not both readable and writable, `EMFILE`, `ENOMEM` |
+//! | [`ATTACH`](packet::ATTACH), [`DETACH`](packet::DETACH), [`KICK`](packet::KICK) | see [`packet`] | |
 //!
 //! A pool's file descriptor (from [`POOL_EXPORT`]) answers [`POOL_INFO`] for id 0 and maps the
 //! pool at the offset `PKTMAP.encode(POOL, 0)`; every other ioctl on it is `ENOTTY`.
@@ -58,6 +59,7 @@
 //! word past [`STATE_WORDS`] reads 0. `guest/compat/` keeps the first round's header and runs
 //! a program built against it in the guest.
 
+use super::packet;
 use core::mem::size_of;
 use core::ops::Range;
 
@@ -82,16 +84,36 @@ pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
 }
 
 /// The direction bits (`_IOC_DIR`) of a request number.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ioc_dir, IOC_READ, IOC_WRITE, POOL_CREATE};
+/// assert_eq!(ioc_dir(POOL_CREATE), IOC_READ | IOC_WRITE);
+/// ```
 pub const fn ioc_dir(cmd: u32) -> u32 {
     cmd >> 30
 }
 
 /// The number (`_IOC_NR`) of a request number, with its type (`_IOC_TYPE`) in bits 8..16.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ioc, ioc_type_nr, IOC_READ, IOC_WRITE, POOL_CREATE};
+/// // The first round's 16-byte POOL_CREATE is the same request as today's.
+/// assert_eq!(ioc_type_nr(ioc(IOC_READ | IOC_WRITE, 1, 16)), ioc_type_nr(POOL_CREATE));
+/// assert_eq!(ioc_type_nr(POOL_CREATE), 0x5001); // type 'P', number 1
+/// ```
 pub const fn ioc_type_nr(cmd: u32) -> u32 {
     cmd & 0xffff
 }
 
 /// The size bits (`_IOC_SIZE`) of a request number: the caller's struct, in bytes.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{ioc, ioc_size, IOC_READ, IOC_WRITE};
+/// assert_eq!(ioc_size(ioc(IOC_READ | IOC_WRITE, 1, 16)), 16);
+/// ```
 pub const fn ioc_size(cmd: u32) -> usize {
     ((cmd >> 16) & 0x3fff) as usize
 }
@@ -115,12 +137,14 @@ pub const fn sizes(cmd: u32) -> &'static [usize] {
         RING_INFO => &[size_of::<RingInfo>()],
         POOL_CHUNK => &[size_of::<PoolChunk>()],
         POOL_EXPORT => &[size_of::<PoolExport>()],
+        packet::ATTACH => &[size_of::<packet::Attach>()],
+        packet::DETACH | packet::KICK => &[size_of::<ResourceId>()],
         _ => &[],
     }
 }
 
 /// Today's request numbers, in the order of their numbers.
-pub const REQUESTS: [u32; 8] = [
+pub const REQUESTS: [u32; 11] = [
     POOL_CREATE,
     POOL_INFO,
     POOL_DESTROY,
@@ -129,6 +153,9 @@ pub const REQUESTS: [u32; 8] = [
     RING_DESTROY,
     POOL_CHUNK,
     POOL_EXPORT,
+    packet::ATTACH,
+    packet::DETACH,
+    packet::KICK,
 ];
 
 /// The largest argument struct: what a driver's buffer for any request must hold.
@@ -136,6 +163,15 @@ pub const MAX_ARG_SIZE: usize = size_of::<PoolInfo>();
 
 /// How one call's argument crosses between the caller's struct and the driver's, by the
 /// growth rule: what [`arg_size`] says of a request number.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{arg_size, ioc, IOC_READ, IOC_WRITE, POOL_CREATE};
+/// // The first round's 16-byte POOL_CREATE: 16 bytes in, the rest of today's struct zero.
+/// let a = arg_size(ioc(IOC_READ | IOC_WRITE, 1, 16))?;
+/// assert_eq!((a.cmd, a.user, a.copy_in, a.copy_out), (POOL_CREATE, 16, 16, 16));
+/// # Ok::<(), pktmap_abi::ioctl::SizeError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArgSize {
     /// Today's number of the request (what the driver dispatches on).
@@ -174,6 +210,13 @@ impl ArgSize {
 }
 
 /// Why a request number or argument is refused by the growth rule.
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::ioctl::{arg_size, ioc, SizeError, IOC_READ, IOC_WRITE};
+/// // A 20-byte POOL_CREATE: a size the struct never had, shorter than today's.
+/// assert_eq!(arg_size(ioc(IOC_READ | IOC_WRITE, 1, 20)), Err(SizeError::Unknown));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SizeError {
     /// No request of the contract has this direction, type and number, or its size is one
@@ -456,7 +499,8 @@ pub struct PoolInfo {
 /// // A 1 MiB contiguous pool is one chunk: index 0 is its only valid query.
 /// let g = check_pool(&PoolCreate { buf_size: 4096, buf_count: 256, flags: POOL_CONTIG, ..Default::default() })?;
 /// let q = PoolChunk { id: 1, index: 0, ..Default::default() };
-/// assert_eq!(check_chunk(&q, true, |_| Some(g))?, (0, 1 << 20));
+/// let plan = check_chunk(&q, true, |_| Some((g, ())))?;
+/// assert_eq!((plan.index, plan.bytes), (0, 1 << 20));
 /// # Ok::<(), pktmap_abi::plan::PlanError>(())
 /// ```
 #[repr(C)]
@@ -479,7 +523,7 @@ pub struct PoolChunk {
 /// use pktmap_abi::ioctl::{PoolExport, EXPORT_READONLY};
 /// use pktmap_abi::plan::check_export;
 /// let req = PoolExport { id: 1, flags: EXPORT_READONLY, ..Default::default() };
-/// assert_eq!(check_export(&req), Ok(true)); // the new fd is O_RDONLY
+/// assert_eq!(check_export(&req, true), Ok(true)); // the new fd is O_RDONLY
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -512,7 +556,9 @@ pub struct RingCreate {
     pub entries: u32,
     /// The pool whose buffers the descriptors name (must exist in this open file).
     pub pool_id: u32,
-    /// Must be 0.
+    /// 0 (the counter-pair layout of [`RingHeader`]) or
+    /// [`RING_PACKET`](super::packet::RING_PACKET) (the packet layout, which can be attached
+    /// to a network device: [`packet`]).
     pub flags: u32,
     /// Out: the new ring's id (never 0).
     pub id: u32,
@@ -537,7 +583,7 @@ pub struct RingInfo {
     pub entries: u32,
     /// Out: the pool it was created for.
     pub pool_id: u32,
-    /// Out: 0.
+    /// Out: the flags it was created with.
     pub flags: u32,
     /// Out: its size in bytes, a whole number of pages.
     pub bytes: u64,
@@ -690,8 +736,9 @@ impl State {
 /// The first word of the STATE page: `"pktmap\0\x01"` read as a little-endian `u64`.
 pub const STATE_MAGIC: u64 = u64::from_le_bytes(*b"pktmap\0\x01");
 
-/// `struct pktmap_ring_header`: the first bytes of a ring mapping, followed at
-/// [`RING_DESC_OFFSET`] by `entries` [`RingDesc`]s.
+/// `struct pktmap_ring_header`: the first bytes of a ring made with flags 0, followed at
+/// [`RING_DESC_OFFSET`] by `entries` [`RingDesc`]s (a [`RING_PACKET`](super::packet::RING_PACKET)
+/// ring has the layout of [`packet`] instead).
 ///
 /// # Examples
 /// ```

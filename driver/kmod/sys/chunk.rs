@@ -15,13 +15,12 @@
 use core::ptr::NonNull;
 use kernel::{
     bindings,
-    error::to_result,
     ffi::{c_int, c_uint, c_ulong},
     page::PAGE_SIZE,
     prelude::*,
 };
 
-// Not in 6.12's Rust bindings (<asm/set_memory.h> is not in bindings_helper.h); both are
+// Not in 7.3's Rust bindings (<asm/set_memory.h> is not in bindings_helper.h); both are
 // exported (`EXPORT_SYMBOL`) by arch/x86/mm/pat/set_memory.c.
 extern "C" {
     fn set_memory_wc(addr: c_ulong, numpages: c_int) -> c_int;
@@ -63,7 +62,8 @@ impl Chunk {
     ///
     /// # Errors
     /// `ENOMEM` when no free block of that order exists (fragmentation), without a warning in
-    /// the kernel log; what `set_memory_wc` returns (then nothing stays allocated).
+    /// the kernel log; what `set_memory_wc` returns (then the block is made write-back again
+    /// and freed, or leaked if that fails too: WC pages never return to the allocator).
     pub fn new(order: u32, wc: bool) -> Result<Self> {
         if order > bindings::MAX_PAGE_ORDER {
             return Err(EINVAL);
@@ -79,11 +79,27 @@ impl Chunk {
             wc: false,
         };
         if wc {
+            let (addr, pages) = (chunk.kernel_addr() as c_ulong, chunk.pages() as c_int);
             // SAFETY: The direct mapping of our own block; `set_memory_wc` records the WC
             // memory type for these RAM pages (x86 PAT) and changes the kernel's mapping.
-            to_result(unsafe {
-                set_memory_wc(chunk.kernel_addr() as c_ulong, chunk.pages() as c_int)
-            })?;
+            let rc = unsafe { set_memory_wc(addr, pages) };
+            if rc != 0 {
+                // It may have made part of the range WC before it failed (a page-table
+                // split that could not allocate): make all of it WB again before the pages go
+                // back to the allocator, or leak them if even that fails.
+                // SAFETY: As above; WB is the direct mapping's normal type.
+                let back = unsafe { set_memory_wb(addr, pages) };
+                if back != 0 {
+                    pr_err!(
+                        "set_memory_wc failed ({}) and set_memory_wb too ({}); leaking {} pages\n",
+                        rc,
+                        back,
+                        pages
+                    );
+                    core::mem::forget(chunk);
+                }
+                return Err(Error::from_errno(rc));
+            }
             chunk.wc = true;
         }
         Ok(chunk)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Pool file descriptors: one anonymous-inode file (`[pktmap-pool]`) per export, as dma-buf
-//! and memfd are, whose `mmap`, `ioctl` and `get_unmapped_area` reach [`PoolFileOps`]
-//! (upstream has no anonymous-inode files yet).
+//! and memfd are, whose `mmap`, `ioctl` (also from 32-bit callers, `compat_ptr_ioctl`) and
+//! `get_unmapped_area` reach [`PoolFileOps`]; `fsync` succeeds with nothing to do (upstream
+//! has no anonymous-inode files yet).
 //!
 //! - [`PoolFops`]: the `file_operations` of pool files of `T`, generic over their operations;
 //!   the one table is a `static` in the module root (`pktmap.rs`), as binder's
@@ -85,8 +86,13 @@ impl<T: PoolFileOps> PoolFops<T> {
                 owner: module.as_ptr(),
                 mmap: Some(Self::mmap),
                 unlocked_ioctl: Some(Self::ioctl),
+                // As the device: the ioctl arguments are layout-stable structs, the same for
+                // 32-bit callers, so they only need their pointer converted.
+                #[cfg(CONFIG_COMPAT)]
+                compat_ioctl: bindings::compat_ptr_ioctl,
                 get_unmapped_area: Some(Self::get_unmapped_area),
                 release: Some(Self::release),
+                fsync: Some(Self::fsync),
                 // All other fields are nullable pointers or integer flags: zero is "not
                 // provided".
                 ..pin_init::zeroed()
@@ -132,6 +138,22 @@ impl<T: PoolFileOps> PoolFops<T> {
         // SAFETY: The VFS only calls this between the file's creation and its `release`.
         let this = unsafe { Self::export(file) };
         from_result(|| T::ioctl(this, cmd, arg))
+    }
+
+    /// `fsync(2)`, `fdatasync(2)` and `msync(MS_SYNC)` of a shared mapping of the file:
+    /// nothing to write back (the pool is memory every mapping already sees), so they succeed,
+    /// as on the device. Without the hook the VFS answers `EINVAL`.
+    ///
+    /// # Safety
+    ///
+    /// VFS contract for `fsync` on a pool file (nothing is dereferenced).
+    unsafe extern "C" fn fsync(
+        _file: *mut bindings::file,
+        _start: bindings::loff_t,
+        _end: bindings::loff_t,
+        _datasync: c_int,
+    ) -> c_int {
+        0
     }
 
     /// # Safety

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The current task (upstream `rust/kernel/task.rs`): what 6.12's `kernel::task` lacks.
+//! The current task (upstream `rust/kernel/task.rs`): what 7.3's `kernel::task` lacks
+//! (it has `Task::signal_pending`, not `fatal_signal_pending`, and no `capable`).
 //!
 //! C header: [`srctree/include/linux/sched/signal.h`](srctree/include/linux/sched/signal.h)
 

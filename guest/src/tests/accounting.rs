@@ -5,7 +5,8 @@
 
 use crate::sys;
 use crate::utils::{gauges, state, Report};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
 use pktmap_abi::ioctl::{self, State};
 use std::time::{Duration, Instant};
@@ -60,7 +61,7 @@ pub fn budget(r: &mut Report, dev: &Device) {
     );
     r.errno(
         "POOL_CREATE past the page budget: ENOSPC",
-        dev.create_pool(4096, 9, Fill::Lazy),
+        PoolOptions::new(4096, 9).lazy(1).create(dev),
         libc::ENOSPC,
     );
     r.check(
@@ -68,18 +69,18 @@ pub fn budget(r: &mut Report, dev: &Device) {
         state(dev).pages_allocated == held,
         format!("{}", state(dev).pages_allocated),
     );
-    match dev.create_pool(4096, 8, Fill::Lazy) {
+    match PoolOptions::new(4096, 8).lazy(1).create(dev) {
         Ok(p) => {
             r.check("POOL_CREATE up to the budget: ok", true, "");
             let m = dev.map_pool(p.id, MapFlags::empty()).expect("map");
             dev.destroy_pool(p.id).expect("destroy");
             r.errno(
                 "a destroyed pool still mapped keeps its pages in the budget: ENOSPC",
-                dev.create_pool(4096, 1, Fill::Lazy),
+                PoolOptions::new(4096, 1).lazy(1).create(dev),
                 libc::ENOSPC,
             );
             drop(m);
-            let again = dev.create_pool(4096, 1, Fill::Lazy);
+            let again = PoolOptions::new(4096, 1).lazy(1).create(dev);
             r.check(
                 "its last unmap gives the pages back to the budget",
                 again.is_ok(),
@@ -101,7 +102,7 @@ pub fn budget(r: &mut Report, dev: &Device) {
 
 /// A STATE snapshot after some update (so a changed parameter is republished).
 fn state_after_update(dev: &Device) -> State {
-    if let Ok(p) = dev.create_pool(256, 1, Fill::Lazy) {
+    if let Ok(p) = PoolOptions::new(256, 1).lazy(1).create(dev) {
         let _ = dev.destroy_pool(p.id);
     }
     state(dev)
@@ -159,7 +160,7 @@ pub fn memcg(r: &mut Report) {
         }
         let Ok(dev) = Device::open() else { return 121 };
         let before = current(&cg2);
-        let Ok(p) = dev.create_pool(65536, 256, Fill::Eager) else {
+        let Ok(p) = PoolOptions::new(65536, 256).create(&dev) else {
             return 122;
         };
         let charged = (current(&cg2).saturating_sub(before) >> 20).min(63);
@@ -188,7 +189,7 @@ pub fn memcg(r: &mut Report) {
 pub fn killed_creator(r: &mut Report, dev: &Device) {
     const MIB: u64 = 1 << 20;
     let base = state(dev);
-    let full = dev.create_pool(65536, 2048, Fill::Lazy);
+    let full = PoolOptions::new(65536, 2048).lazy(1).create(dev);
     if let Ok(p) = &full {
         let _ = dev.destroy_pool(p.id);
     }
@@ -207,7 +208,7 @@ pub fn killed_creator(r: &mut Report, dev: &Device) {
             return 3;
         }
         let Ok(dev) = Device::open() else { return 1 };
-        let _ = dev.create_pool(65536, 2048, Fill::Lazy);
+        let _ = PoolOptions::new(65536, 2048).lazy(1).create(&dev);
         // Only reached if the kill came after the whole create.
         std::thread::sleep(Duration::from_secs(60));
         0
@@ -263,7 +264,7 @@ pub fn resource_limit(r: &mut Report, dev: &Device) {
     let mut made = 0;
     let mut last = Ok(());
     for _ in 0..=ioctl::MAX_RESOURCES {
-        match other.create_pool(256, 1, Fill::Lazy) {
+        match PoolOptions::new(256, 1).lazy(1).create(&other) {
             Ok(_) => made += 1,
             Err(e) => {
                 last = Err(e);

@@ -7,6 +7,7 @@
 use crate::sys;
 use crate::utils::{gauges, state, Report};
 use pktmap::device::Device;
+use pktmap::pool::PoolOptions;
 use pktmap_abi::ioctl::{self, ioc, PoolCreate, IOC_READ, IOC_WRITE, POOL_LAZY};
 use std::os::fd::AsFd;
 
@@ -102,7 +103,7 @@ pub fn run(r: &mut Report, dev: &Device) {
     );
 
     // A pool file answers POOL_INFO at the first round's size too.
-    if let Ok(pool) = dev.create_pool(4096, 2, pktmap::device::Fill::Eager) {
+    if let Ok(pool) = PoolOptions::new(4096, 2).create(dev) {
         if let Ok(file) = dev.export_pool(pool.id, true) {
             let mut info = [0u8; 32];
             let got = sys::ioctl_raw(file.as_fd(), ioc(RW, 2, 32), info.as_mut_ptr().cast());

@@ -5,8 +5,9 @@
 
 use crate::sys;
 use crate::utils::{mapped_bytes, read_pool, Report};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
 use std::os::fd::AsFd;
 
@@ -63,7 +64,7 @@ pub fn sync(r: &mut Report, dev: &Device) {
         sys::fsync(fd, true).is_ok(),
         "failed",
     );
-    let pool = dev.create_pool(4096, 2, Fill::Lazy).expect("pool");
+    let pool = PoolOptions::new(4096, 2).lazy(1).create(dev).expect("pool");
     let m = dev.map_pool(pool.id, MapFlags::empty()).expect("map");
     m.write_at(10, b"synced").unwrap();
     let rs = sys::msync(m.as_ptr(), m.len(), libc::MS_SYNC);

@@ -5,8 +5,9 @@
 
 use crate::sys::{self, in_child, peek, poke};
 use crate::utils::{gauges, mapped_bytes, read_pool, state, Report, PAGE};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, Mapping};
 use std::ptr::NonNull;
 
@@ -84,7 +85,7 @@ pub fn second_open(r: &mut Report, dev: &Device, pool: u32) {
         dev.pool_info(pool).is_ok(),
         "gone",
     );
-    let mine = other.create_pool(4096, 1, Fill::Eager);
+    let mine = PoolOptions::new(4096, 1).create(&other);
     r.check(
         "a second open creates its own pools",
         mine.is_ok(),
@@ -106,7 +107,7 @@ pub fn second_open(r: &mut Report, dev: &Device, pool: u32) {
 pub fn destroyed_or_closed_while_mapped(r: &mut Report, dev: &Device) {
     let base = state(dev);
     // Destroy while mapped.
-    let Ok(info) = dev.create_pool(4096, 8, Fill::Lazy) else {
+    let Ok(info) = PoolOptions::new(4096, 8).lazy(1).create(dev) else {
         return r.check("POOL_CREATE for lifetimes", false, "failed");
     };
     let m = dev.map_pool(info.id, MapFlags::empty()).expect("map");
@@ -151,8 +152,11 @@ pub fn destroyed_or_closed_while_mapped(r: &mut Report, dev: &Device) {
 
     // Close while mapped.
     let other = Device::open().expect("open");
-    let info = other.create_pool(2048, 4, Fill::Eager).expect("create");
-    let lazy = other.create_pool(4096, 4, Fill::Lazy).expect("create");
+    let info = PoolOptions::new(2048, 4).create(&other).expect("create");
+    let lazy = PoolOptions::new(4096, 4)
+        .lazy(1)
+        .create(&other)
+        .expect("create");
     let m = other.map_pool(info.id, MapFlags::empty()).expect("map");
     let ml = other.map_pool(lazy.id, MapFlags::empty()).expect("map");
     m.write_at(0, b"open").unwrap();
@@ -176,7 +180,7 @@ pub fn destroyed_or_closed_while_mapped(r: &mut Report, dev: &Device) {
 
 pub fn partial_unmap(r: &mut Report, dev: &Device) {
     let base = state(dev);
-    let Ok(info) = dev.create_pool(4096, 8, Fill::Lazy) else {
+    let Ok(info) = PoolOptions::new(4096, 8).lazy(1).create(dev) else {
         return r.check("POOL_CREATE for partial unmap", false, "failed");
     };
     let m = dev.map_pool(info.id, MapFlags::empty()).expect("map");

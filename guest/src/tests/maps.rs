@@ -10,7 +10,7 @@
 
 use crate::sys;
 use crate::utils::{maps_line, Report, PAGE};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::{ResourceType, PKTMAP as LAYOUT};
 use pktmap::pool::PoolOptions;
 use pktmap::resource::{map, MapFlags};
@@ -95,7 +95,7 @@ pub fn run(r: &mut Report) {
         Ok(d) => d,
         Err(e) => return r.check("maps: open /dev/pktmap", false, e),
     };
-    let eager = dev.create_pool(4096, 4, Fill::Eager).expect("eager pool");
+    let eager = PoolOptions::new(4096, 4).create(&dev).expect("eager pool");
     let lazy = PoolOptions::new(4096, 8)
         .lazy(4)
         .create(&dev)
@@ -126,8 +126,8 @@ pub fn run(r: &mut Report) {
     )
     .expect("map the eager pool MAP_PRIVATE");
     // An exported pool's own file: named by pktmap's codec, its pool being POOL id 0.
-    let exported = dev
-        .create_pool(4096, 2, Fill::Eager)
+    let exported = PoolOptions::new(4096, 2)
+        .create(&dev)
         .expect("pool to export");
     let pool_file = dev.export_pool(exported.id, false).expect("POOL_EXPORT");
     let file_map = pool_file.map(MapFlags::empty()).expect("map the pool file");

@@ -33,6 +33,7 @@ pub mod huge;
 pub mod io;
 pub mod lifetimes;
 pub mod maps;
+pub mod populate;
 pub mod private;
 pub mod read_only;
 pub mod readme;
@@ -97,6 +98,7 @@ pub fn pools(r: &mut Report) {
     export::run(r, &dev);
     regression::racing_pfn_faults_counted_twice(r, &dev, regression::RACE_ROUNDS);
     back_to_baseline(r, "pools", &dev, &base);
+    populate::run(r);
 }
 
 /// `pktmap-guest pool-races ROUNDS`: only the racing page-frame faults, `rounds` mappings each.

@@ -7,9 +7,10 @@
 
 use crate::sys::{self, in_child, poke};
 use crate::utils::{read_pool, Report, PAGE};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
 use pktmap::pool::PoolFile;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, MapOptions};
 use pktmap_abi::ioctl::{self, PoolCreate, ResourceId, RingCreate};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -64,7 +65,7 @@ pub fn pool(r: &mut Report, dev: &Device, pool: u32) {
 /// Read-only and no-exec hold for every resource.
 pub fn mappings(r: &mut Report, dev: &Device) {
     let fd = dev.as_fd();
-    let pool = dev.create_pool(4096, 2, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 2).create(dev).expect("pool");
     let ring = dev.create_ring(8, pool.id).expect("ring");
     let pool_off = ResourceType::Pool.offset(pool.id);
     let ring_off = ResourceType::Ring.offset(ring.id);

@@ -5,8 +5,9 @@
 
 use crate::sys::minor_faults;
 use crate::utils::Report;
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::{pktmap_types, PKTMAP};
+use pktmap::pool::PoolOptions;
 use pktmap::resource::{map_resource, MapFlags};
 
 /// README "Example (Rust)", returning what it prints.
@@ -33,7 +34,7 @@ fn example_state() -> std::io::Result<String> {
 /// page written, as `write_at` writes the first) and the frame read back through `pread`.
 fn example_pool() -> std::io::Result<(i64, usize, Vec<u8>, u64)> {
     let dev = Device::open()?;
-    let pool = dev.create_pool(2048, 512, Fill::Lazy)?;
+    let pool = PoolOptions::new(2048, 512).lazy(1).create(&dev)?;
     let bufs = dev.map_pool(pool.id, MapFlags::POPULATE)?; // prefaulted: no fault on touch
     let before = minor_faults();
     bufs.write_at(0, b"frame")?;

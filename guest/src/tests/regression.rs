@@ -10,7 +10,7 @@
 
 use crate::sys::{self, peek, poke};
 use crate::utils::{counted, fill, pattern, read_pool, read_resource, state, Report, PAGE, PMD};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
 use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, MapOptions};
@@ -24,7 +24,7 @@ const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
 /// `read(2)`/`write(2)` at the file position act on the resource it names and never move it.
 pub fn read_write_moved_the_position(r: &mut Report, dev: &Device) {
     let fd = dev.as_fd();
-    let pool = dev.create_pool(4096, 2, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 2).create(dev).expect("pool");
     let ring = dev.create_ring(8, pool.id).expect("ring");
     // Pool ids and ring ids both start at 1 in a fresh open; whatever they are, the offset one
     // page past the pool's is where the old driver's position drifted to.
@@ -86,7 +86,7 @@ pub fn read_write_moved_the_position(r: &mut Report, dev: &Device) {
 /// of the resource changed.
 pub fn faulting_pwrite_zero_filled(r: &mut Report, dev: &Device) {
     let fd = dev.as_fd();
-    let pool = dev.create_pool(4096, 4, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 4).create(dev).expect("pool");
     let off = ResourceType::Pool.offset(pool.id);
     // Two pages of user memory, the second PROT_NONE.
     let buf = sys::mmap_raw(None, 2 * PAGE, RW, libc::MAP_PRIVATE, 0).expect("anon");

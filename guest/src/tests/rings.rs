@@ -3,8 +3,9 @@
 //! holding its pool (`EBUSY`, and a mapped destroyed ring keeping the pool's pages).
 
 use crate::utils::{gauges, mapped_bytes, read_resource, state, Report, PAGE};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
 use pktmap_abi::ioctl::{self, RingHeader};
 
@@ -65,7 +66,7 @@ pub fn lifecycle(r: &mut Report, dev: &Device, pool: u32) {
 /// A ring keeps its pool: the pool cannot be destroyed while a ring names it.
 pub fn holds_pool(r: &mut Report, dev: &Device) {
     let base = state(dev);
-    let pool = dev.create_pool(4096, 4, Fill::Eager).expect("pool");
+    let pool = PoolOptions::new(4096, 4).create(dev).expect("pool");
     let ring = dev.create_ring(16, pool.id).expect("ring");
     r.errno(
         "POOL_DESTROY of a pool a ring names: EBUSY",

@@ -5,8 +5,9 @@
 //! [`read_only`](super::read_only)'s.
 
 use crate::utils::{gauges, mapped_bytes, state, Report, PAGE};
-use pktmap::device::{Device, Fill};
+use pktmap::device::Device;
 use pktmap::offset::ResourceType;
+use pktmap::pool::PoolOptions;
 use pktmap::resource::{MapFlags, Mapping};
 use pktmap_abi::ioctl::{self, State, STATE_MAGIC};
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ pub fn page(r: &mut Report, dev: &Device, base: &State) {
 /// following the seqcount protocol agrees with pread while the device is quiet.
 pub fn snapshots(r: &mut Report, dev: &Device) {
     let a = state(dev);
-    if let Ok(p) = dev.create_pool(256, 1, Fill::Lazy) {
+    if let Ok(p) = PoolOptions::new(256, 1).lazy(1).create(dev) {
         let _ = dev.destroy_pool(p.id);
     }
     let b = state(dev);
@@ -81,7 +82,7 @@ pub fn snapshots(r: &mut Report, dev: &Device) {
         s.spawn(|| {
             let d = dev.try_clone().expect("dup");
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(p) = d.create_pool(4096, 1, Fill::Eager) {
+                if let Ok(p) = PoolOptions::new(4096, 1).create(&d) {
                     let _ = d.destroy_pool(p.id);
                 }
             }

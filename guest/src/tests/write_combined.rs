@@ -3,7 +3,7 @@
 //! memory type (`/proc/kpageflags`), reset to WB on free, and no memory-type conflict in the
 //! kernel log.
 
-use crate::utils::{pattern_round_trip, touch, Report, PAGE};
+use crate::utils::{kernel_log, pattern_round_trip, touch, Report, PAGE};
 use pktmap::device::Device;
 use pktmap::pool::PoolOptions;
 use pktmap::resource::MapFlags;
@@ -114,26 +114,4 @@ pub fn run(r: &mut Report, dev: &Device) {
         conflicts.is_empty(),
         conflicts.join(" | "),
     );
-}
-
-/// The kernel log so far (`/dev/kmsg`, read without blocking).
-fn kernel_log() -> String {
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(mut f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open("/dev/kmsg")
-    else {
-        return String::new();
-    };
-    let mut out = String::new();
-    let mut buf = vec![0; 8192];
-    // Each read is one record; EAGAIN ends the log.
-    while let Ok(n) = f.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    out
 }

@@ -37,9 +37,9 @@ pub enum Backing {
     Hugetlb,
     /// An io_uring provided-buffer ring allocated by the kernel, mapped again each repetition.
     UringPbuf,
-    /// A `/dev/pktmap` pool whose pages the driver inserts at `mmap` time ([`Fill::Eager`](pktmap::device::Fill::Eager)).
+    /// A `/dev/pktmap` pool whose pages the driver inserts at `mmap` time ([`PoolKind::Eager`](pktmap::pool::PoolKind::Eager)).
     EagerPool,
-    /// A `/dev/pktmap` pool whose pages the driver's fault handler inserts ([`Fill::Lazy`](pktmap::device::Fill::Lazy)),
+    /// A `/dev/pktmap` pool whose pages the driver's fault handler inserts ([`PoolKind::Lazy`](pktmap::pool::PoolKind::Lazy)),
     /// one page per fault.
     LazyPool,
     /// A lazy `/dev/pktmap` pool with fault-around: [`FAULT_AROUND`] pages per fault.
@@ -143,8 +143,9 @@ impl Backing {
     ///
     /// An eager pool's pages are all inserted at `mmap`, and so are a contiguous pool's, so
     /// nothing faults. A lazy pool serves one fault per page (per 16 pages with fault-around,
-    /// at least one per mapping): during `mmap` when populating (every populate faults through
-    /// `get_user_pages`), else on the first touch. A 2 MiB
+    /// at least one per mapping): during `mmap` when the kernel populates (every populate
+    /// faults through `get_user_pages`), else on the first touch; pktmap's POPULATE asks the
+    /// driver to insert every page at `mmap` (the offset's populate bit), so none. A 2 MiB
     /// pool serves one per 2 MiB: on the first touch, except with pktmap's POPULATE, which
     /// brings the pages in itself (`MAP_POPULATE` skips page-frame maps).
     ///
@@ -153,7 +154,8 @@ impl Backing {
     /// use pktmap_tools::bench::{Backing, Mode};
     /// assert_eq!(Backing::EagerPool.served_faults(Mode::WriteFault, 4096), Some((0.0, 0.0)));
     /// assert_eq!(Backing::LazyPool.served_faults(Mode::WriteFault, 4096), Some((0.0, 1.0)));
-    /// assert_eq!(Backing::LazyPool.served_faults(Mode::Pktmap, 4096), Some((1.0, 0.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::Pktmap, 4096), Some((0.0, 0.0)));
+    /// assert_eq!(Backing::LazyPool.served_faults(Mode::MadvPopulateWrite, 4096), Some((1.0, 0.0)));
     /// assert_eq!(Backing::AroundPool.served_faults(Mode::WriteFault, 65536), Some((0.0, 1.0 / 16.0)));
     /// assert_eq!(Backing::HugePool.served_faults(Mode::MapPopulate, 2 << 20), Some((0.0, 1.0 / 512.0)));
     /// assert_eq!(Backing::Fresh.served_faults(Mode::WriteFault, 4096), None);
@@ -170,6 +172,7 @@ impl Backing {
             _ => return None,
         };
         Some(match (self, mode) {
+            (Backing::LazyPool | Backing::AroundPool, Mode::Pktmap) => (0.0, 0.0),
             (Backing::HugePool, Mode::Pktmap) => (rate, 0.0),
             (Backing::HugePool, _) => (0.0, rate),
             _ if populate => (rate, 0.0),

@@ -34,8 +34,10 @@
 //! success, and only one of them mapped it. So [`PfnFault::insert_pfn`] and
 //! [`PfnFault::insert_pfn_pmd`] look at the page tables before and after inserting
 //! (`follow_pfnmap_start`, [`PfnFault::is_mapped`]) and say whether *this* call mapped the
-//! entry. That answer is exact when the caller serialises every insert into the VMA with a
-//! lock of its own held across the call (pktmap: the mapping's fault lock).
+//! entry. That answer is exact when the caller serialises every insert of the same entry
+//! with a lock of its own held across the call (pktmap: one lock per 2 MiB block of
+//! addresses, which holds every entry that can map the faulting address, 4 KiB or 2 MiB, and
+//! its page table): then nothing but this call changes the entry between the two looks.
 //!
 //! C headers: [`srctree/include/linux/mm.h`](srctree/include/linux/mm.h),
 //! [`srctree/include/linux/huge_mm.h`](srctree/include/linux/huge_mm.h)
@@ -118,7 +120,8 @@ impl VmaPfnMap {
     ///
     /// # Errors
     /// `EINVAL` if they leave the VMA or the chunk, else what `remap_pfn_range` returns (it
-    /// unmaps its own partial work; `mmap` failing unmaps the rest).
+    /// unmaps its own partial work; the caller unmaps earlier calls' with
+    /// [`zap_pages`](Self::zap_pages) before it drops the chunks).
     pub fn remap_chunk(&self, index: usize, chunk: &Chunk, pages: usize) -> Result {
         let addr = index
             .checked_mul(PAGE_SIZE)
@@ -139,6 +142,28 @@ impl VmaPfnMap {
         to_result(unsafe {
             bindings::remap_pfn_range(raw, addr, chunk.pfn(), size, (*raw).vm_page_prot)
         })
+    }
+
+    /// Removes the entries of the first `pages` pages of the VMA (`zap_special_vma_range`,
+    /// 6.12's `zap_vma_ptes`): what earlier [`remap_chunk`](Self::remap_chunk) calls mapped,
+    /// when a later one failed.
+    ///
+    /// A page-frame entry holds no page reference, and the kernel unmaps a failed `mmap` only
+    /// after `->mmap` returned, when the caller may already have dropped the last reference to
+    /// the chunks; so `->mmap` must leave no entry behind before it lets go of them (the
+    /// warning in `remap_pfn_range_notrack`, which zaps its own partial work the same way).
+    pub fn zap_pages(&self, pages: usize) {
+        let size = pages
+            .saturating_mul(PAGE_SIZE)
+            .min(self.end() - self.start());
+        if size == 0 {
+            return;
+        }
+        // SAFETY: We hold the mmap lock for write on the new `VM_PFNMAP` VMA (type
+        // invariants); the range starts at `vm_start` and lies inside the VMA
+        // (`zap_special_vma_range` checks both, and the `VM_PFNMAP` flag, and does nothing
+        // otherwise).
+        unsafe { bindings::zap_special_vma_range(self.as_ptr(), self.start(), size as c_ulong) };
     }
 }
 
@@ -162,12 +187,6 @@ impl<'a> PfnFault<'a> {
     /// The faulting VMA's `vm_start` and `vm_end`.
     pub fn vma_range(&self) -> (usize, usize) {
         (self.fault.vma().start(), self.fault.vma().end())
-    }
-
-    /// Whether the VMA may be written (`VM_WRITE`): a 2 MiB entry is then made writable and
-    /// dirty at once, so a write after a read (a populate) takes no second fault.
-    pub fn vma_writable(&self) -> bool {
-        self.fault.vma().flags() & flags::WRITE != 0
     }
 
     /// Whether an entry of the faulting `mm`'s page tables (a 4 KiB or a 2 MiB one) maps the
@@ -209,7 +228,7 @@ impl<'a> PfnFault<'a> {
     /// Maps page frame `pfn` at the faulting address (`vmf_insert_pfn`, with the VMA's cache
     /// attribute), unless an entry maps it already; returns whether this call mapped it.
     ///
-    /// Exact only while the caller serialises every insert into the VMA (module docs).
+    /// Exact only while the caller serialises every insert of this 2 MiB block (module docs).
     ///
     /// # Errors
     /// `ENOMEM` or `EFAULT` (becoming `VM_FAULT_OOM`/`SIGBUS`).
@@ -227,33 +246,81 @@ impl<'a> PfnFault<'a> {
         Ok(self.is_mapped())
     }
 
+    /// What the faulting PMD holds now (one read, as `pmdp_get_lockless`).
+    fn pmd_now(&self) -> Pmd {
+        // x86-64 PMD bits: `_PAGE_PSE` marks a leaf (a 2 MiB entry, also while
+        // `pmdp_invalidate` has it non-present); `pmd_none` ignores the accessed and dirty bits
+        // (`_PAGE_KNL_ERRATUM_MASK`).
+        const PSE: u64 = 1 << 7;
+        const KNL_ERRATUM: u64 = (1 << 5) | (1 << 6);
+        // SAFETY: By the type invariants the fault is in progress with the mmap or VMA lock
+        // held, so `vmf->pmd` points to this address's PMD entry in a page table that cannot be
+        // freed meanwhile (page tables of a `VM_PFNMAP` VMA go only with its unmap, under the
+        // mmap lock held for write); the entry may change under us, so it is read once.
+        let val = unsafe { core::ptr::read_volatile((*self.fault.as_raw()).pmd) }.pmd as u64;
+        if val & !KNL_ERRATUM == 0 {
+            Pmd::None
+        } else if val & PSE != 0 {
+            Pmd::Leaf
+        } else {
+            Pmd::Table
+        }
+    }
+
     /// Maps the 2 MiB block of frames from `pfn` (2 MiB-aligned) at the 2 MiB-aligned block
-    /// around the faulting address, with one PMD entry (`vmf_insert_pfn_pmd`), unless an entry
-    /// maps the faulting address already; returns whether this call mapped it (`false` too
-    /// when a table of 4 KiB entries holds the block: the insert then changes nothing).
+    /// around the faulting address with one PMD entry (`vmf_insert_pfn_pmd`), writable and
+    /// dirty only for a write fault (a read fault maps it clean, with the VMA's protection,
+    /// as VFIO does); returns whether this call mapped it, or `None` when the fault must fall
+    /// back to 4 KiB entries.
     ///
-    /// Exact only while the caller serialises every insert into the VMA (module docs).
+    /// - No entry: inserts; `Some(true)`.
+    /// - A 2 MiB entry already: a racing fault mapped it (`Some(false)`), or this is a write
+    ///   fault on a write-protected entry (`wp_huge_pmd`: soft-dirty's `clear_refs`, write
+    ///   notification), which `vmf_insert_pfn_pmd` then makes writable and dirty in place,
+    ///   with the same frame (`Some(false)`: nothing new is mapped). Answering `NOPAGE`
+    ///   without that upgrade would retry the store forever.
+    /// - A table of 4 KiB entries (one appeared after the kernel saw the PMD empty, e.g. the
+    ///   THP policy changed mid-fault): `None`, so the 4 KiB path serves the fault; inserting
+    ///   a PMD there would be refused, with a `WARN` for a write (7.3's `insert_pmd`).
+    ///
+    /// Exact only while the caller serialises every insert of this 2 MiB block (module docs).
     ///
     /// # Errors
     /// `EINVAL` for a misaligned `pfn`; `ENOMEM` or `EFAULT` from the kernel.
-    pub fn insert_pfn_pmd(&self, pfn: usize) -> Result<bool> {
+    pub fn insert_pfn_pmd(&self, pfn: usize) -> Result<Option<bool>> {
         if pfn % (1 << PMD_ORDER) != 0 {
             return Err(EINVAL);
         }
-        if self.is_mapped() {
-            return Ok(false);
+        let write = self.fault.is_write();
+        match self.pmd_now() {
+            Pmd::Table => return Ok(None),
+            Pmd::Leaf if !write => return Ok(Some(false)),
+            Pmd::Leaf | Pmd::None => {}
         }
+        let was_mapped = self.is_mapped();
         // SAFETY: The fault in progress is on a `VM_PFNMAP` VMA (type invariants), shared (so
         // not copy-on-write: the caller's plan); the caller checked that the whole 2 MiB block
         // lies in the VMA (`plan::huge_fault_chunk`), and the frames are one live 2 MiB chunk
-        // of the mapping's pool.
-        let ret = unsafe {
-            bindings::vmf_insert_pfn_pmd(self.fault.as_raw(), pfn as c_ulong, self.vma_writable())
-        };
+        // of the mapping's pool. On a present 2 MiB entry (a write fault) the kernel only
+        // upgrades it, and it maps this same block (entries of this VMA map its pool at fixed
+        // offsets), so its check that the frame is unchanged holds.
+        let ret =
+            unsafe { bindings::vmf_insert_pfn_pmd(self.fault.as_raw(), pfn as c_ulong, write) };
         fault_result(ret)?;
-        // Nothing else inserts meanwhile (the caller's lock), so an entry now is ours.
-        Ok(self.is_mapped())
+        // Nothing else inserts meanwhile (the caller's lock), so an entry now that was not
+        // there before is ours.
+        Ok(Some(!was_mapped && self.is_mapped()))
     }
+}
+
+/// What a fault's PMD entry holds ([`PfnFault::pmd_now`]).
+enum Pmd {
+    /// Nothing (`pmd_none`).
+    None,
+    /// A 2 MiB entry.
+    Leaf,
+    /// A table of 4 KiB entries.
+    Table,
 }
 
 /// `VM_FAULT_NOPAGE` is success; anything else is `ENOMEM` (`VM_FAULT_OOM`) or `EFAULT`.

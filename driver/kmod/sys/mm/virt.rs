@@ -5,6 +5,7 @@
 //!
 //! - [`VmaRefExt`]: `vm_pgoff`, and whether the mapping is shared (`VM_SHARED`,
 //!   `VM_MAYSHARE`);
+//! - [`VmaNewExt`]: setting `vm_pgoff` inside `mmap`;
 //! - [`VmaMixedMapExt`]: `vm_insert_pages`, in batches, and skipping pages another fault
 //!   mapped first (lazy fault-around).
 //!
@@ -18,7 +19,7 @@ use kernel::{
     bindings,
     error::to_result,
     ffi::c_ulong,
-    mm::virt::{flags, VmaMixedMap, VmaRef},
+    mm::virt::{flags, VmaMixedMap, VmaNew, VmaRef},
     page::PAGE_SIZE,
     prelude::*,
 };
@@ -53,6 +54,23 @@ impl VmaRefExt for VmaRef {
 
     fn may_share(&self) -> bool {
         self.flags() & flags::MAYSHARE != 0
+    }
+}
+
+/// What pktmap changes of a new VMA beyond upstream's [`VmaNew`].
+pub trait VmaNewExt {
+    /// Sets `vma->vm_pgoff`: what the offset of the mapping's start is from now on (in
+    /// `/proc/PID/maps`, for splits), e.g. without a bit that only asked something of `mmap`.
+    /// Call it before inserting anything.
+    fn set_pgoff(&self, pgoff: usize);
+}
+
+impl VmaNewExt for VmaNew {
+    fn set_pgoff(&self, pgoff: usize) {
+        // SAFETY: By `VmaNew`'s invariants the VMA is being set up by this `mmap` and not yet
+        // visible to other threads (`VmaNew` is `!Sync`), so a plain write cannot race (as
+        // upstream's `update_flags`); nothing has been mapped by offset yet.
+        unsafe { (*self.as_ptr()).vm_pgoff = pgoff };
     }
 }
 
