@@ -14,7 +14,7 @@
 //! Contiguous and 2 MiB pools are page-frame mappings: `MAP_PRIVATE` is refused with `EINVAL`
 //! (copy-on-write of a PFN map is meaningless), and so is every `MapOptions::private` request.
 //! [`MapFlags::POPULATE`] works for every kind, read-write and read-only: the maps here tell
-//! [`MapOptions::pool`] the kind [`PoolInfo`] reports, and `resource.rs` populates the way that
+//! [`MapOptions::pool`] the kind [`PoolInfo`] reports, and `resource/` populates the way that
 //! kind needs (the kernel's `MADV_POPULATE_*` refuses page-frame maps).
 //!
 //! # Safety
@@ -223,14 +223,6 @@ impl PoolOptions {
     }
 
     /// The raw `struct pktmap_pool_create` this sends.
-    ///
-    /// # Examples
-    /// ```
-    /// use pktmap::pool::PoolOptions;
-    /// use pktmap_abi::ioctl::{POOL_HUGE, CACHE_WC};
-    /// let req = PoolOptions::new(4096, 512).huge().write_combined().request();
-    /// assert_eq!((req.flags, req.cache, req.reserved), (POOL_HUGE, CACHE_WC, 0));
-    /// ```
     pub fn request(&self) -> PoolCreate {
         self.req
     }
@@ -480,19 +472,6 @@ impl PoolFile {
     }
 
     /// Whether the file is a read-only export, as far as this handle knows.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> pktmap::Result<()> {
-    /// use pktmap::pool::PoolFile;
-    /// use std::os::unix::net::UnixStream;
-    /// // Any file descriptor travels; a memfd stands in for a pool file here.
-    /// let memfd = rustix::fs::memfd_create("pool", rustix::fs::MemfdFlags::CLOEXEC)?;
-    /// let (ours, theirs) = UnixStream::pair()?;
-    /// PoolFile::from_fd(memfd.into(), true).send(&ours)?;
-    /// assert!(PoolFile::recv(&theirs)?.is_read_only()); // the message byte says so
-    /// # Ok(()) }
-    /// ```
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }

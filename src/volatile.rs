@@ -342,29 +342,11 @@ pub struct VolatileArray<'a, T> {
 
 impl<T> VolatileArray<'_, T> {
     /// The number of entries.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::resource::MapOptions;
-    /// let m = MapOptions::new(4096).map_anonymous()?;
-    /// assert_eq!(m.array::<u32>(64, 32)?.len(), 32);
-    /// # Ok(()) }
-    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the array has no entries.
-    ///
-    /// # Examples
-    /// ```
-    /// # fn main() -> std::io::Result<()> {
-    /// use pktmap::resource::MapOptions;
-    /// let m = MapOptions::new(4096).map_anonymous()?;
-    /// assert!(m.array::<u32>(0, 0)?.is_empty());
-    /// # Ok(()) }
-    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -1,7 +1,7 @@
 //! POPULATE's promise, counted: after `Ok`, reading and then writing every 4 KiB page of the
 //! mapping takes no page fault, on every backing the library maps — shared memfds (existing and
 //! fresh pages), hugetlb, a regular file on disk (shared and private), anonymous memory, a
-//! read-only mapping, and an io_uring instance's rings. `resource.rs`'s module docs say which
+//! read-only mapping, and an io_uring instance's rings. `resource/`'s module docs say which
 //! populate each takes (a read populate where it maps pages writable, a write populate where it
 //! does not); these tests check the outcome, with the thread's minor fault counter
 //! (`getrusage(RUSAGE_THREAD)`). Writes store the byte they read, so no content changes.

@@ -443,9 +443,10 @@ pub mod pktmap_types {
 }
 
 // The name before 0.2: `resource_type::POOL` read as a second spelling of
-// `ResourceType::Pool`. Hidden and kept only while the driver, the guest checks and plan.rs
-// move to `pktmap_types`; it goes before a release. (`onload`, `io_uring`, `af_xdp`, the
-// others' old names, are gone: `io_uring` shadowed the io-uring crate wherever imported.)
+// `ResourceType::Pool`. Hidden; its last users are driver/kmod's context.rs and export.rs
+// (the library, the guest checks, ioctl.rs and plan/ say `pktmap_types`): rename them there
+// and delete this line. (`onload`, `io_uring`, `af_xdp`, the others' old names, are gone:
+// `io_uring` shadowed the io-uring crate wherever imported.)
 #[doc(hidden)]
 pub use pktmap_types as resource_type;
 

@@ -461,11 +461,11 @@ pub struct PoolCreate {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP};
 /// use pktmap_abi::ioctl::PoolInfo;
 /// // The driver fills all but `id`; `mmap_offset` is the pool's offset in the codec.
 /// let info = PoolInfo { id: 3, bytes: 1 << 20, mmap_offset: 3 << 15 | 1 << 12, ..Default::default() };
-/// assert_eq!(PKTMAP.decode(info.mmap_offset), Ok((resource_type::POOL, 3)));
+/// assert_eq!(PKTMAP.decode(info.mmap_offset), Ok((pktmap_types::POOL, 3)));
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -568,10 +568,10 @@ pub struct RingCreate {
 ///
 /// # Examples
 /// ```
-/// use pktmap_abi::codec::{resource_type, PKTMAP};
+/// use pktmap_abi::codec::{pktmap_types, PKTMAP};
 /// use pktmap_abi::ioctl::RingInfo;
 /// let info = RingInfo { id: 2, entries: 1024, pool_id: 1, bytes: 12288, ..Default::default() };
-/// let offset = PKTMAP.encode(resource_type::RING, info.id.into()).unwrap();
+/// let offset = PKTMAP.encode(pktmap_types::RING, info.id.into()).unwrap();
 /// assert_eq!(offset, 2 << 15 | 2 << 12); // what the driver puts in `mmap_offset`
 /// ```
 #[repr(C)]

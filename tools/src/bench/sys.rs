@@ -3,7 +3,7 @@
 //! - [`map_populate`]: `mmap` with `MAP_POPULATE`, the kernel's own prefault, which the library
 //!   deliberately does not offer (it fails silently); the matrix measures it as the baseline the
 //!   library's POPULATE is compared with. The tools crate makes the raw call itself (the
-//!   library's `resource.rs` is the only place *in the library* that maps) and hands the range
+//!   library's `resource/` is the only place *in the library* that maps) and hands the range
 //!   to a [`Mapping`] to own.
 //! - [`minor_faults`]: `getrusage(RUSAGE_THREAD)`, the thread's minor fault count.
 //! - [`Interrupt`]: a `SIGINT`/`SIGTERM` handler that writes a hugetlb reservation back
