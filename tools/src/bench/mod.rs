@@ -40,8 +40,8 @@
 //! ```
 
 pub mod cells;
-pub mod packets;
 pub mod machine;
+pub mod packets;
 pub mod plot;
 pub mod report;
 pub mod schedule;

@@ -82,10 +82,14 @@ fn parse_only(s: &str) -> Result<Only, String> {
         .find(|b| b.name() == s)
         .map(Only::Backing)
         .ok_or_else(|| {
-            let mut names: Vec<String> = Backing::ALL.iter().map(|b| b.name().to_string()).collect();
+            let mut names: Vec<String> =
+                Backing::ALL.iter().map(|b| b.name().to_string()).collect();
             names.extend(Kind::all().iter().map(Kind::name));
             names.push("packets".into());
-            format!("unknown backing or packet cell {s}; one of {}", names.join(", "))
+            format!(
+                "unknown backing {s} (nor a packet cell); one of {}",
+                names.join(", ")
+            )
         })
 }
 
@@ -313,7 +317,11 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
         // The guest's format: one `ok`/`FAIL` line per check, then `N passed, M failed`.
         let mut checks: Vec<(bool, String, String)> = Vec::new();
         if let Some(r) = &memory_report {
-            checks.extend(r.fault_checks().into_iter().map(|c| (c.ok, c.name, c.detail)));
+            checks.extend(
+                r.fault_checks()
+                    .into_iter()
+                    .map(|c| (c.ok, c.name, c.detail)),
+            );
         }
         if let Some(p) = &packet_report {
             checks.extend(p.checks().into_iter().map(|c| (c.ok, c.name, c.detail)));
@@ -406,4 +414,3 @@ fn run_memory(plan: &Schedule) -> io::Result<bench::Report> {
     }
     Ok(report)
 }
-

@@ -78,7 +78,8 @@ impl Request {
     fn open(&mut self, ty: u16) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         at
     }
 
@@ -360,9 +361,15 @@ mod tests {
             face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n \
             pkta: 6000 100 0 3 0 0 0 0 9000 150 0 7 0 0 0 0\n";
         let c = DevCounters::parse(text, "pkta").unwrap();
-        assert_eq!((c.rx_packets, c.rx_dropped, c.tx_packets, c.tx_dropped), (100, 3, 150, 7));
+        assert_eq!(
+            (c.rx_packets, c.rx_dropped, c.tx_packets, c.tx_dropped),
+            (100, 3, 150, 7)
+        );
         assert!(DevCounters::parse(text, "pktb").is_none());
-        let d = c.since(&DevCounters { rx_packets: 40, ..DevCounters::default() });
+        let d = c.since(&DevCounters {
+            rx_packets: 40,
+            ..DevCounters::default()
+        });
         assert_eq!(d.rx_packets, 60);
     }
 
@@ -372,7 +379,10 @@ mod tests {
         assert_eq!(parse_softnet(softnet), Some(0x1f));
         let stat = "cpu  10 1 20 300 4 5 6 7 0 0\ncpu0 1 1 1 1 1 1 1 1 0 0\n";
         let t = Ticks::parse(stat).unwrap();
-        assert_eq!((t.busy, t.softirq, t.idle), (10 + 1 + 20 + 5 + 6 + 7, 6, 304));
+        assert_eq!(
+            (t.busy, t.softirq, t.idle),
+            (10 + 1 + 20 + 5 + 6 + 7, 6, 304)
+        );
     }
 
     #[test]
@@ -390,7 +400,10 @@ mod tests {
         ack[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
         assert!(parse_ack(&ack).is_ok());
         ack[16..20].copy_from_slice(&(-libc::EEXIST).to_ne_bytes());
-        assert_eq!(parse_ack(&ack).unwrap_err().raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(
+            parse_ack(&ack).unwrap_err().raw_os_error(),
+            Some(libc::EEXIST)
+        );
         assert!(parse_ack(&ack[..8]).is_err());
     }
 }

@@ -405,7 +405,13 @@ impl Bed {
 
     /// Sends `frames` frames of `size` into `pkta` along `path`; returns the frames handed
     /// over (pktgen's count plus what the veth refused, which `drops` gets).
-    fn send(&self, path: Path, size: FrameSize, frames: u64, drops: &mut Vec<(String, u64)>) -> io::Result<u64> {
+    fn send(
+        &self,
+        path: Path,
+        size: FrameSize,
+        frames: u64,
+        drops: &mut Vec<(String, u64)>,
+    ) -> io::Result<u64> {
         match (&self.source, path) {
             (Source::Pktgen(pg), Path::Rx | Path::RxVeth) => {
                 let (device, mode, burst) = match path {
@@ -523,13 +529,25 @@ fn consume(
 
 fn cpu_of(u: &(sys::ThreadUsage, sys::ThreadUsage)) -> (Duration, u64) {
     let us = (u.1.user_us + u.1.system_us).saturating_sub(u.0.user_us + u.0.system_us);
-    (Duration::from_micros(us), u.1.voluntary.saturating_sub(u.0.voluntary))
+    (
+        Duration::from_micros(us),
+        u.1.voluntary.saturating_sub(u.0.voluntary),
+    )
 }
 
 impl Bed {
-    fn receive(&self, kind: Kind, size: FrameSize, wait: Wait, frames: u64) -> io::Result<PacketSample> {
+    fn receive(
+        &self,
+        kind: Kind,
+        size: FrameSize,
+        wait: Wait,
+        frames: u64,
+    ) -> io::Result<PacketSample> {
         let mut rx = receiver(kind, size, self.veth.a.ifindex)?;
-        let (a0, b0) = (DevCounters::read(&self.veth.a.name)?, DevCounters::read(&self.veth.b.name)?);
+        let (a0, b0) = (
+            DevCounters::read(&self.veth.a.name)?,
+            DevCounters::read(&self.veth.b.name)?,
+        );
         let (ticks0, softnet0) = (Ticks::read()?, link::softnet_dropped()?);
         let stop = AtomicBool::new(false);
         let delivered = AtomicU64::new(0);
@@ -548,16 +566,25 @@ impl Bed {
                 std::thread::sleep(Duration::from_millis(1));
             }
             stop.store(true, Ordering::Relaxed);
-            let consumed = consumer.join().map_err(|_| io::Error::other("consumer panicked"))??;
+            let consumed = consumer
+                .join()
+                .map_err(|_| io::Error::other("consumer panicked"))??;
             Ok((consumed, sent?, start, at))
         })?;
         s.sent = sent;
         s.delivered = delivered.load(Ordering::Relaxed);
         s.elapsed = end.saturating_duration_since(start);
-        let mech: Vec<(String, u64)> = rx.drops()?.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let mech: Vec<(String, u64)> = rx
+            .drops()?
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         s.drops.splice(0..0, mech);
         s.seen = rx.seen()?;
-        let (a1, b1) = (DevCounters::read(&self.veth.a.name)?, DevCounters::read(&self.veth.b.name)?);
+        let (a1, b1) = (
+            DevCounters::read(&self.veth.a.name)?,
+            DevCounters::read(&self.veth.b.name)?,
+        );
         let (a, b) = (a1.since(&a0), b1.since(&b0));
         if kind.path == Path::RxVeth {
             // Cross-check only (pktgen's errors or the sender's ENOBUFS counted them): the
@@ -574,7 +601,13 @@ impl Bed {
         Ok(s)
     }
 
-    fn transmit(&self, kind: Kind, size: FrameSize, wait: Wait, frames: u64) -> io::Result<PacketSample> {
+    fn transmit(
+        &self,
+        kind: Kind,
+        size: FrameSize,
+        wait: Wait,
+        frames: u64,
+    ) -> io::Result<PacketSample> {
         let mut tx = transmitter(kind, self.veth.a.ifindex)?;
         let mut frame = pktmap_testbed::frame(self.veth.b.mac, self.veth.a.mac, &[]);
         frame.resize(size.frame_len(), 0);
@@ -593,7 +626,10 @@ impl Bed {
             if spins % 4096 == 0 && start.elapsed() > DEADLINE {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("{}: {done} of {frames} frames completed in {DEADLINE:?}", kind.name()),
+                    format!(
+                        "{}: {done} of {frames} frames completed in {DEADLINE:?}",
+                        kind.name()
+                    ),
                 ));
             }
             let reaped = tx.reap()? as u64;
@@ -623,14 +659,24 @@ impl Bed {
         let a = DevCounters::read(&self.veth.a.name)?.since(&a0);
         s.sent = queued + acc.resent;
         s.delivered = a.tx_packets;
-        s.drops = acc.drops.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        s.drops = acc
+            .drops
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         s.drops.push(("pkta tx_dropped".into(), a.tx_dropped));
         s.ticks = Ticks::read()?.since(&ticks0);
         s.softnet_dropped = link::softnet_dropped()?.saturating_sub(softnet0);
         Ok(s)
     }
 
-    fn repetition(&self, kind: Kind, size: FrameSize, wait: Wait, frames: u64) -> io::Result<PacketSample> {
+    fn repetition(
+        &self,
+        kind: Kind,
+        size: FrameSize,
+        wait: Wait,
+        frames: u64,
+    ) -> io::Result<PacketSample> {
         match kind.path {
             Path::Rx | Path::RxVeth => self.receive(kind, size, wait, frames),
             Path::Tx => self.transmit(kind, size, wait, frames),
@@ -644,7 +690,10 @@ impl Bed {
 /// # Errors
 /// `EPERM` without root; the veth pair's errno. A cell that fails is skipped with its
 /// reason in the report, not an error.
-pub fn run(plan: &PacketPlan, progress: &mut (dyn FnMut(usize, usize) + Send)) -> io::Result<PacketReport> {
+pub fn run(
+    plan: &PacketPlan,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> io::Result<PacketReport> {
     std::thread::scope(|sc| {
         sc.spawn(|| {
             sys::unshare_net()?;
@@ -656,7 +705,11 @@ pub fn run(plan: &PacketPlan, progress: &mut (dyn FnMut(usize, usize) + Send)) -
     })
 }
 
-fn run_on(bed: &Bed, plan: &PacketPlan, progress: &mut (dyn FnMut(usize, usize) + Send)) -> io::Result<PacketReport> {
+fn run_on(
+    bed: &Bed,
+    plan: &PacketPlan,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> io::Result<PacketReport> {
     let machine = super::Machine::read();
     let start = Instant::now();
     let mut cells: Vec<(Kind, FrameSize, Wait)> = Vec::new();
@@ -664,7 +717,10 @@ fn run_on(bed: &Bed, plan: &PacketPlan, progress: &mut (dyn FnMut(usize, usize) 
     for (k, s, w) in plan.cells() {
         match bed.cannot(k) {
             Some(why) => {
-                if !skipped.iter().any(|(n, _): &(String, String)| *n == k.name()) {
+                if !skipped
+                    .iter()
+                    .any(|(n, _): &(String, String)| *n == k.name())
+                {
                     skipped.push((k.name(), why));
                 }
             }
@@ -703,7 +759,9 @@ fn run_on(bed: &Bed, plan: &PacketPlan, progress: &mut (dyn FnMut(usize, usize) 
     };
     for (i, (k, s, w)) in cells.into_iter().enumerate() {
         match failed[i].take() {
-            Some(why) => report.skipped.push((format!("{} {} {}", k.name(), s.label(), w.name()), why)),
+            Some(why) => report
+                .skipped
+                .push((format!("{} {} {}", k.name(), s.label(), w.name()), why)),
             None => report.cells.push(PacketCell {
                 kind: k,
                 size: s,

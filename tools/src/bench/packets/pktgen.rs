@@ -187,7 +187,13 @@ mod tests {
         let text = "Params: count 1000  min_pkt_size: 60  max_pkt_size: 60\n\
             Current:\n     pkts-sofar: 1000  errors: 3\n     started: 1us  stopped: 2us idle: 0us\n\
             Result: OK: 1234(c1200+d34) usec, 1000 (60byte,0frags)\n  810000pps 388Mb/sec errors: 3\n";
-        assert_eq!(parse_sent(text), Some(Sent { sofar: 1000, errors: 3 }));
+        assert_eq!(
+            parse_sent(text),
+            Some(Sent {
+                sofar: 1000,
+                errors: 3
+            })
+        );
         assert_eq!(parse_sent("Params: count 1\n"), None);
         assert_eq!(XmitMode::NetifReceive.name(), "netif_receive");
     }

@@ -96,7 +96,12 @@ impl PacketCell {
 
     /// `kind size wait`, the cell's name in checks.
     pub fn name(&self) -> String {
-        format!("{} {} {}", self.kind.name(), self.size.label(), self.wait.name())
+        format!(
+            "{} {} {}",
+            self.kind.name(),
+            self.size.label(),
+            self.wait.name()
+        )
     }
 }
 
@@ -131,7 +136,10 @@ pub struct PacketReport {
 impl PacketReport {
     fn peer(&self, c: &PacketCell, m: Mechanism) -> Option<&PacketCell> {
         self.cells.iter().find(|o| {
-            o.kind.mechanism == m && o.kind.path == c.kind.path && o.size == c.size && o.wait == c.wait
+            o.kind.mechanism == m
+                && o.kind.path == c.kind.path
+                && o.size == c.size
+                && o.wait == c.wait
         })
     }
 
@@ -149,7 +157,8 @@ impl PacketReport {
             .map(|c| {
                 let (sent, delivered, dropped) = c.totals();
                 let bad = c.samples.iter().position(|s| !s.balanced());
-                let mut detail = format!("delivered {delivered} + dropped {dropped} == sent {sent}");
+                let mut detail =
+                    format!("delivered {delivered} + dropped {dropped} == sent {sent}");
                 if let Some(i) = bad {
                     let s = &c.samples[i];
                     let _ = write!(
@@ -210,7 +219,11 @@ impl PacketReport {
                     format!("{ns:.0} / {ticks:.0}"),
                     format!(
                         "{delivered} + {dropped} = {sent}{}",
-                        if drops.is_empty() { String::new() } else { format!(" ({})", drops.join(", ")) }
+                        if drops.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", drops.join(", "))
+                        }
                     ),
                 ]
             })
@@ -268,7 +281,11 @@ impl PacketReport {
             }
             s.trim_end().to_string() + "\n"
         };
-        let mut out = format!("packets: {}; traffic: {}\n", self.machine.summary(), self.source);
+        let mut out = format!(
+            "packets: {}; traffic: {}\n",
+            self.machine.summary(),
+            self.source
+        );
         out += &line(Self::HEAD.to_vec());
         for r in &rows {
             out += &line(r.iter().map(String::as_str).collect());
@@ -340,7 +357,10 @@ mod tests {
             ..PacketSample::default()
         };
         PacketCell {
-            kind: Kind { mechanism: m, path: Path::Rx },
+            kind: Kind {
+                mechanism: m,
+                path: Path::Rx,
+            },
             size: FrameSize::Min,
             wait: Wait::Busy,
             samples: vec![s.clone(), s],
@@ -360,15 +380,23 @@ mod tests {
 
     #[test]
     fn ratios_checks_and_tables() {
-        let r = report(vec![cell(Mechanism::Tpacket, 1000, 100), cell(Mechanism::Xdp, 1000, 50)]);
+        let r = report(vec![
+            cell(Mechanism::Tpacket, 1000, 100),
+            cell(Mechanism::Xdp, 1000, 50),
+        ]);
         let xdp = &r.cells[1];
         assert_eq!(r.ratio(xdp, Mechanism::Tpacket), Some(2.0));
         assert_eq!(xdp.frames_per_wakeup(), 10.0);
         let checks = r.checks();
         assert!(checks.iter().all(|c| c.ok), "{checks:?}");
-        assert!(checks[0].detail.contains("delivered 2000 + dropped 4 == sent 2004"));
+        assert!(checks[0]
+            .detail
+            .contains("delivered 2000 + dropped 4 == sent 2004"));
         let md = r.markdown();
-        assert!(md.contains("| rx | 64 B | busy | xdp | 20000 | 2.00× | – |"), "{md}");
+        assert!(
+            md.contains("| rx | 64 B | busy | xdp | 20000 | 2.00× | – |"),
+            "{md}"
+        );
         assert!(r.table().contains("tp_drops 4"));
         assert_eq!(r.to_json()["cells"][1]["ratio_tpacket"], 2.0);
     }
@@ -380,7 +408,10 @@ mod tests {
         let mut r = report(vec![c]);
         let checks = r.checks();
         assert!(!checks[0].ok);
-        assert!(checks[0].detail.contains("repetition 1: 1000 + 2 != 1003"), "{checks:?}");
+        assert!(
+            checks[0].detail.contains("repetition 1: 1000 + 2 != 1003"),
+            "{checks:?}"
+        );
         r.cells.clear();
         r.skipped.push(("tpacket-rx".into(), "needs pktgen".into()));
         assert!(!r.checks()[0].ok);

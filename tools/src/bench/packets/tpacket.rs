@@ -194,7 +194,12 @@ impl TpacketTx {
     /// The kernel's errno.
     pub fn new(ifindex: u32, frames: usize) -> io::Result<Self> {
         let fd = packet_socket(TPACKET_V3)?;
-        sys::setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &1 as &libc::c_int)?;
+        sys::setsockopt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            &1 as &libc::c_int,
+        )?;
         let frame_size = 2048usize;
         let block_size = 1 << 16;
         let frames = frames.next_multiple_of(block_size / frame_size);

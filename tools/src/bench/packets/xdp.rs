@@ -105,7 +105,10 @@ impl Receiver for XdpRx {
         Ok(vec![
             ("rx_dropped", st.rx_dropped),
             ("rx_ring_full", st.rx_ring_full.unwrap_or(0)),
-            ("rx_fill_ring_empty", st.rx_fill_ring_empty_descs.unwrap_or(0)),
+            (
+                "rx_fill_ring_empty",
+                st.rx_fill_ring_empty_descs.unwrap_or(0),
+            ),
             ("rx_invalid_descs", st.rx_invalid_descs),
         ])
     }
