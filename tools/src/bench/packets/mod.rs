@@ -414,9 +414,9 @@ impl Bed {
     ) -> io::Result<u64> {
         match (&self.source, path) {
             (Source::Pktgen(pg), Path::Rx | Path::RxVeth) => {
-                let (device, mode, burst) = match path {
-                    Path::Rx => (&self.veth.a, XmitMode::NetifReceive, 32),
-                    _ => (&self.veth.b, XmitMode::StartXmit, 1),
+                let (device, mode) = match path {
+                    Path::Rx => (&self.veth.a, XmitMode::NetifReceive),
+                    _ => (&self.veth.b, XmitMode::StartXmit),
                 };
                 pg.setup(&Job {
                     device: device.name.clone(),
@@ -425,7 +425,6 @@ impl Bed {
                     count: frames,
                     frame_len: size.frame_len(),
                     dst_mac: self.veth.a.mac_str(),
-                    burst,
                 })?;
                 pg.run()?;
                 let s = pg.sent(&device.name)?;

@@ -42,9 +42,6 @@ pub struct Job {
     pub frame_len: usize,
     /// Destination MAC, `aa:bb:..`.
     pub dst_mac: String,
-    /// Frames per skb reuse (`netif_receive` only; 1 for `start_xmit` on veth, which does not
-    /// share skbs).
-    pub burst: u32,
 }
 
 /// What pktgen counted for a device: frames it handed over and the ones the device or the
@@ -121,7 +118,12 @@ impl Pktgen {
         // The mode first: `burst` and `clone_skb` are checked against it.
         self.write(d, &format!("xmit_mode {}", job.mode.name()))?;
         self.write(d, "clone_skb 0")?;
-        self.write(d, &format!("burst {}", job.burst.max(1)))?;
+        self.write(d, "burst 1")?;
+        // A fresh skb for every frame, owned by the stack alone. pktgen shares its skb by
+        // default (it keeps a reference to send it again), and generic XDP must not expand
+        // a shared skb: Debian's 7.3.4 hits BUG() in pskb_expand_head (net/core/skbuff.c)
+        // from do_xdp_generic on the first such frame. Same for every mechanism, so fair.
+        self.write(d, "flag !SHARED")?;
         self.write(d, &format!("count {}", job.count))?;
         self.write(d, &format!("pkt_size {}", job.frame_len))?;
         self.write(d, "delay 0")?;
