@@ -181,7 +181,8 @@ impl PortOptions {
         self
     }
 
-    /// Buffer size (a power of two the driver accepts) and count (at least the RX slots).
+    /// Buffer size (a power of two up to the pool's chunk, 4096 for pools of pages) and count
+    /// (at least the RX and TX slots together).
     ///
     /// # Examples
     /// ```
@@ -254,7 +255,8 @@ impl PacketPort {
     /// interface `ifindex` (of the calling thread's network namespace).
     ///
     /// # Errors
-    /// `EINVAL` before any call for no ring at all or fewer buffers than RX slots; otherwise
+    /// `EINVAL` before any call for no ring at all or fewer buffers than RX and TX slots
+    /// together; otherwise
     /// the errno of the failing step (`POOL_CREATE`, `RING_CREATE`, `mmap`, [`Device::attach`]),
     /// with what was made before destroyed by the device's close.
     ///
@@ -273,10 +275,11 @@ impl PacketPort {
         if opts.rx == 0 && opts.tx == 0 {
             return Err(Error::invalid("a port needs an RX or a TX ring"));
         }
-        if buf_count < opts.rx {
+        // The driver's rule (check_attach): a buffer for every slot of both rings.
+        if buf_count < opts.rx.saturating_add(opts.tx) {
             return Err(Error::invalid(format!(
-                "{buf_count} buffers for {} RX slots, which own one each",
-                opts.rx
+                "{buf_count} buffers for {} RX and {} TX slots (one each at least)",
+                opts.rx, opts.tx
             )));
         }
         let pool = PoolOptions::new(buf_size, buf_count).create(&device)?;
