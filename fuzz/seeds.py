@@ -189,6 +189,7 @@ ADMISSION = {
     "unknown-raw": admission(8, True, 0xC010_5009, 0, 1, [1]),
     "round1-pool-create-raw": admission(8, True, 0xC010_5001, 0, 1, [1]),
     "pool-info-20-bytes-raw": admission(8, False, 0xC014_5002, 0, 1, [1]),
+    "chunk-read-only": admission(6, False, 0, 0, 1, [1]),
     "export-read-only": admission(7, False, 0, 0, 1, [1]),
     "near-overflow": admission(3, True, 0, U64_MAX - 1, U64_MAX, [1, 1, 1 << 63]),
     # ATTACH (pick 0 + 8, bit 5) on a read-only open; KICK (2 + 8) on a writable one.

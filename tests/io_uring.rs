@@ -413,7 +413,17 @@ fn setup_flags_pass_through_sqpoll() {
     assert_eq!(ring.params().cq_entries, 256);
     let mut bufs = ring.register_buf_ring(2, 32, 2048).unwrap();
     let bytes = exchange(&mut ring, &mut bufs, 256, 8);
-    std::thread::sleep(Duration::from_millis(50));
+    // The SQ thread sleeps once it has been idle for `sq_thread_idle` (5 ms) *and* has run to
+    // notice: on a loaded machine it may wait for a CPU far longer than any fixed sleep. So
+    // wait for the flag itself, with a deadline only a thread that never sleeps can miss.
+    let idle = Instant::now();
+    while !ring.submission().needs_wakeup() {
+        assert!(
+            idle.elapsed() < Duration::from_secs(30),
+            "the idle SQ thread sleeps and says so: NEED_WAKEUP still clear after 30 s idle"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut sq = ring.submission();
     assert!(sq.needs_wakeup(), "the idle SQ thread sleeps and says so");
     for i in 0..4 {

@@ -11,7 +11,7 @@
 //! lock).
 #![forbid(unsafe_code)]
 
-use crate::abi::codec::{resource_type, PAGE_SHIFT, PKTMAP};
+use crate::abi::codec::{pktmap_types, PAGE_SHIFT, PKTMAP};
 use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
     RingCreate, RingHeader, RingInfo, State,
@@ -62,14 +62,14 @@ impl Namespace {
         self.live >= abi_ioctl::MAX_RESOURCES
     }
 
-    fn insert(&mut self, buffer: Arc<Resource>) -> Result<u32> {
+    fn insert(&mut self, resource: Arc<Resource>) -> Result<u32> {
         if self.full() {
             return Err(ENOSPC);
         }
         let id = self.next_id;
         self.next_id = id.checked_add(1).ok_or(ENOSPC)?;
         self.map
-            .try_create_and_insert(id, buffer, GFP_KERNEL_ACCOUNT)?;
+            .try_create_and_insert(id, resource, GFP_KERNEL_ACCOUNT)?;
         self.live += 1;
         Ok(id)
     }
@@ -95,7 +95,7 @@ struct Table {
 
 impl Table {
     fn namespace(&mut self, map_type: u32) -> &mut Namespace {
-        if map_type == resource_type::RING {
+        if map_type == pktmap_types::RING {
             &mut self.rings
         } else {
             &mut self.pools
@@ -127,24 +127,24 @@ impl Context {
 
     /// Finds the resource of type `map_type` and id `id`, with a reference to it.
     pub fn lookup(&self, map_type: u32, id: u32) -> Option<(plan::Resource, Target)> {
-        let buffer = match map_type {
-            resource_type::STATE if id == 0 => return Some((plan::Resource::State, Target::State)),
-            resource_type::POOL => self.table.lock().pools.get(id)?,
-            resource_type::RING => self.table.lock().rings.get(id)?,
+        let resource = match map_type {
+            pktmap_types::STATE if id == 0 => return Some((plan::Resource::State, Target::State)),
+            pktmap_types::POOL => self.table.lock().pools.get(id)?,
+            pktmap_types::RING => self.table.lock().rings.get(id)?,
             _ => return None,
         };
-        Some((buffer.planned(), Target::Resource(buffer)))
+        Some((resource.planned(), Target::Resource(resource)))
     }
 
-    /// Stores a new buffer under a fresh id, tells user space the id through `report`, and
+    /// Stores a new resource under a fresh id, tells user space the id through `report`, and
     /// takes it back out if that fails (the caller could never name it).
     fn publish(
         &self,
         map_type: u32,
-        buffer: Arc<Resource>,
+        resource: Arc<Resource>,
         report: impl FnOnce(u32) -> Result,
     ) -> Result<isize> {
-        self.publish_if(map_type, buffer, |_| true, report)
+        self.publish_if(map_type, resource, |_| true, report)
     }
 
     /// [`publish`](Self::publish), if `still` holds of the table in the lock hold that
@@ -152,7 +152,7 @@ impl Context {
     fn publish_if(
         &self,
         map_type: u32,
-        buffer: Arc<Resource>,
+        resource: Arc<Resource>,
         still: impl FnOnce(&Table) -> bool,
         report: impl FnOnce(u32) -> Result,
     ) -> Result<isize> {
@@ -161,7 +161,7 @@ impl Context {
             if !still(&table) {
                 return Err(EINVAL);
             }
-            table.namespace(map_type).insert(buffer)?
+            table.namespace(map_type).insert(resource)?
         };
         if let Err(e) = report(id) {
             let removed = self.table.lock().namespace(map_type).remove(id);
@@ -178,7 +178,7 @@ impl Context {
             return Err(ENOSPC);
         }
         let pool = Resource::new(&self.device, Kind::Pool(geometry), geometry.pages)?;
-        self.publish(resource_type::POOL, pool, |id| {
+        self.publish(pktmap_types::POOL, pool, |id| {
             req.id = id;
             arg.write(&req)
         })
@@ -220,7 +220,7 @@ impl Context {
         };
         let held = held.clone();
         self.publish_if(
-            resource_type::RING,
+            pktmap_types::RING,
             ring,
             |table| {
                 table
@@ -237,19 +237,19 @@ impl Context {
     }
 
     fn info(&self, map_type: u32, id: u32) -> Result<(Arc<Resource>, u64)> {
-        let buffer = self
+        let resource = self
             .table
             .lock()
             .namespace(map_type)
             .get(id)
             .ok_or(EINVAL)?;
         let offset = PKTMAP.encode(map_type, u64::from(id)).map_err(|_| EINVAL)?;
-        Ok((buffer, offset))
+        Ok((resource, offset))
     }
 
     fn pool_info(&self, arg: &IoctlArg) -> Result<isize> {
         let info: PoolInfo = arg.read()?;
-        let (pool, offset) = self.info(resource_type::POOL, info.id)?;
+        let (pool, offset) = self.info(pktmap_types::POOL, info.id)?;
         arg.write(&pool.pool_info(info, offset)?)?;
         Ok(0)
     }
@@ -276,8 +276,8 @@ impl Context {
     fn pool_export(&self, arg: &IoctlArg, readable: bool) -> Result<isize> {
         let mut req: PoolExportReq = arg.read()?;
         let read_only = plan::check_export(&req, readable).map_err(plan_err)?;
-        let buffer = self.table.lock().pools.get(req.id).ok_or(EINVAL)?;
-        let pending = PoolExport::open_file(&self.device, buffer, read_only)?;
+        let pool = self.table.lock().pools.get(req.id).ok_or(EINVAL)?;
+        let pending = PoolExport::open_file(&self.device, pool, read_only)?;
         req.fd = pending.fd();
         arg.write(&req)?;
         pending.install();
@@ -286,7 +286,7 @@ impl Context {
 
     fn ring_info(&self, arg: &IoctlArg) -> Result<isize> {
         let mut info: RingInfo = arg.read()?;
-        let (ring, offset) = self.info(resource_type::RING, info.id)?;
+        let (ring, offset) = self.info(pktmap_types::RING, info.id)?;
         let Kind::Ring {
             entries,
             pool_id,
@@ -314,7 +314,7 @@ impl Context {
             }
             // A pool that a ring of this file names stays until the ring is destroyed, so
             // RING_INFO never names a destroyed pool.
-            if map_type == resource_type::POOL && table.ring_names(req.id) {
+            if map_type == pktmap_types::POOL && table.ring_names(req.id) {
                 return Err(plan_err(plan::PlanError::Busy));
             }
             table.namespace(map_type).remove(req.id)
@@ -367,10 +367,10 @@ impl MiscDevice for Context {
         match command {
             Command::PoolCreate => this.pool_create(arg),
             Command::PoolInfo => this.pool_info(arg),
-            Command::PoolDestroy => this.destroy(resource_type::POOL, arg),
+            Command::PoolDestroy => this.destroy(pktmap_types::POOL, arg),
             Command::RingCreate => this.ring_create(arg),
             Command::RingInfo => this.ring_info(arg),
-            Command::RingDestroy => this.destroy(resource_type::RING, arg),
+            Command::RingDestroy => this.destroy(pktmap_types::RING, arg),
             Command::PoolChunk => this.pool_chunk(arg),
             Command::PoolExport => this.pool_export(arg, readable),
             // Not served yet: the contract is in `abi::packet`, the RX and TX paths are not.
@@ -469,7 +469,7 @@ impl MiscDevice for Context {
         let pool = PKTMAP
             .decode_pgoff(pgoff as u64 & !bit)
             .ok()
-            .filter(|&(t, _)| t == resource_type::POOL)
+            .filter(|&(t, _)| t == pktmap_types::POOL)
             .and_then(|(_, id)| this.table.lock().pools.get(u32::try_from(id).ok()?));
         mapping::area_align(pool.as_deref())
     }

@@ -8,7 +8,7 @@
 //! and mapping are gone, whoever created it.
 #![forbid(unsafe_code)]
 
-use crate::abi::codec::{resource_type, PKTMAP};
+use crate::abi::codec::{pktmap_types, PKTMAP};
 use crate::abi::ioctl::{self, PoolInfo};
 use crate::abi::plan;
 use crate::device::{self, DeviceState};
@@ -30,25 +30,25 @@ use kernel::{
 /// One pool file's state.
 pub struct PoolExport {
     device: Arc<DeviceState>,
-    buffer: Arc<Resource>,
+    pool: Arc<Resource>,
     read_only: bool,
 }
 
 impl PoolExport {
-    /// A pool file for `buffer`, reserved but not yet installed (see [`PendingFile`]); counted
+    /// A pool file for `pool`, reserved but not yet installed (see [`PendingFile`]); counted
     /// in `STATE.pool_files` until its last reference is gone.
     ///
     /// # Errors
     /// `EMFILE`, `ENOMEM`.
     pub fn open_file(
         device: &Arc<DeviceState>,
-        buffer: Arc<Resource>,
+        pool: Arc<Resource>,
         read_only: bool,
     ) -> Result<PendingFile> {
         let export = Arc::new(
             PoolExport {
                 device: device.clone(),
-                buffer,
+                pool,
                 read_only,
             },
             GFP_KERNEL_ACCOUNT,
@@ -71,8 +71,8 @@ impl PoolFileOps for PoolExport {
     /// Maps the pool at `PKTMAP.encode(POOL, 0)`, by the same rules as through the device.
     fn mmap(this: ArcBorrow<'_, Self>, vma: &VmaNew, read_only: bool) -> Result<Mapped> {
         let plan = plan::plan_mmap(&mapping::request(vma), |map_type, id| {
-            (map_type == resource_type::POOL && id == 0)
-                .then(|| (this.buffer.planned(), Target::Resource(this.buffer.clone())))
+            (map_type == pktmap_types::POOL && id == 0)
+                .then(|| (this.pool.planned(), Target::Resource(this.pool.clone())))
         })
         .map_err(plan_err)?;
         mapping::map(&this.device, plan, vma, read_only)
@@ -89,13 +89,13 @@ impl PoolFileOps for PoolExport {
         if info.id != 0 {
             return Err(EINVAL);
         }
-        let offset = PKTMAP.encode(resource_type::POOL, 0).map_err(|_| EINVAL)?;
-        arg.write(&this.buffer.pool_info(info, offset)?)?;
+        let offset = PKTMAP.encode(pktmap_types::POOL, 0).map_err(|_| EINVAL)?;
+        arg.write(&this.pool.pool_info(info, offset)?)?;
         Ok(0)
     }
 
     fn area_align(this: ArcBorrow<'_, Self>, _pgoff: usize) -> AreaAlign {
-        mapping::area_align(Some(&this.buffer))
+        mapping::area_align(Some(&this.pool))
     }
 
     fn read_only(this: ArcBorrow<'_, Self>) -> bool {

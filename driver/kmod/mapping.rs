@@ -202,7 +202,7 @@ pub fn map(
 
 impl VmaState {
     /// The pool or ring this maps.
-    fn buffer(&self) -> Result<&Arc<Resource>> {
+    fn resource(&self) -> Result<&Arc<Resource>> {
         match &self.target {
             Target::Resource(b) => Ok(b),
             Target::State => Err(EFAULT),
@@ -245,8 +245,8 @@ impl VmOps for VmaState {
         let Some(pfnmap) = fault.pfnmap() else {
             return Ok(false);
         };
-        let buffer = this.buffer()?;
-        let Some(g) = buffer.geometry() else {
+        let pool = this.resource()?;
+        let Some(g) = pool.geometry() else {
             return Ok(false);
         };
         let index = this.index(fault.pgoff())?;
@@ -261,7 +261,7 @@ impl VmOps for VmaState {
             return Ok(false);
         };
         let first = usize::try_from(chunk * g.chunk_pages).map_err(|_| EFAULT)?;
-        let pfn = buffer.backing.pfn(first).ok_or(EFAULT)?;
+        let pfn = pool.backing.pfn(first).ok_or(EFAULT)?;
         let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
         match pfnmap.insert_pfn_pmd(pfn)? {
             None => return Ok(false),
@@ -325,7 +325,7 @@ impl VmaState {
     /// and faults of other blocks take another (but for one block in eight).
     fn pfn_fault(this: ArcBorrow<'_, Self>, fault: &VmFault<'_>, pfnmap: &PfnFault<'_>) -> Result {
         let index = this.index(fault.pgoff())?;
-        let pfn = this.buffer()?.backing.pfn(index).ok_or(EFAULT)?;
+        let pfn = this.resource()?.backing.pfn(index).ok_or(EFAULT)?;
         let _serialised = this.pfn_faults[pfn_fault_lock(fault.address())].lock();
         if pfnmap.insert_pfn(pfn)? {
             this.device.count_event(Event::PagesMapped, 1);

@@ -32,7 +32,7 @@ pub enum Kind {
     },
 }
 
-/// Where a buffer's bytes live.
+/// Where a resource's bytes live.
 ///
 /// Pool kinds with other memory (physically contiguous, 2 MiB pages, ...) add a variant here
 /// and answer [`page`](Self::page) and [`pages`](Self::pages) for it; `mmap` and the fault
@@ -50,7 +50,7 @@ pub enum Backing {
     },
 }
 
-/// One page of a buffer, for `pread`/`pwrite`.
+/// One page of a resource, for `pread`/`pwrite`.
 pub enum PageRef<'a> {
     /// A single page.
     Shared(&'a SharedPage),
@@ -91,7 +91,7 @@ impl Backing {
         })
     }
 
-    /// Page `index` as a single page, if the buffer has one there (pools of single pages and
+    /// Page `index` as a single page, if the resource has one there (pools of single pages and
     /// rings).
     pub fn page(&self, index: usize) -> Option<&SharedPage> {
         match self {
@@ -124,7 +124,7 @@ impl Backing {
         }
     }
 
-    /// The page frame number of page `index` (chunked buffers).
+    /// The page frame number of page `index` (chunked resources).
     pub fn pfn(&self, index: usize) -> Option<usize> {
         self.chunk_of(index).map(|(c, i)| c.pfn() + i)
     }
@@ -160,7 +160,7 @@ pub struct Resource {
 }
 
 impl Resource {
-    /// Allocates a buffer of `pages` pages against the device's page budget.
+    /// Allocates a resource of `pages` pages against the device's page budget.
     ///
     /// # Errors
     /// `ENOSPC` past the budget, `ENOMEM`, `EINTR` if the caller is killed meanwhile.
@@ -189,12 +189,12 @@ impl Resource {
             Kind::Pool(_) => device::add(&c.pools, 1),
             Kind::Ring { .. } => device::add(&c.rings, 1),
         });
-        let buffer = Resource {
+        let resource = Resource {
             device: device.clone(),
             kind,
             backing,
         };
-        Ok(Arc::new(buffer, GFP_KERNEL_ACCOUNT)?)
+        Ok(Arc::new(resource, GFP_KERNEL_ACCOUNT)?)
     }
 
     /// Its size in pages.

@@ -193,6 +193,15 @@ pub struct HugePages {
     baseline: u64,
 }
 
+/// What a reservation asks of the pool.
+#[derive(Clone, Copy)]
+enum Want {
+    /// This many pages more, on top of every live reservation.
+    Pages(u64),
+    /// This many free pages that no other live reservation holds.
+    Free(u64),
+}
+
 impl HugePages {
     /// The sysctl that sets the hugetlb pool size.
     pub const SYSCTL: &'static str = "/proc/sys/vm/nr_hugepages";
@@ -214,7 +223,12 @@ impl HugePages {
     /// # Ok(()) }
     /// ```
     pub fn reserve(pages: u64) -> io::Result<HugePages> {
-        Self::grow(Path::new(Self::SYSCTL), pages, true)
+        Self::grow(
+            Path::new(Self::SYSCTL),
+            Want::Pages(pages),
+            true,
+            free_huge_pages,
+        )
     }
 
     /// As [`reserve`](Self::reserve), for a test: panics saying why (no root, a fragmented
@@ -234,8 +248,9 @@ impl HugePages {
     }
 
     /// Makes at least `pages` 2 MiB pages free in the pool, adding only what
-    /// `HugePages_Free` lacks (none on a machine whose pool is big enough, which then needs no
-    /// root). The kernel may find fewer: [`free_huge_pages`] says what there is.
+    /// `HugePages_Free` lacks once the free pages other live reservations hold (on the
+    /// ledger) are set aside for them (nothing on a machine whose pool is big enough, which
+    /// then needs no root). The kernel may find fewer: [`free_huge_pages`] says what there is.
     ///
     /// # Errors
     /// The error reading or writing [`SYSCTL`](Self::SYSCTL).
@@ -249,8 +264,12 @@ impl HugePages {
     /// # Ok(()) }
     /// ```
     pub fn reserve_free(pages: u64) -> io::Result<HugePages> {
-        let missing = pages.saturating_sub(free_huge_pages());
-        Self::grow(Path::new(Self::SYSCTL), missing, false)
+        Self::grow(
+            Path::new(Self::SYSCTL),
+            Want::Free(pages),
+            false,
+            free_huge_pages,
+        )
     }
 
     /// As [`reserve`](Self::reserve), but on the number in the file at `path` (a stand-in
@@ -271,20 +290,48 @@ impl HugePages {
     /// # Ok(()) }
     /// ```
     pub fn reserve_at(path: &Path, pages: u64) -> io::Result<HugePages> {
-        Self::grow(path, pages, true)
+        Self::grow(path, Want::Pages(pages), true, free_huge_pages)
     }
 
-    fn grow(path: &Path, pages: u64, strict: bool) -> io::Result<HugePages> {
-        if pages == 0 {
-            // Nothing to reserve: neither the ledger nor the sysctl is touched.
-            return Ok(HugePages {
+    /// Adds what `want` asks for; `free` counts the pool's free pages (`HugePages_Free`, or a
+    /// test's stand-in).
+    fn grow(
+        path: &Path,
+        want: Want,
+        strict: bool,
+        free: impl Fn() -> u64,
+    ) -> io::Result<HugePages> {
+        // Nothing to reserve: neither the ledger nor the sysctl is touched.
+        let nothing = || {
+            Ok(HugePages {
                 path: path.to_path_buf(),
-                pages,
+                pages: 0,
                 baseline: read_number(path)?,
-            });
+            })
+        };
+        if matches!(want, Want::Pages(0) | Want::Free(0)) {
+            return nothing();
         }
         let _local = local();
-        let mut ledger = Ledger::lock(path)?;
+        let mut ledger = match (Ledger::lock(path), want) {
+            (Ok(ledger), _) => ledger,
+            // Not allowed to lock the ledger (no root), and free pages enough: use them.
+            (Err(_), Want::Free(n)) if free() >= n => return nothing(),
+            (Err(e), _) => return Err(e),
+        };
+        let pages = match want {
+            Want::Pages(n) => n,
+            // The free pages other live reservations hold are theirs, not free for this one:
+            // counting them let two processes count on the same pages, and the one that
+            // mapped second got ENOMEM (tools/tests/cli.rs's interrupted bench, once).
+            Want::Free(n) => {
+                let others = ledger.total() - ledger.mine();
+                n.saturating_sub(free().saturating_sub(others))
+            }
+        };
+        if pages == 0 {
+            return nothing();
+        }
         // The recorded baseline even when every holder has died (the sysctl still counts
         // their pages); the sysctl's value when the ledger is empty.
         let baseline = match ledger.baseline {
@@ -447,7 +494,7 @@ pub fn free_huge_pages() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{ledger_path, HugePages};
+    use super::{ledger_path, HugePages, Want};
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
@@ -465,6 +512,33 @@ mod tests {
 
     fn read(f: &PathBuf) -> u64 {
         std::fs::read_to_string(f).unwrap().trim().parse().unwrap()
+    }
+
+    /// Free pages that another live process holds are not free for a new reservation: it
+    /// adds its own, and gives back only those.
+    #[test]
+    fn free_pages_another_reservation_holds_are_not_counted_as_free() {
+        let f = sysctl("others-free", 4);
+        // Process 1 (init, alive as long as the machine) holds all 4 pages of the pool, free
+        // (not mapped yet) as far as the pool can tell.
+        std::fs::write(ledger_path(&f), "baseline 0\n1 4\n").unwrap();
+        let grow = |n| HugePages::grow(&f, Want::Free(n), false, || 4).unwrap();
+        let r = grow(2);
+        assert_eq!(
+            (r.pages(), read(&f)),
+            (2, 6),
+            "two more for the new reservation"
+        );
+        drop(r);
+        assert_eq!(read(&f), 4, "the holder's 4 stay");
+        // With 6 free (2 beyond what process 1 holds), 2 need nothing added, 3 need one.
+        let spare = |n| HugePages::grow(&f, Want::Free(n), false, || 6).unwrap();
+        assert_eq!((spare(2).pages(), read(&f)), (0, 4));
+        let r = spare(3);
+        assert_eq!((r.pages(), read(&f)), (1, 5));
+        drop(r);
+        assert_eq!(read(&f), 4);
+        remove(&f);
     }
 
     #[test]

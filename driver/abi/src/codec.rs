@@ -443,10 +443,9 @@ pub mod pktmap_types {
 }
 
 // The name before 0.2: `resource_type::POOL` read as a second spelling of
-// `ResourceType::Pool`. Hidden; its last users are driver/kmod's context.rs and export.rs
-// (the library, the guest checks, ioctl.rs and plan/ say `pktmap_types`): rename them there
-// and delete this line. (`onload`, `io_uring`, `af_xdp`, the others' old names, are gone:
-// `io_uring` shadowed the io-uring crate wherever imported.)
+// `ResourceType::Pool`. Hidden, and nothing in this repository uses it any more (driver/kmod
+// says `pktmap_types` too): delete this line. (`onload`, `io_uring`, `af_xdp`, the others' old
+// names, are gone: `io_uring` shadowed the io-uring crate wherever imported.)
 #[doc(hidden)]
 pub use pktmap_types as resource_type;
 

@@ -168,16 +168,23 @@ fn restore_hugepages_from_handler() {
 }
 
 extern "C" fn on_signal(_sig: libc::c_int) {
-    restore_hugepages_from_handler();
     INTERRUPTED.store(true, Ordering::SeqCst);
     if EXIT_ON_SIGNAL.load(Ordering::SeqCst) {
+        restore_hugepages_from_handler();
         // SAFETY: _exit is async-signal-safe; 130 is the shell's code for death by SIGINT.
         unsafe { libc::_exit(130) };
     }
 }
 
-/// While alive, `SIGINT` and `SIGTERM` put back a hugetlb reservation (if any) and then either
-/// set a flag the run polls or exit; dropping it restores the previous handlers.
+/// While alive, `SIGINT` and `SIGTERM` either set a flag the run polls (the run then ends and
+/// its hugetlb reservation is given back as any reservation is, under the ledger's lock, once
+/// its pages are unmapped) or, with `exit`, put back the reservation (if any) from the handler
+/// and exit; dropping it restores the previous handlers.
+///
+/// Only an exiting handler writes `nr_hugepages` itself: written while the run still maps its
+/// pages, the number it wrote at reservation time (the baseline and what others held then)
+/// can shrink the pool under another process that reserved since, which then finds its pages
+/// gone (a `SIGBUS` on touch, or `ENOMEM`).
 #[derive(Debug)]
 pub(crate) struct Interrupt {
     old: [(libc::c_int, libc::sigaction); 2],
