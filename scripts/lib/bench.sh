@@ -52,7 +52,7 @@ add_bench_run() {
     else
         name=bench-quick
         # The packet peers too (a few thousand frames a cell): their accounting checks.
-        run+=(--quick --only "pktmap-eager,pktmap-lazy,pktmap-lazy16,pktmap-contig,pktmap-huge,packets"
+        run+=(--quick --only "pktmap-eager,pktmap-lazy,pktmap-lazy16,pktmap-contig,pktmap-huge,peers"
             --frames 5000 --no-plot)
         PKTMAP_GUEST_FILES="$name.md $name.json"
     fi

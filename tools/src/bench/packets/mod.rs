@@ -10,10 +10,11 @@
 //! | [`Path::RxVeth`] | pktgen `start_xmit` on `pktb` → veth → `pkta` (or, without pktgen, a packet socket sending on `pktb`) | as above, + the veth's drops (`pktb` `tx_dropped`) == frames handed to `pktb` |
 //! | [`Path::Tx`] | the mechanism's TX ring on `pkta` → veth → `pktb` | `pkta`'s `tx_packets` + `tx_dropped` + the mechanism's refusals == frames queued + frames the mechanism re-sent |
 //!
-//! Mechanisms: [`Mechanism::Tpacket`] (AF_PACKET `TPACKET_V3`) and [`Mechanism::Xdp`]
-//! (AF_XDP copy mode on generic XDP); pktmap's own rings join them once the driver moves
-//! frames. Every cell of a run runs round-robin, one repetition per round, in an order
-//! shuffled per round ([`round_order`](super::round_order)), as the POPULATE bench does.
+//! Mechanisms: [`Mechanism::Pktmap`] (pktmap.ko's packet rings, through [`pktmap::packet`]),
+//! and its peers [`Mechanism::Tpacket`] (AF_PACKET `TPACKET_V3`) and [`Mechanism::Xdp`]
+//! (AF_XDP copy mode on generic XDP). Every cell of a run runs round-robin, one repetition
+//! per round, in an order shuffled per round ([`round_order`](super::round_order)), as the
+//! POPULATE bench does.
 //!
 //! Per repetition: delivered frames per second (delivered ÷ the time from the first frame
 //! sent to the last one delivered, sampled every millisecond), drops by reason (the
@@ -26,6 +27,7 @@
 
 pub mod link;
 pub mod pktgen;
+pub mod pktmap;
 pub mod report;
 pub mod tpacket;
 pub mod xdp;
@@ -46,17 +48,23 @@ pub enum Mechanism {
     Tpacket,
     /// AF_XDP in copy mode (generic XDP, need_wakeup).
     Xdp,
+    /// pktmap.ko's packet rings ([`pktmap::packet`]): the subject.
+    Pktmap,
 }
 
 impl Mechanism {
     /// Every mechanism, in table order.
-    pub const ALL: [Mechanism; 2] = [Mechanism::Tpacket, Mechanism::Xdp];
+    pub const ALL: [Mechanism; 3] = [Mechanism::Tpacket, Mechanism::Xdp, Mechanism::Pktmap];
+
+    /// The peers pktmap is measured against.
+    pub const PEERS: [Mechanism; 2] = [Mechanism::Tpacket, Mechanism::Xdp];
 
     /// Its name in cell names and tables.
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Tpacket => "tpacket",
             Mechanism::Xdp => "xdp",
+            Mechanism::Pktmap => "pktmap",
         }
     }
 }
@@ -105,11 +113,20 @@ pub struct Kind {
 }
 
 impl Kind {
-    /// Every kind: each mechanism on each path.
+    /// Every kind: each mechanism on each path (`--only packets`).
     pub fn all() -> Vec<Kind> {
+        Self::of(&Mechanism::ALL)
+    }
+
+    /// The peers' kinds (`--only peers`): what runs without pktmap's packet path.
+    pub fn peers() -> Vec<Kind> {
+        Self::of(&Mechanism::PEERS)
+    }
+
+    fn of(mechanisms: &[Mechanism]) -> Vec<Kind> {
         let mut v = Vec::new();
         for path in Path::ALL {
-            for mechanism in Mechanism::ALL {
+            for &mechanism in mechanisms {
                 v.push(Kind { mechanism, path });
             }
         }
@@ -309,7 +326,7 @@ impl PacketPlan {
     /// # Examples
     /// ```
     /// let p = pktmap_tools::bench::packets::PacketPlan::standard();
-    /// assert_eq!(p.cells().len(), 6 * 2 * 2);
+    /// assert_eq!(p.cells().len(), 9 * 2 * 2);
     /// ```
     pub fn standard() -> Self {
         Self {
@@ -468,6 +485,7 @@ fn receiver(kind: Kind, size: FrameSize, ifindex: u32) -> io::Result<Box<dyn Rec
             let _ = size;
             Box::new(xdp::XdpRx::new(ifindex, 4096, 2048)?)
         }
+        Mechanism::Pktmap => Box::new(pktmap::PktmapRx::new(ifindex, 2048)?),
     })
 }
 
@@ -475,6 +493,7 @@ fn transmitter(kind: Kind, ifindex: u32) -> io::Result<Box<dyn Transmitter>> {
     Ok(match kind.mechanism {
         Mechanism::Tpacket => Box::new(tpacket::TpacketTx::new(ifindex, 2048)?),
         Mechanism::Xdp => Box::new(xdp::XdpTx::new(ifindex, 2048)?),
+        Mechanism::Pktmap => Box::new(pktmap::PktmapTx::new(ifindex, 2048)?),
     })
 }
 
@@ -793,7 +812,7 @@ mod tests {
         for k in Kind::all() {
             assert_eq!(Kind::parse(&k.name()), Some(k));
         }
-        assert_eq!(Kind::all().len(), 6);
+        assert_eq!(Kind::all().len(), 9);
         assert_eq!(FrameSize::Mtu.frame_len(), 1514);
     }
 
