@@ -251,6 +251,13 @@ pub fn fsync(fd: BorrowedFd<'_>, data_only: bool) -> io::Result<()> {
     result(rc.into())
 }
 
+/// `prctl(PR_SET_THP_DISABLE, on)`: the process's THP opt-out (or its end).
+pub fn thp_disable(on: bool) -> io::Result<()> {
+    // SAFETY: A prctl with integer arguments; no memory is involved.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, libc::c_ulong::from(on), 0, 0, 0) };
+    result(rc.into())
+}
+
 /// A raw mapping (`mmap(NULL, len, prot, flags, fd, offset)`) that the caller unmaps with
 /// [`munmap`]; `fd` `None` maps anonymous memory.
 pub fn mmap_raw(

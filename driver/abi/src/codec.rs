@@ -442,13 +442,6 @@ pub mod pktmap_types {
     ];
 }
 
-// The name before 0.2: `resource_type::POOL` read as a second spelling of
-// `ResourceType::Pool`. Hidden, and nothing in this repository uses it any more (driver/kmod
-// says `pktmap_types` too): delete this line. (`onload`, `io_uring`, `af_xdp`, the others' old
-// names, are gone: `io_uring` shadowed the io-uring crate wherever imported.)
-#[doc(hidden)]
-pub use pktmap_types as resource_type;
-
 /// This project's layout: type in bits 12..15 (at `PAGE_SHIFT`, 3 bits, as Onload), id in bits
 /// 15..47 (32 bits). Bits 47..64 must be zero.
 pub const PKTMAP: Layout = Layout {

@@ -2,7 +2,7 @@
 //! mappings, each step performed on `/dev/pktmap` (one method per kind of step) and its
 //! outcome, the STATE gauges and the fault counters compared with the model's.
 
-use super::generator::Transition;
+use super::generator::{Access, Transition};
 use super::model::Model;
 use super::runner::{AROUND, DONE, FAULTS_CHECKED, REFUSED, STEPS, TALLY};
 use super::step::{Expect, Out, Step};
@@ -105,11 +105,11 @@ impl Driver {
     fn run(&mut self, step: &Step) {
         match step {
             Step::Skip => {}
-            Step::Open { slot, writable } => {
-                let flags = if *writable {
-                    libc::O_RDWR
-                } else {
-                    libc::O_RDONLY
+            Step::Open { slot, access } => {
+                let flags = match access {
+                    Access::ReadWrite => libc::O_RDWR,
+                    Access::ReadOnly => libc::O_RDONLY,
+                    Access::WriteOnly => libc::O_WRONLY,
                 };
                 self.fds[*slot] = Some(sys::open_device(flags).expect("open /dev/pktmap"));
             }
@@ -127,6 +127,19 @@ impl Driver {
             Step::SeekIo { .. } => self.seek_io(step),
             Step::Fork { .. } => self.fork(step),
             Step::Threads { .. } => self.threads(step),
+            Step::Fsync { slot, data, expect } => {
+                let r = sys::fsync(self.fd(*slot), *data);
+                expect_eq("fsync", step, outcome(r, |()| Expect::Ok), expect);
+            }
+            Step::Msync { map, expect } => {
+                let region = &self.maps[*map];
+                let r = sys::msync(region.addr, region.len, libc::MS_SYNC);
+                expect_eq("msync", step, outcome(r, |()| Expect::Ok), expect);
+            }
+            Step::ThpDisable { on } => sys::thp_disable(*on).expect("prctl(PR_SET_THP_DISABLE)"),
+            Step::ClearRefs => {
+                std::fs::write("/proc/self/clear_refs", "4").expect("clear_refs 4");
+            }
         }
     }
 
@@ -548,6 +561,9 @@ impl StateMachineTest for Driver {
     type Reference = Model;
 
     fn init_test(_model: &Model) -> Driver {
+        // A case starts with THP allowed, as the model does (a failed case may have left the
+        // opt-out set).
+        sys::thp_disable(false).expect("prctl(PR_SET_THP_DISABLE, 0)");
         let probe = Device::open().expect("open /dev/pktmap");
         let base = gauges(&probe.state().expect("STATE"));
         Driver {
@@ -609,6 +625,7 @@ impl StateMachineTest for Driver {
             let _ = unsafe { sys::munmap(r.addr, r.len) };
         }
         sut.fds = std::array::from_fn(|_| None);
+        sys::thp_disable(false).expect("prctl(PR_SET_THP_DISABLE, 0)");
         let end = gauges(&sut.probe.state().expect("STATE"));
         if end != sut.base {
             panic!(

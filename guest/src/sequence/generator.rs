@@ -8,6 +8,30 @@ use pktmap_abi::ioctl;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+/// How an `open` of the device asks for access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `O_RDWR`.
+    ReadWrite,
+    /// `O_RDONLY`.
+    ReadOnly,
+    /// `O_WRONLY`: no `mmap` (`EACCES`), no read (`EBADF`), and no export, which would read
+    /// and map (`EBADF`).
+    WriteOnly,
+}
+
+impl Access {
+    /// Opened with `FMODE_READ`.
+    pub fn readable(self) -> bool {
+        self != Access::WriteOnly
+    }
+
+    /// Opened with `FMODE_WRITE`.
+    pub fn writable(self) -> bool {
+        self != Access::ReadOnly
+    }
+}
+
 /// Which resource a step names.
 #[derive(Clone, Copy, Debug)]
 pub enum Pick {
@@ -47,6 +71,8 @@ pub enum Advice {
     DoFork,
     /// `MADV_WIPEONFORK`: `EINVAL` on a file mapping.
     WipeOnFork,
+    /// `MADV_NOHUGEPAGE`: a THP opt-out; a 2 MiB pool's blocks then fault 4 KiB at a time.
+    NoHugePage,
 }
 
 /// A generated `POOL_CREATE` request, good or bad.
@@ -94,8 +120,8 @@ pub enum Size {
 /// One generated step, with selectors resolved against the model when applied.
 #[derive(Clone, Debug)]
 pub enum Transition {
-    /// `open` of the device, read-write or read-only, into an empty slot.
-    Open { slot: usize, writable: bool },
+    /// `open` of the device, read-write, read-only or write-only, into an empty slot.
+    Open { slot: usize, access: Access },
     /// `close` a slot (its mappings stay).
     Close { slot: usize },
     /// `POOL_CREATE`.
@@ -173,6 +199,16 @@ pub enum Transition {
         b: Index,
         value: u8,
     },
+    /// `fsync` (or `fdatasync`) of a device open or a pool file.
+    Fsync { slot: usize, data: bool },
+    /// `msync(MS_SYNC)` of a whole mapping.
+    Msync { map: Index },
+    /// `prctl(PR_SET_THP_DISABLE, on)`: the process-wide THP opt-out, for every later fault.
+    ThpDisable { on: bool },
+    /// `echo 4 > /proc/self/clear_refs`: soft-dirty tracking write-protects the process's
+    /// entries (and VMAs), so the next store through any of them takes a write fault (CRIU's
+    /// pre-dump).
+    ClearRefs,
 }
 
 /// The slot a transition acts on, if it names one (and must find it open).
@@ -186,7 +222,10 @@ pub fn transition_slot(t: &Transition) -> Option<usize> {
         | Transition::Mremap { .. }
         | Transition::Poke { .. }
         | Transition::Peek { .. }
-        | Transition::Fork { .. } => None,
+        | Transition::Fork { .. }
+        | Transition::Msync { .. }
+        | Transition::ThpDisable { .. }
+        | Transition::ClearRefs => None,
         Transition::PoolCreate { slot, .. }
         | Transition::PoolInfo { slot, .. }
         | Transition::PoolChunk { slot, .. }
@@ -198,7 +237,8 @@ pub fn transition_slot(t: &Transition) -> Option<usize> {
         | Transition::Pwrite { slot, .. }
         | Transition::Pread { slot, .. }
         | Transition::SeekIo { slot, .. }
-        | Transition::Threads { slot, .. } => Some(slot),
+        | Transition::Threads { slot, .. }
+        | Transition::Fsync { slot, .. } => Some(slot),
     }
 }
 
@@ -281,13 +321,19 @@ pub fn pool_spec() -> impl Strategy<Value = PoolSpec> {
 pub fn transitions(state: &Model) -> BoxedStrategy<Transition> {
     let open: Vec<usize> = (0..SLOTS).filter(|&s| state.is_open(s)).collect();
     let closed: Vec<usize> = (0..SLOTS).filter(|&s| !state.is_open(s)).collect();
-    let open_file = |writable| {
-        prop::sample::select(closed.clone())
-            .prop_map(move |slot| Transition::Open { slot, writable })
+    // Only called with a closed slot to open (`select` of nothing panics).
+    let open_file = || {
+        let access = prop_oneof![
+            8 => Just(Access::ReadWrite),
+            2 => Just(Access::ReadOnly),
+            1 => Just(Access::WriteOnly),
+        ];
+        (prop::sample::select(closed.clone()), access)
+            .prop_map(|(slot, access)| Transition::Open { slot, access })
     };
     // Nothing but `open` makes sense before a file is open.
     if open.is_empty() {
-        return prop_oneof![4 => open_file(true), 1 => open_file(false)].boxed();
+        return open_file().boxed();
     }
     // Steps pick among the open files, and mapping steps only run once there are mappings.
     let slot = || prop::sample::select(open.clone());
@@ -301,7 +347,8 @@ pub fn transitions(state: &Model) -> BoxedStrategy<Transition> {
         Just(Advice::DontNeed),
         Just(Advice::DontFork),
         Just(Advice::DoFork),
-        Just(Advice::WipeOnFork)
+        Just(Advice::WipeOnFork),
+        Just(Advice::NoHugePage)
     ];
     let size = prop_oneof![
         1 => (1..=4usize).prop_map(Size::Pages),
@@ -361,13 +408,12 @@ pub fn transitions(state: &Model) -> BoxedStrategy<Transition> {
         ),
         1 => (slot(), any::<Index>(), any::<Index>(), any::<u8>())
             .prop_map(|(slot, a, b, value)| Transition::Threads { slot, a, b, value }),
+        1 => (slot(), any::<bool>()).prop_map(|(slot, data)| Transition::Fsync { slot, data }),
+        1 => prop::bool::weighted(0.3).prop_map(|on| Transition::ThpDisable { on }),
     ];
     let mut all = vec![(30, files.boxed())];
     if !closed.is_empty() {
-        all.push((
-            2,
-            prop_oneof![4 => open_file(true), 1 => open_file(false)].boxed(),
-        ));
+        all.push((2, open_file().boxed()));
     }
     if state.has_maps() {
         let maps = prop_oneof![
@@ -389,6 +435,8 @@ pub fn transitions(state: &Model) -> BoxedStrategy<Transition> {
             6 => (any::<Index>(), any::<Index>())
                 .prop_map(|(map, at)| Transition::Peek { map, at }),
             1 => any::<u8>().prop_map(|value| Transition::Fork { value }),
+            1 => any::<Index>().prop_map(|map| Transition::Msync { map }),
+            2 => Just(Transition::ClearRefs),
         ];
         all.push((22, maps.boxed()));
     }

@@ -2,6 +2,7 @@
 //! against the model (what to do, concretely), the outcome it must have ([`Expect`]), and
 //! what it exercised ([`Tag`], counted for the closing report).
 
+use super::generator::Access;
 use pktmap_abi::ioctl::PoolInfo;
 
 /// What a step must produce.
@@ -41,7 +42,7 @@ pub enum Step {
     Skip,
     Open {
         slot: usize,
-        writable: bool,
+        access: Access,
     },
     Close {
         slot: usize,
@@ -137,6 +138,19 @@ pub enum Step {
         len: usize,
         value: u8,
     },
+    Fsync {
+        slot: usize,
+        data: bool,
+        expect: Expect,
+    },
+    Msync {
+        map: usize,
+        expect: Expect,
+    },
+    ThpDisable {
+        on: bool,
+    },
+    ClearRefs,
 }
 
 impl Step {
@@ -153,7 +167,9 @@ impl Step {
             | Step::Pwrite { expect, .. }
             | Step::Pread { expect, .. }
             | Step::SeekIo { expect, .. }
-            | Step::Fork { expect, .. } => Some(expect),
+            | Step::Fork { expect, .. }
+            | Step::Fsync { expect, .. }
+            | Step::Msync { expect, .. } => Some(expect),
             _ => None,
         }
     }
@@ -190,10 +206,18 @@ pub enum Tag {
     PoolFileIoctl,
     PoolFileClosedMapped,
     PoolOutlivesCreator,
+    WriteOnlyOpen,
+    WriteOnlyRefused,
+    Fsync,
+    Msync,
+    ThpOptOut,
+    ThpOptOutFault,
+    ClearRefs,
+    SoftDirtyStore,
 }
 
 /// The report's name of each [`Tag`], in order.
-pub const TAG_NAMES: [&str; 28] = [
+pub const TAG_NAMES: [&str; 36] = [
     "eager pools",
     "lazy pools",
     "contiguous pools",
@@ -222,5 +246,13 @@ pub const TAG_NAMES: [&str; 28] = [
     "pool file ioctls",
     "pool files closed while mapped",
     "pools outliving their creator's table",
+    "write-only opens",
+    "write-only mmaps, reads and exports refused",
+    "fsyncs and fdatasyncs",
+    "msyncs",
+    "THP opt-outs (prctl, MADV_NOHUGEPAGE)",
+    "2 MiB blocks faulted 4 KiB after a THP opt-out",
+    "clear_refs (soft-dirty write-protect)",
+    "stores into 2 MiB maps after clear_refs",
 ];
 pub const TAGS: usize = TAG_NAMES.len();

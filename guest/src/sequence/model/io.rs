@@ -76,6 +76,9 @@ impl Model {
         let expect = if self.is_pool_file(slot) {
             self.tags.push(Tag::PoolFileIo);
             Expect::Errno(libc::ESPIPE)
+        } else if !self.readable(slot) {
+            self.tags.push(Tag::WriteOnlyRefused);
+            Expect::Errno(libc::EBADF)
         } else {
             self.read_expect(pos, named, len)
         };
@@ -104,6 +107,9 @@ impl Model {
             })
         } else if write {
             self.write_expect(slot, pos, named, len, value)
+        } else if !self.readable(slot) {
+            self.tags.push(Tag::WriteOnlyRefused);
+            Expect::Errno(libc::EBADF)
         } else {
             self.read_expect(pos, named, len)
         };
@@ -115,6 +121,22 @@ impl Model {
             value,
             len,
             expect,
+        }
+    }
+
+    /// Whether `slot`'s file was opened for reading.
+    fn readable(&self, slot: usize) -> bool {
+        self.fds[slot].as_ref().is_some_and(|f| f.readable)
+    }
+
+    /// `fsync` or `fdatasync`: the device and pool files have nothing to write back, and say
+    /// so with success (as `msync(MS_SYNC)` of their mappings does), whatever the access.
+    pub(super) fn fsync(&mut self, slot: usize, data: bool) -> Step {
+        self.tags.push(Tag::Fsync);
+        Step::Fsync {
+            slot,
+            data,
+            expect: Expect::Ok,
         }
     }
 

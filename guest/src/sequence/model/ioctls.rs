@@ -215,10 +215,19 @@ impl Model {
         let id = self.pick_id(slot, pick);
         let arg = [id, flags, 0, u32::from(bad_reserved), 0, 0, 0, 0];
         let fd = self.fds[slot].as_ref().expect("open");
+        let bad = flags & !ioctl::EXPORT_READONLY != 0 || bad_reserved;
         let expect = if fd.pool_file.is_some() {
             Expect::Errno(libc::ENOTTY)
         } else if !fd.writable {
             Expect::Errno(libc::EBADF)
+        } else if !fd.readable {
+            // A pool file reads and maps, which a write-only open cannot: no export at all
+            // (the request is checked first).
+            self.tags.push(Tag::ExportRefused);
+            if !bad {
+                self.tags.push(Tag::WriteOnlyRefused);
+            }
+            Expect::Errno(if bad { libc::EINVAL } else { libc::EBADF })
         } else {
             match fd.pools.get(&id).copied() {
                 Some(o) if flags & !ioctl::EXPORT_READONLY == 0 && !bad_reserved => {
@@ -227,6 +236,7 @@ impl Model {
                     self.fds[into] = Some(Fd {
                         file: self.files,
                         writable: !read_only,
+                        readable: true,
                         pool_file: Some(o),
                         pools: BTreeMap::new(),
                         rings: BTreeMap::new(),

@@ -94,6 +94,7 @@ impl Model {
         }
         let vma = Self::vma_of(&self.maps[i], p);
         let resource_pages = self.maps[i].obj.map_or(1, |o| self.objs[o].pages);
+        let thp_off = self.thp_off;
         let m = &mut self.maps[i];
         match m.kind {
             Kind::Lazy(around) => {
@@ -128,7 +129,13 @@ impl Model {
                             .all(|q| q.entry == Entry::Absent);
                     fits.then_some(start)
                 });
-                match block {
+                // A THP opt-out (the process's or the VMA's): the kernel never asks for the
+                // 2 MiB entry, so the block faults 4 KiB at a time.
+                let opted_out = thp_off || m.nohuge;
+                if block.is_some() && opted_out {
+                    self.tags.push(Tag::ThpOptOutFault);
+                }
+                match block.filter(|_| !opted_out) {
                     Some(start) => {
                         for q in &mut m.pages[start..start + PMD_PAGES] {
                             q.entry = Entry::Pmd;
@@ -205,6 +212,10 @@ impl Model {
         // In the order the kernel and then the driver check.
         let refusal = if matches!(pick, Pick::Misaligned(_)) {
             Some(libc::EINVAL)
+        } else if !fd.readable {
+            // The kernel maps no file opened without read access, shared or private.
+            self.tags.push(Tag::WriteOnlyRefused);
+            Some(libc::EACCES)
         } else if shared && write && !fd.writable {
             Some(libc::EACCES)
         } else if resource_pages.is_none_or(|s| pages > s) {
@@ -246,6 +257,8 @@ impl Model {
             shared,
             maywrite,
             dontfork: false,
+            nohuge: false,
+            soft_clean: false,
             first: 0,
             grid,
             pages: (0..pages)
@@ -423,6 +436,11 @@ impl Model {
             // every pktmap mapping is `VM_DONTEXPAND`, so it is `EINVAL` for all of them.
             Advice::DoFork => (libc::MADV_DOFORK, Expect::Errno(libc::EINVAL)),
             Advice::WipeOnFork => (libc::MADV_WIPEONFORK, Expect::Errno(libc::EINVAL)),
+            Advice::NoHugePage => {
+                m.nohuge = true;
+                self.tags.push(Tag::ThpOptOut);
+                (libc::MADV_NOHUGEPAGE, Expect::Ok)
+            }
         };
         if pfn && matches!(advice, libc::MADV_DONTNEED | libc::MADV_DOFORK) {
             self.tags.push(Tag::PfnAdviceRefused);
@@ -465,6 +483,41 @@ impl Model {
         }
     }
 
+    /// `msync(MS_SYNC)` of a whole mapping: the file's `fsync` for a shared one (the device's
+    /// or a pool file's, both successes), nothing for a private one.
+    pub(super) fn msync(&mut self, map: Index) -> Step {
+        let Some(i) = self.resolve_map(map) else {
+            return Step::Skip;
+        };
+        self.tags.push(Tag::Msync);
+        Step::Msync {
+            map: i,
+            expect: Expect::Ok,
+        }
+    }
+
+    /// `prctl(PR_SET_THP_DISABLE, on)`: from now on no fault of the process maps a 2 MiB
+    /// entry (the kernel checks it at each fault, for every VMA); entries already mapped stay.
+    pub(super) fn thp_disable(&mut self, on: bool) -> Step {
+        self.thp_off = on;
+        if on {
+            self.tags.push(Tag::ThpOptOut);
+        }
+        Step::ThpDisable { on }
+    }
+
+    /// `clear_refs` with 4 (soft-dirty): every VMA of the process loses `VM_SOFTDIRTY`, and
+    /// with it the write bit of entries made from now on for a read, and of those already
+    /// there (but page-frame maps', which the walk skips); the next store through such an
+    /// entry takes a write fault that must complete. Nothing the reads see changes.
+    pub(super) fn clear_refs(&mut self) -> Step {
+        for m in &mut self.maps {
+            m.soft_clean = true;
+        }
+        self.tags.push(Tag::ClearRefs);
+        Step::ClearRefs
+    }
+
     /// A store through a mapping: the fault it takes, and where the byte lands (the resource or
     /// a private copy); `SIGSEGV` where the page is not writable.
     pub(super) fn poke(&mut self, map: Index, at: Index, value: u8) -> Step {
@@ -478,7 +531,18 @@ impl Model {
             self.delta = Some([0; 3]);
             Expect::Signal(libc::SIGSEGV)
         } else {
-            self.delta = Some(self.touch(i, p));
+            let d = self.touch(i, p);
+            // After `clear_refs`, a store through a present 2 MiB entry the kernel kept
+            // read-only reaches the driver's `.huge_fault`, which makes it writable in place:
+            // whether that counts as a fault is the driver's business, so only the store's
+            // completing and its byte are predicted.
+            let m = &self.maps[i];
+            self.delta = if m.soft_clean && m.kind == Kind::Huge {
+                self.tags.push(Tag::SoftDirtyStore);
+                None
+            } else {
+                Some(d)
+            };
             let m = &self.maps[i];
             if m.shared {
                 let o = m.obj.expect("a writable mapping is not STATE");

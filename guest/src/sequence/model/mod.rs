@@ -8,7 +8,7 @@ mod io;
 mod ioctls;
 mod mappings;
 
-use super::generator::{self, Pick, PoolSpec, Transition};
+use super::generator::{self, Access, Pick, PoolSpec, Transition};
 use super::step::{Expect, Step, Tag};
 use super::{PMD_PAGES, SLOTS};
 use pktmap::offset::ResourceType;
@@ -67,6 +67,8 @@ struct Fd {
     /// Which file (each `open` and each export makes a new one).
     file: usize,
     writable: bool,
+    /// Opened for reading (`O_RDONLY` or `O_RDWR`; every pool file).
+    readable: bool,
     /// The pool a pool file (from `POOL_EXPORT`) maps; `None` for an open of the device.
     pool_file: Option<usize>,
     pools: BTreeMap<u32, usize>,
@@ -107,6 +109,11 @@ struct Map {
     shared: bool,
     maywrite: bool,
     dontfork: bool,
+    /// `MADV_NOHUGEPAGE` (a THP opt-out of its VMAs).
+    nohuge: bool,
+    /// Its VMAs lost `VM_SOFTDIRTY` to a `clear_refs` (so they want write notification: a
+    /// store through an entry made or kept read-only takes a write fault).
+    soft_clean: bool,
     /// The resource page of the mapping's first page.
     first: usize,
     /// Where the first page lies in its 2 MiB block of address space, in pages, when the
@@ -136,6 +143,8 @@ pub struct Model {
     pool_files: Vec<(usize, usize)>,
     /// Files opened so far.
     files: usize,
+    /// `PR_SET_THP_DISABLE` is set: no fault maps a 2 MiB entry.
+    thp_off: bool,
     /// The step the last transition resolved to.
     pub step: Option<Step>,
     /// The fault counters the step must move, if predictable: faults served, pages mapped,
@@ -313,7 +322,7 @@ impl Model {
             return Step::Skip;
         }
         match *t {
-            Transition::Open { slot, writable } => self.open(slot, writable),
+            Transition::Open { slot, access } => self.open(slot, access),
             Transition::Close { slot } => self.close(slot),
             Transition::PoolCreate { slot, spec } => self.pool_create(slot, spec),
             Transition::PoolInfo { slot, pick } => self.pool_info(slot, pick),
@@ -364,25 +373,33 @@ impl Model {
             } => self.seek_io(slot, pick, write, value),
             Transition::Fork { value } => self.fork(value),
             Transition::Threads { slot, a, b, value } => self.threads(slot, a, b, value),
+            Transition::Fsync { slot, data } => self.fsync(slot, data),
+            Transition::Msync { map } => self.msync(map),
+            Transition::ThpDisable { on } => self.thp_disable(on),
+            Transition::ClearRefs => self.clear_refs(),
         }
     }
 
     /// `open` of the device into an empty slot.
-    fn open(&mut self, slot: usize, writable: bool) -> Step {
+    fn open(&mut self, slot: usize, access: Access) -> Step {
         if self.fds[slot].is_some() {
             return Step::Skip;
+        }
+        if access == Access::WriteOnly {
+            self.tags.push(Tag::WriteOnlyOpen);
         }
         self.files += 1;
         self.fds[slot] = Some(Fd {
             file: self.files,
-            writable,
+            writable: access.writable(),
+            readable: access.readable(),
             pool_file: None,
             pools: BTreeMap::new(),
             rings: BTreeMap::new(),
             next_pool: 1,
             next_ring: 1,
         });
-        Step::Open { slot, writable }
+        Step::Open { slot, access }
     }
 
     /// `close`: the file's table lives on while mappings made through it exist; a pool

@@ -110,7 +110,7 @@ impl Pktgen {
             .filter(|n| n.starts_with("kpktgend_"))
             .collect();
         for t in &threads {
-            self.write(t, "rem_device_all")?;
+            self.remove_all(t)?;
         }
         let thread = format!("kpktgend_{}", job.cpu);
         self.write(&thread, &format!("add_device {}", job.device))?;
@@ -129,6 +129,28 @@ impl Pktgen {
         self.write(d, "delay 0")?;
         self.write(d, &format!("dst_mac {}", job.dst_mac))?;
         Ok(())
+    }
+
+    /// `rem_device_all` on `thread`, then waits until the thread has removed them: the write
+    /// only asks the kernel thread, which removes the devices when it next looks (125 ms
+    /// later at best, longer on a loaded machine). A removal still pending when the next
+    /// device is added and started would stop that run part-way, with a kernel WARNING.
+    fn remove_all(&self, thread: &str) -> io::Result<()> {
+        self.write(thread, "rem_device_all")?;
+        let start = std::time::Instant::now();
+        loop {
+            let text = fs::read_to_string(self.dir.join(thread))?;
+            if thread_is_empty(&text) {
+                return Ok(());
+            }
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("pktgen {thread}: devices not removed in 10 s: {text}"),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// `start`: runs every configured device to its count; returns when they are done.
@@ -161,11 +183,22 @@ impl Pktgen {
         for e in fs::read_dir(&self.dir)? {
             let name = e?.file_name().into_string().unwrap_or_default();
             if name.starts_with("kpktgend_") {
-                self.write(&name, "rem_device_all")?;
+                self.remove_all(&name)?;
             }
         }
         Ok(())
     }
+}
+
+/// Whether a `kpktgend_N` file lists no device (`Running:` and `Stopped:` both empty).
+fn thread_is_empty(text: &str) -> bool {
+    text.lines().all(|l| {
+        let l = l.trim();
+        match l.split_once(':') {
+            Some(("Running" | "Stopped", rest)) => rest.trim().is_empty(),
+            _ => true,
+        }
+    })
 }
 
 fn parse_sent(text: &str) -> Option<Sent> {
@@ -198,5 +231,12 @@ mod tests {
         );
         assert_eq!(parse_sent("Params: count 1\n"), None);
         assert_eq!(XmitMode::NetifReceive.name(), "netif_receive");
+        assert!(thread_is_empty(
+            "Running: \nStopped: \nResult: OK: rem_device_all\n"
+        ));
+        assert!(!thread_is_empty(
+            "Running: \nStopped: pkta \nResult: OK: add_device=pkta\n"
+        ));
+        assert!(!thread_is_empty("Running: pktb \nStopped: \nResult: \n"));
     }
 }
