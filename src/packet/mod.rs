@@ -349,6 +349,18 @@ impl PacketRing {
 }
 
 /// A packet ring's counters ([`counter`]): 64-bit, only growing, never cleared.
+///
+/// # Examples
+/// ```
+/// # fn main() -> pktmap::Result<()> {
+/// use pktmap::packet::PacketRing;
+/// let ring = PacketRing::in_memory(1, 1)?;
+/// ring.peer().deliver(60, 0);
+/// ring.peer().deliver(60, 0); // no room: dropped
+/// let c = ring.counters();
+/// assert_eq!((c.rx_packets, c.rx_ring_full, c.rx_bytes), (1, 1, 60));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// RX: frames delivered into the ring.
@@ -437,6 +449,16 @@ impl RingPeer<'_> {
     /// there is room writes the descriptor, keeping the slot's `buf`, and publishes
     /// `producer + 1`; otherwise counts `rx_ring_full`. Returns whether it was delivered.
     /// Clears need-wakeup, as the driver's wakeup does.
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::packet::{PacketRing, DESC_GSO};
+    /// let ring = PacketRing::in_memory(4, 1)?;
+    /// assert!(ring.peer().deliver(9000, DESC_GSO));
+    /// assert_eq!(ring.desc(0)?.flags, DESC_GSO);
+    /// # Ok(()) }
+    /// ```
     pub fn deliver(&self, len: u32, flags: u16) -> bool {
         let r = self.ring;
         let prod = r.word(PRODUCER).load(Ordering::Relaxed);
@@ -480,6 +502,20 @@ impl RingPeer<'_> {
     /// # Errors
     /// `EINVAL` if the program's `producer` is more than `entries` ahead (counted in
     /// `tx_invalid_desc`, as the driver counts it).
+    ///
+    /// # Examples
+    /// ```
+    /// # fn main() -> pktmap::Result<()> {
+    /// use pktmap::packet::{PacketRing, TxRing};
+    /// let mut tx = TxRing::new(PacketRing::in_memory(4, 1)?);
+    /// assert!(tx.ring().peer().consume_tx(64)?.is_empty()); // nothing published
+    /// let mut b = tx.reserve(4);
+    /// b.push(2, 100)?;
+    /// b.send();
+    /// assert_eq!(tx.ring().peer().consume_tx(64)?[0].len, 100);
+    /// assert_eq!(tx.ring().counters().kicks, 2);
+    /// # Ok(()) }
+    /// ```
     pub fn consume_tx(&self, max: u32) -> Result<Vec<PacketDesc>> {
         let r = self.ring;
         let cons = r.word(CONSUMER).load(Ordering::Relaxed);
