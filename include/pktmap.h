@@ -23,9 +23,9 @@ extern "C" {
 
 /* ---- Version: the version of the pktmap crate this header and library come from. ---- */
 #define PKTMAP_VERSION_MAJOR 0
-#define PKTMAP_VERSION_MINOR 1
+#define PKTMAP_VERSION_MINOR 2
 #define PKTMAP_VERSION_PATCH 0
-#define PKTMAP_VERSION_STRING "0.1.0"
+#define PKTMAP_VERSION_STRING "0.2.0"
 /* One number that orders versions: PKTMAP_VERSION_ENCODE(0, 1, 0) is 0x000100. */
 #define PKTMAP_VERSION_ENCODE(major, minor, patch) \
 	(((unsigned)(major) << 16) | ((unsigned)(minor) << 8) | (unsigned)(patch))
@@ -349,7 +349,7 @@ int pktmap_packet_attach(int fd, struct pktmap_attach *req);
 /* PKTMAP_IOC_DETACH: 0, or -errno (-EINVAL an unknown id). */
 int pktmap_packet_detach(int fd, uint32_t id);
 /* PKTMAP_IOC_KICK: the number of TX slots the driver released (>= 0), or -errno (-EINVAL an
- * unknown id or an attachment without a TX ring). */
+ * unknown id or an attachment without a TX ring, -ENODEV once the device is gone). */
 int pktmap_packet_kick(int fd, uint32_t id);
 
 #ifdef __cplusplus

@@ -74,8 +74,8 @@ impl Device {
     /// `DETACH`—Undoes attachment `id`: the driver writes its rings no more.
     ///
     /// # Errors
-    /// `EINVAL` for an unknown id (also a second detach, or an attachment the interface's
-    /// removal ended).
+    /// `EINVAL` for an unknown id (also a second detach; an attachment the interface's removal
+    /// ended is detached normally).
     ///
     /// # Examples
     /// ```no_run
@@ -97,7 +97,8 @@ impl Device {
     /// of slots it released.
     ///
     /// # Errors
-    /// `EINVAL` for an unknown id or an attachment without a TX ring.
+    /// `EINVAL` for an unknown id or an attachment without a TX ring; `ENODEV` once the
+    /// interface is gone.
     ///
     /// # Examples
     /// ```no_run
@@ -418,8 +419,8 @@ impl PacketPort {
 impl Drop for PacketPort {
     fn drop(&mut self) {
         // Closing the device would detach too; detach first so the rings' mappings, dropped
-        // after, are never written again. An attachment the interface's removal ended is
-        // EINVAL here, which is fine.
+        // after, are never written again (an attachment the interface's removal ended
+        // detaches normally).
         let _ = self.device.detach(self.id);
     }
 }

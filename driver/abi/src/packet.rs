@@ -11,12 +11,15 @@
 //! | ioctl | argument | errors |
 //! |---|---|---|
 //! | [`ATTACH`] | [`Attach`] in, `id` out | `EINVAL` ([`check_attach`]: flags, `reserved`, no ring, one ring twice, unknown ring — a ring of another open file is unknown here —, not a packet ring, a ring of another pool, unknown pool, pool too small, buffers that straddle pages, a write-combined pool), `EBUSY` a ring already attached or a device that has an RX handler (another pktmap attachment, a bridge, a bond), `ENODEV` no such ifindex in the opener's network namespace, `ENOSPC` too many attachments |
-//! | [`DETACH`] | [`ResourceId`], the attachment's id | `EINVAL` unknown id (also the second detach, and an attachment the device's removal ended) |
-//! | [`KICK`] | [`ResourceId`], the attachment's id | `EINVAL` unknown id or an attachment without a TX ring; returns the number of TX slots released |
+//! | [`DETACH`] | [`ResourceId`], the attachment's id | `EINVAL` unknown id (also the second detach) |
+//! | [`KICK`] | [`ResourceId`], the attachment's id | `EINVAL` unknown id or an attachment without a TX ring, `ENODEV` once the device is gone; returns the number of TX slots released |
 //!
 //! All three need a file open for writing (`EBADF`). Closing the file detaches everything it
-//! attached; so does the device's removal (`ip link del`, its network namespace going away):
-//! the rings stay mapped and readable, and the driver writes them no more.
+//! attached. The device's removal (`ip link del`, a move to another namespace, its namespace
+//! going away) *ends* an attachment: the driver writes its rings no more and `KICK` is
+//! `ENODEV`, while the id and the rings' attached state stay until `DETACH` (which then
+//! succeeds) or close. A ring is attached to one attachment at a time (`RING_DESTROY` of it is
+//! `EBUSY` until then); a ring attached again keeps its indices and counters.
 //!
 //! # The packet ring (layout version 1)
 //!
