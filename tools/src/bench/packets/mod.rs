@@ -39,7 +39,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use report::{PacketCell, PacketCheck, PacketReport};
+pub use report::{LoneLatency, PacketCell, PacketCheck, PacketReport};
 
 /// A packet mechanism.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -718,6 +718,76 @@ impl Bed {
     }
 }
 
+/// Frames sent one at a time for the lone-frame latency, and the gap between them.
+const LONE_FRAMES: usize = 50;
+const LONE_GAP: Duration = Duration::from_millis(2);
+
+/// The latency a lone frame sees: [`LONE_FRAMES`] 64 B frames sent one at a time, [`LONE_GAP`]
+/// apart, from a packet socket on `pktb` through the veth, each timed from just before its
+/// `send` to the moment the consumer takes it off the ring (the consumer reads the clock
+/// after every batch here, so this pass is not one whose system calls are counted).
+/// Returns the latencies in microseconds, sorted; a frame not taken within 200 ms of the last
+/// send is infinitely late (a result, not an error).
+fn lone_latencies(bed: &Bed, mechanism: Mechanism, wait: Wait) -> io::Result<Vec<f64>> {
+    let kind = Kind {
+        mechanism,
+        path: Path::RxVeth,
+    };
+    let mut rx = receiver(kind, FrameSize::Min, bed.veth.a.ifindex)?;
+    let stop = AtomicBool::new(false);
+    let sock = pktmap_testbed::PacketSocket::bind(bed.veth.b.ifindex)?;
+    let mut frame = pktmap_testbed::frame(bed.veth.a.mac, bed.veth.b.mac, &[]);
+    frame.resize(FrameSize::Min.frame_len(), 0);
+    let (sent, arrivals) = std::thread::scope(|sc| -> io::Result<_> {
+        let consumer = sc.spawn(|| -> io::Result<Vec<(u64, Instant)>> {
+            pin(consumer_cpu());
+            let (mut seen, mut sum, mut out) = (0u64, 0u64, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let n = rx.take(&mut sum)?;
+                if n > 0 {
+                    seen += n as u64;
+                    out.push((seen, Instant::now()));
+                    continue;
+                }
+                match wait {
+                    Wait::Busy => std::hint::spin_loop(),
+                    Wait::Sleep => {
+                        rx.wait(Duration::from_millis(10))?;
+                    }
+                }
+            }
+            Ok(out)
+        });
+        // The sender on CPU 0, the consumer on CPU 1: a spinning consumer must not share a
+        // CPU with the sender (it would hold it for a time slice).
+        pin(0);
+        let mut sent = Vec::with_capacity(LONE_FRAMES);
+        for _ in 0..LONE_FRAMES {
+            std::thread::sleep(LONE_GAP);
+            sent.push(Instant::now());
+            sock.send(&frame)?;
+        }
+        // TPACKET_V3 hands over a block only when it is full or its timer (10 ms) fires.
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let arrivals = consumer
+            .join()
+            .map_err(|_| io::Error::other("consumer panicked"))??;
+        Ok((sent, arrivals))
+    })?;
+    let mut lat = Vec::with_capacity(sent.len());
+    for (i, t) in sent.iter().enumerate() {
+        // Frame i arrived in the first batch that brought the count past i; one that never
+        // arrived (within 200 ms of the last send) counts as never (infinite latency).
+        let at = arrivals.iter().find(|(seen, _)| *seen > i as u64);
+        lat.push(at.map_or(f64::INFINITY, |(_, at)| {
+            at.saturating_duration_since(*t).as_secs_f64() * 1e6
+        }));
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
+}
+
 /// Runs `plan` in a network namespace of its own (on a thread of its own), reporting each
 /// repetition to `progress` (`(done, total)`).
 ///
@@ -791,8 +861,32 @@ fn run_on(
             progress(done, total);
         }
     }
+    // The lone-frame latency of every mechanism with an RX cell in the plan, both waits.
+    let mut lone = Vec::new();
+    let mut mechanisms: Vec<Mechanism> = cells
+        .iter()
+        .filter(|(k, _, _)| k.path != Path::Tx)
+        .map(|(k, _, _)| k.mechanism)
+        .collect();
+    mechanisms.dedup();
+    mechanisms.sort();
+    mechanisms.dedup();
+    for &m in &mechanisms {
+        for &w in &plan.waits {
+            let name = format!("{} lone frame {}", m.name(), w.name());
+            match lone_latencies(bed, m, w) {
+                Ok(l) => lone.push(report::LoneLatency {
+                    mechanism: m,
+                    wait: w,
+                    micros: l,
+                }),
+                Err(e) => skipped.push((name, e.to_string())),
+            }
+        }
+    }
     let mut report = PacketReport {
         machine,
+        lone,
         source: match bed.source {
             Source::Pktgen(_) => "pktgen".into(),
             Source::Socket => "packet socket (no pktgen)".into(),
