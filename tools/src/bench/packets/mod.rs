@@ -435,15 +435,16 @@ impl Bed {
                     Path::Rx => (&self.veth.a, XmitMode::NetifReceive),
                     _ => (&self.veth.b, XmitMode::StartXmit),
                 };
-                pg.setup(&Job {
+                let job = Job {
                     device: device.name.clone(),
                     cpu: 0,
                     mode,
                     count: frames,
                     frame_len: size.frame_len(),
                     dst_mac: self.veth.a.mac_str(),
-                })?;
-                pg.run()?;
+                };
+                pg.setup(&job)?;
+                pg.run(&job)?;
                 let s = pg.sent(&device.name)?;
                 pg.clear()?;
                 if path == Path::Rx {
