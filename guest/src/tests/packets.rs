@@ -11,7 +11,7 @@
 //! frame a ring sees is one these checks sent. Every wait is bounded in time.
 #![allow(unsafe_code)]
 
-use crate::utils::{back_to_baseline, eventually, state, Report};
+use crate::utils::{back_to_baseline, eventually, kernel_config, state, Report};
 use pktmap::device::{Device, RingCreate};
 use pktmap::offset::ResourceType;
 use pktmap::pool::PoolOptions;
@@ -1359,6 +1359,12 @@ fn device_deleted(r: &mut Report, dev: &Device) {
 /// A network namespace torn down while one of its devices is attached (by a child that made
 /// the namespace and exited; the parent's file keeps the attachment): it ends.
 fn netns_torn_down(r: &mut Report, dev: &Device) {
+    if kernel_config("NET_NS") == Some(false) {
+        return r.not_run(
+            "packets netns: a namespace torn down while attached",
+            "this kernel is built without CONFIG_NET_NS (its config, /kernel.config): no namespace can be made",
+        );
+    }
     let rig = match Rig::new(dev, 2048, 16, &[8]) {
         Ok(rig) => rig,
         Err(e) => return r.check("packets netns: pool and ring", false, e),
