@@ -10,8 +10,8 @@
 //! | [`Path::RxVeth`] | pktgen `start_xmit` on `pktb` → veth → `pkta` (or, without pktgen, a packet socket sending on `pktb`) | as above, + the veth's drops (`pktb` `tx_dropped`) == frames handed to `pktb` |
 //! | [`Path::Tx`] | the mechanism's TX ring on `pkta` → veth → `pktb` | `pkta`'s `tx_packets` + `tx_dropped` + the mechanism's refusals == frames queued + frames the mechanism re-sent |
 //!
-//! Mechanisms: [`Mechanism::Pktmap`] (pktmap.ko's packet rings, through [`pktmap::packet`]),
-//! and its peers [`Mechanism::Tpacket`] (AF_PACKET `TPACKET_V3`) and [`Mechanism::Xdp`]
+//! Mechanisms: [`Mechanism::Pktmap`] (pktmap.ko's packet rings, through
+//! [`pktmap::packet`](::pktmap::packet)), and its peers [`Mechanism::Tpacket`] (AF_PACKET `TPACKET_V3`) and [`Mechanism::Xdp`]
 //! (AF_XDP copy mode on generic XDP). Every cell of a run runs round-robin, one repetition
 //! per round, in an order shuffled per round ([`round_order`](super::round_order)), as the
 //! POPULATE bench does.
@@ -48,7 +48,7 @@ pub enum Mechanism {
     Tpacket,
     /// AF_XDP in copy mode (generic XDP, need_wakeup).
     Xdp,
-    /// pktmap.ko's packet rings ([`pktmap::packet`]): the subject.
+    /// pktmap.ko's packet rings ([`pktmap::packet`](::pktmap::packet)): the subject.
     Pktmap,
 }
 
