@@ -11,8 +11,8 @@
 //! | [`Path::Tx`] | the mechanism's TX ring on `pkta` → veth → `pktb` | `pkta`'s `tx_packets` + `tx_dropped` + the mechanism's refusals == frames queued + frames the mechanism re-sent |
 //!
 //! Mechanisms: [`Mechanism::Pktmap`] (pktmap.ko's packet rings, through
-//! [`pktmap::packet`](::pktmap::packet)), and its peers [`Mechanism::Tpacket`] (AF_PACKET `TPACKET_V3`) and [`Mechanism::Xdp`]
-//! (AF_XDP copy mode on generic XDP). Every cell of a run runs round-robin, one repetition
+//! [`pktmap::packet`](::pktmap::packet)), and its peers [`Mechanism::Tpacket`] (AF_PACKET
+//! `TPACKET_V3`) and [`Mechanism::Xdp`] (AF_XDP copy mode on generic XDP). Every cell of a run runs round-robin, one repetition
 //! per round, in an order shuffled per round ([`round_order`](super::round_order)), as the
 //! POPULATE bench does.
 //!
