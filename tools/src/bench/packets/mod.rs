@@ -12,9 +12,9 @@
 //!
 //! Mechanisms: [`Mechanism::Pktmap`] (pktmap.ko's packet rings, through
 //! [`pktmap::packet`](::pktmap::packet)), and its peers [`Mechanism::Tpacket`] (AF_PACKET
-//! `TPACKET_V3`) and [`Mechanism::Xdp`] (AF_XDP copy mode on generic XDP). Every cell of a run runs round-robin, one repetition
-//! per round, in an order shuffled per round ([`round_order`](super::round_order)), as the
-//! POPULATE bench does.
+//! `TPACKET_V3`) and [`Mechanism::Xdp`] (AF_XDP copy mode on generic XDP). Every cell of a
+//! run runs round-robin, one repetition per round, in an order shuffled per round
+//! ([`round_order`](super::round_order)), as the POPULATE bench does.
 //!
 //! Per repetition: delivered frames per second (delivered ÷ the time from the first frame
 //! sent to the last one delivered, sampled every millisecond), drops by reason (the
