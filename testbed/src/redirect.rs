@@ -36,6 +36,8 @@ const BPF_XDP: u32 = 37;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
 const BPF_FUNC_REDIRECT_MAP: i32 = 51;
 const XDP_PASS: i32 = 2;
+/// `XDP_FLAGS_SKB_MODE`: the generic XDP hook of the core receive path.
+const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 /// `offsetof(struct xdp_md, rx_queue_index)`.
 const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
 
@@ -183,6 +185,24 @@ impl XskRedirect {
     /// # Ok(()) }
     /// ```
     pub fn attach(ifindex: u32, queues: u32) -> io::Result<Self> {
+        Self::attach_with(ifindex, queues, false)
+    }
+
+    /// As [`attach`](Self::attach), in generic (SKB) mode (`XDP_FLAGS_SKB_MODE`) when
+    /// `generic` is set: the program runs in the core receive path for every frame, whoever
+    /// injected it (pktgen's `netif_receive` too), not only in the driver's own receive
+    /// path. AF_XDP's copy mode on a driver without XDP support works this way.
+    ///
+    /// # Errors
+    /// As [`attach`](Self::attach).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// # fn main() -> std::io::Result<()> {
+    /// let redirect = pktmap_testbed::XskRedirect::attach_with(2, 1, true)?; // generic XDP
+    /// # Ok(()) }
+    /// ```
+    pub fn attach_with(ifindex: u32, queues: u32, generic: bool) -> io::Result<Self> {
         let map = bpf_fd(
             BPF_MAP_CREATE,
             &MapCreateAttr {
@@ -222,7 +242,7 @@ impl XskRedirect {
                 prog_fd: prog.as_raw_fd() as u32,
                 target_ifindex: ifindex,
                 attach_type: BPF_XDP,
-                flags: 0,
+                flags: if generic { XDP_FLAGS_SKB_MODE } else { 0 },
             },
         )?;
         Ok(Self {

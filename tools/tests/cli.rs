@@ -27,7 +27,22 @@ fn bad_budgets_and_rounds_exit_2() {
         fails(&["bench", &format!("--budget={budget}")], 2, "budget");
     }
     fails(&["bench", "--min-rounds", "0"], 2, "min-rounds");
-    fails(&["bench", "--only", "nosuch"], 2, "unknown backing nosuch");
+    let err = fails(&["bench", "--only", "nosuch"], 2, "unknown backing nosuch");
+    assert!(
+        err.contains("tpacket-rx-veth") && err.contains("packets"),
+        "{err}"
+    );
+    fails(&["bench", "--only", "xdp-tx", "--frames", "0"], 2, "frames");
+}
+
+#[test]
+fn checking_the_populate_matrix_needs_a_device() {
+    fails(&["bench", "--quick", "--check"], 2, "needs --device");
+    fails(
+        &["bench", "--only", "fresh,xdp-tx", "--check"],
+        2,
+        "needs --device",
+    );
 }
 
 #[test]

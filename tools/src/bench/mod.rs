@@ -41,6 +41,7 @@
 
 pub mod cells;
 pub mod machine;
+pub mod packets;
 pub mod plot;
 pub mod report;
 pub mod schedule;

@@ -317,3 +317,58 @@ const BACKING_COLORS: [RGBColor; 6] = [
     RGBColor(0x17, 0xbe, 0xcf),
     RGBColor(0xe3, 0x77, 0xc2),
 ];
+
+/// The packet report as an SVG bar chart: one bar per cell, its median delivered frames per
+/// second, grouped by path, size and wait (hand-written SVG: bars and labels only).
+///
+/// # Examples
+/// ```
+/// use pktmap_tools::bench::packets::PacketReport;
+/// let r = PacketReport {
+///     machine: Default::default(),
+///     source: "pktgen".into(),
+///     frames: 0,
+///     cells: vec![],
+///     skipped: vec![],
+///     elapsed: Default::default(),
+/// };
+/// assert!(pktmap_tools::bench::plot::packets_svg(&r).starts_with("<svg"));
+/// ```
+pub fn packets_svg(report: &super::packets::PacketReport) -> String {
+    use std::fmt::Write as _;
+    let mut cells: Vec<_> = report.cells.iter().collect();
+    cells.sort_by_key(|c| (c.kind.path, c.size, c.wait, c.kind.mechanism));
+    let max = cells
+        .iter()
+        .filter_map(|c| c.pps().map(|s| s.median))
+        .fold(1.0f64, f64::max);
+    let (row, left, width) = (22usize, 260usize, 520.0f64);
+    let height = 40 + row * cells.len();
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<text x=\"8\" y=\"20\">delivered \
+         frames per second (median), {}</text>\n",
+        left + width as usize + 120,
+        report.machine.summary().replace('&', "and")
+    );
+    for (i, c) in cells.iter().enumerate() {
+        let pps = c.pps().map_or(0.0, |s| s.median);
+        let y = 32 + i * row;
+        let w = pps / max * width;
+        let _ = writeln!(
+            svg,
+            "<text x=\"8\" y=\"{}\">{} {} {} {}</text><rect x=\"{left}\" y=\"{y}\" \
+             width=\"{w:.1}\" height=\"{}\" fill=\"#4878a8\"/><text x=\"{:.1}\" y=\"{}\">{pps:.0}</text>",
+            y + 14,
+            c.kind.path.name(),
+            c.size.label(),
+            c.wait.name(),
+            c.kind.mechanism.name(),
+            row - 6,
+            left as f64 + w + 6.0,
+            y + 14
+        );
+    }
+    svg += "</svg>\n";
+    svg
+}

@@ -251,3 +251,132 @@ mod tests {
         assert_eq!(m.len(), 8192);
     }
 }
+
+/// What `getrusage(RUSAGE_THREAD)` says the calling thread spent: user and system time in
+/// microseconds, and its voluntary and involuntary context switches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ThreadUsage {
+    pub user_us: u64,
+    pub system_us: u64,
+    pub voluntary: u64,
+    pub involuntary: u64,
+}
+
+/// `getrusage(RUSAGE_THREAD)`—The calling thread's CPU time and context switches.
+///
+/// # Errors
+/// The errno from `getrusage` (none expected for `RUSAGE_THREAD`).
+pub(crate) fn thread_usage() -> io::Result<ThreadUsage> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; getrusage writes only into it.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getrusage succeeded and `rusage` is plain integers (all-zero is valid too).
+    let u = unsafe { usage.assume_init() };
+    let us = |t: libc::timeval| {
+        u64::try_from(t.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec).unwrap_or(0)
+    };
+    Ok(ThreadUsage {
+        user_us: us(u.ru_utime),
+        system_us: us(u.ru_stime),
+        voluntary: u64::try_from(u.ru_nvcsw).unwrap_or(0),
+        involuntary: u64::try_from(u.ru_nivcsw).unwrap_or(0),
+    })
+}
+
+/// `unshare(CLONE_NEWNET)`—Moves the calling thread (only) into a new, empty network
+/// namespace; threads it spawns afterwards start there too. The namespace, with every device
+/// in it, goes away when the last thread and socket in it are gone.
+///
+/// # Errors
+/// The errno from `unshare` (`EPERM` without `CAP_SYS_ADMIN`).
+pub(crate) fn unshare_net() -> io::Result<()> {
+    // SAFETY: CLONE_NEWNET changes only the calling thread's network namespace; it touches no
+    // file descriptor table or memory another thread relies on (rustix's caveat is about
+    // CLONE_FILES).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
+        .map_err(io::Error::from)
+}
+
+/// `setsockopt(fd, level, name, &value, sizeof value)` for the plain-integer structs of
+/// `<linux/if_packet.h>` that rustix has no call for (`PACKET_VERSION`, `PACKET_RX_RING`, ...).
+///
+/// # Errors
+/// The kernel's errno.
+pub(crate) fn setsockopt<T: Copy>(
+    fd: impl AsFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    use rustix::fd::AsRawFd;
+    // SAFETY: `value` points at a live `T` of `size_of::<T>()` bytes, which the kernel only
+    // reads; `fd` is a live descriptor borrowed for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            level,
+            name,
+            ptr::from_ref(value).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `getsockopt(PACKET_STATISTICS)` of a `TPACKET_V3` socket: `(tp_packets, tp_drops,
+/// tp_freeze_q_cnt)` since the last call (the kernel clears them on every read), where
+/// `tp_packets` counts the dropped frames too.
+///
+/// # Errors
+/// The kernel's errno.
+pub(crate) fn packet_statistics(fd: impl AsFd) -> io::Result<(u32, u32, u32)> {
+    use rustix::fd::AsRawFd;
+    let mut st = [0u32; 3];
+    let mut len = std::mem::size_of_val(&st) as libc::socklen_t;
+    // SAFETY: `st` is 12 writable bytes (struct tpacket_stats_v3) and `len` says so; the
+    // kernel writes at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            st.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st[0], st[1], st[2]))
+}
+
+/// `bind(fd, sockaddr_ll { AF_PACKET, protocol, ifindex })`.
+///
+/// # Errors
+/// The kernel's errno.
+pub(crate) fn bind_packet(fd: impl AsFd, protocol: u16, ifindex: u32) -> io::Result<()> {
+    use rustix::fd::AsRawFd;
+    // SAFETY: sockaddr_ll is plain integers; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol.to_be();
+    sll.sll_ifindex = i32::try_from(ifindex).unwrap_or(i32::MAX);
+    // SAFETY: `sll` is a live, initialized sockaddr_ll and the length passed is its size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_fd().as_raw_fd(),
+            ptr::from_ref(&sll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

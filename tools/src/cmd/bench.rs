@@ -2,6 +2,7 @@
 
 use super::invalid;
 use clap::Args;
+use pktmap_tools::bench::packets::{self, Kind, PacketPlan, PacketReport};
 use pktmap_tools::bench::{self, Backing, Schedule};
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -15,9 +16,15 @@ pub struct BenchArgs {
     quick: bool,
     /// Only these backings (comma-separated): existing, fresh, hugetlb, io_uring-pbuf, and
     /// the pools pktmap-eager, pktmap-lazy, pktmap-lazy16, pktmap-contig, pktmap-huge (which
-    /// need --device).
-    #[arg(long, value_delimiter = ',', value_parser = parse_backing)]
-    only: Vec<Backing>,
+    /// need --device); or packet cells (root; a network namespace of the run's own):
+    /// tpacket-rx, xdp-rx (pktgen netif_receive), tpacket-rx-veth, xdp-rx-veth (over a veth
+    /// pair), tpacket-tx, xdp-tx, or `packets` for all of them. Packet cells run only when
+    /// named.
+    #[arg(long, value_delimiter = ',', value_parser = parse_only)]
+    only: Vec<Only>,
+    /// Frames per repetition of a packet cell (default 200000; 20000 with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    frames: Option<u64>,
     /// Seconds each (backing, size) group runs at least: finite and positive (default 1.5;
     /// 0.05 with --quick).
     #[arg(long, value_parser = parse_budget)]
@@ -42,9 +49,10 @@ pub struct BenchArgs {
     /// and up to 64 MiB lazy with fault-around 16, contiguous and 2 MiB pools.
     #[arg(long, value_name = "PATH")]
     device: Option<PathBuf>,
-    /// Check the pools' fault accounting (what the driver served, the minor faults) and
-    /// print `ok`/`FAIL` lines and `N passed, M failed`; exit 1 if a check failed.
-    #[arg(long, requires = "device")]
+    /// Check the pools' fault accounting (what the driver served, the minor faults; needs
+    /// --device) and every packet cell's `delivered + dropped == sent`, and print `ok`/`FAIL`
+    /// lines and `N passed, M failed`; exit 1 if a check failed.
+    #[arg(long)]
     check: bool,
     /// Also write the report as JSON to this file (its directory must exist).
     #[arg(long, value_name = "PATH")]
@@ -55,13 +63,33 @@ pub struct BenchArgs {
     markdown_out: Option<PathBuf>,
 }
 
-fn parse_backing(s: &str) -> Result<Backing, String> {
+/// What `--only` names: a backing of the POPULATE matrix, packet kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Only {
+    Backing(Backing),
+    Packets(Vec<Kind>),
+}
+
+fn parse_only(s: &str) -> Result<Only, String> {
+    if s == "packets" {
+        return Ok(Only::Packets(Kind::all()));
+    }
+    if let Some(k) = Kind::parse(s) {
+        return Ok(Only::Packets(vec![k]));
+    }
     Backing::ALL
         .into_iter()
         .find(|b| b.name() == s)
+        .map(Only::Backing)
         .ok_or_else(|| {
-            let names: Vec<_> = Backing::ALL.iter().map(|b| b.name()).collect();
-            format!("unknown backing {s}; one of {}", names.join(", "))
+            let mut names: Vec<String> =
+                Backing::ALL.iter().map(|b| b.name().to_string()).collect();
+            names.extend(Kind::all().iter().map(Kind::name));
+            names.push("packets".into());
+            format!(
+                "unknown backing {s} (nor a packet cell); one of {}",
+                names.join(", ")
+            )
         })
 }
 
@@ -131,6 +159,44 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
             check_output(flag, p)?;
         }
     }
+    let backings: Vec<Backing> = a
+        .only
+        .iter()
+        .filter_map(|o| match o {
+            Only::Backing(b) => Some(*b),
+            Only::Packets(_) => None,
+        })
+        .collect();
+    let mut kinds: Vec<Kind> = Vec::new();
+    for o in &a.only {
+        if let Only::Packets(ks) = o {
+            kinds.extend(ks.iter().filter(|k| !kinds.contains(k)).collect::<Vec<_>>());
+        }
+    }
+    // Packet cells alone: no POPULATE matrix.
+    let memory = kinds.is_empty() || !backings.is_empty();
+    let packet_plan = (!kinds.is_empty()).then(|| {
+        let mut p = if a.quick {
+            PacketPlan::quick()
+        } else {
+            PacketPlan::standard()
+        };
+        p.kinds = kinds;
+        if let Some(n) = a.frames {
+            p.frames = n;
+        }
+        if let Some(n) = a.min_rounds {
+            p.rounds = n as usize;
+        }
+        p
+    });
+    if a.check && memory && a.device.is_none() {
+        return Err(invalid(
+            "--check of the POPULATE matrix needs --device /dev/pktmap (the driver's pools); \
+             packet cells alone (--only tpacket-rx,...) need none"
+                .into(),
+        ));
+    }
     let mut plan = if a.quick {
         Schedule::quick()
     } else {
@@ -168,15 +234,17 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
             )
         })?;
         plan = plan.with_device_pools(dev);
-    } else if let Some(b) = a.only.iter().find(|b| b.needs_device()) {
+    } else if let Some(b) = backings.iter().find(|b| b.needs_device()) {
         return Err(invalid(format!(
             "--only {b} needs --device /dev/pktmap (the driver's pools)"
         )));
     }
-    if !a.only.is_empty() {
-        plan = plan.only(&a.only);
+    if !backings.is_empty() {
+        plan = plan.only(&backings);
     }
-    if plan.groups.is_empty() {
+    if !memory {
+        plan.groups.clear();
+    } else if plan.groups.is_empty() {
         return Err(invalid("the plan has no group to measure".into()));
     }
     if let Some(s) = a.budget {
@@ -185,6 +253,131 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
     if let Some(n) = a.min_rounds {
         plan.min_rounds = n as usize;
     }
+    let packet_report = match &packet_plan {
+        Some(p) => Some(run_packets(p)?),
+        None => None,
+    };
+    let memory_report = if memory {
+        Some(run_memory(&plan)?)
+    } else {
+        None
+    };
+    let markdown = || {
+        let mut md = String::new();
+        if let Some(r) = &memory_report {
+            md += &format!("{}\n\n{}", r.machine.summary(), r.markdown());
+        }
+        if let Some(p) = &packet_report {
+            if !md.is_empty() {
+                md += "\n\n";
+            }
+            md += &p.markdown();
+        }
+        md
+    };
+    let json = || match (&memory_report, &packet_report) {
+        (Some(r), None) => r.to_json(),
+        (None, Some(p)) => p.to_json().to_string(),
+        (Some(r), Some(p)) => {
+            let populate: serde_json::Value =
+                serde_json::from_str(&r.to_json()).unwrap_or(serde_json::Value::Null);
+            serde_json::json!({ "populate": populate, "packets": p.to_json() }).to_string()
+        }
+        (None, None) => "{}".into(),
+    };
+    if a.json {
+        println!("{}", json());
+    } else if a.markdown {
+        print!("{}", markdown());
+    } else {
+        if let Some(r) = &memory_report {
+            print!("{}", r.table());
+        }
+        if let Some(p) = &packet_report {
+            print!("{}", p.table());
+        }
+    }
+    if let Some(path) = &a.json_out {
+        write_file(path, &format!("{}\n", json()))?;
+    }
+    if let Some(path) = &a.markdown_out {
+        write_file(path, &markdown())?;
+    }
+    if let Some(path) = &plot {
+        let svg = match (&memory_report, &packet_report) {
+            (Some(r), _) => bench::plot::svg(r)?,
+            (None, Some(p)) => bench::plot::packets_svg(p),
+            (None, None) => String::new(),
+        };
+        write_file(path, &svg)?;
+        let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        eprintln!("plot: {}", shown.display());
+    }
+    if a.check {
+        // The guest's format: one `ok`/`FAIL` line per check, then `N passed, M failed`.
+        let mut checks: Vec<(bool, String, String)> = Vec::new();
+        if let Some(r) = &memory_report {
+            checks.extend(
+                r.fault_checks()
+                    .into_iter()
+                    .map(|c| (c.ok, c.name, c.detail)),
+            );
+        }
+        if let Some(p) = &packet_report {
+            checks.extend(p.checks().into_iter().map(|c| (c.ok, c.name, c.detail)));
+        }
+        let failed = checks.iter().filter(|c| !c.0).count();
+        for (ok, name, detail) in &checks {
+            let tag = if *ok { "ok  " } else { "FAIL" };
+            println!("{tag} {name} ({detail})");
+        }
+        println!("{} passed, {failed} failed", checks.len() - failed);
+        if failed > 0 {
+            return Err(io::Error::other(format!(
+                "{failed} of {} checks failed",
+                checks.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The packet cells: a network namespace of their own, progress on stderr.
+fn run_packets(p: &PacketPlan) -> io::Result<PacketReport> {
+    eprintln!(
+        "pktmap bench: {} packet cells, {} + {} rounds of {} frames",
+        p.cells().len(),
+        p.warmup,
+        p.rounds,
+        p.frames
+    );
+    let tty = io::stderr().is_terminal();
+    let report = packets::run(p, &mut |done, total| {
+        if tty {
+            eprint!("\r\x1b[2Kpackets: {done}/{total} repetitions");
+            if done == total {
+                eprintln!();
+            }
+        } else if done == total || done % 10 == 0 {
+            eprintln!("packets: {done}/{total} repetitions");
+        }
+    })?;
+    if report.cells.is_empty() {
+        let why: Vec<String> = report
+            .skipped
+            .iter()
+            .map(|(n, w)| format!("{n}: {w}"))
+            .collect();
+        return Err(io::Error::other(format!(
+            "no packet cell was measured ({})",
+            why.join("; ")
+        )));
+    }
+    Ok(report)
+}
+
+/// The POPULATE matrix.
+fn run_memory(plan: &Schedule) -> io::Result<bench::Report> {
     eprintln!(
         "pktmap bench: {} groups × {} modes, estimated {:.0} s",
         plan.groups.len(),
@@ -192,7 +385,7 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
         plan.estimate().as_secs_f64().ceil()
     );
     let tty = io::stderr().is_terminal();
-    let report = bench::run(&plan, &mut |p| {
+    let report = bench::run(plan, &mut |p| {
         let line = p.line(30);
         if tty {
             eprint!("\r\x1b[2K{line}");
@@ -219,40 +412,5 @@ pub fn run(a: BenchArgs) -> io::Result<()> {
             }
         )));
     }
-    let markdown = || format!("{}\n\n{}", report.machine.summary(), report.markdown());
-    if a.json {
-        println!("{}", report.to_json());
-    } else if a.markdown {
-        print!("{}", markdown());
-    } else {
-        print!("{}", report.table());
-    }
-    if let Some(path) = &a.json_out {
-        write_file(path, &format!("{}\n", report.to_json()))?;
-    }
-    if let Some(path) = &a.markdown_out {
-        write_file(path, &markdown())?;
-    }
-    if let Some(path) = &plot {
-        write_file(path, &bench::plot::svg(&report)?)?;
-        let shown = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-        eprintln!("plot: {}", shown.display());
-    }
-    if a.check {
-        // The guest's format: one `ok`/`FAIL` line per check, then `N passed, M failed`.
-        let checks = report.fault_checks();
-        let failed = checks.iter().filter(|c| !c.ok).count();
-        for c in &checks {
-            let tag = if c.ok { "ok  " } else { "FAIL" };
-            println!("{tag} {} ({})", c.name, c.detail);
-        }
-        println!("{} passed, {failed} failed", checks.len() - failed);
-        if failed > 0 {
-            return Err(io::Error::other(format!(
-                "{failed} of {} fault checks failed",
-                checks.len()
-            )));
-        }
-    }
-    Ok(())
+    Ok(report)
 }
