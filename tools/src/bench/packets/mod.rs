@@ -418,15 +418,16 @@ impl Bed {
                     Path::Rx => (&self.veth.a, XmitMode::NetifReceive),
                     _ => (&self.veth.b, XmitMode::StartXmit),
                 };
-                pg.setup(&Job {
+                let job = Job {
                     device: device.name.clone(),
                     cpu: 0,
                     mode,
                     count: frames,
                     frame_len: size.frame_len(),
                     dst_mac: self.veth.a.mac_str(),
-                })?;
-                pg.run()?;
+                };
+                pg.setup(&job)?;
+                pg.run(&job)?;
                 let s = pg.sent(&device.name)?;
                 pg.clear()?;
                 if path == Path::Rx {
@@ -549,27 +550,43 @@ impl Bed {
         );
         let (ticks0, softnet0) = (Ticks::read()?, link::softnet_dropped()?);
         let stop = AtomicBool::new(false);
+        let done = AtomicBool::new(false);
         let delivered = AtomicU64::new(0);
         let mut s = PacketSample::default();
-        let (consumed, sent, start, end) = std::thread::scope(|sc| -> io::Result<_> {
+        let (consumed, (sent, drops), start, end) = std::thread::scope(|sc| -> io::Result<_> {
             let consumer = sc.spawn(|| consume(rx.as_mut(), wait, &stop, &delivered));
             let start = Instant::now();
-            let sent = self.send(kind.path, size, frames, &mut s.drops);
-            // Wait for the count to settle: the last frame may still be on its way.
-            let (mut last, mut at) = (u64::MAX, Instant::now());
-            while sent.is_ok() && at.elapsed() < SETTLE && start.elapsed() < DEADLINE {
+            let source = sc.spawn(|| {
+                let mut drops = Vec::new();
+                let sent = self.send(kind.path, size, frames, &mut drops);
+                done.store(true, Ordering::Release);
+                sent.map(|n| (n, drops))
+            });
+            // Sample the count every millisecond from the start, so the last frame's arrival
+            // is timed to within one (pktgen's `start` returns 125 ms or more after its last
+            // frame), and wait for it to settle once the source is done.
+            let (mut last, mut at) = (0u64, start);
+            loop {
                 let now = delivered.load(Ordering::Relaxed);
                 if now != last {
                     (last, at) = (now, Instant::now());
                 }
+                let settled = done.load(Ordering::Acquire) && at.elapsed() >= SETTLE;
+                if settled || start.elapsed() > DEADLINE {
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(1));
             }
             stop.store(true, Ordering::Relaxed);
+            let sent = source
+                .join()
+                .map_err(|_| io::Error::other("traffic source panicked"))?;
             let consumed = consumer
                 .join()
                 .map_err(|_| io::Error::other("consumer panicked"))??;
             Ok((consumed, sent?, start, at))
         })?;
+        s.drops = drops;
         s.sent = sent;
         s.delivered = delivered.load(Ordering::Relaxed);
         s.elapsed = end.saturating_duration_since(start);

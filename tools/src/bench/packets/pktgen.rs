@@ -153,12 +153,35 @@ impl Pktgen {
         }
     }
 
-    /// `start`: runs every configured device to its count; returns when they are done.
+    /// `start`: runs `job`'s device to its count; returns when it is done.
+    ///
+    /// `start` itself may return before the run even began: it waits 125 ms for the kernel
+    /// thread to pick the run up and then only while a device is *running*, so on a loaded
+    /// machine it can find none running yet. The run is over when the device's `Result:`
+    /// line holds a run's result (`... usec, N (...)`) and its thread runs nothing.
     ///
     /// # Errors
-    /// The write's errno (`EINTR` if interrupted).
-    pub fn run(&self) -> io::Result<()> {
-        self.write("pgctrl", "start")
+    /// The write's errno (`EINTR` if interrupted); `ETIMEDOUT` after a minute.
+    pub fn run(&self, job: &Job) -> io::Result<()> {
+        self.write("pgctrl", "start")?;
+        let thread = format!("kpktgend_{}", job.cpu);
+        let start = std::time::Instant::now();
+        loop {
+            let dev = fs::read_to_string(self.dir.join(&job.device))?;
+            let finished = dev
+                .lines()
+                .any(|l| l.starts_with("Result: OK:") && l.contains(" usec, "));
+            if finished && thread_is_idle(&fs::read_to_string(self.dir.join(&thread))?) {
+                return Ok(());
+            }
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("pktgen {}: no result after a minute: {dev}", job.device),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// What pktgen counted on `device` in its last run.
@@ -188,6 +211,14 @@ impl Pktgen {
         }
         Ok(())
     }
+}
+
+/// Whether a `kpktgend_N` file lists no running device.
+fn thread_is_idle(text: &str) -> bool {
+    text.lines().all(|l| match l.trim().split_once(':') {
+        Some(("Running", rest)) => rest.trim().is_empty(),
+        _ => true,
+    })
 }
 
 /// Whether a `kpktgend_N` file lists no device (`Running:` and `Stopped:` both empty).
@@ -238,5 +269,7 @@ mod tests {
             "Running: \nStopped: pkta \nResult: OK: add_device=pkta\n"
         ));
         assert!(!thread_is_empty("Running: pktb \nStopped: \nResult: \n"));
+        assert!(thread_is_idle("Running: \nStopped: pkta \nResult: OK\n"));
+        assert!(!thread_is_idle("Running: pkta \nStopped: \nResult: OK\n"));
     }
 }
