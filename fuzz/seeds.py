@@ -141,7 +141,9 @@ PLAN_REQUEST = {
     "ring-max-entries": plan(0, 0, 0, ring=(32768, 1, 0, 1)),
     "ring-too-many": plan(0, 0, 0, ring=(65536, 1, 0, 1)),
     "ring-not-pow2": plan(0, 0, 0, ring=(504, 1, 0, 1)),
-    "ring-flags": plan(0, 0, 0, ring=(8, 1, 1, 1)),
+    "ring-flags": plan(0, 0, 0, ring=(8, 1, 2, 1)),
+    "ring-packet": plan(0, 0, 0, ring=(512, 1, 1, 1)),
+    "ring-packet-max-entries": plan(0, 0, 0, ring=(32768, 1, 1, 1)),
     "ring-no-pool": plan(0, 0, 0, ring=(8, 7, 0, 0)),
     "empty-table": plan(mode(TYPED, map_type=POOL), 1, 4096, table=[]),
     "pool-shared-read-only": plan(mode(PICK), 1, 4096),
@@ -190,6 +192,9 @@ ADMISSION = {
     "chunk-read-only": admission(6, False, 0, 0, 1, [1]),
     "export-read-only": admission(7, False, 0, 0, 1, [1]),
     "near-overflow": admission(3, True, 0, U64_MAX - 1, U64_MAX, [1, 1, 1 << 63]),
+    # ATTACH (pick 0 + 8, bit 5) on a read-only open; KICK (2 + 8) on a writable one.
+    "attach-read-only": admission(16, False, 0, 0, 1, [1]),
+    "kick-writable": admission(16 | 2, True, 0, 0, 1, [1]),
 }
 
 
@@ -265,5 +270,42 @@ IOCTL_SIZE = {
     # RING_DESTROY (_IOW) at a 4 KiB struct; a raw number of the wrong direction.
     "ring-destroy-4k": ioctl_size(5 | 3 << 4, size=4096),
     "pool-create-iow-raw": ioctl_size(8, raw=0x4020_5001),
+    # ATTACH (request 0 + 8) at today's 32 bytes; KICK (2 + 8) at 5 bytes, a newer header's.
+    "attach-today": ioctl_size(0, raw=1),
+    "kick-longer-set": ioctl_size(2 | 3 << 4, raw=1, size=5, rest=bytes(4) + b"\x01"),
 }
 write("ioctl_size", IOCTL_SIZE)
+
+
+# packet: see fuzz_targets/packet.rs for the format.
+def packet(attach=(2, 1, 1, 2, 0, 0, 0), table=0b111, logs=(8, 8, 8, 11), count=1024, chunk=0,
+           idx=(0, 0, 256), desc=(0, 60, 0, 0, 0), max_len=1514, bits=0, tci=0):
+    out = struct.pack("<IIIIIIQ", *attach) + struct.pack("<B", table)
+    out += bytes(logs) + struct.pack("<IB", count, chunk) + struct.pack("<III", *idx)
+    return out + struct.pack("<IIIHH", *desc) + struct.pack("<IBH", max_len, bits, tci)
+
+
+PACKET = {
+    "rx-tx-ok": packet(),
+    "mirror-rx-only": packet(attach=(2, 1, 1, 0, 1, 0, 0)),
+    "bad-flags": packet(attach=(2, 1, 1, 0, 2, 0, 0)),
+    "reserved": packet(attach=(2, 1, 1, 0, 0, 0, 1)),
+    "no-ifindex": packet(attach=(0, 1, 1, 0, 0, 0, 0)),
+    "same-ring": packet(attach=(2, 1, 2, 2, 0, 0, 0)),
+    "unknown-ring": packet(table=0b001),
+    "not-packet": packet(table=0b1111),
+    "ring-attached": packet(table=0b10111),
+    "other-pool": packet(attach=(2, 1, 3, 0, 0, 0, 0), table=0b100111),
+    "write-combined": packet(table=0b1000111),
+    "no-pool": packet(table=0b10000111),
+    "straddles": packet(logs=(8, 8, 8, 13)),
+    "straddles-contig-ok": packet(logs=(8, 8, 8, 13), chunk=2),
+    "pool-too-small": packet(count=511),
+    "consumer-ahead": packet(idx=(5, 9, 8)),
+    "full-wrapped": packet(idx=(3, 0xFFFF_FFFB, 8)),
+    "tx-buf-past-pool": packet(desc=(1024, 60, 0, 0, 0)),
+    "tx-too-long": packet(desc=(3, 1515, 0, 0, 0)),
+    "tx-flags": packet(desc=(3, 60, 0, 2, 0)),
+    "rx-truncated-vlan-gso": packet(desc=(7, 65000, 0, 0, 0), bits=0b1011, tci=100),
+}
+write("packet", PACKET)

@@ -23,9 +23,9 @@ extern "C" {
 
 /* ---- Version: the version of the pktmap crate this header and library come from. ---- */
 #define PKTMAP_VERSION_MAJOR 0
-#define PKTMAP_VERSION_MINOR 1
+#define PKTMAP_VERSION_MINOR 2
 #define PKTMAP_VERSION_PATCH 0
-#define PKTMAP_VERSION_STRING "0.1.0"
+#define PKTMAP_VERSION_STRING "0.2.0"
 /* One number that orders versions: PKTMAP_VERSION_ENCODE(0, 1, 0) is 0x000100. */
 #define PKTMAP_VERSION_ENCODE(major, minor, patch) \
 	(((unsigned)(major) << 16) | ((unsigned)(minor) << 8) | (unsigned)(patch))

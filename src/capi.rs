@@ -335,7 +335,7 @@ pub unsafe extern "C" fn pktmap_pool_recv(sock: c_int, read_only: *mut c_int) ->
 /// # Examples
 /// ```
 /// use pktmap::capi::pktmap_version;
-/// assert_eq!(pktmap_version(), 0x00_01_00); // 0.1.0
+/// assert_eq!(pktmap_version(), 0x00_02_00); // 0.2.0
 /// ```
 #[unsafe(no_mangle)]
 pub extern "C" fn pktmap_version() -> c_uint {

@@ -182,8 +182,8 @@ impl Device {
     /// use pktmap::device::RingCreate;
     /// use pktmap::pool::PoolOptions;
     /// let pool = PoolOptions::new(2048, 8).create(&dev)?;
-    /// // Flags must be 0.
-    /// let req = RingCreate { entries: 8, pool_id: pool.id, flags: 1, id: 0 };
+    /// // Flags are 0 or RING_PACKET (1).
+    /// let req = RingCreate { entries: 8, pool_id: pool.id, flags: 2, id: 0 };
     /// assert_eq!(dev.create_ring_raw(req).unwrap_err().raw_os_error(), Some(libc::EINVAL));
     /// # Ok(()) }
     /// ```

@@ -16,15 +16,20 @@ use crate::abi::ioctl::{
     self as abi_ioctl, PoolChunk, PoolCreate, PoolExport as PoolExportReq, PoolInfo, ResourceId,
     RingCreate, RingHeader, RingInfo, State,
 };
+use crate::abi::packet::{
+    check_attach, Attach, AttachPlan, AttachRing, MAX_ATTACHMENTS, RING_PACKET,
+};
 use crate::abi::plan::{self, Command, IoRequest};
 use crate::device::DeviceState;
 use crate::export::PoolExport;
 use crate::mapping;
+use crate::packet::{self, Attachment, RxPath, TxPath, Waiter};
 use crate::plan_err;
 use crate::resource::{Kind, PageRef, Resource, Target};
 use crate::sys::{
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     mm::pfnmap::AreaAlign,
+    netdev::{Rtnl, TxDev},
     task,
     uaccess::{IoctlArg, UserIn, UserOut},
     vm_ops::Mapped,
@@ -33,12 +38,18 @@ use core::mem::{offset_of, size_of};
 use kernel::{
     fs::{file::flags, File},
     mm::virt::VmaNew,
-    new_mutex,
+    new_mutex, new_poll_condvar,
     page::PAGE_SIZE,
     prelude::*,
     rbtree::RBTree,
-    sync::{Arc, ArcBorrow, Mutex},
+    sync::{poll::PollTable, Arc, ArcBorrow, Mutex},
 };
+
+/// `POLLIN`, `POLLOUT`, `POLLRDNORM`, `POLLWRNORM` (`<asm-generic/poll.h>`, the uapi values).
+const POLLIN: u32 = 0x1;
+const POLLOUT: u32 = 0x4;
+const POLLRDNORM: u32 = 0x40;
+const POLLWRNORM: u32 = 0x100;
 
 /// The pools, or the rings, of one open file: ids from 1, at most `MAX_RESOURCES` live.
 struct Namespace {
@@ -89,6 +100,13 @@ impl Namespace {
 struct Table {
     pools: Namespace,
     rings: Namespace,
+    /// Packet attachments by id (from 1).
+    attachments: RBTree<u32, Arc<Attachment>>,
+    next_attachment: u32,
+    /// Rings an attachment holds, or an `ATTACH` in progress has reserved: each stays here
+    /// until its attachment has ended (its RX handler unregistered), so no second producer
+    /// ever starts on it.
+    attached_rings: KVec<u32>,
 }
 
 impl Table {
@@ -98,6 +116,31 @@ impl Table {
         } else {
             &mut self.pools
         }
+    }
+
+    /// Whether an attachment holds ring `id` (or an `ATTACH` reserved it).
+    fn ring_attached(&self, id: u32) -> bool {
+        self.attached_rings.contains(&id)
+    }
+
+    /// What the attach checks need to know of ring `id`.
+    fn attach_ring(&self, id: u32) -> Option<AttachRing> {
+        let ring = self.rings.map.get(&id)?;
+        let Kind::Ring {
+            entries,
+            pool_id,
+            flags,
+            ..
+        } = ring.kind
+        else {
+            return None;
+        };
+        Some(AttachRing {
+            entries,
+            pool_id,
+            packet: flags == RING_PACKET,
+            attached: self.ring_attached(id),
+        })
     }
 
     /// Whether a ring of this table names pool `id`.
@@ -115,6 +158,8 @@ pub struct Context {
     device: Arc<DeviceState>,
     #[pin]
     table: Mutex<Table>,
+    /// The file's poll wait queue, woken by its RX rings when a program asked (need-wakeup).
+    waiter: Arc<Waiter>,
 }
 
 impl Context {
@@ -196,13 +241,18 @@ impl Context {
         let kind = Kind::Ring {
             entries: req.entries,
             pool_id: req.pool_id,
+            flags: req.flags,
             pool,
         };
         let ring = Resource::new(&self.device, kind, pages)?;
         let header = ring.backing.page(0).ok_or(EINVAL)?;
         // Producer and consumer start at 0 (the page is zeroed).
-        header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
-        header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
+        if req.flags == RING_PACKET {
+            packet::init_ring(&ring, req.entries, req.pool_id)?;
+        } else {
+            header.store_u32(offset_of!(RingHeader, entries), req.entries)?;
+            header.store_u32(offset_of!(RingHeader, pool_id), req.pool_id)?;
+        }
         // The ring is published under the same lock hold that sees its pool still in the
         // table: a `POOL_DESTROY` that removed the pool meanwhile (the allocation above runs
         // unlocked) makes this `EINVAL`, as if it came first, and one that comes later finds
@@ -281,14 +331,17 @@ impl Context {
         let mut info: RingInfo = arg.read()?;
         let (ring, offset) = self.info(pktmap_types::RING, info.id)?;
         let Kind::Ring {
-            entries, pool_id, ..
+            entries,
+            pool_id,
+            flags,
+            ..
         } = ring.kind
         else {
             return Err(EINVAL);
         };
         info.entries = entries;
         info.pool_id = pool_id;
-        info.flags = 0;
+        info.flags = flags;
         info.bytes = ring.bytes();
         info.mmap_offset = offset;
         arg.write(&info)?;
@@ -302,6 +355,10 @@ impl Context {
             if table.namespace(map_type).get(req.id).is_none() {
                 return Err(EINVAL);
             }
+            // A ring stays while an attachment holds it (its RX handler may be writing it).
+            if map_type == pktmap_types::RING && table.ring_attached(req.id) {
+                return Err(plan_err(plan::PlanError::Busy));
+            }
             // A pool that a ring of this file names stays until the ring is destroyed, so
             // RING_INFO never names a destroyed pool.
             if map_type == pktmap_types::POOL && table.ring_names(req.id) {
@@ -312,6 +369,153 @@ impl Context {
         // Mappings keep their own reference; the pages go with the last of them (dropped here,
         // outside the table lock).
         removed.map(|_| 0).ok_or(EINVAL)
+    }
+
+    /// `ATTACH`: admission against this file's rings and pools (`abi::packet::check_attach`),
+    /// the rings reserved, then the device found and bound under RTNL.
+    fn attach(&self, arg: &IoctlArg) -> Result<isize> {
+        let mut req: Attach = arg.read()?;
+        let (plan, rx_ring, tx_ring, pool, id) = {
+            let mut table = self.table.lock();
+            if table.attachments.iter().count() >= MAX_ATTACHMENTS as usize {
+                return Err(ENOSPC);
+            }
+            let plan = {
+                let t = &*table;
+                check_attach(
+                    &req,
+                    |id| t.attach_ring(id),
+                    |id| t.pools.map.get(&id).and_then(|p| packet::packet_pool(p)),
+                )
+                .map_err(|e| Error::from_errno(-e.errno()))?
+            };
+            let rx_ring = plan.rx.and_then(|id| table.rings.get(id));
+            let tx_ring = plan.tx.and_then(|id| table.rings.get(id));
+            let pool = table.pools.get(req.pool_id).ok_or(EINVAL)?;
+            let id = table.next_attachment;
+            table.next_attachment = id.checked_add(1).ok_or(ENOSPC)?;
+            for ring in [plan.rx, plan.tx].into_iter().flatten() {
+                table.attached_rings.push(ring, GFP_KERNEL)?;
+            }
+            (plan, rx_ring, tx_ring, pool, id)
+        };
+        let unreserve = |table: &mut Table| {
+            table
+                .attached_rings
+                .retain(|r| Some(*r) != plan.rx && Some(*r) != plan.tx)
+        };
+        let attachment = match self.bind(&plan, rx_ring, tx_ring, pool, id) {
+            Ok(a) => a,
+            Err(e) => {
+                unreserve(&mut self.table.lock());
+                return Err(e);
+            }
+        };
+        let inserted = self
+            .table
+            .lock()
+            .attachments
+            .try_create_and_insert(id, attachment.clone(), GFP_KERNEL)
+            .map(|_| ())
+            .map_err(|_| ENOMEM);
+        req.id = id;
+        if let Err(e) = inserted.and_then(|()| arg.write(&req)) {
+            // The caller cannot name it: undo it all.
+            self.table.lock().attachments.remove(&id);
+            self.end_attachment(&attachment);
+            unreserve(&mut self.table.lock());
+            return Err(e);
+        }
+        Ok(0)
+    }
+
+    /// The RTNL part of `ATTACH`: the device by ifindex, its RX handler and TX, listed for the
+    /// notifier.
+    fn bind(
+        &self,
+        plan: &AttachPlan,
+        rx_ring: Option<Arc<Resource>>,
+        tx_ring: Option<Arc<Resource>>,
+        pool: Arc<Resource>,
+        id: u32,
+    ) -> Result<Arc<Attachment>> {
+        let entries = |ring: &Resource| match ring.kind {
+            Kind::Ring { entries, .. } => entries,
+            Kind::Pool(_) => 0,
+        };
+        let rx_path = match rx_ring {
+            Some(ring) => {
+                let n = entries(&ring);
+                Some(RxPath::new(
+                    ring,
+                    n,
+                    pool.clone(),
+                    plan.pool,
+                    plan.mirror,
+                    self.waiter.clone(),
+                )?)
+            }
+            None => None,
+        };
+        let rtnl = Rtnl::lock();
+        let dev = rtnl.dev_by_index(plan.ifindex).ok_or(ENODEV)?;
+        let tx = match tx_ring {
+            Some(ring) => {
+                let n = entries(&ring);
+                Some(TxPath::new(
+                    ring,
+                    n,
+                    pool,
+                    plan.pool,
+                    TxDev::new(&rtnl, &dev),
+                )?)
+            }
+            None => None,
+        };
+        let mut all = self.device.attachments().lock();
+        let attachment = Attachment::new(&rtnl, &dev, id, (plan.rx, plan.tx), rx_path, tx)?;
+        if let Err(e) = all.push(attachment.clone()) {
+            attachment.end(&rtnl);
+            return Err(e);
+        }
+        Ok(attachment)
+    }
+
+    /// Ends `attachment` under RTNL and drops it from the device's list.
+    fn end_attachment(&self, attachment: &Arc<Attachment>) {
+        let rtnl = Rtnl::lock();
+        attachment.end(&rtnl);
+        self.device.attachments().lock().remove(attachment);
+    }
+
+    /// `DETACH`: ends the attachment, then frees its rings for another.
+    fn detach(&self, arg: &IoctlArg) -> Result<isize> {
+        let req: ResourceId = arg.read()?;
+        let attachment = self
+            .table
+            .lock()
+            .attachments
+            .remove(&req.id)
+            .ok_or(EINVAL)?;
+        self.end_attachment(&attachment);
+        self.table
+            .lock()
+            .attached_rings
+            .retain(|r| Some(*r) != attachment.rx_ring && Some(*r) != attachment.tx_ring);
+        Ok(0)
+    }
+
+    /// `KICK`: sends what the attachment's TX ring holds; returns the slots released.
+    fn kick(&self, arg: &IoctlArg) -> Result<isize> {
+        let req: ResourceId = arg.read()?;
+        let attachment = self
+            .table
+            .lock()
+            .attachments
+            .get(&req.id)
+            .cloned()
+            .ok_or(EINVAL)?;
+        Ok(attachment.kick()? as isize)
     }
 
     /// `pread` of STATE: one consistent snapshot (then the rest of the page, zeros).
@@ -335,16 +539,58 @@ impl MiscDevice for Context {
     type RegistrationData = Arc<DeviceState>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+        let waiter = Arc::pin_init(new_poll_condvar!("pktmap::poll"), GFP_KERNEL_ACCOUNT)?;
         Arc::pin_init(
             pin_init!(Self {
                 device: misc.data().clone(),
                 table <- new_mutex!(
-                    Table { pools: Namespace::new(), rings: Namespace::new() },
+                    Table {
+                        pools: Namespace::new(),
+                        rings: Namespace::new(),
+                        attachments: RBTree::new(),
+                        next_attachment: 1,
+                        attached_rings: KVec::new(),
+                    },
                     "pktmap::table"
                 ),
+                waiter,
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// The last close: every attachment ends before the file's rings and pools can go.
+    fn release(this: Arc<Self>, _file: &File) {
+        let attachments = core::mem::replace(&mut this.table.lock().attachments, RBTree::new());
+        {
+            let rtnl = Rtnl::lock();
+            let mut all = this.device.attachments().lock();
+            for (_, a) in attachments.iter() {
+                a.end(&rtnl);
+                all.remove(a);
+            }
+        }
+        // Ended: the rings and pools go with the file's table (and the attachments' own
+        // references), outside every lock.
+        drop(attachments);
+        drop(this);
+    }
+
+    fn poll(this: ArcBorrow<'_, Self>, file: &File, table: &PollTable<'_>) -> u32 {
+        table.register_wait(file, &this.waiter);
+        let readable = this
+            .table
+            .lock()
+            .attachments
+            .iter()
+            .any(|(_, a)| a.readable());
+        // Always writable (TX waits for nothing: KICK copies and releases synchronously).
+        let out = POLLOUT | POLLWRNORM;
+        if readable {
+            out | POLLIN | POLLRDNORM
+        } else {
+            out
+        }
     }
 
     /// Dispatched on the request's direction, type and number; the argument is copied at the
@@ -363,6 +609,9 @@ impl MiscDevice for Context {
             Command::RingDestroy => this.destroy(pktmap_types::RING, arg),
             Command::PoolChunk => this.pool_chunk(arg),
             Command::PoolExport => this.pool_export(arg, readable),
+            Command::Attach => this.attach(arg),
+            Command::Detach => this.detach(arg),
+            Command::Kick => this.kick(arg),
         }
     }
 

@@ -14,16 +14,18 @@
 
 use crate::abi::ioctl::{State, STATE_MAGIC};
 use crate::abi::plan;
+use crate::packet::Attachments;
 use crate::sys::{
     module_param::{OnSet, ParamUlong},
+    netdev::{DevId, NetdevEvents, Rtnl},
     page::SharedPage,
 };
 use core::mem::offset_of;
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::{
-    new_spinlock,
+    new_mutex, new_spinlock,
     prelude::*,
-    sync::{Arc, SpinLock},
+    sync::{Arc, Mutex, SpinLock},
 };
 
 /// The gauges of [`State`], one atomic each (the event counters live in the page:
@@ -70,6 +72,14 @@ pub fn sub(counter: &AtomicU64, n: u64, what: &str) {
 
 /// A `page_budget` written through sysfs is enforced at once (every reservation reads the
 /// parameter), so it is published at once too.
+impl NetdevEvents for DeviceState {
+    /// A device is going away: end every attachment to it (the files keep their ids until
+    /// `DETACH` or close).
+    fn unregister(&self, rtnl: &Rtnl, dev: DevId) {
+        self.attachments.lock().end_device(rtnl, dev);
+    }
+}
+
 impl OnSet for DeviceState {
     fn on_set(&self) {
         self.publish();
@@ -90,6 +100,10 @@ pub struct DeviceState {
     publishing: SpinLock<()>,
     /// The STATE page's `sequence` word; written only by the thread holding `publishing`.
     sequence: AtomicU64,
+    /// Every live packet attachment of every open file, for the `NETDEV_UNREGISTER`
+    /// notifier (taken under RTNL).
+    #[pin]
+    attachments: Mutex<Attachments>,
 }
 
 /// The offset of each word the publisher writes (all but `sequence` and the fault path's two
@@ -119,11 +133,17 @@ impl DeviceState {
                 budget,
                 publishing <- new_spinlock!((), "pktmap::device::publishing"),
                 sequence: AtomicU64::new(0),
+                attachments <- new_mutex!(Attachments::new(), "pktmap::device::attachments"),
             }),
             GFP_KERNEL,
         )?;
         dev.publish();
         Ok(dev)
+    }
+
+    /// Every live packet attachment (lock under RTNL).
+    pub fn attachments(&self) -> &Mutex<Attachments> {
+        &self.attachments
     }
 
     /// The STATE page (mapped read-only by user space).

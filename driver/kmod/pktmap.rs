@@ -12,6 +12,7 @@
 //! | [`resource`] | pools and rings ([`Resource`](resource::Resource)): accounted memory, allocated against the budget |
 //! | [`context`] | one open file: its resources, ioctls, `pread`/`pwrite`, `fsync` |
 //! | [`mapping`] | `mmap` and the state behind each VMA ([`VmaState`](mapping::VmaState)): `.open`/`.close`/`.fault` |
+//! | [`packet`] | packet rings, attachments to a network device, the RX handler and `KICK` |
 //! | [`sys`] | the only `unsafe` code: what 7.3's Rust abstractions lack, as additions to upstream's types |
 //!
 //! Driver logic is safe code: every module but `sys` is `#![forbid(unsafe_code)]` (this root
@@ -41,6 +42,7 @@ use kernel::prelude::*;
 pub mod abi {
     pub mod codec;
     pub mod ioctl;
+    pub mod packet;
     pub mod plan;
 }
 
@@ -48,6 +50,7 @@ pub mod context;
 pub mod device;
 pub mod export;
 pub mod mapping;
+pub mod packet;
 pub mod resource;
 #[allow(unsafe_code)]
 pub mod sys;
@@ -55,6 +58,7 @@ pub mod sys;
 use sys::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
     module_param::{module_param_ulong, ParamUlong},
+    netdev::NetdevNotifier,
     pool_file::PoolFops,
 };
 
@@ -87,10 +91,12 @@ pub fn plan_err(e: abi::plan::PlanError) -> Error {
     Error::from_errno(-e.errno())
 }
 
-/// The module: owns the misc device registration.
+/// The module: owns the misc device registration and the netdevice notifier that ends the
+/// packet attachments of a device going away.
 struct PktmapModule {
     module: &'static ThisModule,
     _registration: Pin<KBox<MiscDeviceRegistration<context::Context>>>,
+    _notifier: Pin<KBox<NetdevNotifier<device::DeviceState>>>,
 }
 
 impl Drop for PktmapModule {
@@ -106,6 +112,7 @@ impl kernel::Module for PktmapModule {
             PAGE_BUDGET.set(sys::page::total_ram_pages() / 4 * 3);
         }
         let device = device::DeviceState::new(&PAGE_BUDGET)?;
+        let notifier = KBox::pin_init(NetdevNotifier::register(device.clone()), GFP_KERNEL)?;
         let options = MiscDeviceOptions {
             name: c"pktmap",
             mode: 0o600,
@@ -123,6 +130,7 @@ impl kernel::Module for PktmapModule {
         Ok(Self {
             module,
             _registration: registration,
+            _notifier: notifier,
         })
     }
 }

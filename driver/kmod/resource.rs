@@ -25,6 +25,8 @@ pub enum Kind {
         entries: u32,
         /// The pool's id.
         pool_id: u32,
+        /// The flags it was made with: 0, or `RING_PACKET` (the packet layout).
+        flags: u32,
         /// The pool.
         pool: Arc<Resource>,
     },

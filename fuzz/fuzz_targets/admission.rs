@@ -9,7 +9,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | bit 0 writable open; bits 1..4 pick one of the eight commands; bit 4: use the raw value instead |
+//! | 1 | bit 0 writable open; bits 1..4 pick one of the commands, plus 8 if bit 5 is set (modulo their number); bit 4: use the raw value instead |
 //! | 4 | raw ioctl command (`u32`) |
 //! | 8 | pages already held (`u64`) |
 //! | 8 | budget (`u64`) |
@@ -23,12 +23,13 @@ use pktmap_abi::ioctl::{
     ioc, PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo, IOC_READ,
     IOC_WRITE,
 };
+use pktmap_abi::packet::Attach;
 use pktmap_abi::plan::{check_budget, check_ioctl, errno, Command, PlanError};
 use pktmap_fuzz::Reader;
 
-/// The eight ioctls, restated from `_IOC` (direction, number, the argument struct's size) with
+/// The ioctls, restated from `_IOC` (direction, number, the argument struct's size) with
 /// whether they change state (the info and chunk queries do not).
-const COMMANDS: [(u32, u32, usize, bool, Command); 8] = [
+const COMMANDS: [(u32, u32, usize, bool, Command); 11] = [
     (
         IOC_READ | IOC_WRITE,
         1,
@@ -85,6 +86,21 @@ const COMMANDS: [(u32, u32, usize, bool, Command); 8] = [
         true,
         Command::PoolExport,
     ),
+    (
+        IOC_READ | IOC_WRITE,
+        9,
+        size_of::<Attach>(),
+        true,
+        Command::Attach,
+    ),
+    (
+        IOC_WRITE,
+        10,
+        size_of::<ResourceId>(),
+        true,
+        Command::Detach,
+    ),
+    (IOC_WRITE, 11, size_of::<ResourceId>(), true, Command::Kick),
 ];
 
 /// The first round's sizes of the two structs that grew since (`include/pktmap.h` then:
@@ -126,7 +142,8 @@ fuzz_target!(|data: &[u8]| {
     let cmd = if mode & 0x10 != 0 {
         raw
     } else {
-        let (dir, nr, size, _, _) = COMMANDS[usize::from((mode >> 1) & 7)];
+        let pick = usize::from((mode >> 1) & 7) + 8 * usize::from((mode >> 5) & 1);
+        let (dir, nr, size, _, _) = COMMANDS[pick % COMMANDS.len()];
         ioc(dir, nr, size)
     };
     let got = check_ioctl(cmd, writable);

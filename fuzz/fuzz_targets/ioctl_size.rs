@@ -8,7 +8,7 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 1 | bits 0..3 pick one of the eight requests; bit 3: use the raw number instead; bits 4..6 pick a size (one the struct had, one byte less, today's + 8, or the next field's); bits 6..8 which size it had |
+//! | 1 | bits 0..3 pick one of the requests (plus 8 when bit 3 is clear and the raw number's bit 0 is set, modulo their number); bit 3: use the raw number instead; bits 4..6 pick a size (one the struct had, one byte less, today's + 8, or the next field's); bits 6..8 which size it had |
 //! | 4 | raw request number (`u32`) |
 //! | 2 | a size (`u16`, masked to the 14 size bits of `_IOC`) |
 //! | rest | the caller's struct, zero-filled to its size |
@@ -21,7 +21,7 @@ use pktmap_fuzz::Reader;
 
 /// The requests: direction (`_IOC_READ` 2 | `_IOC_WRITE` 1), number, and every size the struct
 /// has had (the first round's header, then today's), restated rather than imported.
-const REQUESTS: [(u32, u32, &[usize]); 8] = [
+const REQUESTS: [(u32, u32, &[usize]); 11] = [
     (3, 1, &[16, 32]), // POOL_CREATE: +fault_around, cache, reserved
     (3, 2, &[32, 48]), // POOL_INFO: +fault_around, cache, chunk_bytes
     (1, 3, &[4]),      // POOL_DESTROY
@@ -30,6 +30,9 @@ const REQUESTS: [(u32, u32, &[usize]); 8] = [
     (1, 6, &[4]),      // RING_DESTROY
     (3, 7, &[24]),     // POOL_CHUNK
     (3, 8, &[16]),     // POOL_EXPORT
+    (3, 9, &[32]),     // ATTACH
+    (1, 10, &[4]),     // DETACH
+    (1, 11, &[4]),     // KICK
 ];
 
 fn number(dir: u32, nr: u32, size: usize) -> u32 {
@@ -60,7 +63,8 @@ fuzz_target!(|data: &[u8]| {
     let mode = r.u8();
     let raw = r.u32();
     let any_size = usize::from(u16::from_le_bytes(r.bytes())) & 0x3fff;
-    let (dir, nr, sizes) = REQUESTS[usize::from(mode & 7)];
+    let pick = usize::from(mode & 7) + if mode & 8 == 0 && raw & 1 != 0 { 8 } else { 0 };
+    let (dir, nr, sizes) = REQUESTS[pick % REQUESTS.len()];
     let today = *sizes.last().expect("a size");
     let size = match (mode >> 4) & 3 {
         0 => sizes[usize::from(mode >> 6) % sizes.len()],

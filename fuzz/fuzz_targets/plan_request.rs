@@ -114,14 +114,19 @@ fn model_plan(req: &MmapRequest, table: &[Entry]) -> Result<Plan<usize>, PlanErr
     })
 }
 
-/// `RING_CREATE`'s rules: entries a power of two in 1..=32768, flags 0, and the pool must
-/// exist; the ring is a 64-byte header then 8 bytes per entry, in whole pages.
+/// `RING_CREATE`'s rules: entries a power of two in 1..=32768, flags 0 or 1 (`RING_PACKET`),
+/// and the pool must exist; the ring is a 64-byte header then 8 bytes per entry (flags 0), or
+/// a 4096-byte header page then 16 bytes per entry (the packet layout), in whole pages.
 fn model_ring(req: &RingCreate, pool_exists: bool) -> Result<u64, PlanError> {
     let entries_ok = (0..=15).any(|k| req.entries == 1 << k);
-    if !entries_ok || req.flags != 0 || !pool_exists {
+    if !entries_ok || req.flags > 1 || !pool_exists {
         return Err(PlanError::BadArgument);
     }
-    Ok(pages_ceil(64 + 8 * u64::from(req.entries)) as u64)
+    let bytes = match req.flags {
+        0 => 64 + 8 * u64::from(req.entries),
+        _ => 4096 + 16 * u64::from(req.entries),
+    };
+    Ok(pages_ceil(bytes) as u64)
 }
 
 /// Runs `plan_mmap` with a lookup that records how it was called, and checks it against the

@@ -22,6 +22,8 @@
 //!                                    1 thread, 2 threads on one mapping, 2 processes
 //! pktmap-guest pool-races ROUNDS     only the pools' racing-fault checks, ROUNDS mappings each
 //! pktmap-guest pool-peer MODE SOCK   the unrelated process of the export checks (run by `pools`)
+//! pktmap-guest packets               only the packet checks (run by `check`): ATTACH, RX and TX
+//!                                    through veth pairs, need-wakeup, devices going away
 //! ```
 //!
 //! `tests/` holds the checks, one file per subject; `sequence/` the model-checked sequence test
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
             tests::check(&mut report);
         }
         Some("pools") => tests::pools(&mut report),
+        Some("packets") => tests::packets::run(&mut report),
         Some("trust") => trust::run(&mut report),
         Some("fault-kinds") => {
             let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2.0);

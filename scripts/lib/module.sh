@@ -19,9 +19,18 @@ check_bindgen_layouts() {
     {
         printf '#include <linux/kbuild.h>\n#include <linux/fs.h>\n#include <linux/mm.h>\n'
         printf '#include <linux/miscdevice.h>\n#include <linux/moduleparam.h>\n'
-        printf '#include <linux/sched.h>\nvoid pktmap_offsets(void);\nvoid pktmap_offsets(void)\n{\n'
+        printf '#include <linux/sched.h>\n#include <linux/netdevice.h>\n#include <linux/skbuff.h>\n'
+        printf 'void pktmap_offsets(void);\nvoid pktmap_offsets(void)\n{\n'
+        local j=0
         while read -r struct member path; do
             case "$struct" in '' | '#'*) continue ;; esac
+            if [ "$struct" = = ]; then
+                # "= VALUE C-EXPRESSION": a value the driver restates because no binding has it
+                # (a constant of a header bindgen does not read, an offset in an opaque struct).
+                printf '\tDEFINE(pktmap_const__%s, %s);\n' "$j" "$path"
+                j=$((j + 1))
+                continue
+            fi
             printf '\tDEFINE(%s__%s, offsetof(struct %s, %s));\n' "$struct" "${member//./__}" "$struct" "$member"
         done <"$list"
         printf '}\n'
@@ -37,9 +46,17 @@ check_bindgen_layouts() {
         printf 'module! { type: Check, name: "pktmap_bindgen_layout", license: "GPL", }\n\n'
         printf 'struct Check;\n\nimpl kernel::Module for Check {\n'
         printf '    fn init(_module: &'"'"'static ThisModule) -> Result<Self> {\n        Ok(Check)\n    }\n}\n\n'
+        local k=0
         while read -r struct member path; do
             case "$struct" in '' | '#'*) continue ;; esac
             local c
+            if [ "$struct" = = ]; then
+                c=$(sed -n "s/.*\"->pktmap_const__${k} \\\$\{0,1\}\(-\{0,1\}[0-9]*\) .*/\1/p" "$build/offsets.s")
+                k=$((k + 1))
+                [ "$c" = "$member" ] || die "scripts/layout/bindgen.list: C says $path is '$c', the driver assumes $member"
+                n=$((n + 1))
+                continue
+            fi
             c=$(sed -n "s/.*\"->${struct}__${member//./__} \\\$\{0,1\}\([0-9]*\) .*/\1/p" "$build/offsets.s")
             [ -n "$c" ] || die "no C offset for $struct.$member in $build/offsets.s"
             printf 'const _: () = assert!(\n    core::mem::offset_of!(bindings::%s, %s) == %s,\n    "bindings put %s.%s elsewhere than C (offset %s)"\n);\n' \

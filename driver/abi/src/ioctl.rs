@@ -15,6 +15,7 @@
 //! | [`RING_DESTROY`] | [`ResourceId`] | `EINVAL` unknown id |
 //! | [`POOL_CHUNK`] | [`PoolChunk`], `id` and `index` in, the rest out | `EPERM` without `CAP_SYS_ADMIN`, `EINVAL` unknown id or index |
 //! | [`POOL_EXPORT`] | [`PoolExport`] in, `fd` out | `EINVAL` unknown id or flags, `EBADF` on an open not both readable and writable, `EMFILE`, `ENOMEM` |
+//! | [`ATTACH`](packet::ATTACH), [`DETACH`](packet::DETACH), [`KICK`](packet::KICK) | see [`packet`] | |
 //!
 //! A pool's file descriptor (from [`POOL_EXPORT`]) answers [`POOL_INFO`] for id 0 and maps the
 //! pool at the offset `PKTMAP.encode(POOL, 0)`; every other ioctl on it is `ENOTTY`.
@@ -58,6 +59,7 @@
 //! word past [`STATE_WORDS`] reads 0. `guest/compat/` keeps the first round's header and runs
 //! a program built against it in the guest.
 
+use super::packet;
 use core::mem::size_of;
 use core::ops::Range;
 
@@ -135,12 +137,14 @@ pub const fn sizes(cmd: u32) -> &'static [usize] {
         RING_INFO => &[size_of::<RingInfo>()],
         POOL_CHUNK => &[size_of::<PoolChunk>()],
         POOL_EXPORT => &[size_of::<PoolExport>()],
+        packet::ATTACH => &[size_of::<packet::Attach>()],
+        packet::DETACH | packet::KICK => &[size_of::<ResourceId>()],
         _ => &[],
     }
 }
 
 /// Today's request numbers, in the order of their numbers.
-pub const REQUESTS: [u32; 8] = [
+pub const REQUESTS: [u32; 11] = [
     POOL_CREATE,
     POOL_INFO,
     POOL_DESTROY,
@@ -149,6 +153,9 @@ pub const REQUESTS: [u32; 8] = [
     RING_DESTROY,
     POOL_CHUNK,
     POOL_EXPORT,
+    packet::ATTACH,
+    packet::DETACH,
+    packet::KICK,
 ];
 
 /// The largest argument struct: what a driver's buffer for any request must hold.
@@ -549,7 +556,9 @@ pub struct RingCreate {
     pub entries: u32,
     /// The pool whose buffers the descriptors name (must exist in this open file).
     pub pool_id: u32,
-    /// Must be 0.
+    /// 0 (the counter-pair layout of [`RingHeader`]) or
+    /// [`RING_PACKET`](super::packet::RING_PACKET) (the packet layout, which can be attached
+    /// to a network device: [`packet`]).
     pub flags: u32,
     /// Out: the new ring's id (never 0).
     pub id: u32,
@@ -574,7 +583,7 @@ pub struct RingInfo {
     pub entries: u32,
     /// Out: the pool it was created for.
     pub pool_id: u32,
-    /// Out: 0.
+    /// Out: the flags it was created with.
     pub flags: u32,
     /// Out: its size in bytes, a whole number of pages.
     pub bytes: u64,
@@ -727,8 +736,9 @@ impl State {
 /// The first word of the STATE page: `"pktmap\0\x01"` read as a little-endian `u64`.
 pub const STATE_MAGIC: u64 = u64::from_le_bytes(*b"pktmap\0\x01");
 
-/// `struct pktmap_ring_header`: the first bytes of a ring mapping, followed at
-/// [`RING_DESC_OFFSET`] by `entries` [`RingDesc`]s.
+/// `struct pktmap_ring_header`: the first bytes of a ring made with flags 0, followed at
+/// [`RING_DESC_OFFSET`] by `entries` [`RingDesc`]s (a [`RING_PACKET`](super::packet::RING_PACKET)
+/// ring has the layout of [`packet`] instead).
 ///
 /// # Examples
 /// ```

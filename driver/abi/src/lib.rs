@@ -8,6 +8,8 @@
 //!   io_uring, AF_XDP and VFIO;
 //! - [`ioctl`]: the `/dev/pktmap` ioctl numbers and their `#[repr(C)]` argument structs, and the
 //!   shared-memory layout of the STATE page and of rings;
+//! - [`packet`]: attaching rings to a network device, the packet ring's layout and the checks
+//!   of every index and descriptor a program writes into it;
 //! - [`plan`]: the driver's validation of a request against its resource table, so the host can
 //!   unit-test and fuzz exactly what the kernel runs.
 //!
@@ -27,6 +29,7 @@
 
 pub mod codec;
 pub mod ioctl;
+pub mod packet;
 pub mod plan;
 
 /// The README's example, run as a doctest (the crate's page on crates.io shows that README).

@@ -15,6 +15,7 @@
 //! | `POOL_CREATE` fields of the pool kinds | kind, fault-around, cache attribute, `reserved` `EINVAL` | [`check_pool`] |
 //! | pool `mmap` fill | `MAP_PRIVATE` of a contiguous or 2 MiB pool `EINVAL`; writable or private through a read-only pool file `EPERM` | [`plan_pool_map`] |
 //! | one fault | the lazy window, a 2 MiB entry or the 4 KiB fallback | [`fault_window`], [`huge_fault_chunk`] |
+//! | `ATTACH` | flags, rings, pool `EINVAL`, a ring already attached `EBUSY` | [`packet::check_attach`](super::packet::check_attach) |
 //! | `POOL_CHUNK`, `POOL_EXPORT` | root only `EPERM`; unknown pool or chunk, flags, `reserved` `EINVAL` | [`check_chunk`], [`check_export`] |
 //!
 //! Lookups are generic over what the table hands back with a resource (`T`): the kernel gets its

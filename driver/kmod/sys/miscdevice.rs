@@ -11,7 +11,8 @@
 //! [`Mapped`] (per-mapping state attached, never failing after); and its registration has no
 //! `mode`. The differences in the hooks: [`MiscDeviceOptions::mode`] and `fops->owner`;
 //! [`MiscDevice::RegistrationData`] handed to `open`; `read`/`write` with the position (upstream
-//! has `read_iter`/`write_iter`); `fsync`; [`MiscDevice::area_align`].
+//! has `read_iter`/`write_iter`); `fsync`; [`MiscDevice::area_align`]; `poll` (upstream's has
+//! none).
 //!
 //! C header: [`srctree/include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h)
 
@@ -31,8 +32,13 @@ use kernel::{
     fs::File,
     mm::virt::VmaNew,
     prelude::*,
+    sync::poll::PollTable,
     types::{ForeignOwnable, Opaque},
 };
+
+/// What the VFS answers for a file without `poll` (`DEFAULT_POLLMASK`: `EPOLLIN | EPOLLOUT |
+/// EPOLLRDNORM | EPOLLWRNORM`).
+pub const DEFAULT_POLLMASK: u32 = 0x1 | 0x4 | 0x40 | 0x100;
 
 /// Options of a [`MiscDeviceRegistration`].
 #[derive(Clone, Copy)]
@@ -95,6 +101,18 @@ pub trait MiscDevice: Sized {
     /// `fsync(2)`/`fdatasync(2)`, and `msync(MS_SYNC)` of a shared mapping of the file.
     fn fsync(_device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>, _file: &File) -> Result {
         Err(EINVAL)
+    }
+
+    /// `poll(2)`/`select(2)`/`epoll`: register `table` with the wait queues a wakeup may come
+    /// from ([`PollTable::register_wait`]) and return the events ready now (`POLLIN`, ...). The
+    /// default is what the VFS answers for a file without `poll`: always readable and
+    /// writable.
+    fn poll(
+        _device: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _table: &PollTable<'_>,
+    ) -> u32 {
+        DEFAULT_POLLMASK
     }
 
     /// `mmap(2)`: set up the new VMA and end with an attach of [`vm_ops`](super::vm_ops) or
@@ -344,6 +362,21 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
 
     /// # Safety
     ///
+    /// VFS contract for `poll` on a file opened through [`Self::open`]: `table` is null or a
+    /// valid `poll_table` for the call.
+    unsafe extern "C" fn poll(
+        raw_file: *mut bindings::file,
+        table: *mut bindings::poll_table_struct,
+    ) -> bindings::__poll_t {
+        // SAFETY: The VFS only calls this between a successful `open` and `release`.
+        let (device, file) = unsafe { Self::state(raw_file) };
+        // SAFETY: `table` is null or valid for this call (function safety requirement).
+        let table = unsafe { PollTable::from_raw(table) };
+        T::poll(device, file, &table)
+    }
+
+    /// # Safety
+    ///
     /// VFS contract for `mmap`: called from `mmap_region` with the mmap lock held for write and
     /// a new VMA that is not yet visible to any other thread.
     unsafe extern "C" fn mmap(
@@ -393,6 +426,7 @@ impl<T: MiscDevice> MiscdeviceVTable<T> {
             #[cfg(CONFIG_COMPAT)]
             compat_ioctl: bindings::compat_ptr_ioctl,
             mmap: Some(Self::mmap),
+            poll: Some(Self::poll),
             get_unmapped_area: Some(Self::get_unmapped_area),
             open: Some(Self::open),
             release: Some(Self::release),

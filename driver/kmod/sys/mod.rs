@@ -17,6 +17,7 @@
 //! | [`pool_file`] | none | a pool's own file descriptor: an anonymous-inode file, its `file_operations` generic over [`PoolFileOps`](pool_file::PoolFileOps) |
 //! | [`uaccess`] | `rust/kernel/uaccess.rs` | user buffers of `read`/`write` copied with short counts, ioctl argument structs |
 //! | [`module_param`] | `rust/kernel/module_param.rs` | a `ulong` parameter writable at run time through sysfs (upstream's are read-only, not in sysfs) |
+//! | [`netdev`] | none (no netdev abstraction) | RTNL, device lookup by ifindex, an RX handler per device ([`RxRegistration`](netdev::RxRegistration)) and the frames it gets ([`RxSkb`](netdev::RxSkb)), the `NETDEV_UNREGISTER` notifier, TX ([`TxDev`](netdev::TxDev)) |
 //! | [`task`] | `rust/kernel/task.rs` | `fatal_signal_pending` and `capable(CAP_SYS_ADMIN)` for the current task |
 //!
 //! The driver logic (every other module of the crate) is `#![forbid(unsafe_code)]` and written
@@ -50,6 +51,7 @@ pub mod chunk;
 pub mod miscdevice;
 pub mod mm;
 pub mod module_param;
+pub mod netdev;
 pub mod page;
 pub mod pool_file;
 pub mod task;

@@ -29,6 +29,7 @@ use crate::abi::ioctl::{
     self, ArgSize, PoolChunk, PoolCreate, PoolExport, PoolInfo, ResourceId, RingCreate, RingInfo,
     State,
 };
+use crate::abi::packet::Attach;
 
 // Plain-old-data: the ioctl argument structs of the shared ABI may be copied to and from user
 // space byte for byte.
@@ -54,6 +55,7 @@ pod! {
     RingInfo => 4 * 4 + 2 * 8;
     ResourceId => 4;
     State => 11 * 8;
+    Attach => 6 * 4 + 8;
 }
 
 /// The argument struct of one ioctl call at a user address, copied in and out at the caller's

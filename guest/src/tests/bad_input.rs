@@ -158,7 +158,7 @@ pub fn ioctls(r: &mut Report, dev: &Device, pool: u32) {
         ("0 entries", 0, pool, 0),
         ("100 entries", 100, pool, 0),
         ("65536 entries", 65536, pool, 0),
-        ("flags 1", 8, pool, 1),
+        ("flags 2", 8, pool, 2),
         ("on an unknown pool", 8, 999_999, 0),
     ];
     for (what, entries, pool_id, flags) in bad_rings {

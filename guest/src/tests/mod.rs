@@ -20,6 +20,7 @@
 //! | [`maps`] | `/proc/self/maps` and `pktmap maps` |
 //! | [`readme`] | the README's driver examples, as written |
 //! | [`errors`] | what a user without access or with a wrong path sees |
+//! | [`packets`] | packets: `ATTACH`, RX and TX through veth pairs, accounting, need-wakeup, devices and namespaces going away |
 //! | [`regression`] | failures the module once had |
 
 pub mod accounting;
@@ -33,6 +34,7 @@ pub mod huge;
 pub mod io;
 pub mod lifetimes;
 pub mod maps;
+pub mod packets;
 pub mod populate;
 pub mod private;
 pub mod read_only;
@@ -84,6 +86,7 @@ pub fn check(r: &mut Report) {
     maps::run(r);
     readme::run(r);
     errors::run(r);
+    packets::run(r);
 }
 
 /// `pktmap-guest pools`: the pool kinds beyond eager and lazy single pages, pool files, and

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Admission of an ioctl: [`check_ioctl`].
 
-use super::super::ioctl;
+use super::super::{ioctl, packet};
 use super::PlanError;
 
 /// An ioctl the driver knows, as [`check_ioctl`] admitted it.
@@ -30,6 +30,12 @@ pub enum Command {
     PoolChunk,
     /// [`POOL_EXPORT`](ioctl::POOL_EXPORT).
     PoolExport,
+    /// [`ATTACH`](packet::ATTACH).
+    Attach,
+    /// [`DETACH`](packet::DETACH).
+    Detach,
+    /// [`KICK`](packet::KICK).
+    Kick,
 }
 
 impl Command {
@@ -81,6 +87,9 @@ pub const fn check_ioctl(cmd: u32, writable: bool) -> Result<Command, PlanError>
         ioctl::RING_DESTROY => Command::RingDestroy,
         ioctl::POOL_CHUNK => Command::PoolChunk,
         ioctl::POOL_EXPORT => Command::PoolExport,
+        packet::ATTACH => Command::Attach,
+        packet::DETACH => Command::Detach,
+        packet::KICK => Command::Kick,
         _ => return Err(PlanError::UnknownCommand),
     };
     if command.changes_state() && !writable {
@@ -104,6 +113,9 @@ mod tests {
             (RING_CREATE, true),
             (RING_INFO, false),
             (RING_DESTROY, true),
+            (crate::packet::ATTACH, true),
+            (crate::packet::DETACH, true),
+            (crate::packet::KICK, true),
         ] {
             assert!(check_ioctl(cmd, true).is_ok());
             assert_eq!(check_ioctl(cmd, false).is_ok(), !changes, "{cmd:#x}");
