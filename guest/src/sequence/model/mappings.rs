@@ -218,6 +218,10 @@ impl Model {
             Some(libc::EACCES)
         } else if shared && write && !fd.writable {
             Some(libc::EACCES)
+        } else if pool_file && exec {
+            // A pool file is an anonymous inode, whose filesystem is noexec (7.3): the kernel
+            // refuses PROT_EXEC before the driver sees the request.
+            Some(libc::EPERM)
         } else if resource_pages.is_none_or(|s| pages > s) {
             Some(libc::EINVAL)
         } else if (is_state && write) || exec {
