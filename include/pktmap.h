@@ -188,7 +188,7 @@ struct pktmap_pool_export {
 struct pktmap_ring_create {
 	uint32_t entries; /* power of two, 1..PKTMAP_MAX_RING_ENTRIES */
 	uint32_t pool_id; /* the pool whose buffers descriptors name */
-	uint32_t flags;   /* 0 */
+	uint32_t flags;   /* 0, or PKTMAP_RING_PACKET (below) */
 	uint32_t id;      /* out: the ring id, never 0 */
 };
 
@@ -245,6 +245,112 @@ struct pktmap_desc {
 	uint32_t buf; /* buffer index in the ring's pool */
 	uint32_t len;
 };
+
+/*
+ * ---- Packets (pktmap 0.2): rings attached to a network device. ----
+ *
+ * A pool and one or two rings made with PKTMAP_RING_PACKET, mapped, then bound to a device with
+ * PKTMAP_IOC_ATTACH (or pktmap_packet_attach): frames the device receives land in pool buffers
+ * behind the RX ring with no system call per frame; frames behind the TX ring leave on
+ * PKTMAP_IOC_KICK. The ring (layout version 1, driver/abi/src/packet.rs):
+ *
+ *   0     struct pktmap_packet_ring  written once by the driver
+ *   64    producer (uint32_t)        RX: the driver's; TX: the program's
+ *   128   consumer (uint32_t)        RX: the program's; TX: the driver's
+ *   192   need-wakeup (uint32_t)     RX: 1 from the program before it sleeps; the driver clears it
+ *   256   counters (uint64_t[32])    PKTMAP_PKT_*, monotonic, never cleared
+ *   4096  entries x struct pktmap_packet_desc
+ *
+ * Indices run free; slot i is descriptor i & (entries - 1). Load the other side's index with
+ * acquire ordering, store your own with release ordering after the descriptors it covers.
+ * RX: every slot owns a buffer (slot i starts with buffer i); frames are consumer..producer; a
+ * slot may be given another free buffer before it is released (a swap). TX: fill descriptors
+ * from producer (flags 0), store producer, kick; the buffer is yours again once consumer passes.
+ */
+#define PKTMAP_RING_PACKET 1   /* struct pktmap_ring_create.flags: a packet ring */
+#define PKTMAP_ATTACH_MIRROR 1 /* struct pktmap_attach.flags; 0: steal (the stack sees nothing) */
+#define PKTMAP_MAX_ATTACHMENTS 64
+
+struct pktmap_attach {
+	uint32_t ifindex;  /* in: in the opener's network namespace */
+	uint32_t pool_id;  /* in: the rings' pool: buf_count >= rx + tx entries */
+	uint32_t rx_ring;  /* in: a packet ring's id, or 0 */
+	uint32_t tx_ring;  /* in: a packet ring's id, or 0 */
+	uint32_t flags;    /* in: 0 or PKTMAP_ATTACH_MIRROR */
+	uint32_t id;       /* out: the attachment's id, never 0 */
+	uint64_t reserved; /* 0 */
+};
+
+#define PKTMAP_IOC_ATTACH _IOWR(PKTMAP_IOC_MAGIC, 9, struct pktmap_attach)
+#define PKTMAP_IOC_DETACH _IOW(PKTMAP_IOC_MAGIC, 10, struct pktmap_id)
+#define PKTMAP_IOC_KICK _IOW(PKTMAP_IOC_MAGIC, 11, struct pktmap_id)
+
+#define PKTMAP_PACKET_RING_MAGIC 0x67526b70u /* "pkRg" little-endian */
+#define PKTMAP_PACKET_RING_VERSION 1
+#define PKTMAP_PACKET_PRODUCER_OFFSET 64
+#define PKTMAP_PACKET_CONSUMER_OFFSET 128
+#define PKTMAP_PACKET_WAKEUP_OFFSET 192
+#define PKTMAP_PACKET_COUNTERS_OFFSET 256
+#define PKTMAP_PACKET_COUNTER_WORDS 32
+#define PKTMAP_PACKET_DESC_OFFSET 4096
+
+struct pktmap_packet_ring {
+	uint32_t magic;   /* PKTMAP_PACKET_RING_MAGIC */
+	uint32_t version; /* PKTMAP_PACKET_RING_VERSION */
+	uint32_t entries; /* a power of two */
+	uint32_t pool_id;
+	uint32_t producer_offset;
+	uint32_t consumer_offset;
+	uint32_t wakeup_offset;
+	uint32_t counters_offset;
+	uint32_t counter_words;
+	uint32_t desc_offset;
+	uint32_t desc_size; /* sizeof(struct pktmap_packet_desc) */
+	uint32_t reserved;
+};
+
+struct pktmap_packet_desc {
+	uint32_t buf;      /* buffer index in the pool */
+	uint32_t len;      /* bytes in the buffer, from the Ethernet header */
+	uint32_t wire_len; /* RX: the frame's length on the wire (> len when truncated) */
+	uint16_t flags;    /* RX: PKTMAP_DESC_*; TX: 0 */
+	uint16_t vlan_tci; /* RX: with PKTMAP_DESC_VLAN */
+};
+
+#define PKTMAP_DESC_TRUNCATED 1
+#define PKTMAP_DESC_VLAN 2
+#define PKTMAP_DESC_CSUM_PARTIAL 4
+#define PKTMAP_DESC_CSUM_VALID 8
+#define PKTMAP_DESC_GSO 16
+
+/* Counter words (uint64_t at PKTMAP_PACKET_COUNTERS_OFFSET + 8 * index). */
+#define PKTMAP_PKT_RX_PACKETS 0
+#define PKTMAP_PKT_RX_BYTES 1
+#define PKTMAP_PKT_RX_RING_FULL 2
+#define PKTMAP_PKT_RX_OVERSIZE 3
+#define PKTMAP_PKT_RX_INVALID_DESC 4
+#define PKTMAP_PKT_RX_GSO 5
+#define PKTMAP_PKT_RX_COPY_ERRORS 6
+#define PKTMAP_PKT_WAKEUPS 7
+#define PKTMAP_PKT_TX_PACKETS 8
+#define PKTMAP_PKT_TX_BYTES 9
+#define PKTMAP_PKT_TX_INVALID_DESC 10
+#define PKTMAP_PKT_TX_ERRORS 11
+#define PKTMAP_PKT_KICKS 12
+#define PKTMAP_PKT_COUNTERS 13
+
+/*
+ * PKTMAP_IOC_ATTACH on `fd` (an open /dev/pktmap, read-write): 0 and req->id set, or -errno
+ * (-EINVAL a request the driver's checks refuse, -EBUSY a ring already attached or a device
+ * with another receive handler, -ENODEV no such ifindex, -ENOSPC too many attachments,
+ * -EFAULT a null req). errno is left as it was.
+ */
+int pktmap_packet_attach(int fd, struct pktmap_attach *req);
+/* PKTMAP_IOC_DETACH: 0, or -errno (-EINVAL an unknown id). */
+int pktmap_packet_detach(int fd, uint32_t id);
+/* PKTMAP_IOC_KICK: the number of TX slots the driver released (>= 0), or -errno (-EINVAL an
+ * unknown id or an attachment without a TX ring, -ENODEV once the device is gone). */
+int pktmap_packet_kick(int fd, uint32_t id);
 
 #ifdef __cplusplus
 }

@@ -353,3 +353,114 @@ pub extern "C" fn pktmap_version() -> c_uint {
         | number(env!("CARGO_PKG_VERSION_PATCH"));
     VERSION
 }
+
+/// Runs one packet ioctl on `fd` for the C ABI: its non-negative result, or `-errno`.
+fn packet_ioctl<T>(fd: c_int, name: &'static str, cmd: u32, arg: &mut T) -> c_int {
+    if fd < 0 {
+        return -libc::EBADF;
+    }
+    // SAFETY: The callers' guarantee: `fd` is an open descriptor they keep for the call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    match crate::device::ioctl_value(fd, name, cmd, arg) {
+        Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
+        Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
+    }
+}
+
+/// `int pktmap_packet_attach(int fd, struct pktmap_attach *req)`—`PKTMAP_IOC_ATTACH`: binds
+/// the packet rings `req` names to interface `req->ifindex`; on success `req->id` is the
+/// attachment's id. Returns 0 or `-errno`; `errno` is left as it was.
+///
+/// # Safety
+/// `fd` must be an open file descriptor or negative; `req` null or valid for reading and
+/// writing a `struct pktmap_attach`.
+///
+/// # Errors
+/// `-EFAULT` for a null `req`, `-EBADF` for a negative fd; otherwise the driver's errno
+/// ([`Device::attach`](crate::device::Device::attach)).
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::pktmap_packet_attach;
+/// use pktmap::packet::Attach;
+/// use rustix::fd::AsRawFd;
+/// let not_pktmap = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+/// let mut req = Attach { ifindex: 1, pool_id: 1, rx_ring: 1, ..Default::default() };
+/// // SAFETY: an open descriptor and a valid request.
+/// let rc = unsafe { pktmap_packet_attach(not_pktmap.as_raw_fd(), &mut req) };
+/// assert_eq!(rc, -libc::ENOTTY); // a memfd has no ioctls
+/// // SAFETY: a null request is refused before any call.
+/// assert_eq!(unsafe { pktmap_packet_attach(not_pktmap.as_raw_fd(), std::ptr::null_mut()) }, -libc::EFAULT);
+/// ```
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pktmap_packet_attach(fd: c_int, req: *mut crate::packet::Attach) -> c_int {
+    let _errno = SavedErrno::save();
+    // SAFETY: The caller's guarantee: non-null means valid for reading and writing.
+    let Some(req) = (unsafe { req.as_mut() }) else {
+        return -libc::EFAULT;
+    };
+    let rc = packet_ioctl(
+        fd,
+        "ioctl(PKTMAP_IOC_ATTACH)",
+        pktmap_abi::packet::ATTACH,
+        req,
+    );
+    rc.min(0)
+}
+
+/// `int pktmap_packet_detach(int fd, uint32_t id)`—`PKTMAP_IOC_DETACH` of attachment `id`.
+/// Returns 0 or `-errno`; `errno` is left as it was.
+///
+/// # Safety
+/// `fd` must be an open file descriptor or negative.
+///
+/// # Errors
+/// `-EBADF` for a negative fd; otherwise the driver's errno (`-EINVAL` an unknown id).
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::pktmap_packet_detach;
+/// // SAFETY: a negative descriptor is refused before any call.
+/// assert_eq!(unsafe { pktmap_packet_detach(-1, 1) }, -libc::EBADF);
+/// ```
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pktmap_packet_detach(fd: c_int, id: u32) -> c_int {
+    let _errno = SavedErrno::save();
+    let rc = packet_ioctl(
+        fd,
+        "ioctl(PKTMAP_IOC_DETACH)",
+        pktmap_abi::packet::DETACH,
+        &mut pktmap_abi::ioctl::ResourceId { id },
+    );
+    rc.min(0)
+}
+
+/// `int pktmap_packet_kick(int fd, uint32_t id)`—`PKTMAP_IOC_KICK`: the driver sends what
+/// attachment `id`'s TX ring holds. Returns the number of TX slots it released, or `-errno`;
+/// `errno` is left as it was.
+///
+/// # Safety
+/// `fd` must be an open file descriptor or negative.
+///
+/// # Errors
+/// `-EBADF` for a negative fd; otherwise the driver's errno (`-EINVAL` an unknown id or an
+/// attachment without a TX ring).
+///
+/// # Examples
+/// ```
+/// use pktmap::capi::pktmap_packet_kick;
+/// use rustix::fd::AsRawFd;
+/// let not_pktmap = rustix::fs::memfd_create("x", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+/// // SAFETY: an open descriptor.
+/// assert_eq!(unsafe { pktmap_packet_kick(not_pktmap.as_raw_fd(), 1) }, -libc::ENOTTY);
+/// ```
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pktmap_packet_kick(fd: c_int, id: u32) -> c_int {
+    let _errno = SavedErrno::save();
+    packet_ioctl(
+        fd,
+        "ioctl(PKTMAP_IOC_KICK)",
+        pktmap_abi::packet::KICK,
+        &mut pktmap_abi::ioctl::ResourceId { id },
+    )
+}

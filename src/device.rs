@@ -48,6 +48,23 @@ pub(crate) fn ioctl<T>(
     }
 }
 
+/// As [`ioctl`], for the requests whose result is the call's non-negative return value
+/// (`KICK`: the slots it released).
+pub(crate) fn ioctl_value<T>(
+    fd: BorrowedFd<'_>,
+    name: &'static str,
+    cmd: u32,
+    arg: &mut T,
+) -> Result<u32> {
+    // SAFETY: As in `ioctl`: `arg` is a valid, exclusive `T` whose size `cmd` encodes.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), c_ulong::from(cmd), arg as *mut T) };
+    if rc < 0 {
+        Err(Error::from(std::io::Error::last_os_error()).during(name))
+    } else {
+        Ok(u32::try_from(rc).unwrap_or(0))
+    }
+}
+
 /// An open `/dev/pktmap`: one independent context of pools and rings.
 ///
 /// # Examples

@@ -74,6 +74,7 @@ mod error;
 #[cfg(feature = "inspect")]
 pub mod inspect;
 pub mod offset;
+pub mod packet;
 pub mod pool;
 pub mod reservation;
 pub mod resource;

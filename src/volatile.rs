@@ -261,7 +261,6 @@ impl Mapping {
 /// and `entries` values of `T` at `desc` lie inside `map`, aligned (checked by
 /// [`Mapping::atomic_u32`] and [`Mapping::array`] in [`new`](Self::new)); nothing here changes
 /// afterwards.
-#[cfg(any(feature = "io-uring", feature = "af-xdp"))]
 #[derive(Debug)]
 pub(crate) struct SharedRing<T, const N: usize> {
     map: Mapping,
@@ -271,7 +270,6 @@ pub(crate) struct SharedRing<T, const N: usize> {
     _t: PhantomData<T>,
 }
 
-#[cfg(any(feature = "io-uring", feature = "af-xdp"))]
 impl<T, const N: usize> SharedRing<T, N> {
     /// Checks the index words `at` and the array of `entries` values of `T` at `desc`
     /// against `map`.
@@ -301,6 +299,11 @@ impl<T, const N: usize> SharedRing<T, N> {
         // which lives as long as the borrow of `self`; every party touches the word atomically
         // (module docs), as for `atomic_u32`.
         unsafe { AtomicU32::from_ptr(p.cast()) }
+    }
+
+    /// The mapping the ring lives in (for the words outside the index set and the array).
+    pub(crate) fn mapping(&self) -> &Mapping {
+        &self.map
     }
 
     /// The ring's array.

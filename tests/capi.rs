@@ -7,6 +7,7 @@ mod common;
 
 use pktmap_abi::codec::{pktmap_types, PKTMAP};
 use pktmap_abi::ioctl;
+use pktmap_abi::packet::{self, counter};
 use std::collections::HashMap;
 use std::mem::offset_of;
 use std::path::{Path, PathBuf};
@@ -241,6 +242,80 @@ fn header_matches_abi() {
             "offsetof(struct pktmap_pool_export, fd)",
             size(offset_of!(ioctl::PoolExport, fd)),
         ),
+        ("PKTMAP_RING_PACKET", packet::RING_PACKET.into()),
+        ("PKTMAP_ATTACH_MIRROR", packet::ATTACH_MIRROR.into()),
+        ("PKTMAP_MAX_ATTACHMENTS", packet::MAX_ATTACHMENTS.into()),
+        ("PKTMAP_IOC_ATTACH", packet::ATTACH.into()),
+        ("PKTMAP_IOC_DETACH", packet::DETACH.into()),
+        ("PKTMAP_IOC_KICK", packet::KICK.into()),
+        ("PKTMAP_PACKET_RING_MAGIC", packet::PACKET_RING_MAGIC.into()),
+        (
+            "PKTMAP_PACKET_RING_VERSION",
+            packet::PACKET_RING_VERSION.into(),
+        ),
+        ("PKTMAP_PACKET_PRODUCER_OFFSET", packet::PRODUCER_OFFSET),
+        ("PKTMAP_PACKET_CONSUMER_OFFSET", packet::CONSUMER_OFFSET),
+        ("PKTMAP_PACKET_WAKEUP_OFFSET", packet::WAKEUP_OFFSET),
+        ("PKTMAP_PACKET_COUNTERS_OFFSET", packet::COUNTERS_OFFSET),
+        ("PKTMAP_PACKET_COUNTER_WORDS", packet::COUNTER_WORDS.into()),
+        ("PKTMAP_PACKET_DESC_OFFSET", packet::DESC_OFFSET),
+        ("PKTMAP_DESC_TRUNCATED", packet::DESC_TRUNCATED.into()),
+        ("PKTMAP_DESC_VLAN", packet::DESC_VLAN.into()),
+        ("PKTMAP_DESC_CSUM_PARTIAL", packet::DESC_CSUM_PARTIAL.into()),
+        ("PKTMAP_DESC_CSUM_VALID", packet::DESC_CSUM_VALID.into()),
+        ("PKTMAP_DESC_GSO", packet::DESC_GSO.into()),
+        ("PKTMAP_PKT_RX_PACKETS", counter::RX_PACKETS.into()),
+        ("PKTMAP_PKT_RX_BYTES", counter::RX_BYTES.into()),
+        ("PKTMAP_PKT_RX_RING_FULL", counter::RX_RING_FULL.into()),
+        ("PKTMAP_PKT_RX_OVERSIZE", counter::RX_OVERSIZE.into()),
+        (
+            "PKTMAP_PKT_RX_INVALID_DESC",
+            counter::RX_INVALID_DESC.into(),
+        ),
+        ("PKTMAP_PKT_RX_GSO", counter::RX_GSO.into()),
+        ("PKTMAP_PKT_RX_COPY_ERRORS", counter::RX_COPY_ERRORS.into()),
+        ("PKTMAP_PKT_WAKEUPS", counter::WAKEUPS.into()),
+        ("PKTMAP_PKT_TX_PACKETS", counter::TX_PACKETS.into()),
+        ("PKTMAP_PKT_TX_BYTES", counter::TX_BYTES.into()),
+        (
+            "PKTMAP_PKT_TX_INVALID_DESC",
+            counter::TX_INVALID_DESC.into(),
+        ),
+        ("PKTMAP_PKT_TX_ERRORS", counter::TX_ERRORS.into()),
+        ("PKTMAP_PKT_KICKS", counter::KICKS.into()),
+        ("PKTMAP_PKT_COUNTERS", counter::COUNT.into()),
+        (
+            "sizeof(struct pktmap_attach)",
+            size(size_of::<packet::Attach>()),
+        ),
+        (
+            "sizeof(struct pktmap_packet_ring)",
+            size(size_of::<packet::PacketRingHeader>()),
+        ),
+        (
+            "sizeof(struct pktmap_packet_desc)",
+            size(size_of::<packet::PacketDesc>()),
+        ),
+        (
+            "offsetof(struct pktmap_attach, id)",
+            size(offset_of!(packet::Attach, id)),
+        ),
+        (
+            "offsetof(struct pktmap_attach, reserved)",
+            size(offset_of!(packet::Attach, reserved)),
+        ),
+        (
+            "offsetof(struct pktmap_packet_ring, desc_size)",
+            size(offset_of!(packet::PacketRingHeader, desc_size)),
+        ),
+        (
+            "offsetof(struct pktmap_packet_desc, flags)",
+            size(offset_of!(packet::PacketDesc, flags)),
+        ),
+        (
+            "offsetof(struct pktmap_packet_desc, vlan_tci)",
+            size(offset_of!(packet::PacketDesc, vlan_tci)),
+        ),
     ];
     for (name, value) in want {
         assert_eq!(
@@ -298,7 +373,7 @@ fn version_script_lists_every_header_function() {
         .collect();
     listed.sort();
     let declared = header_functions();
-    assert_eq!(declared.len(), 7, "{declared:?}");
+    assert_eq!(declared.len(), 10, "{declared:?}");
     assert_eq!(listed, declared, "include/pktmap.map against pktmap.h");
 }
 

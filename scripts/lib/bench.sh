@@ -6,7 +6,7 @@
 # lib/qemu.sh sums with the other runs. The report files it writes under /out in the guest come
 # back through the console into $PKTMAP_OUT (see collect_guest_files in lib/qemu.sh).
 #
-#   default              --quick, pools only, up to 2 MiB, and the packet peers (5000 frames a
+#   default              --quick, pools only, up to 2 MiB, and the packet cells (5000 frames a
 #                        cell, their delivered + dropped == sent checks): seconds;
 #                        bench-quick.{md,json}
 #   PKTMAP_BENCH=1       the full matrix (scripts/guest-test --bench [ARGS...]; ARGS go into
@@ -51,7 +51,8 @@ add_bench_run() {
         run+=("${PKTMAP_BENCH_ARGS[@]}")
     else
         name=bench-quick
-        # The packet peers too (a few thousand frames a cell): their accounting checks.
+        # The packet cells too, pktmap's rings and the peers (a few thousand frames a cell):
+        # their accounting checks.
         run+=(--quick --only "pktmap-eager,pktmap-lazy,pktmap-lazy16,pktmap-contig,pktmap-huge,packets"
             --frames 5000 --no-plot)
         PKTMAP_GUEST_FILES="$name.md $name.json"

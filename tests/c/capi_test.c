@@ -126,6 +126,47 @@ static void print_abi(void)
 	P(offsetof(struct pktmap_pool_info, chunk_bytes));
 	P(offsetof(struct pktmap_pool_chunk, phys));
 	P(offsetof(struct pktmap_pool_export, fd));
+	P(PKTMAP_RING_PACKET);
+	P(PKTMAP_ATTACH_MIRROR);
+	P(PKTMAP_MAX_ATTACHMENTS);
+	P(PKTMAP_IOC_ATTACH);
+	P(PKTMAP_IOC_DETACH);
+	P(PKTMAP_IOC_KICK);
+	P(PKTMAP_PACKET_RING_MAGIC);
+	P(PKTMAP_PACKET_RING_VERSION);
+	P(PKTMAP_PACKET_PRODUCER_OFFSET);
+	P(PKTMAP_PACKET_CONSUMER_OFFSET);
+	P(PKTMAP_PACKET_WAKEUP_OFFSET);
+	P(PKTMAP_PACKET_COUNTERS_OFFSET);
+	P(PKTMAP_PACKET_COUNTER_WORDS);
+	P(PKTMAP_PACKET_DESC_OFFSET);
+	P(PKTMAP_DESC_TRUNCATED);
+	P(PKTMAP_DESC_VLAN);
+	P(PKTMAP_DESC_CSUM_PARTIAL);
+	P(PKTMAP_DESC_CSUM_VALID);
+	P(PKTMAP_DESC_GSO);
+	P(PKTMAP_PKT_RX_PACKETS);
+	P(PKTMAP_PKT_RX_BYTES);
+	P(PKTMAP_PKT_RX_RING_FULL);
+	P(PKTMAP_PKT_RX_OVERSIZE);
+	P(PKTMAP_PKT_RX_INVALID_DESC);
+	P(PKTMAP_PKT_RX_GSO);
+	P(PKTMAP_PKT_RX_COPY_ERRORS);
+	P(PKTMAP_PKT_WAKEUPS);
+	P(PKTMAP_PKT_TX_PACKETS);
+	P(PKTMAP_PKT_TX_BYTES);
+	P(PKTMAP_PKT_TX_INVALID_DESC);
+	P(PKTMAP_PKT_TX_ERRORS);
+	P(PKTMAP_PKT_KICKS);
+	P(PKTMAP_PKT_COUNTERS);
+	P(sizeof(struct pktmap_attach));
+	P(sizeof(struct pktmap_packet_ring));
+	P(sizeof(struct pktmap_packet_desc));
+	P(offsetof(struct pktmap_attach, id));
+	P(offsetof(struct pktmap_attach, reserved));
+	P(offsetof(struct pktmap_packet_ring, desc_size));
+	P(offsetof(struct pktmap_packet_desc, flags));
+	P(offsetof(struct pktmap_packet_desc, vlan_tci));
 #undef P
 }
 
@@ -306,6 +347,24 @@ int main(int argc, char **argv)
 	close(shared);
 	if (got >= 0)
 		close(got);
+
+	/* The packet calls: 0 or -errno, errno kept (no /dev/pktmap here: a memfd has no ioctl). */
+	int plain = pool_fd();
+	struct pktmap_attach att;
+	memset(&att, 0, sizeof att);
+	att.ifindex = 1;
+	att.pool_id = 1;
+	att.rx_ring = 1;
+	errno = 4242;
+	CHECK(pktmap_packet_attach(plain, &att) == -ENOTTY && errno == 4242 && att.id == 0,
+	      "packet_attach on a memfd: -ENOTTY, errno kept, no id");
+	CHECK(pktmap_packet_attach(plain, NULL) == -EFAULT && errno == 4242,
+	      "packet_attach of NULL: -EFAULT");
+	CHECK(pktmap_packet_detach(-1, 1) == -EBADF && errno == 4242, "packet_detach bad fd");
+	CHECK(pktmap_packet_kick(-1, 1) == -EBADF && errno == 4242, "packet_kick bad fd");
+	CHECK(pktmap_packet_kick(plain, 1) == -ENOTTY && errno == 4242,
+	      "packet_kick on a memfd: -ENOTTY");
+	close(plain);
 
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

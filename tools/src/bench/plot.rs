@@ -331,6 +331,7 @@ const BACKING_COLORS: [RGBColor; 6] = [
 ///     cells: vec![],
 ///     skipped: vec![],
 ///     elapsed: Default::default(),
+///     lone: vec![],
 /// };
 /// assert!(pktmap_tools::bench::plot::packets_svg(&r).starts_with("<svg"));
 /// ```

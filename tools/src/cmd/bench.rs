@@ -17,9 +17,9 @@ pub struct BenchArgs {
     /// Only these backings (comma-separated): existing, fresh, hugetlb, io_uring-pbuf, and
     /// the pools pktmap-eager, pktmap-lazy, pktmap-lazy16, pktmap-contig, pktmap-huge (which
     /// need --device); or packet cells (root; a network namespace of the run's own):
-    /// tpacket-rx, xdp-rx (pktgen netif_receive), tpacket-rx-veth, xdp-rx-veth (over a veth
-    /// pair), tpacket-tx, xdp-tx, or `packets` for all of them. Packet cells run only when
-    /// named.
+    /// MECHANISM-rx (pktgen netif_receive), MECHANISM-rx-veth (over a veth pair),
+    /// MECHANISM-tx, for MECHANISM pktmap (needs pktmap.ko), tpacket or xdp; `peers` for
+    /// the tpacket and xdp cells, `packets` for all. Packet cells run only when named.
     #[arg(long, value_delimiter = ',', value_parser = parse_only)]
     only: Vec<Only>,
     /// Frames per repetition of a packet cell (default 200000; 20000 with --quick).
@@ -74,6 +74,9 @@ fn parse_only(s: &str) -> Result<Only, String> {
     if s == "packets" {
         return Ok(Only::Packets(Kind::all()));
     }
+    if s == "peers" {
+        return Ok(Only::Packets(Kind::peers()));
+    }
     if let Some(k) = Kind::parse(s) {
         return Ok(Only::Packets(vec![k]));
     }
@@ -85,7 +88,7 @@ fn parse_only(s: &str) -> Result<Only, String> {
             let mut names: Vec<String> =
                 Backing::ALL.iter().map(|b| b.name().to_string()).collect();
             names.extend(Kind::all().iter().map(Kind::name));
-            names.push("packets".into());
+            names.extend(["packets".into(), "peers".into()]);
             format!(
                 "unknown backing {s} (nor a packet cell); one of {}",
                 names.join(", ")

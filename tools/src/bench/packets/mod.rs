@@ -10,10 +10,11 @@
 //! | [`Path::RxVeth`] | pktgen `start_xmit` on `pktb` → veth → `pkta` (or, without pktgen, a packet socket sending on `pktb`) | as above, + the veth's drops (`pktb` `tx_dropped`) == frames handed to `pktb` |
 //! | [`Path::Tx`] | the mechanism's TX ring on `pkta` → veth → `pktb` | `pkta`'s `tx_packets` + `tx_dropped` + the mechanism's refusals == frames queued + frames the mechanism re-sent |
 //!
-//! Mechanisms: [`Mechanism::Tpacket`] (AF_PACKET `TPACKET_V3`) and [`Mechanism::Xdp`]
-//! (AF_XDP copy mode on generic XDP); pktmap's own rings join them once the driver moves
-//! frames. Every cell of a run runs round-robin, one repetition per round, in an order
-//! shuffled per round ([`round_order`](super::round_order)), as the POPULATE bench does.
+//! Mechanisms: [`Mechanism::Pktmap`] (pktmap.ko's packet rings, through
+//! [`pktmap::packet`](::pktmap::packet)), and its peers [`Mechanism::Tpacket`] (AF_PACKET
+//! `TPACKET_V3`) and [`Mechanism::Xdp`] (AF_XDP copy mode on generic XDP). Every cell of a
+//! run runs round-robin, one repetition per round, in an order shuffled per round
+//! ([`round_order`](super::round_order)), as the POPULATE bench does.
 //!
 //! Per repetition: delivered frames per second (delivered ÷ the time from the first frame
 //! sent to the last one delivered, sampled every millisecond), drops by reason (the
@@ -26,6 +27,7 @@
 
 pub mod link;
 pub mod pktgen;
+pub mod pktmap;
 pub mod report;
 pub mod tpacket;
 pub mod xdp;
@@ -37,7 +39,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use report::{PacketCell, PacketCheck, PacketReport};
+pub use report::{LoneLatency, PacketCell, PacketCheck, PacketReport};
 
 /// A packet mechanism.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,17 +48,23 @@ pub enum Mechanism {
     Tpacket,
     /// AF_XDP in copy mode (generic XDP, need_wakeup).
     Xdp,
+    /// pktmap.ko's packet rings ([`pktmap::packet`](::pktmap::packet)): the subject.
+    Pktmap,
 }
 
 impl Mechanism {
     /// Every mechanism, in table order.
-    pub const ALL: [Mechanism; 2] = [Mechanism::Tpacket, Mechanism::Xdp];
+    pub const ALL: [Mechanism; 3] = [Mechanism::Tpacket, Mechanism::Xdp, Mechanism::Pktmap];
+
+    /// The peers pktmap is measured against.
+    pub const PEERS: [Mechanism; 2] = [Mechanism::Tpacket, Mechanism::Xdp];
 
     /// Its name in cell names and tables.
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Tpacket => "tpacket",
             Mechanism::Xdp => "xdp",
+            Mechanism::Pktmap => "pktmap",
         }
     }
 }
@@ -105,11 +113,20 @@ pub struct Kind {
 }
 
 impl Kind {
-    /// Every kind: each mechanism on each path.
+    /// Every kind: each mechanism on each path (`--only packets`).
     pub fn all() -> Vec<Kind> {
+        Self::of(&Mechanism::ALL)
+    }
+
+    /// The peers' kinds (`--only peers`): what runs without pktmap's packet path.
+    pub fn peers() -> Vec<Kind> {
+        Self::of(&Mechanism::PEERS)
+    }
+
+    fn of(mechanisms: &[Mechanism]) -> Vec<Kind> {
         let mut v = Vec::new();
         for path in Path::ALL {
-            for mechanism in Mechanism::ALL {
+            for &mechanism in mechanisms {
                 v.push(Kind { mechanism, path });
             }
         }
@@ -309,7 +326,7 @@ impl PacketPlan {
     /// # Examples
     /// ```
     /// let p = pktmap_tools::bench::packets::PacketPlan::standard();
-    /// assert_eq!(p.cells().len(), 6 * 2 * 2);
+    /// assert_eq!(p.cells().len(), 9 * 2 * 2);
     /// ```
     pub fn standard() -> Self {
         Self {
@@ -469,6 +486,7 @@ fn receiver(kind: Kind, size: FrameSize, ifindex: u32) -> io::Result<Box<dyn Rec
             let _ = size;
             Box::new(xdp::XdpRx::new(ifindex, 4096, 2048)?)
         }
+        Mechanism::Pktmap => Box::new(pktmap::PktmapRx::new(ifindex, 2048)?),
     })
 }
 
@@ -476,6 +494,7 @@ fn transmitter(kind: Kind, ifindex: u32) -> io::Result<Box<dyn Transmitter>> {
     Ok(match kind.mechanism {
         Mechanism::Tpacket => Box::new(tpacket::TpacketTx::new(ifindex, 2048)?),
         Mechanism::Xdp => Box::new(xdp::XdpTx::new(ifindex, 2048)?),
+        Mechanism::Pktmap => Box::new(pktmap::PktmapTx::new(ifindex, 2048)?),
     })
 }
 
@@ -700,6 +719,76 @@ impl Bed {
     }
 }
 
+/// Frames sent one at a time for the lone-frame latency, and the gap between them.
+const LONE_FRAMES: usize = 50;
+const LONE_GAP: Duration = Duration::from_millis(2);
+
+/// The latency a lone frame sees: [`LONE_FRAMES`] 64 B frames sent one at a time, [`LONE_GAP`]
+/// apart, from a packet socket on `pktb` through the veth, each timed from just before its
+/// `send` to the moment the consumer takes it off the ring (the consumer reads the clock
+/// after every batch here, so this pass is not one whose system calls are counted).
+/// Returns the latencies in microseconds, sorted; a frame not taken within 200 ms of the last
+/// send is infinitely late (a result, not an error).
+fn lone_latencies(bed: &Bed, mechanism: Mechanism, wait: Wait) -> io::Result<Vec<f64>> {
+    let kind = Kind {
+        mechanism,
+        path: Path::RxVeth,
+    };
+    let mut rx = receiver(kind, FrameSize::Min, bed.veth.a.ifindex)?;
+    let stop = AtomicBool::new(false);
+    let sock = pktmap_testbed::PacketSocket::bind(bed.veth.b.ifindex)?;
+    let mut frame = pktmap_testbed::frame(bed.veth.a.mac, bed.veth.b.mac, &[]);
+    frame.resize(FrameSize::Min.frame_len(), 0);
+    let (sent, arrivals) = std::thread::scope(|sc| -> io::Result<_> {
+        let consumer = sc.spawn(|| -> io::Result<Vec<(u64, Instant)>> {
+            pin(consumer_cpu());
+            let (mut seen, mut sum, mut out) = (0u64, 0u64, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let n = rx.take(&mut sum)?;
+                if n > 0 {
+                    seen += n as u64;
+                    out.push((seen, Instant::now()));
+                    continue;
+                }
+                match wait {
+                    Wait::Busy => std::hint::spin_loop(),
+                    Wait::Sleep => {
+                        rx.wait(Duration::from_millis(10))?;
+                    }
+                }
+            }
+            Ok(out)
+        });
+        // The sender on CPU 0, the consumer on CPU 1: a spinning consumer must not share a
+        // CPU with the sender (it would hold it for a time slice).
+        pin(0);
+        let mut sent = Vec::with_capacity(LONE_FRAMES);
+        for _ in 0..LONE_FRAMES {
+            std::thread::sleep(LONE_GAP);
+            sent.push(Instant::now());
+            sock.send(&frame)?;
+        }
+        // TPACKET_V3 hands over a block only when it is full or its timer (10 ms) fires.
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let arrivals = consumer
+            .join()
+            .map_err(|_| io::Error::other("consumer panicked"))??;
+        Ok((sent, arrivals))
+    })?;
+    let mut lat = Vec::with_capacity(sent.len());
+    for (i, t) in sent.iter().enumerate() {
+        // Frame i arrived in the first batch that brought the count past i; one that never
+        // arrived (within 200 ms of the last send) counts as never (infinite latency).
+        let at = arrivals.iter().find(|(seen, _)| *seen > i as u64);
+        lat.push(at.map_or(f64::INFINITY, |(_, at)| {
+            at.saturating_duration_since(*t).as_secs_f64() * 1e6
+        }));
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
+}
+
 /// Runs `plan` in a network namespace of its own (on a thread of its own), reporting each
 /// repetition to `progress` (`(done, total)`).
 ///
@@ -773,8 +862,32 @@ fn run_on(
             progress(done, total);
         }
     }
+    // The lone-frame latency of every mechanism with an RX cell in the plan, both waits.
+    let mut lone = Vec::new();
+    let mut mechanisms: Vec<Mechanism> = cells
+        .iter()
+        .filter(|(k, _, _)| k.path != Path::Tx)
+        .map(|(k, _, _)| k.mechanism)
+        .collect();
+    mechanisms.dedup();
+    mechanisms.sort();
+    mechanisms.dedup();
+    for &m in &mechanisms {
+        for &w in &plan.waits {
+            let name = format!("{} lone frame {}", m.name(), w.name());
+            match lone_latencies(bed, m, w) {
+                Ok(l) => lone.push(report::LoneLatency {
+                    mechanism: m,
+                    wait: w,
+                    micros: l,
+                }),
+                Err(e) => skipped.push((name, e.to_string())),
+            }
+        }
+    }
     let mut report = PacketReport {
         machine,
+        lone,
         source: match bed.source {
             Source::Pktgen(_) => "pktgen".into(),
             Source::Socket => "packet socket (no pktgen)".into(),
@@ -810,7 +923,7 @@ mod tests {
         for k in Kind::all() {
             assert_eq!(Kind::parse(&k.name()), Some(k));
         }
-        assert_eq!(Kind::all().len(), 6);
+        assert_eq!(Kind::all().len(), 9);
         assert_eq!(FrameSize::Mtu.frame_len(), 1514);
     }
 

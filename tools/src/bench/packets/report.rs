@@ -131,6 +131,40 @@ pub struct PacketReport {
     pub skipped: Vec<(String, String)>,
     /// How long the run took.
     pub elapsed: Duration,
+    /// The latency a lone frame sees, per receiving mechanism and wait.
+    pub lone: Vec<LoneLatency>,
+}
+
+/// The latency of frames sent one at a time (2 ms apart) through the veth pair, from just
+/// before `send` to the consumer taking the frame off its ring.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoneLatency {
+    /// The receiving mechanism.
+    pub mechanism: Mechanism,
+    /// How its consumer waited.
+    pub wait: Wait,
+    /// Every frame's latency in microseconds, sorted (infinite: never taken).
+    pub micros: Vec<f64>,
+}
+
+impl LoneLatency {
+    /// Frames taken off the ring (a finite latency), of those sent.
+    pub fn arrived(&self) -> (usize, usize) {
+        (
+            self.micros.iter().filter(|m| m.is_finite()).count(),
+            self.micros.len(),
+        )
+    }
+
+    /// The `q` quantile (0..=1) of the latencies, nearest rank.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let n = self.micros.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let i = ((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+        self.micros[i]
+    }
 }
 
 impl PacketReport {
@@ -258,6 +292,26 @@ impl PacketReport {
         for row in self.rows() {
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
+        if !self.lone.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nA lone 64 B frame (50 sent 2 ms apart through the veth, timed from `send` to the \
+                 consumer), µs (inf: not taken within 200 ms):\n\n| mechanism | wait | median | p90 | max | taken |\n|---|---|---|---|---|---|"
+            );
+            for l in &self.lone {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {:.0} | {:.0} | {} of {} |",
+                    l.mechanism.name(),
+                    l.wait.name(),
+                    l.quantile(0.5),
+                    l.quantile(0.9),
+                    l.quantile(1.0),
+                    l.arrived().0,
+                    l.arrived().1
+                );
+            }
+        }
         for (n, why) in &self.skipped {
             let _ = writeln!(out, "\nnot measured: {n}: {why}");
         }
@@ -289,6 +343,19 @@ impl PacketReport {
         out += &line(Self::HEAD.to_vec());
         for r in &rows {
             out += &line(r.iter().map(String::as_str).collect());
+        }
+        for l in &self.lone {
+            let _ = writeln!(
+                out,
+                "lone 64 B frame, {} {}: median {:.0} µs, p90 {:.0} µs, max {:.0} µs, {} of {} taken",
+                l.mechanism.name(),
+                l.wait.name(),
+                l.quantile(0.5),
+                l.quantile(0.9),
+                l.quantile(1.0),
+                l.arrived().0,
+                l.arrived().1
+            );
         }
         for (n, why) in &self.skipped {
             let _ = writeln!(out, "not measured: {n}: {why}");
@@ -337,6 +404,10 @@ impl PacketReport {
             "frames": self.frames,
             "cells": cells,
             "skipped": self.skipped.iter().map(|(n, w)| json!([n, w])).collect::<Vec<_>>(),
+            "lone_latency_us": self.lone.iter().map(|l| json!({
+                "mechanism": l.mechanism.name(), "wait": l.wait.name(),
+                "micros": l.micros.iter().map(|m| m.is_finite().then_some(*m)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -375,6 +446,11 @@ mod tests {
             cells,
             skipped: vec![],
             elapsed: Duration::ZERO,
+            lone: vec![LoneLatency {
+                mechanism: Mechanism::Tpacket,
+                wait: Wait::Sleep,
+                micros: vec![10.0, 20.0, 30.0, 40.0, 10_000.0],
+            }],
         }
     }
 
@@ -398,6 +474,11 @@ mod tests {
             "{md}"
         );
         assert!(r.table().contains("tp_drops 4"));
+        assert!(
+            md.contains("| tpacket | sleep | 30 | 10000 | 10000 | 5 of 5 |"),
+            "{md}"
+        );
+        assert_eq!(r.lone[0].quantile(0.75), 40.0);
         assert_eq!(r.to_json()["cells"][1]["ratio_tpacket"], 2.0);
     }
 
