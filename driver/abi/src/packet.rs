@@ -479,7 +479,14 @@ pub struct RxCopy {
     pub truncated: bool,
 }
 
-/// See [`RxCopy`].
+/// How much of a `frame_len`-byte frame fits a `buf_size`-byte buffer (see [`RxCopy`]).
+///
+/// # Examples
+/// ```
+/// use pktmap_abi::packet::rx_copy;
+/// assert!(!rx_copy(1514, 2048).truncated);
+/// assert_eq!(rx_copy(4096, 2048).len, 2048);
+/// ```
 pub const fn rx_copy(frame_len: u32, buf_size: u32) -> RxCopy {
     if frame_len > buf_size {
         RxCopy {
@@ -661,6 +668,13 @@ pub enum AttachError {
 impl AttachError {
     /// The errno the caller receives (positive): `EBUSY` (16) for [`AttachError::RingAttached`],
     /// `ENODEV` (19) for [`AttachError::NoDevice`], `EINVAL` (22) for the others.
+    ///
+    /// # Examples
+    /// ```
+    /// use pktmap_abi::packet::AttachError;
+    /// assert_eq!(AttachError::RingAttached.errno(), 16);
+    /// assert_eq!(AttachError::PoolTooSmall.errno(), 22);
+    /// ```
     pub const fn errno(self) -> i32 {
         match self {
             AttachError::RingAttached => 16,
