@@ -357,6 +357,24 @@ fn header_functions() -> Vec<String> {
     names
 }
 
+/// Each function `include/pktmap.map` lists, with the version node (`PKTMAP_0.1`, ...) that
+/// lists it: what `libpktmap.so` must export it as.
+fn symbol_versions() -> Vec<(String, String)> {
+    let map =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/pktmap.map"))
+            .unwrap();
+    let mut node = String::new();
+    let mut versions = Vec::new();
+    for line in map.lines().map(str::trim) {
+        if let Some(name) = line.strip_suffix('{').map(str::trim) {
+            node = name.to_string();
+        } else if line.starts_with("pktmap_") && line.ends_with(';') {
+            versions.push((line.trim_end_matches(';').to_string(), node.clone()));
+        }
+    }
+    versions
+}
+
 /// The version script gives every function of the header a version, and names no other
 /// (a function added to the header but not to include/pktmap.map would be local in
 /// libpktmap.so).
@@ -365,12 +383,15 @@ fn version_script_lists_every_header_function() {
     let map =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("include/pktmap.map"))
             .unwrap();
-    let mut listed: Vec<String> = map
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("pktmap_") && l.ends_with(';'))
-        .map(|l| l.trim_end_matches(';').to_string())
-        .collect();
+    let versions = symbol_versions();
+    assert!(
+        versions
+            .iter()
+            .all(|(_, node)| node.starts_with("PKTMAP_0.")),
+        "every function sits in a PKTMAP_ node: {versions:?}"
+    );
+    assert!(map.contains("PKTMAP_0.2 {"), "the 0.2 node: {map}");
+    let mut listed: Vec<String> = versions.into_iter().map(|(name, _)| name).collect();
     listed.sort();
     let declared = header_functions();
     assert_eq!(declared.len(), 10, "{declared:?}");
@@ -446,9 +467,16 @@ fn installs_with_pkg_config_static_and_shared() {
         .filter(|l| l.contains(" GLOBAL ") && !l.contains(" UND ") && !l.contains(" ABS "))
         .filter_map(|l| l.split_whitespace().nth(7))
         .collect();
+    let versions = symbol_versions();
     let mut want: Vec<String> = header_functions()
         .iter()
-        .map(|f| format!("{f}@@PKTMAP_0.1"))
+        .map(|f| {
+            let node = versions
+                .iter()
+                .find(|(name, _)| name == f)
+                .map_or("(none)", |(_, node)| node.as_str());
+            format!("{f}@@{node}")
+        })
         .collect();
     want.sort();
     let mut got: Vec<String> = exported.iter().map(|s| s.to_string()).collect();
